@@ -1,0 +1,374 @@
+"""Exact layer Hessians of the loss, split by the chain rule, and Hessian-vector products.
+
+Notation (the book's). A dense layer with kernel W (n_in x n_out, Keras layout) maps the
+per-sample input x_i to the pre-activation a_i = W^T x_i + b; the rest of the network maps a_i to
+logits z_i and the loss is L = (1/B) sum_i l_i with l_i = logsumexp(z_i) - z_{i,y_i}. Because a_i is
+linear in W,
+
+    H_W = (1/B) sum_i (x_i x_i^T) kron M_i,        M_i = d^2 l_i / d a_i^2  (n_out x n_out),
+
+in the row-major order of W (index (p, c) -> p * n_out + c). The chain rule splits M_i = A_i + R_i:
+
+    A_i = J_i^T Lambda_i J_i        J_i = dz_i/da_i,  Lambda_i = diag(p_i) - p_i p_i^T  (Gauss-Newton)
+    R_i = sum_k (dl_i/dz_ik) d^2 z_ik / da_i^2                                     (curvature)
+
+and H_W = G_W + R_W with G_W, R_W built from A_i, R_i as H_W is from M_i. Since
+tr((X kron A)(Y kron C)) = tr(XY) tr(AC),
+
+    <H_W, H'_W>_F = (1/B^2) sum_{i,j} (x_i . x_j)^2 <M_i, M'_j>_F,
+
+so ||H||_F, ||G||_F, ||R||_F and <G, R> are exact without ever forming the (n_in n_out)^2 matrix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .models import cross_entropy, dense_layers, get_dense
+
+#: Largest Hessian (rows x columns) that :func:`full_hessian` agrees to build: 4e7 entries, 320 MB.
+MAX_FULL_ENTRIES = 40_000_000
+
+
+@dataclass(frozen=True)
+class HessianNorms:
+    """Frobenius norms of a layer Hessian H = G + R and the inner product <G, R>.
+
+    ``H**2 == G**2 + 2 * GR + R**2`` up to round-off.
+    """
+
+    H: float
+    G: float
+    R: float
+    GR: float
+
+
+# --------------------------------------------------------------------------------------------
+# Per-sample curvature of one dense layer
+# --------------------------------------------------------------------------------------------
+
+
+def _dense_stack(model):
+    """The model as a list of ``(kernel, bias, activation name)``; dropout counts as identity."""
+    passive = (keras.layers.Flatten, keras.layers.Dropout, keras.layers.InputLayer)
+    stack = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            bias = layer.bias if layer.use_bias else tf.zeros(layer.units, layer.kernel.dtype)
+            stack.append((layer.kernel, bias, keras.activations.serialize(layer.activation)))
+        elif not isinstance(layer, passive):
+            raise TypeError(
+                f"layer {layer.name!r} ({type(layer).__name__}) is not supported: the exact layer "
+                "Hessian needs a stack of Flatten, Dense and Dropout layers, such as models.mlp"
+            )
+    return stack
+
+
+def _apply(h, kernel, bias, act):
+    return keras.activations.get(act)(tf.matmul(h, kernel) + bias)
+
+
+@tf.function(reduce_retracing=True)
+def _curvature(weights, x, y, acts, index):
+    """Inputs X, Gauss-Newton blocks A and curvature blocks R of dense layer ``index``, float64."""
+    weights = [(tf.cast(w, tf.float64), tf.cast(b, tf.float64)) for w, b in weights]
+    h = tf.reshape(tf.cast(x, tf.float64), [tf.shape(x)[0], -1])
+    for (w, b), act in zip(weights[:index], acts[:index], strict=True):
+        h = _apply(h, w, b, act)
+    a = tf.matmul(h, weights[index][0]) + weights[index][1]
+    n_out = a.shape[-1]
+    with tf.GradientTape(persistent=True) as outer:
+        outer.watch(a)
+        with tf.GradientTape() as inner:
+            inner.watch(a)
+            z = keras.activations.get(acts[index])(a)
+            for (w, b), act in zip(weights[index + 1 :], acts[index + 1 :], strict=True):
+                z = _apply(z, w, b, act)
+            p = tf.nn.softmax(z)
+            # dl/dz = p - onehot(y), held fixed: the gradient of s . z is sum_k s_k dz_k/da.
+            s = tf.stop_gradient(p - tf.one_hot(y, tf.shape(z)[-1], dtype=tf.float64))
+            weighted = tf.reduce_sum(s * z)
+        curv_grad = inner.gradient(weighted, a, unconnected_gradients="zero")
+    jac = outer.batch_jacobian(z, a)  # (B, K, n_out)
+    R = outer.batch_jacobian(curv_grad, a, unconnected_gradients="zero")
+    p = tf.stop_gradient(p)
+    lam_j = p[:, :, None] * jac - p[:, :, None] * tf.einsum("bk,bkn->bn", p, jac)[:, None, :]
+    A = tf.einsum("bkm,bkn->bmn", jac, lam_j)
+    R = tf.reshape(R, [-1, n_out, n_out])
+    return h, A, R
+
+
+def layer_curvature(model, layer, x, y):
+    """Per-sample pieces of a dense layer's Hessian, in float64 numpy arrays.
+
+    Returns ``(X, A, R)``: the layer's inputs X (B, n_in), the Gauss-Newton blocks
+    A_i = J_i^T Lambda_i J_i and the curvature blocks R_i (both (B, n_out, n_out)), so that the
+    per-sample Hessian with respect to a_i is M_i = A_i + R_i. Dropout is off (inference mode).
+    """
+    index, _ = get_dense(model, layer)
+    stack = _dense_stack(model)
+    weights = [(w, b) for w, b, _ in stack]
+    acts = tuple(act for _, _, act in stack)
+    x = tf.convert_to_tensor(x, tf.float32) if not tf.is_tensor(x) else x
+    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
+    X, A, R = _curvature(weights, x, y, acts, index)
+    return X.numpy(), A.numpy(), R.numpy()
+
+
+def _sym_pack(M):
+    """Upper triangles of symmetric matrices (..., n, n) as vectors with the Frobenius inner
+    product: off-diagonal entries weighted by sqrt(2)."""
+    n = M.shape[-1]
+    i, j = np.triu_indices(n)
+    return M[..., i, j] * np.where(i == j, 1.0, math.sqrt(2.0))
+
+
+def kron_norms(X, A, R, chunk=1024):
+    """||H||_F, ||G||_F, ||R||_F and <G, R> of H_W = (1/B) sum_i (x_i x_i^T) kron (A_i + R_i).
+
+    X: (B, n_in); A, R: (B, n_out, n_out), symmetric. Uses whichever of two exact forms is cheaper:
+    the double sum (1/B^2) sum_{ij} (x_i . x_j)^2 <A_i, A_j> in row chunks of ``chunk`` samples
+    (cost B^2 (n_in + n_out^2), memory chunk * B), or the realignment
+    ||(1/B) sum_i vec(x_i x_i^T) vec(A_i)^T||_F (cost B n_in^2 n_out^2), which wins for narrow
+    layers.
+
+    >>> X = np.array([[1.0, 0.0], [1.0, 1.0]]); A = np.ones((2, 1, 1)); R = np.zeros((2, 1, 1))
+    >>> kron_norms(X, A, R)  # H = ([[1, 0], [0, 0]] + [[1, 1], [1, 1]]) / 2
+    HessianNorms(H=1.118033988749895, G=1.118033988749895, R=0.0, GR=0.0)
+    """
+    X = np.asarray(X, np.float64)
+    B, n_in = X.shape
+    a = _sym_pack(np.asarray(A, np.float64))
+    r = _sym_pack(np.asarray(R, np.float64))
+    has_r = bool(np.any(r))
+    # Rescale so that squares of tiny entries stay far from float64's underflow.
+    sx = np.abs(X).max() or 1.0
+    sm = max(np.abs(a).max(), np.abs(r).max()) or 1.0
+    X, a, r = X / sx, a / sm, r / sm
+    p_in, p_out = n_in * (n_in + 1) // 2, a.shape[1]
+    gg = rr = gr = 0.0
+    if B * p_in * p_out < B * B * (n_in + p_out):
+        xx = _sym_pack(X[:, :, None] * X[:, None, :])
+        SA = xx.T @ a
+        gg = np.sum(SA * SA)
+        if has_r:
+            SR = xx.T @ r
+            rr, gr = np.sum(SR * SR), np.sum(SA * SR)
+    else:
+        for start in range(0, B, chunk):
+            K = np.square(X[start : start + chunk] @ X.T)
+            ac = a[start : start + chunk]
+            gg += np.sum(K * (ac @ a.T))
+            if has_r:
+                rc = r[start : start + chunk]
+                rr += np.sum(K * (rc @ r.T))
+                gr += np.sum(K * (ac @ r.T))
+    scale = (sx * sx * sm / B) ** 2
+    gg, rr, gr = gg * scale, rr * scale, gr * scale
+    hh = max(gg + 2 * gr + rr, 0.0)
+    return HessianNorms(H=math.sqrt(hh), G=math.sqrt(gg), R=math.sqrt(rr), GR=float(gr))
+
+
+def layer_hessian_norms(model, layer, x, y, chunk=1024):
+    """Exact Frobenius norms of the Hessian of the mean cross-entropy with respect to one dense
+    layer's kernel, of its Gauss-Newton term G and curvature term R, and <G, R>.
+
+    ``layer``: a name such as ``"dense1"``, an index or the layer; ``x``: images; ``y``: integer
+    labels. Computed in float64 by the Kronecker identity (:func:`kron_norms`), never forming the
+    matrix.
+
+    >>> from hessinit.models import mlp
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.random((64, 28, 28), np.float32), rng.integers(0, 10, 64)
+    >>> n = layer_hessian_norms(mlp(kernel_std=0.01, seed=0), "dense1", x, y)
+    >>> round(n.H, 4) == round(n.G, 4), n.R  # ReLU: the chain rule is exact on a layer's own block
+    (True, 0.0)
+    """
+    return kron_norms(*layer_curvature(model, layer, x, y), chunk=chunk)
+
+
+# --------------------------------------------------------------------------------------------
+# Materialized references (small models only)
+# --------------------------------------------------------------------------------------------
+
+
+def _variables(model, layer):
+    if layer is None:
+        return list(model.trainable_variables)
+    return [get_dense(model, layer)[1].kernel]
+
+
+def _check_size(n, max_entries, what):
+    if n * n > max_entries:
+        raise ValueError(
+            f"the {what} would have {n} x {n} = {n * n:,} entries, more than max_entries="
+            f"{max_entries:,}; use layer_hessian_norms, hvp or hutchinson_norm instead, or pass a "
+            "larger max_entries if you have the memory"
+        )
+
+
+def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES):
+    """The Hessian of the mean cross-entropy as a dense (P, P) numpy matrix, by nested autodiff.
+
+    ``layer=None``: all trainable weights, in ``model.trainable_variables`` order, each flattened
+    row-major; otherwise only that dense layer's kernel. Computed in the model's dtype. Refuses
+    (``ValueError``) when P^2 exceeds ``max_entries``. A reference for tests and small models.
+    """
+    variables = _variables(model, layer)
+    n = sum(int(np.prod(v.shape)) for v in variables)
+    _check_size(n, max_entries, "Hessian")
+    with tf.GradientTape(persistent=True) as outer:
+        with tf.GradientTape() as inner:
+            loss = tf.reduce_mean(cross_entropy(y, model(x, training=False)))
+        grad = tf.concat([tf.reshape(g, [-1]) for g in inner.gradient(loss, variables)], 0)
+    blocks = [
+        tf.reshape(outer.jacobian(grad, v, unconnected_gradients="zero"), [n, -1])
+        for v in variables
+    ]
+    del outer
+    return tf.concat(blocks, axis=1).numpy().astype(np.float64)
+
+
+def full_gauss_newton(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES):
+    """The Gauss-Newton matrix G = (1/B) sum_i J_i^T Lambda_i J_i (J_i = dz_i/dw) as a dense
+    (P, P) numpy matrix, with the same ordering and size limit as :func:`full_hessian`."""
+    variables = _variables(model, layer)
+    n = sum(int(np.prod(v.shape)) for v in variables)
+    _check_size(n, max_entries, "Gauss-Newton matrix")
+    with tf.GradientTape() as tape:
+        z = model(x, training=False)
+    jac = tape.jacobian(z, variables, unconnected_gradients="zero")
+    B, K = z.shape
+    J = tf.concat([tf.reshape(j, [B, K, -1]) for j in jac], axis=2).numpy().astype(np.float64)
+    p = tf.nn.softmax(z).numpy().astype(np.float64)
+    lam = np.einsum("bk,kl->bkl", p, np.eye(K)) - p[:, :, None] * p[:, None, :]
+    return np.einsum("bkm,bkl,bln->mn", J, lam, J) / B
+
+
+# --------------------------------------------------------------------------------------------
+# Matrix-free products over all trainable weights
+# --------------------------------------------------------------------------------------------
+
+
+@tf.function(reduce_retracing=True)
+def _hvp(model, x, y, vectors):
+    variables = model.trainable_variables
+    with tf.autodiff.ForwardAccumulator(variables, vectors) as acc:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(cross_entropy(y, model(x, training=False)))
+        grads = tape.gradient(loss, variables)
+    return acc.jvp(grads)
+
+
+@tf.function(reduce_retracing=True)
+def _gnvp(model, x, y, vectors):
+    variables = model.trainable_variables
+    with tf.GradientTape() as tape:
+        with tf.autodiff.ForwardAccumulator(variables, vectors) as acc:
+            z = model(x, training=False)
+        jv = acc.jvp(z)  # J v, (B, K)
+        p = tf.stop_gradient(tf.nn.softmax(z))
+        lam_jv = p * jv - p * tf.reduce_sum(p * jv, axis=-1, keepdims=True)
+        # d/dw of (1/B) sum_i z_i . stop(Lambda_i J_i v) is J^T Lambda J v / B.
+        target = tf.reduce_sum(z * tf.stop_gradient(lam_jv)) / tf.cast(tf.shape(z)[0], z.dtype)
+    return tape.gradient(target, variables)
+
+
+def _as_inputs(model, x, y, vectors):
+    dtype = model.trainable_variables[0].dtype
+    x = tf.convert_to_tensor(x, dtype)
+    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
+    vectors = [tf.convert_to_tensor(v, dtype) for v in vectors]
+    return x, y, vectors
+
+
+def hvp(model, x, y, vectors):
+    """Hessian-vector product H v of the mean cross-entropy over all trainable weights.
+
+    ``vectors``: one array per ``model.trainable_variables`` entry, same shapes. Forward-over-
+    backward autodiff, compiled; returns a list of tensors shaped like the variables.
+    """
+    return _hvp(model, *_as_inputs(model, x, y, vectors))
+
+
+def gnvp(model, x, y, vectors):
+    """Gauss-Newton-vector product G v = (1/B) sum_i J_i^T Lambda_i J_i v (one JVP, one VJP)."""
+    return _gnvp(model, *_as_inputs(model, x, y, vectors))
+
+
+def _flat(tensors):
+    return np.concatenate([np.asarray(t, np.float64).ravel() for t in tensors])
+
+
+def _unflat(vector, variables):
+    out, start = [], 0
+    for v in variables:
+        size = int(np.prod(v.shape))
+        out.append(vector[start : start + size].reshape(v.shape))
+        start += size
+    return out
+
+
+@dataclass(frozen=True)
+class NormEstimate:
+    """A Frobenius-norm estimate with a confidence interval [low, high] at ``level``."""
+
+    value: float
+    low: float
+    high: float
+    probes: int
+    level: float
+
+
+def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level=0.95, seed=0):
+    """Estimate ||H||_F (``product="hessian"``) or ||G||_F (``"gauss_newton"``) of the whole
+    network from ``probes`` matrix-vector products, with a confidence interval.
+
+    ||H||_F^2 = E ||H v||^2 for Rademacher v. With ``deflate=k > 0`` (Hutch++ applied to H^2):
+    Q = orth(H H S) for k Gaussian columns S, ||H||_F^2 = ||H Q||_F^2 + ||H (I - Q Q^T)||_F^2, the
+    first part exact, the second estimated; the k-dimensional sketch costs 2k products on top of
+    ``probes``, and removes the few outlying eigenvalues that make plain Hutchinson noisy.
+    The interval is a normal interval on the mean of ||H v||^2 (delta method for the square root).
+    """
+    apply = {"hessian": hvp, "gauss_newton": gnvp}.get(product)
+    if apply is None:
+        raise ValueError(f"product must be 'hessian' or 'gauss_newton', got {product!r}")
+    if probes < 2:
+        raise ValueError("need at least 2 probes for a confidence interval")
+    variables = model.trainable_variables
+    n = sum(int(np.prod(v.shape)) for v in variables)
+    rng = np.random.default_rng(seed)
+
+    def matvec(v):
+        return _flat(apply(model, x, y, _unflat(v, variables)))
+
+    exact, Q = 0.0, None
+    if deflate > 0:
+        sketch = np.stack([matvec(matvec(s)) for s in rng.standard_normal((deflate, n))], axis=1)
+        Q, _ = np.linalg.qr(sketch)
+        exact = sum(float(np.sum(matvec(q) ** 2)) for q in Q.T)
+    samples = np.empty(probes)
+    for k in range(probes):
+        v = rng.choice([-1.0, 1.0], size=n)
+        if Q is not None:
+            v = v - Q @ (Q.T @ v)
+        samples[k] = np.sum(matvec(v) ** 2)
+    from scipy.stats import norm
+
+    mean, sem = samples.mean(), samples.std(ddof=1) / math.sqrt(probes)
+    zq = norm.ppf(0.5 + level / 2)
+    total = exact + mean
+    low, high = max(total - zq * sem, 0.0), total + zq * sem
+    return NormEstimate(math.sqrt(total), math.sqrt(low), math.sqrt(high), probes, level)
+
+
+def hessian_norms_all_layers(model, x, y, layers=None):
+    """:func:`layer_hessian_norms` for each dense layer named in ``layers`` (default: all),
+    as ``{name: HessianNorms}``."""
+    names = [d.name for d in dense_layers(model)] if layers is None else list(layers)
+    return {name: layer_hessian_norms(model, name, x, y) for name in names}

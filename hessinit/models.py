@@ -1,0 +1,155 @@
+"""The networks of the paper and their loss.
+
+The original experiment uses a multilayer perceptron
+
+    x -> Flatten -> dense1 (30, f) -> dense2 (30, f) -> dense3 (K, linear) = z
+
+with softmax cross-entropy on the logits z, l(z, y) = logsumexp(z) - z_y, averaged over the batch.
+Only dense1's kernel is drawn from N(0, sd^2); dense2 and dense3 keep Keras defaults
+(Glorot-uniform kernels, zero biases). :func:`mlp` builds that network and its generalizations
+(any depth, width, activation and per-layer std).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "gelu", "elu", "selu", "swish", "linear")
+
+
+def cross_entropy(labels, logits):
+    """Per-sample softmax cross-entropy, l_i = logsumexp(z_i) - z_{i, y_i}.
+
+    ``labels``: integer classes, shape (B,); ``logits``: shape (B, K). Returns shape (B,).
+    This is the original notebook's loss, written with ``tf.gather`` instead of ``gather_nd``.
+    """
+    logits = tf.convert_to_tensor(logits)
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    true_logit = tf.gather(logits, labels, axis=-1, batch_dims=1)
+    return tf.reduce_logsumexp(logits, axis=-1) - true_logit
+
+
+def mean_loss(model, x, y):
+    """Mean cross-entropy L = (1/B) sum_i l_i of ``model`` on images ``x`` with labels ``y``."""
+    return tf.reduce_mean(cross_entropy(y, model(x, training=False)))
+
+
+def _check_std(sd, name):
+    if sd is None:
+        return
+    if not isinstance(sd, (int, float)) or isinstance(sd, bool):
+        raise TypeError(f"{name} must be a number or None (Keras default), got {sd!r}")
+    if not sd > 0 or sd != sd or sd == float("inf"):
+        raise ValueError(f"{name} must be a positive finite standard deviation, got {sd!r}")
+
+
+def mlp(
+    input_shape: Sequence[int] = (28, 28),
+    num_classes: int = 10,
+    widths: Sequence[int] = (30, 30),
+    activation: str = "relu",
+    kernel_std: float | Sequence[float | None] | None = 0.01,
+    seed: int = 0,
+    dropout: float = 0.0,
+    dtype: str = "float32",
+) -> keras.Sequential:
+    """A dense network ``Flatten -> dense1 ... denseL (hidden, activation) -> dense{L+1} (logits)``.
+
+    ``kernel_std`` sets the kernels' initial N(0, sd^2) distribution:
+
+    - a number: dense1 only, the other layers keep Keras defaults (the original experiment);
+    - a sequence with one entry per dense layer (``len(widths) + 1``), ``None`` for a Keras default;
+      ``[sd] * (len(widths) + 1)`` scales every layer.
+
+    Biases start at zero. ``dropout`` inserts inverted dropout with that rate after each hidden
+    activation (inactive unless the model is called with ``training=True``). ``seed`` makes the
+    weights reproducible. Layers are named ``dense1``, ``dense2``, ...
+
+    >>> model = mlp(kernel_std=0.01, seed=0)
+    >>> [layer.name for layer in model.layers]
+    ['flatten', 'dense1', 'dense2', 'dense3']
+    >>> model.count_params()
+    24790
+    """
+    widths = tuple(int(w) for w in widths)
+    if any(w <= 0 for w in widths):
+        raise ValueError(f"widths must be positive integers, got {widths}")
+    if int(num_classes) < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout is a rate in [0, 1), got {dropout}")
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"unknown activation {activation!r}; use a Keras activation such as "
+            f"{', '.join(ACTIVATIONS)}"
+        ) from err
+    n_dense = len(widths) + 1
+    if kernel_std is None or isinstance(kernel_std, (int, float)):
+        stds = [kernel_std] + [None] * (n_dense - 1)
+    else:
+        stds = list(kernel_std)
+        if len(stds) != n_dense:
+            raise ValueError(
+                f"kernel_std needs one entry per dense layer ({n_dense} for widths {widths}), "
+                f"got {len(stds)}"
+            )
+    for k, sd in enumerate(stds, start=1):
+        _check_std(sd, f"kernel_std of dense{k}")
+
+    def kernel_init(k, sd):
+        if sd is None:
+            return keras.initializers.GlorotUniform(seed=seed * 1000 + k)
+        return keras.initializers.RandomNormal(stddev=float(sd), seed=seed * 1000 + k)
+
+    layers = [keras.Input(shape=tuple(input_shape), dtype=dtype), keras.layers.Flatten(dtype=dtype)]
+    for k, width in enumerate(widths, start=1):
+        layers.append(
+            keras.layers.Dense(
+                width,
+                activation=activation,
+                kernel_initializer=kernel_init(k, stds[k - 1]),
+                name=f"dense{k}",
+                dtype=dtype,
+            )
+        )
+        if dropout > 0:
+            layers.append(keras.layers.Dropout(dropout, seed=seed * 1000 + 500 + k, dtype=dtype))
+    layers.append(
+        keras.layers.Dense(
+            int(num_classes),
+            activation="linear",
+            kernel_initializer=kernel_init(n_dense, stds[-1]),
+            name=f"dense{n_dense}",
+            dtype=dtype,
+        )
+    )
+    return keras.Sequential(layers, name="mlp")
+
+
+def dense_layers(model) -> list:
+    """The model's ``Dense`` layers in order (dense1, dense2, ...)."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def get_dense(model, layer):
+    """Resolve ``layer`` (a name such as ``"dense1"``, an index into :func:`dense_layers` or the
+    layer itself) to ``(index, layer)``."""
+    dense = dense_layers(model)
+    if isinstance(layer, int):
+        if not -len(dense) <= layer < len(dense):
+            raise IndexError(f"the model has {len(dense)} dense layers, no index {layer}")
+        layer = dense[layer]
+    elif isinstance(layer, str):
+        names = [d.name for d in dense]
+        if layer not in names:
+            raise ValueError(f"no dense layer named {layer!r}; the model has {names}")
+        layer = dense[names.index(layer)]
+    for i, d in enumerate(dense):
+        if d is layer:
+            return i, d
+    raise ValueError(f"{layer!r} is not a Dense layer of this model")
