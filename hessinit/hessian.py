@@ -9,8 +9,8 @@ linear in W,
 
 in the row-major order of W (index (p, c) -> p * n_out + c). The chain rule splits M_i = A_i + R_i:
 
-    A_i = J_i^T Lambda_i J_i        J_i = dz_i/da_i,  Lambda_i = diag(p_i) - p_i p_i^T  (Gauss-Newton)
-    R_i = sum_k (dl_i/dz_ik) d^2 z_ik / da_i^2                                     (curvature)
+    A_i = J_i^T Lambda_i J_i,  J_i = dz_i/da_i,  Lambda_i = diag(p_i) - p_i p_i^T   (Gauss-Newton)
+    R_i = sum_k (dl_i/dz_ik) d^2 z_ik / da_i^2                                  (curvature)
 
 and H_W = G_W + R_W with G_W, R_W built from A_i, R_i as H_W is from M_i. Since
 tr((X kron A)(Y kron C)) = tr(XY) tr(AC),
