@@ -292,6 +292,7 @@ def load(name: str, n: int | None = None, seed: int = 0) -> Dataset:
             )
         idx = np.random.default_rng(seed).choice(len(x), size=n, replace=False)
         x, y = x[idx], y[idx]
-    x = np.asarray(x, dtype=np.float32) / np.float32(255.0)
+    x = x.astype(np.float32)  # a copy: the in-place scaling below never touches the cache
+    x /= 255.0
     y = np.asarray(y, dtype=np.int32).reshape(-1)
     return Dataset(x, y, name, num_classes, tuple(x.shape[1:]), source)
