@@ -86,8 +86,8 @@ def norm_against(frame, x, y, hue, logx=True, logy=True, xlabel=None, ylabel=Non
         keys = list(dict.fromkeys(frame[hue]))
         for key in keys:
             part = frame[frame[hue] == key].sort_values(x)
-            ax.plot(part[x], part[y], marker="o", ms=3.5, lw=1.4,
-                    color=LAYER_COLORS[keys.index(key) % len(LAYER_COLORS)], label=str(key))  # fmt: skip
+            color = _layer_color(keys, key)
+            ax.plot(part[x], part[y], marker="o", ms=3.5, lw=1.4, color=color, label=str(key))
         if logx:
             ax.set_xscale("log")
         if logy and np.all(frame[y].dropna() > 0):

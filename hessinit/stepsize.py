@@ -63,7 +63,9 @@ def taylor_step(model, x, y, lr):
     loss, g = gradient(model, x, y)
     Hg = hvp(model, x, y, g)
     gg = float(sum(np.sum(np.square(t.numpy(), dtype=np.float64)) for t in g))
-    gHg = float(sum(np.sum(a.numpy() * b.numpy(), dtype=np.float64) for a, b in zip(g, Hg)))
+    gHg = float(
+        sum(np.sum(a.numpy() * b.numpy(), dtype=np.float64) for a, b in zip(g, Hg, strict=True))
+    )
     loss = float(loss)
     predicted = lr * gg - 0.5 * lr * lr * gHg
     realised = loss - loss_after_step(model, x, y, g, lr)

@@ -150,5 +150,5 @@ def run(
 
 
 def experiment(data, sds=(1e-5, 1e-2, 1.0), **kwargs):
-    """:func:`run` for each std in ``sds``, concatenated into one frame (the original experiment)."""
+    """:func:`run` for each std in ``sds``, concatenated (the original experiment)."""
     return pd.concat([run(data, sd, **kwargs) for sd in sds], ignore_index=True)
