@@ -1,0 +1,174 @@
+"""Training with Hessian tracking, the Taylor step size, figures and the command line.
+
+References are independent: the materialized Hessian of a tiny network (``full_hessian``), central
+finite differences of the gradient, and the mean loss evaluated directly.
+"""
+
+from types import SimpleNamespace
+
+import matplotlib.image
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hessinit import plots, stepsize, train
+from hessinit.__main__ import main
+from hessinit.hessian import full_hessian
+from hessinit.models import mean_loss, mlp
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(3)
+    x = rng.random((48, 4, 3)).astype(np.float32)
+    y = rng.integers(0, 4, 48).astype(np.int32)
+    return SimpleNamespace(x=x, y=y, name="tiny", num_classes=4)
+
+
+KW = dict(widths=(6, 5), steps=12, batch_size=8, hessian_every=4, progress=False)
+
+
+def test_same_seed_same_frame_and_other_seed_differs(tiny):
+    a = train.run(tiny, 0.3, seed=1, **KW)
+    b = train.run(tiny, 0.3, seed=1, **KW)
+    c = train.run(tiny, 0.3, seed=2, **KW)
+    assert a.equals(b)
+    assert not np.allclose(a["loss"], c["loss"])
+
+
+def test_frame_layout(tiny):
+    frame = train.run(tiny, 0.3, **KW)
+    assert list(frame.columns) == list(train.COLUMNS)
+    # one row per step (0..12) and layer
+    assert len(frame) == 13 * 3
+    assert set(frame["layer"]) == {"dense1", "dense2", "dense3"}
+    checkpoints = sorted(frame.loc[frame["H"].notna(), "step"].unique())
+    assert checkpoints == [0, 4, 8, 12]
+    assert frame.attrs["diverged_at"] is None
+
+
+def test_initial_hessian_matches_materialized_reference(tiny):
+    """With the Hessian batch equal to the whole (permuted) data set, the step-0 norms are those of
+    the full Hessian of the freshly built network on all the data."""
+    frame = train.run(tiny, 0.3, hessian_batch=len(tiny.y), seed=5, **KW)
+    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.3, seed=5)
+    for name in ("dense1", "dense2", "dense3"):
+        ref = np.linalg.norm(full_hessian(model, tiny.x, tiny.y, layer=name))
+        got = frame.query("step == 0 and layer == @name")["H"].item()
+        assert got == pytest.approx(ref, rel=1e-4)
+    loss = float(mean_loss(model, tiny.x, tiny.y))
+    assert frame.query("step == 0")["hessian_loss"].iloc[0] == pytest.approx(loss, rel=1e-5)
+
+
+def test_fresh_batches_versus_same_batch(tiny):
+    """With a vanishing step the weights stay put, so the mini-batch loss only reflects which
+    batch was drawn: constant for the original notebook's bug, varying when fixed."""
+    kw = dict(KW, steps=6)
+    same = train.run(tiny, 0.3, lr=1e-12, same_batch=True, **kw)
+    fresh = train.run(tiny, 0.3, lr=1e-12, **kw)
+    assert np.ptp(same["loss"]) < 1e-6
+    assert np.ptp(fresh["loss"]) > 1e-3
+
+
+def test_sgd_step_is_plain_gradient_descent(tiny):
+    """Training on one batch for one step equals w - lr * grad computed directly."""
+    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.3, seed=0)
+    ref = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.3, seed=0)
+    x, y = tf.constant(tiny.x[:8]), tf.constant(tiny.y[:8])
+    train._sgd_step(model, x, y, tf.constant(0.1))
+    with tf.GradientTape() as tape:
+        loss = mean_loss(ref, x, y)
+    grads = tape.gradient(loss, ref.trainable_variables)
+    for v, w, g in zip(model.trainable_variables, ref.trainable_variables, grads, strict=True):
+        np.testing.assert_allclose(v.numpy(), w.numpy() - 0.1 * g.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_taylor_step_against_full_hessian_and_finite_differences(tiny):
+    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.5, seed=0, dtype="float64")
+    x, y = tiny.x.astype(np.float64), tiny.y
+    t = stepsize.taylor_step(model, x, y, lr=1e-3)
+    _, grads = stepsize.gradient(model, x, y)
+    g = np.concatenate([v.numpy().ravel() for v in grads])
+    H = full_hessian(model, x, y)
+    assert t.grad_norm == pytest.approx(np.linalg.norm(g), rel=1e-10)
+    assert t.gHg == pytest.approx(g @ H @ g, rel=1e-8)
+    assert t.gamma_star == pytest.approx(g @ g / (g @ H @ g), rel=1e-8)
+    # A small step: the quadratic model is accurate to third order.
+    assert t.realised == pytest.approx(t.predicted, rel=1e-3)
+    # Realised decrease is the loss difference evaluated directly, and weights are restored.
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    after = stepsize.loss_after_step(model, x, y, grads, t.gamma_star)
+    assert t.realised_star == pytest.approx(t.loss - after, rel=1e-12)
+    for v, b in zip(model.trainable_variables, before, strict=True):
+        np.testing.assert_array_equal(v.numpy(), b)
+
+    # Central finite difference of the gradient along g gives H g.
+    def grad_at(shift):
+        for v, d in zip(model.trainable_variables, grads, strict=True):
+            v.assign_add(shift * d)
+        _, gs = stepsize.gradient(model, x, y)
+        for v, d in zip(model.trainable_variables, grads, strict=True):
+            v.assign_sub(shift * d)
+        return np.concatenate([v.numpy().ravel() for v in gs])
+
+    eps = 1e-5
+    fd = (grad_at(eps) - grad_at(-eps)) / (2 * eps)
+    assert g @ fd == pytest.approx(t.gHg, rel=1e-5)
+
+
+def test_divergence_is_recorded_not_raised(tiny):
+    frame = train.run(tiny, kernel_std=[3.0] * 3, activation="linear", lr=100.0,
+                      **dict(KW, steps=200))  # fmt: skip
+    step = frame.attrs["diverged_at"]
+    assert step is not None and step < 200
+    assert not np.isfinite(frame["loss"].iloc[-1])
+    assert frame["step"].max() == step
+
+
+def test_taylor_learning_rate(tiny):
+    frame = train.run(tiny, 0.3, lr=("taylor", 0.5), **KW)
+    lrs = frame.loc[frame["step"] < 12, "lr"]
+    assert (lrs >= 0).all() and lrs.nunique() > 1
+    on_hessian_batch = frame["hessian_loss"].dropna()
+    assert on_hessian_batch.iloc[-1] < on_hessian_batch.iloc[0]
+
+
+def test_bad_arguments(tiny):
+    with pytest.raises(ValueError, match="lr"):
+        train.run(tiny, 0.3, lr=-1, **KW)
+    with pytest.raises(ValueError, match="positive"):
+        train.run(tiny, -0.3, **KW)
+
+
+def test_training_curves_figure(tiny, tmp_path):
+    frame = train.experiment(tiny, sds=(0.01, 1.0), **KW)
+    fig = plots.training_curves(frame, quantity="H")
+    assert len(fig.axes) == 4  # two panels, each with a twin axis
+    labels = [ax.get_xlabel() for ax in fig.axes[:2]]
+    assert labels == ["SGD step", "SGD step"]
+    path = tmp_path / "fig.png"
+    plots.save(fig, path)
+    image = matplotlib.image.imread(path)
+    assert image.shape[2] == 3 or np.all(image[..., 3] == 1.0)  # opaque
+    assert np.allclose(image[0, 0, :3], 1.0)  # white corner
+
+
+def test_command_line_experiment(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["experiment", "--steps", "4", "--hessian-every", "2", "--hessian-batch", "64",
+                 "--n", "300", "--sd", "0.01", "1", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    frame = __import__("pandas").read_csv(out / "mnist-5k.csv")
+    assert sorted(frame["sd"].unique()) == [0.01, 1.0]
+    assert (out / "mnist-5k.png").stat().st_size > 10_000
+    assert sorted(p.name for p in out.iterdir()) == ["mnist-5k.csv", "mnist-5k.png"]
+    assert "Hessian norms at init" in capsys.readouterr().out
+
+
+def test_command_line_errors(tmp_path, capsys):
+    assert main(["experiment", "--dataset", "imagenet", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "mnist-5k" in err and "imagenet" in err
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(SystemExit):
+        main(["experiment", "--sd", "-1"])
