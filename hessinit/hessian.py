@@ -324,6 +324,13 @@ def gnvp(model, x, y, vectors):
     return _gnvp(model, *_as_inputs(model, x, y, vectors))
 
 
+def curvature_vp(model, x, y, vectors):
+    """Curvature-term product R v = H v - G v over all trainable weights."""
+    return [
+        h - g for h, g in zip(hvp(model, x, y, vectors), gnvp(model, x, y, vectors), strict=True)
+    ]
+
+
 def _flat(tensors):
     return np.concatenate([np.asarray(t, np.float64).ravel() for t in tensors])
 
@@ -349,8 +356,9 @@ class NormEstimate:
 
 
 def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level=0.95, seed=0):
-    """Estimate ||H||_F (``product="hessian"``) or ||G||_F (``"gauss_newton"``) of the whole
-    network from ``probes`` matrix-vector products, with a confidence interval.
+    """Estimate ||H||_F (``product="hessian"``), ||G||_F (``"gauss_newton"``) or
+    ||R||_F = ||H - G||_F (``"curvature"``) of the whole network, cross-layer blocks included,
+    from ``probes`` matrix-vector products, with a confidence interval.
 
     ||H||_F^2 = E ||H v||^2 for Rademacher v. With ``deflate=k > 0`` (Hutch++ applied to H^2):
     Q = orth(H H S) for k Gaussian columns S, ||H||_F^2 = ||H Q||_F^2 + ||H (I - Q Q^T)||_F^2, the
@@ -358,9 +366,11 @@ def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level
     ``probes``, and removes the few outlying eigenvalues that make plain Hutchinson noisy.
     The interval is a normal interval on the mean of ||H v||^2 (delta method for the square root).
     """
-    apply = {"hessian": hvp, "gauss_newton": gnvp}.get(product)
+    apply = {"hessian": hvp, "gauss_newton": gnvp, "curvature": curvature_vp}.get(product)
     if apply is None:
-        raise ValueError(f"product must be 'hessian' or 'gauss_newton', got {product!r}")
+        raise ValueError(
+            f"product must be 'hessian', 'gauss_newton' or 'curvature', got {product!r}"
+        )
     if probes < 2:
         raise ValueError("need at least 2 probes for a confidence interval")
     variables = model.trainable_variables
