@@ -52,7 +52,9 @@ def test_along_training_adds_activation_and_ratios(tiny):
     )  # fmt: skip
     assert set(frame["activation"]) == {"tanh", "softplus"}
     checkpoints = frame.dropna(subset=["H"])
-    assert (checkpoints["R_over_H"] > 0).all()
+    hidden = checkpoints["layer"] != "dense3"
+    assert (checkpoints.loc[hidden, "R_over_H"] > 0).all()
+    assert (checkpoints.loc[~hidden, "R_over_H"] == 0).all()  # the logits layer is linear
 
 
 def test_whole_network_intervals_cover_exact_norms(tiny):
