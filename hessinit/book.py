@@ -1,0 +1,538 @@
+"""The book's runner: ``python -m hessinit book``.
+
+One grid file (``book/grid.yml``) lists every papermill run of the book. Each entry names a
+notebook ``book/<notebook>.ipynb`` and an output path under ``_runs/``; an output containing
+``{dataset}`` is expanded over the datasets, one containing ``{sd}`` over the entry's ``sd`` list.
+Each run gets the entry's ``parameters`` (updated by ``small`` with ``--small``), plus
+``dataset``/``sd`` where expanded and ``table``, the CSV it writes next to its executed notebook.
+An entry with ``collect: <notebook>`` gets ``tables``, the CSVs of that notebook's successful
+runs; ``collect: records`` gets ``records``, the run records of every other run.
+
+A run is skipped when a record says it succeeded with the same key: the hash of its notebook, its
+parameters, its inputs and the package's code (``hessinit/*.py``). A failing run is reported and
+its stale outputs removed, the others go on; a run whose dataset cannot be loaded offline marks
+that dataset unavailable and its pages are left out. The site is built by Jupyter Book from a
+table of contents derived from ``_toc.yml`` that keeps only pages that exist (``glob:`` entries
+expand to the executed notebooks present; entries matching nothing are dropped).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+RUNS = "_runs"
+KERNEL = "python3"
+BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+#: Packages whose versions every run record keeps.
+PACKAGES = (
+    "hessinit",
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "papermill",
+    "jupyter-book",
+    "myst-nb",
+    "jupytext",
+    "ipykernel",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers the notebooks call
+# --------------------------------------------------------------------------------------------
+
+
+def write_table(frame, path):
+    """Write ``frame`` as CSV to ``path`` atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_records(paths, base="."):
+    """The run records at ``paths`` (relative to ``base``) as a frame, one row per run."""
+    import pandas as pd
+
+    rows = []
+    for p in paths:
+        rec = json.loads((Path(base) / p).read_text())
+        rows.append(
+            {
+                "run": rec["id"],
+                "notebook": f"book/{rec['notebook']}.ipynb",
+                "status": rec["status"],
+                "seconds": rec.get("seconds"),
+                "finished": rec.get("finished"),
+                "parameters": json.dumps(rec["parameters"], sort_keys=True),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def versions():
+    """Python, platform and the installed versions of :data:`PACKAGES` as a dict."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The grid
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One papermill run: ``book/<notebook>.ipynb`` executed into ``_runs/<output>``."""
+
+    id: str
+    notebook: str
+    output: str
+    parameters: dict
+    dataset: str | None = None
+    collect: str | None = None
+    inputs: list = field(default_factory=list)
+
+
+def _sd_list(spec):
+    if isinstance(spec, dict) and "logspace" in spec:
+        start, stop, num = spec["logspace"]
+        return [float(f"{10 ** (start + (stop - start) * k / (num - 1)):.3g}") for k in range(num)]
+    return [float(v) for v in spec]
+
+
+def _sd_name(sd):
+    return f"{sd:.3g}"
+
+
+def read_grid(path, datasets=None, small=False):
+    """Expand the grid file at ``path`` into a list of :class:`Run`, in order."""
+    grid = yaml.safe_load(Path(path).read_text())
+    datasets = list(datasets or grid.get("datasets", ["mnist-5k"]))
+    runs = []
+    for entry in grid["runs"]:
+        params = dict(entry.get("parameters", {}))
+        if small:
+            params.update(entry.get("small", {}))
+        sd_spec = params.pop("sd", entry.get("sd"))
+        sds = _sd_list(sd_spec) if sd_spec is not None else [None]
+        out = entry["output"]
+        for dataset in datasets if "{dataset}" in out else [None]:
+            for sd in sds if "{sd}" in out else [None]:
+                output = out.format(dataset=dataset, sd=_sd_name(sd) if sd is not None else "")
+                p = dict(params)
+                if dataset is not None:
+                    p["dataset"] = dataset
+                if sd is not None:
+                    p["sd"] = sd
+                if "collect" not in entry:
+                    p["table"] = Path(output).with_suffix(".csv").name
+                runs.append(
+                    Run(
+                        id=str(Path(output).with_suffix("")),
+                        notebook=entry["notebook"],
+                        output=output,
+                        parameters=p,
+                        dataset=dataset,
+                        collect=entry.get("collect"),
+                    )
+                )
+    ids = [r.id for r in runs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: two runs write the same output")
+    return runs
+
+
+def package_hash():
+    """sha256 of the package's code, ``hessinit/*.py``."""
+    h = hashlib.sha256()
+    for p in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def _file_hash(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    id: str
+    status: str  # ok, skipped, failed, unavailable, empty
+    seconds: float = 0.0
+    error: str = ""
+
+
+def ensure_kernel():
+    """Install the ``python3`` Jupyter kernelspec for this interpreter if none is found."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if KERNEL not in KernelSpecManager().find_kernel_specs():
+        from ipykernel.kernelspec import install
+
+        install(user=True)
+
+
+def _repository(root):
+    config = yaml.safe_load((Path(root) / "_config.yml").read_text())
+    repo = config.get("repository", {})
+    return repo.get("url", "").rstrip("/"), repo.get("branch", "main")
+
+
+def colab_url(root, notebook):
+    """The Open-in-Colab address of the committed ``book/<notebook>.ipynb``, from the repository
+    set in ``_config.yml``."""
+    url, branch = _repository(root)
+    path = url.split("github.com/", 1)[1]
+    return f"https://colab.research.google.com/github/{path}/blob/{branch}/book/{notebook}.ipynb"
+
+
+def _format_value(value):
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list) and len(value) > 6:
+        return ", ".join(map(str, value[:3])) + f", ... ({len(value)} items)"
+    return str(value)
+
+
+def _decorate(nb, run, root):
+    """Fold the injected parameters into a small table and add the Colab badge."""
+    import nbformat
+
+    index = next(
+        (i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])),
+        None,
+    )
+    rows = "\n".join(f"| `{k}` | `{_format_value(v)}` |" for k, v in sorted(run.parameters.items()))
+    text = (
+        f"[![Open In Colab]({BADGE})]({colab_url(root, run.notebook)})\n\n"
+        f":::{{dropdown}} Parameters of this run (`{run.id}`)\n"
+        f"| parameter | value |\n|---|---|\n{rows}\n:::\n"
+    )
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = ["run-parameters"]
+    if index is None:
+        nb.cells.insert(0, cell)
+    else:
+        tags = nb.cells[index].metadata.setdefault("tags", [])
+        tags.append("remove-cell")
+        nb.cells.insert(index + 1, cell)
+    return nb
+
+
+class Runner:
+    """Runs the grid of a book rooted at ``root`` into ``root/_runs``."""
+
+    def __init__(self, root=".", grid=None, datasets=None, small=False, force=False, only=None):
+        self.root = Path(root).resolve()
+        self.runs_dir = self.root / RUNS
+        self.grid = Path(grid) if grid else self.root / "book" / "grid.yml"
+        self.small, self.force, self.only = small, force, only
+        self.runs = read_grid(self.grid, datasets=datasets, small=small)
+        self.results: dict[str, Result] = {}
+        self.unavailable: dict[str, str] = {}
+        self.code_hash = package_hash()
+
+    # -- paths and records
+    def record_path(self, run):
+        return self.runs_dir / "records" / (run.id.replace("/", "__") + ".json")
+
+    def read_record(self, run):
+        path = self.record_path(run)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def _write_record(self, run, key, result):
+        rec = {
+            "id": run.id,
+            "notebook": run.notebook,
+            "output": run.output,
+            "parameters": run.parameters,
+            "key": key,
+            "status": result.status,
+            "error": result.error,
+            "seconds": round(result.seconds, 1),
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "code_hash": self.code_hash,
+            "versions": versions(),
+            "small": self.small,
+        }
+        path = self.record_path(run)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rec, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+    def _outputs(self, run):
+        out = self.runs_dir / run.output
+        return out, out.with_suffix(".csv")
+
+    def _remove_outputs(self, run):
+        for p in self._outputs(run):
+            p.unlink(missing_ok=True)
+
+    # -- inputs of collecting runs
+    def _collect(self, run):
+        out_dir = (self.runs_dir / run.output).parent
+        if run.collect == "records":
+            paths = [self.record_path(r) for r in self.runs if r is not run]
+            paths = [p for p in paths if p.exists()]
+            run.parameters["records"] = [os.path.relpath(p, out_dir) for p in paths]
+            run.inputs = [
+                json.dumps([json.loads(p.read_text())[k] for k in ("id", "key", "status")])
+                for p in paths
+            ]
+        else:
+            tables = [
+                self._outputs(r)[1]
+                for r in self.runs
+                if r.notebook == run.collect
+                and self.results.get(r.id, Result(r.id, "")).status in ("ok", "skipped")
+            ]
+            run.parameters["tables"] = [os.path.relpath(p, out_dir) for p in tables]
+            run.inputs = [_file_hash(p) for p in tables]
+            if not tables:
+                return False
+        return True
+
+    def key(self, run):
+        payload = {
+            "notebook": _file_hash(self.root / "book" / f"{run.notebook}.ipynb"),
+            "parameters": run.parameters,
+            "inputs": run.inputs,
+            "code": self.code_hash,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def selected(self, run):
+        return not self.only or any(fnmatch.fnmatch(run.id, pat) for pat in self.only)
+
+    # -- one run
+    def execute(self, run):
+        if run.dataset in self.unavailable:
+            self._remove_outputs(run)
+            return Result(run.id, "unavailable", error=self.unavailable[run.dataset])
+        if run.collect and not self._collect(run):
+            self._remove_outputs(run)
+            return Result(run.id, "empty", error=f"no successful run of {run.collect}")
+        key = self.key(run)
+        rec = self.read_record(run)
+        out, _ = self._outputs(run)
+        if not self.force and rec and rec["key"] == key and rec["status"] == "ok" and out.exists():
+            return Result(run.id, "skipped")
+        if not self.selected(run):
+            return Result(run.id, "skipped" if out.exists() else "not run")
+        result = self._papermill(run, out)
+        if result.status == "unavailable":
+            self.unavailable[run.dataset] = result.error
+        self._write_record(run, key, result)
+        return result
+
+    def _papermill(self, run, out):
+        import nbformat
+        import papermill
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(f".{out.stem}.partial.ipynb")
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(self.root / "book" / f"{run.notebook}.ipynb"),
+                str(partial),
+                parameters=run.parameters,
+                kernel_name=KERNEL,
+                cwd=str(out.parent),
+                progress_bar=False,
+            )
+            nb = _decorate(nbformat.read(partial, as_version=4), run, self.root)
+            tmp = out.with_name(f".{out.stem}.tmp")
+            nbformat.write(nb, tmp)
+            os.replace(tmp, out)
+            partial.unlink()
+            return Result(run.id, "ok", time.perf_counter() - start)
+        except Exception as err:  # noqa: BLE001 - any failure of one run is reported, not raised
+            seconds = time.perf_counter() - start
+            self._remove_outputs(run)
+            if partial.exists():
+                failed = self.runs_dir / "failed" / (run.id.replace("/", "__") + ".ipynb")
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(partial, failed)
+            ename = getattr(err, "ename", type(err).__name__)
+            evalue = getattr(err, "evalue", str(err))
+            message = f"{ename}: {evalue}".strip()
+            status = "unavailable" if ename == "DatasetUnavailableError" else "failed"
+            return Result(run.id, status, seconds, message)
+
+    def run_all(self, progress=True):
+        from tqdm.auto import tqdm
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        ensure_kernel()
+        bar = tqdm(self.runs, desc="book runs", unit="run", disable=not progress)
+        for run in bar:
+            bar.set_postfix_str(run.id)
+            self.results[run.id] = result = self.execute(run)
+            if result.status != "skipped":
+                bar.write(f"{result.status:>11}  {run.id}  {result.seconds:.0f} s")
+        return self.results
+
+    # -- the site
+    def write_toc(self):
+        """``_runs/_toc.yml``: ``_toc.yml`` with its globs expanded to existing pages and every
+        entry whose page does not exist dropped."""
+        toc = yaml.safe_load((self.root / "_toc.yml").read_text())
+
+        def exists(doc):
+            return any((self.root / f"{doc}{s}").exists() for s in (".ipynb", ".md", ".rst"))
+
+        def expand(entries):
+            out = []
+            for entry in entries:
+                if "glob" in entry:
+                    hits = sorted(
+                        str(p.relative_to(self.root).with_suffix(""))
+                        for p in self.root.glob(entry["glob"] + ".ipynb")
+                        if not p.name.startswith(".")
+                    )
+                    out += [{"file": h} for h in hits]
+                elif "file" in entry and exists(entry["file"]):
+                    e = dict(entry)
+                    if "sections" in e:
+                        e["sections"] = expand(e["sections"])
+                    out.append(e)
+            return out
+
+        toc["parts"] = [
+            dict(part, chapters=expand(part["chapters"]))
+            for part in toc.get("parts", [])
+            if expand(part["chapters"])
+        ]
+        path = self.runs_dir / "_toc.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(toc, sort_keys=False))
+        return path
+
+    def build(self, quiet=True):
+        """``jupyter-book build`` with zero warnings allowed; returns (exit code, output)."""
+        toc = self.write_toc()
+        exe = shutil.which("jupyter-book") or str(Path(sys.executable).parent / "jupyter-book")
+        cmd = [exe, "build", str(self.root), "--toc", str(toc), "-W", "-n", "--keep-going"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        return proc.returncode, proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser):
+    """The options of ``python -m hessinit book``."""
+    from .data import NAMES
+
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path("."),
+        help="the book's root, holding _config.yml, _toc.yml and book/ (default .)",
+    )
+    parser.add_argument("--grid", type=Path, default=None, help="grid file (default book/grid.yml)")
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=NAMES,
+        default=None,
+        help="datasets of the per-dataset runs (default: the grid's, mnist-5k)",
+    )
+    parser.add_argument(
+        "--all-datasets",
+        action="store_true",
+        help=f"every dataset: {' '.join(NAMES)} (needs internet or a Keras cache)",
+    )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="run every notebook at a small size (few steps, small batches)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PATTERN",
+        help="run only runs whose id matches (e.g. 'site/original/*'); the others "
+        "keep their last results",
+    )
+    parser.add_argument("--force", action="store_true", help="rerun even unchanged runs")
+    parser.add_argument("--no-build", action="store_true", help="run the notebooks, skip the site")
+    parser.add_argument("--list", action="store_true", help="print the runs of the grid and exit")
+    parser.set_defaults(func=main)
+
+
+def main(args):
+    """Run the grid, build the site, report; returns the exit code."""
+    datasets = list(__import__("hessinit.data").data.NAMES) if args.all_datasets else args.datasets
+    runner = Runner(
+        args.root, args.grid, datasets=datasets, small=args.small, force=args.force, only=args.only
+    )
+    if args.list:
+        for run in runner.runs:
+            print(run.id, json.dumps(run.parameters, sort_keys=True))
+        return 0
+    start = time.perf_counter()
+    results = runner.run_all()
+    counts = {}
+    for r in results.values():
+        counts[r.status] = counts.get(r.status, 0) + 1
+    print(
+        f"runs: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))} "
+        f"in {time.perf_counter() - start:.0f} s"
+    )
+    for dataset, error in runner.unavailable.items():
+        print(f"dataset {dataset} unavailable, its pages are left out: {error}")
+    failed = [r for r in results.values() if r.status == "failed"]
+    for r in failed:
+        print(f"FAILED {r.id}: {r.error}", file=sys.stderr)
+    code = 1 if failed else 0
+    if not args.no_build:
+        start = time.perf_counter()
+        rc, log = runner.build()
+        print(
+            f"site: {runner.root / '_build' / 'html' / 'index.html'} "
+            f"({'ok' if rc == 0 else 'FAILED'}, {time.perf_counter() - start:.0f} s)"
+        )
+        if rc != 0:
+            print(log[-5000:], file=sys.stderr)
+            code = 1
+    return code
