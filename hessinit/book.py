@@ -74,6 +74,16 @@ def write_table(frame, path):
     return path
 
 
+def glue(name, value):
+    """``myst_nb.glue(name, value, display=False)`` with numpy scalars made Python numbers, so
+    that the book's ``{glue:text}`name:.3g``` formats apply."""
+    from myst_nb import glue as _glue
+
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    _glue(name, value, display=False)
+
+
 def read_records(paths, base="."):
     """The run records at ``paths`` (relative to ``base``) as a frame, one row per run."""
     import pandas as pd
@@ -399,14 +409,31 @@ class Runner:
     def run_all(self, progress=True):
         from tqdm.auto import tqdm
 
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
         ensure_kernel()
-        bar = tqdm(self.runs, desc="book runs", unit="run", disable=not progress)
-        for run in bar:
-            bar.set_postfix_str(run.id)
-            self.results[run.id] = result = self.execute(run)
-            if result.status != "skipped":
-                bar.write(f"{result.status:>11}  {run.id}  {result.seconds:.0f} s")
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        # The kernels inherit file descriptor 2: send their start-up chatter (TensorFlow, ZMQ)
+        # to _runs/kernels.log and keep the terminal for the progress bar.
+        sys.stderr.flush()
+        saved = os.dup(2)
+        terminal = os.fdopen(os.dup(saved), "w")
+        with open(self.runs_dir / "kernels.log", "a") as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                bar = tqdm(
+                    self.runs, desc="book runs", unit="run", disable=not progress, file=terminal
+                )
+                for run in bar:
+                    bar.set_postfix_str(run.id)
+                    self.results[run.id] = result = self.execute(run)
+                    if result.status != "skipped":
+                        bar.write(f"{result.status:>11}  {run.id}  {result.seconds:.0f} s")
+                bar.close()
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                terminal.close()
         return self.results
 
     # -- the site
