@@ -475,6 +475,11 @@ class Runner:
     def build(self, quiet=True):
         """``jupyter-book build`` with zero warnings allowed; returns (exit code, output)."""
         toc = self.write_toc()
+        # Sphinx keeps the HTML of pages that left the toc: remove those of runs without a page.
+        for html in (self.root / "_build" / "html" / RUNS).rglob("*.html"):
+            rel = html.relative_to(self.root / "_build" / "html").with_suffix(".ipynb")
+            if not (self.root / rel).exists():
+                html.unlink()
         exe = shutil.which("jupyter-book") or str(Path(sys.executable).parent / "jupyter-book")
         cmd = [exe, "build", str(self.root), "--toc", str(toc), "-W", "-n", "--keep-going"]
         proc = subprocess.run(cmd, capture_output=True, text=True)

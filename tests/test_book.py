@@ -1,0 +1,175 @@
+"""The book: notebook pairs, the grid, the papermill runner and the built site.
+
+The slow part executes every notebook at ``--small`` size into a temporary copy of the book and
+builds it once (about two minutes on 2 cores); later tests reuse that copy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+from hessinit import book
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
+CHAPTERS = ("chain_rule", "original/mnist-5k", "sd_sweep", "reproducibility")
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def test_every_notebook_has_a_paired_markdown_in_sync_and_no_outputs():
+    assert set(NOTEBOOKS) >= {"chain_rule", "original", "sd_run", "sd_sweep", "reproducibility"}
+    for name in NOTEBOOKS:
+        ipynb = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4)
+        md = jupytext.read(ROOT / "book" / f"{name}.md")
+        assert _cells(ipynb) == _cells(md), f"book/{name}.ipynb and .md differ: run jupytext --sync"
+        assert ipynb.metadata["jupytext"]["formats"] == "ipynb,md:myst"
+        for cell in ipynb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, name
+        tags = [c.metadata.get("tags", []) for c in ipynb.cells]
+        assert sum("parameters" in t for t in tags) == 1, f"{name}: one parameters cell"
+        assert "remove-cell" in tags[0] and "google.colab" in ipynb.cells[0].source
+
+
+def test_colab_install_uses_the_repository_of_config():
+    url, _ = book._repository(ROOT)
+    for name in NOTEBOOKS:
+        first = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4).cells[0].source
+        assert f"git+{url}" in first and "--no-deps" in first, name
+        assert "tensorflow" not in first and "numpy" not in first
+
+
+def test_config_is_jupyter_book_1_without_execution_or_intersphinx():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert "intersphinx_mapping" not in json.dumps(config)
+    assert book.versions()["jupyter-book"].startswith("1.")
+
+
+def test_grid_expands_over_datasets_and_a_log_grid_of_sds():
+    runs = book.read_grid(ROOT / "book" / "grid.yml")
+    sweep = [r for r in runs if r.notebook == "sd_run"]
+    sds = sorted(r.parameters["sd"] for r in sweep)
+    assert len(sds) >= 9 and sds[0] == pytest.approx(1e-5) and sds[-1] == pytest.approx(10)
+    assert {r.parameters["dataset"] for r in runs if r.dataset} == {"mnist-5k"}
+    two = book.read_grid(ROOT / "book" / "grid.yml", datasets=["mnist-5k", "svhn"], small=True)
+    assert {r.id for r in two} >= {"site/original/svhn", "site/original/mnist-5k"}
+    small = [r for r in two if r.notebook == "original"][0].parameters
+    assert small["steps"] < runs[1].parameters["steps"]
+    assert small["table"] == "mnist-5k.csv"
+
+
+def test_toc_keeps_only_pages_that_exist(tmp_path):
+    shutil.copy(ROOT / "_toc.yml", tmp_path)
+    shutil.copy(ROOT / "_config.yml", tmp_path)
+    shutil.copytree(ROOT / "book", tmp_path / "book")
+    (tmp_path / "_runs" / "site" / "original").mkdir(parents=True)
+    (tmp_path / "_runs" / "site" / "original" / "mnist.ipynb").write_text("{}")
+    (tmp_path / "_runs" / "site" / "original" / ".x.partial.ipynb").write_text("{}")
+    toc = yaml.safe_load(book.Runner(tmp_path).write_toc().read_text())
+    files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
+    assert files == ["_runs/site/original/mnist", "book/bibliography"]
+    assert toc["root"] == "book/intro"
+
+
+# --------------------------------------------------------------------------------------------
+# Execute everything at a small size, build, inspect the site (slow)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_book(tmp_path_factory):
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root)
+    shutil.copytree(ROOT / "book", root / "book")
+    code = book.main(_args(root))
+    return root, code
+
+
+def _args(root, *extra):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    book.add_arguments(parser)
+    return parser.parse_args(["--root", str(root), "--small", *extra])
+
+
+def _html(root, page):
+    return (root / "_build" / "html" / "_runs" / "site" / f"{page}.html").read_text()
+
+
+def test_small_book_runs_and_builds_without_warnings(small_book):
+    root, code = small_book
+    assert code == 0
+    records = [json.loads(p.read_text()) for p in (root / "_runs" / "records").glob("*.json")]
+    assert records and all(r["status"] == "ok" for r in records)
+    assert (root / "_runs" / "site" / "original" / "mnist-5k.csv").exists()
+    assert len(list((root / "_runs" / "sweep" / "mnist-5k").glob("*.csv"))) == 3
+    assert not list(root.rglob(".*.partial.ipynb"))
+
+
+def test_every_chapter_page_has_figures_no_errors_and_colab_links_to_files(small_book):
+    root, _ = small_book
+    assert (root / "_build" / "html" / "book" / "intro.html").exists()
+    assert (root / "_build" / "html" / "book" / "bibliography.html").exists()
+    for page in CHAPTERS:
+        html = _html(root, page)
+        assert "Traceback" not in html and "stderr" not in html, page
+        assert "Parameters of this run" in html, page
+        if page != "reproducibility":
+            assert "<img" in html, page
+        links = re.findall(r'href="https://colab\.research\.google\.com/github/([^"]+)"', html)
+        assert links, page
+        for link in links:
+            owner_repo_blob, path = link.split("/blob/main/", 1)
+            assert owner_repo_blob == "hessinit/hessinit"
+            assert (ROOT / path).is_file(), f"{page}: Colab link to missing {path}"
+    # The numbers in the text come from glue, never a placeholder.
+    assert "glue" not in _html(root, "sd_sweep").split("Over ", 1)[1][:300]
+
+
+def test_a_second_run_skips_everything(small_book):
+    root, _ = small_book
+    runner = book.Runner(root, small=True)
+    results = runner.run_all(progress=False)
+    assert {r.status for r in results.values()} == {"skipped"}
+
+
+def test_failing_run_and_unavailable_dataset_are_reported(small_book, monkeypatch, capsys):
+    root, _ = small_book
+    monkeypatch.setenv("KERAS_HOME", str(root / "empty-keras-home"))
+    grid = yaml.safe_load((root / "book" / "grid.yml").read_text())
+    grid["runs"][0]["small"]["n"] = -1  # chain_rule: data.load raises ValueError
+    (root / "book" / "grid-broken.yml").write_text(yaml.safe_dump(grid))
+    code = book.main(
+        _args(root, "--grid", str(root / "book" / "grid-broken.yml"), "--datasets", "mnist-5k",
+              "cifar10")
+    )  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 1
+    assert "FAILED site/chain_rule" in out.err and "ValueError" in out.err
+    assert "dataset cifar10 unavailable" in out.out
+    records = {p.stem: json.loads(p.read_text()) for p in (root / "_runs" / "records").glob("*")}
+    assert records["site__original__cifar10"]["status"] == "unavailable"
+    assert records["site__chain_rule"]["status"] == "failed"
+    # The failed run left no page, the unavailable dataset has none, the others are intact.
+    assert not (root / "_runs" / "site" / "chain_rule.ipynb").exists()
+    assert (root / "_runs" / "failed" / "site__chain_rule.ipynb").exists()
+    assert not (root / "_runs" / "site" / "original" / "cifar10.ipynb").exists()
+    assert (root / "_runs" / "site" / "original" / "mnist-5k.ipynb").exists()
+    toc = (root / "_runs" / "_toc.yml").read_text()
+    assert "cifar10" not in toc and "chain_rule" not in toc and "mnist-5k" in toc
+    assert (root / "_build" / "html" / "_runs" / "site" / "sd_sweep.html").exists()
+    assert not (root / "_build" / "html" / "_runs" / "site" / "chain_rule.html").exists()
