@@ -1,0 +1,108 @@
+"""The chapter computations of hessinit.chapters (the book's notebooks only call these)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hessinit import book, chapters, data
+
+
+def test_kron_matrix_is_the_kronecker_sum():
+    rng = np.random.default_rng(0)
+    X, M = rng.standard_normal((3, 2)), rng.standard_normal((3, 4, 4))
+    expected = sum(np.kron(np.outer(x, x), m) for x, m in zip(X, M, strict=True)) / 3
+    np.testing.assert_allclose(chapters.kron_matrix(X, M), expected, rtol=1e-14)
+
+
+def test_chain_rule_holds_to_round_off_and_relu_has_no_own_block_curvature():
+    check = chapters.chain_rule_check(activations=("relu", "tanh"), n=8, widths=(4, 3))
+    assert list(check["layer"]) == ["dense1", "dense2", "dense3"] * 2
+    assert (check[["err_H", "err_G", "err_R", "err_norm"]] < 1e-10).all().all()
+    relu = check[check["activation"] == "relu"]
+    assert (relu["R"] <= 1e-12 * relu["H"]).all()
+    tanh = check[check["activation"] == "tanh"]
+    assert (tanh["R"] > 1e-3 * tanh["H"]).iloc[:2].all()  # hidden layers: f'' != 0
+
+
+def test_relu_curvature_lives_off_the_diagonal_blocks():
+    blocks = chapters.block_norms(activations=("relu",), n=8, widths=(4, 3))
+    diag = blocks[blocks["row"] == blocks["col"]]
+    off = blocks[blocks["row"] != blocks["col"]]
+    assert (diag["R"] <= 1e-12 * diag["H"]).all()
+    assert (off["R"] > 1e-3 * off["H"]).all()
+
+
+def _frame():
+    rows = []
+    for sd, h in ((1e-5, [3.0, 4.0, 3.5]), (1.0, [0.5, 0.2, 1.0])):
+        for step, value in enumerate(h):
+            for layer in ("dense1", "dense2"):
+                rows.append(
+                    {
+                        "dataset": "d",
+                        "sd": sd,
+                        "step": step,
+                        "layer": layer,
+                        "loss": 2.3 - 0.1 * step,
+                        "H": value,
+                        "G": value,
+                        "R": 0.0,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_dense1_course_and_the_verdict_use_the_numbers():
+    course = chapters.dense1_course(_frame())
+    big = course.set_index("sd").loc[1.0]
+    assert (big["H_init"], big["H_end"], big["H_min"], big["H_max"]) == (0.5, 1.0, 0.2, 1.0)
+    assert big["loss_init"] == pytest.approx(2.3)
+    verdict = chapters.explode_verdict(course)
+    assert verdict.startswith("This run does not agree") and "0.2 to 1" in verdict
+
+
+def test_sweep_summary_and_slopes():
+    sds = np.logspace(-5, -2, 4)
+    frame = pd.DataFrame(
+        [
+            {
+                "dataset": "d",
+                "sd": sd,
+                "step": step,
+                "layer": layer,
+                "H": c * sd**p * (1 + step),
+                "G": 1.0,
+                "R": 0.0,
+                "p_max": 0.1,
+            }
+            for sd in sds
+            for step in (0, 5)
+            for layer, c, p in (("dense1", 3.0, 0), ("dense2", 1.0, 2))
+        ]
+    )
+    summary = chapters.sweep_summary(frame)
+    assert len(summary) == 8 and (summary["H_end"] == 2 * summary["H_init"]).all()
+    slopes = chapters.loglog_slopes(summary).set_index("layer")["slope"]
+    assert slopes["dense1"] == pytest.approx(0, abs=1e-9)
+    assert slopes["dense2"] == pytest.approx(2)
+    chapters.plot_sweep(summary)
+
+
+def test_softmax_saturates_as_the_logits_scale_with_sd():
+    images = data.load("mnist-5k", n=200)
+    small = chapters.softmax_saturation(images, 1e-4, hessian_batch=100)
+    big = chapters.softmax_saturation(images, 10.0, hessian_batch=100)
+    assert big["logit_std"] / small["logit_std"] == pytest.approx(1e5, rel=1e-3)  # homogeneous
+    assert small["p_max"] < 0.2 < 0.9 < big["p_max"]
+    assert big["lambda_norm"] < 0.1 * small["lambda_norm"]
+
+
+def test_write_table_is_atomic_and_read_back(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2]})
+    path = book.write_table(frame, tmp_path / "sub" / "t.csv")
+    assert list(tmp_path.joinpath("sub").iterdir()) == [path]
+    pd.testing.assert_frame_equal(chapters.read_tables(["sub/t.csv"], base=tmp_path), frame)
+    with pytest.raises(ValueError, match="no run"):
+        chapters.read_tables([])
