@@ -12,9 +12,11 @@ Only dense1's kernel is drawn from N(0, sd^2); dense2 and dense3 keep Keras defa
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "gelu", "elu", "selu", "swish", "linear")
@@ -37,10 +39,14 @@ def mean_loss(model, x, y):
     return tf.reduce_mean(cross_entropy(y, model(x, training=False)))
 
 
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_std(sd, name):
     if sd is None:
         return
-    if not isinstance(sd, (int, float)) or isinstance(sd, bool):
+    if not _is_number(sd):
         raise TypeError(f"{name} must be a number or None (Keras default), got {sd!r}")
     if not sd > 0 or sd != sd or sd == float("inf"):
         raise ValueError(f"{name} must be a positive finite standard deviation, got {sd!r}")
@@ -64,9 +70,11 @@ def mlp(
     - a sequence with one entry per dense layer (``len(widths) + 1``), ``None`` for a Keras default;
       ``[sd] * (len(widths) + 1)`` scales every layer.
 
-    Biases start at zero. ``dropout`` inserts inverted dropout with that rate after each hidden
-    activation (inactive unless the model is called with ``training=True``). ``seed`` makes the
-    weights reproducible. Layers are named ``dense1``, ``dense2``, ...
+    Keras' default is Glorot-uniform, U(-l, l) with l = sqrt(6 / (fan_in + fan_out)). Kernels are
+    drawn by numpy from ``(seed, layer number)``, so the same seed gives the same network in
+    float32 and float64 (``dtype``). Biases start at zero. ``dropout`` inserts inverted dropout
+    with that rate after each hidden activation (inactive unless the model is called with
+    ``training=True``). Layers are named ``dense1``, ``dense2``, ...
 
     >>> model = mlp(kernel_std=0.01, seed=0)
     >>> [layer.name for layer in model.layers]
@@ -89,7 +97,7 @@ def mlp(
             f"{', '.join(ACTIVATIONS)}"
         ) from err
     n_dense = len(widths) + 1
-    if kernel_std is None or isinstance(kernel_std, (int, float)):
+    if kernel_std is None or _is_number(kernel_std):
         stds = [kernel_std] + [None] * (n_dense - 1)
     else:
         stds = list(kernel_std)
@@ -101,12 +109,23 @@ def mlp(
     for k, sd in enumerate(stds, start=1):
         _check_std(sd, f"kernel_std of dense{k}")
 
-    def kernel_init(k, sd):
-        if sd is None:
-            return keras.initializers.GlorotUniform(seed=seed * 1000 + k)
-        return keras.initializers.RandomNormal(stddev=float(sd), seed=seed * 1000 + k)
+    fans = [int(np.prod(input_shape)), *widths, int(num_classes)]
 
-    layers = [keras.Input(shape=tuple(input_shape), dtype=dtype), keras.layers.Flatten(dtype=dtype)]
+    def kernel_init(k, sd):
+        # Drawn by numpy from (seed, k), so a float32 and a float64 model share their weights.
+        rng = np.random.default_rng([seed, k])
+        fan_in, fan_out = fans[k - 1], fans[k]
+        if sd is None:  # Keras' default, Glorot-uniform
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            values = rng.uniform(-limit, limit, (fan_in, fan_out))
+        else:
+            values = rng.normal(0.0, float(sd), (fan_in, fan_out))
+        return lambda shape, dtype=None: tf.constant(values, dtype=dtype)
+
+    layers = [
+        keras.Input(shape=tuple(input_shape), dtype=dtype),
+        keras.layers.Flatten(dtype=dtype, name="flatten"),
+    ]
     for k, width in enumerate(widths, start=1):
         layers.append(
             keras.layers.Dense(
@@ -140,7 +159,8 @@ def get_dense(model, layer):
     """Resolve ``layer`` (a name such as ``"dense1"``, an index into :func:`dense_layers` or the
     layer itself) to ``(index, layer)``."""
     dense = dense_layers(model)
-    if isinstance(layer, int):
+    if isinstance(layer, numbers.Integral) and not isinstance(layer, bool):
+        layer = int(layer)
         if not -len(dense) <= layer < len(dense):
             raise IndexError(f"the model has {len(dense)} dense layers, no index {layer}")
         layer = dense[layer]

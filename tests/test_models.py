@@ -190,11 +190,6 @@ def test_dropout_inactive_at_inference():
     assert not np.allclose(model(x, training=True), model(x, training=False))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG models.mlp: same seed gives different weights for dtype float32 and float64 "
-    "(Keras draws per dtype), so 'the same network in float64' cannot be built from the seed",
-)
 def test_same_seed_same_weights_across_dtypes():
     a = mlp(kernel_std=[1e-5] * 3, seed=3)
     b = mlp(kernel_std=[1e-5] * 3, seed=3, dtype="float64")
@@ -202,21 +197,11 @@ def test_same_seed_same_weights_across_dtypes():
         np.testing.assert_allclose(wa, wb, rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG models.mlp: kernel_std=np.float32(0.01) raises TypeError 'not iterable' "
-    "(only python int/float and np.float64 count as scalars)",
-)
 def test_numpy_float32_std_accepted():
     w = mlp(kernel_std=np.float32(0.5), seed=0).get_layer("dense1").kernel.numpy()
     assert abs(w.std() / 0.5 - 1) < 0.03
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG models.mlp: the Flatten layer is not named, so it is 'flatten', 'flatten_1', ... "
-    "depending on what Keras built before; the mlp doctest fails when run after other tests",
-)
 def test_flatten_name_is_stable():
     keras.layers.Flatten()  # any earlier Flatten bumps Keras' global name counter
     assert mlp().layers[0].name == "flatten"
@@ -305,11 +290,6 @@ def test_get_dense_errors():
         get_dense(model, other.get_layer("dense1"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG models.get_dense: a numpy integer index (np.int64(1), e.g. from np.argmax) is "
-    "not treated as an index and raises 'is not a Dense layer of this model'",
-)
 def test_get_dense_numpy_integer_index():
     model = mlp(widths=(4, 4), seed=0)
     assert get_dense(model, np.int64(1))[0] == 1
