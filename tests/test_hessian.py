@@ -541,3 +541,17 @@ def test_doctest_layer_hessian_norms():
 def test_doctest_kron_norms():
     result = _doctest_failures(kron_norms)
     assert result.attempted > 0 and result.failed == 0
+
+
+# Regression: tf.function(reduce_retracing=True) relaxed the weights' shapes after a second model,
+# and the per-sample autodiff path then read n_out = None (TypeError in tf.reshape).
+def test_layer_norms_non_elementwise_activation_on_several_models():
+    rng = np.random.default_rng(0)
+    for widths, b in [((6, 5), 8), ((7, 4), 9)]:
+        model = mlp(
+            input_shape=(3,), widths=widths, activation="softmax", num_classes=4,
+            kernel_std=[1.0] * 3, dtype="float64",
+        )  # fmt: skip
+        x, y = rng.random((b, 3)).astype(np.float32).astype(np.float64), rng.integers(0, 4, b)
+        n = layer_hessian_norms(model, "dense1", x, y)
+        assert n.H == pytest.approx(np.linalg.norm(full_hessian(model, x, y, "dense1")), rel=1e-6)
