@@ -73,10 +73,75 @@ def _apply(h, kernel, bias, act):
     return keras.activations.get(act)(tf.matmul(h, kernel) + bias)
 
 
-@tf.function(reduce_retracing=True)
-def _curvature(weights, x, y, acts, index):
-    """Inputs X, Gauss-Newton blocks A and curvature blocks R of dense layer ``index``, float64."""
-    weights = [(tf.cast(w, tf.float64), tf.cast(b, tf.float64)) for w, b in weights]
+#: Activations that act elementwise, f(a)_k = f(a_k): their layers get the fast backward recursion.
+_ELEMENTWISE = frozenset(
+    ("relu", "tanh", "sigmoid", "softplus", "gelu", "elu", "selu", "silu", "swish", "linear")
+)
+
+
+def _elementwise_derivatives(act, a):
+    """f(a), f'(a) and f''(a) of an elementwise activation, by autodiff of f itself."""
+    with tf.GradientTape() as t2:
+        t2.watch(a)
+        with tf.GradientTape() as t1:
+            t1.watch(a)
+            h = keras.activations.get(act)(a)
+        d1 = t1.gradient(h, a, unconnected_gradients="zero")
+    d2 = t2.gradient(d1, a, unconnected_gradients="zero")
+    return h, d1, d2
+
+
+def _recursive_blocks(weights, x, y, acts, first):
+    """(X_k, A_k, R_k) for every dense layer k >= ``first`` by one backward recursion (float64).
+
+    With h_k = f_k(a_k) the layer's output, D_k = diag(f_k'(a_k)) and s = p - onehot(y):
+
+        J_k = J_{k+1} W_{k+1}^T D_k                                 (J = dz/da, J_L = D_L)
+        R_k = D_k W_{k+1} R_{k+1} W_{k+1}^T D_k + diag(g_k f_k''(a_k)),  g_k = s^T dz/dh_k
+
+    (R_L = diag(s f_L''(a_L)); s^T dz/dh_k = (s^T dz/da_{k+1}) W_{k+1}^T), which is the chain
+    rule written out for a stack of dense layers with elementwise activations: the same
+    A_k = J_k^T Lambda J_k and R_k as per-sample nested autodiff, at the cost of a few small
+    matrix products instead of n_out backward passes.
+    """
+    h = tf.reshape(tf.cast(x, tf.float64), [tf.shape(x)[0], -1])
+    inputs, d1s, d2s = [], [], []
+    for k, ((w, b), act) in enumerate(zip(weights, acts, strict=True)):
+        a = tf.matmul(h, w) + b
+        if k >= first:
+            inputs.append(h)
+            h, d1, d2 = _elementwise_derivatives(act, a)
+            d1s.append(d1)
+            d2s.append(d2)
+        else:
+            h = keras.activations.get(act)(a)
+    p = tf.nn.softmax(h)
+    s = p - tf.one_hot(y, tf.shape(h)[-1], dtype=tf.float64)
+    flat = _zero_curvature(acts[first:])  # ReLU/linear: every R_k is exactly zero
+    J = tf.linalg.diag(d1s[-1])  # (B, K, K)
+    R = tf.linalg.diag(s * d2s[-1])
+    g = s * d1s[-1]  # s^T dz/da of the top layer
+    blocks = []
+    for k in range(len(weights) - 1, first - 1, -1):
+        j = k - first
+        if k < len(weights) - 1:
+            w = weights[k + 1][0]
+            gh = tf.matmul(g, w, transpose_b=True)  # s^T dz/dh_k
+            d1 = d1s[j]
+            g = gh * d1  # s^T dz/da_k
+            J = tf.einsum("bkm,nm->bkn", J, w) * d1[:, None, :]
+            if not flat:
+                WR = tf.einsum("im,bmn->bin", w, R)
+                WRW = tf.einsum("bin,jn->bij", WR, w)
+                R = d1[:, :, None] * WRW * d1[:, None, :] + tf.linalg.diag(gh * d2s[j])
+        lam_j = p[:, :, None] * J - p[:, :, None] * tf.einsum("bk,bkn->bn", p, J)[:, None, :]
+        A = tf.einsum("bkm,bkn->bmn", J, lam_j)
+        blocks.append((inputs[j], A, tf.zeros_like(A) if flat else R))
+    return blocks[::-1]
+
+
+def _autodiff_blocks(weights, x, y, acts, index):
+    """(X, A, R) of dense layer ``index`` by per-sample nested autodiff (any activation)."""
     h = tf.reshape(tf.cast(x, tf.float64), [tf.shape(x)[0], -1])
     for (w, b), act in zip(weights[:index], acts[:index], strict=True):
         h = _apply(h, w, b, act)
@@ -103,6 +168,40 @@ def _curvature(weights, x, y, acts, index):
     return h, A, R
 
 
+def _cast_weights(weights, dims):
+    """Float64 weights with their static shapes restored (``dims``: (n_in, n_out) per layer;
+    ``reduce_retracing`` may have relaxed the traced shapes to None)."""
+    return [
+        (tf.ensure_shape(tf.cast(w, tf.float64), d), tf.ensure_shape(tf.cast(b, tf.float64), d[1:]))
+        for (w, b), d in zip(weights, dims, strict=True)
+    ]
+
+
+def _static_blocks(blocks, dims, index):
+    X, A, R = blocks
+    n_in, n_out = dims[index]
+    return (
+        tf.reshape(X, [-1, n_in]),
+        tf.reshape(A, [-1, n_out, n_out]),
+        tf.reshape(R, [-1, n_out, n_out]),
+    )
+
+
+@tf.function(reduce_retracing=True)
+def _curvature(weights, x, y, acts, index, dims):
+    """Inputs X, Gauss-Newton blocks A and curvature blocks R of dense layer ``index``, float64.
+
+    Elementwise activations from layer ``index`` up take the backward recursion
+    (:func:`_recursive_blocks`), anything else per-sample nested autodiff.
+    """
+    weights = _cast_weights(weights, dims)
+    if all(act in _ELEMENTWISE for act in acts[index:]):
+        blocks = _recursive_blocks(weights, x, y, acts, index)[0]
+    else:
+        blocks = _autodiff_blocks(weights, x, y, acts, index)
+    return _static_blocks(blocks, dims, index)
+
+
 def layer_curvature(model, layer, x, y):
     """Per-sample pieces of a dense layer's Hessian, in float64 numpy arrays.
 
@@ -111,12 +210,8 @@ def layer_curvature(model, layer, x, y):
     per-sample Hessian with respect to a_i is M_i = A_i + R_i. Dropout is off (inference mode).
     """
     index, _ = get_dense(model, layer)
-    stack = _dense_stack(model)
-    weights = [(w, b) for w, b, _ in stack]
-    acts = tuple(act for _, _, act in stack)
-    x = tf.convert_to_tensor(x, tf.float32) if not tf.is_tensor(x) else x
-    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
-    X, A, R = _curvature(weights, x, y, acts, index)
+    weights, acts, x, y = _model_inputs(model, x, y)
+    X, A, R = _curvature(weights, x, y, acts, index, _dims(weights))
     return X.numpy(), A.numpy(), R.numpy()
 
 
@@ -128,31 +223,148 @@ def _sym_pack(M):
     return M[..., i, j] * np.where(i == j, 1.0, math.sqrt(2.0))
 
 
-@tf.function(reduce_retracing=True)
-def _double_sum(X, a, r, chunk):
-    """sum_ij K_ij <a_i, a_j>, <r_i, r_j> and <a_i, r_j> with K_ij = (x_i . x_j)^2, in row chunks.
+def _pair_sums(K, ac, rc, a, r, has_r):
+    """Column sums of K_ij <a_i, a_j>, K_ij <r_i, r_j> and K_ij <a_i, r_j> over rows (ac, rc)."""
+    gg = tf.reduce_sum(K * tf.matmul(ac, a, transpose_b=True), axis=0)
+    if not has_r:
+        return tf.stack([gg, tf.zeros_like(gg), tf.zeros_like(gg)])
+    rr = tf.reduce_sum(K * tf.matmul(rc, r, transpose_b=True), axis=0)
+    # (<a_i, r_j> + <r_i, a_j>) / 2: symmetric in (i, j), like the other two
+    ar = tf.matmul(ac, r, transpose_b=True) + tf.matmul(rc, a, transpose_b=True)
+    return tf.stack([gg, rr, tf.reduce_sum(K * ar, axis=0) / 2])
 
-    X is scaled to max |x| = 1, so x_i . x_j is formed in float32 (relative error ~1e-7 on
-    non-negative inputs, 3x faster than float64); the rest accumulates in float64.
-    """
-    B = tf.shape(X)[0]
-    X32 = tf.cast(X, tf.float32)
-    has_r = tf.reduce_any(r != 0)
+
+def _double_sum_graph(X, a, r, chunk, has_r, K_full=None):
+    """Graph of :func:`_double_sum`; ``K_full``, if given, is the whole (B, B) matrix K."""
+    B = tf.shape(a)[0]
     sums = tf.zeros(3, tf.float64)
     for start in tf.range(0, B, chunk):
-        K = tf.square(
-            tf.cast(tf.matmul(X32[start : start + chunk], X32, transpose_b=True), a.dtype)
-        )
-        ac = a[start : start + chunk]
-        gg = tf.reduce_sum(K * tf.matmul(ac, a, transpose_b=True))
-        if has_r:
-            rc = r[start : start + chunk]
-            rr = tf.reduce_sum(K * tf.matmul(rc, r, transpose_b=True))
-            gr = tf.reduce_sum(K * tf.matmul(ac, r, transpose_b=True))
+        stop = tf.minimum(start + chunk, B)
+        if K_full is None:
+            K = tf.square(tf.matmul(X[start:stop], X[start:], transpose_b=True))
         else:
-            rr = gr = tf.constant(0.0, tf.float64)
-        sums += tf.stack([gg, rr, gr])
+            K = K_full[start:stop, start:]
+        cols = _pair_sums(K, a[start:stop], r[start:stop], a[start:], r[start:], has_r)
+        weight = tf.where(tf.range(B - start) < stop - start, 1.0, 2.0)
+        sums += tf.linalg.matvec(cols, tf.cast(weight, tf.float64))
     return sums
+
+
+@tf.function(reduce_retracing=True)
+def _double_sum(X, a, r, chunk, has_r=True):
+    """sum_ij K_ij <a_i, a_j>, <r_i, r_j> and <a_i, r_j> with K_ij = (x_i . x_j)^2, float64.
+
+    Every term is symmetric in (i, j), so only the upper block triangle is formed: rows
+    [start, start + chunk) against columns [start, B), the columns beyond the diagonal block
+    counted twice. Memory stays at chunk * B entries whatever B.
+    """
+    return _double_sum_graph(X, a, r, chunk, has_r)
+
+
+def _realign_sums(X, a, r, has_r):
+    """The sums of :func:`_double_sum` by the realignment S = sum_i vec(x_i x_i^T) vec(M_i)^T."""
+    xx = _sym_pack_tf(X[:, :, None] * X[:, None, :])
+    SA = tf.matmul(xx, a, transpose_a=True)
+    gg = tf.reduce_sum(SA * SA)
+    if not has_r:
+        return tf.stack([gg, tf.zeros_like(gg), tf.zeros_like(gg)])
+    SR = tf.matmul(xx, r, transpose_a=True)
+    return tf.stack([gg, tf.reduce_sum(SR * SR), tf.reduce_sum(SA * SR)])
+
+
+def _sym_pack_tf(M):
+    """:func:`_sym_pack` in TensorFlow."""
+    n = M.shape[-1]
+    i, j = np.triu_indices(n)
+    flat = tf.reshape(M, [-1, n * n])
+    weight = np.where(i == j, 1.0, math.sqrt(2.0)).astype(M.dtype.as_numpy_dtype)
+    return tf.gather(flat, i * n + j, axis=1) * weight
+
+
+def _use_realignment(B, n_in, p_out):
+    """Whether the realignment (cost B p_in p_out) is cheaper than the double sum."""
+    return B * (n_in * (n_in + 1) // 2) * p_out < B * B * (n_in + p_out)
+
+
+def _max_abs(t):
+    m = tf.reduce_max(tf.abs(t)) if tf.size(t) > 0 else tf.constant(0.0, t.dtype)
+    return tf.where(m > 0, m, tf.ones_like(m))
+
+
+def _layer_sums(X, A, R, chunk, has_r, realign, K_full=None, sx=None):
+    """[gg, rr, gr, scale] of one layer from its blocks, in graph (see :func:`kron_norms`)."""
+    B = tf.cast(tf.shape(X)[0], tf.float64)
+    a, r = _sym_pack_tf(A), _sym_pack_tf(R)
+    if sx is None:
+        sx = _max_abs(X)
+    sm = _max_abs(tf.concat([tf.reshape(a, [-1]), tf.reshape(r, [-1])], 0) if has_r else a)
+    X, a, r = X / sx, a / sm, r / sm
+    if realign:
+        sums = _realign_sums(X, a, r, has_r)
+    else:
+        sums = _double_sum_graph(X, a, r, chunk, has_r, K_full)
+    return tf.concat([sums, [sx * sx * sm / B]], 0)
+
+
+def _zero_curvature(acts):
+    """Whether every R_i vanishes: piecewise-linear activations throughout (ReLU, linear)."""
+    return all(act in ("relu", "linear") for act in acts)
+
+
+@tf.function(reduce_retracing=True)
+def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, K0=None, sx0=None):
+    """[gg, rr, gr, scale] for each dense layer index in ``layers``, in one compiled call.
+
+    The blocks of every layer come from one backward recursion (elementwise activations) or,
+    otherwise, per-layer nested autodiff; ``realign`` says per layer which exact form to use.
+    ``K0``/``sx0``: the precomputed (B, B) matrix ((x_i . x_j) / sx0^2)^2 of the first layer's
+    inputs and their scale, for callers that reuse one batch (the double sum then skips x . x).
+    """
+    weights = _cast_weights(weights, dims)
+    first = min(layers)
+    if all(act in _ELEMENTWISE for act in acts[first:]):
+        blocks = dict(enumerate(_recursive_blocks(weights, x, y, acts, first), start=first))
+    else:
+        blocks = {k: _autodiff_blocks(weights, x, y, acts, k) for k in layers}
+    out = []
+    for k, re in zip(layers, realign, strict=True):
+        X, A, R = _static_blocks(blocks[k], dims, k)
+        has_r = not _zero_curvature(acts[k:])
+        cached = k == 0 and K0 is not None
+        out.append(
+            _layer_sums(X, A, R, chunk, has_r, re, K0 if cached else None, sx0 if cached else None)
+        )
+    return tf.stack(out)
+
+
+def _model_inputs(model, x, y):
+    """The model as float tensors of weights and a tuple of activation names, and x, y."""
+    stack = _dense_stack(model)
+    weights = [(tf.convert_to_tensor(w), tf.convert_to_tensor(b)) for w, b, _ in stack]
+    acts = tuple(act for _, _, act in stack)
+    x = tf.convert_to_tensor(x, tf.float32) if not tf.is_tensor(x) else x
+    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
+    return weights, acts, x, y
+
+
+def _dims(weights):
+    return tuple((int(w.shape[0]), int(w.shape[1])) for w, _ in weights)
+
+
+def _norms_of_layers(model, indices, x, y, chunk=1024, K0=None, sx0=None):
+    """HessianNorms of the dense layers ``indices`` (a tuple), in one compiled call."""
+    weights, acts, x, y = _model_inputs(model, x, y)
+    B = int(x.shape[0])
+    realign = []
+    for k in indices:
+        n_in = int(weights[k][0].shape[0])
+        n_out = int(weights[k][0].shape[1])
+        realign.append(_use_realignment(B, n_in, n_out * (n_out + 1) // 2))
+    chunk = tf.constant(int(chunk))
+    dims = _dims(weights)
+    sums = _norm_sums(weights, x, y, acts, dims, tuple(indices), chunk, tuple(realign), K0, sx0)
+    sums = sums.numpy()
+    return [_scaled_norms(gg, rr, gr, scale) for gg, rr, gr, scale in sums]
 
 
 def kron_norms(X, A, R, chunk=1024):
@@ -175,8 +387,7 @@ def kron_norms(X, A, R, chunk=1024):
     sx = np.abs(X).max() or 1.0
     sm = max(np.abs(a).max(), np.abs(r).max()) or 1.0
     X, a, r = X / sx, a / sm, r / sm
-    p_in, p_out = n_in * (n_in + 1) // 2, a.shape[1]
-    if B * p_in * p_out < B * B * (n_in + p_out):
+    if _use_realignment(B, n_in, a.shape[1]):
         xx = tf.constant(_sym_pack(X[:, :, None] * X[:, None, :]))
         SA = tf.matmul(xx, a, transpose_a=True).numpy()
         gg, rr, gr = np.sum(SA * SA), 0.0, 0.0
@@ -184,11 +395,21 @@ def kron_norms(X, A, R, chunk=1024):
             SR = tf.matmul(xx, r, transpose_a=True).numpy()
             rr, gr = np.sum(SR * SR), np.sum(SA * SR)
     else:
-        gg, rr, gr = _double_sum(X, a, r, tf.constant(chunk)).numpy()
-    scale = (sx * sx * sm / B) ** 2
-    gg, rr, gr = gg * scale, rr * scale, gr * scale
+        gg, rr, gr = _double_sum(X, a, r, tf.constant(int(chunk)), bool(np.any(r))).numpy()
+    return _scaled_norms(gg, rr, gr, sx * sx * sm / B)
+
+
+def _scaled_norms(gg, rr, gr, scale):
+    """HessianNorms from the sums of the rescaled problem; ``scale`` multiplies the norms (taken
+    after the square root, so that norms near float64's limits neither underflow nor overflow)."""
+    gg, rr, gr, scale = float(gg), float(rr), float(gr), float(scale)
     hh = max(gg + 2 * gr + rr, 0.0)
-    return HessianNorms(H=math.sqrt(hh), G=math.sqrt(gg), R=math.sqrt(rr), GR=float(gr))
+    return HessianNorms(
+        H=math.sqrt(hh) * scale,
+        G=math.sqrt(gg) * scale,
+        R=math.sqrt(rr) * scale,
+        GR=gr * scale * scale,
+    )
 
 
 def layer_hessian_norms(model, layer, x, y, chunk=1024):
@@ -206,7 +427,8 @@ def layer_hessian_norms(model, layer, x, y, chunk=1024):
     >>> round(n.H, 4) == round(n.G, 4), n.R  # ReLU: the chain rule is exact on a layer's own block
     (True, 0.0)
     """
-    return kron_norms(*layer_curvature(model, layer, x, y), chunk=chunk)
+    index, _ = get_dense(model, layer)
+    return _norms_of_layers(model, (index,), x, y, chunk=chunk)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,4 +626,5 @@ def hessian_norms_all_layers(model, x, y, layers=None):
     """:func:`layer_hessian_norms` for each dense layer named in ``layers`` (default: all),
     as ``{name: HessianNorms}``."""
     names = [d.name for d in dense_layers(model)] if layers is None else list(layers)
-    return {name: layer_hessian_norms(model, name, x, y) for name in names}
+    indices = tuple(get_dense(model, name)[0] for name in names)
+    return dict(zip(names, _norms_of_layers(model, indices, x, y), strict=True))

@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import tensorflow as tf
 
-from .hessian import hvp
-from .models import mean_loss
+from .hessian import tf_variables
+from .models import cross_entropy, mean_loss
 
 
 @dataclass(frozen=True)
@@ -58,21 +57,49 @@ def loss_after_step(model, x, y, direction, gamma):
             v.assign(s)
 
 
+@tf.function(reduce_retracing=True)
+def _taylor_quantities(model, x, y, lr):
+    """L, g^T g, g^T H g, gamma* and L(w - lr g), L(w - gamma* g) in one compiled call.
+
+    The displaced losses use ``model.stateless_call``: the weights are never assigned.
+    """
+    variables = tf_variables(model)
+    with tf.GradientTape() as tape:
+        loss = mean_loss(model, x, y)
+    g = tape.gradient(loss, variables)
+    with tf.autodiff.ForwardAccumulator(variables, g) as acc:
+        with tf.GradientTape() as inner:
+            inner_loss = mean_loss(model, x, y)
+        inner_g = inner.gradient(inner_loss, variables)
+    Hg = acc.jvp(inner_g)
+    f64 = [tf.cast(t, tf.float64) for t in g]
+    gg = tf.add_n([tf.reduce_sum(t * t) for t in f64])
+    gHg = tf.add_n(
+        [tf.reduce_sum(t * tf.cast(h, tf.float64)) for t, h in zip(f64, Hg, strict=True)]
+    )
+    gamma = tf.where(gHg > 0, gg / tf.where(gHg > 0, gHg, 1.0), tf.zeros_like(gg))
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def displaced(step):
+        moved = [v - tf.cast(step, v.dtype) * d for v, d in zip(variables, g, strict=True)]
+        logits, _ = model.stateless_call(moved, non_trainable, x, training=False)
+        return tf.reduce_mean(cross_entropy(y, logits))
+
+    return loss, gg, gHg, gamma, displaced(lr), displaced(gamma)
+
+
 def taylor_step(model, x, y, lr):
     """The Taylor quantities of :class:`TaylorStep` on the batch ``(x, y)`` for step size ``lr``."""
-    loss, g = gradient(model, x, y)
-    Hg = hvp(model, x, y, g)
-    gg = float(sum(np.sum(np.square(t.numpy(), dtype=np.float64)) for t in g))
-    gHg = float(
-        sum(np.sum(a.numpy() * b.numpy(), dtype=np.float64) for a, b in zip(g, Hg, strict=True))
-    )
-    loss = float(loss)
+    dtype = model.trainable_variables[0].dtype
+    x = tf.convert_to_tensor(x, dtype)
+    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
+    out = _taylor_quantities(model, x, y, tf.constant(float(lr), tf.float64))
+    loss, gg, gHg, gamma, loss_lr, loss_star = (float(t) for t in out)
     predicted = lr * gg - 0.5 * lr * lr * gHg
-    realised = loss - loss_after_step(model, x, y, g, lr)
+    realised = loss - loss_lr
     if gHg > 0:
-        gamma = gg / gHg
         predicted_star = gg * gg / (2 * gHg)
-        realised_star = loss - loss_after_step(model, x, y, g, gamma)
+        realised_star = loss - loss_star
     else:
         gamma = predicted_star = realised_star = math.nan
     return TaylorStep(
