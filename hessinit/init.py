@@ -1,0 +1,485 @@
+"""Initialization schemes read through the layer Hessians, and a Hessian-based initializer.
+
+Notation as in :mod:`hessinit.hessian`: dense layer l has kernel W_l (n_in x n_out), inputs x_i
+(the previous layer's activations, after dropout), pre-activations a_i = W_l^T x_i + b_l, and
+
+    H_l = (1/B) sum_i (x_i x_i^T) kron M_i,     M_i = d^2 l_i / d a_i^2,     ||H_l||_F exact.
+
+**Normalization.** Every table here reports ``H_norm = ||H_l||_F / n_in`` (fan-in). When units
+carry O(1) activations and the logits' sensitivities dz/da have O(1) total norm (the aim of every
+variance-preserving scheme), ||H_l||_F ~ E||x||^2 ||M||_F grows like n_in, while ||M||_F <=
+||Lambda|| ||dz/da||_F^2 does not grow with n_out. Dividing by n_in, i.e. taking the Hessian
+with respect to the LeCun-standardized weights V = W sqrt(n_in), makes layers of different widths
+comparable. Layer 1 sees pixels (E x^2 ~ 0.1 on MNIST), not unit-scale activations.
+
+**Homogeneity.** For ReLU or linear networks with zero biases, scaling kernel j by s_j scales
+the logits by S = prod_j s_j, so at a fixed softmax ||H_l||_F is proportional to S^2 / s_l^2: a
+layer's own scale cancels (science.md section 4). Hence, while the softmax stays far from
+saturation, the *shape* of the depth profile does not depend on the variance c / fan_in: all L
+layers move together, like c^(L - 1). Balancing layers against each other cannot pick c;
+:func:`hessian_init` needs a *target* level to fix the overall scale S.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from .models import dense_layers, mlp
+
+#: Hidden activations whose second derivative vanishes almost everywhere: their curvature blocks
+#: R_i are exactly zero, so they are not computed.
+PIECEWISE_LINEAR = ("relu", "linear")
+
+NAMED_SCHEMES = ("lecun", "glorot", "he")
+
+
+# --------------------------------------------------------------------------------------------
+# Named schemes
+# --------------------------------------------------------------------------------------------
+
+
+def kernel_stds(
+    scheme: str | float,
+    widths: Sequence[int],
+    input_shape: Sequence[int] = (28, 28),
+    num_classes: int = 10,
+) -> list[float]:
+    """Per-layer kernel standard deviations of a scheme, for ``models.mlp(kernel_std=...)``.
+
+    For the dense layers of ``mlp(input_shape, num_classes, widths)`` (fan-ins n_in = prod
+    input_shape, widths...; fan-outs widths..., num_classes), sigma_l^2 is
+
+    - ``"lecun"``: 1 / n_in;  ``"he"``: 2 / n_in;  ``"glorot"``: 2 / (n_in + n_out);
+    - a number c: c / n_in (so c = 1 is LeCun and c = 2 is He; for ReLU with inverted dropout of
+      keep probability q, the mean-field choice is c = 2 q).
+
+    Returns one float per dense layer, ``len(widths) + 1``. ``mlp`` draws N(0, sigma_l^2) (a normal
+    with Glorot's variance, not Glorot's uniform law).
+
+    >>> [round(s**2 * 784, 6) for s in kernel_stds("he", [30, 30])][0]
+    2.0
+    >>> [round(s, 4) for s in kernel_stds("glorot", [30, 30])]
+    [0.0496, 0.1826, 0.2828]
+    """
+    fan_ins = [int(np.prod(input_shape))] + [int(w) for w in widths]
+    fan_outs = [int(w) for w in widths] + [int(num_classes)]
+    if isinstance(scheme, str):
+        key = scheme.lower()
+        if key == "lecun":
+            var = [1.0 / i for i in fan_ins]
+        elif key == "he":
+            var = [2.0 / i for i in fan_ins]
+        elif key == "glorot":
+            var = [2.0 / (i + o) for i, o in zip(fan_ins, fan_outs, strict=True)]
+        else:
+            raise ValueError(f"unknown scheme {scheme!r}; use one of {NAMED_SCHEMES} or a number c")
+    elif isinstance(scheme, (int, float)) and not isinstance(scheme, bool):
+        if not 0 < scheme < math.inf:
+            raise ValueError(f"the variance factor c must be positive and finite, got {scheme}")
+        var = [float(scheme) / i for i in fan_ins]
+    else:
+        raise TypeError(f"scheme must be a name in {NAMED_SCHEMES} or a number c, got {scheme!r}")
+    return [math.sqrt(v) for v in var]
+
+
+def scheme_label(scheme: str | float) -> str:
+    """A display label: ``"lecun"`` stays, a number c becomes ``"c=2"``."""
+    return scheme.lower() if isinstance(scheme, str) else f"c={scheme:g}"
+
+
+# --------------------------------------------------------------------------------------------
+# Exact per-layer norms of every dense layer in one pass (inference or fixed dropout masks)
+# --------------------------------------------------------------------------------------------
+
+
+def _stack(model):
+    """``[(kernel, bias, activation, dropout rate after it)]`` for a Flatten/Dense/Dropout stack."""
+    stack = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            bias = layer.bias if layer.use_bias else tf.zeros(layer.units, layer.kernel.dtype)
+            act = keras.activations.serialize(layer.activation)
+            stack.append([layer.kernel, bias, act, 0.0])
+        elif isinstance(layer, keras.layers.Dropout):
+            if not stack:
+                raise TypeError("dropout before the first dense layer is not supported")
+            stack[-1][3] = 1.0 - (1.0 - stack[-1][3]) * (1.0 - float(layer.rate))
+        elif not isinstance(layer, (keras.layers.Flatten, keras.layers.InputLayer)):
+            raise TypeError(
+                f"layer {layer.name!r} ({type(layer).__name__}) is not supported: need a stack of "
+                "Flatten, Dense and Dropout layers, such as models.mlp"
+            )
+    if not stack:
+        raise TypeError("the model has no dense layer")
+    if stack[-1][2] != "linear":
+        raise TypeError(f"the last dense layer must output logits (linear), not {stack[-1][2]!r}")
+    return stack
+
+
+def _masks(stack, batch, training, seed):
+    """Inverted-dropout masks, one (B, n_out) float64 array per hidden layer: entries 0 or 1/q
+    drawn i.i.d. with keep probability q when ``training``, else ones."""
+    rng = np.random.default_rng(seed)
+    masks = []
+    for kernel, _, _, rate in stack[:-1]:
+        n = int(kernel.shape[1])
+        if training and rate > 0:
+            keep = 1.0 - rate
+            masks.append((rng.random((batch, n)) < keep).astype(np.float64) / keep)
+        else:
+            masks.append(np.ones((batch, n)))
+    return masks
+
+
+def _kernel_gram(X):
+    """K_ij = (x_i . x_j)^2 / sx^4 with sx = max |X| (rescaled against float64 underflow)."""
+    sx = tf.reduce_max(tf.abs(X))
+    sx = tf.where(sx > 0, sx, tf.ones_like(sx))
+    Xs = X / sx
+    return tf.square(tf.matmul(Xs, Xs, transpose_b=True)), sx
+
+
+def _inner(P, Q):
+    """<P_i, Q_j>_F for stacks of matrices (B, n, n) -> (B, B)."""
+    B = tf.shape(P)[0]
+    return tf.matmul(tf.reshape(P, [B, -1]), tf.reshape(Q, [B, -1]), transpose_b=True)
+
+
+@tf.function(reduce_retracing=True)
+def _all_norms(weights, x, y, masks, acts, need_r, split):
+    """Rows (||G||^2, ||R||^2, <G,R>) per dense layer (``split``), or (||H||^2, 0, 0), float64.
+
+    Forward pass records each layer's inputs X_l, f'(a_l) and f''(a_l) (times the dropout mask).
+    Backward recursions, with J_l = dz/da_l, Lambda = L L^T, L = diag(sqrt p)(I - sqrt p sqrt p^T):
+      U_l = J_l^T L = diag(f'_l) W_{l+1} U_{l+1},  U_last = L;     A_l = U_l U_l^T;
+      v_l = d(s.z)/da_l = (v_{l+1} W_{l+1}^T) f'_l, v_last = s = p - onehot(y);
+      R_l = diag(f''_l (v_{l+1} W_{l+1}^T)) + diag(f'_l) W_{l+1} R_{l+1} W_{l+1}^T diag(f'_l),
+      R_last = 0.
+    """
+    f64 = tf.float64
+    ws = [(tf.cast(w, f64), tf.cast(b, f64)) for w, b in weights]
+    B = tf.shape(x)[0]
+    h = tf.reshape(tf.cast(x, f64), [B, -1])
+    inputs, d1, d2 = [], [], []
+    for k, (w, b) in enumerate(ws):
+        inputs.append(h)
+        a = tf.matmul(h, w) + b
+        if k == len(ws) - 1:
+            z = a
+            break
+        f = keras.activations.get(acts[k])
+        with tf.GradientTape() as t2:
+            t2.watch(a)
+            with tf.GradientTape() as t1:
+                t1.watch(a)
+                fa = f(a)
+            f1 = t1.gradient(fa, a, unconnected_gradients="zero")
+        f2 = t2.gradient(f1, a, unconnected_gradients="zero") if need_r else None
+        h = masks[k] * fa
+        d1.append(masks[k] * f1)
+        d2.append(masks[k] * f2 if need_r else None)
+    p = tf.nn.softmax(z)
+    K = tf.shape(z)[-1]
+    q = tf.sqrt(p)
+    U = tf.linalg.diag(q) - p[:, :, None] * q[:, None, :]  # L_i = diag(q) (I - q q^T)
+    v = p - tf.one_hot(y, K, dtype=f64)
+    R = None
+    rows = [None] * len(ws)
+    for k in range(len(ws) - 1, -1, -1):
+        if k < len(ws) - 1:
+            w_next = ws[k + 1][0]
+            U = tf.einsum("nm,bmk->bnk", w_next, U) * d1[k][:, :, None]
+            back = tf.matmul(v, w_next, transpose_b=True)  # v_{k+1} W_{k+1}^T
+            v = back * d1[k]
+            if need_r:
+                diag = tf.linalg.diag(d2[k] * back)
+                if R is None:
+                    R = diag
+                else:
+                    WRW = tf.matmul(tf.einsum("nm,bml->bnl", w_next, R), w_next, transpose_b=True)
+                    R = diag + d1[k][:, :, None] * WRW * d1[k][:, None, :]
+        Kx, sx = _kernel_gram(inputs[k])
+        A = tf.matmul(U, U, transpose_b=True)
+        has_r = R is not None
+        sm = tf.reduce_max(tf.abs(A))
+        if has_r:
+            sm = tf.maximum(sm, tf.reduce_max(tf.abs(R)))
+        sm = tf.where(sm > 0, sm, tf.ones_like(sm))
+        scale = tf.square(sx * sx * sm / tf.cast(B, f64))
+        zero = tf.zeros([], f64)
+        if split:
+            As = A / sm
+            gg = tf.reduce_sum(Kx * _inner(As, As)) * scale
+            if has_r:
+                Rs = R / sm
+                rr = tf.reduce_sum(Kx * _inner(Rs, Rs)) * scale
+                gr = tf.reduce_sum(Kx * _inner(As, Rs)) * scale
+            else:
+                rr = gr = zero
+            rows[k] = tf.stack([gg, rr, gr])
+        else:
+            Ms = (A + R) / sm if has_r else A / sm
+            rows[k] = tf.stack([tf.reduce_sum(Kx * _inner(Ms, Ms)) * scale, zero, zero])
+    return tf.stack(rows)
+
+
+def _norms(model, x, y, training=False, seed=0, split=True):
+    """``(fan_ins, fan_outs, rows)`` with rows as in :func:`_all_norms`, numpy float64."""
+    stack = _stack(model)
+    x = tf.convert_to_tensor(np.asarray(x, np.float32)) if not tf.is_tensor(x) else x
+    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
+    masks = [tf.constant(m) for m in _masks(stack, int(x.shape[0]), training, seed)]
+    acts = tuple(s[2] for s in stack[:-1])
+    need_r = any(a not in PIECEWISE_LINEAR for a in acts)
+    # Values, not variables: one trace serves every model of the same shapes.
+    weights = [(tf.convert_to_tensor(s[0]), tf.convert_to_tensor(s[1])) for s in stack]
+    rows = _all_norms(weights, x, y, masks, acts, need_r, split).numpy()
+    fan_ins = [int(s[0].shape[0]) for s in stack]
+    fan_outs = [int(s[0].shape[1]) for s in stack]
+    return fan_ins, fan_outs, rows
+
+
+def depth_profile(model, x, y, training=False, masks=1, seed=0) -> pd.DataFrame:
+    """Exact per-layer Hessian norms of the mean cross-entropy for every dense layer, one row each.
+
+    Columns: ``layer`` (1, 2, ...), ``name``, ``fan_in``, ``fan_out``, ``H``, ``G``, ``R``
+    (Frobenius norms of the kernel's Hessian block and of its Gauss-Newton and curvature
+    terms), ``GR`` (<G, R>) and ``H_norm = H / fan_in`` (the module's normalization). Computed in
+    float64 by the Kronecker identity in one forward and one backward recursion over all layers.
+
+    ``training=False``: dropout off, the same numbers as ``hessian.layer_hessian_norms``.
+    ``training=True``: the Hessian of the training-mode network with a *fixed* inverted-dropout
+    mask (entries 0 or 1/q per sample and unit, drawn from ``seed``); the layer inputs x_i are then
+    the masked activations and M_i is taken through the masked network. With ``masks=m > 1`` the
+    norms H, G, R, GR are averaged over m independent mask draws (an average of norms, not the norm
+    of the averaged Hessian); ``H_std`` gives their spread.
+
+    Memory O(B n_out^2) per layer; R is skipped (exactly 0) when all hidden activations are ReLU or
+    linear.
+    """
+    if masks < 1:
+        raise ValueError(f"masks must be at least 1, got {masks}")
+    draws = []
+    n_draws = masks if training else 1
+    for k in range(n_draws):
+        fan_ins, fan_outs, rows = _norms(model, x, y, training, seed + k, split=True)
+        gg, rr, gr = rows.T
+        hh = np.maximum(gg + 2 * gr + rr, 0.0)
+        draws.append(np.stack([np.sqrt(hh), np.sqrt(gg), np.sqrt(rr), gr]))
+    draws = np.array(draws)  # (draws, 4, L)
+    mean = draws.mean(axis=0)
+    fan_ins = np.array(fan_ins)
+    frame = pd.DataFrame(
+        {
+            "layer": np.arange(1, len(fan_ins) + 1),
+            "name": [d.name for d in dense_layers(model)],
+            "fan_in": fan_ins,
+            "fan_out": fan_outs,
+            "H": mean[0],
+            "G": mean[1],
+            "R": mean[2],
+            "GR": mean[3],
+            "H_norm": mean[0] / fan_ins,
+        }
+    )
+    if n_draws > 1:
+        frame["H_std"] = draws[:, 0].std(axis=0, ddof=1)
+    return frame
+
+
+def normalized_norms(model, x, y, training=False, seed=0) -> np.ndarray:
+    """``||H_l||_F / fan_in`` for every dense layer (only H, faster than :func:`depth_profile`)."""
+    fan_ins, _, rows = _norms(model, x, y, training, seed, split=False)
+    return np.sqrt(np.maximum(rows[:, 0], 0.0)) / np.array(fan_ins)
+
+
+def reference_level(x, num_classes: int = 10) -> float:
+    """Normalized Hessian norm of softmax regression on ``x`` at zero weights: a data-only level.
+
+    With W = 0 the softmax is uniform, M_i = Lambda_0 = (I - 11^T / K) / K for every sample, so
+    H = C kron Lambda_0 with C = (1/B) sum_i x_i x_i^T and the value is
+    ||C||_F sqrt(K - 1) / (K n_in). A depth-independent target for :func:`hessian_init`:
+    "each layer as curved as a linear classifier on the data".
+
+    >>> reference_level(np.ones((4, 2)), num_classes=2)  # ||C||_F = 2, sqrt(1) / (2 * 2)
+    0.5
+    """
+    X = np.asarray(x, np.float64).reshape(len(x), -1)
+    C = X.T @ X / len(X)
+    return float(np.linalg.norm(C) * math.sqrt(num_classes - 1) / (num_classes * X.shape[1]))
+
+
+# --------------------------------------------------------------------------------------------
+# The Hessian-based initializer
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HessianInit:
+    """Outcome of :func:`hessian_init`.
+
+    ``table``: per layer ``layer``, ``name``, ``scale`` (s_l, W_l <- s_l W_l), ``H_norm_before``,
+    ``H_norm`` (after); ``iterations`` (solver steps), ``evaluations`` (exact profiles computed),
+    ``converged``, ``spread`` (the largest relative miss max_l |h_l / target - 1|), ``seconds``.
+    """
+
+    table: pd.DataFrame
+    iterations: int
+    evaluations: int
+    converged: bool
+    spread: float
+    seconds: float
+
+
+def hessian_init(
+    model,
+    x,
+    y,
+    target: float | None = None,
+    iters: int = 30,
+    tol: float = 0.02,
+    max_step: float = 1.0,
+    training: bool = False,
+    seed: int = 0,
+) -> HessianInit:
+    """Rescale each dense kernel, W_l <- s_l W_l, until every normalized Hessian norm
+    h_l = ||H_l||_F / n_in on the batch (x, y) equals ``target``. Modifies ``model`` in place;
+    biases are untouched, so each kernel keeps its direction.
+
+    ``target=None`` uses the geometric mean of the starting h_l (keeps the overall level);
+    :func:`reference_level` gives a depth-independent level. Layers interact (s_j changes every
+    h_l), so F(u) = log h(u) - log target = 0 in u = log s is solved jointly by Broyden's method
+    in a trust region: the Jacobian starts from the homogeneous-network value
+    d log h_l / d u_j = 2 [j != l] (exact for ReLU/linear at a fixed softmax; for other
+    activations it is measured once by finite differences, L evaluations), every step costs one
+    exact evaluation of all layers and is capped at ``max_step`` in each u_l; a step that does not
+    reduce |F| is rejected and halves the cap. Stops when max_l |h_l / target - 1| <= ``tol``, or
+    after ``iters`` steps with a ``RuntimeWarning``, keeping the best scales found.
+    ``training=True`` balances the training-mode Hessians under one fixed dropout mask (``seed``).
+    """
+    if target is not None and not 0 < target < math.inf:
+        raise ValueError(f"target must be a positive normalized norm, got {target}")
+    start = time.perf_counter()
+    dense = dense_layers(model)
+    kernels = [d.kernel for d in dense]
+    originals = [k.numpy() for k in kernels]
+    n = len(kernels)
+
+    def assign(u):
+        for kernel, w, ui in zip(kernels, originals, u, strict=True):
+            kernel.assign((w * math.exp(ui)).astype(w.dtype))
+
+    def evaluate(u):
+        assign(u)
+        h = normalized_norms(model, x, y, training=training, seed=seed)
+        if not np.all(np.isfinite(h)) or np.any(h <= 0):
+            return None
+        return np.log(h)
+
+    u = np.zeros(n)
+    logh = evaluate(u)
+    if logh is None:
+        raise FloatingPointError("the starting model has zero or non-finite Hessian norms")
+    before = np.exp(logh)
+    evaluations = 1
+    log_t = logh.mean() if target is None else math.log(target)
+    F = logh - log_t
+    jac = 2.0 * (np.ones((n, n)) - np.eye(n))
+    if any(s[2] not in PIECEWISE_LINEAR for s in _stack(model)[:-1]):
+        # Not homogeneous: a layer's own scale matters; measure the Jacobian once (n evaluations).
+        for j in range(n):
+            du = np.zeros(n)
+            du[j] = 0.05
+            logh_j = evaluate(du)
+            if logh_j is not None:
+                jac[:, j] = (logh_j - logh) / 0.05
+        evaluations += n
+    radius, it = max_step, 0
+    while math.expm1(np.abs(F).max()) > tol and it < iters:
+        it += 1
+        step = -np.linalg.lstsq(jac, F, rcond=None)[0]
+        largest = np.abs(step).max()
+        if largest > radius:
+            step *= radius / largest
+        logh_new = evaluate(u + step)
+        evaluations += 1
+        if logh_new is None:
+            radius /= 2
+            continue
+        F_new = logh_new - log_t
+        jac += np.outer(F_new - F - jac @ step, step) / (step @ step)
+        if np.abs(F_new).max() < np.abs(F).max():
+            u, logh, F = u + step, logh_new, F_new
+            radius = min(2 * radius, max_step)
+        else:
+            radius /= 2
+    assign(u)
+    spread = math.expm1(np.abs(F).max())
+    converged = spread <= tol
+    if not converged:
+        warnings.warn(
+            f"hessian_init did not reach tol={tol} in {iters} iterations (largest miss "
+            f"{spread:.3g}); kept the best scales found",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    table = pd.DataFrame(
+        {
+            "layer": np.arange(1, n + 1),
+            "name": [d.name for d in dense],
+            "scale": np.exp(u),
+            "H_norm_before": before,
+            "H_norm": np.exp(logh),
+        }
+    )
+    return HessianInit(table, it, evaluations, converged, spread, time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing schemes
+# --------------------------------------------------------------------------------------------
+
+
+def profile_schemes(
+    x,
+    y,
+    schemes: Sequence[str | float] = ("lecun", "glorot", "he", 0.5, 1.0, 2.0, 4.0),
+    activations: Sequence[str] = ("relu", "tanh", "linear"),
+    widths: Sequence[int] = (256,) * 8,
+    dropout: float = 0.0,
+    training: bool | None = None,
+    masks: int = 1,
+    seed: int = 0,
+    num_classes: int = 10,
+) -> pd.DataFrame:
+    """:func:`depth_profile` of ``mlp(widths, activation, kernel_stds(scheme))`` for every
+    (activation, scheme), stacked in one tidy frame with extra columns ``activation``, ``scheme``
+    (label, e.g. ``"he"`` or ``"c=2"``), ``dropout`` and ``depth`` (number of dense layers).
+
+    The input shape is read from ``x``. ``training`` defaults to
+    ``dropout > 0`` (fixed masks, see :func:`depth_profile`).
+    """
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y).reshape(-1)
+    training = dropout > 0 if training is None else training
+    frames = []
+    for activation in activations:
+        for scheme in schemes:
+            stds = kernel_stds(scheme, widths, x.shape[1:], num_classes)
+            model = mlp(x.shape[1:], num_classes, widths, activation, stds, seed, dropout)
+            frame = depth_profile(model, x, y, training=training, masks=masks, seed=seed)
+            frame.insert(0, "scheme", scheme_label(scheme))
+            frame.insert(0, "activation", activation)
+            frame.insert(2, "dropout", dropout)
+            frame["depth"] = len(widths) + 1
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
