@@ -30,7 +30,7 @@ import os
 import pickle
 import shutil
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -296,3 +296,20 @@ def load(name: str, n: int | None = None, seed: int = 0) -> Dataset:
     x /= 255.0
     y = np.asarray(y, dtype=np.int32).reshape(-1)
     return Dataset(x, y, name, num_classes, tuple(x.shape[1:]), source)
+
+
+def split(data: Dataset, n_test: int, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Split ``data`` into disjoint train and held-out records, ``n_test`` random images held out.
+
+    >>> train, test = split(load("mnist-5k"), 1000)
+    >>> len(train.y), len(test.y)
+    (4000, 1000)
+    """
+    if not 1 <= n_test < len(data.y):
+        raise ValueError(f"n_test must be between 1 and {len(data.y) - 1}, got {n_test}")
+    order = np.random.default_rng(seed).permutation(len(data.y))
+    parts = order[n_test:], order[:n_test]
+    return tuple(
+        replace(data, x=data.x[idx], y=data.y[idx], name=f"{data.name} ({role})")
+        for idx, role in zip(parts, ("train", "held out"), strict=True)
+    )

@@ -173,3 +173,36 @@ def run(
 def experiment(data, sds=(1e-5, 1e-2, 1.0), **kwargs):
     """:func:`run` for each std in ``sds``, concatenated (the original experiment)."""
     return pd.concat([run(data, sd, **kwargs) for sd in sds], ignore_index=True)
+
+
+def fit(model, train, test, steps=1000, lr=0.01, batch_size=32, eval_every=50, seed=0,
+        progress=True):  # fmt: skip
+    """Plain SGD on ``train`` (fresh seeded mini-batches) for an already built ``model``, with the
+    loss and accuracy on the held-out ``test`` images every ``eval_every`` steps.
+
+    ``train``, ``test``: records with ``x`` and ``y`` (see :func:`hessinit.data.split`). Returns one
+    row per evaluation: ``step``, ``loss`` (the mean mini-batch loss since the last evaluation),
+    ``test_loss`` and ``test_accuracy``. Stops early, with the row recorded, on a non-finite loss.
+    """
+    x_all, y_all = np.asarray(train.x, np.float32), np.asarray(train.y, np.int32)
+    x_test, y_test = tf.constant(np.asarray(test.x, np.float32)), np.asarray(test.y, np.int32)
+    rng = np.random.default_rng(seed)
+    rows, recent = [], []
+    for step in tqdm(range(steps + 1), desc="fit", disable=not progress):
+        if step % eval_every == 0 or step == steps:
+            logits = model(x_test, training=False)
+            rows.append({
+                "step": step,
+                "loss": float(np.mean(recent)) if recent else math.nan,
+                "test_loss": float(mean_loss(model, x_test, y_test)),
+                "test_accuracy": float(np.mean(np.argmax(logits, axis=1) == y_test)),
+            })  # fmt: skip
+            recent = []
+            if not math.isfinite(rows[-1]["test_loss"]):
+                break
+        if step < steps:
+            idx = rng.integers(0, len(y_all), size=batch_size)
+            loss = _sgd_step(model, tf.constant(x_all[idx]), tf.constant(y_all[idx]),
+                             tf.constant(lr, tf.float32))  # fmt: skip
+            recent.append(float(loss))
+    return pd.DataFrame(rows)

@@ -291,3 +291,17 @@ def test_corrupt_cifar_archive(home):
     with pytest.raises(data.DatasetUnavailableError, match="could not extract"):
         data.load("cifar10")
     assert archive.exists() and not (home / "datasets" / "cifar-10-batches-py-target").exists()
+
+
+def test_split_is_disjoint_and_reproducible():
+    images = data.load("mnist-5k", n=500)
+    train, test = data.split(images, 100, seed=1)
+    assert len(train.y) == 400 and len(test.y) == 100
+    # every image lands in exactly one part: compare image fingerprints
+    keys = lambda d: {d.x[i].tobytes() for i in range(len(d.y))}  # noqa: E731
+    assert not keys(train) & keys(test)
+    assert keys(train) | keys(test) == keys(images)
+    again, _ = data.split(images, 100, seed=1)
+    np.testing.assert_array_equal(again.x, train.x)
+    with pytest.raises(ValueError, match="n_test"):
+        data.split(images, 500)

@@ -172,3 +172,21 @@ def test_command_line_errors(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
     with pytest.raises(SystemExit):
         main(["experiment", "--sd", "-1"])
+
+
+def test_fit_reports_held_out_accuracy_computed_directly(tiny):
+    from hessinit.data import Dataset
+
+    train_part = Dataset(tiny.x[:36], tiny.y[:36], "tiny", 4, (4, 3), "test")
+    test_part = Dataset(tiny.x[36:], tiny.y[36:], "tiny", 4, (4, 3), "test")
+    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=[0.5] * 3, seed=0)
+    frame = train.fit(model, train_part, test_part, steps=20, eval_every=10, batch_size=8,
+                      lr=0.1, progress=False)  # fmt: skip
+    assert list(frame["step"]) == [0, 10, 20]
+    logits = model(test_part.x).numpy()
+    accuracy = np.mean(logits.argmax(axis=1) == test_part.y)
+    assert frame["test_accuracy"].iloc[-1] == pytest.approx(accuracy)
+    assert frame["test_loss"].iloc[-1] == pytest.approx(
+        float(mean_loss(model, test_part.x, test_part.y)), rel=1e-6
+    )
+    assert np.isnan(frame["loss"].iloc[0]) and np.isfinite(frame["loss"].iloc[1:]).all()
