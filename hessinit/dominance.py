@@ -18,7 +18,7 @@ from .train import run
 SCALINGS = ("dense1", "all")
 
 
-def kernel_stds(sd, scaling, n_dense):
+def scaled_stds(sd, scaling, n_dense):
     """``kernel_std`` for :func:`hessinit.models.mlp`: ``sd`` on dense1 only, or on all layers."""
     if scaling == "dense1":
         return sd
@@ -58,7 +58,7 @@ def at_init(
                     data.num_classes,
                     widths=widths,
                     activation=activation,
-                    kernel_std=kernel_stds(float(sd), scaling, len(widths) + 1),
+                    kernel_std=scaled_stds(float(sd), scaling, len(widths) + 1),
                     seed=seed,
                 )
                 for layer, h in hessian_norms_all_layers(model, x, y).items():
@@ -77,7 +77,7 @@ def along_training(data, activations, sd, scaling="dense1", **kwargs):
         frame = run(
             data,
             sd,
-            kernel_std=kernel_stds(sd, scaling, len(kwargs.get("widths", (30, 30))) + 1),
+            kernel_std=scaled_stds(sd, scaling, len(kwargs.get("widths", (30, 30))) + 1),
             activation=activation,
             **kwargs,
         )

@@ -19,11 +19,11 @@ def tiny():
     return SimpleNamespace(x=x, y=y, name="tiny", num_classes=3)
 
 
-def test_kernel_stds():
-    assert dominance.kernel_stds(0.1, "dense1", 3) == 0.1
-    assert dominance.kernel_stds(0.1, "all", 3) == [0.1, 0.1, 0.1]
+def test_scaled_stds():
+    assert dominance.scaled_stds(0.1, "dense1", 3) == 0.1
+    assert dominance.scaled_stds(0.1, "all", 3) == [0.1, 0.1, 0.1]
     with pytest.raises(ValueError, match="dense1"):
-        dominance.kernel_stds(0.1, "some", 3)
+        dominance.scaled_stds(0.1, "some", 3)
 
 
 def test_at_init_against_full_matrices(tiny):
