@@ -237,9 +237,14 @@ def _pair_sums(K, ac, rc, a, r, has_r):
 def _double_sum_graph(X, a, r, chunk, has_r, K_full=None):
     """Graph of :func:`_double_sum`; ``K_full``, if given, is the whole (B, B) matrix K."""
     B = tf.shape(a)[0]
+    # Blocks of at most ``chunk`` rows, and at least 4 of them when B allows (the upper block
+    # triangle then skips 3/8 of the work); columns of X that are zero throughout add nothing.
+    block = tf.minimum(chunk, tf.maximum(256, (B + 3) // 4))
+    if K_full is None:
+        X = tf.boolean_mask(X, tf.reduce_any(X != 0, axis=0), axis=1)
     sums = tf.zeros(3, tf.float64)
-    for start in tf.range(0, B, chunk):
-        stop = tf.minimum(start + chunk, B)
+    for start in tf.range(0, B, block):
+        stop = tf.minimum(start + block, B)
         if K_full is None:
             K = tf.square(tf.matmul(X[start:stop], X[start:], transpose_b=True))
         else:
@@ -255,8 +260,8 @@ def _double_sum(X, a, r, chunk, has_r=True):
     """sum_ij K_ij <a_i, a_j>, <r_i, r_j> and <a_i, r_j> with K_ij = (x_i . x_j)^2, float64.
 
     Every term is symmetric in (i, j), so only the upper block triangle is formed: rows
-    [start, start + chunk) against columns [start, B), the columns beyond the diagonal block
-    counted twice. Memory stays at chunk * B entries whatever B.
+    [start, start + block) against columns [start, B), the columns beyond the diagonal block
+    counted twice (block <= chunk). Memory stays at chunk * B entries whatever B.
     """
     return _double_sum_graph(X, a, r, chunk, has_r)
 
