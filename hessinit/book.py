@@ -5,8 +5,9 @@ notebook ``book/<notebook>.ipynb`` and an output path under ``_runs/``; an outpu
 ``{dataset}`` is expanded over the datasets, one containing ``{sd}`` over the entry's ``sd`` list.
 Each run gets the entry's ``parameters`` (updated by ``small`` with ``--small``), plus
 ``dataset``/``sd`` where expanded and ``table``, the CSV it writes next to its executed notebook.
-An entry with ``collect: <notebook>`` gets ``tables``, the CSVs of that notebook's successful
-runs; ``collect: records`` gets ``records``, the run records of every other run.
+An entry with ``collect: <notebook>`` (or a list of notebooks) gets ``tables``, the CSVs of
+those notebooks' successful runs, in grid order; ``collect: records`` gets ``records``, the run
+records of every other run.
 
 A run is skipped when a record says it succeeded with the same key: the hash of its notebook, its
 parameters, its inputs and the package's code (``hessinit/*.py``). A failing run is reported and
@@ -129,7 +130,7 @@ class Run:
     output: str
     parameters: dict
     dataset: str | None = None
-    collect: str | None = None
+    collect: str | list | None = None
     inputs: list = field(default_factory=list)
 
 
@@ -180,6 +181,11 @@ def read_grid(path, datasets=None, small=False):
     if len(set(ids)) != len(ids):
         raise ValueError(f"{path}: two runs write the same output")
     return runs
+
+
+def _names(collect):
+    """The notebooks a ``collect:`` entry names: one name or a list of names."""
+    return [collect] if isinstance(collect, str) else list(collect)
 
 
 def package_hash():
@@ -329,7 +335,7 @@ class Runner:
             tables = [
                 self._outputs(r)[1]
                 for r in self.runs
-                if r.notebook == run.collect
+                if r.notebook in _names(run.collect)
                 and self.results.get(r.id, Result(r.id, "")).status in ("ok", "skipped")
             ]
             run.parameters["tables"] = [os.path.relpath(p, out_dir) for p in tables]
