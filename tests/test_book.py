@@ -21,6 +21,8 @@ from hessinit import book
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
 CHAPTERS = ("chain_rule", "original/mnist-5k", "sd_sweep", "reproducibility")
+#: The claim-testing chapters and their ledger (issue 4).
+CLAIM_CHAPTERS = ("dominance", "init_schemes", "step_size")
 
 
 def _cells(nb):
@@ -128,11 +130,11 @@ def test_every_chapter_page_has_figures_no_errors_and_colab_links_to_files(small
     root, _ = small_book
     assert (root / "_build" / "html" / "book" / "intro.html").exists()
     assert (root / "_build" / "html" / "book" / "bibliography.html").exists()
-    for page in CHAPTERS:
+    for page in CHAPTERS + CLAIM_CHAPTERS + ("claims",):
         html = _html(root, page)
         assert "Traceback" not in html and "stderr" not in html, page
         assert "Parameters of this run" in html, page
-        if page != "reproducibility":
+        if page not in ("reproducibility", "claims"):
             assert "<img" in html, page
         links = re.findall(r'href="https://colab\.research\.google\.com/github/([^"]+)"', html)
         assert links, page
@@ -180,3 +182,17 @@ def test_failing_run_and_unavailable_dataset_are_reported(small_book, monkeypatc
     assert "cifar10" not in toc and "chain_rule" not in toc and "mnist-5k" in toc
     assert (root / "_build" / "html" / "_runs" / "site" / "sd_sweep.html").exists()
     assert not (root / "_build" / "html" / "_runs" / "site" / "chain_rule.html").exists()
+
+
+def test_claims_ledger_rows_come_from_the_chapters_and_link_their_figures(small_book):
+    import pandas as pd
+
+    root, _ = small_book
+    html = _html(root, "claims")
+    tables = [root / "_runs" / "site" / f"{page}.csv" for page in CLAIM_CHAPTERS]
+    rows = pd.concat([pd.read_csv(t, dtype={"claim": str}) for t in tables], ignore_index=True)
+    assert len(rows) >= 10 and rows["verdict"].notna().all() and rows["value"].notna().all()
+    for row in rows.itertuples():
+        assert f'{row.page}.html#{row.figure}"' in html, row.claim
+        assert f'id="{row.figure}"' in _html(root, row.page), row.figure
+    assert "glue" not in html.split("claims tested", 1)[0][-400:]

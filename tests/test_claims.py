@@ -1,0 +1,123 @@
+"""Verdicts computed from thresholds, and the claims ledger built from small synthetic tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from hessinit import book, claims
+
+
+def test_compare_and_interval_rules():
+    assert claims.compare([0.05, 0.1, float("nan")], "<", 0.1).tolist() == [True, False, False]
+    assert claims.compare(0.1, "<=", 0.1)
+    assert claims.compare_interval(0.01, 0.05, "<", 0.1) is True
+    assert claims.compare_interval(0.2, 0.3, "<", 0.1) is False
+    assert claims.compare_interval(0.05, 0.2, "<", 0.1) is None
+    with pytest.raises(ValueError):
+        claims.compare(1, "==", 1)
+    with pytest.raises(ValueError):
+        claims.compare_interval(2, 1, "<", 0)
+
+
+def test_verdict_over_settings():
+    assert claims.verdict(True) == "holds"
+    assert claims.verdict([False, False]) == "does not hold"
+    assert claims.verdict([True, False, True], ["a", "b", "c"]) == "holds only when a; c"
+    assert claims.verdict([True, False]) == "holds only when in 1 of 2 settings"
+    assert claims.verdict([None, False]) == "inconclusive"
+    assert claims.verdict([None, True], ["a", "b"]) == "holds only when b"
+    with pytest.raises(ValueError):
+        claims.verdict([True], ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("ok", "expected"),
+    [
+        ([True, True, True, True], "every sd"),
+        ([False, False, False, False], None),
+        ([True, True, False, False], "sd <= 0.01"),
+        ([False, False, True, True], "sd >= 0.1"),
+        ([False, True, True, False], "0.01 <= sd <= 0.1"),
+        ([True, False, True, False], "sd in {0.001, 0.1}"),
+    ],
+)
+def test_range_condition_on_unsorted_settings(ok, expected):
+    values = [0.001, 0.01, 0.1, 1.0]
+    order = [2, 0, 3, 1]  # the function sorts by value itself
+    shuffled = claims.range_condition([values[i] for i in order], [ok[i] for i in order])
+    assert shuffled == expected
+
+
+def test_grouped_verdict_names_each_group_range():
+    frame = pd.DataFrame(
+        {
+            "activation": ["relu"] * 3 + ["tanh"] * 3 + ["gelu"] * 3,
+            "sd": [0.001, 0.01, 1.0] * 3,
+            "ok": [True] * 3 + [True, False, False] + [False] * 3,
+        }
+    )
+    text = claims.grouped_verdict(frame, "ok", "activation", "sd")
+    assert text == "holds only when relu: every sd; tanh: sd <= 0.001"
+    assert claims.grouped_verdict(frame.assign(ok=True), "ok", "activation", "sd") == "holds"
+    assert claims.grouped_verdict(frame.assign(ok=False), "ok", "activation", "sd") == (
+        "does not hold"
+    )
+
+
+def _row(claim, verdict="holds", value=0.5):
+    return claims.claim_row(claim, "paper says", "setting", "R/H", value, "R/H < 0.1", verdict,
+                            f"fig-{claim}", "page")  # fmt: skip
+
+
+def test_claim_row_rejects_missing_numbers_and_unknown_verdicts():
+    with pytest.raises(ValueError, match="not finite"):
+        _row("1", value=float("nan"))
+    with pytest.raises(ValueError, match="unknown verdict"):
+        _row("1", verdict="probably")
+    assert _row("1", verdict="holds only when tanh: sd <= 0.001")["value"] == 0.5
+
+
+def test_ledger_collects_sorts_and_renders(tmp_path):
+    book.write_table(
+        claims.claims_table([_row("2.1"), _row("10.1", "does not hold")]), tmp_path / "b.csv"
+    )
+    book.write_table(claims.claims_table([_row("1.2"), _row("1.10")]), tmp_path / "a.csv")
+    table = claims.ledger(["b.csv", "a.csv"], base=tmp_path)
+    assert table["claim"].tolist() == ["1.2", "1.10", "2.1", "10.1"]  # numeric order of ids
+    text = claims.ledger_markdown(table)
+    lines = text.strip().splitlines()
+    assert len(lines) == 2 + 4
+    assert "{ref}`figure <fig-1.10>`" in lines[3] and "R/H = 0.5" in lines[3]
+    assert "**does not hold**" in lines[-1]
+    assert claims.verdict_counts(table) == {
+        "holds": 3, "holds only when": 0, "does not hold": 1, "inconclusive": 0,
+    }  # fmt: skip
+
+
+def test_ledger_rejects_duplicates_missing_columns_and_no_tables(tmp_path):
+    book.write_table(claims.claims_table([_row("1")]), tmp_path / "a.csv")
+    book.write_table(claims.claims_table([_row("1")]), tmp_path / "b.csv")
+    with pytest.raises(ValueError, match="twice"):
+        claims.ledger(["a.csv", "b.csv"], base=tmp_path)
+    book.write_table(pd.DataFrame({"claim": ["3"]}), tmp_path / "c.csv")
+    with pytest.raises(ValueError, match="missing columns"):
+        claims.ledger(["c.csv"], base=tmp_path)
+    with pytest.raises(ValueError, match="no claims table"):
+        claims.ledger([])
+
+
+def test_grid_collect_may_name_several_notebooks(tmp_path):
+    grid = {
+        "runs": [
+            {"notebook": "a", "output": "site/a.ipynb"},
+            {"notebook": "b", "output": "site/b.ipynb"},
+            {"notebook": "c", "output": "site/c.ipynb", "collect": ["a", "b"]},
+        ]
+    }
+    import yaml
+
+    (tmp_path / "grid.yml").write_text(yaml.safe_dump(grid))
+    runs = book.read_grid(tmp_path / "grid.yml")
+    assert runs[2].collect == ["a", "b"] and "table" not in runs[2].parameters
+    assert book._names(runs[2].collect) == ["a", "b"] and book._names("a") == ["a"]
