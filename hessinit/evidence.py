@@ -331,3 +331,11 @@ def plot_schedules(cp: pd.DataFrame):
         axes[0][0].set_ylabel("loss on the Hessian batch (nats)")
         axes[0][0].legend(frameon=False, fontsize=8)
     return fig
+
+
+def show(fig):
+    """Display ``fig`` once as the cell's output and close it (independent of pyplot's state)."""
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
