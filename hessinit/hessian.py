@@ -54,19 +54,35 @@ class HessianNorms:
 
 
 def _dense_stack(model):
-    """The model as a list of ``(kernel, bias, activation name)``; dropout counts as identity."""
-    passive = (keras.layers.Flatten, keras.layers.Dropout, keras.layers.InputLayer)
+    """The model as a list of ``[kernel, bias, activation name, dropout rate after the layer]``."""
+    passive = (keras.layers.Flatten, keras.layers.InputLayer)
     stack = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dense):
             bias = layer.bias if layer.use_bias else tf.zeros(layer.units, layer.kernel.dtype)
-            stack.append((layer.kernel, bias, keras.activations.serialize(layer.activation)))
+            stack.append([layer.kernel, bias, keras.activations.serialize(layer.activation), 0.0])
+        elif isinstance(layer, keras.layers.Dropout) and stack:
+            stack[-1][3] = 1.0 - (1.0 - stack[-1][3]) * (1.0 - float(layer.rate))
         elif not isinstance(layer, passive):
             raise TypeError(
                 f"layer {layer.name!r} ({type(layer).__name__}) is not supported: the exact layer "
                 "Hessian needs a stack of Flatten, Dense and Dropout layers, such as models.mlp"
             )
     return stack
+
+
+def dropout_masks(model, batch, seed=0):
+    """Fixed inverted-dropout masks for the hidden layers of ``model``: one (batch, n_out) float64
+    array per hidden dense layer, entries 0 or 1/q drawn i.i.d. with the keep probability q of the
+    dropout after that layer (ones where there is none). Pass them as ``masks`` to
+    :func:`hessian_norms_all_layers` for the Hessian of the training-mode network."""
+    rng = np.random.default_rng(seed)
+    masks = []
+    for kernel, _, _, rate in _dense_stack(model)[:-1]:
+        shape = (batch, int(kernel.shape[1]))
+        keep = 1.0 - rate
+        masks.append((rng.random(shape) < keep) / keep if rate > 0 else np.ones(shape))
+    return masks
 
 
 def _apply(h, kernel, bias, act):
@@ -91,7 +107,7 @@ def _elementwise_derivatives(act, a):
     return h, d1, d2
 
 
-def _recursive_blocks(weights, x, y, acts, first):
+def _recursive_blocks(weights, x, y, acts, first, masks=None):
     """(X_k, A_k, R_k) for every dense layer k >= ``first`` by one backward recursion (float64).
 
     With h_k = f_k(a_k) the layer's output, D_k = diag(f_k'(a_k)) and s = p - onehot(y):
@@ -102,19 +118,22 @@ def _recursive_blocks(weights, x, y, acts, first):
     (R_L = diag(s f_L''(a_L)); s^T dz/dh_k = (s^T dz/da_{k+1}) W_{k+1}^T), which is the chain
     rule written out for a stack of dense layers with elementwise activations: the same
     A_k = J_k^T Lambda J_k and R_k as per-sample nested autodiff, at the cost of a few small
-    matrix products instead of n_out backward passes.
+    matrix products instead of n_out backward passes. ``masks``: fixed dropout masks m_k on the
+    hidden layers' outputs, h_k = m_k * f_k(a_k), so that f' and f'' carry the mask too.
     """
     h = tf.reshape(tf.cast(x, tf.float64), [tf.shape(x)[0], -1])
     inputs, d1s, d2s = [], [], []
     for k, ((w, b), act) in enumerate(zip(weights, acts, strict=True)):
         a = tf.matmul(h, w) + b
+        m = masks[k] if masks is not None and k < len(weights) - 1 else 1.0
         if k >= first:
             inputs.append(h)
             h, d1, d2 = _elementwise_derivatives(act, a)
+            h, d1, d2 = m * h, m * d1, m * d2
             d1s.append(d1)
             d2s.append(d2)
         else:
-            h = keras.activations.get(act)(a)
+            h = m * keras.activations.get(act)(a)
     p = tf.nn.softmax(h)
     s = p - tf.one_hot(y, tf.shape(h)[-1], dtype=tf.float64)
     flat = _zero_curvature(acts[first:])  # ReLU/linear: every R_k is exactly zero
@@ -317,7 +336,7 @@ def _zero_curvature(acts):
 
 
 @tf.function(reduce_retracing=True)
-def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, K0=None, sx0=None):
+def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, K0=None, sx0=None, masks=None):
     """[gg, rr, gr, scale] for each dense layer index in ``layers``, in one compiled call.
 
     The blocks of every layer come from one backward recursion (elementwise activations) or,
@@ -328,7 +347,8 @@ def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, K0=None, sx0=N
     weights = _cast_weights(weights, dims)
     first = min(layers)
     if all(act in _ELEMENTWISE for act in acts[first:]):
-        blocks = dict(enumerate(_recursive_blocks(weights, x, y, acts, first), start=first))
+        blocks = _recursive_blocks(weights, x, y, acts, first, masks)
+        blocks = dict(enumerate(blocks, start=first))
     else:
         blocks = {k: _autodiff_blocks(weights, x, y, acts, k) for k in layers}
     out = []
@@ -345,9 +365,10 @@ def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, K0=None, sx0=N
 def _model_inputs(model, x, y):
     """The model as float tensors of weights and a tuple of activation names, and x, y."""
     stack = _dense_stack(model)
-    weights = [(tf.convert_to_tensor(w), tf.convert_to_tensor(b)) for w, b, _ in stack]
-    acts = tuple(act for _, _, act in stack)
-    x = tf.convert_to_tensor(x, tf.float32) if not tf.is_tensor(x) else x
+    weights = [(tf.convert_to_tensor(w), tf.convert_to_tensor(b)) for w, b, _, _ in stack]
+    acts = tuple(act for _, _, act, _ in stack)
+    if not tf.is_tensor(x):  # float64 models keep float64 inputs
+        x = tf.convert_to_tensor(x, weights[0][0].dtype)
     y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
     return weights, acts, x, y
 
@@ -356,9 +377,27 @@ def _dims(weights):
     return tuple((int(w.shape[0]), int(w.shape[1])) for w, _ in weights)
 
 
-def _norms_of_layers(model, indices, x, y, chunk=1024, K0=None, sx0=None):
+def input_gram(x):
+    """K_ij = ((x_i . x_j) / s^2)^2 of flattened inputs ``x`` (B, ...) and s = max |x|, float64.
+
+    The double sum's kernel for the first dense layer: it depends only on the batch, so a caller
+    that reuses one batch (such as :func:`hessinit.train.run`) computes it once and passes it as
+    ``input_gram`` to :func:`hessian_norms_all_layers`.
+    """
+    X = tf.reshape(tf.cast(x, tf.float64), [x.shape[0], -1])
+    sx = _max_abs(X)
+    X = X / sx
+    return tf.square(tf.matmul(X, X, transpose_b=True)), sx
+
+
+def _norms_of_layers(model, indices, x, y, chunk=1024, gram=None, masks=None):
     """HessianNorms of the dense layers ``indices`` (a tuple), in one compiled call."""
     weights, acts, x, y = _model_inputs(model, x, y)
+    if masks is not None:
+        if not all(act in _ELEMENTWISE for act in acts[min(indices) :]):
+            raise ValueError("dropout masks need elementwise activations")
+        masks = [tf.constant(np.asarray(m, np.float64)) for m in masks]
+    K0, sx0 = (None, None) if gram is None or 0 not in indices else gram
     B = int(x.shape[0])
     realign = []
     for k in indices:
@@ -367,7 +406,9 @@ def _norms_of_layers(model, indices, x, y, chunk=1024, K0=None, sx0=None):
         realign.append(_use_realignment(B, n_in, n_out * (n_out + 1) // 2))
     chunk = tf.constant(int(chunk))
     dims = _dims(weights)
-    sums = _norm_sums(weights, x, y, acts, dims, tuple(indices), chunk, tuple(realign), K0, sx0)
+    sums = _norm_sums(
+        weights, x, y, acts, dims, tuple(indices), chunk, tuple(realign), K0, sx0, masks
+    )
     sums = sums.numpy()
     return [_scaled_norms(gg, rr, gr, scale) for gg, rr, gr, scale in sums]
 
@@ -382,8 +423,8 @@ def kron_norms(X, A, R, chunk=1024):
     layers. Inputs are rescaled first, so tiny Hessians do not underflow.
 
     >>> X = np.array([[1.0, 0.0], [1.0, 1.0]]); A = np.ones((2, 1, 1)); R = np.zeros((2, 1, 1))
-    >>> kron_norms(X, A, R)  # H = ([[1, 0], [0, 0]] + [[1, 1], [1, 1]]) / 2
-    HessianNorms(H=1.118033988749895, G=1.118033988749895, R=0.0, GR=0.0)
+    >>> kron_norms(X, A, R)  # H = ([[1, 0], [0, 0]] + [[1, 1], [1, 1]]) / 2, norm sqrt(1.75)
+    HessianNorms(H=1.3228756555322954, G=1.3228756555322954, R=0.0, GR=0.0)
     """
     X = np.asarray(X, np.float64)
     B, n_in = X.shape
@@ -627,9 +668,15 @@ def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level
     return NormEstimate(math.sqrt(total), math.sqrt(low), math.sqrt(high), probes, level)
 
 
-def hessian_norms_all_layers(model, x, y, layers=None):
-    """:func:`layer_hessian_norms` for each dense layer named in ``layers`` (default: all),
-    as ``{name: HessianNorms}``."""
+def hessian_norms_all_layers(model, x, y, layers=None, masks=None, input_gram=None):
+    """:func:`layer_hessian_norms` for each dense layer named in ``layers`` (default: all), in
+    one compiled call sharing one backward recursion, as ``{name: HessianNorms}``.
+
+    ``masks``: fixed dropout masks (:func:`dropout_masks`) for the Hessian of the training-mode
+    network, whose layer inputs x_i are then the masked activations; ``None``: inference.
+    ``input_gram``: :func:`input_gram` of ``x``, if the caller already has it.
+    """
     names = [d.name for d in dense_layers(model)] if layers is None else list(layers)
     indices = tuple(get_dense(model, name)[0] for name in names)
-    return dict(zip(names, _norms_of_layers(model, indices, x, y), strict=True))
+    norms = _norms_of_layers(model, indices, x, y, gram=input_gram, masks=masks)
+    return dict(zip(names, norms, strict=True))

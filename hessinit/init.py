@@ -28,16 +28,11 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
+from .hessian import dropout_masks, hessian_norms_all_layers
 from .models import dense_layers, mlp
-
-#: Hidden activations whose second derivative vanishes almost everywhere: their curvature blocks
-#: R_i are exactly zero, so they are not computed.
-PIECEWISE_LINEAR = ("relu", "linear")
 
 NAMED_SCHEMES = ("lecun", "glorot", "he")
 
@@ -68,7 +63,7 @@ def kernel_stds(
     >>> [round(s**2 * 784, 6) for s in kernel_stds("he", [30, 30])][0]
     2.0
     >>> [round(s, 4) for s in kernel_stds("glorot", [30, 30])]
-    [0.0496, 0.1826, 0.2828]
+    [0.0496, 0.1826, 0.2236]
     """
     fan_ins = [int(np.prod(input_shape))] + [int(w) for w in widths]
     fan_outs = [int(w) for w in widths] + [int(num_classes)]
@@ -97,155 +92,15 @@ def scheme_label(scheme: str | float) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Exact per-layer norms of every dense layer in one pass (inference or fixed dropout masks)
+# Exact per-layer norms of every dense layer (inference or fixed dropout masks)
 # --------------------------------------------------------------------------------------------
 
 
-def _stack(model):
-    """``[(kernel, bias, activation, dropout rate after it)]`` for a Flatten/Dense/Dropout stack."""
-    stack = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dense):
-            bias = layer.bias if layer.use_bias else tf.zeros(layer.units, layer.kernel.dtype)
-            act = keras.activations.serialize(layer.activation)
-            stack.append([layer.kernel, bias, act, 0.0])
-        elif isinstance(layer, keras.layers.Dropout):
-            if not stack:
-                raise TypeError("dropout before the first dense layer is not supported")
-            stack[-1][3] = 1.0 - (1.0 - stack[-1][3]) * (1.0 - float(layer.rate))
-        elif not isinstance(layer, (keras.layers.Flatten, keras.layers.InputLayer)):
-            raise TypeError(
-                f"layer {layer.name!r} ({type(layer).__name__}) is not supported: need a stack of "
-                "Flatten, Dense and Dropout layers, such as models.mlp"
-            )
-    if not stack:
-        raise TypeError("the model has no dense layer")
-    if stack[-1][2] != "linear":
-        raise TypeError(f"the last dense layer must output logits (linear), not {stack[-1][2]!r}")
-    return stack
-
-
-def _masks(stack, batch, training, seed):
-    """Inverted-dropout masks, one (B, n_out) float64 array per hidden layer: entries 0 or 1/q
-    drawn i.i.d. with keep probability q when ``training``, else ones."""
-    rng = np.random.default_rng(seed)
-    masks = []
-    for kernel, _, _, rate in stack[:-1]:
-        n = int(kernel.shape[1])
-        if training and rate > 0:
-            keep = 1.0 - rate
-            masks.append((rng.random((batch, n)) < keep).astype(np.float64) / keep)
-        else:
-            masks.append(np.ones((batch, n)))
-    return masks
-
-
-def _kernel_gram(X):
-    """K_ij = (x_i . x_j)^2 / sx^4 with sx = max |X| (rescaled against float64 underflow)."""
-    sx = tf.reduce_max(tf.abs(X))
-    sx = tf.where(sx > 0, sx, tf.ones_like(sx))
-    Xs = X / sx
-    return tf.square(tf.matmul(Xs, Xs, transpose_b=True)), sx
-
-
-def _inner(P, Q):
-    """<P_i, Q_j>_F for stacks of matrices (B, n, n) -> (B, B)."""
-    B = tf.shape(P)[0]
-    return tf.matmul(tf.reshape(P, [B, -1]), tf.reshape(Q, [B, -1]), transpose_b=True)
-
-
-@tf.function(reduce_retracing=True)
-def _all_norms(weights, x, y, masks, acts, need_r, split):
-    """Rows (||G||^2, ||R||^2, <G,R>) per dense layer (``split``), or (||H||^2, 0, 0), float64.
-
-    Forward pass records each layer's inputs X_l, f'(a_l) and f''(a_l) (times the dropout mask).
-    Backward recursions, with J_l = dz/da_l, Lambda = L L^T, L = diag(sqrt p)(I - sqrt p sqrt p^T):
-      U_l = J_l^T L = diag(f'_l) W_{l+1} U_{l+1},  U_last = L;     A_l = U_l U_l^T;
-      v_l = d(s.z)/da_l = (v_{l+1} W_{l+1}^T) f'_l, v_last = s = p - onehot(y);
-      R_l = diag(f''_l (v_{l+1} W_{l+1}^T)) + diag(f'_l) W_{l+1} R_{l+1} W_{l+1}^T diag(f'_l),
-      R_last = 0.
-    """
-    f64 = tf.float64
-    ws = [(tf.cast(w, f64), tf.cast(b, f64)) for w, b in weights]
-    B = tf.shape(x)[0]
-    h = tf.reshape(tf.cast(x, f64), [B, -1])
-    inputs, d1, d2 = [], [], []
-    for k, (w, b) in enumerate(ws):
-        inputs.append(h)
-        a = tf.matmul(h, w) + b
-        if k == len(ws) - 1:
-            z = a
-            break
-        f = keras.activations.get(acts[k])
-        with tf.GradientTape() as t2:
-            t2.watch(a)
-            with tf.GradientTape() as t1:
-                t1.watch(a)
-                fa = f(a)
-            f1 = t1.gradient(fa, a, unconnected_gradients="zero")
-        f2 = t2.gradient(f1, a, unconnected_gradients="zero") if need_r else None
-        h = masks[k] * fa
-        d1.append(masks[k] * f1)
-        d2.append(masks[k] * f2 if need_r else None)
-    p = tf.nn.softmax(z)
-    K = tf.shape(z)[-1]
-    q = tf.sqrt(p)
-    U = tf.linalg.diag(q) - p[:, :, None] * q[:, None, :]  # L_i = diag(q) (I - q q^T)
-    v = p - tf.one_hot(y, K, dtype=f64)
-    R = None
-    rows = [None] * len(ws)
-    for k in range(len(ws) - 1, -1, -1):
-        if k < len(ws) - 1:
-            w_next = ws[k + 1][0]
-            U = tf.einsum("nm,bmk->bnk", w_next, U) * d1[k][:, :, None]
-            back = tf.matmul(v, w_next, transpose_b=True)  # v_{k+1} W_{k+1}^T
-            v = back * d1[k]
-            if need_r:
-                diag = tf.linalg.diag(d2[k] * back)
-                if R is None:
-                    R = diag
-                else:
-                    WRW = tf.matmul(tf.einsum("nm,bml->bnl", w_next, R), w_next, transpose_b=True)
-                    R = diag + d1[k][:, :, None] * WRW * d1[k][:, None, :]
-        Kx, sx = _kernel_gram(inputs[k])
-        A = tf.matmul(U, U, transpose_b=True)
-        has_r = R is not None
-        sm = tf.reduce_max(tf.abs(A))
-        if has_r:
-            sm = tf.maximum(sm, tf.reduce_max(tf.abs(R)))
-        sm = tf.where(sm > 0, sm, tf.ones_like(sm))
-        scale = tf.square(sx * sx * sm / tf.cast(B, f64))
-        zero = tf.zeros([], f64)
-        if split:
-            As = A / sm
-            gg = tf.reduce_sum(Kx * _inner(As, As)) * scale
-            if has_r:
-                Rs = R / sm
-                rr = tf.reduce_sum(Kx * _inner(Rs, Rs)) * scale
-                gr = tf.reduce_sum(Kx * _inner(As, Rs)) * scale
-            else:
-                rr = gr = zero
-            rows[k] = tf.stack([gg, rr, gr])
-        else:
-            Ms = (A + R) / sm if has_r else A / sm
-            rows[k] = tf.stack([tf.reduce_sum(Kx * _inner(Ms, Ms)) * scale, zero, zero])
-    return tf.stack(rows)
-
-
-def _norms(model, x, y, training=False, seed=0, split=True):
-    """``(fan_ins, fan_outs, rows)`` with rows as in :func:`_all_norms`, numpy float64."""
-    stack = _stack(model)
-    x = tf.convert_to_tensor(np.asarray(x, np.float32)) if not tf.is_tensor(x) else x
-    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
-    masks = [tf.constant(m) for m in _masks(stack, int(x.shape[0]), training, seed)]
-    acts = tuple(s[2] for s in stack[:-1])
-    need_r = any(a not in PIECEWISE_LINEAR for a in acts)
-    # Values, not variables: one trace serves every model of the same shapes.
-    weights = [(tf.convert_to_tensor(s[0]), tf.convert_to_tensor(s[1])) for s in stack]
-    rows = _all_norms(weights, x, y, masks, acts, need_r, split).numpy()
-    fan_ins = [int(s[0].shape[0]) for s in stack]
-    fan_outs = [int(s[0].shape[1]) for s in stack]
-    return fan_ins, fan_outs, rows
+def _profile(model, x, y, training, seed):
+    """Rows (H, G, R, GR) per dense layer, float64, from hessian.hessian_norms_all_layers."""
+    masks = dropout_masks(model, len(x), seed) if training else None
+    norms = hessian_norms_all_layers(model, x, y, masks=masks).values()
+    return np.array([[n.H, n.G, n.R, n.GR] for n in norms]).T
 
 
 def depth_profile(model, x, y, training=False, masks=1, seed=0) -> pd.DataFrame:
@@ -268,22 +123,17 @@ def depth_profile(model, x, y, training=False, masks=1, seed=0) -> pd.DataFrame:
     """
     if masks < 1:
         raise ValueError(f"masks must be at least 1, got {masks}")
-    draws = []
     n_draws = masks if training else 1
-    for k in range(n_draws):
-        fan_ins, fan_outs, rows = _norms(model, x, y, training, seed + k, split=True)
-        gg, rr, gr = rows.T
-        hh = np.maximum(gg + 2 * gr + rr, 0.0)
-        draws.append(np.stack([np.sqrt(hh), np.sqrt(gg), np.sqrt(rr), gr]))
-    draws = np.array(draws)  # (draws, 4, L)
-    mean = draws.mean(axis=0)
-    fan_ins = np.array(fan_ins)
+    draws = np.array([_profile(model, x, y, training, seed + k) for k in range(n_draws)])
+    mean = draws.mean(axis=0)  # (4, L): H, G, R, GR
+    dense = dense_layers(model)
+    fan_ins = np.array([int(d.kernel.shape[0]) for d in dense])
     frame = pd.DataFrame(
         {
-            "layer": np.arange(1, len(fan_ins) + 1),
-            "name": [d.name for d in dense_layers(model)],
+            "layer": np.arange(1, len(dense) + 1),
+            "name": [d.name for d in dense],
             "fan_in": fan_ins,
-            "fan_out": fan_outs,
+            "fan_out": [int(d.kernel.shape[1]) for d in dense],
             "H": mean[0],
             "G": mean[1],
             "R": mean[2],
@@ -297,9 +147,9 @@ def depth_profile(model, x, y, training=False, masks=1, seed=0) -> pd.DataFrame:
 
 
 def normalized_norms(model, x, y, training=False, seed=0) -> np.ndarray:
-    """``||H_l||_F / fan_in`` for every dense layer (only H, faster than :func:`depth_profile`)."""
-    fan_ins, _, rows = _norms(model, x, y, training, seed, split=False)
-    return np.sqrt(np.maximum(rows[:, 0], 0.0)) / np.array(fan_ins)
+    """``||H_l||_F / fan_in`` for every dense layer."""
+    fan_ins = np.array([int(d.kernel.shape[0]) for d in dense_layers(model)])
+    return _profile(model, x, y, training, seed)[0] / fan_ins
 
 
 def reference_level(x, num_classes: int = 10) -> float:

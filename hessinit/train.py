@@ -15,8 +15,8 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .hessian import _norms_of_layers, tf_variables
-from .models import dense_layers, get_dense, mean_loss, mlp
+from .hessian import hessian_norms_all_layers, input_gram, tf_variables
+from .models import dense_layers, mean_loss, mlp
 from .stepsize import taylor_step
 
 #: Columns of the frame :func:`run` returns, in order.
@@ -27,19 +27,8 @@ COLUMNS = (
 )  # fmt: skip
 
 
-#: Largest Hessian batch whose first-layer input matrix K is kept between checkpoints (B^2 floats).
+#: Largest Hessian batch whose first-layer input Gram is kept between checkpoints (B^2 floats).
 _MAX_CACHED_GRAM = 2048
-
-
-def _input_gram(x):
-    """((x_i . x_j) / s^2)^2 of the flattened images and s = max |x|: the first layer's K, the same
-    at every checkpoint because the Hessian batch is fixed (float64, exactly what the double sum
-    forms)."""
-    X = tf.reshape(tf.cast(x, tf.float64), [x.shape[0], -1])
-    sx = tf.reduce_max(tf.abs(X))
-    sx = tf.where(sx > 0, sx, tf.ones_like(sx))
-    X = X / sx
-    return tf.square(tf.matmul(X, X, transpose_b=True)), sx
 
 
 @tf.function(reduce_retracing=True)
@@ -124,10 +113,9 @@ def run(
     rng = np.random.default_rng(seed)
     h_idx = rng.choice(n, size=min(hessian_batch, n), replace=False)
     x_h, y_h = tf.constant(x_all[h_idx]), tf.constant(y_all[h_idx])
-    indices = tuple(get_dense(model, name)[0] for name in names)
-    K0 = sx0 = None
-    if 0 in indices and len(h_idx) <= _MAX_CACHED_GRAM:
-        K0, sx0 = _input_gram(x_h)
+    # The Hessian batch is fixed, so the first layer's input Gram is too: compute it once.
+    first = dense_layers(model)[0].name in names
+    gram = input_gram(x_h) if first and len(h_idx) <= _MAX_CACHED_GRAM else None
     fixed = rng.integers(0, n, size=batch_size)
     rows, diverged = [], None
     ref_lr = 0.01 if taylor else float(lr)
@@ -143,9 +131,7 @@ def run(
                 predicted=t.predicted, realised=t.realised,
                 predicted_star=t.predicted_star, realised_star=t.realised_star,
             )  # fmt: skip
-            norms = dict(
-                zip(names, _norms_of_layers(model, indices, x_h, y_h, K0=K0, sx0=sx0), strict=True)
-            )
+            norms = hessian_norms_all_layers(model, x_h, y_h, names, input_gram=gram)
         if step < steps:
             if taylor:
                 loss, step_lr = _taylor_sgd_step(model, x, y, tf.constant(fraction, tf.float32))

@@ -494,11 +494,6 @@ def test_hutchinson_bad_arguments():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hessian.layer_curvature: numpy inputs are converted to float32 before the "
-    "float64 computation, so float64 models lose input precision (~1e-8 relative)",
-)
 def test_layer_curvature_keeps_float64_inputs():
     model = _small_cached("tanh")
     x = np.random.default_rng(0).standard_normal((B, *SHAPE))  # not float32-representable
@@ -532,12 +527,6 @@ def test_doctest_layer_hessian_norms():
     assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG hessian.kron_norms docstring: the example's expected H=G=1.1180 (sqrt(1.25)) is "
-    "wrong; the matrix in its own comment, [[1, .5], [.5, .5]], has norm sqrt(1.75)=1.3229, "
-    "which is what kron_norms returns (see test_kron_norms_closed_form_example)",
-)
 def test_doctest_kron_norms():
     result = _doctest_failures(kron_norms)
     assert result.attempted > 0 and result.failed == 0

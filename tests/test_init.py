@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from hessinit import init
-from hessinit.hessian import full_gauss_newton, full_hessian, layer_hessian_norms
+from hessinit.hessian import dropout_masks, full_gauss_newton, full_hessian, layer_hessian_norms
 from hessinit.models import cross_entropy, dense_layers, mlp
 
 SHAPE, K = (4, 4), 3  # 16 inputs, 3 classes: full Hessians stay small
@@ -121,7 +121,7 @@ def test_dropout_fixed_mask_matches_explicit_masked_network():
     for row in off.itertuples():  # dropout off: the inference Hessian
         assert row.H == pytest.approx(layer_hessian_norms(model, row.name, x, y).H, rel=1e-6)
     on = init.depth_profile(model, x, y, training=True, seed=5)
-    masks = init._masks(init._stack(model), len(x), True, 5)
+    masks = dropout_masks(model, len(x), 5)
     assert set(np.unique(masks[0])) == {0.0, 2.0}
     for k, row in enumerate(on.itertuples()):
         assert row.H == pytest.approx(_masked_reference(model, x, y, masks, k), rel=1e-6)
