@@ -7,7 +7,8 @@ Each run gets the entry's ``parameters`` (updated by ``small`` with ``--small``)
 ``dataset``/``sd`` where expanded and ``table``, the CSV it writes next to its executed notebook.
 An entry with ``collect: <notebook>`` (or a list of notebooks) gets ``tables``, the CSVs of
 those notebooks' successful runs, in grid order; ``collect: records`` gets ``records``, the run
-records of every other run.
+records of every other run. An entry's ``inputs`` lists files (relative to the book's root) the
+notebook reads: their contents are part of the run's key.
 
 A run is skipped when a record says it succeeded with the same key: the hash of its notebook, its
 parameters, its inputs and the package's code (``hessinit/*.py``). A failing run is reported and
@@ -132,6 +133,7 @@ class Run:
     dataset: str | None = None
     collect: str | list | None = None
     inputs: list = field(default_factory=list)
+    files: list = field(default_factory=list)
 
 
 def _sd_list(spec):
@@ -175,6 +177,7 @@ def read_grid(path, datasets=None, small=False):
                         parameters=p,
                         dataset=dataset,
                         collect=entry.get("collect"),
+                        files=list(entry.get("inputs", [])),
                     )
                 )
     ids = [r.id for r in runs]
@@ -351,6 +354,11 @@ class Runner:
             "inputs": run.inputs,
             "code": self.code_hash,
         }
+        if run.files:
+            payload["files"] = {
+                f: _file_hash(self.root / f) if (self.root / f).exists() else None
+                for f in run.files
+            }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def selected(self, run):

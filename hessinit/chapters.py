@@ -372,3 +372,73 @@ def plot_sweep(summary, column="H_init", ylabel="‖H‖_F at initialization"):
         sat.set_ylim(0, 1.05)
         sat.legend(frameon=False, fontsize=7)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Performance: the results of benchmarks/hessian_norms.py
+# --------------------------------------------------------------------------------------------
+
+#: The methods of benchmarks/hessian_norms.py that build the whole dense1 Hessian.
+MATERIALIZING = ("nested_jacobian", "tf_hessians", "chunked_jacobian", "batched_hvp")
+
+
+def read_benchmark(results):
+    """``(norms, tracking)``: ``hessian_norms.csv`` and ``tracking.csv`` of the directory (or
+    URL) ``results`` written by ``benchmarks/hessian_norms.py``."""
+    base = str(results).rstrip("/")
+    return pd.read_csv(f"{base}/hessian_norms.csv"), pd.read_csv(f"{base}/tracking.csv")
+
+
+def benchmark_summary(norms, materializing=MATERIALIZING):
+    """Per batch size B: the Kronecker time, the fastest materializing method that ran and its
+    time, the speedup (its time over the Kronecker time), the largest relative difference of a
+    materializing value to the Kronecker value, and the peak memory of both processes over the
+    baseline process (``baseline`` row; MB). Methods not ``ok`` at a B are left out."""
+    ok = norms[norms["status"] == "ok"]
+    base = ok.loc[ok["method"] == "baseline", "peak_mb"]
+    base_mb = float(base.iloc[0]) if len(base) else math.nan
+    rows = []
+    for B, part in ok[ok["B"] > 0].groupby("B"):
+        kron = part[part["method"] == "kronecker"]
+        mat = part[part["method"].isin(materializing)]
+        if kron.empty:
+            continue
+        k = kron.iloc[0]
+        row = {"B": int(B), "kronecker_s": k["seconds"], "kronecker_peak_over_baseline_mb":
+               k["peak_mb"] - base_mb}  # fmt: skip
+        if mat.empty:
+            row.update(fastest=None, fastest_s=math.nan, speedup=math.nan, max_rel_diff=math.nan,
+                       fastest_peak_over_baseline_mb=math.nan)  # fmt: skip
+        else:
+            f = mat.loc[mat["seconds"].idxmin()]
+            row.update(
+                fastest=f["method"],
+                fastest_s=f["seconds"],
+                speedup=f["seconds"] / k["seconds"],
+                max_rel_diff=mat["rel_diff"].abs().max(),
+                fastest_peak_over_baseline_mb=f["peak_mb"] - base_mb,
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_benchmark(norms):
+    """Wall seconds against B on log axes, one line per method that ran (status ``ok``)."""
+    ok = norms[(norms["status"] == "ok") & (norms["B"] > 0)]
+    methods = list(dict.fromkeys(ok["method"]))
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+        for k, method in enumerate(methods):
+            part = ok[ok["method"] == method].sort_values("B")
+            ax.plot(part["B"], part["seconds"], marker="o", ms=4, lw=1.4,
+                    color=LAYER_COLORS[k % len(LAYER_COLORS)], label=method)  # fmt: skip
+        ax.set_xscale("log", base=2)
+        batches = sorted(ok["B"].unique())
+        ax.set_xticks(batches, [f"{b:,}" for b in batches])
+        ax.minorticks_off()
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size B (images)")
+        ax.set_ylabel("wall time (s)")
+        ax.set_title("‖H‖_F of dense1 (23,520 × 23,520)")
+        ax.legend(frameon=False, fontsize=8)
+    return fig

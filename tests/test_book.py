@@ -20,7 +20,7 @@ from hessinit import book
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
-CHAPTERS = ("chain_rule", "original/mnist-5k", "sd_sweep", "reproducibility")
+CHAPTERS = ("chain_rule", "original/mnist-5k", "sd_sweep", "reproducibility", "performance")
 #: The claim-testing chapters and their ledger (issue 4).
 CLAIM_CHAPTERS = ("dominance", "init_schemes", "step_size")
 
@@ -85,6 +85,20 @@ def test_toc_keeps_only_pages_that_exist(tmp_path):
     assert toc["root"] == "book/intro"
 
 
+def test_the_files_a_run_reads_are_part_of_its_key(tmp_path):
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, tmp_path)
+    shutil.copytree(ROOT / "book", tmp_path / "book")
+    shutil.copytree(ROOT / "benchmarks" / "results", tmp_path / "benchmarks" / "results")
+    runner = book.Runner(tmp_path)
+    run = next(r for r in runner.runs if r.notebook == "performance")
+    assert run.files == ["benchmarks/results/hessian_norms.csv", "benchmarks/results/tracking.csv"]
+    before = runner.key(run)
+    with open(tmp_path / run.files[1], "a") as f:
+        f.write("\n")
+    assert runner.key(run) != before
+
+
 # --------------------------------------------------------------------------------------------
 # Execute everything at a small size, build, inspect the site (slow)
 # --------------------------------------------------------------------------------------------
@@ -96,6 +110,7 @@ def small_book(tmp_path_factory):
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, root)
     shutil.copytree(ROOT / "book", root / "book")
+    shutil.copytree(ROOT / "benchmarks" / "results", root / "benchmarks" / "results")
     # Others may edit hessinit/*.py while the tests run: pin the code hash for this module.
     with pytest.MonkeyPatch.context() as mp:
         pinned = book.package_hash()

@@ -107,3 +107,39 @@ def test_write_table_is_atomic_and_read_back(tmp_path):
     pd.testing.assert_frame_equal(chapters.read_tables(["sub/t.csv"], base=tmp_path), frame)
     with pytest.raises(ValueError, match="no run"):
         chapters.read_tables([])
+
+
+def _norms():
+    rows = [
+        ("baseline", 0, None, "ok", 1000.0, None),
+        ("kronecker", 64, 0.001, "ok", 990.0, 0.0),
+        ("chunked_jacobian", 64, 2.0, "ok", 1200.0, 5e-9),
+        ("batched_hvp", 64, 3.0, "ok", 1100.0, -7e-9),
+        ("tf_hessians", 64, 5.0, "ok", 9000.0, 4e-9),
+        ("hutchinson", 64, 0.5, "ok", 1000.0, 0.03),
+        ("kronecker", 1024, 0.02, "ok", 1000.0, 0.0),
+        ("tf_hessians", 1024, None, "skipped", None, None),
+        ("batched_hvp", 1024, 8.0, "ok", 1800.0, 2e-9),
+    ]
+    return pd.DataFrame(rows, columns=["method", "B", "seconds", "status", "peak_mb", "rel_diff"])
+
+
+def test_benchmark_summary_takes_the_fastest_materializing_method_that_ran():
+    summary = chapters.benchmark_summary(_norms()).set_index("B")
+    assert summary.loc[64, "fastest"] == "chunked_jacobian"  # hutchinson is not materializing
+    assert summary.loc[64, "speedup"] == pytest.approx(2000)
+    assert summary.loc[64, "max_rel_diff"] == pytest.approx(7e-9)
+    assert summary.loc[64, "kronecker_peak_over_baseline_mb"] == pytest.approx(-10)
+    assert summary.loc[64, "fastest_peak_over_baseline_mb"] == pytest.approx(200)
+    assert summary.loc[1024, "fastest"] == "batched_hvp"  # the skipped one is ignored
+    assert summary.loc[1024, "speedup"] == pytest.approx(400)
+    chapters.plot_benchmark(_norms())
+
+
+def test_benchmark_results_are_committed_and_exact():
+    from pathlib import Path
+
+    norms, tracking = chapters.read_benchmark(Path(__file__).parents[1] / "benchmarks/results")
+    summary = chapters.benchmark_summary(norms)
+    assert len(summary) >= 2 and (summary["max_rel_diff"] < 1e-6).all()
+    assert {"tracking_kronecker", "tracking_materializing"} <= set(tracking["method"])
