@@ -173,3 +173,26 @@ def get_dense(model, layer):
         if d is layer:
             return i, d
     raise ValueError(f"{layer!r} is not a Dense layer of this model")
+
+
+def softmax_saturation(model, x):
+    """How saturated the softmax of ``model`` is on images ``x``.
+
+    Returns ``p_max`` = mean_i max_k p_ik (1/K when uniform, 1 when saturated), ``lambda_norm`` =
+    mean_i ||diag(p_i) - p_i p_i^T||_F (the softmax curvature Lambda_i that every Gauss-Newton
+    block A_i = J_i^T Lambda_i J_i carries; it vanishes as p_i becomes one-hot) and ``logit_std``.
+
+    >>> sat = softmax_saturation(mlp(kernel_std=1e-6, seed=0), np.ones((2, 28, 28), np.float32))
+    >>> round(sat["p_max"], 3), round(sat["lambda_norm"], 4)  # uniform: sqrt(K - 1) / K
+    (0.1, 0.3)
+    """
+    z = np.asarray(model(np.asarray(x), training=False), np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    lam = p[:, :, None] * np.eye(p.shape[1]) - p[:, :, None] * p[:, None, :]
+    return {
+        "p_max": float(p.max(axis=1).mean()),
+        "lambda_norm": float(np.linalg.norm(lam, axis=(1, 2)).mean()),
+        "logit_std": float(z.std()),
+    }

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from .hessian import hessian_norms_all_layers, input_gram, tf_variables
-from .models import dense_layers, mean_loss, mlp
+from .models import dense_layers, mean_loss, mlp, softmax_saturation
 from .stepsize import taylor_step
 
 #: Columns of the frame :func:`run` returns, in order.
@@ -24,6 +24,7 @@ COLUMNS = (
     "dataset", "sd", "seed", "step", "layer", "lr", "loss",
     "hessian_loss", "H", "G", "R", "GR",
     "grad_norm", "gHg", "gamma_star", "predicted", "realised", "predicted_star", "realised_star",
+    "p_max", "lambda_norm", "logit_std",
 )  # fmt: skip
 
 
@@ -89,8 +90,9 @@ def run(
     measured on ``hessian_batch`` images drawn once.
 
     Returns one row per step and layer, with columns :data:`COLUMNS`: the mini-batch loss before
-    the step, and at checkpoints the Hessian-batch loss, H/G/R/GR of the layer and the Taylor
-    quantities of the whole network (NaN elsewhere). A non-finite loss ends the run early with that
+    the step, and at checkpoints the Hessian-batch loss, H/G/R/GR of the layer, the Taylor
+    quantities of the whole network and the softmax saturation (:func:`models.softmax_saturation`)
+    on the Hessian batch (NaN elsewhere). A non-finite loss ends the run early with that
     row recorded; ``frame.attrs["diverged_at"]`` then gives the step.
     """
     if steps < 0 or batch_size < 1 or hessian_every < 1 or hessian_batch < 1:
@@ -130,6 +132,7 @@ def run(
                 hessian_loss=t.loss, grad_norm=t.grad_norm, gHg=t.gHg, gamma_star=t.gamma_star,
                 predicted=t.predicted, realised=t.realised,
                 predicted_star=t.predicted_star, realised_star=t.realised_star,
+                **softmax_saturation(model, x_h),
             )  # fmt: skip
             norms = hessian_norms_all_layers(model, x_h, y_h, names, input_gram=gram)
         if step < steps:

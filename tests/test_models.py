@@ -293,3 +293,22 @@ def test_get_dense_errors():
 def test_get_dense_numpy_integer_index():
     model = mlp(widths=(4, 4), seed=0)
     assert get_dense(model, np.int64(1))[0] == 1
+
+
+def test_softmax_saturation_closed_forms_and_homogeneity():
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 28, 28), np.float32)
+    small = models.softmax_saturation(mlp(kernel_std=1e-4, seed=0), x)
+    big = models.softmax_saturation(mlp(kernel_std=10.0, seed=0), x)
+    # zero biases and ReLU: the logits scale exactly with dense1's std (positive homogeneity)
+    assert big["logit_std"] / small["logit_std"] == pytest.approx(1e5, rel=1e-3)
+    assert small["p_max"] < 0.2 < 0.9 < big["p_max"]
+    assert big["lambda_norm"] < 0.1 * small["lambda_norm"]
+    # closed form for one sample: ||diag(p) - p p^T||_F from the logits directly
+    model = mlp(kernel_std=1.0, seed=1)
+    z = model(x[:1]).numpy().astype(np.float64)[0]
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    lam = np.diag(p) - np.outer(p, p)
+    sat = models.softmax_saturation(model, x[:1])
+    assert sat["lambda_norm"] == pytest.approx(np.linalg.norm(lam), rel=1e-6)
+    assert sat["p_max"] == pytest.approx(p.max(), rel=1e-6)
