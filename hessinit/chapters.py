@@ -261,38 +261,6 @@ def explode_verdict(course):
 # --------------------------------------------------------------------------------------------
 
 
-def softmax_saturation(data, sd, hessian_batch=1024, seed=0, widths=(30, 30), activation="relu"):
-    """How saturated the softmax is at initialization: the network of ``train.run(data, sd,
-    seed=seed)`` at step 0, on ``hessian_batch`` images drawn by ``default_rng(seed)``.
-
-    Returns a dict: ``p_max`` (mean largest class probability), ``lambda_norm`` (mean
-    ||diag(p) - p p^T||_F, the softmax curvature that every Gauss-Newton block carries) and
-    ``logit_std`` (std of the logits).
-    """
-    from .models import mlp
-
-    x, n = np.asarray(data.x, np.float32), len(data.y)
-    model = mlp(
-        x.shape[1:],
-        data.num_classes,
-        widths=widths,
-        activation=activation,
-        kernel_std=sd,
-        seed=seed,
-    )
-    idx = np.random.default_rng(seed).choice(n, size=min(hessian_batch, n), replace=False)
-    z = np.asarray(model(x[idx], training=False), np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    lam = np.einsum("bk,kl->bkl", p, np.eye(p.shape[1])) - p[:, :, None] * p[:, None, :]
-    return {
-        "p_max": float(p.max(axis=1).mean()),
-        "lambda_norm": float(np.linalg.norm(lam, axis=(1, 2)).mean()),
-        "logit_std": float(z.std()),
-    }
-
-
 def read_tables(paths, base="."):
     """Concatenate the CSV tables at ``paths`` (relative to ``base``)."""
     frames = [pd.read_csv(Path(base) / p) for p in paths]
