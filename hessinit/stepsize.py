@@ -57,12 +57,9 @@ def loss_after_step(model, x, y, direction, gamma):
             v.assign(s)
 
 
-@tf.function(reduce_retracing=True)
-def _taylor_quantities(model, x, y, lr):
-    """L, g^T g, g^T H g, gamma* and L(w - lr g), L(w - gamma* g) in one compiled call.
-
-    The displaced losses use ``model.stateless_call``: the weights are never assigned.
-    """
+def curvature_along_gradient(model, x, y):
+    """L, its gradient g (a list like the variables), g^T g and g^T H g (float64), for use inside
+    a ``tf.function``: one gradient and one forward-over-backward Hessian-vector product."""
     variables = tf_variables(model)
     with tf.GradientTape() as tape:
         loss = mean_loss(model, x, y)
@@ -77,7 +74,23 @@ def _taylor_quantities(model, x, y, lr):
     gHg = tf.add_n(
         [tf.reduce_sum(t * tf.cast(h, tf.float64)) for t, h in zip(f64, Hg, strict=True)]
     )
-    gamma = tf.where(gHg > 0, gg / tf.where(gHg > 0, gHg, 1.0), tf.zeros_like(gg))
+    return loss, g, gg, gHg
+
+
+def gamma_star(gg, gHg):
+    """gamma* = g^T g / g^T H g where g^T H g > 0, else 0 (no minimum along -g: no step)."""
+    return tf.where(gHg > 0, gg / tf.where(gHg > 0, gHg, 1.0), tf.zeros_like(gg))
+
+
+@tf.function(reduce_retracing=True)
+def _taylor_quantities(model, x, y, lr):
+    """L, g^T g, g^T H g, gamma* and L(w - lr g), L(w - gamma* g) in one compiled call.
+
+    The displaced losses use ``model.stateless_call``: the weights are never assigned.
+    """
+    variables = tf_variables(model)
+    loss, g, gg, gHg = curvature_along_gradient(model, x, y)
+    gamma = gamma_star(gg, gHg)
     non_trainable = [v.value for v in model.non_trainable_variables]
 
     def displaced(step):

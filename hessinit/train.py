@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .hessian import hessian_norms_all_layers, input_gram, tf_variables
 from .models import dense_layers, mean_loss, mlp, softmax_saturation
-from .stepsize import taylor_step
+from .stepsize import curvature_along_gradient, gamma_star, taylor_step
 
 #: Columns of the frame :func:`run` returns, in order.
 COLUMNS = (
@@ -45,21 +45,10 @@ def _sgd_step(model, x, y, lr):
 @tf.function(reduce_retracing=True)
 def _taylor_sgd_step(model, x, y, fraction):
     """One step of size fraction * gamma*, gamma* = g^T g / g^T H g on this mini-batch."""
-    variables = tf_variables(model)
-    with tf.GradientTape() as tape:
-        loss = mean_loss(model, x, y)
-    grads = tape.gradient(loss, variables)
-    with tf.autodiff.ForwardAccumulator(variables, grads) as acc:
-        with tf.GradientTape() as inner:
-            inner_loss = mean_loss(model, x, y)
-        inner_grads = inner.gradient(inner_loss, variables)
-    Hg = acc.jvp(inner_grads)
-    gg = tf.add_n([tf.reduce_sum(g * g) for g in grads])
-    gHg = tf.add_n([tf.reduce_sum(g * h) for g, h in zip(grads, Hg, strict=True)])
-    # Without positive curvature along -g the quadratic model has no minimum: take no step.
-    lr = tf.where(gHg > 0, fraction * gg / tf.maximum(gHg, 1e-30), tf.zeros_like(gg))
-    for v, g in zip(variables, grads, strict=True):
-        v.assign_sub(lr * g)
+    loss, grads, gg, gHg = curvature_along_gradient(model, x, y)
+    lr = tf.cast(fraction, tf.float64) * gamma_star(gg, gHg)
+    for v, g in zip(tf_variables(model), grads, strict=True):
+        v.assign_sub(tf.cast(lr, g.dtype) * g)
     return loss, lr
 
 
