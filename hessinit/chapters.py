@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .plots import LAYER_COLORS, STYLE
+from .plots import LAYER_COLORS, style
 
 # --------------------------------------------------------------------------------------------
 # The Hessian chain rule, checked on a tiny float64 network
@@ -143,7 +143,7 @@ def block_norms(activations=("relu", "tanh"), n=64, widths=(8, 6), seed=0):
 
 def plot_chain_rule(check):
     """Bar chart of ||G||_F and ||R||_F per layer, one panel per activation (log scale)."""
-    with plt.rc_context(STYLE):
+    with style():
         acts = list(dict.fromkeys(check["activation"]))
         fig, axes = plt.subplots(1, len(acts), figsize=(7, 3.0), sharey=True, layout="constrained")
         axes = np.atleast_1d(axes)
@@ -169,7 +169,7 @@ def plot_chain_rule(check):
 
 def plot_block_norms(blocks):
     """Heat maps of log10 ||R block||_F over (layer, layer) pairs, one per activation."""
-    with plt.rc_context(STYLE):
+    with style():
         acts = list(dict.fromkeys(blocks["activation"]))
         fig, axes = plt.subplots(1, len(acts), figsize=(7, 3.2), layout="constrained")
         axes = np.atleast_1d(axes)
@@ -195,7 +195,7 @@ def plot_kron_pattern(activation="relu", n=64, widths=(8, 6), seed=0, rows=6):
     model, x, y = tiny_problem(activation, n=n, widths=widths, seed=seed)
     H = full_hessian(model, x, y, layer="dense1")
     k = rows * widths[0]
-    with plt.rc_context(STYLE):
+    with style():
         fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
         image = ax.imshow(np.log10(np.abs(H[:k, :k]) + 1e-12), cmap="magma")
         for b in range(1, rows):
@@ -298,7 +298,7 @@ def plot_sweep(summary, column="H_init", ylabel="‖H‖_F at initialization"):
     """``column`` against sd: one curve per layer (colour) and dataset (line style), with the
     softmax's mean largest probability on a second panel."""
     styles = ("-", "--", ":", "-.")
-    with plt.rc_context(STYLE):
+    with style():
         fig, (ax, sat) = plt.subplots(
             1, 2, figsize=(7.4, 3.4), layout="constrained", width_ratios=(1.6, 1)
         )
@@ -394,7 +394,7 @@ def plot_benchmark(norms):
     """Wall seconds against B on log axes, one line per method that ran (status ``ok``)."""
     ok = norms[(norms["status"] == "ok") & (norms["B"] > 0)]
     methods = list(dict.fromkeys(ok["method"]))
-    with plt.rc_context(STYLE):
+    with style():
         fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
         for k, method in enumerate(methods):
             part = ok[ok["method"] == method].sort_values("B")

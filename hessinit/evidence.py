@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .plots import LAYER_COLORS, STYLE
+from .plots import LAYER_COLORS, style
 
 # --------------------------------------------------------------------------------------------
 # Dominance of the linearization term
@@ -29,7 +29,7 @@ def worst_layer(frame: pd.DataFrame, keys, column: str = "R_over_H") -> pd.DataF
 
 def plot_ratio_grid(frame: pd.DataFrame, column: str = "R_over_H", ylabel: str = "‖R‖_F / ‖H‖_F"):
     """``column`` against sd, one panel per (scaling, activation), one line per layer."""
-    with plt.rc_context(STYLE):
+    with style():
         acts = list(dict.fromkeys(frame["activation"]))
         scalings = list(dict.fromkeys(frame["scaling"]))
         layers = list(dict.fromkeys(frame["layer"]))
@@ -59,7 +59,7 @@ def plot_ratio_grid(frame: pd.DataFrame, column: str = "R_over_H", ylabel: str =
 def plot_ratio_training(frame: pd.DataFrame, column: str = "R_over_H"):
     """Per activation: ``column`` of each layer (left axis) and the Hessian-batch loss (right)
     against the SGD step, at the checkpoints of :func:`hessinit.dominance.along_training`."""
-    with plt.rc_context(STYLE):
+    with style():
         acts = list(dict.fromkeys(frame["activation"]))
         layers = list(dict.fromkeys(frame["layer"]))
         fig, axes = plt.subplots(1, len(acts), figsize=(2.2 * len(acts) + 0.8, 3.2),
@@ -95,7 +95,7 @@ def ratio_interval(num: pd.Series | dict, den: pd.Series | dict) -> tuple[float,
 def plot_whole_network(frame: pd.DataFrame):
     """Whole-network ||H||, ||G||, ||R|| with their intervals against sd, one panel per activation
     (``frame``: rows of :func:`hessinit.dominance.whole_network` with ``activation`` and ``sd``)."""
-    with plt.rc_context(STYLE):
+    with style():
         acts = list(dict.fromkeys(frame["activation"]))
         fig, axes = plt.subplots(1, len(acts), figsize=(2.2 * len(acts) + 0.8, 3.0),
                                  squeeze=False, layout="constrained")  # fmt: skip
@@ -165,7 +165,7 @@ def plot_profiles(frame: pd.DataFrame, depth: int | None = None):
     depth = int(frame["depth"].max()) if depth is None else depth
     part = frame[frame["depth"] == depth]
     groups = list(dict.fromkeys(zip(part["activation"], part["dropout"], strict=True)))
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(1, len(groups), figsize=(2.4 * len(groups) + 1.0, 3.3),
                                  squeeze=False, layout="constrained")  # fmt: skip
         for ax, (act, drop) in zip(axes[0], groups, strict=True):
@@ -185,7 +185,7 @@ def plot_profiles(frame: pd.DataFrame, depth: int | None = None):
 
 def plot_growth(growth: pd.DataFrame):
     """Growth factor of the Hessian level per added layer against the scheme, per activation."""
-    with plt.rc_context(STYLE):
+    with style():
         fig, ax = plt.subplots(figsize=(6.4, 3.4), layout="constrained")
         groups = list(dict.fromkeys(zip(growth["activation"], growth["dropout"], strict=True)))
         schemes = list(dict.fromkeys(growth["scheme"]))
@@ -236,7 +236,7 @@ def fit_schemes(train_data, test_data, inits, widths, activation, seeds, steps, 
 
 def plot_fits(frame: pd.DataFrame):
     """Held-out loss and accuracy against the step: mean over seeds, band min to max."""
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(1, 2, figsize=(7.4, 3.2), layout="constrained")
         for k, name in enumerate(dict.fromkeys(frame["init"])):
             g = frame[frame["init"] == name].groupby("step")
@@ -287,7 +287,7 @@ def plot_gamma(cp: pd.DataFrame, schedule: str):
     """Left: gamma* against the step, one line per sd; right: realised against predicted decrease
     at gamma* (log-log, the diagonal is a perfect quadratic model)."""
     part = cp[cp["schedule"] == schedule]
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(1, 2, figsize=(7.4, 3.3), layout="constrained")
         for k, sd in enumerate(sorted(part["sd"].unique())):
             g = part[part["sd"] == sd]
@@ -315,7 +315,7 @@ def plot_gamma(cp: pd.DataFrame, schedule: str):
 def plot_schedules(cp: pd.DataFrame):
     """Hessian-batch loss against the step, one panel per sd, one line per schedule (mean over
     seeds)."""
-    with plt.rc_context(STYLE):
+    with style():
         sds = sorted(cp["sd"].unique())
         fig, axes = plt.subplots(1, len(sds), figsize=(2.3 * len(sds) + 0.8, 3.2), sharey=True,
                                  squeeze=False, layout="constrained")  # fmt: skip
@@ -331,11 +331,3 @@ def plot_schedules(cp: pd.DataFrame):
         axes[0][0].set_ylabel("loss on the Hessian batch (nats)")
         axes[0][0].legend(frameon=False, fontsize=8)
     return fig
-
-
-def show(fig):
-    """Display ``fig`` once as the cell's output and close it (independent of pyplot's state)."""
-    from IPython.display import display
-
-    display(fig)
-    plt.close(fig)

@@ -6,6 +6,9 @@ about 7 inches wide.
 
 from __future__ import annotations
 
+import contextlib
+
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -24,6 +27,22 @@ STYLE = {
 }
 
 
+@contextlib.contextmanager
+def style():
+    """Apply :data:`STYLE` inside the block and restore those keys after it.
+
+    Unlike ``plt.rc_context``, it restores nothing else: ``rc_context`` also puts back an
+    unresolved ``backend`` when the block drew the session's first figure, and Jupyter's inline
+    backend then stops showing later figures.
+    """
+    old = {key: mpl.rcParams[key] for key in STYLE}
+    mpl.rcParams.update(STYLE)
+    try:
+        yield
+    finally:
+        mpl.rcParams.update(old)
+
+
 def _layer_color(names, name):
     return LAYER_COLORS[list(names).index(name) % len(LAYER_COLORS)]
 
@@ -36,7 +55,7 @@ def training_curves(frame, quantity="H", title=None):
     The loss is the mini-batch cross-entropy (nats), the norms are exact Frobenius norms on the
     fixed Hessian batch.
     """
-    with plt.rc_context(STYLE):
+    with style():
         sds = sorted(frame["sd"].unique())
         layers = list(dict.fromkeys(frame["layer"]))
         fig, axes = plt.subplots(
@@ -73,14 +92,14 @@ def training_curves(frame, quantity="H", title=None):
 
 def save(fig, path):
     """Write ``fig`` as a PNG with an opaque white background and close it."""
-    with plt.rc_context(STYLE):
+    with style():
         fig.savefig(path, dpi=130, facecolor="white", transparent=False)
     plt.close(fig)
 
 
 def norm_against(frame, x, y, hue, logx=True, logy=True, xlabel=None, ylabel=None, ax=None):
     """Line plot of column ``y`` against ``x``, one line per value of ``hue``; returns the axes."""
-    with plt.rc_context(STYLE):
+    with style():
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
         keys = list(dict.fromkeys(frame[hue]))
