@@ -165,21 +165,23 @@ def plot_profiles(frame: pd.DataFrame, depth: int | None = None):
     depth = int(frame["depth"].max()) if depth is None else depth
     part = frame[frame["depth"] == depth]
     groups = list(dict.fromkeys(zip(part["activation"], part["dropout"], strict=True)))
+    schemes = list(dict.fromkeys(part["scheme"]))  # one colour per scheme across all panels
+    colors = {s: LAYER_COLORS[k % len(LAYER_COLORS)] for k, s in enumerate(schemes)}
     with style():
         fig, axes = plt.subplots(1, len(groups), figsize=(2.4 * len(groups) + 1.0, 3.3),
                                  squeeze=False, layout="constrained")  # fmt: skip
         for ax, (act, drop) in zip(axes[0], groups, strict=True):
             g = part[(part["activation"] == act) & (part["dropout"] == drop)]
-            schemes = list(dict.fromkeys(g["scheme"]))
-            for k, scheme in enumerate(schemes):
+            for scheme in dict.fromkeys(g["scheme"]):
                 pts = g[g["scheme"] == scheme]
                 ax.plot(pts["layer"], pts["H_norm"], marker="o", ms=3, lw=1.2,
-                        color=LAYER_COLORS[k % len(LAYER_COLORS)], label=scheme)  # fmt: skip
+                        color=colors[scheme], label=scheme)  # fmt: skip
             ax.set_yscale("log")
             ax.set_xlabel("dense layer")
             ax.set_title(f"{act}" + (f", dropout {drop:g}" if drop else ""), fontsize=9)
         axes[0][0].set_ylabel("‖H_l‖_F / fan-in")
-        axes[0][-1].legend(frameon=False, fontsize=8, loc="best")
+        handles = [plt.Line2D([], [], color=colors[s], marker="o", ms=3, lw=1.2) for s in schemes]
+        fig.legend(handles, schemes, loc="outside right center", frameon=False, fontsize=8)
     return fig
 
 
