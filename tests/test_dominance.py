@@ -1,10 +1,9 @@
 """Gauss-Newton dominance: per-layer ratios against materialized Hessians, whole-network intervals
 against the exact norms of the full matrices."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
+from conftest import random_images
 
 from hessinit import dominance
 from hessinit.hessian import full_gauss_newton, full_hessian
@@ -13,10 +12,7 @@ from hessinit.models import mlp
 
 @pytest.fixture(scope="module")
 def tiny():
-    rng = np.random.default_rng(7)
-    x = rng.random((24, 3, 3)).astype(np.float32)
-    y = rng.integers(0, 3, 24).astype(np.int32)
-    return SimpleNamespace(x=x, y=y, name="tiny", num_classes=3)
+    return random_images(24, (3, 3), 3, seed=7)
 
 
 def test_scaled_stds():

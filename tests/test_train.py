@@ -4,12 +4,11 @@ References are independent: the materialized Hessian of a tiny network (``full_h
 finite differences of the gradient, and the mean loss evaluated directly.
 """
 
-from types import SimpleNamespace
-
 import matplotlib.image
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import random_images
 
 from hessinit import plots, stepsize, train
 from hessinit.__main__ import main
@@ -19,10 +18,7 @@ from hessinit.models import mean_loss, mlp
 
 @pytest.fixture(scope="module")
 def tiny():
-    rng = np.random.default_rng(3)
-    x = rng.random((48, 4, 3)).astype(np.float32)
-    y = rng.integers(0, 4, 48).astype(np.int32)
-    return SimpleNamespace(x=x, y=y, name="tiny", num_classes=4)
+    return random_images(48, (4, 3), 4, seed=3)
 
 
 KW = dict(widths=(6, 5), steps=12, batch_size=8, hessian_every=4, progress=False)
