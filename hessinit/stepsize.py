@@ -44,19 +44,6 @@ def gradient(model, x, y):
     return loss, tape.gradient(loss, model.trainable_variables)
 
 
-def loss_after_step(model, x, y, direction, gamma):
-    """L(w - gamma * direction), leaving the model's weights unchanged."""
-    variables = model.trainable_variables
-    saved = [v.numpy() for v in variables]
-    try:
-        for v, d in zip(variables, direction, strict=True):
-            v.assign_sub(gamma * tf.cast(d, v.dtype))
-        return float(mean_loss(model, x, y))
-    finally:
-        for v, s in zip(variables, saved, strict=True):
-            v.assign(s)
-
-
 def curvature_along_gradient(model, x, y):
     """L, its gradient g (a list like the variables), g^T g and g^T H g (float64), for use inside
     a ``tf.function``: one gradient and one forward-over-backward Hessian-vector product."""
