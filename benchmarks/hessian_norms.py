@@ -44,12 +44,17 @@ PRIOR_GB = {"nested_jacobian": {64: 8.3, 1024: 18.9}}
 # --------------------------------------------------------------------------------------------
 
 
-def _peak_mb():
-    with open("/proc/self/status") as f:
+def _proc_mb(path, key):
+    """A ``key: <n> kB`` line of a /proc file, in MB."""
+    with open(path) as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return math.nan
+
+
+def _peak_mb():
+    return _proc_mb("/proc/self/status", "VmHWM")
 
 
 def _setup(B):
@@ -315,11 +320,7 @@ def run_isolated(task, timeout):
 
 
 def mem_total_mb():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / 1024
-    return math.nan
+    return _proc_mb("/proc/meminfo", "MemTotal")
 
 
 def predict(points, B, floor=0.0, slope=None):

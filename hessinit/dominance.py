@@ -97,3 +97,18 @@ def whole_network(model, x, y, probes=30, deflate=10, level=0.95, seed=0):
         rows.append({"term": term, "value": est.value, "low": est.low, "high": est.high,
                      "probes": est.probes, "deflate": deflate})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def whole_network_grid(data, activations, sds, widths=(30, 30), n=512, probes=30, deflate=10,
+                       seed=0):  # fmt: skip
+    """:func:`whole_network` for the network ``mlp(widths, activation, kernel_std=sd)`` (dense1
+    scaled) of every activation and std, on the first ``n`` images; one frame with ``activation``
+    and ``sd`` columns added."""
+    x, y = data.x[:n], data.y[:n]
+    frames = []
+    for activation in activations:
+        for sd in sds:
+            model = mlp(data.x.shape[1:], data.num_classes, widths, activation, sd, seed)
+            est = whole_network(model, x, y, probes=probes, deflate=deflate, seed=seed)
+            frames.append(est.assign(activation=activation, sd=sd))
+    return pd.concat(frames, ignore_index=True)

@@ -64,3 +64,13 @@ def test_whole_network_intervals_cover_exact_norms(tiny):
     for row in frame.itertuples():
         assert row.low <= exact[row.term] <= row.high, (row, exact[row.term])
         assert row.high - row.low < 0.3 * exact[row.term]
+
+
+def test_whole_network_grid_matches_single_networks(tiny):
+    grid = dominance.whole_network_grid(tiny, ("tanh", "relu"), (0.5, 1.0), widths=(5, 4), n=24,
+                                        probes=6, deflate=2, seed=1)  # fmt: skip
+    assert len(grid) == 2 * 2 * 3
+    model = mlp((3, 3), 3, widths=(5, 4), activation="relu", kernel_std=1.0, seed=1)
+    one = dominance.whole_network(model, tiny.x, tiny.y, probes=6, deflate=2, seed=1)
+    got = grid.query("activation == 'relu' and sd == 1.0").reset_index(drop=True)
+    np.testing.assert_allclose(got["value"], one["value"], rtol=1e-6)
