@@ -361,7 +361,8 @@ def benchmark_summary(norms, materializing=MATERIALIZING):
     """Per batch size B: the Kronecker time, the fastest materializing method that ran and its
     time, the speedup (its time over the Kronecker time), the largest relative difference of a
     materializing value to the Kronecker value, and the peak memory of both processes over the
-    baseline process (``baseline`` row; MB). Methods not ``ok`` at a B are left out."""
+    baseline process (``baseline`` row; MB); and, where the ``kronecker_float32`` method ran, its
+    time, speedup and relative difference. Methods not ``ok`` at a B are left out."""
     ok = norms[norms["status"] == "ok"]
     base = ok.loc[ok["method"] == "baseline", "peak_mb"]
     base_mb = float(base.iloc[0]) if len(base) else math.nan
@@ -372,8 +373,10 @@ def benchmark_summary(norms, materializing=MATERIALIZING):
         if kron.empty:
             continue
         k = kron.iloc[0]
-        row = {"B": int(B), "kronecker_s": k["seconds"], "kronecker_peak_over_baseline_mb":
-               k["peak_mb"] - base_mb}  # fmt: skip
+        k32 = part[part["method"] == "kronecker_float32"]
+        k32_s = k32["seconds"].iloc[0] if len(k32) else math.nan
+        row = {"B": int(B), "kronecker_s": k["seconds"], "kronecker_float32_s": k32_s,
+               "kronecker_peak_over_baseline_mb": k["peak_mb"] - base_mb}  # fmt: skip
         if mat.empty:
             row.update(fastest=None, fastest_s=math.nan, speedup=math.nan, max_rel_diff=math.nan,
                        fastest_peak_over_baseline_mb=math.nan)  # fmt: skip
@@ -386,6 +389,10 @@ def benchmark_summary(norms, materializing=MATERIALIZING):
                 max_rel_diff=mat["rel_diff"].abs().max(),
                 fastest_peak_over_baseline_mb=f["peak_mb"] - base_mb,
             )
+        row.update(
+            speedup_float32=row["fastest_s"] / k32_s,
+            float32_rel_diff=abs(k32["rel_diff"].iloc[0]) if len(k32) else math.nan,
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,6 +111,7 @@ def _norms():
         ("tf_hessians", 64, 5.0, "ok", 9000.0, 4e-9),
         ("hutchinson", 64, 0.5, "ok", 1000.0, 0.03),
         ("kronecker", 1024, 0.02, "ok", 1000.0, 0.0),
+        ("kronecker_float32", 1024, 0.01, "ok", 1000.0, -3e-8),
         ("tf_hessians", 1024, None, "skipped", None, None),
         ("batched_hvp", 1024, 8.0, "ok", 1800.0, 2e-9),
     ]
@@ -124,6 +127,9 @@ def test_benchmark_summary_takes_the_fastest_materializing_method_that_ran():
     assert summary.loc[64, "fastest_peak_over_baseline_mb"] == pytest.approx(200)
     assert summary.loc[1024, "fastest"] == "batched_hvp"  # the skipped one is ignored
     assert summary.loc[1024, "speedup"] == pytest.approx(400)
+    assert summary.loc[1024, "speedup_float32"] == pytest.approx(800)
+    assert summary.loc[1024, "float32_rel_diff"] == pytest.approx(3e-8)
+    assert math.isnan(summary.loc[64, "speedup_float32"])  # not measured at B = 64
     chapters.plot_benchmark(_norms())
 
 

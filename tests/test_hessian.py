@@ -17,6 +17,7 @@ from hessinit.hessian import (
     hessian_norms_all_layers,
     hutchinson_norm,
     hvp,
+    input_gram,
     kron_norms,
     layer_curvature,
     layer_hessian_norms,
@@ -304,6 +305,54 @@ def test_kron_norms_survive_extreme_scales():
         k = s * s * t
         np.testing.assert_allclose(
             [n.H, n.G, n.R, n.GR], [k * ref.H, k * ref.G, k * ref.R, k * k * ref.GR], rtol=1e-10
+        )
+
+
+@pytest.mark.parametrize("s, t", [(1.0, 1.0), (1e-30, 1e-40)])
+def test_kron_norms_float32_products_stay_within_1e_5(s, t):
+    """precision="float32" takes the double sum's two Gram products in float32: the norms move
+    by float32 round-off, well inside 1e-5, also where float32 alone would underflow."""
+    X, A, R = _random_blocks(40, 50, 4, seed=7)  # double-sum path
+    ref = _brute(X, A, R)
+    k = s * s * t
+    n = kron_norms(s * X, t * A, t * R, chunk=16, precision="float32")
+    got = np.array([n.H, n.G, n.R]) / k
+    np.testing.assert_allclose(got, ref[:3], rtol=1e-5)
+    assert np.abs(got / np.array(ref[:3]) - 1).max() > 1e-12  # float32 did round
+    assert abs(n.GR / k**2 - ref[3]) <= 1e-5 * ref[1] * ref[2]
+
+
+def test_precision_must_be_float64_or_float32():
+    X, A, R = _random_blocks(6, 20, 3, seed=1)
+    with pytest.raises(ValueError, match="float64"):
+        kron_norms(X, A, R, precision="float16")
+    with pytest.raises(ValueError, match="float32"):
+        layer_hessian_norms(_small_cached("relu"), "dense1", *_data(), precision="half")
+
+
+def test_layer_norms_float32_products_match_float64_on_every_layer():
+    model, (x, y) = _small_cached("tanh"), _data()  # R != 0: all three sums
+    for name in LAYERS:
+        a = layer_hessian_norms(model, name, x, y)
+        b = layer_hessian_norms(model, name, x, y, precision="float32")
+        np.testing.assert_allclose([b.H, b.G, b.R], [a.H, a.G, a.R], rtol=1e-5)
+
+
+def test_input_gram_is_the_squared_scaled_gram_and_changes_nothing():
+    x, y = _data()
+    X = np.asarray(x, np.float64).reshape(len(x), -1)
+    s = np.abs(X).max()
+    K = input_gram(x)
+    ref = np.array([[(xi @ xj / s**2) ** 2 for xj in X] for xi in X])
+    np.testing.assert_allclose(K, ref, rtol=1e-12)
+    model = _small_cached("tanh")
+    with_gram = hessian_norms_all_layers(model, x, y, input_gram=K)
+    without = hessian_norms_all_layers(model, x, y)
+    for name in LAYERS:
+        np.testing.assert_allclose(
+            [with_gram[name].H, with_gram[name].GR],
+            [without[name].H, without[name].GR],
+            rtol=1e-12,
         )
 
 
