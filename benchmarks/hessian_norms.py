@@ -87,13 +87,13 @@ def _m_kronecker(model, x, y, repeats=20, precision="float64"):
     from hessinit import hessian
 
     hessian.layer_hessian_norms(model, "dense1", x, y, precision=precision)  # trace
-    traces = hessian._layer_terms.experimental_get_tracing_count()
+    traces = hessian._norm_sums.experimental_get_tracing_count()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         n = hessian.layer_hessian_norms(model, "dense1", x, y, precision=precision)
         times.append(time.perf_counter() - t0)
-    retraced = hessian._layer_terms.experimental_get_tracing_count() - traces
+    retraced = hessian._norm_sums.experimental_get_tracing_count() - traces
     note = f"min of {repeats} warm calls; retraces over them: {retraced}"
     return n.H, min(times), note
 
@@ -256,7 +256,7 @@ def _m_tracking():
     frame = train.experiment(data, progress=False)
     elapsed = time.perf_counter() - t0
     checkpoints = int(frame["H"].notna().sum())
-    traces = hessian._layer_terms.experimental_get_tracing_count()
+    traces = hessian._norm_sums.experimental_get_tracing_count()
     return checkpoints, elapsed, traces
 
 
@@ -443,7 +443,7 @@ def tracking_part(norm_rows):
     ck = r["checkpoints"] // 3  # rows with H: checkpoints x 3 layers
     rows.append(row("tracking_kronecker", 1024, float(ck), seconds=r["seconds"],
                     peak=r["peak_mb"], note=f"train.experiment: 3 stds x 1000 steps, {ck} "
-                    f"checkpoints x 3 layers (H, G, R, Taylor); _layer_terms traced "
+                    f"checkpoints x 3 layers (H, G, R, Taylor); _norm_sums traced "
                     f"{r['traces']} times"))  # fmt: skip
     mats = [x for x in norm_rows if x["method"] in MATERIALIZING and x["B"] == 1024]
     mats = [x for x in mats if x["status"] == "ok"]

@@ -239,9 +239,7 @@ def _sym_pack(M):
     product: off-diagonal entries weighted by sqrt(2)."""
     n = M.shape[-1]
     i, j = np.triu_indices(n)
-    flat = tf.reshape(M, [-1, n * n])
-    weight = np.where(i == j, 1.0, math.sqrt(2.0)).astype(M.dtype.as_numpy_dtype)
-    return tf.gather(flat, i * n + j, axis=1) * weight
+    return M[..., i, j] * np.where(i == j, 1.0, math.sqrt(2.0))
 
 
 #: Dtypes for the two Gram products of the double sum (see :func:`kron_norms`).
@@ -251,52 +249,77 @@ PRECISIONS = ("float64", "float32")
 def _check_precision(precision):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return np.dtype(precision)
+    return precision
 
 
-def _block_row_sum(K, M, n):
-    """sum of K * M over one block row [s, s + n) x [s, B) of the upper block triangle: the
-    diagonal block (first n columns) once, the columns beyond it twice."""
-    M = M.astype(np.float64, copy=False)
-    return 2.0 * np.vdot(K, M) - np.vdot(K[:, :n], M[:, :n])
+def _gram(u, v):
+    """u v^T in the dtype of u and v, returned in float64."""
+    return tf.cast(tf.matmul(u, v, transpose_b=True), tf.float64)
 
 
-def _double_sum(X, a, r=None, chunk=128, K=None, precision="float64"):
-    """[sum_ij K_ij <a_i, a_j>, sum_ij K_ij <r_i, r_j>, sum_ij K_ij <a_i, r_j>] with
-    K_ij = (x_i . x_j)^2, for inputs X (B, n_in) and packed blocks a, r (B, p); ``r=None``: R = 0.
+def _pair_sums(K, ac, rc, a, r, has_r):
+    """Column sums of K_ij <a_i, a_j>, K_ij <r_i, r_j> and K_ij <a_i, r_j> over rows (ac, rc)."""
+    gg = tf.reduce_sum(K * _gram(ac, a), axis=0)
+    if not has_r:
+        return tf.stack([gg, tf.zeros_like(gg), tf.zeros_like(gg)])
+    rr = tf.reduce_sum(K * _gram(rc, r), axis=0)
+    # (<a_i, r_j> + <r_i, a_j>) / 2: symmetric in (i, j), like the other two
+    ar = _gram(ac, r) + _gram(rc, a)
+    return tf.stack([gg, rr, tf.reduce_sum(K * ar, axis=0) / 2])
 
-    Every term is symmetric in (i, j), so only the upper block triangle is formed, ``chunk`` rows
-    at a time, and memory stays at chunk * B entries whatever B. ``K``: the (B, B) kernel, if the
-    caller has it. The Gram products x_i . x_j and <a_i, a_j> are BLAS matrix products in
-    ``precision`` (OpenBLAS through numpy: faster here than TensorFlow's float64 matmul); squares
-    and sums are float64.
-    """
-    dt = _check_precision(precision)
-    if K is None:
-        X = X[:, np.any(X != 0, axis=0)].astype(dt)  # zero columns (blank pixels) add nothing
-    a = a.astype(dt)
-    r = None if r is None else r.astype(dt)
-    sums = np.zeros(3)
-    for s in range(0, len(a), chunk):
-        e = min(s + chunk, len(a))
-        Ks = K[s:e, s:] if K is not None else np.square(X[s:e] @ X[s:].T, dtype=np.float64)
-        sums[0] += _block_row_sum(Ks, a[s:e] @ a[s:].T, e - s)
-        if r is not None:
-            sums[1] += _block_row_sum(Ks, r[s:e] @ r[s:].T, e - s)
-            # (<a_i, r_j> + <r_i, a_j>) / 2: symmetric in (i, j), like the other two
-            sums[2] += _block_row_sum(Ks, a[s:e] @ r[s:].T + r[s:e] @ a[s:].T, e - s) / 2
+
+def _double_sum_graph(X, a, r, chunk, has_r, K_full=None, precision="float64"):
+    """Graph of :func:`_double_sum`; ``K_full``, if given, is the whole (B, B) matrix K."""
+    B = tf.shape(a)[0]
+    # Blocks of at most ``chunk`` rows, and at least 8 of them when B allows (the upper block
+    # triangle then skips 7/16 of the work); columns of X that are zero throughout add nothing.
+    block = tf.minimum(chunk, tf.maximum(128, (B + 7) // 8))
+    if K_full is None:
+        X = tf.cast(tf.boolean_mask(X, tf.reduce_any(X != 0, axis=0), axis=1), precision)
+    a, r = tf.cast(a, precision), tf.cast(r, precision)
+    sums = tf.zeros(3, tf.float64)
+    for start in tf.range(0, B, block):
+        stop = tf.minimum(start + block, B)
+        if K_full is None:
+            K = tf.square(_gram(X[start:stop], X[start:]))
+        else:
+            K = K_full[start:stop, start:]
+        cols = _pair_sums(K, a[start:stop], r[start:stop], a[start:], r[start:], has_r)
+        weight = tf.where(tf.range(B - start) < stop - start, 1.0, 2.0)
+        sums += tf.linalg.matvec(cols, tf.cast(weight, tf.float64))
     return sums
 
 
-def _realign_sums(X, a, r=None):
+@tf.function(reduce_retracing=True)
+def _double_sum(X, a, r, chunk, has_r=True, precision="float64"):
+    """sum_ij K_ij <a_i, a_j>, <r_i, r_j> and <a_i, r_j> with K_ij = (x_i . x_j)^2.
+
+    Every term is symmetric in (i, j), so only the upper block triangle is formed: rows
+    [start, start + block) against columns [start, B), the columns beyond the diagonal block
+    counted twice (block <= chunk). Memory stays at chunk * B entries whatever B. The Gram
+    products x_i . x_j and <a_i, a_j> run in ``precision``; squares and sums in float64.
+    """
+    return _double_sum_graph(X, a, r, chunk, has_r, precision=precision)
+
+
+def _realign_sums(X, a, r, has_r):
     """The sums of :func:`_double_sum` by the realignment S = sum_i vec(x_i x_i^T) vec(M_i)^T."""
-    xx = _sym_pack(X[:, :, None] * X[:, None, :])
+    xx = _sym_pack_tf(X[:, :, None] * X[:, None, :])
     SA = tf.matmul(xx, a, transpose_a=True)
     gg = tf.reduce_sum(SA * SA)
-    if r is None:
+    if not has_r:
         return tf.stack([gg, tf.zeros_like(gg), tf.zeros_like(gg)])
     SR = tf.matmul(xx, r, transpose_a=True)
     return tf.stack([gg, tf.reduce_sum(SR * SR), tf.reduce_sum(SA * SR)])
+
+
+def _sym_pack_tf(M):
+    """:func:`_sym_pack` in TensorFlow."""
+    n = M.shape[-1]
+    i, j = np.triu_indices(n)
+    flat = tf.reshape(M, [-1, n * n])
+    weight = np.where(i == j, 1.0, math.sqrt(2.0)).astype(M.dtype.as_numpy_dtype)
+    return tf.gather(flat, i * n + j, axis=1) * weight
 
 
 def _use_realignment(B, n_in, p_out):
@@ -309,20 +332,19 @@ def _max_abs(t):
     return tf.where(m > 0, m, tf.ones_like(m))
 
 
-def _rescaled_terms(X, A, R, realign):
-    """One layer's Kronecker terms, in graph: ``(sums, scale)`` by the realignment, or else the
-    double sum's inputs ``(X, a, r, scale)`` (``r`` None when R = 0). X is divided by
-    s_x = max |X| and the packed blocks a, r by s_m = max |a|, |r|, so that tiny Hessians do not
-    underflow; the norms are then sqrt(sums) * scale with scale = s_x^2 s_m / B."""
+def _layer_sums(X, A, R, chunk, has_r, realign, K_full=None, sx=None, precision="float64"):
+    """[gg, rr, gr, scale] of one layer from its blocks, in graph (see :func:`kron_norms`)."""
     B = tf.cast(tf.shape(X)[0], tf.float64)
-    a = _sym_pack(A)
-    r = None if R is None else _sym_pack(R)
-    sx = _max_abs(X)
-    sm = _max_abs(a if r is None else tf.concat([tf.reshape(a, [-1]), tf.reshape(r, [-1])], 0))
-    X, a = X / sx, a / sm
-    r = None if r is None else r / sm
-    scale = sx * sx * sm / B
-    return (_realign_sums(X, a, r), scale) if realign else (X, a, r, scale)
+    a, r = _sym_pack_tf(A), _sym_pack_tf(R)
+    if sx is None:
+        sx = _max_abs(X)
+    sm = _max_abs(tf.concat([tf.reshape(a, [-1]), tf.reshape(r, [-1])], 0) if has_r else a)
+    X, a, r = X / sx, a / sm, r / sm
+    if realign:
+        sums = _realign_sums(X, a, r, has_r)
+    else:
+        sums = _double_sum_graph(X, a, r, chunk, has_r, K_full, precision)
+    return tf.concat([sums, [sx * sx * sm / B]], 0)
 
 
 def _zero_curvature(acts):
@@ -331,11 +353,26 @@ def _zero_curvature(acts):
 
 
 @tf.function(reduce_retracing=True)
-def _layer_terms(weights, x, y, acts, dims, layers, realign, masks=None):
-    """:func:`_rescaled_terms` of each dense layer index in ``layers``, in one compiled call.
+def _norm_sums(
+    weights,
+    x,
+    y,
+    acts,
+    dims,
+    layers,
+    chunk,
+    realign,
+    K0=None,
+    sx0=None,
+    masks=None,
+    precision="float64",
+):
+    """[gg, rr, gr, scale] for each dense layer index in ``layers``, in one compiled call.
 
     The blocks of every layer come from one backward recursion (elementwise activations) or,
     otherwise, per-layer nested autodiff; ``realign`` says per layer which exact form to use.
+    ``K0``/``sx0``: the precomputed (B, B) matrix ((x_i . x_j) / sx0^2)^2 of the first layer's
+    inputs and their scale, for callers that reuse one batch (the double sum then skips x . x).
     """
     weights = _cast_weights(weights, dims)
     first = min(layers)
@@ -347,8 +384,22 @@ def _layer_terms(weights, x, y, acts, dims, layers, realign, masks=None):
     out = []
     for k, re in zip(layers, realign, strict=True):
         X, A, R = _static_blocks(blocks[k], dims, k)
-        out.append(_rescaled_terms(X, A, None if _zero_curvature(acts[k:]) else R, re))
-    return out
+        has_r = not _zero_curvature(acts[k:])
+        cached = k == 0 and K0 is not None
+        out.append(
+            _layer_sums(
+                X,
+                A,
+                R,
+                chunk,
+                has_r,
+                re,
+                K0 if cached else None,
+                sx0 if cached else None,
+                precision,
+            )
+        )
+    return tf.stack(out)
 
 
 def _model_inputs(model, x, y):
@@ -367,75 +418,88 @@ def _dims(weights):
 
 
 def input_gram(x):
-    """K_ij = ((x_i . x_j) / s^2)^2 of the flattened inputs x (B, ...), s = max |x|: the double
-    sum's (B, B) kernel for the first dense layer, in float64 numpy.
+    """K_ij = ((x_i . x_j) / s^2)^2 of flattened inputs ``x`` (B, ...) and s = max |x|, float64.
 
-    It depends only on the batch, so a caller that reuses one batch (such as
-    :func:`hessinit.train.run`) computes it once and passes it as ``input_gram`` to
-    :func:`hessian_norms_all_layers`.
+    The double sum's kernel for the first dense layer: it depends only on the batch, so a caller
+    that reuses one batch (such as :func:`hessinit.train.run`) computes it once and passes it as
+    ``input_gram`` to :func:`hessian_norms_all_layers`.
     """
-    X = np.asarray(x, np.float64).reshape(len(x), -1)
-    X = X / (np.abs(X).max() or 1.0)
-    return np.square(X @ X.T)
+    X = tf.reshape(tf.cast(x, tf.float64), [x.shape[0], -1])
+    sx = _max_abs(X)
+    X = X / sx
+    return tf.square(tf.matmul(X, X, transpose_b=True)), sx
 
 
-def _norms_of_layers(model, indices, x, y, chunk=128, gram=None, masks=None, precision="float64"):
-    """HessianNorms of the dense layers ``indices`` (a tuple): the per-sample blocks in one
-    compiled call, then each layer's double sum (:func:`_double_sum`) in BLAS."""
+def _norms_of_layers(model, indices, x, y, chunk=1024, gram=None, masks=None, precision="float64"):
+    """HessianNorms of the dense layers ``indices`` (a tuple), in one compiled call."""
     _check_precision(precision)
     weights, acts, x, y = _model_inputs(model, x, y)
     if masks is not None:
         if not all(act in _ELEMENTWISE for act in acts[min(indices) :]):
             raise ValueError("dropout masks need elementwise activations")
         masks = [tf.constant(np.asarray(m, np.float64)) for m in masks]
+    K0, sx0 = (None, None) if gram is None or 0 not in indices else gram
     B = int(x.shape[0])
     realign = []
     for k in indices:
         n_in = int(weights[k][0].shape[0])
         n_out = int(weights[k][0].shape[1])
         realign.append(_use_realignment(B, n_in, n_out * (n_out + 1) // 2))
-    terms = _layer_terms(weights, x, y, acts, _dims(weights), tuple(indices), tuple(realign), masks)
-    norms = []
-    for k, t in zip(indices, terms, strict=True):
-        if len(t) == 2:
-            sums, scale = t
-        else:
-            X, a, r, scale = t
-            K = gram if k == 0 else None
-            r = None if r is None else r.numpy()
-            sums = _double_sum(X.numpy(), a.numpy(), r, chunk, K, precision)
-        norms.append(_scaled_norms(*np.asarray(sums), scale))
-    return norms
+    chunk = tf.constant(int(chunk))
+    dims = _dims(weights)
+    sums = _norm_sums(
+        weights,
+        x,
+        y,
+        acts,
+        dims,
+        tuple(indices),
+        chunk,
+        tuple(realign),
+        K0,
+        sx0,
+        masks,
+        precision,
+    )
+    sums = sums.numpy()
+    return [_scaled_norms(gg, rr, gr, scale) for gg, rr, gr, scale in sums]
 
 
-def kron_norms(X, A, R, chunk=128, precision="float64"):
+def kron_norms(X, A, R, chunk=1024, precision="float64"):
     """||H||_F, ||G||_F, ||R||_F and <G, R> of H_W = (1/B) sum_i (x_i x_i^T) kron (A_i + R_i).
 
     X: (B, n_in); A, R: (B, n_out, n_out), symmetric. Uses whichever of two exact forms is cheaper:
-    the double sum (1/B^2) sum_{ij} (x_i . x_j)^2 <A_i, A_j> over the upper triangle in row chunks
-    of ``chunk`` samples (cost B^2 (n_in + n_out^2) / 2, memory chunk * B), or the realignment
+    the double sum (1/B^2) sum_{ij} (x_i . x_j)^2 <A_i, A_j> in row chunks of ``chunk`` samples
+    (cost B^2 (n_in + n_out^2), memory chunk * B), or the realignment
     ||(1/B) sum_i vec(x_i x_i^T) vec(A_i)^T||_F (cost B n_in^2 n_out^2), which wins for narrow
     layers. Inputs are rescaled first, so tiny Hessians do not underflow. ``precision="float32"``
-    takes the double sum's two Gram products in float32: about twice as fast, at a relative error
-    near 1e-7 (more for <G, R> when it is small against ||G|| ||R||); the default is float64.
+    runs the double sum's two Gram products, x_i . x_j and <A_i, A_j>, in float32: about twice as
+    fast at B = 1,024, at a relative error near 1e-7 (more for <G, R> when it is small against
+    ||G|| ||R||). The default keeps float64 throughout.
 
     >>> X = np.array([[1.0, 0.0], [1.0, 1.0]]); A = np.ones((2, 1, 1)); R = np.zeros((2, 1, 1))
     >>> kron_norms(X, A, R)  # H = ([[1, 0], [0, 0]] + [[1, 1], [1, 1]]) / 2, norm sqrt(1.75)
     HessianNorms(H=1.3228756555322954, G=1.3228756555322954, R=0.0, GR=0.0)
     """
     _check_precision(precision)
-    X = tf.constant(np.asarray(X, np.float64))
-    R = np.asarray(R, np.float64)
-    R = tf.constant(R) if np.any(R) else None
-    realign = _use_realignment(X.shape[0], X.shape[1], A.shape[-1] * (A.shape[-1] + 1) // 2)
-    terms = _rescaled_terms(X, tf.constant(np.asarray(A, np.float64)), R, realign)
-    if realign:
-        sums, scale = terms
+    X = np.asarray(X, np.float64)
+    B, n_in = X.shape
+    a = _sym_pack(np.asarray(A, np.float64))
+    r = _sym_pack(np.asarray(R, np.float64))
+    sx = np.abs(X).max() or 1.0
+    sm = max(np.abs(a).max(), np.abs(r).max()) or 1.0
+    X, a, r = X / sx, a / sm, r / sm
+    if _use_realignment(B, n_in, a.shape[1]):
+        xx = tf.constant(_sym_pack(X[:, :, None] * X[:, None, :]))
+        SA = tf.matmul(xx, a, transpose_a=True).numpy()
+        gg, rr, gr = np.sum(SA * SA), 0.0, 0.0
+        if np.any(r):
+            SR = tf.matmul(xx, r, transpose_a=True).numpy()
+            rr, gr = np.sum(SR * SR), np.sum(SA * SR)
     else:
-        X, a, r, scale = terms
-        r = None if r is None else r.numpy()
-        sums = _double_sum(X.numpy(), a.numpy(), r, chunk, precision=precision)
-    return _scaled_norms(*np.asarray(sums), scale)
+        chunk = tf.constant(int(chunk))
+        gg, rr, gr = _double_sum(X, a, r, chunk, bool(np.any(r)), precision).numpy()
+    return _scaled_norms(gg, rr, gr, sx * sx * sm / B)
 
 
 def _scaled_norms(gg, rr, gr, scale):
@@ -451,7 +515,7 @@ def _scaled_norms(gg, rr, gr, scale):
     )
 
 
-def layer_hessian_norms(model, layer, x, y, chunk=128, precision="float64"):
+def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64"):
     """Exact Frobenius norms of the Hessian of the mean cross-entropy with respect to one dense
     layer's kernel, of its Gauss-Newton term G and curvature term R, and <G, R>.
 

@@ -342,11 +342,12 @@ def test_input_gram_is_the_squared_scaled_gram_and_changes_nothing():
     x, y = _data()
     X = np.asarray(x, np.float64).reshape(len(x), -1)
     s = np.abs(X).max()
-    K = input_gram(x)
+    K, sx = input_gram(x)
+    assert sx == s
     ref = np.array([[(xi @ xj / s**2) ** 2 for xj in X] for xi in X])
     np.testing.assert_allclose(K, ref, rtol=1e-12)
     model = _small_cached("tanh")
-    with_gram = hessian_norms_all_layers(model, x, y, input_gram=K)
+    with_gram = hessian_norms_all_layers(model, x, y, input_gram=(K, sx))
     without = hessian_norms_all_layers(model, x, y)
     for name in LAYERS:
         np.testing.assert_allclose(
