@@ -353,26 +353,14 @@ def _zero_curvature(acts):
 
 
 @tf.function(reduce_retracing=True)
-def _norm_sums(
-    weights,
-    x,
-    y,
-    acts,
-    dims,
-    layers,
-    chunk,
-    realign,
-    K0=None,
-    sx0=None,
-    masks=None,
-    precision="float64",
-):
+def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, gram, masks, precision):
     """[gg, rr, gr, scale] for each dense layer index in ``layers``, in one compiled call.
 
     The blocks of every layer come from one backward recursion (elementwise activations) or,
     otherwise, per-layer nested autodiff; ``realign`` says per layer which exact form to use.
-    ``K0``/``sx0``: the precomputed (B, B) matrix ((x_i . x_j) / sx0^2)^2 of the first layer's
-    inputs and their scale, for callers that reuse one batch (the double sum then skips x . x).
+    ``gram``: None, or :func:`input_gram` of ``x``, the (B, B) matrix ((x_i . x_j) / s^2)^2 of the
+    first layer's inputs and their scale s, for callers that reuse one batch (the double sum
+    then skips x . x). ``precision``: of the double sums' Gram products (:func:`kron_norms`).
     """
     weights = _cast_weights(weights, dims)
     first = min(layers)
@@ -385,20 +373,8 @@ def _norm_sums(
     for k, re in zip(layers, realign, strict=True):
         X, A, R = _static_blocks(blocks[k], dims, k)
         has_r = not _zero_curvature(acts[k:])
-        cached = k == 0 and K0 is not None
-        out.append(
-            _layer_sums(
-                X,
-                A,
-                R,
-                chunk,
-                has_r,
-                re,
-                K0 if cached else None,
-                sx0 if cached else None,
-                precision,
-            )
-        )
+        K, sx = gram if k == 0 and gram is not None else (None, None)
+        out.append(_layer_sums(X, A, R, chunk, has_r, re, K, sx, precision))
     return tf.stack(out)
 
 
@@ -438,30 +414,15 @@ def _norms_of_layers(model, indices, x, y, chunk=1024, gram=None, masks=None, pr
         if not all(act in _ELEMENTWISE for act in acts[min(indices) :]):
             raise ValueError("dropout masks need elementwise activations")
         masks = [tf.constant(np.asarray(m, np.float64)) for m in masks]
-    K0, sx0 = (None, None) if gram is None or 0 not in indices else gram
+    gram = gram if 0 in indices else None
     B = int(x.shape[0])
     realign = []
     for k in indices:
         n_in = int(weights[k][0].shape[0])
         n_out = int(weights[k][0].shape[1])
         realign.append(_use_realignment(B, n_in, n_out * (n_out + 1) // 2))
-    chunk = tf.constant(int(chunk))
-    dims = _dims(weights)
-    sums = _norm_sums(
-        weights,
-        x,
-        y,
-        acts,
-        dims,
-        tuple(indices),
-        chunk,
-        tuple(realign),
-        K0,
-        sx0,
-        masks,
-        precision,
-    )
-    sums = sums.numpy()
+    args = (tuple(indices), tf.constant(int(chunk)), tuple(realign), gram, masks, precision)
+    sums = _norm_sums(weights, x, y, acts, _dims(weights), *args).numpy()
     return [_scaled_norms(gg, rr, gr, scale) for gg, rr, gr, scale in sums]
 
 
