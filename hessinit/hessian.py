@@ -234,14 +234,6 @@ def layer_curvature(model, layer, x, y):
     return X.numpy(), A.numpy(), R.numpy()
 
 
-def _sym_pack(M):
-    """Upper triangles of symmetric matrices (..., n, n) as vectors with the Frobenius inner
-    product: off-diagonal entries weighted by sqrt(2)."""
-    n = M.shape[-1]
-    i, j = np.triu_indices(n)
-    return M[..., i, j] * np.where(i == j, 1.0, math.sqrt(2.0))
-
-
 #: Dtypes for the two Gram products of the double sum (see :func:`kron_norms`).
 PRECISIONS = ("float64", "float32")
 
@@ -268,8 +260,15 @@ def _pair_sums(K, ac, rc, a, r, has_r):
     return tf.stack([gg, rr, tf.reduce_sum(K * ar, axis=0) / 2])
 
 
-def _double_sum_graph(X, a, r, chunk, has_r, K_full=None, precision="float64"):
-    """Graph of :func:`_double_sum`; ``K_full``, if given, is the whole (B, B) matrix K."""
+def _double_sum(X, a, r, chunk, has_r, K_full=None, precision="float64"):
+    """sum_ij K_ij <a_i, a_j>, <r_i, r_j> and <a_i, r_j> with K_ij = (x_i . x_j)^2.
+
+    Every term is symmetric in (i, j), so only the upper block triangle is formed: rows
+    [start, start + block) against columns [start, B), the columns beyond the diagonal block
+    counted twice (block <= chunk). Memory stays at chunk * B entries whatever B. The Gram
+    products x_i . x_j and <a_i, a_j> run in ``precision``; squares and sums in float64.
+    ``K_full``, if given, is the whole (B, B) matrix K.
+    """
     B = tf.shape(a)[0]
     # Blocks of at most ``chunk`` rows, and at least 8 of them when B allows (the upper block
     # triangle then skips 7/16 of the work); columns of X that are zero throughout add nothing.
@@ -290,21 +289,9 @@ def _double_sum_graph(X, a, r, chunk, has_r, K_full=None, precision="float64"):
     return sums
 
 
-@tf.function(reduce_retracing=True)
-def _double_sum(X, a, r, chunk, has_r=True, precision="float64"):
-    """sum_ij K_ij <a_i, a_j>, <r_i, r_j> and <a_i, r_j> with K_ij = (x_i . x_j)^2.
-
-    Every term is symmetric in (i, j), so only the upper block triangle is formed: rows
-    [start, start + block) against columns [start, B), the columns beyond the diagonal block
-    counted twice (block <= chunk). Memory stays at chunk * B entries whatever B. The Gram
-    products x_i . x_j and <a_i, a_j> run in ``precision``; squares and sums in float64.
-    """
-    return _double_sum_graph(X, a, r, chunk, has_r, precision=precision)
-
-
 def _realign_sums(X, a, r, has_r):
     """The sums of :func:`_double_sum` by the realignment S = sum_i vec(x_i x_i^T) vec(M_i)^T."""
-    xx = _sym_pack_tf(X[:, :, None] * X[:, None, :])
+    xx = _sym_pack(X[:, :, None] * X[:, None, :])
     SA = tf.matmul(xx, a, transpose_a=True)
     gg = tf.reduce_sum(SA * SA)
     if not has_r:
@@ -313,8 +300,9 @@ def _realign_sums(X, a, r, has_r):
     return tf.stack([gg, tf.reduce_sum(SR * SR), tf.reduce_sum(SA * SR)])
 
 
-def _sym_pack_tf(M):
-    """:func:`_sym_pack` in TensorFlow."""
+def _sym_pack(M):
+    """Upper triangles of symmetric matrices (..., n, n) as vectors with the Frobenius inner
+    product: off-diagonal entries weighted by sqrt(2)."""
     n = M.shape[-1]
     i, j = np.triu_indices(n)
     flat = tf.reshape(M, [-1, n * n])
@@ -335,7 +323,7 @@ def _max_abs(t):
 def _layer_sums(X, A, R, chunk, has_r, realign, K_full=None, sx=None, precision="float64"):
     """[gg, rr, gr, scale] of one layer from its blocks, in graph (see :func:`kron_norms`)."""
     B = tf.cast(tf.shape(X)[0], tf.float64)
-    a, r = _sym_pack_tf(A), _sym_pack_tf(R)
+    a, r = _sym_pack(A), _sym_pack(R)
     if sx is None:
         sx = _max_abs(X)
     sm = _max_abs(tf.concat([tf.reshape(a, [-1]), tf.reshape(r, [-1])], 0) if has_r else a)
@@ -343,7 +331,7 @@ def _layer_sums(X, A, R, chunk, has_r, realign, K_full=None, sx=None, precision=
     if realign:
         sums = _realign_sums(X, a, r, has_r)
     else:
-        sums = _double_sum_graph(X, a, r, chunk, has_r, K_full, precision)
+        sums = _double_sum(X, a, r, chunk, has_r, K_full, precision)
     return tf.concat([sums, [sx * sx * sm / B]], 0)
 
 
@@ -443,24 +431,12 @@ def kron_norms(X, A, R, chunk=1024, precision="float64"):
     HessianNorms(H=1.3228756555322954, G=1.3228756555322954, R=0.0, GR=0.0)
     """
     _check_precision(precision)
-    X = np.asarray(X, np.float64)
-    B, n_in = X.shape
-    a = _sym_pack(np.asarray(A, np.float64))
-    r = _sym_pack(np.asarray(R, np.float64))
-    sx = np.abs(X).max() or 1.0
-    sm = max(np.abs(a).max(), np.abs(r).max()) or 1.0
-    X, a, r = X / sx, a / sm, r / sm
-    if _use_realignment(B, n_in, a.shape[1]):
-        xx = tf.constant(_sym_pack(X[:, :, None] * X[:, None, :]))
-        SA = tf.matmul(xx, a, transpose_a=True).numpy()
-        gg, rr, gr = np.sum(SA * SA), 0.0, 0.0
-        if np.any(r):
-            SR = tf.matmul(xx, r, transpose_a=True).numpy()
-            rr, gr = np.sum(SR * SR), np.sum(SA * SR)
-    else:
-        chunk = tf.constant(int(chunk))
-        gg, rr, gr = _double_sum(X, a, r, chunk, bool(np.any(r)), precision).numpy()
-    return _scaled_norms(gg, rr, gr, sx * sx * sm / B)
+    X, A, R = (tf.constant(np.asarray(t, np.float64)) for t in (X, A, R))
+    (B, n_in), n_out = X.shape, A.shape[-1]
+    realign = _use_realignment(B, n_in, n_out * (n_out + 1) // 2)
+    has_r = bool(tf.reduce_any(R != 0))
+    sums = _layer_sums(X, A, R, int(chunk), has_r, realign, precision=precision)
+    return _scaled_norms(*sums.numpy())
 
 
 def _scaled_norms(gg, rr, gr, scale):
