@@ -92,6 +92,23 @@ def ratio_interval(num: pd.Series | dict, den: pd.Series | dict) -> tuple[float,
     return float(value), float(low), float(high)
 
 
+def whole_network_ratios(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Whole-network R/H per (activation, sd) from rows of
+    :func:`hessinit.dominance.whole_network` with ``activation`` and ``sd``: the value, the
+    conservative interval of :func:`ratio_interval`, and ``ok``, the rule R/H < ``threshold``
+    judged on that interval (None when it straddles the threshold)."""
+    from .claims import compare_interval
+
+    rows = []
+    for (activation, sd), g in frame.groupby(["activation", "sd"], sort=False):
+        terms = g.set_index("term")
+        value, low, high = ratio_interval(terms.loc["R"], terms.loc["H"])
+        ok = compare_interval(low, high, "<", threshold)
+        rows.append({"activation": activation, "sd": sd, "R_over_H": value, "low": low,
+                     "high": high, "ok": ok})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def plot_whole_network(frame: pd.DataFrame):
     """Whole-network ||H||, ||G||, ||R|| with their intervals against sd, one panel per activation
     (``frame``: rows of :func:`hessinit.dominance.whole_network` with ``activation`` and ``sd``)."""
@@ -157,6 +174,22 @@ def most_stable(growth: pd.DataFrame, schemes=None) -> pd.DataFrame:
     part = growth if schemes is None else growth[growth["scheme"].isin(schemes)]
     idx = part.assign(a=part["log_factor"].abs()).groupby(["activation", "dropout"])["a"].idxmin()
     return part.loc[idx].reset_index(drop=True)
+
+
+def scheme_profiles(x, y, settings, depths, hidden, batches, seed=0, num_classes=10):
+    """:func:`hessinit.init.profile_schemes` for every ``(activation, dropout rate, schemes)`` in
+    ``settings`` and every number of hidden layers in ``depths`` (``hidden`` units each), on the
+    first ``batches[activation]`` images of ``x``, ``y``; the frames stacked."""
+    from .init import profile_schemes
+
+    frames = []
+    for activation, rate, schemes in settings:
+        b = batches[activation]
+        for depth in depths:
+            frames.append(profile_schemes(x[:b], y[:b], schemes, [activation],
+                                          widths=(hidden,) * depth, dropout=rate, seed=seed,
+                                          num_classes=num_classes))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
 
 
 def plot_profiles(frame: pd.DataFrame, depth: int | None = None):
@@ -272,6 +305,17 @@ def paired_wins(frame: pd.DataFrame, challenger: str = "hessian", column: str = 
 # --------------------------------------------------------------------------------------------
 # Step size
 # --------------------------------------------------------------------------------------------
+
+
+def schedule_runs(data, schedules: dict, sds, seeds, **kwargs) -> pd.DataFrame:
+    """:func:`hessinit.train.run` for every step-size schedule (``{name: lr}``, ``lr`` as
+    :func:`~hessinit.train.run` takes it), sd and seed, stacked with a ``schedule`` column;
+    ``kwargs`` go to every run."""
+    from .train import run
+
+    frames = [run(data, sd, lr=lr, seed=seed, **kwargs).assign(schedule=name)
+              for name, lr in schedules.items() for sd in sds for seed in seeds]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
 
 
 def taylor_checkpoints(frame: pd.DataFrame) -> pd.DataFrame:
