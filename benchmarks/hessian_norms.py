@@ -62,9 +62,9 @@ def _setup(B):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
     import tensorflow as tf
+    from hessinit.models import mlp
 
     import hessinit.data
-    from hessinit.models import mlp
 
     data = hessinit.data.load("mnist-5k")
     idx = np.random.default_rng(0).choice(len(data.y), size=B, replace=B > len(data.y))
@@ -102,7 +102,6 @@ def _m_kronecker(model, x, y, repeats=20, precision="float64"):
 
 def _m_nested_jacobian(model, x, y):
     import numpy as np
-
     from hessinit.hessian import full_hessian
 
     t0 = time.perf_counter()
@@ -113,7 +112,6 @@ def _m_nested_jacobian(model, x, y):
 
 def _m_tf_hessians(model, x, y):
     import tensorflow as tf
-
     from hessinit.models import cross_entropy
 
     (w1, b1), (w2, b2), (w3, b3) = [(d.kernel, d.bias) for d in model.layers[1:]]
@@ -234,7 +232,6 @@ def _m_hutchinson(model, x, y, deflate=0, target=0.05, max_probes=3000, seed=0):
 def _m_small_layers(model, x, y, repeats=3):
     """Per-call time of materializing dense2 and dense3 (nested jacobian), warm."""
     import numpy as np
-
     from hessinit.hessian import full_hessian
 
     out = {}

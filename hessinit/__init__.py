@@ -2,10 +2,85 @@
 
 The executable companion to M. Skorski, A. Temperoni and M. Theobald, *Revisiting Weight
 Initialization of Deep Neural Networks*, ACML 2021.
+
+The package is layered; a module imports only from its own layer or the layers below:
+
+1. core: :mod:`hessinit.nn` (models, loss, activation registry), :mod:`hessinit.curvature`
+   (exact layer Hessians, products, estimates), :mod:`hessinit.data` (datasets),
+   :mod:`hessinit.train`, :mod:`hessinit.stepsize`, :mod:`hessinit.init`;
+2. :mod:`hessinit.study`: experiments, analysis, the claims' verdicts and figures;
+3. :mod:`hessinit.book`: the run grid, the papermill runner and the notebook helpers.
+
+The public API is re-exported here and loaded on first use, so ``import hessinit`` stays cheap
+(TensorFlow is imported only when a numerical function is first touched):
+
+>>> import hessinit as hi
+>>> hi.mlp(kernel_std=0.01, seed=0).count_params()
+24790
 """
 
+import importlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_API = {
+    # nn
+    "ACTIVATIONS": "nn",
+    "cross_entropy": "nn",
+    "mean_loss": "nn",
+    "mlp": "nn",
+    "dense_layers": "nn",
+    "get_dense": "nn",
+    "softmax_saturation": "nn",
+    # curvature
+    "HessianNorms": "curvature",
+    "NormEstimate": "curvature",
+    "layer_hessian_norms": "curvature",
+    "hessian_norms_all_layers": "curvature",
+    "layer_curvature": "curvature",
+    "kron_norms": "curvature",
+    "input_gram": "curvature",
+    "dropout_masks": "curvature",
+    "hvp": "curvature",
+    "gnvp": "curvature",
+    "curvature_vp": "curvature",
+    "hutchinson_norm": "curvature",
+    "full_hessian": "curvature",
+    "full_gauss_newton": "curvature",
+    # data
+    "Dataset": "data",
+    "DatasetUnavailableError": "data",
+    "load": "data",
+    "split": "data",
+    # training, step size, initialization
+    "run": "train",
+    "experiment": "train",
+    "fit": "train",
+    "taylor_step": "stepsize",
+    "gamma_star": "stepsize",
+    "kernel_stds": "init",
+    "depth_profile": "init",
+    "hessian_init": "init",
+}
+
+_SUBPACKAGES = ("nn", "curvature", "data", "train", "stepsize", "init", "study", "book")
+
+__all__ = sorted(_API) + list(_SUBPACKAGES)
+
+
+def __getattr__(name):
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'hessinit' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -18,7 +18,8 @@ def _positive_float(text):
 
 
 def _experiment(args):
-    from . import data, plots, train
+    from . import data, train
+    from .study import figures as plots
 
     frame_path = args.out / f"{args.dataset}.csv"
     figure_path = args.out / f"{args.dataset}.png"
@@ -86,7 +87,7 @@ def main(argv=None):
     exp.add_argument("--out", type=Path, default=Path("runs"), help="output folder (default runs)")
     exp.set_defaults(func=_experiment)
 
-    from .book import add_arguments as add_book_arguments
+    from .book.cli import add_arguments as add_book_arguments
 
     book = sub.add_parser("book", help="run every notebook with papermill and build the book")
     add_book_arguments(book)

@@ -1,6 +1,6 @@
 """Initialization schemes read through the layer Hessians, and a Hessian-based initializer.
 
-Notation as in :mod:`hessinit.hessian`: dense layer l has kernel W_l (n_in x n_out), inputs x_i
+Notation as in :mod:`hessinit.curvature`: dense layer l has kernel W_l (n_in x n_out), inputs x_i
 (the previous layer's activations, after dropout), pre-activations a_i = W_l^T x_i + b_l, and
 
     H_l = (1/B) sum_i (x_i x_i^T) kron M_i,     M_i = d^2 l_i / d a_i^2,     ||H_l||_F exact.
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .hessian import dropout_masks, hessian_norms_all_layers
-from .models import dense_layers, mlp
+from .curvature import dropout_masks, hessian_norms_all_layers
+from .nn import dense_layers, mlp
 
 NAMED_SCHEMES = ("lecun", "glorot", "he")
 

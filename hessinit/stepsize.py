@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from .hessian import tf_variables
-from .models import cross_entropy, mean_loss
+from .curvature import tf_variables
+from .nn import cross_entropy, mean_loss
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .hessian import hessian_norms_all_layers, input_gram, tf_variables
-from .models import dense_layers, mean_loss, mlp, softmax_saturation
+from .curvature import hessian_norms_all_layers, input_gram, tf_variables
+from .nn import dense_layers, mean_loss, mlp, softmax_saturation
 from .stepsize import curvature_along_gradient, gamma_star, taylor_step
 
 #: Columns of the frame :func:`run` returns, in order.

@@ -16,7 +16,10 @@ import nbformat
 import pytest
 import yaml
 
-from hessinit import book
+from hessinit.book import cli as book_cli
+from hessinit.book import grid as book_grid
+from hessinit.book import notebook as book
+from hessinit.book import runner as book_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
@@ -45,7 +48,7 @@ def test_every_notebook_has_a_paired_markdown_in_sync_and_no_outputs():
 
 
 def test_colab_install_uses_the_repository_of_config():
-    url, _ = book._repository(ROOT)
+    url, _ = book_runner._repository(ROOT)
     for name in NOTEBOOKS:
         first = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4).cells[0].source
         assert f"git+{url}" in first and "--no-deps" in first, name
@@ -60,12 +63,12 @@ def test_config_is_jupyter_book_1_without_execution_or_intersphinx():
 
 
 def test_grid_expands_over_datasets_and_a_log_grid_of_sds():
-    runs = book.read_grid(ROOT / "book" / "grid.yml")
+    runs = book_grid.read_grid(ROOT / "book" / "grid.yml")
     sweep = [r for r in runs if r.notebook == "sd_run"]
     sds = sorted(r.parameters["sd"] for r in sweep)
     assert len(sds) >= 9 and sds[0] == pytest.approx(1e-5) and sds[-1] == pytest.approx(10)
     assert {r.parameters["dataset"] for r in runs if r.dataset} == {"mnist-5k"}
-    two = book.read_grid(ROOT / "book" / "grid.yml", datasets=["mnist-5k", "svhn"], small=True)
+    two = book_grid.read_grid(ROOT / "book" / "grid.yml", datasets=["mnist-5k", "svhn"], small=True)
     assert {r.id for r in two} >= {"site/original/svhn", "site/original/mnist-5k"}
     small = [r for r in two if r.notebook == "original"][0].parameters
     assert small["steps"] < runs[1].parameters["steps"]
@@ -79,7 +82,7 @@ def test_toc_keeps_only_pages_that_exist(tmp_path):
     (tmp_path / "_runs" / "site" / "original").mkdir(parents=True)
     (tmp_path / "_runs" / "site" / "original" / "mnist.ipynb").write_text("{}")
     (tmp_path / "_runs" / "site" / "original" / ".x.partial.ipynb").write_text("{}")
-    toc = yaml.safe_load(book.Runner(tmp_path).write_toc().read_text())
+    toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
     files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
     assert files == ["_runs/site/original/mnist", "book/bibliography"]
     assert toc["root"] == "book/intro"
@@ -90,7 +93,7 @@ def test_the_files_a_run_reads_are_part_of_its_key(tmp_path):
         shutil.copy(ROOT / name, tmp_path)
     shutil.copytree(ROOT / "book", tmp_path / "book")
     shutil.copytree(ROOT / "benchmarks" / "results", tmp_path / "benchmarks" / "results")
-    runner = book.Runner(tmp_path)
+    runner = book_runner.Runner(tmp_path)
     run = next(r for r in runner.runs if r.notebook == "performance")
     assert run.files == ["benchmarks/results/hessian_norms.csv", "benchmarks/results/tracking.csv"]
     before = runner.key(run)
@@ -113,9 +116,9 @@ def small_book(tmp_path_factory):
     shutil.copytree(ROOT / "benchmarks" / "results", root / "benchmarks" / "results")
     # Others may edit hessinit/*.py while the tests run: pin the code hash for this module.
     with pytest.MonkeyPatch.context() as mp:
-        pinned = book.package_hash()
+        pinned = book_grid.package_hash()
         mp.setattr(book, "package_hash", lambda: pinned)
-        code = book.main(_args(root))
+        code = book_cli.main(_args(root))
         yield root, code
 
 
@@ -123,7 +126,7 @@ def _args(root, *extra):
     import argparse
 
     parser = argparse.ArgumentParser()
-    book.add_arguments(parser)
+    book_cli.add_arguments(parser)
     return parser.parse_args(["--root", str(root), "--small", *extra])
 
 
@@ -163,7 +166,7 @@ def test_every_chapter_page_has_figures_no_errors_and_colab_links_to_files(small
 
 def test_a_second_run_skips_everything(small_book):
     root, _ = small_book
-    runner = book.Runner(root, small=True)
+    runner = book_runner.Runner(root, small=True)
     results = runner.run_all(progress=False)
     assert {r.status for r in results.values()} == {"skipped"}, results
     # The code is part of the key: any change to hessinit/*.py reruns every run.
@@ -177,7 +180,7 @@ def test_failing_run_and_unavailable_dataset_are_reported(small_book, monkeypatc
     grid = yaml.safe_load((root / "book" / "grid.yml").read_text())
     grid["runs"][0]["small"]["n"] = -1  # chain_rule: data.load raises ValueError
     (root / "book" / "grid-broken.yml").write_text(yaml.safe_dump(grid))
-    code = book.main(
+    code = book_cli.main(
         _args(root, "--grid", str(root / "book" / "grid-broken.yml"), "--datasets", "mnist-5k",
               "cifar10")
     )  # fmt: skip

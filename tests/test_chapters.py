@@ -1,4 +1,4 @@
-"""The chapter computations of hessinit.chapters (the book's notebooks only call these)."""
+"""The chapter computations of hessinit.study (the book's notebooks only call these)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hessinit import book, chapters
+from hessinit.book import notebook as book
+from hessinit.curvature import reference
+from hessinit.study import analysis, claims, experiments, figures
 
 
 def test_kron_matrix_is_the_kronecker_sum():
     rng = np.random.default_rng(0)
     X, M = rng.standard_normal((3, 2)), rng.standard_normal((3, 4, 4))
     expected = sum(np.kron(np.outer(x, x), m) for x, m in zip(X, M, strict=True)) / 3
-    np.testing.assert_allclose(chapters.kron_matrix(X, M), expected, rtol=1e-14)
+    np.testing.assert_allclose(reference.kron_matrix(X, M), expected, rtol=1e-14)
 
 
 def test_chain_rule_holds_to_round_off_and_relu_has_no_own_block_curvature():
-    check = chapters.chain_rule_check(activations=("relu", "tanh"), n=8, widths=(4, 3))
+    check = experiments.chain_rule_check(activations=("relu", "tanh"), n=8, widths=(4, 3))
     assert list(check["layer"]) == ["dense1", "dense2", "dense3"] * 2
     assert (check[["err_H", "err_G", "err_R", "err_norm"]] < 1e-10).all().all()
     relu = check[check["activation"] == "relu"]
@@ -29,7 +31,7 @@ def test_chain_rule_holds_to_round_off_and_relu_has_no_own_block_curvature():
 
 
 def test_relu_curvature_lives_off_the_diagonal_blocks():
-    blocks = chapters.block_norms(activations=("relu",), n=8, widths=(4, 3))
+    blocks = experiments.block_norms(activations=("relu",), n=8, widths=(4, 3))
     diag = blocks[blocks["row"] == blocks["col"]]
     off = blocks[blocks["row"] != blocks["col"]]
     assert (diag["R"] <= 1e-12 * diag["H"]).all()
@@ -57,11 +59,11 @@ def _frame():
 
 
 def test_dense1_course_and_the_verdict_use_the_numbers():
-    course = chapters.dense1_course(_frame())
+    course = analysis.dense1_course(_frame())
     big = course.set_index("sd").loc[1.0]
     assert (big["H_init"], big["H_end"], big["H_min"], big["H_max"]) == (0.5, 1.0, 0.2, 1.0)
     assert big["loss_init"] == pytest.approx(2.3)
-    verdict = chapters.explode_verdict(course)
+    verdict = claims.explode_verdict(course)
     assert verdict.startswith("This run does not agree") and "0.2 to 1" in verdict
 
 
@@ -84,22 +86,22 @@ def test_sweep_summary_and_slopes():
             for layer, c, p in (("dense1", 3.0, 0), ("dense2", 1.0, 2))
         ]
     )
-    summary = chapters.sweep_summary(frame)
+    summary = analysis.sweep_summary(frame)
     assert len(summary) == 8
     np.testing.assert_allclose(summary["H_end"], 6 * summary["H_init"])
-    slopes = chapters.loglog_slopes(summary).set_index("layer")["slope"]
+    slopes = analysis.loglog_slopes(summary).set_index("layer")["slope"]
     assert slopes["dense1"] == pytest.approx(0, abs=1e-9)
     assert slopes["dense2"] == pytest.approx(2)
-    chapters.plot_sweep(summary)
+    figures.plot_sweep(summary)
 
 
 def test_write_table_is_atomic_and_read_back(tmp_path):
     frame = pd.DataFrame({"a": [1, 2]})
     path = book.write_table(frame, tmp_path / "sub" / "t.csv")
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]
-    pd.testing.assert_frame_equal(chapters.read_tables(["sub/t.csv"], base=tmp_path), frame)
+    pd.testing.assert_frame_equal(analysis.read_tables(["sub/t.csv"], base=tmp_path), frame)
     with pytest.raises(ValueError, match="no run"):
-        chapters.read_tables([])
+        analysis.read_tables([])
 
 
 def _norms():
@@ -119,7 +121,7 @@ def _norms():
 
 
 def test_benchmark_summary_takes_the_fastest_materializing_method_that_ran():
-    summary = chapters.benchmark_summary(_norms()).set_index("B")
+    summary = analysis.benchmark_summary(_norms()).set_index("B")
     assert summary.loc[64, "fastest"] == "chunked_jacobian"  # hutchinson is not materializing
     assert summary.loc[64, "speedup"] == pytest.approx(2000)
     assert summary.loc[64, "max_rel_diff"] == pytest.approx(7e-9)
@@ -130,13 +132,13 @@ def test_benchmark_summary_takes_the_fastest_materializing_method_that_ran():
     assert summary.loc[1024, "speedup_float32"] == pytest.approx(800)
     assert summary.loc[1024, "float32_rel_diff"] == pytest.approx(3e-8)
     assert math.isnan(summary.loc[64, "speedup_float32"])  # not measured at B = 64
-    chapters.plot_benchmark(_norms())
+    figures.plot_benchmark(_norms())
 
 
 def test_benchmark_results_are_committed_and_exact():
     from pathlib import Path
 
-    norms, tracking = chapters.read_benchmark(Path(__file__).parents[1] / "benchmarks/results")
-    summary = chapters.benchmark_summary(norms)
+    norms, tracking = analysis.read_benchmark(Path(__file__).parents[1] / "benchmarks/results")
+    summary = analysis.benchmark_summary(norms)
     assert len(summary) >= 2 and (summary["max_rel_diff"] < 1e-6).all()
     assert {"tracking_kronecker", "tracking_materializing"} <= set(tracking["method"])

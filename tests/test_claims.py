@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hessinit import book, claims
+from hessinit.book import grid as book_grid
+from hessinit.book import notebook as book
+from hessinit.study import claims
 
 
 def test_compare_and_interval_rules():
@@ -118,6 +120,6 @@ def test_grid_collect_may_name_several_notebooks(tmp_path):
     import yaml
 
     (tmp_path / "grid.yml").write_text(yaml.safe_dump(grid))
-    runs = book.read_grid(tmp_path / "grid.yml")
+    runs = book_grid.read_grid(tmp_path / "grid.yml")
     assert runs[2].collect == ["a", "b"] and "table" not in runs[2].parameters
-    assert book._names(runs[2].collect) == ["a", "b"] and book._names("a") == ["a"]
+    assert book_grid._names(runs[2].collect) == ["a", "b"] and book_grid._names("a") == ["a"]

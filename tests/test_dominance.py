@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from conftest import random_images
 
-from hessinit import dominance
-from hessinit.hessian import full_gauss_newton, full_hessian
-from hessinit.models import mlp
+from hessinit.curvature import full_gauss_newton, full_hessian
+from hessinit.nn import mlp
+from hessinit.study import experiments
 
 
 @pytest.fixture(scope="module")
@@ -16,14 +16,14 @@ def tiny():
 
 
 def test_scaled_stds():
-    assert dominance.scaled_stds(0.1, "dense1", 3) == 0.1
-    assert dominance.scaled_stds(0.1, "all", 3) == [0.1, 0.1, 0.1]
+    assert experiments.scaled_stds(0.1, "dense1", 3) == 0.1
+    assert experiments.scaled_stds(0.1, "all", 3) == [0.1, 0.1, 0.1]
     with pytest.raises(ValueError, match="dense1"):
-        dominance.scaled_stds(0.1, "some", 3)
+        experiments.scaled_stds(0.1, "some", 3)
 
 
 def test_at_init_against_full_matrices(tiny):
-    frame = dominance.at_init(
+    frame = experiments.at_init(
         tiny, activations=("tanh", "relu"), sds=(0.5, 2.0), widths=(5, 4), n=24
     )
     assert len(frame) == 2 * 2 * 2 * 3
@@ -42,7 +42,7 @@ def test_at_init_against_full_matrices(tiny):
 
 
 def test_along_training_adds_activation_and_ratios(tiny):
-    frame = dominance.along_training(
+    frame = experiments.along_training(
         tiny, ("tanh", "softplus"), 0.5, scaling="all", widths=(5, 4), steps=4,
         hessian_every=2, batch_size=8, progress=False,
     )  # fmt: skip
@@ -57,7 +57,7 @@ def test_whole_network_intervals_cover_exact_norms(tiny):
     model = mlp((3, 3), 3, widths=(5, 4), activation="tanh", kernel_std=[1.0] * 3, seed=1,
                 dtype="float64")  # fmt: skip
     x = tiny.x.astype(np.float64)
-    frame = dominance.whole_network(model, x, tiny.y, probes=60, deflate=8, seed=3)
+    frame = experiments.whole_network(model, x, tiny.y, probes=60, deflate=8, seed=3)
     H = full_hessian(model, x, tiny.y)
     G = full_gauss_newton(model, x, tiny.y)
     exact = {"H": np.linalg.norm(H), "G": np.linalg.norm(G), "R": np.linalg.norm(H - G)}
@@ -67,10 +67,10 @@ def test_whole_network_intervals_cover_exact_norms(tiny):
 
 
 def test_whole_network_grid_matches_single_networks(tiny):
-    grid = dominance.whole_network_grid(tiny, ("tanh", "relu"), (0.5, 1.0), widths=(5, 4), n=24,
+    grid = experiments.whole_network_grid(tiny, ("tanh", "relu"), (0.5, 1.0), widths=(5, 4), n=24,
                                         probes=6, deflate=2, seed=1)  # fmt: skip
     assert len(grid) == 2 * 2 * 3
     model = mlp((3, 3), 3, widths=(5, 4), activation="relu", kernel_std=1.0, seed=1)
-    one = dominance.whole_network(model, tiny.x, tiny.y, probes=6, deflate=2, seed=1)
+    one = experiments.whole_network(model, tiny.x, tiny.y, probes=6, deflate=2, seed=1)
     got = grid.query("activation == 'relu' and sd == 1.0").reset_index(drop=True)
     np.testing.assert_allclose(got["value"], one["value"], rtol=1e-6)

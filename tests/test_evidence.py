@@ -1,10 +1,11 @@
-"""The claim chapters' grids and interval ratios (hessinit.evidence)."""
+"""The claim chapters' grids and interval ratios (hessinit.study)."""
 
 import pandas as pd
 import pytest
 from conftest import random_images
 
-from hessinit import evidence, init, train
+from hessinit import init, train
+from hessinit.study import analysis, experiments
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def test_whole_network_ratios_take_the_conservative_interval():
         + rows("tanh", 0.1, (4.0, 2.0, 5.0), (2.0, 1.0, 3.0))  # [0.2, 1.5]: straddles 0.5
         + rows("tanh", 1.0, (4.0, 3.0, 5.0), (4.0, 3.0, 5.0))  # [0.6, 5/3]: above 0.5
     )
-    out = evidence.whole_network_ratios(frame, threshold=0.5)
+    out = analysis.whole_network_ratios(frame, threshold=0.5)
     assert list(zip(out["activation"], out["sd"], strict=True)) == [
         ("relu", 0.1), ("tanh", 0.1), ("tanh", 1.0)
     ]  # fmt: skip
@@ -36,7 +37,7 @@ def test_schedule_runs_stack_the_single_runs(tiny):
     kwargs = dict(widths=(4, 3), steps=3, batch_size=8, hessian_every=1, hessian_batch=12,
                   layers=["dense1"], progress=False)  # fmt: skip
     schedules = {"lr=0.05": 0.05, "1 gamma*": ("taylor", 1.0)}
-    runs = evidence.schedule_runs(tiny, schedules, [0.1, 1.0], [0, 1], **kwargs)
+    runs = experiments.schedule_runs(tiny, schedules, [0.1, 1.0], [0, 1], **kwargs)
     assert set(runs["schedule"]) == set(schedules)
     assert len(runs) == 2 * 2 * 2 * (3 + 1)  # schedules x sds x seeds x (steps + 1), one layer
     one = train.run(tiny, 1.0, lr=("taylor", 1.0), seed=1, **kwargs)
@@ -49,7 +50,7 @@ def test_schedule_runs_stack_the_single_runs(tiny):
 def test_scheme_profiles_use_each_activations_batch(tiny):
     settings = [("relu", 0.0, [1.0, "he"]), ("tanh", 0.0, [1.0])]
     batches = {"relu": 16, "tanh": 10}
-    out = evidence.scheme_profiles(tiny.x, tiny.y, settings, [1, 2], 4, batches, num_classes=3)
+    out = experiments.scheme_profiles(tiny.x, tiny.y, settings, [1, 2], 4, batches, num_classes=3)
     expected = pd.concat(
         [init.profile_schemes(tiny.x[:batches[a]], tiny.y[:batches[a]], schemes, [a],
                               widths=(4,) * depth, dropout=rate, seed=0, num_classes=3)

@@ -1,4 +1,4 @@
-"""Tests of hessinit.hessian against independent references: full nested autodiff, central finite
+"""Tests of hessinit.curvature against independent references: full nested autodiff, central finite
 differences of the gradient, brute-force numpy Kronecker sums and closed forms."""
 
 import doctest
@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hessinit import hessian
-from hessinit.hessian import (
+from hessinit.curvature import (
     full_gauss_newton,
     full_hessian,
     gnvp,
@@ -19,10 +18,12 @@ from hessinit.hessian import (
     hvp,
     input_gram,
     kron_norms,
+    kronecker,
     layer_curvature,
     layer_hessian_norms,
+    products,
 )
-from hessinit.models import dense_layers, mlp
+from hessinit.nn import dense_layers, mlp
 
 B, SHAPE, K = 16, (4, 3), 5
 LAYERS = ("dense1", "dense2", "dense3")
@@ -237,13 +238,13 @@ def _spy_realignment(monkeypatch, n_in):
     """Record whether kron_norms packs per-sample (n_in x n_in) matrices x_i x_i^T, which only
     the realignment path does."""
     seen = []
-    original = hessian._sym_pack
+    original = kronecker._sym_pack
 
     def spy(M):
         seen.append(M.shape[-1] == n_in and M.ndim == 3)
         return original(M)
 
-    monkeypatch.setattr(hessian, "_sym_pack", spy)
+    monkeypatch.setattr(kronecker, "_sym_pack", spy)
     return seen
 
 
@@ -443,7 +444,7 @@ def test_hvp_and_gnvp_match_full_matrix_columns():
     for k in ks:
         e = np.zeros(Hf.shape[0])
         e[k] = 1.0
-        vec = hessian._unflat(e, variables)
+        vec = products._unflat(e, variables)
         hv = np.concatenate([np.asarray(t).ravel() for t in hvp(model, x, y, vec)])
         gv = np.concatenate([np.asarray(t).ravel() for t in gnvp(model, x, y, vec)])
         np.testing.assert_allclose(hv, Hf[:, k], rtol=0, atol=1e-6 * np.abs(Hf[:, k]).max())
@@ -567,7 +568,7 @@ def test_gr_relative_precision_mixed_sign_inputs():
 
 def _doctest_failures(obj):
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(verbose=False)
-    for test in finder.find(obj, globs=vars(hessian).copy()):
+    for test in finder.find(obj, globs=vars(kronecker).copy()):
         runner.run(test, out=lambda s: None)
     return runner.summarize(verbose=False)
 

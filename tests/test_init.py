@@ -1,4 +1,4 @@
-"""Tests of hessinit.init against closed forms and materialized Hessians (hessian.full_hessian)."""
+"""Tests of hessinit.init against closed forms and materialized Hessians."""
 
 import math
 
@@ -7,8 +7,13 @@ import pytest
 import tensorflow as tf
 
 from hessinit import init
-from hessinit.hessian import dropout_masks, full_gauss_newton, full_hessian, layer_hessian_norms
-from hessinit.models import cross_entropy, dense_layers, mlp
+from hessinit.curvature import (
+    dropout_masks,
+    full_gauss_newton,
+    full_hessian,
+    layer_hessian_norms,
+)
+from hessinit.nn import cross_entropy, dense_layers, mlp
 
 SHAPE, K = (4, 4), 3  # 16 inputs, 3 classes: full Hessians stay small
 

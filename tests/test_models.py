@@ -1,4 +1,4 @@
-"""Tests of hessinit.models against independent references: numpy forward passes, closed-form
+"""Tests of hessinit.nn against independent references: numpy forward passes, closed-form
 losses, Keras' own cross-entropy and the distributions the initializers promise."""
 
 import math
@@ -10,8 +10,7 @@ import scipy.special
 import scipy.stats
 import tensorflow as tf
 
-from hessinit import models
-from hessinit.models import cross_entropy, dense_layers, get_dense, mlp
+from hessinit.nn import cross_entropy, dense_layers, get_dense, losses, mlp
 
 
 def _kernels(model):
@@ -256,7 +255,7 @@ def test_mean_loss_is_mean_of_closed_form():
     rng = np.random.default_rng(2)
     x, y = rng.random((9, 3), np.float32), rng.integers(0, 5, 9)
     logits = model(x).numpy()
-    assert float(models.mean_loss(model, x, y)) == pytest.approx(
+    assert float(losses.mean_loss(model, x, y)) == pytest.approx(
         _numpy_cross_entropy(y, logits).mean(), rel=1e-6
     )
 
@@ -298,8 +297,8 @@ def test_get_dense_numpy_integer_index():
 def test_softmax_saturation_closed_forms_and_homogeneity():
     rng = np.random.default_rng(0)
     x = rng.random((50, 28, 28), np.float32)
-    small = models.softmax_saturation(mlp(kernel_std=1e-4, seed=0), x)
-    big = models.softmax_saturation(mlp(kernel_std=10.0, seed=0), x)
+    small = losses.softmax_saturation(mlp(kernel_std=1e-4, seed=0), x)
+    big = losses.softmax_saturation(mlp(kernel_std=10.0, seed=0), x)
     # zero biases and ReLU: the logits scale exactly with dense1's std (positive homogeneity)
     assert big["logit_std"] / small["logit_std"] == pytest.approx(1e5, rel=1e-3)
     assert small["p_max"] < 0.2 < 0.9 < big["p_max"]
@@ -309,6 +308,6 @@ def test_softmax_saturation_closed_forms_and_homogeneity():
     z = model(x[:1]).numpy().astype(np.float64)[0]
     p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     lam = np.diag(p) - np.outer(p, p)
-    sat = models.softmax_saturation(model, x[:1])
+    sat = losses.softmax_saturation(model, x[:1])
     assert sat["lambda_norm"] == pytest.approx(np.linalg.norm(lam), rel=1e-6)
     assert sat["p_max"] == pytest.approx(p.max(), rel=1e-6)

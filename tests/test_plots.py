@@ -7,8 +7,8 @@ CELLS = [
     "import pandas as pd\nfrom hessinit import plots\n"
     "frame = pd.DataFrame({'sd': [1.0, 1.0], 'step': [0, 1], 'layer': ['dense1'] * 2,\n"
     "    'loss': [2.0, 1.0], 'H': [1.0, 2.0], 'G': [1.0, 2.0], 'R': [0.0, 0.0]})\n"
-    "plots.training_curves(frame, 'H');",
-    "plots.training_curves(frame, 'G');",
+    "figures.training_curves(frame, 'H');",
+    "figures.training_curves(frame, 'G');",
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2]);",
 ]
 

@@ -10,10 +10,11 @@ import pytest
 import tensorflow as tf
 from conftest import random_images
 
-from hessinit import plots, stepsize, train
+from hessinit import stepsize, train
 from hessinit.__main__ import main
-from hessinit.hessian import full_hessian
-from hessinit.models import mean_loss, mlp
+from hessinit.curvature import full_hessian
+from hessinit.nn import mean_loss, mlp
+from hessinit.study import figures
 
 
 @pytest.fixture(scope="module")
@@ -143,12 +144,12 @@ def test_bad_arguments(tiny):
 
 def test_training_curves_figure(tiny, tmp_path):
     frame = train.experiment(tiny, sds=(0.01, 1.0), **KW)
-    fig = plots.training_curves(frame, quantity="H")
+    fig = figures.training_curves(frame, quantity="H")
     assert len(fig.axes) == 4  # two panels, each with a twin axis
     labels = [ax.get_xlabel() for ax in fig.axes[:2]]
     assert labels == ["SGD step", "SGD step"]
     path = tmp_path / "fig.png"
-    plots.save(fig, path)
+    figures.save(fig, path)
     image = matplotlib.image.imread(path)
     assert image.shape[2] == 3 or np.all(image[..., 3] == 1.0)  # opaque
     assert np.allclose(image[0, 0, :3], 1.0)  # white corner

@@ -19,24 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "gelu", "elu", "selu", "swish", "linear")
-
-
-def cross_entropy(labels, logits):
-    """Per-sample softmax cross-entropy, l_i = logsumexp(z_i) - z_{i, y_i}.
-
-    ``labels``: integer classes, shape (B,); ``logits``: shape (B, K). Returns shape (B,).
-    This is the original notebook's loss, written with ``tf.gather`` instead of ``gather_nd``.
-    """
-    logits = tf.convert_to_tensor(logits)
-    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-    true_logit = tf.gather(logits, labels, axis=-1, batch_dims=1)
-    return tf.reduce_logsumexp(logits, axis=-1) - true_logit
-
-
-def mean_loss(model, x, y):
-    """Mean cross-entropy L = (1/B) sum_i l_i of ``model`` on images ``x`` with labels ``y``."""
-    return tf.reduce_mean(cross_entropy(y, model(x, training=False)))
+from .activations import activation_name
 
 
 def _is_number(value):
@@ -89,13 +72,7 @@ def mlp(
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout is a rate in [0, 1), got {dropout}")
-    try:
-        keras.activations.get(activation)
-    except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"unknown activation {activation!r}; use a Keras activation such as "
-            f"{', '.join(ACTIVATIONS)}"
-        ) from err
+    activation_name(activation)  # raises ValueError for an unknown activation
     n_dense = len(widths) + 1
     if kernel_std is None or _is_number(kernel_std):
         stds = [kernel_std] + [None] * (n_dense - 1)
@@ -173,26 +150,3 @@ def get_dense(model, layer):
         if d is layer:
             return i, d
     raise ValueError(f"{layer!r} is not a Dense layer of this model")
-
-
-def softmax_saturation(model, x):
-    """How saturated the softmax of ``model`` is on images ``x``.
-
-    Returns ``p_max`` = mean_i max_k p_ik (1/K when uniform, 1 when saturated), ``lambda_norm`` =
-    mean_i ||diag(p_i) - p_i p_i^T||_F (the softmax curvature Lambda_i that every Gauss-Newton
-    block A_i = J_i^T Lambda_i J_i carries; it vanishes as p_i becomes one-hot) and ``logit_std``.
-
-    >>> sat = softmax_saturation(mlp(kernel_std=1e-6, seed=0), np.ones((2, 28, 28), np.float32))
-    >>> round(sat["p_max"], 3), round(sat["lambda_norm"], 4)  # uniform: sqrt(K - 1) / K
-    (0.1, 0.3)
-    """
-    z = np.asarray(model(np.asarray(x), training=False), np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    lam = p[:, :, None] * np.eye(p.shape[1]) - p[:, :, None] * p[:, None, :]
-    return {
-        "p_max": float(p.max(axis=1).mean()),
-        "lambda_norm": float(np.linalg.norm(lam, axis=(1, 2)).mean()),
-        "logit_std": float(z.std()),
-    }

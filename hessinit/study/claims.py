@@ -26,8 +26,11 @@ import numpy as np
 import pandas as pd
 
 HOLDS = "holds"
+
 FAILS = "does not hold"
+
 ONLY_WHEN = "holds only when"
+
 INCONCLUSIVE = "inconclusive"
 
 #: Columns of a claims table, in order.
@@ -220,3 +223,24 @@ def verdict_counts(table: pd.DataFrame) -> dict:
         lambda v: "holds only when" if str(v).startswith(ONLY_WHEN) else str(v)
     )
     return {k: int((kinds == k).sum()) for k in (HOLDS, ONLY_WHEN, FAILS, INCONCLUSIVE)}
+
+
+def explode_verdict(course):
+    """A sentence on whether dense1's Hessian grows ('explodes') at the largest std, from
+    :func:`dense1_course`; the numbers come from the frame."""
+    big = course.loc[course["sd"].idxmax()]
+    small = course.loc[course["sd"].idxmin()]
+    grows = big["H_max"] > 10 * small["H_max"]
+    swing = big["H_max"] / big["H_min"] if big["H_min"] > 0 else math.inf
+    if grows:
+        head = "This run agrees: at the largest std dense1's Hessian norm grows beyond ten times"
+    else:
+        head = (
+            "This run does not agree: at the largest std dense1's Hessian norm stays below "
+            "ten times"
+        )
+    return (
+        f"{head} its value at the smallest std (sd = {big['sd']:g}: "
+        f"{big['H_min']:.3g} to {big['H_max']:.3g} over training, a max/min ratio of {swing:.3g}; "
+        f"sd = {small['sd']:g}: {small['H_min']:.3g} to {small['H_max']:.3g})."
+    )

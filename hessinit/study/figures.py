@@ -1,30 +1,239 @@
-"""Computations and figures of the book's claim-testing chapters (dominance, initialization
-schemes, step size), so that those notebooks only call functions. Verdicts live in
-:mod:`hessinit.claims`.
+"""Figures: the original experiment's figure done right, and small helpers for the book.
+
+Every figure has an opaque white background, labelled axes with units, and is sized for a page
+about 7 inches wide.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .plots import LAYER_COLORS, style
+#: One colour per dense layer, the loss in black.
+LAYER_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
 
-# --------------------------------------------------------------------------------------------
-# Dominance of the linearization term
-# --------------------------------------------------------------------------------------------
+STYLE = {
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+    "savefig.transparent": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 10,
+    "figure.dpi": 110,
+}
 
 
-def worst_layer(frame: pd.DataFrame, keys, column: str = "R_over_H") -> pd.DataFrame:
-    """The largest ``column`` over the layers of each ``keys`` group, with the layer it occurs in
-    (columns ``*keys, column, layer``). Rows with a missing ``column`` are ignored."""
-    keys = list(keys)
-    part = frame.dropna(subset=[column])
-    idx = part.groupby(keys, sort=False)[column].idxmax()
-    return part.loc[idx, [*keys, column, "layer"]].reset_index(drop=True)
+@contextlib.contextmanager
+def style():
+    """Apply :data:`STYLE` inside the block and restore those keys after it.
+
+    Unlike ``plt.rc_context``, it restores nothing else: ``rc_context`` also puts back an
+    unresolved ``backend`` when the block drew the session's first figure, and Jupyter's inline
+    backend then stops showing later figures.
+    """
+    old = {key: mpl.rcParams[key] for key in STYLE}
+    mpl.rcParams.update(STYLE)
+    try:
+        yield
+    finally:
+        mpl.rcParams.update(old)
+
+
+def _layer_color(names, name):
+    return LAYER_COLORS[list(names).index(name) % len(LAYER_COLORS)]
+
+
+def training_curves(frame, quantity="H", title=None):
+    """Loss (left axis) and a Hessian norm (right axis, log scale) against the SGD step.
+
+    ``frame``: the output of :func:`hessinit.train.run` / ``experiment``; one panel per std
+    (column ``sd``), one curve per tracked layer. ``quantity``: ``"H"``, ``"G"`` or ``"R"``.
+    The loss is the mini-batch cross-entropy (nats), the norms are exact Frobenius norms on the
+    fixed Hessian batch.
+    """
+    with style():
+        sds = sorted(frame["sd"].unique())
+        layers = list(dict.fromkeys(frame["layer"]))
+        fig, axes = plt.subplots(
+            1, len(sds), figsize=(3.4 * len(sds) + 0.6, 3.6), squeeze=False, layout="constrained"
+        )
+        for ax, sd in zip(axes[0], sds, strict=True):
+            part = frame[frame["sd"] == sd]
+            loss = part.drop_duplicates("step")
+            ax.plot(loss["step"], loss["loss"], color="black", lw=0.8, alpha=0.6, label="loss")
+            ax.set_xlabel("SGD step")
+            ax.set_title(f"sd = {sd:g}")
+            right = ax.twinx()
+            for name in layers:
+                pts = part[(part["layer"] == name) & part[quantity].notna()]
+                right.plot(pts["step"], pts[quantity], color=_layer_color(layers, name),
+                           lw=1.4, label=f"‖{quantity}‖ {name}")  # fmt: skip
+            right.set_yscale("log")
+            right.grid(False)
+            if ax is axes[0][0]:
+                ax.set_ylabel("mini-batch loss (nats)")
+            if ax is axes[0][-1]:
+                right.set_ylabel(f"‖{quantity}‖_F of the layer Hessian")
+            if part.attrs.get("diverged_at") is not None:
+                ax.annotate("diverged", xy=(0.5, 0.5), xycoords="axes fraction", color="red")
+        handles = [axes[0][0].get_lines()[0]] + [
+            plt.Line2D([], [], color=_layer_color(layers, n), lw=1.4) for n in layers
+        ]
+        labels = ["loss (left)"] + [f"‖{quantity}‖_F {n} (right)" for n in layers]
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def save(fig, path):
+    """Write ``fig`` as a PNG with an opaque white background and close it."""
+    with style():
+        fig.savefig(path, dpi=130, facecolor="white", transparent=False)
+    plt.close(fig)
+
+
+def plot_chain_rule(check):
+    """Bar chart of ||G||_F and ||R||_F per layer, one panel per activation (log scale)."""
+    with style():
+        acts = list(dict.fromkeys(check["activation"]))
+        fig, axes = plt.subplots(1, len(acts), figsize=(7, 3.0), sharey=True, layout="constrained")
+        axes = np.atleast_1d(axes)
+        floor = 1e-18
+        for ax, act in zip(axes, acts, strict=True):
+            part = check[check["activation"] == act]
+            pos = np.arange(len(part))
+            for k, (col, label) in enumerate((("G", "‖G‖_F"), ("R", "‖R‖_F"))):
+                ax.bar(
+                    pos + (k - 0.5) * 0.38,
+                    np.maximum(part[col], floor),
+                    0.38,
+                    color=LAYER_COLORS[k],
+                    label=label,
+                )
+            ax.set_xticks(pos, part["layer"])
+            ax.set_yscale("log")
+            ax.set_title(act)
+        axes[0].set_ylabel("norm of the layer's own block")
+        axes[-1].legend(frameon=False, fontsize=8)
+    return fig
+
+
+def plot_block_norms(blocks):
+    """Heat maps of log10 ||R block||_F over (layer, layer) pairs, one per activation."""
+    with style():
+        acts = list(dict.fromkeys(blocks["activation"]))
+        fig, axes = plt.subplots(1, len(acts), figsize=(7, 3.2), layout="constrained")
+        axes = np.atleast_1d(axes)
+        for ax, act in zip(axes, acts, strict=True):
+            part = blocks[blocks["activation"] == act]
+            table = part.pivot(index="row", columns="col", values="R")
+            values = np.log10(np.maximum(table.to_numpy(), 1e-20))
+            image = ax.imshow(values, cmap="viridis", vmin=-20, vmax=max(values.max(), -19))
+            ax.set_xticks(range(len(table.columns)), table.columns)
+            ax.set_yticks(range(len(table.index)), table.index)
+            ax.grid(False)
+            for (i, j), v in np.ndenumerate(values):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white", fontsize=8)
+            ax.set_title(f"{act}: log10 ‖R block‖_F")
+            fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+def plot_kron_pattern(activation="relu", n=64, widths=(8, 6), seed=0, rows=6):
+    """|H| of dense1 on :func:`tiny_problem`, first ``rows`` input pixels: the Kronecker blocks."""
+    from ..curvature import full_hessian
+    from .experiments import tiny_problem
+
+    model, x, y = tiny_problem(activation, n=n, widths=widths, seed=seed)
+    H = full_hessian(model, x, y, layer="dense1")
+    k = rows * widths[0]
+    with style():
+        fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
+        image = ax.imshow(np.log10(np.abs(H[:k, :k]) + 1e-12), cmap="magma")
+        for b in range(1, rows):
+            ax.axhline(b * widths[0] - 0.5, color="white", lw=0.6)
+            ax.axvline(b * widths[0] - 0.5, color="white", lw=0.6)
+        ax.grid(False)
+        ax.set_xlabel("kernel entry (p, c), row-major")
+        ax.set_ylabel("kernel entry (p, c), row-major")
+        fig.colorbar(image, ax=ax, label="log10 |H entry|")
+    return fig
+
+
+def plot_sweep(summary, column="H_init", ylabel="‖H‖_F at initialization"):
+    """``column`` against sd: one curve per layer (colour) and dataset (line style), with the
+    softmax's mean largest probability on a second panel."""
+    styles = ("-", "--", ":", "-.")
+    with style():
+        fig, (ax, sat) = plt.subplots(
+            1, 2, figsize=(7.4, 3.4), layout="constrained", width_ratios=(1.6, 1)
+        )
+        layers = list(dict.fromkeys(summary["layer"]))
+        datasets = list(dict.fromkeys(summary["dataset"]))
+        for d, dataset in enumerate(datasets):
+            for k, layer in enumerate(layers):
+                part = summary[(summary["dataset"] == dataset) & (summary["layer"] == layer)]
+                part = part.sort_values("sd")
+                ax.plot(
+                    part["sd"],
+                    part[column],
+                    styles[d % len(styles)],
+                    marker="o",
+                    ms=3,
+                    color=LAYER_COLORS[k % len(LAYER_COLORS)],
+                    label=f"{layer} ({dataset})",
+                )
+            if "p_max" in summary:
+                part = summary[(summary["dataset"] == dataset)].drop_duplicates("sd")
+                part = part.sort_values("sd")
+                sat.plot(
+                    part["sd"],
+                    part["p_max"],
+                    styles[d % len(styles)],
+                    marker="o",
+                    ms=3,
+                    color="black",
+                    label=dataset,
+                )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("sd of dense1's initial kernel")
+        ax.set_ylabel(ylabel)
+        ax.legend(frameon=False, fontsize=7)
+        sat.set_xscale("log")
+        sat.set_xlabel("sd of dense1's initial kernel")
+        sat.set_ylabel("mean largest softmax probability")
+        sat.set_ylim(0, 1.05)
+        sat.legend(frameon=False, fontsize=7)
+    return fig
+
+
+def plot_benchmark(norms):
+    """Wall seconds against B on log axes, one line per method that ran (status ``ok``)."""
+    ok = norms[(norms["status"] == "ok") & (norms["B"] > 0)]
+    methods = list(dict.fromkeys(ok["method"]))
+    with style():
+        fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+        for k, method in enumerate(methods):
+            part = ok[ok["method"] == method].sort_values("B")
+            ax.plot(part["B"], part["seconds"], marker="o", ms=4, lw=1.4,
+                    color=LAYER_COLORS[k % len(LAYER_COLORS)], label=method)  # fmt: skip
+        ax.set_xscale("log", base=2)
+        batches = sorted(ok["B"].unique())
+        ax.set_xticks(batches, [f"{b:,}" for b in batches])
+        ax.minorticks_off()
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size B (images)")
+        ax.set_ylabel("wall time (s)")
+        ax.set_title("‖H‖_F of dense1 (23,520 × 23,520)")
+        ax.legend(frameon=False, fontsize=8)
+    return fig
 
 
 def plot_ratio_grid(frame: pd.DataFrame, column: str = "R_over_H", ylabel: str = "‖R‖_F / ‖H‖_F"):
@@ -58,7 +267,7 @@ def plot_ratio_grid(frame: pd.DataFrame, column: str = "R_over_H", ylabel: str =
 
 def plot_ratio_training(frame: pd.DataFrame, column: str = "R_over_H"):
     """Per activation: ``column`` of each layer (left axis) and the Hessian-batch loss (right)
-    against the SGD step, at the checkpoints of :func:`hessinit.dominance.along_training`."""
+    against the SGD step, at the checkpoints of :func:`hessinit.study.experiments.along_training`."""
     with style():
         acts = list(dict.fromkeys(frame["activation"]))
         layers = list(dict.fromkeys(frame["layer"]))
@@ -83,35 +292,9 @@ def plot_ratio_training(frame: pd.DataFrame, column: str = "R_over_H"):
     return fig
 
 
-def ratio_interval(num: pd.Series | dict, den: pd.Series | dict) -> tuple[float, float, float]:
-    """``(value, low, high)`` of num/den from two estimates with intervals (``value``, ``low``,
-    ``high``): the conservative interval [num.low / den.high, num.high / den.low]."""
-    value = num["value"] / den["value"]
-    low = num["low"] / den["high"]
-    high = num["high"] / den["low"] if den["low"] > 0 else math.inf
-    return float(value), float(low), float(high)
-
-
-def whole_network_ratios(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Whole-network R/H per (activation, sd) from rows of
-    :func:`hessinit.dominance.whole_network` with ``activation`` and ``sd``: the value, the
-    conservative interval of :func:`ratio_interval`, and ``ok``, the rule R/H < ``threshold``
-    judged on that interval (None when it straddles the threshold)."""
-    from .claims import compare_interval
-
-    rows = []
-    for (activation, sd), g in frame.groupby(["activation", "sd"], sort=False):
-        terms = g.set_index("term")
-        value, low, high = ratio_interval(terms.loc["R"], terms.loc["H"])
-        ok = compare_interval(low, high, "<", threshold)
-        rows.append({"activation": activation, "sd": sd, "R_over_H": value, "low": low,
-                     "high": high, "ok": ok})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
 def plot_whole_network(frame: pd.DataFrame):
     """Whole-network ||H||, ||G||, ||R|| with their intervals against sd, one panel per activation
-    (``frame``: rows of :func:`hessinit.dominance.whole_network` with ``activation`` and ``sd``)."""
+    (``frame``: rows of :func:`hessinit.study.experiments.whole_network` with ``activation`` and ``sd``)."""
     with style():
         acts = list(dict.fromkeys(frame["activation"]))
         fig, axes = plt.subplots(1, len(acts), figsize=(2.2 * len(acts) + 0.8, 3.0),
@@ -132,64 +315,6 @@ def plot_whole_network(frame: pd.DataFrame):
         axes[0][0].set_ylabel("whole-network norm (95% interval)")
         axes[0][0].legend(frameon=False, fontsize=8)
     return fig
-
-
-# --------------------------------------------------------------------------------------------
-# Initialization schemes
-# --------------------------------------------------------------------------------------------
-
-
-def depth_growth(frame: pd.DataFrame) -> pd.DataFrame:
-    """How the normalized layer Hessians grow with depth, per (activation, dropout, scheme).
-
-    ``frame``: stacked :func:`hessinit.init.profile_schemes` outputs for several depths. The
-    *level* of a network is the geometric mean of its layers' ``H_norm``; the growth factor per
-    added layer is exp(slope) of the least-squares line of log(level) against the number of dense
-    layers (``depth``). Columns ``activation, dropout, scheme, factor, log_factor, spread`` (the
-    largest ratio of two layers' ``H_norm`` in the deepest network).
-    """
-    keys = ["activation", "dropout", "scheme"]
-    level = (
-        frame.assign(log_h=np.log(frame["H_norm"]))
-        .groupby([*keys, "depth"], sort=False)["log_h"]
-        .mean()
-        .reset_index()
-    )
-    rows = []
-    for key, part in level.groupby(keys, sort=False):
-        slope = np.polyfit(part["depth"].astype(float), part["log_h"], 1)[0]
-        deepest = frame[
-            (frame[keys] == pd.Series(key, index=keys)).all(axis=1)
-            & (frame["depth"] == frame["depth"].max())
-        ]
-        spread = float(deepest["H_norm"].max() / deepest["H_norm"].min())
-        rows.append({**dict(zip(keys, key, strict=True)), "factor": math.exp(slope),
-                     "log_factor": slope, "spread": spread})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def most_stable(growth: pd.DataFrame, schemes=None) -> pd.DataFrame:
-    """Per (activation, dropout): the scheme whose growth factor is closest to 1 in log scale,
-    among ``schemes`` (labels; default all)."""
-    part = growth if schemes is None else growth[growth["scheme"].isin(schemes)]
-    idx = part.assign(a=part["log_factor"].abs()).groupby(["activation", "dropout"])["a"].idxmin()
-    return part.loc[idx].reset_index(drop=True)
-
-
-def scheme_profiles(x, y, settings, depths, hidden, batches, seed=0, num_classes=10):
-    """:func:`hessinit.init.profile_schemes` for every ``(activation, dropout rate, schemes)`` in
-    ``settings`` and every number of hidden layers in ``depths`` (``hidden`` units each), on the
-    first ``batches[activation]`` images of ``x``, ``y``; the frames stacked."""
-    from .init import profile_schemes
-
-    frames = []
-    for activation, rate, schemes in settings:
-        b = batches[activation]
-        for depth in depths:
-            frames.append(profile_schemes(x[:b], y[:b], schemes, [activation],
-                                          widths=(hidden,) * depth, dropout=rate, seed=seed,
-                                          num_classes=num_classes))  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
 
 
 def plot_profiles(frame: pd.DataFrame, depth: int | None = None):
@@ -238,37 +363,6 @@ def plot_growth(growth: pd.DataFrame):
     return fig
 
 
-def fit_schemes(train_data, test_data, inits, widths, activation, seeds, steps, lr, batch_size,
-                eval_every, hessian_batch=256):  # fmt: skip
-    """Train ``mlp(widths, activation)`` from each initializer in ``inits`` for each seed with
-    :func:`hessinit.train.fit`; ``"hessian"`` means He, then :func:`hessinit.init.hessian_init`
-    to the data's reference level on ``hessian_batch`` training images. Returns the stacked fit
-    frames with ``init`` and ``seed`` columns; ``frame.attrs["hessian_init"]`` holds the
-    initializer's per-seed tables."""
-    from .init import hessian_init, kernel_stds, reference_level
-    from .models import mlp
-    from .train import fit
-
-    shape = train_data.x.shape[1:]
-    x_h, y_h = train_data.x[:hessian_batch], train_data.y[:hessian_batch]
-    frames, tables = [], []
-    for seed in seeds:
-        for name in inits:
-            scheme = "he" if name == "hessian" else name
-            stds = kernel_stds(scheme, widths, shape, train_data.num_classes)
-            model = mlp(shape, train_data.num_classes, widths, activation, stds, seed)
-            if name == "hessian":
-                result = hessian_init(model, x_h, y_h, target=reference_level(x_h))
-                tables.append(result.table.assign(seed=seed, converged=result.converged,
-                                                  seconds=result.seconds))  # fmt: skip
-            frame = fit(model, train_data, test_data, steps=steps, lr=lr, batch_size=batch_size,
-                        eval_every=eval_every, seed=seed, progress=False)  # fmt: skip
-            frames.append(frame.assign(init=name, seed=seed))
-    out = pd.concat(frames, ignore_index=True)
-    out.attrs["hessian_init"] = pd.concat(tables, ignore_index=True) if tables else None
-    return out
-
-
 def plot_fits(frame: pd.DataFrame):
     """Held-out loss and accuracy against the step: mean over seeds, band min to max."""
     with style():
@@ -286,47 +380,6 @@ def plot_fits(frame: pd.DataFrame):
             ax.set_xlabel("SGD step")
         axes[1].legend(frameon=False, fontsize=8)
     return fig
-
-
-def paired_wins(frame: pd.DataFrame, challenger: str = "hessian", column: str = "test_accuracy"):
-    """Per rival initializer: ``column`` at the last evaluation of the challenger minus the
-    rival's, seed by seed. Columns ``rival, mean_diff, min_diff, seeds, wins_every_seed``."""
-    last = frame[frame["step"] == frame["step"].max()].pivot_table(
-        index="seed", columns="init", values=column
-    )
-    rows = []
-    for rival in [c for c in last.columns if c != challenger]:
-        diff = last[challenger] - last[rival]
-        rows.append({"rival": rival, "mean_diff": diff.mean(), "min_diff": diff.min(),
-                     "seeds": len(diff), "wins_every_seed": bool((diff > 0).all())})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------
-# Step size
-# --------------------------------------------------------------------------------------------
-
-
-def schedule_runs(data, schedules: dict, sds, seeds, **kwargs) -> pd.DataFrame:
-    """:func:`hessinit.train.run` for every step-size schedule (``{name: lr}``, ``lr`` as
-    :func:`~hessinit.train.run` takes it), sd and seed, stacked with a ``schedule`` column;
-    ``kwargs`` go to every run."""
-    from .train import run
-
-    frames = [run(data, sd, lr=lr, seed=seed, **kwargs).assign(schedule=name)
-              for name, lr in schedules.items() for sd in sds for seed in seeds]  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
-
-
-def taylor_checkpoints(frame: pd.DataFrame) -> pd.DataFrame:
-    """The checkpoints of :func:`hessinit.train.run` frames (one row per run and step) with the
-    ratios ``ratio_lr = realised / predicted`` (at the run's reference step) and
-    ``ratio_star = realised_star / predicted_star`` (at gamma*)."""
-    keys = [c for c in ("schedule", "sd", "seed", "step") if c in frame.columns]
-    cp = frame.dropna(subset=["gamma_star"]).drop_duplicates(keys).copy()
-    cp["ratio_lr"] = cp["realised"] / cp["predicted"]
-    cp["ratio_star"] = cp["realised_star"] / cp["predicted_star"]
-    return cp.reset_index(drop=True)
 
 
 def plot_gamma(cp: pd.DataFrame, schedule: str):

@@ -1,21 +1,6 @@
-"""The book's runner: ``python -m hessinit book``.
+"""Executing the grid with papermill and building the site with Jupyter Book.
 
-One grid file (``book/grid.yml``) lists every papermill run of the book. Each entry names a
-notebook ``book/<notebook>.ipynb`` and an output path under ``_runs/``; an output containing
-``{dataset}`` is expanded over the datasets, one containing ``{sd}`` over the entry's ``sd`` list.
-Each run gets the entry's ``parameters`` (updated by ``small`` with ``--small``), plus
-``dataset``/``sd`` where expanded and ``table``, the CSV it writes next to its executed notebook.
-An entry with ``collect: <notebook>`` (or a list of notebooks) gets ``tables``, the CSVs of
-those notebooks' successful runs, in grid order; ``collect: records`` gets ``records``, the run
-records of every other run. An entry's ``inputs`` lists files (relative to the book's root) the
-notebook reads: their contents are part of the run's key.
-
-A run is skipped when a record says it succeeded with the same key: the hash of its notebook, its
-parameters, its inputs and the package's code (``hessinit/*.py``). A failing run is reported and
-its stale outputs removed, the others go on; a run whose dataset cannot be loaded offline marks
-that dataset unavailable and its pages are left out. The site is built by Jupyter Book from a
-table of contents derived from ``_toc.yml`` that keeps only pages that exist (``glob:`` entries
-expand to the executed notebooks present; entries matching nothing are dropped).
+Imports: :mod:`hessinit.book.grid` and :mod:`hessinit.book.notebook`.
 """
 
 from __future__ import annotations
@@ -24,188 +9,21 @@ import fnmatch
 import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-RUNS = "_runs"
+from .grid import RUNS, _file_hash, _names, package_hash, read_grid
+from .notebook import versions
+
 KERNEL = "python3"
+
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
-#: Packages whose versions every run record keeps.
-PACKAGES = (
-    "hessinit",
-    "tensorflow-cpu",
-    "tensorflow",
-    "keras",
-    "numpy",
-    "pandas",
-    "matplotlib",
-    "papermill",
-    "jupyter-book",
-    "myst-nb",
-    "jupytext",
-    "ipykernel",
-)
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers the notebooks call
-# --------------------------------------------------------------------------------------------
-
-
-def write_table(frame, path):
-    """Write ``frame`` as CSV to ``path`` atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def glue(name, value):
-    """``myst_nb.glue(name, value, display=False)`` with numpy scalars made Python numbers, so
-    that the book's ``{glue:text}`name:.3g``` formats apply."""
-    from myst_nb import glue as _glue
-
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        value = value.item()
-    _glue(name, value, display=False)
-
-
-def read_records(paths, base="."):
-    """The run records at ``paths`` (relative to ``base``) as a frame, one row per run."""
-    import pandas as pd
-
-    rows = []
-    for p in paths:
-        rec = json.loads((Path(base) / p).read_text())
-        rows.append(
-            {
-                "run": rec["id"],
-                "notebook": f"book/{rec['notebook']}.ipynb",
-                "status": rec["status"],
-                "seconds": rec.get("seconds"),
-                "finished": rec.get("finished"),
-                "parameters": json.dumps(rec["parameters"], sort_keys=True),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def versions():
-    """Python, platform and the installed versions of :data:`PACKAGES` as a dict."""
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# The grid
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    """One papermill run: ``book/<notebook>.ipynb`` executed into ``_runs/<output>``."""
-
-    id: str
-    notebook: str
-    output: str
-    parameters: dict
-    dataset: str | None = None
-    collect: str | list | None = None
-    inputs: list = field(default_factory=list)
-    files: list = field(default_factory=list)
-
-
-def _sd_list(spec):
-    if isinstance(spec, dict) and "logspace" in spec:
-        start, stop, num = spec["logspace"]
-        return [float(f"{10 ** (start + (stop - start) * k / (num - 1)):.3g}") for k in range(num)]
-    return [float(v) for v in spec]
-
-
-def _sd_name(sd):
-    return f"{sd:.3g}"
-
-
-def read_grid(path, datasets=None, small=False):
-    """Expand the grid file at ``path`` into a list of :class:`Run`, in order."""
-    grid = yaml.safe_load(Path(path).read_text())
-    datasets = list(datasets or grid.get("datasets", ["mnist-5k"]))
-    runs = []
-    for entry in grid["runs"]:
-        params = dict(entry.get("parameters", {}))
-        if small:
-            params.update(entry.get("small", {}))
-        sd_spec = params.pop("sd", entry.get("sd"))
-        sds = _sd_list(sd_spec) if sd_spec is not None else [None]
-        out = entry["output"]
-        for dataset in datasets if "{dataset}" in out else [None]:
-            for sd in sds if "{sd}" in out else [None]:
-                output = out.format(dataset=dataset, sd=_sd_name(sd) if sd is not None else "")
-                p = dict(params)
-                if dataset is not None:
-                    p["dataset"] = dataset
-                if sd is not None:
-                    p["sd"] = sd
-                if "collect" not in entry:
-                    p["table"] = Path(output).with_suffix(".csv").name
-                runs.append(
-                    Run(
-                        id=str(Path(output).with_suffix("")),
-                        notebook=entry["notebook"],
-                        output=output,
-                        parameters=p,
-                        dataset=dataset,
-                        collect=entry.get("collect"),
-                        files=list(entry.get("inputs", [])),
-                    )
-                )
-    ids = [r.id for r in runs]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{path}: two runs write the same output")
-    return runs
-
-
-def _names(collect):
-    """The notebooks a ``collect:`` entry names: one name or a list of names."""
-    return [collect] if isinstance(collect, str) else list(collect)
-
-
-def package_hash():
-    """sha256 of the package's code, ``hessinit/*.py``."""
-    h = hashlib.sha256()
-    for p in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(p.name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
-
-
-def _file_hash(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
-# Running
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -498,87 +316,3 @@ class Runner:
         cmd = [exe, "build", str(self.root), "--toc", str(toc), "-W", "-n", "--keep-going"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         return proc.returncode, proc.stdout + proc.stderr
-
-
-# --------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser):
-    """The options of ``python -m hessinit book``."""
-    from .data import NAMES
-
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=Path("."),
-        help="the book's root, holding _config.yml, _toc.yml and book/ (default .)",
-    )
-    parser.add_argument("--grid", type=Path, default=None, help="grid file (default book/grid.yml)")
-    parser.add_argument(
-        "--datasets",
-        nargs="+",
-        choices=NAMES,
-        default=None,
-        help="datasets of the per-dataset runs (default: the grid's, mnist-5k)",
-    )
-    parser.add_argument(
-        "--all-datasets",
-        action="store_true",
-        help=f"every dataset: {' '.join(NAMES)} (needs internet or a Keras cache)",
-    )
-    parser.add_argument(
-        "--small",
-        action="store_true",
-        help="run every notebook at a small size (few steps, small batches)",
-    )
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        metavar="PATTERN",
-        help="run only runs whose id matches (e.g. 'site/original/*'); the others "
-        "keep their last results",
-    )
-    parser.add_argument("--force", action="store_true", help="rerun even unchanged runs")
-    parser.add_argument("--no-build", action="store_true", help="run the notebooks, skip the site")
-    parser.add_argument("--list", action="store_true", help="print the runs of the grid and exit")
-    parser.set_defaults(func=main)
-
-
-def main(args):
-    """Run the grid, build the site, report; returns the exit code."""
-    datasets = list(__import__("hessinit.data").data.NAMES) if args.all_datasets else args.datasets
-    runner = Runner(
-        args.root, args.grid, datasets=datasets, small=args.small, force=args.force, only=args.only
-    )
-    if args.list:
-        for run in runner.runs:
-            print(run.id, json.dumps(run.parameters, sort_keys=True))
-        return 0
-    start = time.perf_counter()
-    results = runner.run_all()
-    counts = {}
-    for r in results.values():
-        counts[r.status] = counts.get(r.status, 0) + 1
-    print(
-        f"runs: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))} "
-        f"in {time.perf_counter() - start:.0f} s"
-    )
-    for dataset, error in runner.unavailable.items():
-        print(f"dataset {dataset} unavailable, its pages are left out: {error}")
-    failed = [r for r in results.values() if r.status == "failed"]
-    for r in failed:
-        print(f"FAILED {r.id}: {r.error}", file=sys.stderr)
-    code = 1 if failed else 0
-    if not args.no_build:
-        start = time.perf_counter()
-        rc, log = runner.build()
-        print(
-            f"site: {runner.root / '_build' / 'html' / 'index.html'} "
-            f"({'ok' if rc == 0 else 'FAILED'}, {time.perf_counter() - start:.0f} s)"
-        )
-        if rc != 0:
-            print(log[-5000:], file=sys.stderr)
-            code = 1
-    return code

@@ -1,0 +1,111 @@
+"""The run grid: ``book/grid.yml`` expanded into runs, and the key that says a run is current.
+
+One grid file (``book/grid.yml``) lists every papermill run of the book. Each entry names a
+notebook ``book/<notebook>.ipynb`` and an output path under ``_runs/``; an output containing
+``{dataset}`` is expanded over the datasets, one containing ``{sd}`` over the entry's ``sd`` list.
+Each run gets the entry's ``parameters`` (updated by ``small`` with ``--small``), plus
+``dataset``/``sd`` where expanded and ``table``, the CSV it writes next to its executed notebook.
+An entry with ``collect: <notebook>`` (or a list of notebooks) gets ``tables``, the CSVs of
+those notebooks' successful runs, in grid order; ``collect: records`` gets ``records``, the run
+records of every other run. An entry's ``inputs`` lists files (relative to the book's root) the
+notebook reads: their contents are part of the run's key.
+
+A run is skipped when a record says it succeeded with the same key: the hash of its notebook, its
+parameters, its inputs and the package's code (``hessinit/**/*.py``). A failing run is reported and
+its stale outputs removed, the others go on; a run whose dataset cannot be loaded offline marks
+that dataset unavailable and its pages are left out. The site is built by Jupyter Book from a
+table of contents derived from ``_toc.yml`` that keeps only pages that exist (``glob:`` entries
+expand to the executed notebooks present; entries matching nothing are dropped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+RUNS = "_runs"
+
+
+@dataclass
+class Run:
+    """One papermill run: ``book/<notebook>.ipynb`` executed into ``_runs/<output>``."""
+
+    id: str
+    notebook: str
+    output: str
+    parameters: dict
+    dataset: str | None = None
+    collect: str | list | None = None
+    inputs: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+
+
+def _sd_list(spec):
+    if isinstance(spec, dict) and "logspace" in spec:
+        start, stop, num = spec["logspace"]
+        return [float(f"{10 ** (start + (stop - start) * k / (num - 1)):.3g}") for k in range(num)]
+    return [float(v) for v in spec]
+
+
+def _sd_name(sd):
+    return f"{sd:.3g}"
+
+
+def read_grid(path, datasets=None, small=False):
+    """Expand the grid file at ``path`` into a list of :class:`Run`, in order."""
+    grid = yaml.safe_load(Path(path).read_text())
+    datasets = list(datasets or grid.get("datasets", ["mnist-5k"]))
+    runs = []
+    for entry in grid["runs"]:
+        params = dict(entry.get("parameters", {}))
+        if small:
+            params.update(entry.get("small", {}))
+        sd_spec = params.pop("sd", entry.get("sd"))
+        sds = _sd_list(sd_spec) if sd_spec is not None else [None]
+        out = entry["output"]
+        for dataset in datasets if "{dataset}" in out else [None]:
+            for sd in sds if "{sd}" in out else [None]:
+                output = out.format(dataset=dataset, sd=_sd_name(sd) if sd is not None else "")
+                p = dict(params)
+                if dataset is not None:
+                    p["dataset"] = dataset
+                if sd is not None:
+                    p["sd"] = sd
+                if "collect" not in entry:
+                    p["table"] = Path(output).with_suffix(".csv").name
+                runs.append(
+                    Run(
+                        id=str(Path(output).with_suffix("")),
+                        notebook=entry["notebook"],
+                        output=output,
+                        parameters=p,
+                        dataset=dataset,
+                        collect=entry.get("collect"),
+                        files=list(entry.get("inputs", [])),
+                    )
+                )
+    ids = [r.id for r in runs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: two runs write the same output")
+    return runs
+
+
+def _names(collect):
+    """The notebooks a ``collect:`` entry names: one name or a list of names."""
+    return [collect] if isinstance(collect, str) else list(collect)
+
+
+def package_hash():
+    """sha256 of the package's code, every ``hessinit/**/*.py``."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    for p in sorted(package.rglob("*.py")):
+        h.update(p.relative_to(package).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def _file_hash(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

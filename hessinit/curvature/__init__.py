@@ -1,0 +1,46 @@
+"""Curvature of the loss: exact layer Hessians split by the chain rule, products and estimates.
+
+- :mod:`~hessinit.curvature.layers`: the layer protocol (what is read off a Keras model);
+- :mod:`~hessinit.curvature.blocks`: per-sample blocks A_i (Gauss-Newton) and R_i (curvature);
+- :mod:`~hessinit.curvature.kronecker`: exact Frobenius norms from the Kronecker identity;
+- :mod:`~hessinit.curvature.products`: Hessian-, Gauss-Newton- and curvature-vector products;
+- :mod:`~hessinit.curvature.hutchinson`: whole-network norm estimates with intervals;
+- :mod:`~hessinit.curvature.reference`: materialized matrices for tests and small models.
+
+Imports: :mod:`hessinit.nn` only.
+"""
+
+from .blocks import layer_curvature
+from .hutchinson import NormEstimate, hutchinson_norm
+from .kronecker import (
+    PRECISIONS,
+    HessianNorms,
+    hessian_norms_all_layers,
+    input_gram,
+    kron_norms,
+    layer_hessian_norms,
+)
+from .layers import dropout_masks
+from .products import curvature_vp, gnvp, hvp, tf_variables
+from .reference import MAX_FULL_ENTRIES, full_gauss_newton, full_hessian, kron_matrix
+
+__all__ = [
+    "MAX_FULL_ENTRIES",
+    "PRECISIONS",
+    "HessianNorms",
+    "NormEstimate",
+    "curvature_vp",
+    "dropout_masks",
+    "full_gauss_newton",
+    "full_hessian",
+    "gnvp",
+    "hessian_norms_all_layers",
+    "hutchinson_norm",
+    "hvp",
+    "input_gram",
+    "kron_matrix",
+    "kron_norms",
+    "layer_curvature",
+    "layer_hessian_norms",
+    "tf_variables",
+]

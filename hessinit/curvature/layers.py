@@ -1,0 +1,73 @@
+"""The layer protocol: what the exact curvature code reads off a Keras model.
+
+A supported model is a stack of ``Flatten``, ``Dense`` and ``Dropout`` layers. For each dense
+layer the code needs its kernel W (n_in x n_out), its bias b, its activation f (a name in
+:data:`hessinit.nn.activations.REGISTRY`) and the inverted-dropout rate after it; per sample it
+then forms the input x_i, the pre-activation a_i = W^T x_i + b and the backward Jacobians.
+
+Imports: :mod:`hessinit.nn` only.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..nn.activations import activation_name
+
+
+def _dense_stack(model):
+    """The model as a list of ``[kernel, bias, activation name, dropout rate after the layer]``."""
+    passive = (keras.layers.Flatten, keras.layers.InputLayer)
+    stack = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            bias = layer.bias if layer.use_bias else tf.zeros(layer.units, layer.kernel.dtype)
+            stack.append([layer.kernel, bias, activation_name(layer.activation), 0.0])
+        elif isinstance(layer, keras.layers.Dropout) and stack:
+            stack[-1][3] = 1.0 - (1.0 - stack[-1][3]) * (1.0 - float(layer.rate))
+        elif not isinstance(layer, passive):
+            raise TypeError(
+                f"layer {layer.name!r} ({type(layer).__name__}) is not supported: the exact layer "
+                "Hessian needs a stack of Flatten, Dense and Dropout layers, such as models.mlp"
+            )
+    return stack
+
+
+def dropout_masks(model, batch, seed=0):
+    """Fixed inverted-dropout masks for the hidden layers of ``model``: one (batch, n_out) float64
+    array per hidden dense layer, entries 0 or 1/q drawn i.i.d. with the keep probability q of the
+    dropout after that layer (ones where there is none). Pass them as ``masks`` to
+    :func:`hessian_norms_all_layers` for the Hessian of the training-mode network."""
+    rng = np.random.default_rng(seed)
+    masks = []
+    for kernel, _, _, rate in _dense_stack(model)[:-1]:
+        shape = (batch, int(kernel.shape[1]))
+        keep = 1.0 - rate
+        masks.append((rng.random(shape) < keep) / keep if rate > 0 else np.ones(shape))
+    return masks
+
+
+def _model_inputs(model, x, y):
+    """The model as float tensors of weights and a tuple of activation names, and x, y."""
+    stack = _dense_stack(model)
+    weights = [(tf.convert_to_tensor(w), tf.convert_to_tensor(b)) for w, b, _, _ in stack]
+    acts = tuple(act for _, _, act, _ in stack)
+    if not tf.is_tensor(x):  # float64 models keep float64 inputs
+        x = tf.convert_to_tensor(x, weights[0][0].dtype)
+    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
+    return weights, acts, x, y
+
+
+def _dims(weights):
+    return tuple((int(w.shape[0]), int(w.shape[1])) for w, _ in weights)
+
+
+def _cast_weights(weights, dims):
+    """Float64 weights with their static shapes restored (``dims``: (n_in, n_out) per layer;
+    ``reduce_retracing`` may have relaxed the traced shapes to None)."""
+    return [
+        (tf.ensure_shape(tf.cast(w, tf.float64), d), tf.ensure_shape(tf.cast(b, tf.float64), d[1:]))
+        for (w, b), d in zip(weights, dims, strict=True)
+    ]
