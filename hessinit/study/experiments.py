@@ -132,7 +132,8 @@ SCALINGS = ("dense1", "all")
 
 
 def scaled_stds(sd, scaling, n_dense):
-    """``kernel_std`` for :func:`hessinit.nn.models.mlp`: ``sd`` on dense1 only, or on all layers."""
+    """``kernel_std`` for :func:`hessinit.nn.models.mlp`: ``sd`` on dense1 only, or on all
+    layers."""
     if scaling == "dense1":
         return sd
     if scaling == "all":

@@ -267,7 +267,8 @@ def plot_ratio_grid(frame: pd.DataFrame, column: str = "R_over_H", ylabel: str =
 
 def plot_ratio_training(frame: pd.DataFrame, column: str = "R_over_H"):
     """Per activation: ``column`` of each layer (left axis) and the Hessian-batch loss (right)
-    against the SGD step, at the checkpoints of :func:`hessinit.study.experiments.along_training`."""
+    against the SGD step, at the checkpoints of
+    :func:`hessinit.study.experiments.along_training`."""
     with style():
         acts = list(dict.fromkeys(frame["activation"]))
         layers = list(dict.fromkeys(frame["layer"]))
@@ -294,7 +295,8 @@ def plot_ratio_training(frame: pd.DataFrame, column: str = "R_over_H"):
 
 def plot_whole_network(frame: pd.DataFrame):
     """Whole-network ||H||, ||G||, ||R|| with their intervals against sd, one panel per activation
-    (``frame``: rows of :func:`hessinit.study.experiments.whole_network` with ``activation`` and ``sd``)."""
+    (``frame``: rows of :func:`hessinit.study.experiments.whole_network` with ``activation``
+    and ``sd``)."""
     with style():
         acts = list(dict.fromkeys(frame["activation"]))
         fig, axes = plt.subplots(1, len(acts), figsize=(2.2 * len(acts) + 0.8, 3.0),
