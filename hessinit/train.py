@@ -1,9 +1,21 @@
 """Training that tracks the exact layer Hessians: the original experiment with its bugs fixed.
 
-Plain SGD, w <- w - lr * grad L_batch(w), on a fresh seeded mini-batch every step (the original
-notebook reset the seed inside its loop and so trained on one batch; ``same_batch=True`` reproduces
-that). Every ``hessian_every`` steps, on a fixed Hessian batch, it records the exact H/G/R norms of
-the chosen dense layers and the Taylor quantities of :mod:`hessinit.stepsize`.
+Plain SGD on the mean cross-entropy of a mini-batch B,
+
+    L_B(w) = (1/|B|) sum_{i in B} l(z(x_i; w), y_i),     w <- w - lr * grad L_B(w),
+
+on a fresh seeded mini-batch every step (the original notebook reset the seed inside its loop
+and so trained on one batch; ``same_batch=True`` reproduces that), or with the Taylor step
+lr = fraction * gamma*, gamma* = g^T g / g^T H g, g = grad L_B(w). Every ``hessian_every``
+steps, on a fixed Hessian batch, :func:`run` records the exact Frobenius norms of the layer
+Hessians H_l = G_l + R_l of the chosen dense layers and the Taylor quantities of
+:mod:`hessinit.stepsize`. :func:`fit` is the same SGD, with held-out loss and accuracy instead.
+
+Holds :func:`run`, :func:`experiment`, :func:`fit` and :data:`COLUMNS`.
+
+Imports: the core below it, :mod:`hessinit.nn`, :mod:`hessinit.curvature` and
+:mod:`hessinit.stepsize` (datasets are duck-typed records, so not even :mod:`hessinit.data`);
+never :mod:`hessinit.study` or :mod:`hessinit.book`.
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ _MAX_CACHED_GRAM = 2048
 
 @tf.function(reduce_retracing=True)
 def _sgd_step(model, x, y, lr):
+    """One SGD step in place, w <- w - lr * grad L_batch(w); returns L_batch before the step."""
     with tf.GradientTape() as tape:
         loss = mean_loss(model, x, y)
     grads = tape.gradient(loss, model.trainable_variables)
@@ -44,7 +57,10 @@ def _sgd_step(model, x, y, lr):
 
 @tf.function(reduce_retracing=True)
 def _taylor_sgd_step(model, x, y, fraction):
-    """One step of size fraction * gamma*, gamma* = g^T g / g^T H g on this mini-batch."""
+    """One step of size fraction * gamma*, gamma* = g^T g / g^T H g on this mini-batch.
+
+    Returns the mini-batch loss before the step and the step size taken (0 where g^T H g <= 0).
+    """
     loss, grads, gg, gHg = curvature_along_gradient(model, x, y)
     lr = tf.cast(fraction, tf.float64) * gamma_star(gg, gHg)
     for v, g in zip(tf_variables(model), grads, strict=True):
@@ -69,20 +85,74 @@ def run(
     same_batch=False,
     progress=True,
 ):
-    """Train ``models.mlp`` on ``data`` with SGD and track the Hessian; return a tidy frame.
+    """Train an MLP on ``data`` with SGD, tracking the exact layer Hessians; return a tidy frame.
 
-    ``data``: a :func:`hessinit.data.load` record (``x``, ``y``, ``name``, ``num_classes``).
-    ``sd``: std of dense1's kernel (the original experiment); ``kernel_std`` overrides it with a
-    per-layer sequence. ``lr``: a step size, or ``"taylor"`` for gamma* of each mini-batch (times
-    ``lr_fraction`` given as ``("taylor", fraction)``). ``layers``: dense layer names to track
-    (default all). Steps 0, ``hessian_every``, ... and the last step ``steps`` are checkpoints,
-    measured on ``hessian_batch`` images drawn once.
+    The network is ``hessinit.nn.mlp(data.x.shape[1:], data.num_classes, widths, activation,
+    kernel_std=sd, seed=seed)`` (``kernel_std`` replaces ``sd`` when given). Each step draws a
+    mini-batch B of ``batch_size`` images with replacement and takes
 
-    Returns one row per step and layer, with columns :data:`COLUMNS`: the mini-batch loss before
-    the step, and at checkpoints the Hessian-batch loss, H/G/R/GR of the layer, the Taylor
-    quantities of the whole network and the softmax saturation (:func:`models.softmax_saturation`)
-    on the Hessian batch (NaN elsewhere). A non-finite loss ends the run early with that
-    row recorded; ``frame.attrs["diverged_at"]`` then gives the step.
+        w <- w - lr * grad L_B(w)      (or lr = fraction * gamma*, gamma* = g^T g / g^T H g).
+
+    Steps 0, ``hessian_every``, 2 ``hessian_every``, ... and the last step ``steps`` are
+    checkpoints: before that step's update, on a Hessian batch of ``hessian_batch`` images drawn
+    once, it records ||H_l||_F, ||G_l||_F, ||R_l||_F and <G_l, R_l> of every tracked layer
+    (exact, :func:`hessinit.curvature.hessian_norms_all_layers`), the Taylor quantities of the
+    whole network at a step of ``lr`` (:func:`hessinit.stepsize.taylor_step`; 0.01 for the
+    Taylor learning rate) and the softmax saturation (:func:`hessinit.nn.softmax_saturation`).
+    All draws come from one ``np.random.default_rng(seed)``: the Hessian batch (without
+    replacement), then one fixed mini-batch (the one ``same_batch=True`` reuses), then one
+    mini-batch per step.
+
+    Args:
+        data: a dataset record with ``x``, ``y``, ``name`` and ``num_classes`` (a
+            :class:`hessinit.data.Dataset`, e.g. from :func:`hessinit.data.load`).
+        sd: the std of dense1's kernel, N(0, sd^2) (the original experiment; the other layers
+            keep Keras' defaults). Recorded in the ``sd`` column.
+        kernel_std: overrides ``sd`` with ``mlp``'s ``kernel_std`` (e.g. one std per dense
+            layer).
+        widths: the hidden layers' widths.
+        activation: the hidden layers' activation.
+        steps: the number of SGD steps (0: only the checkpoint at initialization).
+        lr: a positive step size, ``"taylor"`` for gamma* of each mini-batch, or
+            ``("taylor", fraction)`` for fraction * gamma*.
+        batch_size: the mini-batch size |B|.
+        hessian_every: the number of steps between checkpoints.
+        hessian_batch: the size of the Hessian batch (at most the number of images).
+        layers: the names of the dense layers to track (default all: ``dense1``, ...).
+        seed: the seed of the network's weights and of every draw.
+        same_batch: train on one fixed mini-batch (the original notebook's bug).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        A ``pandas.DataFrame`` with columns :data:`COLUMNS`, one row per step and tracked layer:
+        ``lr`` (the step size taken; NaN at the last step, which takes none), ``loss`` (the
+        mini-batch loss before the step) and, at checkpoints only (NaN elsewhere),
+        ``hessian_loss`` (the loss on the Hessian batch), ``H``, ``G``, ``R``, ``GR``,
+        ``grad_norm``, ``gHg``, ``gamma_star``, ``predicted``, ``realised``,
+        ``predicted_star``, ``realised_star``, ``p_max``, ``lambda_norm`` and ``logit_std``. A
+        non-finite loss ends the run early with that row recorded; ``frame.attrs["diverged_at"]``
+        then gives the step (else None).
+
+    Raises:
+        ValueError: ``steps < 0``, ``batch_size``, ``hessian_every`` or ``hessian_batch < 1``,
+            ``lr`` neither positive nor Taylor, or an argument ``mlp`` rejects.
+
+    Example:
+        Two steps of a one-hidden-layer ReLU network on 64 random 4 x 4 images:
+
+        >>> from hessinit.data import Dataset
+        >>> rng = np.random.default_rng(0)
+        >>> data = Dataset(rng.random((64, 4, 4), np.float32), rng.integers(0, 3, 64),
+        ...                "tiny", 3, (4, 4), "random")
+        >>> frame = run(data, 0.5, widths=(5,), steps=2, batch_size=8, hessian_every=2,
+        ...             hessian_batch=16, progress=False)
+        >>> frame[["step", "layer"]].values.tolist()
+        [[0, 'dense1'], [0, 'dense2'], [1, 'dense1'], [1, 'dense2'], [2, 'dense1'], [2, 'dense2']]
+        >>> checkpoints = frame.dropna(subset=["H"])
+        >>> checkpoints.step.unique().tolist(), bool((checkpoints.R == 0).all())  # ReLU: R = 0
+        ([0, 2], True)
+        >>> bool(np.allclose(checkpoints.H, checkpoints.G))
+        True
     """
     if steps < 0 or batch_size < 1 or hessian_every < 1 or hessian_batch < 1:
         raise ValueError("steps >= 0, batch_size >= 1, hessian_every >= 1, hessian_batch >= 1")
@@ -149,18 +219,74 @@ def run(
 
 
 def experiment(data, sds=(1e-5, 1e-2, 1.0), **kwargs):
-    """:func:`run` for each std in ``sds``, concatenated (the original experiment)."""
+    """:func:`run` for each std in ``sds``, concatenated (the original experiment).
+
+    Args:
+        data: the dataset record, as for :func:`run`.
+        sds: the stds of dense1's kernel, one run each.
+        **kwargs: the other arguments of :func:`run`, shared by every run.
+
+    Returns:
+        The frames of the runs stacked in the order of ``sds`` (a fresh index); the ``sd``
+        column tells them apart. ``attrs`` are not kept.
+
+    Example:
+        The checkpoint at initialization for two stds:
+
+        >>> from hessinit.data import Dataset
+        >>> rng = np.random.default_rng(0)
+        >>> data = Dataset(rng.random((32, 4, 4), np.float32), rng.integers(0, 3, 32),
+        ...                "tiny", 3, (4, 4), "random")
+        >>> frame = experiment(data, sds=(0.1, 1.0), widths=(5,), steps=0, hessian_batch=16,
+        ...                    layers=["dense1"], progress=False)
+        >>> frame[["sd", "step", "layer"]].values.tolist()
+        [[0.1, 0, 'dense1'], [1.0, 0, 'dense1']]
+        >>> bool(frame.H.gt(0).all() and frame.lr.isna().all())  # measured; no step taken
+        True
+    """
     return pd.concat([run(data, sd, **kwargs) for sd in sds], ignore_index=True)
 
 
 def fit(model, train, test, steps=1000, lr=0.01, batch_size=32, eval_every=50, seed=0,
         progress=True):  # fmt: skip
-    """Plain SGD on ``train`` (fresh seeded mini-batches) for an already built ``model``, with the
-    loss and accuracy on the held-out ``test`` images every ``eval_every`` steps.
+    """Train ``model`` with plain SGD and report the held-out loss and accuracy as it goes.
 
-    ``train``, ``test``: records with ``x`` and ``y`` (see :func:`hessinit.data.split`). Returns one
-    row per evaluation: ``step``, ``loss`` (the mean mini-batch loss since the last evaluation),
-    ``test_loss`` and ``test_accuracy``. Stops early, with the row recorded, on a non-finite loss.
+    Each step draws a mini-batch B of ``batch_size`` training images with replacement from
+    ``np.random.default_rng(seed)`` and takes w <- w - lr * grad L_B(w), in place. At steps 0,
+    ``eval_every``, ... and the last step ``steps`` (before that step's update) it evaluates
+    the mean cross-entropy and the accuracy, mean_i [argmax_k z_ik = y_i], on all of ``test``.
+
+    Args:
+        model: a built Keras model mapping images to logits (e.g. :func:`hessinit.nn.mlp`);
+            modified in place.
+        train: the training record, with ``x`` and ``y`` (see :func:`hessinit.data.split`).
+        test: the held-out record, with ``x`` and ``y``.
+        steps: the number of SGD steps.
+        lr: the step size.
+        batch_size: the mini-batch size |B|.
+        eval_every: the number of steps between evaluations.
+        seed: the seed of the mini-batch draws.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        A ``pandas.DataFrame``, one row per evaluation: ``step``, ``loss`` (the mean
+        mini-batch loss over the steps since the previous evaluation; NaN at step 0),
+        ``test_loss`` and ``test_accuracy``. Stops early, with the row recorded, when the
+        held-out loss is not finite.
+
+    Example:
+        >>> from hessinit.data import Dataset
+        >>> from hessinit.nn import mlp
+        >>> rng = np.random.default_rng(0)
+        >>> data = Dataset(rng.random((32, 4, 4), np.float32), rng.integers(0, 3, 32),
+        ...                "tiny", 3, (4, 4), "random")
+        >>> model = mlp((4, 4), 3, widths=(5,), kernel_std=[0.5, 0.5], seed=0)
+        >>> frame = fit(model, data, data, steps=4, eval_every=2, batch_size=8, progress=False)
+        >>> list(frame.columns), frame.step.tolist()
+        (['step', 'loss', 'test_loss', 'test_accuracy'], [0, 2, 4])
+        >>> accuracy = np.mean(np.argmax(model(data.x), axis=1) == data.y)
+        >>> bool(frame.test_accuracy.iloc[-1] == accuracy)
+        True
     """
     x_all, y_all = np.asarray(train.x, np.float32), np.asarray(train.y, np.int32)
     x_test, y_test = tf.constant(np.asarray(test.x, np.float32)), np.asarray(test.y, np.int32)
