@@ -13,11 +13,20 @@ with respect to the LeCun-standardized weights V = W sqrt(n_in), makes layers of
 comparable. Layer 1 sees pixels (E x^2 ~ 0.1 on MNIST), not unit-scale activations.
 
 **Homogeneity.** For ReLU or linear networks with zero biases, scaling kernel j by s_j scales
-the logits by S = prod_j s_j, so at a fixed softmax ||H_l||_F is proportional to S^2 / s_l^2: a
-layer's own scale cancels (science.md section 4). Hence, while the softmax stays far from
-saturation, the *shape* of the depth profile does not depend on the variance c / fan_in: all L
-layers move together, like c^(L - 1). Balancing layers against each other cannot pick c;
-:func:`hessian_init` needs a *target* level to fix the overall scale S.
+the logits by S = prod_j s_j. Layer l's inputs x_i scale by prod_{j<l} s_j and the sensitivities
+dz/da_l by prod_{j>l} s_j, so at a fixed softmax (fixed Lambda_i) ||H_l||_F is proportional to
+S^2 / s_l^2: a layer's own scale cancels (the book's *sd sweep* and *Initialization schemes*
+pages test this). Hence, while the softmax stays far from saturation, the *shape* of the depth
+profile does not depend on the variance c / fan_in: with s_j = sqrt(c) all L layers move
+together, like c^(L - 1). Balancing layers against each other cannot pick c; :func:`hessian_init`
+needs a *target* level to fix the overall scale S.
+
+Holds the named schemes (:func:`kernel_stds`), exact per-layer norms (:func:`depth_profile`,
+:func:`normalized_norms`, :func:`reference_level`), the Hessian-based initializer
+(:func:`hessian_init`) and the comparison of schemes (:func:`profile_schemes`).
+
+Imports: the core below it, :mod:`hessinit.nn` and :mod:`hessinit.curvature`; never
+:mod:`hessinit.study` or :mod:`hessinit.book`.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ def kernel_stds(
     input_shape: Sequence[int] = (28, 28),
     num_classes: int = 10,
 ) -> list[float]:
-    """Per-layer kernel standard deviations of a scheme, for ``models.mlp(kernel_std=...)``.
+    """Per-layer kernel standard deviations of a scheme, for ``hessinit.nn.mlp(kernel_std=...)``.
 
     For the dense layers of ``mlp(input_shape, num_classes, widths)`` (fan-ins n_in = prod
     input_shape, widths...; fan-outs widths..., num_classes), sigma_l^2 is
@@ -57,13 +66,26 @@ def kernel_stds(
     - a number c: c / n_in (so c = 1 is LeCun and c = 2 is He; for ReLU with inverted dropout of
       keep probability q, the mean-field choice is c = 2 q).
 
-    Returns one float per dense layer, ``len(widths) + 1``. ``mlp`` draws N(0, sigma_l^2) (a normal
-    with Glorot's variance, not Glorot's uniform law).
+    ``mlp`` draws N(0, sigma_l^2) (a normal with Glorot's variance, not Glorot's uniform law).
 
-    >>> [round(s**2 * 784, 6) for s in kernel_stds("he", [30, 30])][0]
-    2.0
-    >>> [round(s, 4) for s in kernel_stds("glorot", [30, 30])]
-    [0.0496, 0.1826, 0.2236]
+    Args:
+        scheme: ``"lecun"``, ``"glorot"`` or ``"he"`` (any case), or a positive finite c.
+        widths: the hidden layers' widths.
+        input_shape: the shape of one input; n_in of dense1 is its product.
+        num_classes: the output layer's width.
+
+    Returns:
+        sigma_l, one float per dense layer (``len(widths) + 1``).
+
+    Raises:
+        ValueError: an unknown scheme name, or c not positive and finite.
+        TypeError: ``scheme`` is neither a name nor a number (a bool is not a number here).
+
+    Example:
+        >>> [round(s**2 * 784, 6) for s in kernel_stds("he", [30, 30])][0]
+        2.0
+        >>> [round(s, 4) for s in kernel_stds("glorot", [30, 30])]
+        [0.0496, 0.1826, 0.2236]
     """
     fan_ins = [int(np.prod(input_shape))] + [int(w) for w in widths]
     fan_outs = [int(w) for w in widths] + [int(num_classes)]
@@ -87,7 +109,18 @@ def kernel_stds(
 
 
 def scheme_label(scheme: str | float) -> str:
-    """A display label: ``"lecun"`` stays, a number c becomes ``"c=2"``."""
+    """A display label for a scheme: a name in lower case, a number c as ``"c=<c>"``.
+
+    Args:
+        scheme: a scheme as accepted by :func:`kernel_stds`.
+
+    Returns:
+        The label used in the ``scheme`` column of :func:`profile_schemes`.
+
+    Example:
+        >>> scheme_label("He"), scheme_label(2.0), scheme_label(0.5)
+        ('he', 'c=2', 'c=0.5')
+    """
     return scheme.lower() if isinstance(scheme, str) else f"c={scheme:g}"
 
 
@@ -97,7 +130,7 @@ def scheme_label(scheme: str | float) -> str:
 
 
 def _profile(model, x, y, training, seed):
-    """Rows (H, G, R, GR) per dense layer, float64, from hessian.hessian_norms_all_layers."""
+    """Array (4, L): H, G, R, GR of every dense layer (float64), inference or fixed masks."""
     masks = dropout_masks(model, len(x), seed) if training else None
     norms = hessian_norms_all_layers(model, x, y, masks=masks).values()
     return np.array([[n.H, n.G, n.R, n.GR] for n in norms]).T
@@ -106,20 +139,50 @@ def _profile(model, x, y, training, seed):
 def depth_profile(model, x, y, training=False, masks=1, seed=0) -> pd.DataFrame:
     """Exact per-layer Hessian norms of the mean cross-entropy for every dense layer, one row each.
 
-    Columns: ``layer`` (1, 2, ...), ``name``, ``fan_in``, ``fan_out``, ``H``, ``G``, ``R``
-    (Frobenius norms of the kernel's Hessian block and of its Gauss-Newton and curvature
-    terms), ``GR`` (<G, R>) and ``H_norm = H / fan_in`` (the module's normalization). Computed in
-    float64 by the Kronecker identity in one forward and one backward recursion over all layers.
+    For dense layer l with inputs x_i and M_i = d^2 l_i / d a_i^2, H_l = (1/B) sum_i
+    (x_i x_i^T) kron M_i splits into the Gauss-Newton term G_l (M_i replaced by J_i^T Lambda_i
+    J_i) and the curvature term R_l = H_l - G_l. All layers are computed exactly in float64 by
+    the Kronecker identity, in one forward and one backward recursion
+    (:func:`hessinit.curvature.hessian_norms_all_layers`). Memory O(B n_out^2) per layer; R is
+    skipped (exactly 0) when all hidden activations are ReLU or linear.
 
-    ``training=False``: dropout off, the same numbers as ``hessian.layer_hessian_norms``.
-    ``training=True``: the Hessian of the training-mode network with a *fixed* inverted-dropout
-    mask (entries 0 or 1/q per sample and unit, drawn from ``seed``); the layer inputs x_i are then
-    the masked activations and M_i is taken through the masked network. With ``masks=m > 1`` the
-    norms H, G, R, GR are averaged over m independent mask draws (an average of norms, not the norm
-    of the averaged Hessian); ``H_std`` gives their spread.
+    Args:
+        model: an MLP of dense layers (e.g. :func:`hessinit.nn.mlp`), possibly with dropout.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        training: ``False``: dropout off, the same numbers as
+            :func:`hessinit.curvature.layer_hessian_norms`. ``True``: the Hessian of the
+            training-mode network with a *fixed* inverted-dropout mask (entries 0 or 1/q per
+            sample and unit, :func:`hessinit.curvature.dropout_masks` drawn from ``seed``); the
+            layer inputs x_i are then the masked activations and M_i is taken through the
+            masked network.
+        masks: with ``training=True``, the number m of independent mask draws (seeds ``seed``,
+            ``seed + 1``, ...); H, G, R, GR are averaged over them (an average of norms, not
+            the norm of the averaged Hessian). Ignored when ``training=False``.
+        seed: the seed of the first mask draw.
 
-    Memory O(B n_out^2) per layer; R is skipped (exactly 0) when all hidden activations are ReLU or
-    linear.
+    Returns:
+        A ``pandas.DataFrame`` with columns ``layer`` (1, 2, ...), ``name``, ``fan_in``,
+        ``fan_out``, ``H``, ``G``, ``R`` (Frobenius norms of the kernel's Hessian block and of
+        its Gauss-Newton and curvature terms), ``GR`` (<G, R>) and ``H_norm = H / fan_in`` (the
+        module's normalization); with more than one draw also ``H_std``, the sample standard
+        deviation of H over the draws.
+
+    Raises:
+        ValueError: ``masks < 1``.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
+        >>> model = mlp((4, 4), 3, widths=(5,), activation="relu", kernel_std=[0.5, 0.5])
+        >>> frame = depth_profile(model, x, y)
+        >>> frame[["layer", "name", "fan_in", "fan_out"]].values.tolist()
+        [[1, 'dense1', 16, 5], [2, 'dense2', 5, 3]]
+        >>> bool((frame.R == 0).all() and np.allclose(frame.H, frame.G))  # ReLU: H = G
+        True
+        >>> bool(np.allclose(frame.H_norm, frame.H / frame.fan_in))
+        True
     """
     if masks < 1:
         raise ValueError(f"masks must be at least 1, got {masks}")
@@ -147,7 +210,29 @@ def depth_profile(model, x, y, training=False, masks=1, seed=0) -> pd.DataFrame:
 
 
 def normalized_norms(model, x, y, training=False, seed=0) -> np.ndarray:
-    """``||H_l||_F / fan_in`` for every dense layer."""
+    """The normalized norms h_l = ||H_l||_F / n_in of every dense layer, as a float64 array.
+
+    The ``H_norm`` column of :func:`depth_profile` (one mask draw), without building the frame.
+
+    Args:
+        model: an MLP of dense layers.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        training: ``True`` for the training-mode network under one fixed dropout mask.
+        seed: the seed of that mask.
+
+    Returns:
+        h_l, one entry per dense layer.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
+        >>> model = mlp((4, 4), 3, widths=(5,), kernel_std=[0.5, 0.5])
+        >>> h = normalized_norms(model, x, y)
+        >>> h.shape, bool(np.allclose(h, depth_profile(model, x, y).H_norm))
+        ((2,), True)
+    """
     fan_ins = np.array([int(d.kernel.shape[0]) for d in dense_layers(model)])
     return _profile(model, x, y, training, seed)[0] / fan_ins
 
@@ -157,11 +242,19 @@ def reference_level(x, num_classes: int = 10) -> float:
 
     With W = 0 the softmax is uniform, M_i = Lambda_0 = (I - 11^T / K) / K for every sample, so
     H = C kron Lambda_0 with C = (1/B) sum_i x_i x_i^T and the value is
-    ||C||_F sqrt(K - 1) / (K n_in). A depth-independent target for :func:`hessian_init`:
-    "each layer as curved as a linear classifier on the data".
+    ||C||_F sqrt(K - 1) / (K n_in), since ||Lambda_0||_F = sqrt(K - 1) / K. A depth-independent
+    target for :func:`hessian_init`: "each layer as curved as a linear classifier on the data".
 
-    >>> reference_level(np.ones((4, 2)), num_classes=2)  # ||C||_F = 2, sqrt(1) / (2 * 2)
-    0.5
+    Args:
+        x: inputs, shape (B, ...); each is flattened to n_in values.
+        num_classes: K.
+
+    Returns:
+        ||C||_F sqrt(K - 1) / (K n_in), computed in float64.
+
+    Example:
+        >>> reference_level(np.ones((4, 2)), num_classes=2)  # ||C||_F = 2, sqrt(1) / (2 * 2)
+        0.5
     """
     X = np.asarray(x, np.float64).reshape(len(x), -1)
     C = X.T @ X / len(X)
@@ -177,9 +270,19 @@ def reference_level(x, num_classes: int = 10) -> float:
 class HessianInit:
     """Outcome of :func:`hessian_init`.
 
-    ``table``: per layer ``layer``, ``name``, ``scale`` (s_l, W_l <- s_l W_l), ``H_norm_before``,
-    ``H_norm`` (after); ``iterations`` (solver steps), ``evaluations`` (exact profiles computed),
-    ``converged``, ``spread`` (the largest relative miss max_l |h_l / target - 1|), ``seconds``.
+    Attributes:
+        table: one row per dense layer: ``layer``, ``name``, ``scale`` (s_l, W_l <- s_l W_l),
+            ``H_norm_before`` and ``H_norm`` (h_l before and after).
+        iterations: the solver steps taken.
+        evaluations: the exact profiles computed (one per step, plus the start).
+        converged: whether ``spread <= tol``.
+        spread: the largest relative miss, max_l |h_l / target - 1|.
+        seconds: the wall-clock time.
+
+    Example:
+        >>> import pandas as pd
+        >>> HessianInit(pd.DataFrame(), 2, 3, True, 0.01, 0.5).converged
+        True
     """
 
     table: pd.DataFrame
@@ -201,21 +304,48 @@ def hessian_init(
     training: bool = False,
     seed: int = 0,
 ) -> HessianInit:
-    """Rescale each dense kernel, W_l <- s_l W_l, until every normalized Hessian norm
-    h_l = ||H_l||_F / n_in on the batch (x, y) equals ``target``. Modifies ``model`` in place;
-    biases are untouched, so each kernel keeps its direction.
+    """Rescale each dense kernel, W_l <- s_l W_l, until every layer's normalized norm hits a target.
 
-    ``target=None`` uses the geometric mean of the starting h_l (keeps the overall level);
-    :func:`reference_level` gives a depth-independent level. Layers interact (s_j changes every
-    h_l), so F(u) = log h(u) - log target = 0 in u = log s is solved jointly by Broyden's method
-    in a trust region: the Jacobian starts from the homogeneous-network value
-    d log h_l / d u_j = 2 [j != l] (exact for ReLU/linear at a fixed softmax), every step costs one
-    exact evaluation of all layers and is capped at ``max_step`` in each u_l; a step that does not
-    reduce |F| is rejected and halves the cap. Stops when max_l |h_l / target - 1| <= ``tol``, or
-    after ``iters`` steps with a ``RuntimeWarning``, keeping the best scales found.
-    ``training=True`` balances the training-mode Hessians under one fixed dropout mask (``seed``).
-    ReLU/linear nets converge in 1-3 steps; saturating activations (tanh) need tens of steps and
-    may stall a few percent off a target their bounded activations cannot reach.
+    The normalized norms are h_l = ||H_l||_F / n_in on the batch (x, y). Layers interact (s_j
+    changes every h_l), so F(u) = log h(u) - log target = 0 in u = log s is solved jointly by
+    Broyden's method in a trust region: the Jacobian starts from the homogeneous-network value
+    d log h_l / d u_j = 2 [j != l] (exact for ReLU/linear at a fixed softmax, see the module
+    docstring), every step costs one exact evaluation of all layers and is capped at
+    ``max_step`` in each u_l; a step that does not reduce max_l |F_l| is rejected and halves the
+    cap. Stops when max_l |h_l / target - 1| <= ``tol``, or after ``iters`` steps with a
+    ``RuntimeWarning``, keeping the best scales found. Biases are untouched, so each kernel
+    keeps its direction. ReLU/linear nets converge in 1-3 steps; saturating activations (tanh)
+    need tens of steps and may stall a few percent off a target their bounded activations
+    cannot reach.
+
+    Args:
+        model: an MLP of dense layers; its kernels are modified in place.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        target: the common level of h_l; ``None``: the geometric mean of the starting h_l
+            (keeps the overall level). :func:`reference_level` gives a depth-independent level.
+        iters: the largest number of solver steps.
+        tol: the accepted relative miss.
+        max_step: the largest change of any log-scale u_l in one step.
+        training: balance the training-mode Hessians under one fixed dropout mask.
+        seed: the seed of that mask.
+
+    Returns:
+        A :class:`HessianInit` with the scales, the norms before and after, and the solver's
+        record.
+
+    Raises:
+        ValueError: ``target`` is not positive and finite.
+        FloatingPointError: the starting model has a zero or non-finite h_l.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((32, 4, 4), np.float32) - 0.5, rng.integers(0, 3, 32)
+        >>> model = mlp((4, 4), 3, (8, 8), "relu", kernel_stds("lecun", (8, 8), (4, 4), 3))
+        >>> result = hessian_init(model, x, y, target=0.01)
+        >>> result.converged, bool(np.allclose(normalized_norms(model, x, y), 0.01, rtol=0.02))
+        (True, True)
     """
     if target is not None and not 0 < target < math.inf:
         raise ValueError(f"target must be a positive normalized norm, got {target}")
@@ -303,12 +433,37 @@ def profile_schemes(
     seed: int = 0,
     num_classes: int = 10,
 ) -> pd.DataFrame:
-    """:func:`depth_profile` of ``mlp(widths, activation, kernel_stds(scheme))`` for every
-    (activation, scheme), stacked in one tidy frame with extra columns ``activation``, ``scheme``
-    (label, e.g. ``"he"`` or ``"c=2"``), ``dropout`` and ``depth`` (number of dense layers).
+    """:func:`depth_profile` of a fresh MLP for every (activation, scheme), in one tidy frame.
 
-    The input shape is read from ``x``. ``training`` defaults to
-    ``dropout > 0`` (fixed masks, see :func:`depth_profile`).
+    For each activation, and within it each scheme, builds ``hessinit.nn.mlp(x.shape[1:],
+    num_classes, widths, activation, kernel_stds(scheme, widths, x.shape[1:], num_classes),
+    seed, dropout)`` and profiles it on (x, y).
+
+    Args:
+        x: inputs, shape (B, ...); the input shape is read from it.
+        y: integer labels, shape (B,).
+        schemes: schemes as accepted by :func:`kernel_stds`.
+        activations: the hidden activations.
+        widths: the hidden layers' widths.
+        dropout: the inverted-dropout rate after each hidden layer.
+        training: profile the training-mode network under fixed masks; ``None``: ``dropout >
+            0`` (see :func:`depth_profile`).
+        masks: the number of mask draws averaged (training mode only).
+        seed: the seed of the weights and of the masks.
+        num_classes: the output layer's width.
+
+    Returns:
+        The :func:`depth_profile` frames stacked, with extra columns ``activation``,
+        ``scheme`` (its :func:`scheme_label`, e.g. ``"he"`` or ``"c=2"``), ``dropout`` and
+        ``depth`` (the number of dense layers).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
+        >>> frame = profile_schemes(x, y, schemes=("he", 1.0), activations=("relu",),
+        ...                         widths=(5,), num_classes=3)
+        >>> frame[["activation", "scheme", "layer", "depth"]].values.tolist()
+        [['relu', 'he', 1, 2], ['relu', 'he', 2, 2], ['relu', 'c=1', 1, 2], ['relu', 'c=1', 2, 2]]
     """
     x = np.asarray(x, np.float32)
     y = np.asarray(y).reshape(-1)

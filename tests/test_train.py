@@ -42,6 +42,25 @@ def test_frame_layout(tiny):
     checkpoints = sorted(frame.loc[frame["H"].notna(), "step"].unique())
     assert checkpoints == [0, 4, 8, 12]
     assert frame.attrs["diverged_at"] is None
+    # the last step only measures: no step size; every other step took lr
+    assert frame.loc[frame["step"] == 12, "lr"].isna().all()
+    assert (frame.loc[frame["step"] < 12, "lr"] == 0.01).all()
+
+
+def test_batches_follow_the_documented_draws(tiny):
+    """One generator, default_rng(seed): the Hessian batch (without replacement), one fixed
+    mini-batch, then one mini-batch per step; the losses at step 0 are those batches' losses on
+    the freshly built network, evaluated directly."""
+    frame = train.run(tiny, 0.3, seed=4, **dict(KW, hessian_batch=16))
+    rng = np.random.default_rng(4)
+    h_idx = rng.choice(48, size=16, replace=False)
+    rng.integers(0, 48, size=8)  # the fixed batch of same_batch=True
+    idx = rng.integers(0, 48, size=8)
+    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.3, seed=4)
+    first = frame.query("step == 0").iloc[0]
+    assert first["loss"] == pytest.approx(float(mean_loss(model, tiny.x[idx], tiny.y[idx])), 1e-6)
+    h_loss = float(mean_loss(model, tiny.x[h_idx], tiny.y[h_idx]))
+    assert first["hessian_loss"] == pytest.approx(h_loss, rel=1e-6)
 
 
 def test_initial_hessian_matches_materialized_reference(tiny):
