@@ -9,10 +9,15 @@ The package is layered; a module imports only from its own layer or the layers b
    (exact layer Hessians, products, estimates), :mod:`hessinit.data` (datasets),
    :mod:`hessinit.train`, :mod:`hessinit.stepsize`, :mod:`hessinit.init`;
 2. :mod:`hessinit.study`: experiments, analysis, the claims' verdicts and figures;
-3. :mod:`hessinit.book`: the run grid, the papermill runner and the notebook helpers.
+3. :mod:`hessinit.book`: the run grid, the papermill runner and the notebook helpers;
+4. ``hessinit.__main__``: the command line.
 
-The public API is re-exported here and loaded on first use, so ``import hessinit`` stays cheap
-(TensorFlow is imported only when a numerical function is first touched):
+The core imports neither :mod:`hessinit.study` nor :mod:`hessinit.book`;
+``tests/test_layering.py`` checks these rules on every module.
+
+Imports: nothing at import time but the standard library. The public API below is re-exported
+here and loaded on first use, so ``import hessinit`` stays cheap (TensorFlow is imported only
+when a numerical function is first touched):
 
 >>> import hessinit as hi
 >>> hi.mlp(kernel_std=0.01, seed=0).count_params()
@@ -73,6 +78,7 @@ __all__ = sorted(_API) + list(_SUBPACKAGES)
 
 
 def __getattr__(name):
+    """Import the module that defines a public name (or a subpackage) on first use."""
     if name in _API:
         value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
         globals()[name] = value
@@ -83,4 +89,5 @@ def __getattr__(name):
 
 
 def __dir__():
+    """The public names, loaded or not."""
     return __all__

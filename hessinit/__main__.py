@@ -1,4 +1,13 @@
-"""Command line: ``python -m hessinit experiment ...`` and ``python -m hessinit book ...``."""
+"""Command line: ``python -m hessinit experiment ...`` and ``python -m hessinit book ...``.
+
+``experiment`` trains the paper's network for each std and writes a CSV and a figure;
+``book`` runs every notebook with papermill and builds the site (:mod:`hessinit.book.cli`).
+
+Imports: the top of the package, it may use every layer, each only when its subcommand runs:
+:mod:`hessinit.book` only for ``book``; :mod:`hessinit.data`, :mod:`hessinit.train` and
+:mod:`hessinit.study.figures` (and with them TensorFlow) only for ``experiment``. Parsing the
+command line imports none of them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +20,11 @@ from pathlib import Path
 
 
 def _positive_float(text):
+    """An argparse type: a positive finite float.
+
+    >>> _positive_float("1e-5")
+    1e-05
+    """
     value = float(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
@@ -18,6 +32,7 @@ def _positive_float(text):
 
 
 def _experiment(args):
+    """The ``experiment`` subcommand: train, write ``OUT/DATASET.csv`` and ``.png``, report."""
     from . import data, train
     from .study import figures as plots
 
@@ -53,8 +68,11 @@ def _experiment(args):
     print(f"wrote {frame_path} and {figure_path}")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m hessinit", description=__doc__)
+def _parser(book_options):
+    """The command line's parser; the ``book`` options are added only if ``book_options``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hessinit", description=__doc__.split("\n\n", 1)[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     exp = sub.add_parser(
@@ -87,12 +105,30 @@ def main(argv=None):
     exp.add_argument("--out", type=Path, default=Path("runs"), help="output folder (default runs)")
     exp.set_defaults(func=_experiment)
 
-    from .book.cli import add_arguments as add_book_arguments
-
     book = sub.add_parser("book", help="run every notebook with papermill and build the book")
-    add_book_arguments(book)
+    if book_options:
+        from .book.cli import add_arguments as add_book_arguments
 
-    args = parser.parse_args(argv)
+        add_book_arguments(book)
+    return parser
+
+
+def main(argv=None):
+    """Parse the command line and run its subcommand.
+
+    Args:
+        argv: The arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        int: The exit code: 0 on success, 2 for an invalid value found while running (a
+        dataset name, a std), or the ``book`` subcommand's code.
+
+    Raises:
+        SystemExit: For ``--help`` and for arguments argparse rejects.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The book's options (and with them hessinit.book) are loaded only for `book`.
+    args = _parser(book_options=argv[:1] == ["book"]).parse_args(argv)
     try:
         return args.func(args) or 0
     except (ValueError, RuntimeError) as err:

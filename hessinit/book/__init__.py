@@ -1,12 +1,19 @@
 """The book: its run grid, the papermill runner, the site build and the helpers notebooks call.
 
-- :mod:`~hessinit.book.notebook`: ``write_table``, ``glue``, ``read_records``, ``versions``;
 - :mod:`~hessinit.book.grid`: ``book/grid.yml`` expanded into runs, and the code hash;
-- :mod:`~hessinit.book.runner`: executing runs with papermill, records, the site build;
-- :mod:`~hessinit.book.cli`: the ``python -m hessinit book`` options.
+- :mod:`~hessinit.book.runner`: executing runs with papermill, run records and keys, the site
+  build;
+- :mod:`~hessinit.book.notebook`: ``write_table``, ``glue``, ``read_records``, ``versions``;
+- :mod:`~hessinit.book.cli`: the ``python -m hessinit book`` options;
+- :mod:`~hessinit.book.xref`: the Sphinx extension that resolves references to re-exported names
+  on the API page.
 
-Imports: the standard library, PyYAML, papermill and Jupyter Book; never the numerical core
-(notebooks import that themselves).
+Notebooks import what they compute from :mod:`hessinit.study` and the core themselves; this
+layer only runs them.
+
+Imports: the standard library and PyYAML (papermill, nbformat, myst-nb, pandas and Sphinx when a
+function that needs them is called); from the package only :mod:`hessinit.book` itself and the
+dataset names of :mod:`hessinit.data` (the ``--datasets`` choices). Never the numerical core.
 """
 
 from .notebook import glue, read_records, versions, write_table

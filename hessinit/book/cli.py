@@ -1,6 +1,8 @@
-"""The ``book`` subcommand: argparse options and the entry point.
+"""The ``book`` subcommand of ``python -m hessinit``: its options and its entry point.
 
-Imports: :mod:`hessinit.book.runner`.
+Imports: :mod:`hessinit.book.runner` (when the subcommand runs) and the dataset names
+``hessinit.data.NAMES`` (the choices of ``--datasets``), the only import of this layer from the
+package below it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,19 @@ from pathlib import Path
 
 
 def add_arguments(parser):
-    """The options of ``python -m hessinit book``."""
+    """Add the options of ``python -m hessinit book`` to ``parser``, and :func:`main` as its func.
+
+    Args:
+        parser: An ``argparse.ArgumentParser`` (or a subcommand's parser).
+
+    Example:
+        >>> import argparse
+        >>> parser = argparse.ArgumentParser(prog="book")
+        >>> add_arguments(parser)
+        >>> args = parser.parse_args(["--small", "--only", "site/original/*"])
+        >>> args.small, args.only, args.force, args.func is main
+        (True, ['site/original/*'], False, True)
+    """
     from ..data import NAMES
 
     parser.add_argument(
@@ -53,7 +67,31 @@ def add_arguments(parser):
 
 
 def main(args):
-    """Run the grid, build the site, report; returns the exit code."""
+    """Run the grid, build the site and report: the ``book`` subcommand.
+
+    Runs whose dataset cannot be loaded are reported and left out of the site without changing
+    the exit code; failed runs and a failed build are reported on stderr.
+
+    Args:
+        args: The options parsed by a parser :func:`add_arguments` filled.
+
+    Returns:
+        int: 0 if every run and the build succeeded (or ``--list``), else 1.
+
+    Example:
+        >>> import argparse, pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> (root / "book").mkdir()
+        >>> _ = (root / "book" / "grid.yml").write_text(
+        ...     "runs: [{notebook: chain_rule, output: site/chain_rule.ipynb, "
+        ...     "parameters: {n: 64}, small: {n: 16}}]"
+        ... )
+        >>> parser = argparse.ArgumentParser()
+        >>> add_arguments(parser)
+        >>> main(parser.parse_args(["--root", str(root), "--small", "--list"]))
+        site/chain_rule {"n": 16, "table": "chain_rule.csv"}
+        0
+    """
     from ..data import NAMES
     from .runner import Runner
 

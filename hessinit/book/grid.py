@@ -16,6 +16,8 @@ its stale outputs removed, the others go on; a run whose dataset cannot be loade
 that dataset unavailable and its pages are left out. The site is built by Jupyter Book from a
 table of contents derived from ``_toc.yml`` that keeps only pages that exist (``glob:`` entries
 expand to the executed notebooks present; entries matching nothing are dropped).
+
+Imports: the standard library and PyYAML only.
 """
 
 from __future__ import annotations
@@ -31,7 +33,22 @@ RUNS = "_runs"
 
 @dataclass
 class Run:
-    """One papermill run: ``book/<notebook>.ipynb`` executed into ``_runs/<output>``."""
+    """One papermill run: ``book/<notebook>.ipynb`` executed into ``_runs/<output>``.
+
+    Attributes:
+        id: The output path without its suffix, e.g. ``"site/original/mnist-5k"``; unique in a
+            grid, and the name ``--only`` patterns match.
+        notebook: The notebook's name, ``book/<notebook>.ipynb``.
+        output: The executed notebook's path under ``_runs/``.
+        parameters: What papermill injects into the notebook's ``parameters`` cell.
+        dataset: The dataset the run was expanded over, or None.
+        collect: The grid entry's ``collect:`` value (a notebook name, a list of them, or
+            ``"records"``), or None.
+        inputs: What a collecting run read (table hashes, record keys), filled in by the
+            runner; part of the run's key.
+        files: The entry's ``inputs:``, files relative to the book's root whose contents are
+            part of the run's key.
+    """
 
     id: str
     notebook: str
@@ -44,6 +61,16 @@ class Run:
 
 
 def _sd_list(spec):
+    """The stds of an ``sd:`` entry: a list, or ``{logspace: [first, last, count]}``.
+
+    A log grid has ``count`` points ``10**e`` for exponents evenly spaced from ``first`` to
+    ``last``, each rounded to three significant digits:
+
+    >>> _sd_list({"logspace": [-2, 0, 5]})
+    [0.01, 0.0316, 0.1, 0.316, 1.0]
+    >>> _sd_list([1e-5, "0.01", 1])
+    [1e-05, 0.01, 1.0]
+    """
     if isinstance(spec, dict) and "logspace" in spec:
         start, stop, num = spec["logspace"]
         return [float(f"{10 ** (start + (stop - start) * k / (num - 1)):.3g}") for k in range(num)]
@@ -51,11 +78,46 @@ def _sd_list(spec):
 
 
 def _sd_name(sd):
+    """The std as it appears in output paths.
+
+    >>> _sd_name(0.0316), _sd_name(1e-05), _sd_name(10.0)
+    ('0.0316', '1e-05', '10')
+    """
     return f"{sd:.3g}"
 
 
 def read_grid(path, datasets=None, small=False):
-    """Expand the grid file at ``path`` into a list of :class:`Run`, in order."""
+    r"""Expand the grid file at ``path`` into a list of :class:`Run`, in order.
+
+    Args:
+        path: The grid file, YAML as described in ``book/grid.yml``.
+        datasets: The datasets entries with ``{dataset}`` in their output are expanded over
+            (default: the file's ``datasets``, else ``["mnist-5k"]``).
+        small: Apply each entry's ``small`` overrides (``python -m hessinit book --small``).
+
+    Returns:
+        list[Run]: One run per entry and dataset and std, in the file's order.
+
+    Raises:
+        ValueError: If two runs would write the same output.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "grid.yml"
+        >>> _ = path.write_text(
+        ...     "runs:\n"
+        ...     "  - notebook: sd_run\n"
+        ...     "    output: sweep/{dataset}/sd-{sd}.ipynb\n"
+        ...     "    sd: {logspace: [-2, 0, 3]}\n"
+        ...     "    parameters: {steps: 300}\n"
+        ...     "    small: {steps: 10}\n"
+        ... )
+        >>> runs = read_grid(path, datasets=["mnist-5k"], small=True)
+        >>> [run.id for run in runs]
+        ['sweep/mnist-5k/sd-0.01', 'sweep/mnist-5k/sd-0.1', 'sweep/mnist-5k/sd-1']
+        >>> runs[1].parameters
+        {'steps': 10, 'dataset': 'mnist-5k', 'sd': 0.1, 'table': 'sd-0.1.csv'}
+    """
     grid = yaml.safe_load(Path(path).read_text())
     datasets = list(datasets or grid.get("datasets", ["mnist-5k"]))
     runs = []
@@ -94,12 +156,26 @@ def read_grid(path, datasets=None, small=False):
 
 
 def _names(collect):
-    """The notebooks a ``collect:`` entry names: one name or a list of names."""
+    """The notebooks a ``collect:`` entry names: one name or a list of names.
+
+    >>> _names("sd_run"), _names(["dominance", "step_size"])
+    (['sd_run'], ['dominance', 'step_size'])
+    """
     return [collect] if isinstance(collect, str) else list(collect)
 
 
 def package_hash():
-    """sha256 of the package's code, every ``hessinit/**/*.py``."""
+    """The sha256 of the package's code, every ``hessinit/**/*.py``, as part of every run's key.
+
+    Any change to the package's code (a docstring included) reruns every run.
+
+    Returns:
+        str: 64 hexadecimal digits.
+
+    Example:
+        >>> len(package_hash()) == 64 and package_hash() == package_hash()
+        True
+    """
     h = hashlib.sha256()
     package = Path(__file__).resolve().parent.parent
     for p in sorted(package.rglob("*.py")):
@@ -108,4 +184,5 @@ def package_hash():
 
 
 def _file_hash(path):
+    """The sha256 of a file's bytes, in hexadecimal."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,6 +1,13 @@
 """Executing the grid with papermill and building the site with Jupyter Book.
 
-Imports: :mod:`hessinit.book.grid` and :mod:`hessinit.book.notebook`.
+:class:`Runner` executes the runs of :func:`hessinit.book.grid.read_grid` one after the other,
+skips those whose record holds the same key, writes a record per run under ``_runs/records``,
+and builds the site with ``jupyter-book build . -W -n --keep-going`` from a table of contents
+that lists only the pages that exist.
+
+Imports: the standard library, PyYAML, :mod:`hessinit.book.grid` and
+:mod:`hessinit.book.notebook`; papermill, nbformat, tqdm and the Jupyter kernel machinery only
+when runs are executed. Nothing from the numerical core: the notebooks import that themselves.
 """
 
 from __future__ import annotations
@@ -28,6 +35,17 @@ BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 @dataclass
 class Result:
+    """What became of one run.
+
+    Attributes:
+        id: The run's id.
+        status: ``ok`` (executed), ``skipped`` (current, or not selected by ``--only``),
+            ``not run`` (not selected and never run), ``failed``, ``unavailable`` (its dataset
+            could not be loaded) or ``empty`` (a collecting run with nothing to collect).
+        seconds: Execution time.
+        error: ``"ExceptionName: message"`` for failed and unavailable runs.
+    """
+
     id: str
     status: str  # ok, skipped, failed, unavailable, empty
     seconds: float = 0.0
@@ -45,20 +63,43 @@ def ensure_kernel():
 
 
 def _repository(root):
+    """The ``(url, branch)`` of ``repository:`` in the book's ``_config.yml``."""
     config = yaml.safe_load((Path(root) / "_config.yml").read_text())
     repo = config.get("repository", {})
     return repo.get("url", "").rstrip("/"), repo.get("branch", "main")
 
 
 def colab_url(root, notebook):
-    """The Open-in-Colab address of the committed ``book/<notebook>.ipynb``, from the repository
-    set in ``_config.yml``."""
+    """The Open-in-Colab address of the committed ``book/<notebook>.ipynb``.
+
+    Args:
+        root: The book's root; its ``_config.yml`` sets ``repository: url`` (a GitHub
+            address) and ``branch``.
+        notebook: The notebook's name.
+
+    Returns:
+        str: The address Colab opens the notebook from.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (root / "_config.yml").write_text(
+        ...     "repository: {url: https://github.com/hessinit/hessinit, branch: main}"
+        ... )
+        >>> colab_url(root, "chain_rule")  # doctest: +NORMALIZE_WHITESPACE
+        'https://colab.research.google.com/github/hessinit/hessinit/blob/main/book/chain_rule.ipynb'
+    """
     url, branch = _repository(root)
     path = url.split("github.com/", 1)[1]
     return f"https://colab.research.google.com/github/{path}/blob/{branch}/book/{notebook}.ipynb"
 
 
 def _format_value(value):
+    """A parameter's value as the folded parameters table shows it.
+
+    >>> _format_value(1e-05), _format_value([1, 2, 3, 4, 5, 6, 7])
+    ('1e-05', '1, 2, 3, ... (7 items)')
+    """
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list) and len(value) > 6:
@@ -92,7 +133,33 @@ def _decorate(nb, run, root):
 
 
 class Runner:
-    """Runs the grid of a book rooted at ``root`` into ``root/_runs``."""
+    """Runs the grid of a book rooted at ``root`` into ``root/_runs``.
+
+    Args:
+        root: The book's root, holding ``_config.yml``, ``_toc.yml`` and ``book/``.
+        grid: The grid file (default ``root/book/grid.yml``).
+        datasets: The datasets of the per-dataset runs (default: the grid's).
+        small: Run at the grid's small size (``--small``).
+        force: Rerun even runs whose record says they are current.
+        only: ``fnmatch`` patterns of run ids; other runs keep their last results.
+
+    Attributes:
+        runs (list[Run]): The grid's runs, in order.
+        results (dict[str, Result]): What became of each run, by id, once executed.
+        unavailable (dict[str, str]): The datasets that could not be loaded, with the error.
+        code_hash (str): :func:`hessinit.book.grid.package_hash` when the runner was made.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> (root / "book").mkdir()
+        >>> _ = (root / "book" / "grid.yml").write_text(
+        ...     "runs: [{notebook: chain_rule, output: site/chain_rule.ipynb}]"
+        ... )
+        >>> runner = Runner(root)
+        >>> [run.id for run in runner.runs], runner.record_path(runner.runs[0]).name
+        (['site/chain_rule'], 'site__chain_rule.json')
+    """
 
     def __init__(self, root=".", grid=None, datasets=None, small=False, force=False, only=None):
         self.root = Path(root).resolve()
@@ -106,9 +173,11 @@ class Runner:
 
     # -- paths and records
     def record_path(self, run):
+        """The run's record, ``_runs/records/<id with / as __>.json``."""
         return self.runs_dir / "records" / (run.id.replace("/", "__") + ".json")
 
     def read_record(self, run):
+        """The run's record as a dict, or None if it was never run."""
         path = self.record_path(run)
         return json.loads(path.read_text()) if path.exists() else None
 
@@ -134,6 +203,7 @@ class Runner:
         os.replace(tmp, path)
 
     def _outputs(self, run):
+        """The executed notebook and its table."""
         out = self.runs_dir / run.output
         return out, out.with_suffix(".csv")
 
@@ -143,6 +213,7 @@ class Runner:
 
     # -- inputs of collecting runs
     def _collect(self, run):
+        """Set a collecting run's ``tables`` or ``records``; False if there is nothing."""
         out_dir = (self.runs_dir / run.output).parent
         if run.collect == "records":
             paths = [self.record_path(r) for r in self.runs if r is not run]
@@ -166,6 +237,11 @@ class Runner:
         return True
 
     def key(self, run):
+        """The sha256 that says whether ``run`` is current.
+
+        It covers the committed notebook, the run's parameters, what it collects, the files it
+        reads and the package's code; a run is skipped when its record holds the same key.
+        """
         payload = {
             "notebook": _file_hash(self.root / "book" / f"{run.notebook}.ipynb"),
             "parameters": run.parameters,
@@ -180,10 +256,16 @@ class Runner:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def selected(self, run):
+        """Whether ``run`` matches one of the ``only`` patterns (every run if there are none)."""
         return not self.only or any(fnmatch.fnmatch(run.id, pat) for pat in self.only)
 
     # -- one run
     def execute(self, run):
+        """Execute ``run`` unless it is current, and record the outcome.
+
+        Returns:
+            Result: Never raises for a failing notebook: the failure is the result.
+        """
         if run.dataset in self.unavailable:
             self._remove_outputs(run)
             return Result(run.id, "unavailable", error=self.unavailable[run.dataset])
@@ -204,6 +286,7 @@ class Runner:
         return result
 
     def _papermill(self, run, out):
+        """Execute the run's notebook into ``out``, atomically; failures become results."""
         import nbformat
         import papermill
 
@@ -239,6 +322,16 @@ class Runner:
             return Result(run.id, status, seconds, message)
 
     def run_all(self, progress=True):
+        """Execute every run of the grid in order (failures do not stop the others).
+
+        The kernels' start-up messages go to ``_runs/kernels.log``.
+
+        Args:
+            progress: Show a progress bar and a line per executed run.
+
+        Returns:
+            dict[str, Result]: :attr:`results`.
+        """
         from tqdm.auto import tqdm
 
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -270,8 +363,15 @@ class Runner:
 
     # -- the site
     def write_toc(self):
-        """``_runs/_toc.yml``: ``_toc.yml`` with its globs expanded to existing pages and every
-        entry whose page does not exist dropped."""
+        """Write ``_runs/_toc.yml``: ``_toc.yml`` with only the pages that exist.
+
+        ``glob:`` entries are expanded to the executed notebooks present; ``file:`` entries
+        without a page (a failed run, an unavailable dataset) are dropped, and so are parts
+        left empty.
+
+        Returns:
+            pathlib.Path: The table of contents written.
+        """
         toc = yaml.safe_load((self.root / "_toc.yml").read_text())
 
         def exists(doc):
@@ -304,8 +404,12 @@ class Runner:
         path.write_text(yaml.safe_dump(toc, sort_keys=False))
         return path
 
-    def build(self, quiet=True):
-        """``jupyter-book build`` with zero warnings allowed; returns (exit code, output)."""
+    def build(self):
+        """Build the site with ``jupyter-book build -W -n --keep-going``: zero warnings allowed.
+
+        Returns:
+            tuple[int, str]: The exit code and the build's output.
+        """
         toc = self.write_toc()
         # Sphinx keeps the HTML of pages that left the toc: remove those of runs without a page.
         for html in (self.root / "_build" / "html" / RUNS).rglob("*.html"):

@@ -1,7 +1,8 @@
-"""The book: notebook pairs, the grid, the papermill runner and the built site.
+"""The papermill runner and the site build (hessinit.book.runner), on a small copy of the book.
 
 The slow part executes every notebook at ``--small`` size into a temporary copy of the book and
-builds it once (about two minutes on 2 cores); later tests reuse that copy.
+builds it once, API reference included (a few minutes on 2 cores); later tests reuse that copy.
+The test that breaks a run comes last, since it changes the copy.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import re
 import shutil
 from pathlib import Path
 
-import jupytext
-import nbformat
 import pytest
 import yaml
 
@@ -21,38 +20,11 @@ from hessinit.book import grid as book_grid
 from hessinit.book import notebook as book
 from hessinit.book import runner as book_runner
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "hessinit"
 CHAPTERS = ("chain_rule", "original/mnist-5k", "sd_sweep", "reproducibility", "performance")
 #: The claim-testing chapters and their ledger (issue 4).
 CLAIM_CHAPTERS = ("dominance", "init_schemes", "step_size")
-
-
-def _cells(nb):
-    return [(c.cell_type, c.source.strip()) for c in nb.cells]
-
-
-def test_every_notebook_has_a_paired_markdown_in_sync_and_no_outputs():
-    assert set(NOTEBOOKS) >= {"chain_rule", "original", "sd_run", "sd_sweep", "reproducibility"}
-    for name in NOTEBOOKS:
-        ipynb = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4)
-        md = jupytext.read(ROOT / "book" / f"{name}.md")
-        assert _cells(ipynb) == _cells(md), f"book/{name}.ipynb and .md differ: run jupytext --sync"
-        assert ipynb.metadata["jupytext"]["formats"] == "ipynb,md:myst"
-        for cell in ipynb.cells:
-            if cell.cell_type == "code":
-                assert cell.outputs == [] and cell.execution_count is None, name
-        tags = [c.metadata.get("tags", []) for c in ipynb.cells]
-        assert sum("parameters" in t for t in tags) == 1, f"{name}: one parameters cell"
-        assert "remove-cell" in tags[0] and "google.colab" in ipynb.cells[0].source
-
-
-def test_colab_install_uses_the_repository_of_config():
-    url, _ = book_runner._repository(ROOT)
-    for name in NOTEBOOKS:
-        first = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4).cells[0].source
-        assert f"git+{url}" in first and "--no-deps" in first, name
-        assert "tensorflow" not in first and "numpy" not in first
 
 
 def test_config_is_jupyter_book_1_without_execution_or_intersphinx():
@@ -60,19 +32,25 @@ def test_config_is_jupyter_book_1_without_execution_or_intersphinx():
     assert config["execute"]["execute_notebooks"] == "off"
     assert "intersphinx_mapping" not in json.dumps(config)
     assert book.versions()["jupyter-book"].startswith("1.")
+    extensions = config["sphinx"]["extra_extensions"]
+    assert {"sphinx.ext.autodoc", "sphinx.ext.napoleon", "hessinit.book.xref"} <= set(extensions)
 
 
-def test_grid_expands_over_datasets_and_a_log_grid_of_sds():
-    runs = book_grid.read_grid(ROOT / "book" / "grid.yml")
-    sweep = [r for r in runs if r.notebook == "sd_run"]
-    sds = sorted(r.parameters["sd"] for r in sweep)
-    assert len(sds) >= 9 and sds[0] == pytest.approx(1e-5) and sds[-1] == pytest.approx(10)
-    assert {r.parameters["dataset"] for r in runs if r.dataset} == {"mnist-5k"}
-    two = book_grid.read_grid(ROOT / "book" / "grid.yml", datasets=["mnist-5k", "svhn"], small=True)
-    assert {r.id for r in two} >= {"site/original/svhn", "site/original/mnist-5k"}
-    small = [r for r in two if r.notebook == "original"][0].parameters
-    assert small["steps"] < runs[1].parameters["steps"]
-    assert small["table"] == "mnist-5k.csv"
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_the_api_page_documents_every_module():
+    """A new module needs its ``automodule`` line on book/api.md."""
+    page = (ROOT / "book" / "api.md").read_text()
+    documented = set(re.findall(r"^\.\. automodule:: (\S+)$", page, flags=re.M))
+    assert documented == set(_modules())
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert {"file": "book/api"} in [c for part in toc["parts"] for c in part["chapters"]]
 
 
 def test_toc_keeps_only_pages_that_exist(tmp_path):
@@ -84,7 +62,7 @@ def test_toc_keeps_only_pages_that_exist(tmp_path):
     (tmp_path / "_runs" / "site" / "original" / ".x.partial.ipynb").write_text("{}")
     toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
     files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
-    assert files == ["_runs/site/original/mnist", "book/bibliography"]
+    assert files == ["_runs/site/original/mnist", "book/api", "book/bibliography"]
     assert toc["root"] == "book/intro"
 
 
@@ -114,10 +92,10 @@ def small_book(tmp_path_factory):
         shutil.copy(ROOT / name, root)
     shutil.copytree(ROOT / "book", root / "book")
     shutil.copytree(ROOT / "benchmarks" / "results", root / "benchmarks" / "results")
-    # Others may edit hessinit/*.py while the tests run: pin the code hash for this module.
+    # Others may edit hessinit/**/*.py while the tests run: pin the code hash the runner reads.
     with pytest.MonkeyPatch.context() as mp:
         pinned = book_grid.package_hash()
-        mp.setattr(book, "package_hash", lambda: pinned)
+        mp.setattr(book_runner, "package_hash", lambda: pinned)
         code = book_cli.main(_args(root))
         yield root, code
 
@@ -174,6 +152,34 @@ def test_a_second_run_skips_everything(small_book):
     assert all(runner.key(r) != runner.read_record(r)["key"] for r in runner.runs[:2])
 
 
+def test_claims_ledger_rows_come_from_the_chapters_and_link_their_figures(small_book):
+    import pandas as pd
+
+    root, _ = small_book
+    html = _html(root, "claims")
+    tables = [root / "_runs" / "site" / f"{page}.csv" for page in CLAIM_CHAPTERS]
+    rows = pd.concat([pd.read_csv(t, dtype={"claim": str}) for t in tables], ignore_index=True)
+    assert len(rows) >= 10 and rows["verdict"].notna().all() and rows["value"].notna().all()
+    for row in rows.itertuples():
+        assert f'{row.page}.html#{row.figure}"' in html, row.claim
+        assert f'id="{row.figure}"' in _html(root, row.page), row.figure
+    assert "glue" not in html.split("claims tested", 1)[0][-400:]
+
+
+def test_the_api_page_shows_docstrings_math_and_examples(small_book):
+    root, _ = small_book
+    html = (root / "_build" / "html" / "book" / "api.html").read_text()
+    for name in (
+        "hessinit.curvature.kronecker.layer_hessian_norms",
+        "hessinit.nn.models.mlp",
+        "hessinit.data.load",
+        "hessinit.book.grid.read_grid",
+    ):
+        assert f'id="{name}"' in html, name
+    assert html.count("&gt;&gt;&gt;") > 20  # the doctest examples
+    assert 'class="sig-name descname"' in html and "Parameters" in html and "Returns" in html
+
+
 def test_failing_run_and_unavailable_dataset_are_reported(small_book, monkeypatch, capsys):
     root, _ = small_book
     monkeypatch.setenv("KERAS_HOME", str(root / "empty-keras-home"))
@@ -200,17 +206,3 @@ def test_failing_run_and_unavailable_dataset_are_reported(small_book, monkeypatc
     assert "cifar10" not in toc and "chain_rule" not in toc and "mnist-5k" in toc
     assert (root / "_build" / "html" / "_runs" / "site" / "sd_sweep.html").exists()
     assert not (root / "_build" / "html" / "_runs" / "site" / "chain_rule.html").exists()
-
-
-def test_claims_ledger_rows_come_from_the_chapters_and_link_their_figures(small_book):
-    import pandas as pd
-
-    root, _ = small_book
-    html = _html(root, "claims")
-    tables = [root / "_runs" / "site" / f"{page}.csv" for page in CLAIM_CHAPTERS]
-    rows = pd.concat([pd.read_csv(t, dtype={"claim": str}) for t in tables], ignore_index=True)
-    assert len(rows) >= 10 and rows["verdict"].notna().all() and rows["value"].notna().all()
-    for row in rows.itertuples():
-        assert f'{row.page}.html#{row.figure}"' in html, row.claim
-        assert f'id="{row.figure}"' in _html(root, row.page), row.figure
-    assert "glue" not in html.split("claims tested", 1)[0][-400:]

@@ -1,0 +1,98 @@
+"""The command line: ``python -m hessinit`` (hessinit.__main__) and its ``book`` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hessinit.book import cli as book_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Modules that parsing ``experiment``'s command line must not import.
+HEAVY = ("hessinit.book", "papermill", "tensorflow", "keras", "hessinit.train")
+
+
+def _loaded_after(code):
+    """The heavy modules in sys.modules after running ``code`` in a fresh interpreter."""
+    script = (
+        "import json, sys\n"
+        f"{code}\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} "
+        f"or m.startswith({HEAVY!r}))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_import_hessinit_loads_no_tensorflow():
+    assert _loaded_after("import hessinit; hessinit.__version__; dir(hessinit)") == []
+
+
+def test_experiment_help_loads_neither_the_book_nor_tensorflow():
+    code = (
+        "from hessinit.__main__ import main\n"
+        "try:\n"
+        "    main(['experiment', '--help'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0\n"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_book_help_lists_the_book_options():
+    out = subprocess.run(
+        [sys.executable, "-m", "hessinit", "book", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    for option in ("--small", "--only", "--force", "--no-build", "--list", "--all-datasets"):
+        assert option in out
+    top = subprocess.run(
+        [sys.executable, "-m", "hessinit", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "experiment" in top and "book" in top
+
+
+def test_experiment_rejects_a_non_positive_std(capsys):
+    from hessinit.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiment", "--sd", "0"])
+    assert exit_info.value.code == 2
+    assert "must be a positive finite number" in capsys.readouterr().err
+
+
+def _args(*argv):
+    parser = argparse.ArgumentParser()
+    book_cli.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_book_list_prints_every_run_of_the_grid(capsys):
+    args = _args("--root", str(ROOT), "--list", "--datasets", "mnist-5k", "svhn")
+    assert book_cli.main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    ids = [line.split(" ", 1)[0] for line in lines]
+    assert {"site/chain_rule", "site/original/mnist-5k", "site/original/svhn"} <= set(ids)
+    assert len(ids) == len(set(ids))
+    assert json.loads(lines[0].split(" ", 1)[1])["table"] == "chain_rule.csv"
+
+
+def test_all_datasets_and_dataset_choices_come_from_the_data_package(capsys):
+    from hessinit.data import NAMES
+
+    book_cli.main(_args("--root", str(ROOT), "--list", "--all-datasets"))
+    ids = capsys.readouterr().out
+    assert all(f"site/original/{name} " in ids for name in NAMES)
+    with pytest.raises(SystemExit):
+        _args("--datasets", "no-such-dataset")

@@ -1,0 +1,73 @@
+"""The run grid (hessinit.book.grid): book/grid.yml expanded into runs, and the code hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hessinit.book import grid as book_grid
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _grid(tmp_path, text):
+    path = tmp_path / "grid.yml"
+    path.write_text(text)
+    return path
+
+
+def test_grid_expands_over_datasets_and_a_log_grid_of_sds():
+    runs = book_grid.read_grid(ROOT / "book" / "grid.yml")
+    sweep = [r for r in runs if r.notebook == "sd_run"]
+    sds = sorted(r.parameters["sd"] for r in sweep)
+    assert len(sds) >= 9 and sds[0] == pytest.approx(1e-5) and sds[-1] == pytest.approx(10)
+    assert {r.parameters["dataset"] for r in runs if r.dataset} == {"mnist-5k"}
+    two = book_grid.read_grid(ROOT / "book" / "grid.yml", datasets=["mnist-5k", "svhn"], small=True)
+    assert {r.id for r in two} >= {"site/original/svhn", "site/original/mnist-5k"}
+    small = [r for r in two if r.notebook == "original"][0].parameters
+    assert small["steps"] < runs[1].parameters["steps"]
+    assert small["table"] == "mnist-5k.csv"
+
+
+def test_collecting_entries_get_no_table_and_keep_their_inputs(tmp_path):
+    path = _grid(
+        tmp_path,
+        "datasets: [a, b]\n"
+        "runs:\n"
+        "  - {notebook: one, output: 'x/{dataset}.ipynb', inputs: [data/f.csv]}\n"
+        "  - {notebook: all, output: site/all.ipynb, collect: [one, two]}\n",
+    )
+    runs = book_grid.read_grid(path)
+    assert [r.id for r in runs] == ["x/a", "x/b", "site/all"]
+    assert runs[0].parameters == {"dataset": "a", "table": "a.csv"} and runs[0].dataset == "a"
+    assert runs[0].files == ["data/f.csv"]
+    assert runs[2].parameters == {} and runs[2].collect == ["one", "two"]
+    assert book_grid._names(runs[2].collect) == ["one", "two"]
+
+
+def test_two_runs_writing_one_output_are_an_error(tmp_path):
+    path = _grid(tmp_path, "runs: [{notebook: a, output: x.ipynb}, {notebook: b, output: x.ipynb}]")
+    with pytest.raises(ValueError, match="same output"):
+        book_grid.read_grid(path)
+
+
+def test_small_overrides_may_replace_the_sd_list(tmp_path):
+    path = _grid(
+        tmp_path,
+        "runs:\n"
+        "  - notebook: sd_run\n"
+        "    output: 'sweep/sd-{sd}.ipynb'\n"
+        "    sd: {logspace: [-5, 1, 13]}\n"
+        "    small: {sd: [1.0e-5, 10.0]}\n",
+    )
+    assert len(book_grid.read_grid(path)) == 13
+    small = book_grid.read_grid(path, small=True)
+    assert [r.id for r in small] == ["sweep/sd-1e-05", "sweep/sd-10"]
+    assert [r.parameters["sd"] for r in small] == [1e-5, 10.0]
+
+
+def test_package_hash_covers_every_module_of_the_package():
+    package = Path(book_grid.__file__).resolve().parents[1]
+    assert len(list(package.rglob("*.py"))) > 20  # subpackages included, not just hessinit/*.py
+    assert len(book_grid.package_hash()) == 64

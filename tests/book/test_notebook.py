@@ -1,0 +1,88 @@
+"""The book's notebooks (pairing, Colab set-up) and the helpers they call (book.notebook)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jupytext
+import nbformat
+import numpy as np
+import pandas as pd
+
+from hessinit.book import notebook
+from hessinit.book import runner as book_runner
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The executed notebooks: every book/*.ipynb. Plain pages (intro, api, bibliography) have none.
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "book").glob("*.ipynb"))
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def test_every_notebook_has_a_paired_markdown_in_sync_and_no_outputs():
+    assert set(NOTEBOOKS) >= {"chain_rule", "original", "sd_run", "sd_sweep", "reproducibility"}
+    for name in NOTEBOOKS:
+        ipynb = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4)
+        md = jupytext.read(ROOT / "book" / f"{name}.md")
+        assert _cells(ipynb) == _cells(md), f"book/{name}.ipynb and .md differ: run jupytext --sync"
+        assert ipynb.metadata["jupytext"]["formats"] == "ipynb,md:myst"
+        for cell in ipynb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, name
+        tags = [c.metadata.get("tags", []) for c in ipynb.cells]
+        assert sum("parameters" in t for t in tags) == 1, f"{name}: one parameters cell"
+        assert "remove-cell" in tags[0] and "google.colab" in ipynb.cells[0].source
+
+
+def test_plain_pages_are_not_notebooks():
+    """intro, api and bibliography are MyST pages: no .ipynb pair, no Jupytext header."""
+    for name in ("intro", "api", "bibliography"):
+        assert name not in NOTEBOOKS
+        assert "jupytext" not in (ROOT / "book" / f"{name}.md").read_text()
+
+
+def test_colab_install_uses_the_repository_of_config():
+    url, _ = book_runner._repository(ROOT)
+    for name in NOTEBOOKS:
+        first = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4).cells[0].source
+        assert f"git+{url}" in first and "--no-deps" in first, name
+        assert "tensorflow" not in first and "numpy" not in first
+
+
+def test_write_table_replaces_atomically(tmp_path):
+    path = tmp_path / "deep" / "table.csv"
+    notebook.write_table(pd.DataFrame({"a": [1, 2]}), path)
+    notebook.write_table(pd.DataFrame({"a": [3]}), path)
+    assert pd.read_csv(path)["a"].tolist() == [3]
+    assert [p.name for p in path.parent.iterdir()] == ["table.csv"]
+
+
+def test_glue_turns_numpy_scalars_into_python_numbers(monkeypatch):
+    glued = {}
+    import myst_nb
+
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.update({name: value}))
+    notebook.glue("ratio", np.float32(0.25))
+    notebook.glue("rows", np.array(3))
+    notebook.glue("text", "ok")
+    assert glued == {"ratio": 0.25, "rows": 3, "text": "ok"}
+    assert type(glued["ratio"]) is float and type(glued["rows"]) is int
+
+
+def test_read_records_one_row_per_record(tmp_path):
+    for i in range(2):
+        rec = {"id": f"site/x{i}", "notebook": "x", "status": "ok", "parameters": {"b": 1, "a": i}}
+        (tmp_path / f"x{i}.json").write_text(json.dumps(rec))
+    frame = notebook.read_records(["x0.json", "x1.json"], base=tmp_path)
+    assert frame["run"].tolist() == ["site/x0", "site/x1"]
+    assert frame["parameters"][1] == '{"a": 1, "b": 1}'
+    assert frame["seconds"].isna().all()
+
+
+def test_versions_name_the_installed_packages():
+    info = notebook.versions()
+    assert {"python", "platform", "numpy", "pandas", "papermill"} <= set(info)
+    assert info["jupyter-book"].startswith("1.")
