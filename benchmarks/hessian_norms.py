@@ -62,18 +62,18 @@ def _setup(B):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
     import tensorflow as tf
-    from hessinit.models import mlp
 
-    import hessinit.data
+    from hessinit.data import load
+    from hessinit.nn import mlp
 
-    data = hessinit.data.load("mnist-5k")
+    data = load("mnist-5k")
     idx = np.random.default_rng(0).choice(len(data.y), size=B, replace=B > len(data.y))
     x, y = tf.constant(data.x[idx]), tf.constant(data.y[idx].astype(np.int32))
     return mlp(kernel_std=0.01, seed=0), x, y
 
 
 def _dense1_loss(model, x, y):
-    from hessinit.models import mean_loss
+    from hessinit.nn import mean_loss
 
     return mean_loss(model, x, y)
 
@@ -84,16 +84,16 @@ def _kernel(model, name="dense1"):
 
 
 def _m_kronecker(model, x, y, repeats=20, precision="float64"):
-    from hessinit import hessian
+    from hessinit.curvature import kronecker
 
-    hessian.layer_hessian_norms(model, "dense1", x, y, precision=precision)  # trace
-    traces = hessian._norm_sums.experimental_get_tracing_count()
+    kronecker.layer_hessian_norms(model, "dense1", x, y, precision=precision)  # trace
+    traces = kronecker._norm_sums.experimental_get_tracing_count()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        n = hessian.layer_hessian_norms(model, "dense1", x, y, precision=precision)
+        n = kronecker.layer_hessian_norms(model, "dense1", x, y, precision=precision)
         times.append(time.perf_counter() - t0)
-    retraced = hessian._norm_sums.experimental_get_tracing_count() - traces
+    retraced = kronecker._norm_sums.experimental_get_tracing_count() - traces
     note = f"min of {repeats} warm calls; retraces over them: {retraced}"
     if precision == "float32":
         note += "; the two Gram products in float32"
@@ -102,7 +102,8 @@ def _m_kronecker(model, x, y, repeats=20, precision="float64"):
 
 def _m_nested_jacobian(model, x, y):
     import numpy as np
-    from hessinit.hessian import full_hessian
+
+    from hessinit.curvature import full_hessian
 
     t0 = time.perf_counter()
     H = full_hessian(model, x, y, layer="dense1", max_entries=10**10)
@@ -112,7 +113,8 @@ def _m_nested_jacobian(model, x, y):
 
 def _m_tf_hessians(model, x, y):
     import tensorflow as tf
-    from hessinit.models import cross_entropy
+
+    from hessinit.nn import cross_entropy
 
     (w1, b1), (w2, b2), (w3, b3) = [(d.kernel, d.bias) for d in model.layers[1:]]
 
@@ -232,7 +234,8 @@ def _m_hutchinson(model, x, y, deflate=0, target=0.05, max_probes=3000, seed=0):
 def _m_small_layers(model, x, y, repeats=3):
     """Per-call time of materializing dense2 and dense3 (nested jacobian), warm."""
     import numpy as np
-    from hessinit.hessian import full_hessian
+
+    from hessinit.curvature import full_hessian
 
     out = {}
     for name in ("dense2", "dense3"):
@@ -247,15 +250,16 @@ def _m_small_layers(model, x, y, repeats=3):
 
 
 def _m_tracking():
-    import hessinit.data
-    from hessinit import hessian, train
+    from hessinit import train
+    from hessinit.curvature import kronecker
+    from hessinit.data import load
 
-    data = hessinit.data.load("mnist-5k")
+    data = load("mnist-5k")
     t0 = time.perf_counter()
     frame = train.experiment(data, progress=False)
     elapsed = time.perf_counter() - t0
     checkpoints = int(frame["H"].notna().sum())
-    traces = hessian._norm_sums.experimental_get_tracing_count()
+    traces = kronecker._norm_sums.experimental_get_tracing_count()
     return checkpoints, elapsed, traces
 
 
