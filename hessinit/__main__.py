@@ -71,7 +71,7 @@ def _experiment(args):
 def _parser(book_options):
     """The command line's parser; the ``book`` options are added only if ``book_options``."""
     parser = argparse.ArgumentParser(
-        prog="python -m hessinit", description=__doc__.split("\n\n", 1)[0]
+        prog="python -m hessinit", description=(__doc__ or "").split("\n\n", 1)[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
