@@ -6,6 +6,10 @@ Along the negative gradient g of the loss L at weights w,
 
 When g^T H g > 0 the model is minimised by gamma* = g^T g / g^T H g, with predicted decrease
 (g^T g)^2 / (2 g^T H g). Comparing predicted with realised decreases tests the quadratic model.
+H g is one forward-over-backward Hessian-vector product
+(:func:`hessinit.curvature.products.hvp_graph`), so H is never formed.
+
+Imports: TensorFlow, :mod:`hessinit.nn` and :mod:`hessinit.curvature`.
 """
 
 from __future__ import annotations
@@ -15,16 +19,26 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from .curvature import tf_variables
+from .curvature import hvp_graph, tf_variables
 from .nn import cross_entropy, mean_loss
 
 
 @dataclass(frozen=True)
 class TaylorStep:
-    """Gradient norm ||g||, curvature g^T H g, gamma* and decreases of L at step ``lr`` and gamma*.
+    """The second-order Taylor model of L along -g, and how well it predicts at two step sizes.
 
     ``predicted = lr g^T g - lr^2/2 g^T H g``, ``realised = L(w) - L(w - lr g)``, and the same at
     gamma* (``NaN`` where g^T H g <= 0: the quadratic model has no minimum along -g).
+
+    Attributes:
+        loss: L(w).
+        grad_norm: ||g||.
+        gHg: the curvature g^T H g along the gradient.
+        gamma_star: gamma* = g^T g / g^T H g (``NaN`` where g^T H g <= 0).
+        predicted: the decrease the quadratic model predicts at step ``lr``.
+        realised: L(w) - L(w - lr g).
+        predicted_star: (g^T g)^2 / (2 g^T H g), the predicted decrease at gamma*.
+        realised_star: L(w) - L(w - gamma* g).
     """
 
     loss: float
@@ -38,24 +52,61 @@ class TaylorStep:
 
 
 def gradient(model, x, y):
-    """Loss L and its gradient (a list shaped like ``model.trainable_variables``)."""
+    """The mean cross-entropy L of ``model`` on ``(x, y)`` and its gradient g.
+
+    Args:
+        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+
+    Returns:
+        ``(L, g)``: a scalar tensor and a list of tensors shaped like
+        ``model.trainable_variables``.
+
+    Example:
+        >>> import numpy as np
+        >>> from hessinit.nn import mlp
+        >>> model = mlp(input_shape=(3,), widths=(), kernel_std=1e-9, dtype="float64")
+        >>> loss, g = gradient(model, np.zeros((2, 3)), [0, 1])
+        >>> round(float(loss), 6), g[1].numpy()[:3]  # bias gradient: mean of p - onehot(y)
+        (2.302585, array([-0.4, -0.4,  0.1]))
+    """
     with tf.GradientTape() as tape:
         loss = mean_loss(model, x, y)
     return loss, tape.gradient(loss, model.trainable_variables)
 
 
 def curvature_along_gradient(model, x, y):
-    """L, its gradient g (a list like the variables), g^T g and g^T H g (float64), for use inside
-    a ``tf.function``: one gradient and one forward-over-backward Hessian-vector product."""
+    """L, its gradient g, g^T g and the curvature g^T H g along it: one gradient and one H g.
+
+    Meant for use inside a ``tf.function`` (it also runs eagerly). H g comes from
+    :func:`hessinit.curvature.products.hvp_graph`; g^T g and g^T H g are accumulated in float64.
+
+    Args:
+        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
+        x: inputs as a tensor in the model's dtype, shape (B, ...).
+        y: integer labels as a tensor, shape (B,).
+
+    Returns:
+        ``(L, g, gg, gHg)``: the loss (model dtype), the gradient (a list like the variables),
+        and g^T g and g^T H g as float64 scalar tensors.
+
+    Example:
+        >>> import numpy as np
+        >>> from hessinit.curvature import full_hessian
+        >>> from hessinit.nn import mlp
+        >>> model = mlp(input_shape=(2,), widths=(), num_classes=2, dtype="float64")
+        >>> x, y = np.array([[1.0, 2.0], [-1.0, 0.5]]), np.array([0, 1])
+        >>> _, g, gg, gHg = curvature_along_gradient(model, x, y)
+        >>> g = np.concatenate([t.numpy().ravel() for t in g])
+        >>> bool(np.isclose(float(gHg), g @ full_hessian(model, x, y) @ g, rtol=1e-12))
+        True
+    """
     variables = tf_variables(model)
     with tf.GradientTape() as tape:
         loss = mean_loss(model, x, y)
     g = tape.gradient(loss, variables)
-    with tf.autodiff.ForwardAccumulator(variables, g) as acc:
-        with tf.GradientTape() as inner:
-            inner_loss = mean_loss(model, x, y)
-        inner_g = inner.gradient(inner_loss, variables)
-    Hg = acc.jvp(inner_g)
+    Hg = hvp_graph(variables, lambda: mean_loss(model, x, y), g)
     f64 = [tf.cast(t, tf.float64) for t in g]
     gg = tf.add_n([tf.reduce_sum(t * t) for t in f64])
     gHg = tf.add_n(
@@ -65,7 +116,21 @@ def curvature_along_gradient(model, x, y):
 
 
 def gamma_star(gg, gHg):
-    """gamma* = g^T g / g^T H g where g^T H g > 0, else 0 (no minimum along -g: no step)."""
+    """The minimiser gamma* = g^T g / g^T H g of the Taylor model along -g, or 0 without one.
+
+    Args:
+        gg: g^T g, a scalar tensor.
+        gHg: g^T H g, a scalar tensor of the same dtype.
+
+    Returns:
+        gamma* where g^T H g > 0, else 0 (no minimum along -g: no step); a tensor like ``gg``.
+
+    Example:
+        >>> float(gamma_star(tf.constant(4.0), tf.constant(2.0)))
+        2.0
+        >>> float(gamma_star(tf.constant(4.0), tf.constant(-1.0)))  # negative curvature
+        0.0
+    """
     return tf.where(gHg > 0, gg / tf.where(gHg > 0, gHg, 1.0), tf.zeros_like(gg))
 
 
@@ -81,6 +146,7 @@ def _taylor_quantities(model, x, y, lr):
     non_trainable = [v.value for v in model.non_trainable_variables]
 
     def displaced(step):
+        """The loss at w - step g."""
         moved = [v - tf.cast(step, v.dtype) * d for v, d in zip(variables, g, strict=True)]
         logits, _ = model.stateless_call(moved, non_trainable, x, training=False)
         return tf.reduce_mean(cross_entropy(y, logits))
@@ -89,7 +155,32 @@ def _taylor_quantities(model, x, y, lr):
 
 
 def taylor_step(model, x, y, lr):
-    """The Taylor quantities of :class:`TaylorStep` on the batch ``(x, y)`` for step size ``lr``."""
+    """The Taylor model of the loss along -g on one batch, checked at ``lr`` and at gamma*.
+
+    Evaluates L(w - gamma g) ~ L(w) - gamma g^T g + gamma^2 / 2 g^T H g (module docstring) and
+    the realised losses at gamma = ``lr`` and gamma = gamma*, in one compiled call that leaves
+    the model's weights untouched.
+
+    Args:
+        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        lr: the step size gamma to check the model at.
+
+    Returns:
+        :class:`TaylorStep` with float fields.
+
+    Example:
+        >>> import numpy as np
+        >>> from hessinit.nn import mlp
+        >>> model = mlp(input_shape=(2,), widths=(), num_classes=2, dtype="float64")
+        >>> x, y = np.array([[1.0, 2.0], [-1.0, 0.5]]), [0, 1]
+        >>> t = taylor_step(model, x, y, lr=1e-3)
+        >>> bool(abs(t.realised / t.predicted - 1) < 1e-3)  # small step: quadratic model holds
+        True
+        >>> bool(np.isclose(t.gamma_star, t.grad_norm**2 / t.gHg))  # gamma* = g^T g / g^T H g
+        True
+    """
     dtype = model.trainable_variables[0].dtype
     x = tf.convert_to_tensor(x, dtype)
     y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)

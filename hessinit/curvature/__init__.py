@@ -7,7 +7,7 @@
 - :mod:`~hessinit.curvature.hutchinson`: whole-network norm estimates with intervals;
 - :mod:`~hessinit.curvature.reference`: materialized matrices for tests and small models.
 
-Imports: :mod:`hessinit.nn` only.
+Imports: numpy, scipy, TensorFlow, Keras and :mod:`hessinit.nn` only (never study or book).
 """
 
 from .blocks import layer_curvature
@@ -21,7 +21,7 @@ from .kronecker import (
     layer_hessian_norms,
 )
 from .layers import dropout_masks
-from .products import curvature_vp, gnvp, hvp, tf_variables
+from .products import curvature_vp, gnvp, hvp, hvp_graph, num_params, tf_variables
 from .reference import MAX_FULL_ENTRIES, full_gauss_newton, full_hessian, kron_matrix
 
 __all__ = [
@@ -37,10 +37,12 @@ __all__ = [
     "hessian_norms_all_layers",
     "hutchinson_norm",
     "hvp",
+    "hvp_graph",
     "input_gram",
     "kron_matrix",
     "kron_norms",
     "layer_curvature",
     "layer_hessian_norms",
+    "num_params",
     "tf_variables",
 ]

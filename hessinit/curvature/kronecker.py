@@ -1,4 +1,4 @@
-"""Exact layer Hessians of the loss, split by the chain rule, and Hessian-vector products.
+"""Exact Frobenius norms of layer Hessians from the Kronecker identity, never forming the matrix.
 
 Notation (the book's). A dense layer with kernel W (n_in x n_out, Keras layout) maps the
 per-sample input x_i to the pre-activation a_i = W^T x_i + b; the rest of the network maps a_i to
@@ -18,6 +18,11 @@ tr((X kron A)(Y kron C)) = tr(XY) tr(AC),
     <H_W, H'_W>_F = (1/B^2) sum_{i,j} (x_i . x_j)^2 <M_i, M'_j>_F,
 
 so ||H||_F, ||G||_F, ||R||_F and <G, R> are exact without ever forming the (n_in n_out)^2 matrix.
+The blocks come from :mod:`hessinit.curvature.blocks`; the matrix-free products over all weights
+live in :mod:`hessinit.curvature.products`.
+
+Imports: numpy, TensorFlow, :mod:`hessinit.nn`, :mod:`hessinit.curvature.blocks` and
+:mod:`hessinit.curvature.layers`.
 """
 
 from __future__ import annotations
@@ -38,7 +43,19 @@ from .layers import _cast_weights, _dims, _model_inputs
 class HessianNorms:
     """Frobenius norms of a layer Hessian H = G + R and the inner product <G, R>.
 
-    ``H**2 == G**2 + 2 * GR + R**2`` up to round-off.
+    ``H**2 == G**2 + 2 * GR + R**2`` up to round-off, since ||G + R||^2 = ||G||^2 + 2 <G, R> +
+    ||R||^2.
+
+    Attributes:
+        H: ||H_W||_F, the whole layer Hessian.
+        G: ||G_W||_F, the Gauss-Newton term (1/B) sum_i (x_i x_i^T) kron A_i.
+        R: ||R_W||_F, the curvature term (1/B) sum_i (x_i x_i^T) kron R_i.
+        GR: <G_W, R_W>_F.
+
+    Example:
+        >>> n = HessianNorms(H=5.0, G=3.0, R=4.0, GR=0.0)  # G and R orthogonal
+        >>> n.H**2 == n.G**2 + 2 * n.GR + n.R**2
+        True
     """
 
     H: float
@@ -52,13 +69,14 @@ PRECISIONS = ("float64", "float32")
 
 
 def _check_precision(precision):
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise ``ValueError``."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return precision
 
 
 def _gram(u, v):
-    """u v^T in the dtype of u and v, returned in float64."""
+    """The Gram product u v^T in the dtype of u and v, returned in float64."""
     return tf.cast(tf.matmul(u, v, transpose_b=True), tf.float64)
 
 
@@ -114,8 +132,10 @@ def _realign_sums(X, a, r, has_r):
 
 
 def _sym_pack(M):
-    """Upper triangles of symmetric matrices (..., n, n) as vectors with the Frobenius inner
-    product: off-diagonal entries weighted by sqrt(2)."""
+    """Upper triangles of symmetric matrices (..., n, n) as vectors, Frobenius product kept.
+
+    Off-diagonal entries are weighted by sqrt(2), so that u . v of packed vectors is <U, V>_F.
+    """
     n = M.shape[-1]
     i, j = np.triu_indices(n)
     flat = tf.reshape(M, [-1, n * n])
@@ -124,11 +144,16 @@ def _sym_pack(M):
 
 
 def _use_realignment(B, n_in, p_out):
-    """Whether the realignment (cost B p_in p_out) is cheaper than the double sum."""
+    """Whether the realignment is cheaper than the double sum.
+
+    The realignment costs B p_in p_out with p_in = n_in (n_in + 1) / 2 packed input entries and
+    ``p_out`` packed block entries, the double sum B^2 (n_in + p_out).
+    """
     return B * (n_in * (n_in + 1) // 2) * p_out < B * B * (n_in + p_out)
 
 
 def _max_abs(t):
+    """The largest |t|, or 1 where that is 0 (or ``t`` is empty): a safe divisor for rescaling."""
     m = tf.reduce_max(tf.abs(t)) if tf.size(t) > 0 else tf.constant(0.0, t.dtype)
     return tf.where(m > 0, m, tf.ones_like(m))
 
@@ -175,11 +200,24 @@ def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, gram, masks, p
 
 
 def input_gram(x):
-    """K_ij = ((x_i . x_j) / s^2)^2 of flattened inputs ``x`` (B, ...) and s = max |x|, float64.
+    """The double sum's kernel K_ij = ((x_i . x_j) / s^2)^2 of a batch, with its scale s.
 
-    The double sum's kernel for the first dense layer: it depends only on the batch, so a caller
-    that reuses one batch (such as :func:`hessinit.train.run`) computes it once and passes it as
-    ``input_gram`` to :func:`hessian_norms_all_layers`.
+    The first dense layer's inputs are the flattened images, so its kernel (x_i . x_j)^2 depends
+    only on the batch: a caller that reuses one batch (such as :func:`hessinit.train.run`)
+    computes it once and passes it as ``input_gram`` to :func:`hessian_norms_all_layers`. The
+    inputs are divided by s = max |x| first, so that the squares neither underflow nor overflow.
+
+    Args:
+        x: inputs, shape (B, ...), flattened to (B, n_in).
+
+    Returns:
+        ``(K, s)``: the (B, B) float64 tensor K and the float64 scalar s (1 for an all-zero x).
+
+    Example:
+        >>> K, s = input_gram(np.array([[1.0, 0.0], [1.0, 2.0]]))
+        >>> K.numpy(), float(s)  # ((x_i . x_j) / 4)^2 with x . x = [[1, 1], [1, 5]]
+        (array([[0.0625, 0.0625],
+               [0.0625, 1.5625]]), 2.0)
     """
     X = tf.reshape(tf.cast(x, tf.float64), [x.shape[0], -1])
     sx = _max_abs(X)
@@ -188,7 +226,11 @@ def input_gram(x):
 
 
 def _norms_of_layers(model, indices, x, y, chunk=1024, gram=None, masks=None, precision="float64"):
-    """HessianNorms of the dense layers ``indices`` (a tuple), in one compiled call."""
+    """HessianNorms of the dense layers ``indices`` (a tuple), in one compiled call.
+
+    ``gram`` is :func:`input_gram` of ``x`` or None, ``masks`` fixed dropout masks or None; the
+    other arguments are those of :func:`hessian_norms_all_layers`.
+    """
     _check_precision(precision)
     weights, acts, x, y = _model_inputs(model, x, y)
     if masks is not None:
@@ -208,20 +250,38 @@ def _norms_of_layers(model, indices, x, y, chunk=1024, gram=None, masks=None, pr
 
 
 def kron_norms(X, A, R, chunk=1024, precision="float64"):
-    """||H||_F, ||G||_F, ||R||_F and <G, R> of H_W = (1/B) sum_i (x_i x_i^T) kron (A_i + R_i).
+    """Exact norms of H_W = (1/B) sum_i (x_i x_i^T) kron (A_i + R_i) without forming it.
 
-    X: (B, n_in); A, R: (B, n_out, n_out), symmetric. Uses whichever of two exact forms is cheaper:
-    the double sum (1/B^2) sum_{ij} (x_i . x_j)^2 <A_i, A_j> in row chunks of ``chunk`` samples
-    (cost B^2 (n_in + n_out^2), memory chunk * B), or the realignment
+    Returns ||H||_F, ||G||_F, ||R||_F and <G, R> for G = (1/B) sum_i (x_i x_i^T) kron A_i and R
+    likewise. Uses whichever of two exact forms is cheaper: the double sum
+    (1/B^2) sum_{ij} (x_i . x_j)^2 <A_i, A_j>_F in row chunks of ``chunk`` samples (cost
+    B^2 (n_in + n_out^2), memory chunk * B), or the realignment
     ||(1/B) sum_i vec(x_i x_i^T) vec(A_i)^T||_F (cost B n_in^2 n_out^2), which wins for narrow
-    layers. Inputs are rescaled first, so tiny Hessians do not underflow. ``precision="float32"``
-    runs the double sum's two Gram products, x_i . x_j and <A_i, A_j>, in float32: about twice as
-    fast at B = 1,024, at a relative error near 1e-7 (more for <G, R> when it is small against
-    ||G|| ||R||). The default keeps float64 throughout.
+    layers. Inputs are rescaled first, so tiny Hessians do not underflow.
 
-    >>> X = np.array([[1.0, 0.0], [1.0, 1.0]]); A = np.ones((2, 1, 1)); R = np.zeros((2, 1, 1))
-    >>> kron_norms(X, A, R)  # H = ([[1, 0], [0, 0]] + [[1, 1], [1, 1]]) / 2, norm sqrt(1.75)
-    HessianNorms(H=1.3228756555322954, G=1.3228756555322954, R=0.0, GR=0.0)
+    Args:
+        X: the layer's inputs x_i, shape (B, n_in).
+        A: Gauss-Newton blocks A_i, shape (B, n_out, n_out), symmetric.
+        R: curvature blocks R_i, shape (B, n_out, n_out), symmetric; all zeros skips their sums.
+        chunk: largest number of rows of the double sum formed at once.
+        precision: ``"float64"`` (default) keeps float64 throughout; ``"float32"`` runs the
+            double sum's two Gram products, x_i . x_j and <A_i, A_j>, in float32: about twice
+            as fast at B = 1,024, at a relative error near 1e-7 (more for <G, R> when it is small
+            against ||G|| ||R||). Squares and sums stay in float64.
+
+    Returns:
+        :class:`HessianNorms` of H_W.
+
+    Raises:
+        ValueError: ``precision`` is not one of :data:`PRECISIONS`.
+
+    Example:
+        >>> X = np.array([[1.0, 0.0], [1.0, 1.0]])
+        >>> A, R = np.ones((2, 1, 1)), np.zeros((2, 1, 1))
+        >>> kron_norms(X, A, R)  # H = ([[1, 0], [0, 0]] + [[1, 1], [1, 1]]) / 2: sqrt(1.75)
+        HessianNorms(H=1.3228756555322954, G=1.3228756555322954, R=0.0, GR=0.0)
+        >>> kron_norms(X, A, -A)  # M_i = A_i + R_i = 0: H vanishes, G and R cancel
+        HessianNorms(H=0.0, G=1.3228756555322954, R=1.3228756555322954, GR=-1.75)
     """
     _check_precision(precision)
     X, A, R = (tf.constant(np.asarray(t, np.float64)) for t in (X, A, R))
@@ -233,8 +293,11 @@ def kron_norms(X, A, R, chunk=1024, precision="float64"):
 
 
 def _scaled_norms(gg, rr, gr, scale):
-    """HessianNorms from the sums of the rescaled problem; ``scale`` multiplies the norms (taken
-    after the square root, so that norms near float64's limits neither underflow nor overflow)."""
+    """HessianNorms from the sums [gg, rr, gr] of the rescaled problem.
+
+    ``scale`` multiplies the norms after the square root, so that norms near float64's limits
+    neither underflow nor overflow.
+    """
     gg, rr, gr, scale = float(gg), float(rr), float(gr), float(scale)
     hh = max(gg + 2 * gr + rr, 0.0)
     return HessianNorms(
@@ -246,19 +309,37 @@ def _scaled_norms(gg, rr, gr, scale):
 
 
 def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64"):
-    """Exact Frobenius norms of the Hessian of the mean cross-entropy with respect to one dense
-    layer's kernel, of its Gauss-Newton term G and curvature term R, and <G, R>.
+    """Exact Frobenius norms of one dense layer's Hessian H_W = G_W + R_W, and <G_W, R_W>.
 
-    ``layer``: a name such as ``"dense1"``, an index or the layer; ``x``: images; ``y``: integer
-    labels. Computed in float64 by the Kronecker identity (:func:`kron_norms`, whose ``chunk`` and
-    ``precision`` these are), never forming the matrix.
+    H_W is the Hessian of the mean cross-entropy L with respect to the layer's kernel W,
+    H_W = (1/B) sum_i (x_i x_i^T) kron (A_i + R_i), split by the chain rule into the
+    Gauss-Newton term G_W (blocks A_i = J_i^T Lambda_i J_i) and the curvature term R_W. Computed
+    in float64 by the Kronecker identity (:func:`kron_norms`), never forming the
+    (n_in n_out)^2 matrix, from per-sample blocks of :mod:`hessinit.curvature.blocks`.
 
-    >>> from hessinit.nn import mlp
-    >>> rng = np.random.default_rng(0)
-    >>> x, y = rng.random((64, 28, 28), np.float32), rng.integers(0, 10, 64)
-    >>> n = layer_hessian_norms(mlp(kernel_std=0.01, seed=0), "dense1", x, y)
-    >>> round(n.H, 4) == round(n.G, 4), n.R  # ReLU: the chain rule is exact on a layer's own block
-    (True, 0.0)
+    Args:
+        model: a stack of ``Flatten``, ``Dense`` and ``Dropout`` layers, such as
+            :func:`hessinit.nn.mlp`; dropout is off (inference mode).
+        layer: the dense layer, as a name such as ``"dense1"``, an index or the layer itself.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        chunk: as in :func:`kron_norms`.
+        precision: as in :func:`kron_norms`.
+
+    Returns:
+        :class:`HessianNorms` of the layer's kernel Hessian.
+
+    Raises:
+        ValueError: unknown ``layer`` name or ``precision``.
+        IndexError: ``layer`` index beyond the model's dense layers.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((64, 28, 28), np.float32), rng.integers(0, 10, 64)
+        >>> n = layer_hessian_norms(mlp(kernel_std=0.01, seed=0), "dense1", x, y)
+        >>> round(n.H, 4) == round(n.G, 4), n.R  # ReLU: R = 0 exactly on a layer's own block
+        (True, 0.0)
     """
     index, _ = get_dense(model, layer)
     return _norms_of_layers(model, (index,), x, y, chunk=chunk, precision=precision)[0]
@@ -267,13 +348,36 @@ def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64"):
 def hessian_norms_all_layers(
     model, x, y, layers=None, masks=None, input_gram=None, precision="float64"
 ):
-    """:func:`layer_hessian_norms` for each dense layer named in ``layers`` (default: all), in
-    one compiled call sharing one backward recursion, as ``{name: HessianNorms}``.
+    """:func:`layer_hessian_norms` of several dense layers in one compiled call.
 
-    ``masks``: fixed dropout masks (:func:`dropout_masks`) for the Hessian of the training-mode
-    network, whose layer inputs x_i are then the masked activations; ``None``: inference.
-    ``input_gram``: :func:`input_gram` of ``x``, if the caller already has it. ``precision``:
-    as in :func:`kron_norms`.
+    The layers share one backward recursion (registry activations) for their blocks A_i, R_i,
+    so all layers cost little more than the lowest one.
+
+    Args:
+        model: as in :func:`layer_hessian_norms`.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        layers: names (or indices) of the dense layers; ``None``: all of them.
+        masks: fixed dropout masks (:func:`hessinit.curvature.dropout_masks`) for the Hessian
+            of the training-mode network, whose layer inputs x_i are then the masked
+            activations; ``None``: inference.
+        input_gram: :func:`input_gram` of ``x``, if the caller already has it.
+        precision: as in :func:`kron_norms`.
+
+    Returns:
+        ``{name: HessianNorms}`` in the order of ``layers``.
+
+    Raises:
+        ValueError: unknown layer or ``precision``, or ``masks`` with an activation outside
+            the registry.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> x, y = np.random.default_rng(0).random((8, 3)), [0, 1] * 4
+        >>> model = mlp(input_shape=(3,), widths=(4,), num_classes=2, activation="tanh")
+        >>> norms = hessian_norms_all_layers(model, x, y)
+        >>> list(norms), norms["dense2"].R  # the logits layer feeds the loss linearly: R = 0
+        (['dense1', 'dense2'], 0.0)
     """
     names = [d.name for d in dense_layers(model)] if layers is None else list(layers)
     indices = tuple(get_dense(model, name)[0] for name in names)

@@ -1,11 +1,12 @@
 """The layer protocol: what the exact curvature code reads off a Keras model.
 
 A supported model is a stack of ``Flatten``, ``Dense`` and ``Dropout`` layers. For each dense
-layer the code needs its kernel W (n_in x n_out), its bias b, its activation f (a name in
-:data:`hessinit.nn.activations.REGISTRY`) and the inverted-dropout rate after it; per sample it
+layer the code needs its kernel W (n_in x n_out), its bias b, its activation f (any Keras
+activation; entries of :data:`hessinit.nn.activations.REGISTRY` take the fast path) and the
+inverted-dropout rate after it; per sample it
 then forms the input x_i, the pre-activation a_i = W^T x_i + b and the backward Jacobians.
 
-Imports: :mod:`hessinit.nn` only.
+Imports: numpy, TensorFlow, Keras and :mod:`hessinit.nn`.
 """
 
 from __future__ import annotations
@@ -36,10 +37,32 @@ def _dense_stack(model):
 
 
 def dropout_masks(model, batch, seed=0):
-    """Fixed inverted-dropout masks for the hidden layers of ``model``: one (batch, n_out) float64
-    array per hidden dense layer, entries 0 or 1/q drawn i.i.d. with the keep probability q of the
-    dropout after that layer (ones where there is none). Pass them as ``masks`` to
-    :func:`hessian_norms_all_layers` for the Hessian of the training-mode network."""
+    """Fixed inverted-dropout masks m_k for the hidden layers of ``model``.
+
+    With the masks held fixed, the training-mode network computes h_k = m_k * f(a_k) and its loss
+    is a smooth function of the weights again, so its layer Hessians are well defined; pass the
+    masks as ``masks`` to :func:`hessinit.curvature.hessian_norms_all_layers`. Entries are 0 or
+    1/q, drawn i.i.d. with the keep probability q of the dropout after that layer (several
+    dropouts in a row multiply their q); layers without dropout get ones.
+
+    Args:
+        model: a stack of ``Flatten``, ``Dense`` and ``Dropout`` layers, such as
+            :func:`hessinit.nn.mlp` with ``dropout > 0``.
+        batch: B, the number of samples the masks are for.
+        seed: seed of the numpy generator that draws the masks.
+
+    Returns:
+        A list with one float64 array (B, n_out) per hidden dense layer.
+
+    Raises:
+        TypeError: the model has a layer other than ``Flatten``, ``Dense`` or ``Dropout``.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> masks = dropout_masks(mlp(input_shape=(3,), widths=(4, 2), dropout=0.5), batch=2)
+        >>> [m.shape for m in masks], np.unique(np.concatenate(masks, axis=1))
+        ([(2, 4), (2, 2)], array([0., 2.]))
+    """
     rng = np.random.default_rng(seed)
     masks = []
     for kernel, _, _, rate in _dense_stack(model)[:-1]:
@@ -61,12 +84,16 @@ def _model_inputs(model, x, y):
 
 
 def _dims(weights):
+    """The static (n_in, n_out) of each layer's kernel, as a hashable tuple."""
     return tuple((int(w.shape[0]), int(w.shape[1])) for w, _ in weights)
 
 
 def _cast_weights(weights, dims):
-    """Float64 weights with their static shapes restored (``dims``: (n_in, n_out) per layer;
-    ``reduce_retracing`` may have relaxed the traced shapes to None)."""
+    """Float64 weights with their static shapes restored.
+
+    ``dims`` holds (n_in, n_out) per layer (:func:`_dims`): ``reduce_retracing`` may have relaxed
+    the traced shapes to None.
+    """
     return [
         (tf.ensure_shape(tf.cast(w, tf.float64), d), tf.ensure_shape(tf.cast(b, tf.float64), d[1:]))
         for (w, b), d in zip(weights, dims, strict=True)

@@ -1,10 +1,18 @@
 """Matrix-free curvature products over all trainable weights: H v, G v and R v = H v - G v.
 
-H v is forward-over-backward autodiff (a JVP of the gradient);
-G v = (1/B) sum_i J_i^T Lambda_i J_i v is one JVP and one VJP, with J_i = dz_i/dw and Lambda_i
-the softmax curvature.
+With w all trainable weights, z_i = z_i(w) the logits of sample i and L = (1/B) sum_i l_i:
 
-Imports: :mod:`hessinit.nn`.
+    H v = D^2_w L v                                   (forward-over-backward: a JVP of the gradient)
+    G v = (1/B) sum_i J_i^T Lambda_i J_i v            (one JVP and one VJP; J_i = dz_i/dw)
+    R v = H v - G v                                   (the curvature term's product)
+
+with Lambda_i = diag(p_i) - p_i p_i^T the softmax curvature
+(:func:`hessinit.nn.losses.softmax_curvature_times`). G is positive semi-definite, H and R are
+indefinite in general. Vectors are lists of arrays shaped like ``model.trainable_variables``.
+:func:`hvp_graph` is the one forward-over-backward Hessian-vector product in hessinit (the step
+size code uses it too), :func:`num_params` the one parameter count.
+
+Imports: numpy, TensorFlow and :mod:`hessinit.nn`.
 """
 
 from __future__ import annotations
@@ -12,27 +20,91 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ..nn.losses import cross_entropy, softmax_curvature_times
+from ..nn.losses import mean_loss, softmax_curvature_times
 
 
 def tf_variables(model):
-    """The model's trainable weights as ``tf.Variable`` objects (what forward-mode autodiff needs;
-    Keras 3 wraps each in a ``keras.Variable``)."""
+    """The model's trainable weights as ``tf.Variable`` objects.
+
+    Forward-mode autodiff (``tf.autodiff.ForwardAccumulator``) needs the TensorFlow variables
+    themselves; Keras 3 wraps each in a ``keras.Variable``.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        A list of ``tf.Variable`` in ``model.trainable_variables`` order.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> [type(v).__name__ for v in tf_variables(mlp(input_shape=(3,), widths=()))]
+        ['ResourceVariable', 'ResourceVariable']
+    """
     return [getattr(v, "value", v) for v in model.trainable_variables]
 
 
-@tf.function(reduce_retracing=True)
-def _hvp(model, x, y, vectors):
-    variables = tf_variables(model)
+def num_params(variables):
+    """The number of scalar parameters P = sum of the variables' sizes.
+
+    Args:
+        variables: a list of variables, tensors or arrays (anything with a ``shape``), such as
+            ``model.trainable_variables``.
+
+    Returns:
+        P as a Python int; the side of the Hessian over ``variables``.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> num_params(mlp(kernel_std=0.01, seed=0).trainable_variables)  # 784 * 30 + 30 + ...
+        24790
+    """
+    return sum(_size(v) for v in variables)
+
+
+def _size(variable):
+    """The number of entries of one variable (anything with a ``shape``)."""
+    return int(np.prod(variable.shape))
+
+
+def hvp_graph(variables, loss_fn, vectors):
+    """H v of a scalar loss by forward-over-backward autodiff: a JVP of the gradient.
+
+    H v = d/dt grad L(w + t v) at t = 0: a ``tf.GradientTape`` takes the gradient inside a
+    ``tf.autodiff.ForwardAccumulator`` that pushes v through it, at about the cost of two
+    gradients. Runs eagerly or inside a ``tf.function``; :func:`hvp` and
+    :func:`hessinit.stepsize.curvature_along_gradient` both go through it.
+
+    Args:
+        variables: the ``tf.Variable`` objects w (:func:`tf_variables` for a Keras model).
+        loss_fn: a function of no arguments that computes the scalar loss L from ``variables``.
+        vectors: v, one tensor per variable, same shapes and dtypes.
+
+    Returns:
+        H v as a list of tensors shaped like ``variables``.
+
+    Example:
+        >>> w = tf.Variable([1.0, 2.0], dtype=tf.float64)
+        >>> S = tf.constant([[2.0, 1.0], [1.0, 3.0]], tf.float64)
+        >>> quadratic = lambda: 0.5 * tf.tensordot(w, tf.linalg.matvec(S, w), 1)  # H = S
+        >>> hvp_graph([w], quadratic, [tf.constant([1.0, 0.0], tf.float64)])[0].numpy()
+        array([2., 1.])
+    """
     with tf.autodiff.ForwardAccumulator(variables, vectors) as acc:
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(cross_entropy(y, model(x, training=False)))
+            loss = loss_fn()
         grads = tape.gradient(loss, variables)
     return acc.jvp(grads)
 
 
 @tf.function(reduce_retracing=True)
+def _hvp(model, x, y, vectors):
+    """Compiled H v of the model's mean cross-entropy (inference mode)."""
+    return hvp_graph(tf_variables(model), lambda: mean_loss(model, x, y), vectors)
+
+
+@tf.function(reduce_retracing=True)
 def _gnvp(model, x, y, vectors):
+    """Compiled G v = (1/B) sum_i J_i^T Lambda_i J_i v of the model (inference mode)."""
     variables = tf_variables(model)
     with tf.GradientTape() as tape:
         with tf.autodiff.ForwardAccumulator(variables, vectors) as acc:
@@ -46,6 +118,7 @@ def _gnvp(model, x, y, vectors):
 
 
 def _as_inputs(model, x, y, vectors):
+    """x, y and the vectors as tensors: x and vectors in the model's dtype, y as int32 (B,)."""
     dtype = model.trainable_variables[0].dtype
     x = tf.convert_to_tensor(x, dtype)
     y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
@@ -56,32 +129,98 @@ def _as_inputs(model, x, y, vectors):
 def hvp(model, x, y, vectors):
     """Hessian-vector product H v of the mean cross-entropy over all trainable weights.
 
-    ``vectors``: one array per ``model.trainable_variables`` entry, same shapes. Forward-over-
-    backward autodiff, compiled; returns a list of tensors shaped like the variables.
+    H = D^2_w L with L = (1/B) sum_i l_i (inference mode), cross-layer blocks included; computed
+    by :func:`hvp_graph` in a compiled function, in the model's dtype.
+
+    Args:
+        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        vectors: v, one array per ``model.trainable_variables`` entry, same shapes.
+
+    Returns:
+        H v as a list of tensors shaped like the variables.
+
+    Example:
+        >>> from hessinit.curvature import full_hessian
+        >>> from hessinit.nn import mlp
+        >>> model = mlp(input_shape=(2,), widths=(), num_classes=2, kernel_std=1.0,
+        ...             dtype="float64")
+        >>> x, y = np.array([[1.0, 2.0], [-1.0, 0.5]]), [0, 1]
+        >>> v = [np.ones((2, 2)), np.zeros(2)]
+        >>> Hv = np.concatenate([t.numpy().ravel() for t in hvp(model, x, y, v)])
+        >>> np.allclose(Hv, full_hessian(model, x, y) @ np.r_[np.ones(4), np.zeros(2)])
+        True
     """
     return _hvp(model, *_as_inputs(model, x, y, vectors))
 
 
 def gnvp(model, x, y, vectors):
-    """Gauss-Newton-vector product G v = (1/B) sum_i J_i^T Lambda_i J_i v (one JVP, one VJP)."""
+    """Gauss-Newton-vector product G v = (1/B) sum_i J_i^T Lambda_i J_i v (one JVP, one VJP).
+
+    J_i = dz_i/dw is the Jacobian of sample i's logits in all trainable weights w and
+    Lambda_i = diag(p_i) - p_i p_i^T; G is positive semi-definite. Inference mode, compiled,
+    in the model's dtype.
+
+    Args:
+        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,) (G does not depend on them; kept for a uniform call).
+        vectors: v, one array per ``model.trainable_variables`` entry, same shapes.
+
+    Returns:
+        G v as a list of tensors shaped like the variables.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> model = mlp(input_shape=(2,), widths=(3,), num_classes=2, dtype="float64")
+        >>> x, y = np.array([[1.0, 2.0], [-1.0, 0.5]]), [0, 1]
+        >>> v = [np.ones(w.shape) for w in model.trainable_variables]
+        >>> vGv = sum(np.sum(a * b) for a, b in zip(v, gnvp(model, x, y, v)))
+        >>> bool(vGv >= 0)  # G is PSD
+        True
+    """
     return _gnvp(model, *_as_inputs(model, x, y, vectors))
 
 
 def curvature_vp(model, x, y, vectors):
-    """Curvature-term product R v = H v - G v over all trainable weights."""
+    """Curvature-term product R v = H v - G v over all trainable weights.
+
+    R = sum_i (1/B) sum_k (dl_i/dz_ik) D^2_w z_ik, the part of H the Gauss-Newton term misses.
+
+    Args:
+        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        vectors: v, one array per ``model.trainable_variables`` entry, same shapes.
+
+    Returns:
+        R v as a list of tensors shaped like the variables.
+
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> model = mlp(input_shape=(2,), widths=(), num_classes=2, dtype="float64")
+        >>> x, y = np.array([[1.0, 2.0], [-1.0, 0.5]]), [0, 1]
+        >>> v = [np.ones((2, 2)), np.ones(2)]
+        >>> Rv = curvature_vp(model, x, y, v)  # z is linear in w: R = 0
+        >>> max(float(np.abs(t).max()) for t in Rv) < 1e-15
+        True
+    """
     return [
         h - g for h, g in zip(hvp(model, x, y, vectors), gnvp(model, x, y, vectors), strict=True)
     ]
 
 
 def _flat(tensors):
+    """Concatenate tensors into one flat float64 numpy vector."""
     return np.concatenate([np.asarray(t, np.float64).ravel() for t in tensors])
 
 
 def _unflat(vector, variables):
+    """Split a flat vector into arrays shaped like ``variables`` (the inverse of :func:`_flat`)."""
     out, start = [], 0
     for v in variables:
-        size = int(np.prod(v.shape))
+        size = _size(v)
         out.append(vector[start : start + size].reshape(v.shape))
         start += size
     return out

@@ -1,13 +1,17 @@
 """The activation registry: everything hessinit knows about an activation, in one table.
 
-Each :class:`Activation` entry says whether f acts elementwise (every entry here does: that is
-what lets the exact curvature code use its fast backward recursion), whether it is piecewise
-linear (f'' = 0 almost everywhere, so a layer's own curvature term R vanishes exactly), and
-gives numpy references for f, f' and f'' that the tests compare TensorFlow's autodiff with.
-The models (:func:`hessinit.nn.models.mlp`), the backward recursion
-(:mod:`hessinit.curvature.blocks`), its zero-curvature shortcut and the tests all read this
-table. An activation missing from it still works: the curvature code then takes per-sample
-nested autodiff, and says so once (:func:`is_elementwise`).
+A hidden dense layer computes h_i = f(a_i) from its pre-activation a_i = W^T x_i + b, with f acting
+elementwise. Each :class:`Activation` entry of :data:`REGISTRY` says whether f is piecewise
+linear (f'' = 0 almost everywhere, so the curvature term R_i of the blocks M_i = A_i + R_i
+vanishes on a layer's own Hessian block) and gives numpy references for f, f' and f'' that the
+tests compare TensorFlow's autodiff with. Every entry acts elementwise, which is what lets the
+exact curvature code use its fast backward recursion.
+
+The models (:func:`hessinit.nn.models.mlp`, through :func:`activation_name`), the backward
+recursion (:mod:`hessinit.curvature.blocks`), its zero-curvature shortcut and the tests all read
+this table; nothing else lists activation names. An activation missing from it still works: the
+curvature code then takes per-sample nested autodiff, and says so once (:func:`is_elementwise`).
+Supporting a new elementwise activation on the fast path is one entry in ``_ENTRIES``.
 
 Imports: numpy, scipy and Keras only.
 """
@@ -31,10 +35,18 @@ class Activation:
     """One elementwise activation f and what the curvature code may assume about it.
 
     Attributes:
-        name: the name Keras serializes the activation to (``keras.activations.serialize``).
+        name: the name Keras serializes the activation to (``keras.activations.serialize``),
+            the registry's key.
         piecewise_linear: f'' = 0 almost everywhere, so the curvature term R of a layer's own
             Hessian block vanishes when every activation above the layer has this property.
-        f, df, d2f: numpy references for f, f' and f'' (arrays in, arrays out), for tests.
+        f: numpy reference for f (array in, array out), for tests.
+        df: numpy reference for f'.
+        d2f: numpy reference for f'' (0 at the kinks of piecewise-linear activations).
+
+    Example:
+        >>> relu = REGISTRY["relu"]
+        >>> relu.piecewise_linear, relu.df(np.array([-1.0, 2.0])), relu.d2f(np.array([2.0]))
+        (True, array([0., 1.]), array([0.]))
     """
 
     name: str
@@ -45,18 +57,22 @@ class Activation:
 
 
 def _phi(a):
+    """The standard normal density."""
     return np.exp(-0.5 * a * a) / np.sqrt(2 * np.pi)
 
 
 def _elu(a, alpha=1.0):
+    """ELU, f(a) = a for a > 0 and alpha (e^a - 1) otherwise."""
     return np.where(a > 0, a, alpha * np.expm1(np.minimum(a, 0)))
 
 
 def _elu_d(a, alpha=1.0):
+    """The first derivative of :func:`_elu`."""
     return np.where(a > 0, 1.0, alpha * np.exp(np.minimum(a, 0)))
 
 
 def _elu_d2(a, alpha=1.0):
+    """The second derivative of :func:`_elu` (0 for a > 0)."""
     return np.where(a > 0, 0.0, alpha * np.exp(np.minimum(a, 0)))
 
 
@@ -129,8 +145,11 @@ def activation_name(activation) -> str:
     Raises:
         ValueError: Keras does not know the activation.
 
-    >>> activation_name("swish"), activation_name(keras.activations.relu)
-    ('silu', 'relu')
+    Example:
+        >>> activation_name("swish"), activation_name(keras.activations.relu)
+        ('silu', 'relu')
+        >>> activation_name("softmax")  # known to Keras, not in the registry
+        'softmax'
     """
     try:
         fn = keras.activations.get(activation)
@@ -155,8 +174,9 @@ def is_elementwise(name: str) -> bool:
     Returns:
         ``True`` for registry entries, ``False`` (with a one-time ``UserWarning``) otherwise.
 
-    >>> is_elementwise("tanh")
-    True
+    Example:
+        >>> is_elementwise("tanh")
+        True
     """
     if name in REGISTRY:
         return True
@@ -172,10 +192,18 @@ def is_elementwise(name: str) -> bool:
 
 
 def is_piecewise_linear(name: str) -> bool:
-    """Whether f'' = 0 almost everywhere for activation ``name`` (False when not registered).
+    """Whether f'' = 0 almost everywhere for activation ``name``.
 
-    >>> is_piecewise_linear("relu"), is_piecewise_linear("tanh")
-    (True, False)
+    Args:
+        name: a serialized Keras activation name (:func:`activation_name`).
+
+    Returns:
+        The entry's ``piecewise_linear`` flag; ``False`` for a name not in the registry (the
+        curvature code then keeps R, which is exact either way).
+
+    Example:
+        >>> is_piecewise_linear("relu"), is_piecewise_linear("tanh"), is_piecewise_linear("?")
+        (True, False, False)
     """
     entry = REGISTRY.get(name)
     return entry is not None and entry.piecewise_linear

@@ -21,17 +21,20 @@ import tensorflow as tf
 def cross_entropy(labels, logits):
     """Per-sample softmax cross-entropy, l_i = logsumexp(z_i) - z_{i, y_i}.
 
-    This is the original notebook's loss, written with ``tf.gather`` instead of ``gather_nd``.
+    This is the original notebook's loss, written with ``tf.gather`` instead of ``gather_nd``;
+    ``reduce_logsumexp`` shifts by the largest logit, so huge logits do not overflow.
 
     Args:
-        labels: integer classes, shape (B,).
-        logits: shape (B, K).
+        labels: integer classes y_i, shape (B,) or (B, 1).
+        logits: z, shape (B, K), in the dtype the loss should be computed in.
 
     Returns:
-        The per-sample losses, shape (B,).
+        The per-sample losses l_i, shape (B,), in the dtype of ``logits``.
 
-    >>> float(cross_entropy([0], [[0.0, 0.0]][0:1])[0])  # uniform over 2 classes: log 2
-    0.6931471824645996
+    Example:
+        >>> z = tf.constant([[0.0, 0.0], [1e4, 0.0]], tf.float64)
+        >>> cross_entropy([0, 1], z).numpy()  # uniform: log 2; confidently wrong: 1e4
+        array([6.93147181e-01, 1.00000000e+04])
     """
     logits = tf.convert_to_tensor(logits)
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
@@ -48,7 +51,13 @@ def mean_loss(model, x, y):
         y: integer labels, shape (B,).
 
     Returns:
-        A scalar tensor.
+        A scalar tensor in the model's dtype. Dropout is off (``training=False``).
+
+    Example:
+        >>> from hessinit.nn.models import mlp
+        >>> model = mlp(input_shape=(3,), widths=(), kernel_std=1e-9, seed=0, dtype="float64")
+        >>> round(float(mean_loss(model, np.ones((4, 3)), [0, 1, 2, 3])), 6)  # ~ log 10
+        2.302585
     """
     return tf.reduce_mean(cross_entropy(y, model(x, training=False)))
 
@@ -56,20 +65,26 @@ def mean_loss(model, x, y):
 def softmax_curvature_times(p, v):
     """Lambda_i v_i with Lambda_i = diag(p_i) - p_i p_i^T, without forming Lambda_i.
 
+    Lambda_i = d^2 l_i / dz_i^2 is the loss's Hessian in the logits. The product is
     Lambda_i v_i = p_i * v_i - p_i (p_i . v_i), taken along axis 1 of ``v``, so ``v`` may be a
-    batch of vectors (B, K) or of matrices (B, K, n) whose columns are multiplied.
+    batch of vectors (B, K) or of matrices (B, K, n) whose columns are multiplied. This is the one
+    place in hessinit that multiplies by Lambda: the Gauss-Newton blocks
+    A_i = J_i^T Lambda_i J_i, the product G v and the materialized G all go through it.
 
     Args:
         p: softmax probabilities, shape (B, K).
         v: shape (B, K) or (B, K, n).
 
     Returns:
-        A tensor shaped like ``v``.
+        A tensor shaped like ``v``, in the dtype of ``p``.
 
-    >>> p = tf.constant([[0.5, 0.5]], tf.float64)
-    >>> softmax_curvature_times(p, tf.eye(2, dtype=tf.float64)[None]).numpy()  # Lambda itself
-    array([[[ 0.25, -0.25],
-            [-0.25,  0.25]]])
+    Example:
+            >>> p = tf.constant([[0.5, 0.5]], tf.float64)
+        >>> softmax_curvature_times(p, tf.eye(2, dtype=tf.float64)[None]).numpy()  # Lambda
+        array([[[ 0.25, -0.25],
+                [-0.25,  0.25]]])
+        >>> softmax_curvature_times(p, tf.ones((1, 2), tf.float64)).numpy()  # Lambda 1 = 0
+        array([[0., 0.]])
     """
     p = tf.convert_to_tensor(p)
     v = tf.convert_to_tensor(v, p.dtype)
@@ -80,7 +95,7 @@ def softmax_curvature_times(p, v):
 
 
 def softmax_saturation(model, x):
-    """How saturated the softmax of ``model`` is on images ``x``.
+    """How saturated the softmax p_i = softmax(z_i) of ``model`` is on images ``x``.
 
     Args:
         model: a Keras model mapping images to logits.
@@ -90,12 +105,15 @@ def softmax_saturation(model, x):
         A dict with ``p_max`` = mean_i max_k p_ik (1/K when uniform, 1 when saturated),
         ``lambda_norm`` = mean_i ||Lambda_i||_F (the softmax curvature that every Gauss-Newton
         block A_i = J_i^T Lambda_i J_i carries; it vanishes as p_i becomes one-hot) and
-        ``logit_std``, the standard deviation of the (max-shifted) logits.
+        ``logit_std``, the standard deviation of the (max-shifted) logits. All are computed in
+        float64 from the model's logits.
 
-    >>> from hessinit.nn.models import mlp
-    >>> sat = softmax_saturation(mlp(kernel_std=1e-6, seed=0), np.ones((2, 28, 28), np.float32))
-    >>> round(sat["p_max"], 3), round(sat["lambda_norm"], 4)  # uniform: sqrt(K - 1) / K
-    (0.1, 0.3)
+    Example:
+        >>> from hessinit.nn.models import mlp
+        >>> x = np.ones((2, 28, 28), np.float32)
+        >>> sat = softmax_saturation(mlp(kernel_std=1e-6, seed=0), x)
+        >>> round(sat["p_max"], 3), round(sat["lambda_norm"], 4)  # uniform: sqrt(K - 1) / K
+        (0.1, 0.3)
     """
     z = np.asarray(model(np.asarray(x), training=False), np.float64)
     z = z - z.max(axis=1, keepdims=True)

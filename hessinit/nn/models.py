@@ -7,7 +7,11 @@ The original experiment uses a multilayer perceptron
 with softmax cross-entropy on the logits z, l(z, y) = logsumexp(z) - z_y, averaged over the batch.
 Only dense1's kernel is drawn from N(0, sd^2); dense2 and dense3 keep Keras defaults
 (Glorot-uniform kernels, zero biases). :func:`mlp` builds that network and its generalizations
-(any depth, width, activation and per-layer std).
+(any depth, width, activation and per-layer std); :func:`dense_layers` and :func:`get_dense` find
+the dense layers (kernel W, input x_i, pre-activation a_i = W^T x_i + b) whose Hessian blocks the
+curvature code computes.
+
+Imports: numpy, TensorFlow, Keras and :mod:`hessinit.nn.activations`.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from .activations import activation_name
 
 
 def _is_number(value):
+    """Whether ``value`` is a real number (numpy scalars included, booleans not)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _check_std(sd, name):
+    """Raise unless ``sd`` is None or a positive finite number; ``name`` goes in the message."""
     if sd is None:
         return
     if not _is_number(sd):
@@ -45,25 +51,47 @@ def mlp(
     dropout: float = 0.0,
     dtype: str = "float32",
 ) -> keras.Sequential:
-    """A dense network ``Flatten -> dense1 ... denseL (hidden, activation) -> dense{L+1} (logits)``.
+    """The paper's multilayer perceptron: ``Flatten -> dense1 ... denseL (f) -> dense{L+1}``.
 
-    ``kernel_std`` sets the kernels' initial N(0, sd^2) distribution:
+    Computes z = W_{L+1}^T f(... f(W_1^T x + b_1) ...) + b_{L+1}: L hidden dense layers with
+    activation f and a linear output layer giving the logits z. Kernels W_k start from
+    N(0, sd_k^2) or Keras' default, Glorot-uniform U(-l, l) with l = sqrt(6 / (fan_in + fan_out));
+    they are drawn by numpy from ``(seed, k)``, so the same seed gives the same network in float32
+    and float64. Biases start at zero. Layers are named ``dense1``, ``dense2``, ...
 
-    - a number: dense1 only, the other layers keep Keras defaults (the original experiment);
-    - a sequence with one entry per dense layer (``len(widths) + 1``), ``None`` for a Keras default;
-      ``[sd] * (len(widths) + 1)`` scales every layer.
+    Args:
+        input_shape: shape of one input (flattened by the first layer).
+        num_classes: K, the number of logits (at least 2).
+        widths: widths of the hidden layers; ``()`` gives softmax regression.
+        activation: f, a Keras activation name or function. Entries of
+            :data:`hessinit.nn.activations.REGISTRY` take the fast exact-curvature path; any other
+            Keras activation works through per-sample autodiff.
+        kernel_std: the kernels' initial N(0, sd^2) distribution. A number: dense1 only, the
+            other layers keep Keras defaults (the original experiment). A sequence: one entry
+            per dense layer (``len(widths) + 1``), ``None`` for a Keras default, so
+            ``[sd] * (len(widths) + 1)`` scales every layer. ``None``: Keras defaults throughout.
+        seed: seed of the kernels' draws and of the dropout layers.
+        dropout: rate of the inverted dropout inserted after each hidden activation (inactive
+            unless the model is called with ``training=True``); 0 inserts none.
+        dtype: the dtype of every layer's weights and computations.
 
-    Keras' default is Glorot-uniform, U(-l, l) with l = sqrt(6 / (fan_in + fan_out)). Kernels are
-    drawn by numpy from ``(seed, layer number)``, so the same seed gives the same network in
-    float32 and float64 (``dtype``). Biases start at zero. ``dropout`` inserts inverted dropout
-    with that rate after each hidden activation (inactive unless the model is called with
-    ``training=True``). Layers are named ``dense1``, ``dense2``, ...
+    Returns:
+        A built ``keras.Sequential`` named ``"mlp"``.
 
-    >>> model = mlp(kernel_std=0.01, seed=0)
-    >>> [layer.name for layer in model.layers]
-    ['flatten', 'dense1', 'dense2', 'dense3']
-    >>> model.count_params()
-    24790
+    Raises:
+        ValueError: a width is not positive, ``num_classes < 2``, ``dropout`` is outside [0, 1),
+            Keras does not know ``activation``, ``kernel_std`` has the wrong length or an entry
+            that is not a positive finite number.
+        TypeError: an entry of ``kernel_std`` is neither a number nor None.
+
+    Example:
+        >>> model = mlp(kernel_std=0.01, seed=0)
+        >>> [layer.name for layer in model.layers]
+        ['flatten', 'dense1', 'dense2', 'dense3']
+        >>> model.count_params()  # 784 * 30 + 30 + 30 * 30 + 30 + 30 * 10 + 10
+        24790
+        >>> round(float(np.std(model.get_layer("dense1").kernel.numpy())), 4)
+        0.01
     """
     widths = tuple(int(w) for w in widths)
     if any(w <= 0 for w in widths):
@@ -128,13 +156,41 @@ def mlp(
 
 
 def dense_layers(model) -> list:
-    """The model's ``Dense`` layers in order (dense1, dense2, ...)."""
+    """The model's ``Dense`` layers in order (dense1, dense2, ...).
+
+    Args:
+        model: a Keras model with a ``layers`` attribute, such as :func:`mlp`.
+
+    Returns:
+        A list of ``keras.layers.Dense``, logits layer last.
+
+    Example:
+        >>> [layer.name for layer in dense_layers(mlp(widths=(4,)))]
+        ['dense1', 'dense2']
+    """
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
 def get_dense(model, layer):
-    """Resolve ``layer`` (a name such as ``"dense1"``, an index into :func:`dense_layers` or the
-    layer itself) to ``(index, layer)``."""
+    """Resolve a dense layer given by name, index or object to ``(index, layer)``.
+
+    Args:
+        model: a Keras model, such as :func:`mlp`.
+        layer: a name such as ``"dense1"``, an index into :func:`dense_layers` (negative counts
+            from the logits layer) or the layer itself.
+
+    Returns:
+        ``(index, layer)``: the position in :func:`dense_layers` and the ``Dense`` layer.
+
+    Raises:
+        IndexError: an index beyond the model's dense layers.
+        ValueError: no dense layer of that name, or a layer that is not one of this model's.
+
+    Example:
+        >>> model = mlp(widths=(4, 4))
+        >>> get_dense(model, "dense2")[0], get_dense(model, -1)[1].name
+        (1, 'dense3')
+    """
     dense = dense_layers(model)
     if isinstance(layer, numbers.Integral) and not isinstance(layer, bool):
         layer = int(layer)
