@@ -1,16 +1,15 @@
-"""Tests of hessinit.nn against independent references: numpy forward passes, closed-form
-losses, Keras' own cross-entropy and the distributions the initializers promise."""
+"""Tests of hessinit.nn.models against independent references: numpy forward passes and the
+distributions the initializers promise."""
 
 import math
 
 import keras
 import numpy as np
 import pytest
-import scipy.special
 import scipy.stats
 import tensorflow as tf
 
-from hessinit.nn import cross_entropy, dense_layers, get_dense, losses, mlp
+from hessinit.nn import REGISTRY, dense_layers, get_dense, mlp
 
 
 def _kernels(model):
@@ -103,18 +102,8 @@ def test_cifar_shaped_input():
     assert model(x).shape == (3, 10)
 
 
-_NUMPY_ACTIVATIONS = {
-    "relu": lambda a: np.maximum(a, 0.0),
-    "tanh": np.tanh,
-    "sigmoid": lambda a: 1 / (1 + np.exp(-a)),
-    "softplus": lambda a: np.logaddexp(0.0, a),
-    "gelu": lambda a: 0.5 * a * (1 + scipy.special.erf(a / math.sqrt(2))),  # exact GELU
-    "linear": lambda a: a,
-}
-
-
-@pytest.mark.parametrize("activation", list(_NUMPY_ACTIVATIONS))
-def test_every_activation_matches_numpy_forward_pass(activation):
+@pytest.mark.parametrize("activation", list(REGISTRY))
+def test_every_registered_activation_matches_numpy_forward_pass(activation):
     model = mlp(
         input_shape=(4, 3),
         widths=(6, 5),
@@ -128,7 +117,7 @@ def test_every_activation_matches_numpy_forward_pass(activation):
     for layer in dense_layers(model):  # non-zero biases, so that they are exercised too
         layer.bias.assign(rng.normal(0, 0.5, layer.bias.shape))
     x = rng.standard_normal((7, 4, 3))
-    f = _NUMPY_ACTIVATIONS[activation]
+    f = REGISTRY[activation].f
     h = x.reshape(7, -1)
     weights = model.get_weights()
     for k in range(0, len(weights), 2):
@@ -207,60 +196,6 @@ def test_flatten_name_is_stable():
 
 
 # --------------------------------------------------------------------------------------------
-# Loss
-# --------------------------------------------------------------------------------------------
-
-
-def _numpy_cross_entropy(labels, logits):
-    logits = np.asarray(logits, np.float64)
-    m = logits.max(axis=1, keepdims=True)
-    lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))
-    return lse - logits[np.arange(len(labels)), labels]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_cross_entropy_matches_keras_and_closed_form(dtype):
-    rng = np.random.default_rng(0)
-    logits = (3 * rng.standard_normal((50, 7))).astype(dtype)
-    labels = rng.integers(0, 7, 50)
-    ours = cross_entropy(labels, logits).numpy()
-    assert ours.shape == (50,)
-    rtol, atol = (1e-5, 1e-6) if dtype == np.float32 else (1e-12, 1e-14)
-    np.testing.assert_allclose(ours, _numpy_cross_entropy(labels, logits), rtol=rtol, atol=atol)
-    ref = tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    np.testing.assert_allclose(ours, ref.numpy(), rtol=max(rtol, 1e-6), atol=1e-6)
-    # labels as a column (B, 1) work too
-    np.testing.assert_allclose(cross_entropy(labels[:, None], logits).numpy(), ours)
-
-
-@pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-9), (np.float32, 2e-3)])
-def test_cross_entropy_huge_logits_do_not_overflow(dtype, atol):
-    # float32's spacing at 1e4 is ~1e-3, hence its atol
-    logits = np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 0.0], [0.0, -1e4, 1e4]], dtype)
-    labels = np.array([0, 1, 0])
-    with np.errstate(over="ignore", invalid="ignore"):
-        naive = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    assert not np.all(np.isfinite(naive))  # the naive softmax does overflow here
-    expected = np.array([0.0, math.log(2.0), 1e4])  # closed form
-    ours = cross_entropy(labels, logits).numpy()
-    assert np.all(np.isfinite(ours))
-    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=atol)
-    np.testing.assert_allclose(ours, _numpy_cross_entropy(labels, logits), rtol=1e-6, atol=atol)
-    ref = tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-6, atol=atol)
-
-
-def test_mean_loss_is_mean_of_closed_form():
-    model = mlp(input_shape=(3,), widths=(4,), num_classes=5, kernel_std=[1.0, 1.0], seed=0)
-    rng = np.random.default_rng(2)
-    x, y = rng.random((9, 3), np.float32), rng.integers(0, 5, 9)
-    logits = model(x).numpy()
-    assert float(losses.mean_loss(model, x, y)) == pytest.approx(
-        _numpy_cross_entropy(y, logits).mean(), rel=1e-6
-    )
-
-
-# --------------------------------------------------------------------------------------------
 # get_dense
 # --------------------------------------------------------------------------------------------
 
@@ -292,22 +227,3 @@ def test_get_dense_errors():
 def test_get_dense_numpy_integer_index():
     model = mlp(widths=(4, 4), seed=0)
     assert get_dense(model, np.int64(1))[0] == 1
-
-
-def test_softmax_saturation_closed_forms_and_homogeneity():
-    rng = np.random.default_rng(0)
-    x = rng.random((50, 28, 28), np.float32)
-    small = losses.softmax_saturation(mlp(kernel_std=1e-4, seed=0), x)
-    big = losses.softmax_saturation(mlp(kernel_std=10.0, seed=0), x)
-    # zero biases and ReLU: the logits scale exactly with dense1's std (positive homogeneity)
-    assert big["logit_std"] / small["logit_std"] == pytest.approx(1e5, rel=1e-3)
-    assert small["p_max"] < 0.2 < 0.9 < big["p_max"]
-    assert big["lambda_norm"] < 0.1 * small["lambda_norm"]
-    # closed form for one sample: ||diag(p) - p p^T||_F from the logits directly
-    model = mlp(kernel_std=1.0, seed=1)
-    z = model(x[:1]).numpy().astype(np.float64)[0]
-    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
-    lam = np.diag(p) - np.outer(p, p)
-    sat = losses.softmax_saturation(model, x[:1])
-    assert sat["lambda_norm"] == pytest.approx(np.linalg.norm(lam), rel=1e-6)
-    assert sat["p_max"] == pytest.approx(p.max(), rel=1e-6)
