@@ -79,6 +79,13 @@ def _elu_d2(a, alpha=1.0):
 _ENTRIES = (
     Activation("linear", True, lambda a: a, np.ones_like, np.zeros_like),
     Activation("relu", True, lambda a: np.maximum(a, 0), lambda a: (a > 0) * 1.0, np.zeros_like),
+    Activation(  # Keras' default negative_slope 0.2, which TensorFlow stores as a float32
+        "leaky_relu",
+        True,
+        lambda a: np.where(a > 0, a, float(np.float32(0.2)) * a),
+        lambda a: np.where(a > 0, 1.0, float(np.float32(0.2))),
+        np.zeros_like,
+    ),
     Activation(
         "tanh",
         False,

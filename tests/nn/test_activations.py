@@ -12,6 +12,7 @@ import tensorflow as tf
 from hessinit.curvature import (
     full_gauss_newton,
     full_hessian,
+    hessian_norms_all_layers,
     kronecker,
     layer_curvature,
     layer_hessian_norms,
@@ -109,3 +110,34 @@ def test_unregistered_activation_takes_autodiff_path_warns_once_and_is_exact(mon
     assert n.G == pytest.approx(np.linalg.norm(G), rel=1e-10)
     # piecewise linear, though the code cannot know it: R is round-off at most
     assert n.R <= 1e-10 * n.H and np.abs(R).max() <= 1e-12
+
+
+def test_leaky_relu_takes_the_fast_path_exactly(monkeypatch):
+    """One registry entry puts leaky_relu on the fast path: no warning, the backward recursion,
+    R == 0 exactly on every diagonal block, and the norms of full autodiff."""
+    monkeypatch.setattr(activations, "_NOTICED", set())
+    routes = []
+    for route in ("_recursive_blocks", "_autodiff_blocks"):
+        original = getattr(kronecker, route)
+
+        def spy(*args, _original=original, _route=route):
+            routes.append(_route)
+            return _original(*args)
+
+        monkeypatch.setattr(kronecker, route, spy)
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((12, 5)), rng.integers(0, 3, 12)
+    model = mlp((5,), 3, (7, 4), "leaky_relu", [1.0] * 3, seed=3, dtype="float64")
+    for layer in model.layers[1:]:
+        layer.bias.assign(rng.normal(0, 0.3, layer.bias.shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning at all
+        norms = hessian_norms_all_layers(model, x, y)
+    assert routes == ["_recursive_blocks"]  # traced through the fast path only
+    for name, n in norms.items():
+        H = full_hessian(model, x, y, layer=name)
+        G = full_gauss_newton(model, x, y, layer=name)
+        assert n.R == 0.0 and n.GR == 0.0
+        assert np.linalg.norm(H - G) <= 1e-12 * np.linalg.norm(H)  # autodiff agrees: R = 0
+        assert n.H == pytest.approx(np.linalg.norm(H), rel=1e-10)
+        assert n.G == pytest.approx(np.linalg.norm(G), rel=1e-10)
