@@ -1,6 +1,11 @@
-"""Pure pandas analysis of the experiments' frames: summaries, ratios and intervals.
+"""Pure pandas analysis of the experiments' frames: summaries, ratios, slopes and intervals.
 
-Imports: numpy, pandas and :mod:`hessinit.study.claims`.
+Nothing here builds a network, draws a figure or states a verdict: the frames come from
+:mod:`hessinit.study.experiments` (or the CSV tables the book's runs wrote, read by
+:func:`read_tables` and :func:`read_benchmark`), and the rules that turn these numbers into
+verdicts are in :mod:`hessinit.study.claims`.
+
+Imports: numpy and pandas only.
 """
 
 from __future__ import annotations
@@ -11,10 +16,57 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+#: The methods of benchmarks/hessian_norms.py that build the whole dense1 Hessian.
+MATERIALIZING = ("nested_jacobian", "tf_hessians", "chunked_jacobian", "batched_hvp")
+
+
+def read_tables(paths, base="."):
+    """Concatenate the CSV tables at ``paths``.
+
+    Args:
+        paths: file names, relative to ``base``.
+        base: the directory they are relative to.
+
+    Returns:
+        The tables stacked, with a fresh index.
+
+    Raises:
+        ValueError: when ``paths`` is empty (no run of the chapter succeeded).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     pd.DataFrame({"a": [1]}).to_csv(Path(tmp) / "t.csv", index=False)
+        ...     read_tables(["t.csv", "t.csv"], base=tmp)
+           a
+        0  1
+        1  1
+    """
+    frames = [pd.read_csv(Path(base) / p) for p in paths]
+    if not frames:
+        raise ValueError("no tables to read: no run of this chapter succeeded")
+    return pd.concat(frames, ignore_index=True)
+
 
 def dense1_course(frame, layer="dense1"):
-    """Per std: ``layer``'s ||H||_F at the first and last checkpoint, its min and max over
-    training, and the mini-batch loss at the start and averaged over the last 10% of steps."""
+    """How one layer's ||H||_F and the loss move along training, per std.
+
+    Args:
+        frame: rows of :func:`hessinit.train.run` (or ``experiment``) with ``sd``, ``step``,
+            ``layer``, ``loss`` and ``H`` (NaN between checkpoints).
+        layer: the dense layer.
+
+    Returns:
+        One row per ``sd``: ``H_init`` and ``H_end`` (||H||_F at the first and last checkpoint),
+        ``H_min`` and ``H_max`` (over training), ``loss_init`` (the first mini-batch loss) and
+        ``loss_end`` (the mean mini-batch loss over the last 10% of steps, at least one).
+
+    Example:
+        >>> frame = pd.DataFrame({"sd": 1.0, "step": [0, 1, 2], "layer": "dense1",
+        ...                       "loss": [2.0, 1.5, 1.0], "H": [3.0, None, 5.0]})
+        >>> dense1_course(frame).iloc[0].tolist()
+        [1.0, 3.0, 5.0, 3.0, 5.0, 2.0, 1.0]
+    """
     rows = []
     for sd, part in frame.groupby("sd"):
         h = part[(part["layer"] == layer) & part["H"].notna()].sort_values("step")
@@ -34,17 +86,24 @@ def dense1_course(frame, layer="dense1"):
     return pd.DataFrame(rows)
 
 
-def read_tables(paths, base="."):
-    """Concatenate the CSV tables at ``paths`` (relative to ``base``)."""
-    frames = [pd.read_csv(Path(base) / p) for p in paths]
-    if not frames:
-        raise ValueError("no tables to read: no run of this chapter succeeded")
-    return pd.concat(frames, ignore_index=True)
-
-
 def sweep_summary(frame):
-    """Per dataset, std and layer: ||H||_F, ||G||_F, ||R||_F at init and at the last checkpoint,
-    with the saturation columns (``p_max``, ``lambda_norm``, ``logit_std``) when present."""
+    """The norms of every run of the sd sweep at initialization and at the last checkpoint.
+
+    Args:
+        frame: stacked rows of :func:`hessinit.train.run` with ``dataset``, ``sd``, ``step``,
+            ``layer``, ``H``, ``G``, ``R`` and optionally the saturation columns ``p_max``,
+            ``lambda_norm``, ``logit_std``.
+
+    Returns:
+        One row per (dataset, sd, layer): ``H_init, G_init, R_init`` (first checkpoint),
+        ``H_end, step_end`` (last checkpoint) and the saturation columns present (first value).
+
+    Example:
+        >>> frame = pd.DataFrame({"dataset": "d", "sd": 0.1, "step": [0, 5], "layer": "dense1",
+        ...                       "H": [2.0, 4.0], "G": [2.0, 4.0], "R": 0.0})
+        >>> sweep_summary(frame)[["sd", "H_init", "H_end", "step_end"]].values.tolist()
+        [[0.1, 2.0, 4.0, 5.0]]
+    """
     h = frame[frame["H"].notna()]
     keys = ["dataset", "sd", "layer"]
     first = h.sort_values("step").groupby(keys).first()
@@ -57,8 +116,26 @@ def sweep_summary(frame):
 
 
 def loglog_slopes(summary, column="H_init", max_sd=0.01):
-    """Least-squares slope of log ||H|| against log sd for sd <= ``max_sd``, per dataset and
-    layer: 2 means ||H|| grows like sd^2, 0 means it does not depend on sd."""
+    """The power of sd that ``column`` grows with, per dataset and layer.
+
+    The least-squares slope of log ``column`` against log sd over the settings with
+    sd <= ``max_sd`` (and a positive value): 2 means the norm grows like sd^2, 0 that it does
+    not depend on sd.
+
+    Args:
+        summary: rows of :func:`sweep_summary`.
+        column: the norm.
+        max_sd: the largest sd fitted.
+
+    Returns:
+        One row per (dataset, layer): ``dataset, layer, slope`` (NaN with a single point).
+
+    Example:
+        >>> summary = pd.DataFrame({"dataset": "d", "layer": "dense2", "sd": [1e-3, 1e-2, 1.0],
+        ...                         "H_init": [1e-6, 1e-4, 0.5]})
+        >>> round(float(loglog_slopes(summary)["slope"].iloc[0]), 6)
+        2.0
+    """
     rows = []
     part = summary[(summary["sd"] <= max_sd) & (summary[column] > 0)]
     for (dataset, layer), g in part.groupby(["dataset", "layer"]):
@@ -67,23 +144,54 @@ def loglog_slopes(summary, column="H_init", max_sd=0.01):
     return pd.DataFrame(rows)
 
 
-#: The methods of benchmarks/hessian_norms.py that build the whole dense1 Hessian.
-MATERIALIZING = ("nested_jacobian", "tf_hessians", "chunked_jacobian", "batched_hvp")
-
-
 def read_benchmark(results):
-    """``(norms, tracking)``: ``hessian_norms.csv`` and ``tracking.csv`` of the directory (or
-    URL) ``results`` written by ``benchmarks/hessian_norms.py``."""
+    """The two tables written by ``benchmarks/hessian_norms.py``.
+
+    Args:
+        results: the directory (or URL) holding ``hessian_norms.csv`` and ``tracking.csv``.
+
+    Returns:
+        ``(norms, tracking)``, two frames.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for name in ("hessian_norms.csv", "tracking.csv"):
+        ...         pd.DataFrame({"method": ["kronecker"]}).to_csv(Path(tmp) / name, index=False)
+        ...     norms, tracking = read_benchmark(tmp)
+        >>> len(norms), len(tracking)
+        (1, 1)
+    """
     base = str(results).rstrip("/")
     return pd.read_csv(f"{base}/hessian_norms.csv"), pd.read_csv(f"{base}/tracking.csv")
 
 
 def benchmark_summary(norms, materializing=MATERIALIZING):
-    """Per batch size B: the Kronecker time, the fastest materializing method that ran and its
-    time, the speedup (its time over the Kronecker time), the largest relative difference of a
-    materializing value to the Kronecker value, and the peak memory of both processes over the
-    baseline process (``baseline`` row; MB); and, where the ``kronecker_float32`` method ran, its
-    time, speedup and relative difference. Methods not ``ok`` at a B are left out."""
+    """Per batch size B: the Kronecker norm against the fastest method that builds the matrix.
+
+    Methods not ``ok`` at a B are left out. Memory is the peak resident set size of a method's
+    process over the ``baseline`` process (MB).
+
+    Args:
+        norms: the ``hessian_norms.csv`` table (``method, B, seconds, status, peak_mb,
+            rel_diff``).
+        materializing: the methods that build the whole matrix.
+
+    Returns:
+        One row per B: ``B, kronecker_s, kronecker_float32_s, kronecker_peak_over_baseline_mb,
+        fastest`` (the fastest materializing method), ``fastest_s``, ``speedup`` (its time over
+        the Kronecker time), ``max_rel_diff`` (largest |relative difference| of a materializing
+        value to the Kronecker value), ``fastest_peak_over_baseline_mb``, ``speedup_float32``
+        and ``float32_rel_diff`` (NaN where ``kronecker_float32`` did not run).
+
+    Example:
+        >>> norms = pd.DataFrame({
+        ...     "method": ["baseline", "kronecker", "batched_hvp"], "B": [0, 64, 64],
+        ...     "seconds": [None, 0.01, 2.0], "status": "ok", "peak_mb": [900.0, 910.0, 1500.0],
+        ...     "rel_diff": [None, 0.0, 1e-8]})
+        >>> benchmark_summary(norms)[["B", "fastest", "speedup"]].values.tolist()
+        [[64, 'batched_hvp', 200.0]]
+    """
     ok = norms[norms["status"] == "ok"]
     base = ok.loc[ok["method"] == "baseline", "peak_mb"]
     base_mb = float(base.iloc[0]) if len(base) else math.nan
@@ -119,48 +227,136 @@ def benchmark_summary(norms, materializing=MATERIALIZING):
 
 
 def worst_layer(frame: pd.DataFrame, keys, column: str = "R_over_H") -> pd.DataFrame:
-    """The largest ``column`` over the layers of each ``keys`` group, with the layer it occurs in
-    (columns ``*keys, column, layer``). Rows with a missing ``column`` are ignored."""
+    """The largest ``column`` over the layers of each ``keys`` group, and the layer it is in.
+
+    Args:
+        frame: rows with ``keys``, ``column`` and ``layer``; rows with a missing ``column`` are
+            ignored.
+        keys: the grouping columns (groups in order of first appearance).
+        column: the quantity.
+
+    Returns:
+        One row per group: ``*keys, column, layer``.
+
+    Example:
+        >>> frame = pd.DataFrame({"activation": ["tanh"] * 3, "layer": ["d1", "d2", "d3"],
+        ...                       "R_over_H": [0.3, 0.5, 0.0]})
+        >>> worst_layer(frame, ["activation"]).values.tolist()
+        [['tanh', 0.5, 'd2']]
+    """
     keys = list(keys)
     part = frame.dropna(subset=[column])
     idx = part.groupby(keys, sort=False)[column].idxmax()
     return part.loc[idx, [*keys, column, "layer"]].reset_index(drop=True)
 
 
+def ratio_change(frame: pd.DataFrame, column: str = "R_over_H") -> pd.DataFrame:
+    """How the worst layer's ratio moves along training, per activation.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.along_training` (``activation``,
+            ``step``, ``layer``, ``H``, ``hessian_loss`` and ``column``).
+        column: the ratio.
+
+    Returns:
+        Indexed by ``activation`` (in order of appearance): ``start`` and ``end``, the largest
+        ``column`` over the layers at step 0 and at the last checkpoint (:func:`worst_layer`),
+        and ``loss_end``, the loss on the Hessian batch at the last checkpoint.
+
+    Example:
+        >>> frame = pd.DataFrame({"activation": "tanh", "step": [0, 0, 9, 9],
+        ...                       "layer": ["d1", "d2"] * 2, "H": 1.0,
+        ...                       "hessian_loss": [2.3, 2.3, 0.5, 0.5],
+        ...                       "R_over_H": [0.4, 0.6, 0.2, 0.1]})
+        >>> ratio_change(frame).loc["tanh"].tolist()
+        [0.6, 0.2, 0.5]
+    """
+    cps = frame.dropna(subset=["H"])
+    last = cps[cps["step"] == cps["step"].max()]
+    starts = worst_layer(cps[cps["step"] == 0], ["activation"], column)
+    ends = worst_layer(last, ["activation"], column)
+    end_loss = last.groupby("activation")["hessian_loss"].first()
+    return (
+        starts.set_index("activation")[column]
+        .to_frame("start")
+        .join(ends.set_index("activation")[column].rename("end"))
+        .join(end_loss.rename("loss_end"))
+    )
+
+
 def ratio_interval(num: pd.Series | dict, den: pd.Series | dict) -> tuple[float, float, float]:
-    """``(value, low, high)`` of num/den from two estimates with intervals (``value``, ``low``,
-    ``high``): the conservative interval [num.low / den.high, num.high / den.low]."""
+    """The ratio of two estimates with intervals, with a conservative interval.
+
+    For num in [a, b] and den in [c, d] with c > 0, num/den lies in [a / d, b / c].
+
+    Args:
+        num: ``value``, ``low``, ``high`` of the numerator.
+        den: ``value``, ``low``, ``high`` of the denominator.
+
+    Returns:
+        ``(value, low, high)``: num.value / den.value and the interval (``high`` is infinite when
+        den.low <= 0).
+
+    Example:
+        >>> ratio_interval({"value": 1.0, "low": 0.5, "high": 2.0},
+        ...                {"value": 10.0, "low": 8.0, "high": 12.0})
+        (0.1, 0.041666666666666664, 0.25)
+    """
     value = num["value"] / den["value"]
     low = num["low"] / den["high"]
     high = num["high"] / den["low"] if den["low"] > 0 else math.inf
     return float(value), float(low), float(high)
 
 
-def whole_network_ratios(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Whole-network R/H per (activation, sd) from rows of
-    :func:`hessinit.study.experiments.whole_network` with ``activation`` and ``sd``: the value, the
-    conservative interval of :func:`ratio_interval`, and ``ok``, the rule R/H < ``threshold``
-    judged on that interval (None when it straddles the threshold)."""
-    from .claims import compare_interval
+def whole_network_ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """Whole-network ||R||_F / ||H||_F per (activation, sd), with its interval.
 
+    The interval is the conservative one of :func:`ratio_interval`.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.whole_network_grid` (``activation``,
+            ``sd``, ``term``, ``value``, ``low``, ``high``).
+
+    Returns:
+        One row per (activation, sd), in order of appearance: ``activation, sd, R_over_H, low,
+        high``.
+
+    Example:
+        >>> frame = pd.DataFrame({"activation": "relu", "sd": 0.1, "term": ["H", "G", "R"],
+        ...                       "value": [10.0, 10.0, 1.0], "low": [8.0, 8.0, 0.5],
+        ...                       "high": [12.0, 12.0, 2.0]})
+        >>> whole_network_ratios(frame).round(3).values.tolist()
+        [['relu', 0.1, 0.1, 0.042, 0.25]]
+    """
     rows = []
     for (activation, sd), g in frame.groupby(["activation", "sd"], sort=False):
         terms = g.set_index("term")
         value, low, high = ratio_interval(terms.loc["R"], terms.loc["H"])
-        ok = compare_interval(low, high, "<", threshold)
         rows.append({"activation": activation, "sd": sd, "R_over_H": value, "low": low,
-                     "high": high, "ok": ok})  # fmt: skip
+                     "high": high})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def depth_growth(frame: pd.DataFrame) -> pd.DataFrame:
     """How the normalized layer Hessians grow with depth, per (activation, dropout, scheme).
 
-    ``frame``: stacked :func:`hessinit.init.profile_schemes` outputs for several depths. The
-    *level* of a network is the geometric mean of its layers' ``H_norm``; the growth factor per
-    added layer is exp(slope) of the least-squares line of log(level) against the number of dense
-    layers (``depth``). Columns ``activation, dropout, scheme, factor, log_factor, spread`` (the
-    largest ratio of two layers' ``H_norm`` in the deepest network).
+    The *level* of a network is the geometric mean of its layers' h_l = ||H_l||_F / n_in
+    (``H_norm``); the growth factor per added layer is exp(slope) of the least-squares line of
+    log(level) against the number of dense layers (``depth``).
+
+    Args:
+        frame: stacked :func:`hessinit.init.profile_schemes` outputs for several depths.
+
+    Returns:
+        One row per (activation, dropout, scheme): ``factor``, ``log_factor`` (the slope) and
+        ``spread`` (the largest ratio of two layers' ``H_norm`` in the deepest network).
+
+    Example:
+        >>> frame = pd.DataFrame({"activation": "relu", "dropout": 0.0, "scheme": "he",
+        ...                       "depth": [2, 2, 3, 3, 3],
+        ...                       "H_norm": [1.0, 1.0, 2.0, 2.0, 4.0]})
+        >>> depth_growth(frame).round(3).values.tolist()
+        [['relu', 0.0, 'he', 2.52, 0.924, 2.0]]
     """
     keys = ["activation", "dropout", "scheme"]
     level = (
@@ -183,16 +379,69 @@ def depth_growth(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def most_stable(growth: pd.DataFrame, schemes=None) -> pd.DataFrame:
-    """Per (activation, dropout): the scheme whose growth factor is closest to 1 in log scale,
-    among ``schemes`` (labels; default all)."""
+    """Per (activation, dropout): the scheme whose growth factor is closest to 1 in log scale.
+
+    Args:
+        growth: rows of :func:`depth_growth`.
+        schemes: the scheme labels to choose from (default all).
+
+    Returns:
+        The rows of ``growth`` with the smallest |``log_factor``|, one per (activation,
+        dropout), sorted by them.
+
+    Example:
+        >>> growth = pd.DataFrame({"activation": "relu", "dropout": 0.0,
+        ...                        "scheme": ["c=1", "c=2", "he"],
+        ...                        "log_factor": [-0.5, 0.1, 0.0]})
+        >>> most_stable(growth, ["c=1", "c=2"])["scheme"].tolist()
+        ['c=2']
+    """
     part = growth if schemes is None else growth[growth["scheme"].isin(schemes)]
     idx = part.assign(a=part["log_factor"].abs()).groupby(["activation", "dropout"])["a"].idxmin()
     return part.loc[idx].reset_index(drop=True)
 
 
+def stable_variance(growth: pd.DataFrame) -> pd.DataFrame:
+    """Per (activation, dropout): the most stable variance c / n_in among the ``c=`` schemes.
+
+    Args:
+        growth: rows of :func:`depth_growth`, whose numeric schemes are labelled ``"c=<c>"``.
+
+    Returns:
+        The rows of :func:`most_stable` among the numeric schemes, with a column ``c``.
+
+    Example:
+        >>> growth = pd.DataFrame({"activation": "relu", "dropout": 0.0,
+        ...                        "scheme": ["c=1", "c=2", "he"],
+        ...                        "log_factor": [-0.5, 0.1, 0.0]})
+        >>> stable_variance(growth)[["scheme", "c"]].values.tolist()
+        [['c=2', 2.0]]
+    """
+    numeric = [s for s in growth["scheme"].unique() if s.startswith("c=")]
+    best = most_stable(growth, numeric)
+    best["c"] = best["scheme"].str[2:].astype(float)
+    return best
+
+
 def paired_wins(frame: pd.DataFrame, challenger: str = "hessian", column: str = "test_accuracy"):
-    """Per rival initializer: ``column`` at the last evaluation of the challenger minus the
-    rival's, seed by seed. Columns ``rival, mean_diff, min_diff, seeds, wins_every_seed``."""
+    """The challenger's score minus each rival's at the last evaluation, seed by seed.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.fit_schemes` (``step``, ``seed``,
+            ``init`` and ``column``).
+        challenger: the ``init`` compared with every other one.
+        column: the score.
+
+    Returns:
+        One row per rival: ``rival, mean_diff, min_diff`` (over seeds), ``seeds`` and
+        ``wins_every_seed`` (the difference is positive on every seed).
+
+    Example:
+        >>> frame = pd.DataFrame({"step": 5, "seed": [0, 0, 1, 1], "init": ["he", "hessian"] * 2,
+        ...                       "test_accuracy": [0.8, 0.9, 0.85, 0.8]})
+        >>> paired_wins(frame).round(3).values.tolist()
+        [['he', 0.025, -0.05, 2, False]]
+    """
     last = frame[frame["step"] == frame["step"].max()].pivot_table(
         index="seed", columns="init", values=column
     )
@@ -204,12 +453,96 @@ def paired_wins(frame: pd.DataFrame, challenger: str = "hessian", column: str = 
     return pd.DataFrame(rows)
 
 
+def final_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """Held-out loss and accuracy at the last evaluation: mean and std over seeds, per init.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.fit_schemes`.
+
+    Returns:
+        Indexed by ``init``, columns ``(test_loss | test_accuracy, mean | std)``.
+
+    Example:
+        >>> frame = pd.DataFrame({"step": 5, "init": "he", "test_loss": [0.5, 0.7],
+        ...                       "test_accuracy": [0.8, 0.9]})
+        >>> final_scores(frame).round(3).values.tolist()
+        [[0.6, 0.141, 0.85, 0.071]]
+    """
+    last = frame[frame["step"] == frame["step"].max()].groupby("init")
+    return last[["test_loss", "test_accuracy"]].agg(["mean", "std"])
+
+
 def taylor_checkpoints(frame: pd.DataFrame) -> pd.DataFrame:
-    """The checkpoints of :func:`hessinit.train.run` frames (one row per run and step) with the
-    ratios ``ratio_lr = realised / predicted`` (at the run's reference step) and
-    ``ratio_star = realised_star / predicted_star`` (at gamma*)."""
+    """The checkpoints of :func:`hessinit.train.run` frames with the Taylor model's accuracy.
+
+    Along the gradient g, the quadratic model predicts the decrease
+    gamma g^T g - gamma^2 g^T H g / 2 of a step gamma. The ratios are realised over predicted
+    decrease at the run's reference step (``ratio_lr``) and at gamma* = g^T g / g^T H g
+    (``ratio_star``).
+
+    Args:
+        frame: stacked runs (one row per run, step and layer) with ``gamma_star``, ``predicted``,
+            ``realised``, ``predicted_star`` and ``realised_star``.
+
+    Returns:
+        One row per run (``schedule``, ``sd``, ``seed`` where present) and checkpoint, with the
+        columns ``ratio_lr`` and ``ratio_star`` added.
+
+    Example:
+        >>> frame = pd.DataFrame({"sd": 1.0, "step": [0, 1], "gamma_star": [2.0, None],
+        ...                       "predicted": [0.1, None], "realised": [0.09, None],
+        ...                       "predicted_star": [1.0, None], "realised_star": [0.5, None]})
+        >>> taylor_checkpoints(frame)[["ratio_lr", "ratio_star"]].round(3).values.tolist()
+        [[0.9, 0.5]]
+    """
     keys = [c for c in ("schedule", "sd", "seed", "step") if c in frame.columns]
     cp = frame.dropna(subset=["gamma_star"]).drop_duplicates(keys).copy()
     cp["ratio_lr"] = cp["realised"] / cp["predicted"]
     cp["ratio_star"] = cp["realised_star"] / cp["predicted_star"]
     return cp.reset_index(drop=True)
+
+
+def taylor_accuracy(cp: pd.DataFrame, rel_tol: float, schedule=None) -> pd.DataFrame:
+    """Per sd: the share of checkpoints where the quadratic model is accurate to ``rel_tol``.
+
+    A checkpoint is accurate when |realised / predicted - 1| <= ``rel_tol`` (a missing ratio is
+    not accurate), at the reference step (``acc_lr``) and at gamma* (``acc_star``).
+
+    Args:
+        cp: rows of :func:`taylor_checkpoints`.
+        rel_tol: the relative tolerance.
+        schedule: keep only the checkpoints of this schedule (default all rows).
+
+    Returns:
+        One row per ``sd``: ``sd, acc_lr, acc_star``.
+
+    Example:
+        >>> cp = pd.DataFrame({"sd": [0.1, 0.1, 1.0], "ratio_lr": [1.0, 1.1, 0.5],
+        ...                    "ratio_star": [0.5, 1.0, None]})
+        >>> taylor_accuracy(cp, 0.25).values.tolist()
+        [[0.1, 1.0, 0.5], [1.0, 0.0, 0.0]]
+    """
+    part = cp if schedule is None else cp[cp["schedule"] == schedule]
+    part = part.assign(acc_lr=(part["ratio_lr"] - 1).abs() <= rel_tol,
+                       acc_star=(part["ratio_star"] - 1).abs() <= rel_tol)  # fmt: skip
+    return part.groupby("sd")[["acc_lr", "acc_star"]].mean().reset_index()
+
+
+def final_losses(cp: pd.DataFrame, column: str = "hessian_loss") -> pd.DataFrame:
+    """``column`` at the last checkpoint, one row per (sd, seed) and one column per schedule.
+
+    Args:
+        cp: rows of :func:`taylor_checkpoints` with ``schedule``, ``sd``, ``seed``, ``step``.
+        column: the quantity.
+
+    Returns:
+        The pivot table indexed by (sd, seed), columns the schedules (sorted).
+
+    Example:
+        >>> cp = pd.DataFrame({"schedule": ["a", "b", "a", "b"], "sd": 1.0, "seed": 0,
+        ...                    "step": [0, 0, 9, 9], "hessian_loss": [2.3, 2.3, 0.4, 0.2]})
+        >>> final_losses(cp).values.tolist()
+        [[0.4, 0.2]]
+    """
+    last = cp[cp["step"] == cp["step"].max()]
+    return last.pivot_table(index=["sd", "seed"], columns="schedule", values=column)

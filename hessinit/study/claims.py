@@ -1,18 +1,23 @@
-"""Verdicts on the paper's claims, computed from measurements, and the book's claims ledger.
+"""Verdicts on the paper's claims: the vocabulary, each chapter's rules and the claims ledger.
 
-Every experiment chapter of the book states a rule for each claim it tests (a threshold on a
-measured number), evaluates it on each setting it measured, and writes one row per claim with
-:func:`claim_row` into a small CSV (:data:`COLUMNS`). The ledger page reads those CSVs back with
-:func:`ledger` and renders them with :func:`ledger_markdown`; nothing in the ledger is typed by
-hand.
+Every experiment chapter of the book states a rule for each claim it tests (a comparison of a
+measured number with a threshold), evaluates it on each setting it measured, and writes one row
+per claim (:func:`claim_row`, columns :data:`COLUMNS`) into a small CSV. The rules of each
+chapter are the functions named after it (``dominance_*``, ``init_*``, ``step_*``), which take
+the measured frames of :mod:`hessinit.study.analysis` and the rule's comparison and threshold as
+arguments and return the chapter's rows. The ledger page reads the CSVs back with :func:`ledger`
+and renders them with :func:`ledger_markdown`; nothing in the ledger is typed by hand.
 
 A verdict is one of
 
-- ``"holds"``: the rule is met in every setting measured;
-- ``"does not hold"``: it is met in none;
-- ``"holds only when ..."``: it is met in some; the text after "when" names those settings
-  (see :func:`verdict` and :func:`range_condition`);
-- ``"inconclusive"``: a confidence interval straddles the threshold (see :func:`compare_interval`).
+- ``"holds"`` (:data:`HOLDS`): the rule is met in every setting measured;
+- ``"does not hold"`` (:data:`FAILS`): it is met in none;
+- ``"holds only when ..."`` (:data:`ONLY_WHEN`): it is met in some; the text after "when" names
+  those settings (see :func:`verdict`, :func:`range_verdict` and :func:`grouped_verdict`);
+- ``"inconclusive"`` (:data:`INCONCLUSIVE`): a confidence interval straddles the threshold and
+  the rule is met nowhere else (see :func:`compare_interval`).
+
+Imports: numpy and pandas only.
 """
 
 from __future__ import annotations
@@ -25,12 +30,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+#: The rule is met in every setting measured.
 HOLDS = "holds"
 
+#: The rule is met in no setting.
 FAILS = "does not hold"
 
+#: The rule is met in some settings; the verdict goes on to name them.
 ONLY_WHEN = "holds only when"
 
+#: An interval straddles the threshold and the rule is met nowhere else.
 INCONCLUSIVE = "inconclusive"
 
 #: Columns of a claims table, in order.
@@ -38,9 +47,33 @@ COLUMNS = ("claim", "paper", "setting", "measure", "value", "rule", "verdict", "
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
+#: How a comparison reads in a rule's text ("the interval below 0.1").
+_WORDS = {"<": "below", "<=": "at most", ">": "above", ">=": "at least"}
+
+
+# --------------------------------------------------------------------------------------------
+# The vocabulary: comparisons and verdicts
+# --------------------------------------------------------------------------------------------
+
 
 def compare(value, op: str, threshold: float):
-    """``value op threshold`` elementwise (``op`` one of ``<, <=, >, >=``); NaN compares False."""
+    """``value op threshold``, elementwise.
+
+    Args:
+        value: a number or an array of numbers; NaN compares False.
+        op: one of ``<``, ``<=``, ``>``, ``>=``.
+        threshold: the number compared with.
+
+    Returns:
+        A numpy bool (array of the shape of ``value``).
+
+    Raises:
+        ValueError: for an unknown ``op``.
+
+    Example:
+        >>> compare([0.05, 0.1, float("nan")], "<", 0.1).tolist()
+        [True, False, False]
+    """
     if op not in _OPS:
         raise ValueError(f"op must be one of {sorted(_OPS)}, got {op!r}")
     with np.errstate(invalid="ignore"):
@@ -50,8 +83,22 @@ def compare(value, op: str, threshold: float):
 def compare_interval(low: float, high: float, op: str, threshold: float) -> bool | None:
     """The rule ``value op threshold`` for a value known only to lie in ``[low, high]``.
 
-    True when the whole interval meets it, False when none of it does, None (inconclusive) when
-    the interval straddles the threshold.
+    Args:
+        low: the interval's lower end.
+        high: its upper end.
+        op: one of ``<``, ``<=``, ``>``, ``>=``.
+        threshold: the number compared with.
+
+    Returns:
+        True when the whole interval meets the rule, False when none of it does, None
+        (inconclusive) when the interval straddles the threshold.
+
+    Raises:
+        ValueError: for an empty interval (``low > high``) or an unknown ``op``.
+
+    Example:
+        >>> [compare_interval(lo, hi, "<", 0.1) for lo, hi in [(0.0, 0.05), (0.2, 0.3), (0, 1)]]
+        [True, False, None]
     """
     if low > high:
         raise ValueError(f"empty interval [{low}, {high}]")
@@ -66,15 +113,27 @@ def compare_interval(low: float, high: float, op: str, threshold: float) -> bool
 def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
     """The verdict of a rule evaluated in several settings.
 
-    ``ok``: a bool, or one bool (or None for inconclusive) per setting. ``where``: a label per
-    setting, naming the settings where the rule is met in a "holds only when" verdict.
+    Args:
+        ok: a bool, or one bool (or None for inconclusive) per setting.
+        where: a label per setting, naming the settings where the rule is met in a "holds only
+            when" verdict (default: their count).
+        join: the separator of the labels.
 
-    >>> verdict([True, True])
-    'holds'
-    >>> verdict([True, False], where=["sd <= 0.01", "sd = 1"])
-    'holds only when sd <= 0.01'
-    >>> verdict([False, None])
-    'inconclusive'
+    Returns:
+        :data:`HOLDS` when every setting meets the rule, :data:`FAILS` when none does and none is
+        inconclusive, :data:`INCONCLUSIVE` when none does and some are inconclusive, else
+        ``"holds only when "`` followed by the labels of the settings that meet it.
+
+    Raises:
+        ValueError: when there is no setting, or ``where`` has the wrong length.
+
+    Example:
+        >>> verdict([True, True])
+        'holds'
+        >>> verdict([True, False], where=["sd <= 0.01", "sd = 1"])
+        'holds only when sd <= 0.01'
+        >>> verdict([False, None])
+        'inconclusive'
     """
     values = [None if v is None else bool(v) for v in np.atleast_1d(np.asarray(ok, dtype=object))]
     if not values:
@@ -101,14 +160,26 @@ def range_condition(values, ok, name: str = "sd") -> str | None:
     """A short condition on an ordered numeric variable that says where ``ok`` holds.
 
     The settings are sorted by ``values``. If the rule holds everywhere the result is
-    ``"every {name}"``, nowhere ``None``; if the settings where it holds form the smallest values
+    ``"every {name}"``, nowhere ``None``; if the settings where it holds are the smallest values
     ``"{name} <= v"``, the largest ``"{name} >= v"``, a middle run ``"a <= {name} <= b"``; else
     the list ``"{name} in {a, b, ...}"``.
 
-    >>> range_condition([1e-3, 1e-2, 1.0], [True, True, False])
-    'sd <= 0.01'
-    >>> range_condition([1, 2, 4], [False, True, False], name="c")
-    '2 <= c <= 2'
+    Args:
+        values: the variable, one number per setting.
+        ok: whether the rule holds, one bool per setting.
+        name: the variable's name in the text.
+
+    Returns:
+        The condition, or None when the rule holds nowhere.
+
+    Raises:
+        ValueError: when ``values`` and ``ok`` are not 1-d of the same length.
+
+    Example:
+        >>> range_condition([1e-3, 1e-2, 1.0], [True, True, False])
+        'sd <= 0.01'
+        >>> range_condition([1, 2, 4], [False, True, False], name="c")
+        '2 <= c <= 2'
     """
     values = np.asarray(values, dtype=float)
     ok = np.asarray(ok, dtype=bool)
@@ -131,10 +202,53 @@ def range_condition(values, ok, name: str = "sd") -> str | None:
     return f"{name} in {{{', '.join(_fmt(v) for v in values[ok])}}}"
 
 
+def range_verdict(values, ok, name: str = "sd") -> str:
+    """The verdict of a rule over the settings of one ordered variable.
+
+    Args:
+        values: the variable, one number per setting.
+        ok: whether the rule holds, one bool per setting.
+        name: the variable's name in the text.
+
+    Returns:
+        :data:`HOLDS`, :data:`FAILS`, or ``"holds only when "`` and the
+        :func:`range_condition` of the settings where it holds.
+
+    Example:
+        >>> range_verdict([1e-5, 0.01, 1.0], [True, True, False])
+        'holds only when sd <= 0.01'
+        >>> range_verdict([1e-5, 0.01], [False, False])
+        'does not hold'
+    """
+    flags = np.asarray(ok, dtype=bool)
+    if flags.all():
+        return HOLDS
+    if not flags.any():
+        return FAILS
+    return f"{ONLY_WHEN} {range_condition(values, flags, name)}"
+
+
 def grouped_verdict(frame: pd.DataFrame, ok: str, group: str, var: str, name: str | None = None):
-    """Verdict of the boolean column ``ok`` over all rows of ``frame``. A "holds only when"
-    verdict names, for each value of ``group`` where the rule holds somewhere, the range of
-    ``var`` where it holds (:func:`range_condition`), e.g. ``"holds only when tanh: sd <= 0.001"``.
+    """The verdict of the boolean column ``ok`` over all rows of ``frame``, by group.
+
+    A "holds only when" verdict names, for each value of ``group`` where the rule holds
+    somewhere, the range of ``var`` where it holds (:func:`range_condition`).
+
+    Args:
+        frame: one row per setting.
+        ok: the column saying whether the rule holds.
+        group: the column of the groups (in order of appearance).
+        var: the ordered numeric column within a group.
+        name: ``var``'s name in the text (default ``var``).
+
+    Returns:
+        :data:`HOLDS`, :data:`FAILS` or e.g. ``"holds only when tanh: sd <= 0.001"``.
+
+    Example:
+        >>> frame = pd.DataFrame({"activation": ["relu", "relu", "tanh", "tanh"],
+        ...                       "sd": [0.001, 1.0] * 2, "ok": [True, True, True, False]})
+        >>> grouped_verdict(frame, "ok", "activation", "sd")
+        'holds only when relu: every sd; tanh: sd <= 0.001'
     """
     flags = frame[ok].astype(bool)
     if flags.all():
@@ -149,8 +263,37 @@ def grouped_verdict(frame: pd.DataFrame, ok: str, group: str, var: str, name: st
     return f"{ONLY_WHEN} " + "; ".join(labels)
 
 
+# --------------------------------------------------------------------------------------------
+# Claims tables
+# --------------------------------------------------------------------------------------------
+
+
 def claim_row(claim, paper, setting, measure, value, rule, verdict, figure, page) -> dict:
-    """One row of a claims table (:data:`COLUMNS`); ``value`` must be a finite number."""
+    """One row of a claims table.
+
+    Args:
+        claim: the claim's id, e.g. ``"1.2"`` (made a string).
+        paper: what the paper says.
+        setting: what was measured.
+        measure: the name of the measured number.
+        value: the measured number.
+        rule: the rule, in words.
+        verdict: a verdict (see the module docstring).
+        figure: the label of the figure the number comes from.
+        page: the chapter.
+
+    Returns:
+        A dict with the keys :data:`COLUMNS`.
+
+    Raises:
+        ValueError: when ``value`` is not a finite number or ``verdict`` is unknown.
+
+    Example:
+        >>> claim_row(1.1, "G dominates", "ReLU", "R/H", 0.0, "R/H < 0.1", "holds", "fig", "p")
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'claim': '1.1', 'paper': 'G dominates', 'setting': 'ReLU', 'measure': 'R/H',
+         'value': 0.0, 'rule': 'R/H < 0.1', 'verdict': 'holds', 'figure': 'fig', 'page': 'p'}
+    """
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"claim {claim}: the measured value is not finite ({value})")
@@ -161,15 +304,435 @@ def claim_row(claim, paper, setting, measure, value, rule, verdict, figure, page
 
 
 def claims_table(rows: Sequence[dict]) -> pd.DataFrame:
-    """The rows of :func:`claim_row` as a frame with :data:`COLUMNS`."""
+    """The rows of :func:`claim_row` as a frame.
+
+    Args:
+        rows: dicts with the keys :data:`COLUMNS`.
+
+    Returns:
+        A frame with the columns :data:`COLUMNS`, in order.
+
+    Example:
+        >>> row = claim_row("1", "p", "s", "m", 0.5, "r", "holds", "f", "page")
+        >>> claims_table([row]).columns.tolist() == list(COLUMNS)
+        True
+    """
     return pd.DataFrame(list(rows), columns=list(COLUMNS))
 
 
-def ledger(paths: Sequence[str | Path], base: str | Path = ".") -> pd.DataFrame:
-    """Every claims table at ``paths`` (relative to ``base``) in one frame sorted by claim id.
+# --------------------------------------------------------------------------------------------
+# The rules of each chapter
+# --------------------------------------------------------------------------------------------
 
-    Raises ``ValueError`` when there is no table, a table lacks a column of :data:`COLUMNS`, a
-    claim id appears twice, or a row has no value or verdict.
+
+def dominance_init_rows(
+    worst: pd.DataFrame,
+    *,
+    op: str,
+    threshold: float,
+    setting: str,
+    figure: str = "fig-dominance-init",
+    page: str = "dominance",
+) -> pd.DataFrame:
+    """Claims 1.1-1.3: the linearization term dominates each layer's Hessian at initialization.
+
+    In every setting (activation, scaling, sd) the rule is ``R_over_H op threshold`` for the
+    worst layer, i.e. ||R||_F / ||H||_F ``op threshold`` in every layer. Claim 1.1 judges ReLU
+    over both scalings (value: the largest ratio); claims 1.2 (only dense1 scaled) and 1.3 (every
+    layer scaled) judge the smooth activations (value: the median over settings).
+
+    Args:
+        worst: the worst layer per (activation, scaling, sd): rows of
+            :func:`hessinit.study.analysis.worst_layer` with ``R_over_H``.
+        op: the comparison, e.g. ``"<"``.
+        threshold: the threshold, e.g. 0.1.
+        setting: the network and data, e.g. ``"784-30-30-10 MLP, 512 images, sd from ..."``.
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        The three claims rows (:func:`claims_table`).
+
+    Example:
+        >>> worst = pd.DataFrame({"activation": ["relu"] * 2 + ["tanh"] * 4,
+        ...                       "scaling": ["dense1", "all"] * 3,
+        ...                       "sd": [0.1, 0.1, 0.1, 0.1, 1.0, 1.0],
+        ...                       "R_over_H": [0.0, 0.0, 0.05, 0.2, 0.5, 0.5]})
+        >>> rows = dominance_init_rows(worst, op="<", threshold=0.1, setting="tiny")
+        >>> rows[["claim", "verdict"]].values.tolist()
+        [['1.1', 'holds'], ['1.2', 'holds only when tanh: sd <= 0.1'], ['1.3', 'does not hold']]
+        >>> rows["rule"][0]
+        'R/H < 0.1 in every layer'
+    """
+    worst = worst.assign(ok=compare(worst["R_over_H"], op, threshold))
+    relu = worst[worst["activation"] == "relu"]
+    smooth = worst[worst["activation"] != "relu"]
+    names = ", ".join(a for a in dict.fromkeys(worst["activation"]) if a != "relu")
+    rule = f"R/H {op} {threshold:g} in every layer"
+    rows = [claim_row(
+        "1.1", "the chain rule's linearization term dominates each layer's Hessian (ReLU)",
+        f"ReLU, {setting}, both scalings", "largest R/H over layers and settings",
+        relu["R_over_H"].max(), rule, grouped_verdict(relu, "ok", "scaling", "sd"), figure, page,
+    )]  # fmt: skip
+    for claim, scaling, label in (("1.2", "dense1", "only dense1 scaled"),
+                                  ("1.3", "all", "every layer scaled")):  # fmt: skip
+        part = smooth[smooth["scaling"] == scaling]
+        rows.append(claim_row(
+            claim, "the linearization term dominates each layer's Hessian (smooth activations)",
+            f"{names}; {label}; {setting}", "median over settings of the largest layer R/H",
+            part["R_over_H"].median(), rule, grouped_verdict(part, "ok", "activation", "sd"),
+            figure, page,
+        ))  # fmt: skip
+    return claims_table(rows)
+
+
+def dominance_training_rows(
+    change: pd.DataFrame,
+    *,
+    op: str,
+    threshold: float,
+    setting: str,
+    figure: str = "fig-dominance-training",
+    page: str = "dominance",
+) -> pd.DataFrame:
+    """Claim 1.4: the linearization term dominates once training has shrunk dL/dz.
+
+    The rule ``end op threshold``, the worst layer's ||R||_F / ||H||_F at the last checkpoint,
+    for every smooth (non-ReLU) activation that reached it; the value is the largest of them.
+
+    Args:
+        change: per activation (index) the column ``end``:
+            :func:`hessinit.study.analysis.ratio_change`.
+        op: the comparison, e.g. ``"<"``.
+        threshold: the threshold.
+        setting: the training, e.g. ``"smooth activations, dense1 sd = 0.01, ..."``.
+        figure: the figure label of the row.
+        page: the chapter.
+
+    Returns:
+        The claims row (:func:`claims_table`).
+
+    Example:
+        >>> change = pd.DataFrame({"end": [0.0, 0.05, 0.3]},
+        ...                       index=pd.Index(["relu", "tanh", "gelu"], name="activation"))
+        >>> row = dominance_training_rows(change, op="<", threshold=0.1, setting="tiny")
+        >>> row[["claim", "value", "verdict"]].values.tolist()
+        [['1.4', 0.3, 'holds only when tanh']]
+    """
+    smooth = change[change.index != "relu"].dropna(subset=["end"])
+    ok = compare(smooth["end"], op, threshold)
+    return claims_table([claim_row(
+        "1.4", "the linearization term dominates once training has shrunk dL/dz", setting,
+        "largest layer R/H at the last step (worst activation)", smooth["end"].max(),
+        f"R/H {op} {threshold:g} in every layer at the end", verdict(ok, list(smooth.index)),
+        figure, page,
+    )])  # fmt: skip
+
+
+def dominance_whole_rows(
+    ratios: pd.DataFrame,
+    *,
+    op: str,
+    threshold: float,
+    setting: str,
+    figure: str = "fig-dominance-whole",
+    page: str = "dominance",
+) -> pd.DataFrame:
+    """Claim 1.5: the linearization term dominates the Hessian of the whole network.
+
+    For each network the rule ``R/H op threshold`` is judged on the conservative 95% interval
+    of the whole-network ratio (:func:`compare_interval`: inconclusive when it straddles the
+    threshold); the value is the median ratio for ReLU.
+
+    Args:
+        ratios: rows of :func:`hessinit.study.analysis.whole_network_ratios` (``activation``,
+            ``sd``, ``R_over_H``, ``low``, ``high``).
+        op: the comparison, e.g. ``"<"``.
+        threshold: the threshold.
+        setting: the estimate's setting (weights, stds, images, probes).
+        figure: the figure label of the row.
+        page: the chapter.
+
+    Returns:
+        The claims row (:func:`claims_table`).
+
+    Example:
+        >>> ratios = pd.DataFrame({"activation": ["relu", "tanh"], "sd": [0.1, 0.1],
+        ...                        "R_over_H": [0.5, 0.08], "low": [0.3, 0.05],
+        ...                        "high": [0.7, 0.09]})
+        >>> row = dominance_whole_rows(ratios, op="<", threshold=0.1, setting="tiny")
+        >>> row[["value", "rule", "verdict"]].values.tolist()
+        [[0.5, 'the 95% interval of R/H below 0.1', 'holds only when tanh sd=0.1']]
+        >>> straddles = ratios.assign(high=[0.7, 0.2])  # tanh's interval straddles 0.1
+        >>> dominance_whole_rows(straddles, op="<", threshold=0.1, setting="")["verdict"][0]
+        'inconclusive'
+    """
+    ok = [compare_interval(lo, hi, op, threshold)
+          for lo, hi in zip(ratios["low"], ratios["high"], strict=True)]  # fmt: skip
+    where = [f"{a} sd={s:g}" for a, s in zip(ratios["activation"], ratios["sd"], strict=True)]
+    relu = ratios[ratios["activation"] == "relu"]
+    return claims_table([claim_row(
+        "1.5", "the linearization term dominates the Hessian of the whole network", setting,
+        "R/H for ReLU (median over sd)", relu["R_over_H"].median(),
+        f"the 95% interval of R/H {_WORDS[op]} {threshold:g}", verdict(ok, where), figure, page,
+    )])  # fmt: skip
+
+
+def init_scheme_rows(
+    best: pd.DataFrame,
+    *,
+    theory: dict,
+    log_band: float,
+    setting: str,
+    figure: str = "fig-init-growth",
+    page: str = "init_schemes",
+) -> pd.DataFrame:
+    """Claim 2.1: keeping each layer's Hessian norm stable recovers the classical schemes.
+
+    Per (activation, dropout) the rule is: the most stable variance c / n_in equals the
+    mean-field value ``theory[(activation, dropout)]`` and its growth factor per layer lies
+    within exp(+-``log_band``), i.e. |log growth| < ``log_band``.
+
+    Args:
+        best: rows of :func:`hessinit.study.analysis.stable_variance` (``activation``,
+            ``dropout``, ``c``, ``log_factor``).
+        theory: (activation, dropout) -> the mean-field c (He 2, LeCun 1, 2q with dropout).
+        log_band: the band of |log growth per layer| that counts as stable.
+        setting: the networks profiled.
+        figure: the figure label of the row.
+        page: the chapter.
+
+    Returns:
+        The claims row (:func:`claims_table`); the value is the largest |log growth| of the
+        most stable c.
+
+    Example:
+        >>> best = pd.DataFrame({"activation": ["relu", "tanh"], "dropout": [0.0, 0.0],
+        ...                      "c": [2.0, 2.0], "log_factor": [0.01, 0.1]})
+        >>> theory = {("relu", 0.0): 2.0, ("tanh", 0.0): 1.0}
+        >>> row = init_scheme_rows(best, theory=theory, log_band=0.25, setting="tiny")
+        >>> row[["value", "verdict"]].values.tolist()
+        [[0.1, 'holds only when relu']]
+    """
+    expected = [theory[(a, d)] for a, d in zip(best["activation"], best["dropout"], strict=True)]
+    ok = np.isclose(best["c"], expected) & (best["log_factor"].abs() < log_band)
+    labels = [a + (f" with dropout {d:g}" if d else "")
+              for a, d in zip(best["activation"], best["dropout"], strict=True)]  # fmt: skip
+    return claims_table([claim_row(
+        "2.1",
+        "keeping each layer's Hessian norm stable recovers LeCun (tanh, linear), He (ReLU) and "
+        "the dropout correction c = 2q",
+        setting, "largest |log growth per layer| of the most stable c",
+        best["log_factor"].abs().max(),
+        f"the most stable c equals the mean-field value and |log growth| < {log_band:g}",
+        verdict(list(ok), labels), figure, page,
+    )])  # fmt: skip
+
+
+def init_training_rows(
+    wins: pd.DataFrame,
+    *,
+    setting: str,
+    figure: str = "fig-init-training",
+    page: str = "init_schemes",
+) -> pd.DataFrame:
+    """Claim 2.2: initializing by the Hessian improves on the existing schemes.
+
+    The rule, per rival scheme: a higher held-out accuracy than the rival on every seed
+    (``wins_every_seed``); the value is the smallest mean difference over the rivals.
+
+    Args:
+        wins: rows of :func:`hessinit.study.analysis.paired_wins` (``rival``, ``mean_diff``,
+            ``wins_every_seed``).
+        setting: the training.
+        figure: the figure label of the row.
+        page: the chapter.
+
+    Returns:
+        The claims row (:func:`claims_table`).
+
+    Example:
+        >>> wins = pd.DataFrame({"rival": ["he", "lecun"], "mean_diff": [0.01, 0.02],
+        ...                      "wins_every_seed": [False, True]})
+        >>> init_training_rows(wins, setting="tiny")["verdict"][0]
+        'holds only when compared with lecun'
+    """
+    return claims_table([claim_row(
+        "2.2", "initializing by the Hessian improves on the existing schemes", setting,
+        "held-out accuracy, Hessian init minus best named scheme (mean over seeds)",
+        wins["mean_diff"].min(), "higher held-out accuracy than the rival on every seed",
+        verdict(list(wins["wins_every_seed"]), [f"compared with {r}" for r in wins["rival"]]),
+        figure, page,
+    )])  # fmt: skip
+
+
+def step_model_rows(
+    accuracy: pd.DataFrame,
+    *,
+    rel_tol: float,
+    min_fraction: float,
+    setting: str,
+    figure: str = "fig-step-gamma",
+    page: str = "step_size",
+) -> pd.DataFrame:
+    """Claims 3.1 and 3.2: the quadratic model predicts the decrease of a step (lr and gamma*).
+
+    Per sd the rule is: the share of checkpoints where realised / predicted is within
+    ``rel_tol`` of 1 is at least ``min_fraction``; claim 3.1 at the fixed step, claim 3.2 at
+    gamma* = g^T g / g^T H g. The value is the worst share over the sds.
+
+    Args:
+        accuracy: per ``sd``, the shares ``acc_lr`` and ``acc_star``:
+            :func:`hessinit.study.analysis.taylor_accuracy` with the same ``rel_tol``.
+        rel_tol: the tolerance the shares were computed with (for the rule's text).
+        min_fraction: the smallest share that counts as accurate.
+        setting: the training.
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        The two claims rows (:func:`claims_table`).
+
+    Example:
+        >>> accuracy = pd.DataFrame({"sd": [1e-5, 0.01, 1.0], "acc_lr": [1.0, 1.0, 0.95],
+        ...                          "acc_star": [0.95, 0.5, 0.1]})
+        >>> rows = step_model_rows(accuracy, rel_tol=0.25, min_fraction=0.9, setting="tiny")
+        >>> rows[["claim", "verdict"]].values.tolist()
+        [['3.1', 'holds'], ['3.2', 'holds only when sd <= 1e-05']]
+    """
+    rule = f"realised/predicted within {rel_tol:g} of 1 at {min_fraction:.0%} of checkpoints"
+    rows = []
+    for claim, column, paper, step in (
+        ("3.1", "acc_lr", "the Hessian's quadratic model predicts the loss decrease of a "
+         "gradient step", "the step lr"),
+        ("3.2", "acc_star", "gamma* = g'g / g'Hg is the step the Hessian prescribes (its "
+         "predicted decrease is realised)", "the step gamma*"),
+    ):  # fmt: skip
+        ok = compare(accuracy[column], ">=", min_fraction)
+        rows.append(claim_row(
+            claim, paper, f"{setting}; {step}",
+            "fraction of checkpoints within tolerance (worst sd)", accuracy[column].min(), rule,
+            range_verdict(accuracy["sd"], ok), figure, page,
+        ))  # fmt: skip
+    return claims_table(rows)
+
+
+def step_training_rows(
+    final: pd.DataFrame,
+    *,
+    fixed: str,
+    taylor: Sequence[str],
+    against: str,
+    setting: str,
+    figure: str = "fig-step-training",
+    page: str = "step_size",
+) -> pd.DataFrame:
+    """Claims 3.3, 3.4, ...: steps set by the Hessian train faster than a fixed learning rate.
+
+    For each Taylor schedule (in order, claims 3.3, 3.4, ...) the rule, per sd: its final loss
+    on the Hessian batch is lower than the fixed step's on every seed. The value is the largest
+    over the sds of the mean over seeds of the ratio of final losses, Taylor / fixed.
+
+    Args:
+        final: final losses indexed by (sd, seed), one column per schedule:
+            :func:`hessinit.study.analysis.final_losses`.
+        fixed: the fixed step's column.
+        taylor: the Taylor schedules' columns.
+        against: the fixed step in the setting's text, e.g. ``"lr 0.01"``.
+        setting: the training.
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        One claims row per Taylor schedule (:func:`claims_table`).
+
+    Example:
+        >>> final = pd.DataFrame({"fixed": [1.0, 1.0, 0.5], "taylor": [0.5, 0.9, 0.6]},
+        ...                      index=pd.MultiIndex.from_tuples([(0.01, 0), (0.01, 1), (1.0, 0)],
+        ...                                                      names=["sd", "seed"]))
+        >>> rows = step_training_rows(final, fixed="fixed", taylor=["taylor"], against="lr 0.1",
+        ...                           setting="tiny")
+        >>> rows[["claim", "setting", "verdict"]].values.tolist()
+        [['3.3', 'tiny; taylor against lr 0.1', 'holds only when sd <= 0.01']]
+    """
+    rows = []
+    for i, name in enumerate(taylor):
+        ok = (final[name] < final[fixed]).groupby("sd").all()
+        rows.append(claim_row(
+            f"3.{3 + i}", "steps set by the Hessian train faster than a fixed learning rate",
+            f"{setting}; {name} against {against}",
+            "final loss ratio, Taylor / fixed (worst sd, mean over seeds)",
+            (final[name] / final[fixed]).groupby("sd").mean().max(),
+            "lower final loss on the Hessian batch on every seed",
+            range_verdict(ok.index, ok.to_numpy()), figure, page,
+        ))  # fmt: skip
+    return claims_table(rows)
+
+
+_NUMBER_WORDS = {2: "two", 3: "three", 5: "five", 10: "ten", 100: "a hundred"}
+
+
+def explode_verdict(course: pd.DataFrame, factor: float = 10) -> str:
+    """A sentence on whether dense1's Hessian grows ("explodes") at the largest std.
+
+    The rule: the largest ||H||_F over training at the largest std exceeds ``factor`` times
+    the largest at the smallest std. The sentence quotes the numbers of ``course``.
+
+    Args:
+        course: rows of :func:`hessinit.study.analysis.dense1_course` (``sd``, ``H_min``,
+            ``H_max``).
+        factor: the growth that counts as an explosion.
+
+    Returns:
+        The sentence, starting "This run agrees" or "This run does not agree".
+
+    Example:
+        >>> course = pd.DataFrame({"sd": [1e-5, 1.0], "H_min": [1.0, 0.2], "H_max": [2.0, 1.0]})
+        >>> explode_verdict(course)  # doctest: +ELLIPSIS
+        "This run does not agree: ... stays below ten times its value ... (sd = 1: 0.2 to 1 ..."
+    """
+    big = course.loc[course["sd"].idxmax()]
+    small = course.loc[course["sd"].idxmin()]
+    grows = big["H_max"] > factor * small["H_max"]
+    swing = big["H_max"] / big["H_min"] if big["H_min"] > 0 else math.inf
+    times = f"{_NUMBER_WORDS.get(factor, f'{factor:g}')} times"
+    agree, move = ("agrees", "grows beyond") if grows else ("does not agree", "stays below")
+    return (
+        f"This run {agree}: at the largest std dense1's Hessian norm {move} {times} its value "
+        f"at the smallest std (sd = {big['sd']:g}: "
+        f"{big['H_min']:.3g} to {big['H_max']:.3g} over training, a max/min ratio of {swing:.3g}; "
+        f"sd = {small['sd']:g}: {small['H_min']:.3g} to {small['H_max']:.3g})."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The ledger
+# --------------------------------------------------------------------------------------------
+
+
+def ledger(paths: Sequence[str | Path], base: str | Path = ".") -> pd.DataFrame:
+    """Every claims table at ``paths`` in one frame, sorted by claim id.
+
+    Ids sort numerically part by part (1.2 < 1.10 < 2.1 < 10.1).
+
+    Args:
+        paths: CSV files written from :func:`claims_table`, relative to ``base``.
+        base: the directory they are relative to.
+
+    Returns:
+        The rows of all tables, columns :data:`COLUMNS`.
+
+    Raises:
+        ValueError: when there is no table, a table lacks a column of :data:`COLUMNS`, a claim
+            id appears twice, or a row has no value or verdict.
+
+    Example:
+        >>> import tempfile
+        >>> rows = [claim_row(c, "p", "s", "m", 1, "r", "holds", "f", "") for c in ["1.10", "1.2"]]
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     claims_table(rows).to_csv(Path(tmp) / "a.csv", index=False)
+        ...     ledger(["a.csv"], base=tmp)["claim"].tolist()
+        ['1.2', '1.10']
     """
     if not paths:
         raise ValueError("no claims table: did the chapters run?")
@@ -202,9 +765,22 @@ def _cell(text) -> str:
 
 
 def ledger_markdown(table: pd.DataFrame, digits: int = 3) -> str:
-    """The ledger as a MyST table: one row per claim, the number with ``digits`` significant
-    digits, and a ``{ref}`` link to the figure label of each row (render with ``glue:md`` and
-    ``:format: myst`` so that the links resolve)."""
+    """The ledger as a MyST table with a link to each row's figure.
+
+    Render it with ``glue:md`` and ``:format: myst`` so that the ``{ref}`` links resolve.
+
+    Args:
+        table: rows of :func:`ledger`.
+        digits: significant digits of the measured number.
+
+    Returns:
+        The Markdown table, one row per claim.
+
+    Example:
+        >>> row = claim_row("1", "p", "s", "R/H", 0.12345, "r", "holds", "fig-a", "pg")
+        >>> print(ledger_markdown(claims_table([row])).splitlines()[-1])
+        | 1 | p | s | R/H = 0.123 | r | **holds** | {ref}`figure <fig-a>` |
+    """
     lines = [
         "| claim | the paper says | setting | measured | rule | verdict | figure |",
         "|---|---|---|---|---|---|---|",
@@ -218,29 +794,19 @@ def ledger_markdown(table: pd.DataFrame, digits: int = 3) -> str:
 
 
 def verdict_counts(table: pd.DataFrame) -> dict:
-    """How many claims hold, hold only in part, do not hold, are inconclusive."""
+    """How many claims hold, hold only in part, do not hold, are inconclusive.
+
+    Args:
+        table: rows with a ``verdict`` column.
+
+    Returns:
+        :data:`HOLDS`, :data:`ONLY_WHEN`, :data:`FAILS`, :data:`INCONCLUSIVE` -> count.
+
+    Example:
+        >>> verdict_counts(pd.DataFrame({"verdict": ["holds", "holds only when tanh"]}))
+        {'holds': 1, 'holds only when': 1, 'does not hold': 0, 'inconclusive': 0}
+    """
     kinds = table["verdict"].map(
         lambda v: "holds only when" if str(v).startswith(ONLY_WHEN) else str(v)
     )
     return {k: int((kinds == k).sum()) for k in (HOLDS, ONLY_WHEN, FAILS, INCONCLUSIVE)}
-
-
-def explode_verdict(course):
-    """A sentence on whether dense1's Hessian grows ('explodes') at the largest std, from
-    :func:`dense1_course`; the numbers come from the frame."""
-    big = course.loc[course["sd"].idxmax()]
-    small = course.loc[course["sd"].idxmin()]
-    grows = big["H_max"] > 10 * small["H_max"]
-    swing = big["H_max"] / big["H_min"] if big["H_min"] > 0 else math.inf
-    if grows:
-        head = "This run agrees: at the largest std dense1's Hessian norm grows beyond ten times"
-    else:
-        head = (
-            "This run does not agree: at the largest std dense1's Hessian norm stays below "
-            "ten times"
-        )
-    return (
-        f"{head} its value at the smallest std (sd = {big['sd']:g}: "
-        f"{big['H_min']:.3g} to {big['H_max']:.3g} over training, a max/min ratio of {swing:.3g}; "
-        f"sd = {small['sd']:g}: {small['H_min']:.3g} to {small['H_max']:.3g})."
-    )

@@ -1,8 +1,18 @@
-"""Experiments behind the book's chapters: each builds networks, computes curvature and returns a
-tidy frame.
+"""Experiments behind the book's chapters: networks built, curvature computed, tidy frames out.
+
+Each function returns a tidy frame (or, for the figure of a matrix, the matrix).
+
+Every grid of settings goes through :func:`hessinit.study.sweep.sweep`, so the settings are the
+leading columns of the frame and the networks are built in the order of the nested loops over
+the axes (which fixes the order of the random draws).
+
+Notation as in the book: a dense layer with kernel W maps the input x_i of sample i to
+a_i = W^T x_i + b; its Hessian block is H_W = (1/B) sum_i (x_i x_i^T) kron M_i with
+M_i = A_i + R_i, split by the chain rule into the Gauss-Newton term G_W (from the A_i) and the
+curvature term R_W (from the R_i), H_W = G_W + R_W.
 
 Imports: the core (:mod:`hessinit.nn`, :mod:`hessinit.curvature`, :mod:`hessinit.data`,
-:mod:`hessinit.train`, :mod:`hessinit.init`).
+:mod:`hessinit.train`, :mod:`hessinit.init`) and :mod:`hessinit.study.sweep`.
 """
 
 from __future__ import annotations
@@ -11,23 +21,61 @@ import numpy as np
 import pandas as pd
 
 from ..curvature import (
+    full_gauss_newton,
+    full_hessian,
     hessian_norms_all_layers,
     hutchinson_norm,
     kron_matrix,
+    layer_curvature,
+    layer_hessian_norms,
 )
-from ..nn import mlp
-from ..train import run
+from ..data import load
+from ..init import hessian_init, kernel_stds, profile_schemes, reference_level
+from ..nn import dense_layers, get_dense, mlp
+from ..train import fit, run
+from .sweep import sweep
+
+#: The initial-std settings: only dense1 scaled (the original experiment) or every layer.
+SCALINGS = ("dense1", "all")
+
+#: The whole-network terms and the product of :func:`hessinit.curvature.hutchinson_norm` for each.
+TERMS = {"H": "hessian", "G": "gauss_newton", "R": "curvature"}
+
+
+def _keys_last(frame: pd.DataFrame, keys) -> pd.DataFrame:
+    """``frame`` with the columns ``keys`` moved to the end, in that order."""
+    keys = list(keys)
+    return frame[[c for c in frame.columns if c not in keys] + keys]
+
+
+def _ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["G_over_H"] = frame["G"] / frame["H"]
+    frame["R_over_H"] = frame["R"] / frame["H"]
+    return frame
 
 
 def tiny_problem(activation="relu", n=64, widths=(8, 6), pool=4, seed=0):
     """A tiny float64 network and ``n`` mnist-5k images average-pooled by ``pool`` (28 -> 7).
 
-    Returns ``(model, x, y)``. Every kernel starts Glorot-uniform, biases at zero. The pixels are
-    rounded to float32 and stored in float64, so that every code path sees the same inputs.
-    """
-    from ..data import load
-    from ..nn import mlp
+    Every kernel starts Glorot-uniform, biases at zero. The pixels are rounded to float32 and
+    stored in float64, so that every code path sees the same inputs.
 
+    Args:
+        activation: the hidden activation.
+        n: number of images (the first ``n`` of mnist-5k shuffled with ``seed``).
+        widths: hidden layer widths.
+        pool: side of the average-pooling window.
+        seed: seed of the image draw and of the kernels.
+
+    Returns:
+        ``(model, x, y)``: the float64 Keras model, the images (n, 28 // pool, 28 // pool) and
+        the labels (n,).
+
+    Example:
+        >>> model, x, y = tiny_problem("tanh", n=4, widths=(3,))
+        >>> x.shape, x.dtype, [d.name for d in dense_layers(model)]
+        ((4, 7, 7), dtype('float64'), ['dense1', 'dense2'])
+    """
     data = load("mnist-5k", n=n, seed=seed)
     side = data.x.shape[1] // pool
     x = data.x[:, : side * pool, : side * pool].reshape(n, side, pool, side, pool).mean((2, 4))
@@ -45,106 +93,167 @@ def tiny_problem(activation="relu", n=64, widths=(8, 6), pool=4, seed=0):
 
 
 def chain_rule_check(activations=("relu", "tanh", "softplus"), n=64, widths=(8, 6), seed=0):
-    """H = G + R, layer by layer, three ways, on :func:`tiny_problem`.
+    """H = G + R layer by layer, three ways, on :func:`tiny_problem`.
 
-    For each activation and dense kernel W: the autodiff Hessian block H_full
-    (:func:`~hessinit.curvature.full_hessian`) and Gauss-Newton block G_full
-    (:func:`~hessinit.curvature.full_gauss_newton`), R_full = H_full - G_full; the Kronecker sums
-    built from the per-sample blocks of :func:`~hessinit.curvature.layer_curvature`; and the norms
-    of :func:`~hessinit.curvature.layer_hessian_norms`. Columns: ``activation, layer, shape, H, G,
-    R`` (Frobenius norms of the autodiff matrices), ``H_kron, G_kron, R_kron`` (norms from
-    ``layer_hessian_norms``), ``err_H, err_G, err_R`` (max entry-wise difference between the
-    autodiff matrix and the Kronecker sum, relative to the largest entry of the autodiff H) and
-    ``err_norm`` (relative difference of the two ||H||_F).
+    For each activation and dense kernel W: the autodiff Hessian block H
+    (:func:`~hessinit.curvature.full_hessian`), the Gauss-Newton block G
+    (:func:`~hessinit.curvature.full_gauss_newton`) and R = H - G; the Kronecker sums
+    (1/B) sum_i (x_i x_i^T) kron M_i built from the per-sample blocks A_i, R_i of
+    :func:`~hessinit.curvature.layer_curvature`; and the norms of
+    :func:`~hessinit.curvature.layer_hessian_norms`, which never form a matrix.
+
+    Args:
+        activations: hidden activations, one network each.
+        n: images in the batch.
+        widths: hidden layer widths.
+        seed: seed of the images and the kernels.
+
+    Returns:
+        One row per (activation, layer): ``activation, layer, shape`` (the kernel's, e.g.
+        ``"49x8"``), ``H, G, R`` (Frobenius norms of the autodiff matrices), ``H_kron, G_kron,
+        R_kron`` (norms from ``layer_hessian_norms``), ``err_H, err_G, err_R`` (largest
+        entry-wise difference between an autodiff matrix and its Kronecker sum, relative to the
+        largest entry of H) and ``err_norm`` (relative difference of the two ||H||_F).
+
+    Example:
+        >>> check = chain_rule_check(activations=("relu",), n=4, widths=(3,))
+        >>> check[["activation", "layer", "shape"]].values.tolist()
+        [['relu', 'dense1', '49x3'], ['relu', 'dense2', '3x10']]
+        >>> bool((check[["err_H", "err_G", "err_R", "err_norm"]] < 1e-10).all().all())
+        True
     """
-    from ..curvature import full_gauss_newton, full_hessian, layer_curvature, layer_hessian_norms
-    from ..nn import dense_layers
 
-    rows = []
-    for act in activations:
-        model, x, y = tiny_problem(act, n=n, widths=widths, seed=seed)
-        for layer in dense_layers(model):
-            H = full_hessian(model, x, y, layer=layer.name)
-            G = full_gauss_newton(model, x, y, layer=layer.name)
-            X, A, R = layer_curvature(model, layer.name, x, y)
-            norms = layer_hessian_norms(model, layer.name, x, y)
+    def per_activation(activation):
+        model, x, y = tiny_problem(activation, n=n, widths=widths, seed=seed)
+
+        def per_layer(layer):
+            kernel = get_dense(model, layer)[1].kernel
+            H = full_hessian(model, x, y, layer=layer)
+            G = full_gauss_newton(model, x, y, layer=layer)
+            X, A, R = layer_curvature(model, layer, x, y)
+            norms = layer_hessian_norms(model, layer, x, y)
             scale = np.abs(H).max()
-            rows.append(
-                {
-                    "activation": act,
-                    "layer": layer.name,
-                    "shape": "x".join(str(s) for s in layer.kernel.shape),
-                    "H": np.linalg.norm(H),
-                    "G": np.linalg.norm(G),
-                    "R": np.linalg.norm(H - G),
-                    "H_kron": norms.H,
-                    "G_kron": norms.G,
-                    "R_kron": norms.R,
-                    "err_H": np.abs(H - kron_matrix(X, A + R)).max() / scale,
-                    "err_G": np.abs(G - kron_matrix(X, A)).max() / scale,
-                    "err_R": np.abs((H - G) - kron_matrix(X, R)).max() / scale,
-                    "err_norm": abs(norms.H - np.linalg.norm(H)) / np.linalg.norm(H),
-                }
-            )
-    return pd.DataFrame(rows)
+            return {
+                "shape": "x".join(str(s) for s in kernel.shape),
+                "H": np.linalg.norm(H),
+                "G": np.linalg.norm(G),
+                "R": np.linalg.norm(H - G),
+                "H_kron": norms.H,
+                "G_kron": norms.G,
+                "R_kron": norms.R,
+                "err_H": np.abs(H - kron_matrix(X, A + R)).max() / scale,
+                "err_G": np.abs(G - kron_matrix(X, A)).max() / scale,
+                "err_R": np.abs((H - G) - kron_matrix(X, R)).max() / scale,
+                "err_norm": abs(norms.H - np.linalg.norm(H)) / np.linalg.norm(H),
+            }
+
+        return sweep(per_layer, layer=[d.name for d in dense_layers(model)])
+
+    return sweep(per_activation, activation=activations)
+
+
+def _kernel_slices(model) -> dict:
+    """Dense layer name -> the slice of its kernel in the flat vector of all trainable weights."""
+    spans, start = {}, 0
+    for v in model.trainable_variables:
+        size = int(np.prod(v.shape))
+        spans[v.path] = slice(start, start + size)
+        start += size
+    return {d.name: spans[d.kernel.path] for d in dense_layers(model)}
 
 
 def block_norms(activations=("relu", "tanh"), n=64, widths=(8, 6), seed=0):
     """Frobenius norms of every (kernel_k, kernel_l) block of the whole network's H, G and R.
 
-    Columns ``activation, row, col, H, G, R`` with ``row``/``col`` the dense layer names. For ReLU
-    the diagonal R blocks vanish, the off-diagonal ones do not.
-    """
-    from ..curvature import full_gauss_newton, full_hessian
-    from ..nn import dense_layers
+    On :func:`tiny_problem`, the Hessian H of the loss with respect to all weights and its
+    Gauss-Newton term G are materialized, R = H - G, and each is cut into kernel-by-kernel blocks.
+    For ReLU the diagonal R blocks vanish, the off-diagonal ones do not.
 
-    rows = []
-    for act in activations:
-        model, x, y = tiny_problem(act, n=n, widths=widths, seed=seed)
+    Args:
+        activations: hidden activations, one network each.
+        n: images in the batch.
+        widths: hidden layer widths.
+        seed: seed of the images and the kernels.
+
+    Returns:
+        One row per (activation, row, col): ``activation, row, col`` (dense layer names) and
+        ``H, G, R`` (the blocks' Frobenius norms).
+
+    Example:
+        >>> blocks = block_norms(activations=("relu",), n=4, widths=(3,))
+        >>> blocks[["row", "col"]].values.tolist()
+        [['dense1', 'dense1'], ['dense1', 'dense2'], ['dense2', 'dense1'], ['dense2', 'dense2']]
+        >>> relative = blocks["R"] / blocks["H"]  # ReLU: zero on the diagonal blocks only
+        >>> bool(relative[0] < 1e-12 and relative[1] > 1e-3)
+        True
+    """
+
+    def per_activation(activation):
+        model, x, y = tiny_problem(activation, n=n, widths=widths, seed=seed)
         H = full_hessian(model, x, y)
         G = full_gauss_newton(model, x, y)
-        spans, start = {}, 0
-        for v in model.trainable_variables:
-            size = int(np.prod(v.shape))
-            spans[v.path] = slice(start, start + size)
-            start += size
-        names = [d.name for d in dense_layers(model)]
-        kernels = {d.name: spans[d.kernel.path] for d in dense_layers(model)}
-        for r in names:
-            for c in names:
-                h = H[kernels[r], kernels[c]]
-                g = G[kernels[r], kernels[c]]
-                rows.append(
-                    {
-                        "activation": act,
-                        "row": r,
-                        "col": c,
-                        "H": np.linalg.norm(h),
-                        "G": np.linalg.norm(g),
-                        "R": np.linalg.norm(h - g),
-                    }
-                )
-    return pd.DataFrame(rows)
+        kernels = _kernel_slices(model)
+
+        def block(row, col):
+            h = H[kernels[row], kernels[col]]
+            g = G[kernels[row], kernels[col]]
+            return {"H": np.linalg.norm(h), "G": np.linalg.norm(g), "R": np.linalg.norm(h - g)}
+
+        return sweep(block, row=list(kernels), col=list(kernels))
+
+    return sweep(per_activation, activation=activations)
 
 
-#: The initial-std settings: only dense1 scaled (the original experiment) or every layer.
-SCALINGS = ("dense1", "all")
+def kron_pattern(activation="relu", n=64, widths=(8, 6), seed=0, rows=6):
+    """The top-left corner of dense1's Hessian on :func:`tiny_problem`: its Kronecker tiles.
+
+    In the row-major order of the kernel, entry (p, c) of W, the tile of input pixels (p, q) is
+    (1/B) sum_i x_ip x_iq M_i, an n_out x n_out weighted sum of the same per-sample blocks.
+
+    Args:
+        activation: the hidden activation.
+        n: images in the batch.
+        widths: hidden layer widths; ``widths[0]`` is n_out of dense1, the side of a tile.
+        seed: seed of the images and the kernels.
+        rows: number of input pixels p whose tiles are returned.
+
+    Returns:
+        The ``(rows * widths[0], rows * widths[0])`` float64 block of H_W (signed).
+
+    Example:
+        >>> kron_pattern(n=4, widths=(3,), rows=2).shape
+        (6, 6)
+    """
+    model, x, y = tiny_problem(activation, n=n, widths=widths, seed=seed)
+    H = full_hessian(model, x, y, layer="dense1")
+    k = rows * widths[0]
+    return H[:k, :k]
 
 
 def scaled_stds(sd, scaling, n_dense):
-    """``kernel_std`` for :func:`hessinit.nn.models.mlp`: ``sd`` on dense1 only, or on all
-    layers."""
+    """``kernel_std`` for :func:`hessinit.nn.mlp`: ``sd`` on dense1 only, or on every layer.
+
+    Args:
+        sd: the initial standard deviation.
+        scaling: ``"dense1"`` (the original experiment; the other kernels stay Glorot) or
+            ``"all"``.
+        n_dense: the number of dense layers.
+
+    Returns:
+        ``sd`` for ``"dense1"``, ``[sd] * n_dense`` for ``"all"``.
+
+    Raises:
+        ValueError: for any other ``scaling``.
+
+    Example:
+        >>> scaled_stds(0.1, "dense1", 3), scaled_stds(0.1, "all", 3)
+        (0.1, [0.1, 0.1, 0.1])
+    """
     if scaling == "dense1":
         return sd
     if scaling == "all":
         return [sd] * n_dense
     raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
-
-
-def _ratios(frame):
-    frame["G_over_H"] = frame["G"] / frame["H"]
-    frame["R_over_H"] = frame["R"] / frame["H"]
-    return frame
 
 
 def at_init(
@@ -156,131 +265,267 @@ def at_init(
     n=1024,
     seed=0,
 ):
-    """Exact per-layer H, G, R norms at initialization over a grid of activations, stds and
-    scalings, on the first ``n`` images of ``data``.
+    """Exact per-layer ||H||_F, ||G||_F, ||R||_F at initialization over a grid of networks.
 
-    Returns one row per (activation, scaling, sd, layer) with ``H, G, R, GR`` and the ratios
-    ``G_over_H`` and ``R_over_H``. Note that ||G|| / ||H|| can exceed 1 when G and R cancel.
+    For every activation, scaling and std: ``mlp(widths, activation)`` with the kernels of
+    :func:`scaled_stds`, and the norms of every dense layer's Hessian block on the first ``n``
+    images of ``data`` (:func:`~hessinit.curvature.hessian_norms_all_layers`). Note that
+    ||G|| / ||H|| can exceed 1 when G and R partly cancel.
+
+    Args:
+        data: a :func:`hessinit.data.load` record.
+        activations: hidden activations.
+        sds: initial standard deviations.
+        scalings: values of :data:`SCALINGS`.
+        widths: hidden layer widths.
+        n: images of the Hessian batch.
+        seed: seed of the kernels.
+
+    Returns:
+        One row per (activation, scaling, sd, layer): ``activation, scaling, sd, layer, H, G, R,
+        GR`` (<G, R>_F) and the ratios ``G_over_H = ||G||/||H||`` and ``R_over_H = ||R||/||H||``.
+
+    Example:
+        >>> from hessinit.data import load
+        >>> frame = at_init(load("mnist-5k", n=8), ["relu"], [0.1], ["dense1"], widths=(3,))
+        >>> frame[["activation", "scaling", "sd", "layer", "R_over_H"]].values.tolist()
+        [['relu', 'dense1', 0.1, 'dense1', 0.0], ['relu', 'dense1', 0.1, 'dense2', 0.0]]
     """
     x, y = data.x[:n], data.y[:n]
-    rows = []
-    for activation in activations:
-        for scaling in scalings:
-            for sd in sds:
-                model = mlp(
-                    data.x.shape[1:],
-                    data.num_classes,
-                    widths=widths,
-                    activation=activation,
-                    kernel_std=scaled_stds(float(sd), scaling, len(widths) + 1),
-                    seed=seed,
-                )
-                for layer, h in hessian_norms_all_layers(model, x, y).items():
-                    rows.append(
-                        {"activation": activation, "scaling": scaling, "sd": float(sd),
-                         "layer": layer, "H": h.H, "G": h.G, "R": h.R, "GR": h.GR}
-                    )  # fmt: skip
-    return _ratios(pd.DataFrame(rows))
+
+    def norms(activation, scaling, sd):
+        model = mlp(
+            data.x.shape[1:],
+            data.num_classes,
+            widths=widths,
+            activation=activation,
+            kernel_std=scaled_stds(sd, scaling, len(widths) + 1),
+            seed=seed,
+        )
+        return [
+            {"layer": layer, "H": h.H, "G": h.G, "R": h.R, "GR": h.GR}
+            for layer, h in hessian_norms_all_layers(model, x, y).items()
+        ]
+
+    frame = sweep(norms, activation=activations, scaling=scalings, sd=[float(s) for s in sds])
+    return _ratios(frame)
 
 
 def along_training(data, activations, sd, scaling="dense1", **kwargs):
-    """:func:`hessinit.train.run` for each activation, with ratio columns and an ``activation``
-    column added; ``kwargs`` go to ``run`` (steps, lr, hessian_every, ...)."""
-    frames = []
-    for activation in activations:
-        frame = run(
-            data,
-            sd,
-            kernel_std=scaled_stds(sd, scaling, len(kwargs.get("widths", (30, 30))) + 1),
-            activation=activation,
-            **kwargs,
-        )
-        frames.append(frame.assign(activation=activation, scaling=scaling))
-    return _ratios(pd.concat(frames, ignore_index=True))
+    """:func:`hessinit.train.run` for each activation, with the ratio columns added.
+
+    Args:
+        data: a :func:`hessinit.data.load` record.
+        activations: hidden activations, one run each.
+        sd: the initial standard deviation, placed by ``scaling`` (:func:`scaled_stds`).
+        scaling: ``"dense1"`` or ``"all"``.
+        **kwargs: passed to every ``run`` (``widths``, ``steps``, ``lr``, ``hessian_every``...).
+
+    Returns:
+        The runs' frames stacked, with columns ``activation`` and ``scaling`` after ``run``'s
+        and then ``G_over_H`` and ``R_over_H`` (NaN between checkpoints).
+
+    Example:
+        >>> from hessinit.data import load
+        >>> frame = along_training(load("mnist-5k", n=16), ["tanh"], 0.1, widths=(3,), steps=1,
+        ...                        batch_size=4, hessian_batch=8, progress=False)
+        >>> frame[["activation", "scaling", "step", "layer"]].values.tolist()[:2]
+        [['tanh', 'dense1', 0, 'dense1'], ['tanh', 'dense1', 0, 'dense2']]
+        >>> frame.columns[-4:].tolist()
+        ['activation', 'scaling', 'G_over_H', 'R_over_H']
+    """
+    n_dense = len(kwargs.get("widths", (30, 30))) + 1
+
+    def train(activation):
+        stds = scaled_stds(sd, scaling, n_dense)
+        return run(data, sd, kernel_std=stds, activation=activation, **kwargs)
+
+    frame = sweep(train, activation=activations).assign(scaling=scaling)
+    return _ratios(_keys_last(frame, ["activation", "scaling"]))
 
 
 def whole_network(model, x, y, probes=30, deflate=10, level=0.95, seed=0):
-    """||H||_F, ||G||_F and ||R||_F of the whole network's Hessian (all weights, cross-layer
-    blocks included), estimated with deflated Hutchinson; one row per term with the estimate and
-    its ``level`` confidence interval (``low``, ``high``)."""
-    rows = []
-    for term, product in (("H", "hessian"), ("G", "gauss_newton"), ("R", "curvature")):
-        est = hutchinson_norm(
-            model, x, y, probes=probes, product=product, deflate=deflate, level=level, seed=seed
-        )
-        rows.append({"term": term, "value": est.value, "low": est.low, "high": est.high,
-                     "probes": est.probes, "deflate": deflate})  # fmt: skip
-    return pd.DataFrame(rows)
+    """||H||_F, ||G||_F and ||R||_F of the whole network's Hessian, with confidence intervals.
+
+    All weights, cross-layer blocks included, estimated with deflated Hutchinson
+    (:func:`~hessinit.curvature.hutchinson_norm`): ||H||_F^2 = ||H Q||_F^2 + E ||H (I - QQ^T) v||^2
+    for Rademacher v and a ``deflate``-dimensional sketch Q of the top of the spectrum.
+
+    Args:
+        model: a Keras model.
+        x: images.
+        y: labels.
+        probes: Rademacher probes per term.
+        deflate: dimension of the deflation sketch.
+        level: confidence level of the interval.
+        seed: seed of the probes (the same for every term).
+
+    Returns:
+        One row per term (:data:`TERMS`): ``term, value, low, high, probes, deflate``.
+
+    Example:
+        >>> model, x, y = tiny_problem(n=4, widths=(3,))
+        >>> whole_network(model, x, y, probes=3, deflate=1)["term"].tolist()
+        ['H', 'G', 'R']
+    """
+
+    def estimate(term):
+        est = hutchinson_norm(model, x, y, probes=probes, product=TERMS[term], deflate=deflate,
+                              level=level, seed=seed)  # fmt: skip
+        return {"value": est.value, "low": est.low, "high": est.high, "probes": est.probes,
+                "deflate": deflate}  # fmt: skip
+
+    return sweep(estimate, term=list(TERMS))
 
 
 def whole_network_grid(data, activations, sds, widths=(30, 30), n=512, probes=30, deflate=10,
                        seed=0):  # fmt: skip
-    """:func:`whole_network` for the network ``mlp(widths, activation, kernel_std=sd)`` (dense1
-    scaled) of every activation and std, on the first ``n`` images; one frame with ``activation``
-    and ``sd`` columns added."""
+    """:func:`whole_network` for every activation and std of dense1, on the first ``n`` images.
+
+    Args:
+        data: a :func:`hessinit.data.load` record.
+        activations: hidden activations.
+        sds: standard deviations of dense1's kernel (the other kernels Glorot).
+        widths: hidden layer widths.
+        n: images of the Hessian batch.
+        probes: Rademacher probes per term.
+        deflate: dimension of the deflation sketch.
+        seed: seed of the kernels and of the probes.
+
+    Returns:
+        The rows of :func:`whole_network` for each network, with ``activation`` and ``sd``
+        columns last.
+
+    Example:
+        >>> from hessinit.data import load
+        >>> grid = whole_network_grid(load("mnist-5k", n=4), ["relu"], [0.1, 1.0], widths=(3,),
+        ...                           probes=2, deflate=1)
+        >>> grid[["term", "activation", "sd"]].values.tolist()[:4]
+        [['H', 'relu', 0.1], ['G', 'relu', 0.1], ['R', 'relu', 0.1], ['H', 'relu', 1.0]]
+    """
     x, y = data.x[:n], data.y[:n]
-    frames = []
-    for activation in activations:
-        for sd in sds:
-            model = mlp(data.x.shape[1:], data.num_classes, widths, activation, sd, seed)
-            est = whole_network(model, x, y, probes=probes, deflate=deflate, seed=seed)
-            frames.append(est.assign(activation=activation, sd=sd))
-    return pd.concat(frames, ignore_index=True)
+
+    def estimate(activation, sd):
+        model = mlp(data.x.shape[1:], data.num_classes, widths, activation, sd, seed)
+        return whole_network(model, x, y, probes=probes, deflate=deflate, seed=seed)
+
+    return _keys_last(sweep(estimate, activation=activations, sd=sds), ["activation", "sd"])
 
 
 def scheme_profiles(x, y, settings, depths, hidden, batches, seed=0, num_classes=10):
-    """:func:`hessinit.init.profile_schemes` for every ``(activation, dropout rate, schemes)`` in
-    ``settings`` and every number of hidden layers in ``depths`` (``hidden`` units each), on the
-    first ``batches[activation]`` images of ``x``, ``y``; the frames stacked."""
-    from ..init import profile_schemes
+    """:func:`hessinit.init.profile_schemes` for every setting and depth, stacked.
 
-    frames = []
-    for activation, rate, schemes in settings:
+    Args:
+        x: images.
+        y: labels.
+        settings: ``(activation, dropout rate, schemes)`` triples.
+        depths: numbers of hidden layers, each of ``hidden`` units.
+        hidden: units per hidden layer.
+        batches: activation -> number of images (the first ones of ``x``, ``y``) for its norms.
+        seed: seed of the kernels and the dropout masks.
+        num_classes: number of classes.
+
+    Returns:
+        The frames of ``profile_schemes`` for each (setting, depth), in that order (columns
+        ``activation, scheme, dropout, layer, ..., H_norm, depth``).
+
+    Example:
+        >>> from hessinit.data import load
+        >>> d = load("mnist-5k", n=4)
+        >>> out = scheme_profiles(d.x, d.y, [("relu", 0.0, ["he"])], [1, 2], 3, {"relu": 4})
+        >>> out[["scheme", "depth", "layer"]].values.tolist()
+        [['he', 2, 1], ['he', 2, 2], ['he', 3, 1], ['he', 3, 2], ['he', 3, 3]]
+    """
+
+    def profile(setting, hidden_layers):
+        activation, rate, schemes = setting
         b = batches[activation]
-        for depth in depths:
-            frames.append(profile_schemes(x[:b], y[:b], schemes, [activation],
-                                          widths=(hidden,) * depth, dropout=rate, seed=seed,
-                                          num_classes=num_classes))  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
+        widths = (hidden,) * hidden_layers
+        return profile_schemes(x[:b], y[:b], schemes, [activation], widths=widths, dropout=rate,
+                               seed=seed, num_classes=num_classes)  # fmt: skip
+
+    frame = sweep(profile, setting=settings, hidden_layers=depths)
+    return frame.drop(columns=["setting", "hidden_layers"])
 
 
 def fit_schemes(train_data, test_data, inits, widths, activation, seeds, steps, lr, batch_size,
                 eval_every, hessian_batch=256):  # fmt: skip
-    """Train ``mlp(widths, activation)`` from each initializer in ``inits`` for each seed with
-    :func:`hessinit.train.fit`; ``"hessian"`` means He, then :func:`hessinit.init.hessian_init`
-    to the data's reference level on ``hessian_batch`` training images. Returns the stacked fit
-    frames with ``init`` and ``seed`` columns; ``frame.attrs["hessian_init"]`` holds the
-    initializer's per-seed tables."""
-    from ..init import hessian_init, kernel_stds, reference_level
-    from ..nn import mlp
-    from ..train import fit
+    """Train ``mlp(widths, activation)`` from each initializer for each seed.
 
+    Each network is trained by :func:`hessinit.train.fit`. ``"hessian"`` means He's kernels, then
+    :func:`hessinit.init.hessian_init` to the data's reference level
+    (:func:`hessinit.init.reference_level`) on the first ``hessian_batch`` training images.
+
+    Args:
+        train_data: the training record (see :func:`hessinit.data.split`).
+        test_data: the held-out record.
+        inits: initializer names: ``"lecun"``, ``"glorot"``, ``"he"`` or ``"hessian"``.
+        widths: hidden layer widths.
+        activation: the hidden activation.
+        seeds: seeds of the kernels and of the mini-batches, one training each.
+        steps: SGD steps.
+        lr: the SGD step size.
+        batch_size: mini-batch size.
+        eval_every: steps between held-out evaluations.
+        hessian_batch: images for the Hessian-based initializer.
+
+    Returns:
+        The stacked frames of ``fit`` with ``init`` and ``seed`` columns last;
+        ``frame.attrs["hessian_init"]`` holds the initializer's per-seed tables (with ``seed``,
+        ``converged`` and ``seconds``), or None when ``"hessian"`` is not in ``inits``.
+
+    Example:
+        >>> from hessinit.data import load, split
+        >>> train_set, test_set = split(load("mnist-5k", n=24), 8)
+        >>> fits = fit_schemes(train_set, test_set, ["he"], (3,), "relu", [0, 1], steps=2, lr=0.1,
+        ...                    batch_size=4, eval_every=2)
+        >>> fits[["step", "init", "seed"]].values.tolist()
+        [[0, 'he', 0], [2, 'he', 0], [0, 'he', 1], [2, 'he', 1]]
+    """
     shape = train_data.x.shape[1:]
     x_h, y_h = train_data.x[:hessian_batch], train_data.y[:hessian_batch]
-    frames, tables = [], []
-    for seed in seeds:
-        for name in inits:
-            scheme = "he" if name == "hessian" else name
-            stds = kernel_stds(scheme, widths, shape, train_data.num_classes)
-            model = mlp(shape, train_data.num_classes, widths, activation, stds, seed)
-            if name == "hessian":
-                result = hessian_init(model, x_h, y_h, target=reference_level(x_h))
-                tables.append(result.table.assign(seed=seed, converged=result.converged,
-                                                  seconds=result.seconds))  # fmt: skip
-            frame = fit(model, train_data, test_data, steps=steps, lr=lr, batch_size=batch_size,
-                        eval_every=eval_every, seed=seed, progress=False)  # fmt: skip
-            frames.append(frame.assign(init=name, seed=seed))
-    out = pd.concat(frames, ignore_index=True)
+    tables = []
+
+    def train(seed, init):
+        scheme = "he" if init == "hessian" else init
+        stds = kernel_stds(scheme, widths, shape, train_data.num_classes)
+        model = mlp(shape, train_data.num_classes, widths, activation, stds, seed)
+        if init == "hessian":
+            result = hessian_init(model, x_h, y_h, target=reference_level(x_h))
+            tables.append(result.table.assign(seed=seed, converged=result.converged,
+                                              seconds=result.seconds))  # fmt: skip
+        return fit(model, train_data, test_data, steps=steps, lr=lr, batch_size=batch_size,
+                   eval_every=eval_every, seed=seed, progress=False)  # fmt: skip
+
+    out = _keys_last(sweep(train, seed=seeds, init=inits), ["init", "seed"])
     out.attrs["hessian_init"] = pd.concat(tables, ignore_index=True) if tables else None
     return out
 
 
 def schedule_runs(data, schedules: dict, sds, seeds, **kwargs) -> pd.DataFrame:
-    """:func:`hessinit.train.run` for every step-size schedule (``{name: lr}``, ``lr`` as
-    :func:`~hessinit.train.run` takes it), sd and seed, stacked with a ``schedule`` column;
-    ``kwargs`` go to every run."""
-    from ..train import run
+    """:func:`hessinit.train.run` for every step-size schedule, sd and seed, stacked.
 
-    frames = [run(data, sd, lr=lr, seed=seed, **kwargs).assign(schedule=name)
-              for name, lr in schedules.items() for sd in sds for seed in seeds]  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
+    Args:
+        data: a :func:`hessinit.data.load` record.
+        schedules: name -> ``lr`` as ``run`` takes it (a number, or ``("taylor", fraction)`` for
+            ``fraction`` times gamma* = g^T g / g^T H g of each mini-batch).
+        sds: standard deviations of dense1's kernel.
+        seeds: seeds of the kernels and the mini-batches.
+        **kwargs: passed to every run.
+
+    Returns:
+        The runs' frames (which carry ``sd`` and ``seed``) with a ``schedule`` column last.
+
+    Example:
+        >>> from hessinit.data import load
+        >>> runs = schedule_runs(load("mnist-5k", n=16), {"fixed": 0.1}, [0.1], [0, 1],
+        ...                      widths=(3,), steps=1, batch_size=4, hessian_batch=8,
+        ...                      layers=["dense1"], progress=False)
+        >>> runs[["schedule", "sd", "seed", "step"]].values.tolist()
+        [['fixed', 0.1, 0, 0], ['fixed', 0.1, 0, 1], ['fixed', 0.1, 1, 0], ['fixed', 0.1, 1, 1]]
+    """
+
+    def train(schedule, sd, seed):
+        return run(data, sd, lr=schedules[schedule], seed=seed, **kwargs)
+
+    return _keys_last(sweep(train, schedule=list(schedules), sd=sds, seed=seeds), ["schedule"])

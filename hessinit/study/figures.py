@@ -1,7 +1,10 @@
-"""Figures: the original experiment's figure done right, and small helpers for the book.
+"""Every figure of the book: functions that draw frames, and compute nothing but the layout.
 
-Every figure has an opaque white background, labelled axes with units, and is sized for a page
-about 7 inches wide.
+The frames come from :mod:`hessinit.study.experiments` and :mod:`hessinit.study.analysis`. Every
+figure has an opaque white background, labelled axes with units, and is sized for a page about
+7 inches wide. Each function returns the :class:`matplotlib.figure.Figure`.
+
+Imports: numpy, pandas and matplotlib only.
 """
 
 from __future__ import annotations
@@ -51,10 +54,17 @@ def _layer_color(names, name):
 def training_curves(frame, quantity="H", title=None):
     """Loss (left axis) and a Hessian norm (right axis, log scale) against the SGD step.
 
-    ``frame``: the output of :func:`hessinit.train.run` / ``experiment``; one panel per std
-    (column ``sd``), one curve per tracked layer. ``quantity``: ``"H"``, ``"G"`` or ``"R"``.
-    The loss is the mini-batch cross-entropy (nats), the norms are exact Frobenius norms on the
-    fixed Hessian batch.
+    One panel per std, one curve per tracked layer. The loss is the mini-batch cross-entropy
+    (nats), the norms are exact Frobenius norms on the fixed Hessian batch; a run that diverged
+    (``frame.attrs["diverged_at"]``) is marked.
+
+    Args:
+        frame: rows of :func:`hessinit.train.run` or :func:`hessinit.train.experiment`.
+        quantity: ``"H"``, ``"G"`` or ``"R"``.
+        title: the figure's title.
+
+    Returns:
+        The figure.
     """
     with style():
         sds = sorted(frame["sd"].unique())
@@ -92,14 +102,28 @@ def training_curves(frame, quantity="H", title=None):
 
 
 def save(fig, path):
-    """Write ``fig`` as a PNG with an opaque white background and close it."""
+    """Write ``fig`` as a PNG with an opaque white background and close it.
+
+    Args:
+        fig: the figure.
+        path: the PNG file.
+    """
     with style():
         fig.savefig(path, dpi=130, facecolor="white", transparent=False)
     plt.close(fig)
 
 
 def plot_chain_rule(check):
-    """Bar chart of ||G||_F and ||R||_F per layer, one panel per activation (log scale)."""
+    """Bar chart of ||G||_F and ||R||_F per layer, one panel per activation (log scale).
+
+    An exact zero is drawn at 1e-18.
+
+    Args:
+        check: rows of :func:`hessinit.study.experiments.chain_rule_check`.
+
+    Returns:
+        The figure.
+    """
     with style():
         acts = list(dict.fromkeys(check["activation"]))
         fig, axes = plt.subplots(1, len(acts), figsize=(7, 3.0), sharey=True, layout="constrained")
@@ -125,7 +149,14 @@ def plot_chain_rule(check):
 
 
 def plot_block_norms(blocks):
-    """Heat maps of log10 ||R block||_F over (layer, layer) pairs, one per activation."""
+    """Heat maps of log10 ||R block||_F over (layer, layer) pairs, one per activation.
+
+    Args:
+        blocks: rows of :func:`hessinit.study.experiments.block_norms`.
+
+    Returns:
+        The figure.
+    """
     with style():
         acts = list(dict.fromkeys(blocks["activation"]))
         fig, axes = plt.subplots(1, len(acts), figsize=(7, 3.2), layout="constrained")
@@ -145,20 +176,24 @@ def plot_block_norms(blocks):
     return fig
 
 
-def plot_kron_pattern(activation="relu", n=64, widths=(8, 6), seed=0, rows=6):
-    """|H| of dense1 on :func:`tiny_problem`, first ``rows`` input pixels: the Kronecker blocks."""
-    from ..curvature import full_hessian
-    from .experiments import tiny_problem
+def plot_kron_pattern(block, tile):
+    """log10 |H entry| of a corner of a dense layer's Hessian, with its Kronecker tiles outlined.
 
-    model, x, y = tiny_problem(activation, n=n, widths=widths, seed=seed)
-    H = full_hessian(model, x, y, layer="dense1")
-    k = rows * widths[0]
+    Args:
+        block: a square corner of H_W in the row-major order of the kernel:
+            :func:`hessinit.study.experiments.kron_pattern`.
+        tile: the side of a tile, n_out of the layer.
+
+    Returns:
+        The figure.
+    """
+    rows = len(block) // tile
     with style():
         fig, ax = plt.subplots(figsize=(4.6, 4.0), layout="constrained")
-        image = ax.imshow(np.log10(np.abs(H[:k, :k]) + 1e-12), cmap="magma")
+        image = ax.imshow(np.log10(np.abs(block) + 1e-12), cmap="magma")
         for b in range(1, rows):
-            ax.axhline(b * widths[0] - 0.5, color="white", lw=0.6)
-            ax.axvline(b * widths[0] - 0.5, color="white", lw=0.6)
+            ax.axhline(b * tile - 0.5, color="white", lw=0.6)
+            ax.axvline(b * tile - 0.5, color="white", lw=0.6)
         ax.grid(False)
         ax.set_xlabel("kernel entry (p, c), row-major")
         ax.set_ylabel("kernel entry (p, c), row-major")
@@ -167,8 +202,19 @@ def plot_kron_pattern(activation="relu", n=64, widths=(8, 6), seed=0, rows=6):
 
 
 def plot_sweep(summary, column="H_init", ylabel="‖H‖_F at initialization"):
-    """``column`` against sd: one curve per layer (colour) and dataset (line style), with the
-    softmax's mean largest probability on a second panel."""
+    """A norm against sd, and the softmax's saturation against sd.
+
+    Left: ``column`` against sd, one curve per layer (colour) and dataset (line style); right,
+    where ``p_max`` is present: the mean largest softmax probability.
+
+    Args:
+        summary: rows of :func:`hessinit.study.analysis.sweep_summary`.
+        column: the norm drawn.
+        ylabel: its axis label.
+
+    Returns:
+        The figure.
+    """
     styles = ("-", "--", ":", "-.")
     with style():
         fig, (ax, sat) = plt.subplots(
@@ -215,7 +261,14 @@ def plot_sweep(summary, column="H_init", ylabel="‖H‖_F at initialization"):
 
 
 def plot_benchmark(norms):
-    """Wall seconds against B on log axes, one line per method that ran (status ``ok``)."""
+    """Wall seconds against B on log axes, one line per method that ran (status ``ok``).
+
+    Args:
+        norms: the ``hessian_norms.csv`` table (:func:`hessinit.study.analysis.read_benchmark`).
+
+    Returns:
+        The figure.
+    """
     ok = norms[(norms["status"] == "ok") & (norms["B"] > 0)]
     methods = list(dict.fromkeys(ok["method"]))
     with style():
@@ -236,8 +289,23 @@ def plot_benchmark(norms):
     return fig
 
 
-def plot_ratio_grid(frame: pd.DataFrame, column: str = "R_over_H", ylabel: str = "‖R‖_F / ‖H‖_F"):
-    """``column`` against sd, one panel per (scaling, activation), one line per layer."""
+def plot_ratio_grid(
+    frame: pd.DataFrame,
+    column: str = "R_over_H",
+    ylabel: str = "‖R‖_F / ‖H‖_F",
+    threshold: float = 0.1,
+):
+    """``column`` against sd, one panel per (scaling, activation), one line per layer.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.at_init`.
+        column: the ratio drawn.
+        ylabel: its axis label.
+        threshold: drawn as a dotted line.
+
+    Returns:
+        The figure.
+    """
     with style():
         acts = list(dict.fromkeys(frame["activation"]))
         scalings = list(dict.fromkeys(frame["scaling"]))
@@ -254,7 +322,7 @@ def plot_ratio_grid(frame: pd.DataFrame, column: str = "R_over_H", ylabel: str =
                     pts = part[part["layer"] == layer].sort_values("sd")
                     ax.plot(pts["sd"], pts[column], marker="o", ms=3, lw=1.2,
                             color=LAYER_COLORS[k % len(LAYER_COLORS)], label=layer)  # fmt: skip
-                ax.axhline(0.1, color="grey", ls=":", lw=1)
+                ax.axhline(threshold, color="grey", ls=":", lw=1)
                 ax.set_xscale("log")
                 ax.set_title(f"{act}, {scaling} scaled", fontsize=9)
                 if i == len(scalings) - 1:
@@ -265,10 +333,20 @@ def plot_ratio_grid(frame: pd.DataFrame, column: str = "R_over_H", ylabel: str =
     return fig
 
 
-def plot_ratio_training(frame: pd.DataFrame, column: str = "R_over_H"):
-    """Per activation: ``column`` of each layer (left axis) and the Hessian-batch loss (right)
-    against the SGD step, at the checkpoints of
-    :func:`hessinit.study.experiments.along_training`."""
+def plot_ratio_training(frame: pd.DataFrame, column: str = "R_over_H", threshold: float = 0.1):
+    """A ratio per layer and the loss along training, one panel per activation.
+
+    Per activation: ``column`` of each layer (left axis) and the Hessian-batch loss (right axis,
+    dashed) against the SGD step, at the checkpoints.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.along_training`.
+        column: the ratio drawn.
+        threshold: drawn as a dotted line.
+
+    Returns:
+        The figure.
+    """
     with style():
         acts = list(dict.fromkeys(frame["activation"]))
         layers = list(dict.fromkeys(frame["layer"]))
@@ -280,7 +358,7 @@ def plot_ratio_training(frame: pd.DataFrame, column: str = "R_over_H"):
                 pts = part[part["layer"] == layer]
                 ax.plot(pts["step"], pts[column], lw=1.3,
                         color=LAYER_COLORS[k % len(LAYER_COLORS)], label=layer)  # fmt: skip
-            ax.axhline(0.1, color="grey", ls=":", lw=1)
+            ax.axhline(threshold, color="grey", ls=":", lw=1)
             right = ax.twinx()
             loss = part.drop_duplicates("step")
             right.plot(loss["step"], loss["hessian_loss"], color="black", lw=0.8, ls="--")
@@ -294,9 +372,14 @@ def plot_ratio_training(frame: pd.DataFrame, column: str = "R_over_H"):
 
 
 def plot_whole_network(frame: pd.DataFrame):
-    """Whole-network ||H||, ||G||, ||R|| with their intervals against sd, one panel per activation
-    (``frame``: rows of :func:`hessinit.study.experiments.whole_network` with ``activation``
-    and ``sd``)."""
+    """Whole-network ||H||, ||G||, ||R|| with their intervals against sd, one panel per activation.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.whole_network_grid`.
+
+    Returns:
+        The figure.
+    """
     with style():
         acts = list(dict.fromkeys(frame["activation"]))
         fig, axes = plt.subplots(1, len(acts), figsize=(2.2 * len(acts) + 0.8, 3.0),
@@ -320,8 +403,18 @@ def plot_whole_network(frame: pd.DataFrame):
 
 
 def plot_profiles(frame: pd.DataFrame, depth: int | None = None):
-    """Normalized Hessian norm ||H_l||_F / n_in against the layer, one panel per (activation,
-    dropout), one line per scheme, in the networks with ``depth`` dense layers (default deepest)."""
+    """Normalized Hessian norm h_l = ||H_l||_F / n_in against the layer l.
+
+    One panel per (activation, dropout), one line per scheme (one colour per scheme across the
+    panels).
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.scheme_profiles`.
+        depth: the networks drawn, by their number of dense layers (default the deepest).
+
+    Returns:
+        The figure.
+    """
     depth = int(frame["depth"].max()) if depth is None else depth
     part = frame[frame["depth"] == depth]
     groups = list(dict.fromkeys(zip(part["activation"], part["dropout"], strict=True)))
@@ -346,7 +439,14 @@ def plot_profiles(frame: pd.DataFrame, depth: int | None = None):
 
 
 def plot_growth(growth: pd.DataFrame):
-    """Growth factor of the Hessian level per added layer against the scheme, per activation."""
+    """Growth factor of the Hessian level per added layer against the scheme, per activation.
+
+    Args:
+        growth: rows of :func:`hessinit.study.analysis.depth_growth`.
+
+    Returns:
+        The figure.
+    """
     with style():
         fig, ax = plt.subplots(figsize=(6.4, 3.4), layout="constrained")
         groups = list(dict.fromkeys(zip(growth["activation"], growth["dropout"], strict=True)))
@@ -366,7 +466,14 @@ def plot_growth(growth: pd.DataFrame):
 
 
 def plot_fits(frame: pd.DataFrame):
-    """Held-out loss and accuracy against the step: mean over seeds, band min to max."""
+    """Held-out loss and accuracy against the step: mean over seeds, band min to max.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.fit_schemes`.
+
+    Returns:
+        The figure.
+    """
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(7.4, 3.2), layout="constrained")
         for k, name in enumerate(dict.fromkeys(frame["init"])):
@@ -385,8 +492,19 @@ def plot_fits(frame: pd.DataFrame):
 
 
 def plot_gamma(cp: pd.DataFrame, schedule: str):
-    """Left: gamma* against the step, one line per sd; right: realised against predicted decrease
-    at gamma* (log-log, the diagonal is a perfect quadratic model)."""
+    """gamma* along training, and the decrease at gamma* realised against predicted.
+
+    Left: gamma* = g^T g / g^T H g against the step, one line per sd; right: realised against
+    predicted decrease at gamma* (log-log; the diagonal is a perfect quadratic model; pairs with
+    a non-positive decrease are not drawn).
+
+    Args:
+        cp: rows of :func:`hessinit.study.analysis.taylor_checkpoints`.
+        schedule: the schedule drawn.
+
+    Returns:
+        The figure.
+    """
     part = cp[cp["schedule"] == schedule]
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(7.4, 3.3), layout="constrained")
@@ -414,8 +532,14 @@ def plot_gamma(cp: pd.DataFrame, schedule: str):
 
 
 def plot_schedules(cp: pd.DataFrame):
-    """Hessian-batch loss against the step, one panel per sd, one line per schedule (mean over
-    seeds)."""
+    """Hessian-batch loss against the step, one panel per sd, one line per schedule.
+
+    Args:
+        cp: rows of :func:`hessinit.study.analysis.taylor_checkpoints` (mean over seeds drawn).
+
+    Returns:
+        The figure.
+    """
     with style():
         sds = sorted(cp["sd"].unique())
         fig, axes = plt.subplots(1, len(sds), figsize=(2.3 * len(sds) + 0.8, 3.2), sharey=True,

@@ -1,0 +1,294 @@
+"""Verdicts computed from thresholds, each chapter's rules on synthetic frames where the verdict
+flips, and the claims ledger built from small synthetic tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hessinit.study import claims
+
+
+def test_compare_and_interval_rules():
+    assert claims.compare([0.05, 0.1, float("nan")], "<", 0.1).tolist() == [True, False, False]
+    assert claims.compare(0.1, "<=", 0.1)
+    assert claims.compare_interval(0.01, 0.05, "<", 0.1) is True
+    assert claims.compare_interval(0.2, 0.3, "<", 0.1) is False
+    assert claims.compare_interval(0.05, 0.2, "<", 0.1) is None
+    with pytest.raises(ValueError):
+        claims.compare(1, "==", 1)
+    with pytest.raises(ValueError):
+        claims.compare_interval(2, 1, "<", 0)
+
+
+def test_verdict_over_settings():
+    assert claims.verdict(True) == "holds"
+    assert claims.verdict([False, False]) == "does not hold"
+    assert claims.verdict([True, False, True], ["a", "b", "c"]) == "holds only when a; c"
+    assert claims.verdict([True, False]) == "holds only when in 1 of 2 settings"
+    assert claims.verdict([None, False]) == "inconclusive"
+    assert claims.verdict([None, True], ["a", "b"]) == "holds only when b"
+    with pytest.raises(ValueError):
+        claims.verdict([True], ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("ok", "expected"),
+    [
+        ([True, True, True, True], "every sd"),
+        ([False, False, False, False], None),
+        ([True, True, False, False], "sd <= 0.01"),
+        ([False, False, True, True], "sd >= 0.1"),
+        ([False, True, True, False], "0.01 <= sd <= 0.1"),
+        ([True, False, True, False], "sd in {0.001, 0.1}"),
+    ],
+)
+def test_range_condition_on_unsorted_settings(ok, expected):
+    values = [0.001, 0.01, 0.1, 1.0]
+    order = [2, 0, 3, 1]  # the function sorts by value itself
+    shuffled = claims.range_condition([values[i] for i in order], [ok[i] for i in order])
+    assert shuffled == expected
+
+
+def test_grouped_verdict_names_each_group_range():
+    frame = pd.DataFrame(
+        {
+            "activation": ["relu"] * 3 + ["tanh"] * 3 + ["gelu"] * 3,
+            "sd": [0.001, 0.01, 1.0] * 3,
+            "ok": [True] * 3 + [True, False, False] + [False] * 3,
+        }
+    )
+    text = claims.grouped_verdict(frame, "ok", "activation", "sd")
+    assert text == "holds only when relu: every sd; tanh: sd <= 0.001"
+    assert claims.grouped_verdict(frame.assign(ok=True), "ok", "activation", "sd") == "holds"
+    assert claims.grouped_verdict(frame.assign(ok=False), "ok", "activation", "sd") == (
+        "does not hold"
+    )
+
+
+def _row(claim, verdict="holds", value=0.5):
+    return claims.claim_row(claim, "paper says", "setting", "R/H", value, "R/H < 0.1", verdict,
+                            f"fig-{claim}", "page")  # fmt: skip
+
+
+def test_claim_row_rejects_missing_numbers_and_unknown_verdicts():
+    with pytest.raises(ValueError, match="not finite"):
+        _row("1", value=float("nan"))
+    with pytest.raises(ValueError, match="unknown verdict"):
+        _row("1", verdict="probably")
+    assert _row("1", verdict="holds only when tanh: sd <= 0.001")["value"] == 0.5
+
+
+def test_ledger_collects_sorts_and_renders(tmp_path):
+    _write(claims.claims_table([_row("2.1"), _row("10.1", "does not hold")]), tmp_path / "b.csv")
+    _write(claims.claims_table([_row("1.2"), _row("1.10")]), tmp_path / "a.csv")
+    table = claims.ledger(["b.csv", "a.csv"], base=tmp_path)
+    assert table["claim"].tolist() == ["1.2", "1.10", "2.1", "10.1"]  # numeric order of ids
+    text = claims.ledger_markdown(table)
+    lines = text.strip().splitlines()
+    assert len(lines) == 2 + 4
+    assert "{ref}`figure <fig-1.10>`" in lines[3] and "R/H = 0.5" in lines[3]
+    assert "**does not hold**" in lines[-1]
+    assert claims.verdict_counts(table) == {
+        "holds": 3, "holds only when": 0, "does not hold": 1, "inconclusive": 0,
+    }  # fmt: skip
+
+
+def test_ledger_rejects_duplicates_missing_columns_and_no_tables(tmp_path):
+    _write(claims.claims_table([_row("1")]), tmp_path / "a.csv")
+    _write(claims.claims_table([_row("1")]), tmp_path / "b.csv")
+    with pytest.raises(ValueError, match="twice"):
+        claims.ledger(["a.csv", "b.csv"], base=tmp_path)
+    _write(pd.DataFrame({"claim": ["3"]}), tmp_path / "c.csv")
+    with pytest.raises(ValueError, match="missing columns"):
+        claims.ledger(["c.csv"], base=tmp_path)
+    with pytest.raises(ValueError, match="no claims table"):
+        claims.ledger([])
+
+
+def _write(table, path):
+    table.to_csv(path, index=False)
+
+
+def test_range_verdict():
+    assert claims.range_verdict([1e-5, 0.01, 1.0], [True, True, True]) == "holds"
+    assert claims.range_verdict([1e-5, 0.01, 1.0], [False] * 3) == "does not hold"
+    assert claims.range_verdict([1.0, 1e-5, 0.01], [False, True, True]) == (
+        "holds only when sd <= 0.01"
+    )
+
+
+# The chapters' rules: each on a synthetic frame where the verdict flips.
+
+
+def _worst(tanh_dense1, tanh_all):
+    return pd.DataFrame({
+        "activation": ["relu"] * 4 + ["tanh"] * 4,
+        "scaling": ["dense1", "dense1", "all", "all"] * 2,
+        "sd": [0.01, 1.0] * 4,
+        "R_over_H": [0.0, 0.0, 0.0, 0.0, *tanh_dense1, *tanh_all],
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tanh_dense1", "expected"),
+    [
+        ((0.01, 0.02), "holds"),
+        ((0.5, 0.6), "does not hold"),
+        ((0.01, 0.6), "holds only when tanh: sd <= 0.01"),
+        ((0.6, 0.01), "holds only when tanh: sd >= 1"),
+    ],
+)
+def test_dominance_init_rule_flips_with_the_ratio(tanh_dense1, expected):
+    rows = claims.dominance_init_rows(
+        _worst(tanh_dense1, (0.5, 0.5)), op="<", threshold=0.1, setting="S"
+    )
+    assert rows["claim"].tolist() == ["1.1", "1.2", "1.3"]
+    assert rows["verdict"].tolist() == ["holds", expected, "does not hold"]
+    assert rows["value"].tolist() == pytest.approx([0.0, np.median(tanh_dense1), 0.5])
+    assert rows["setting"].tolist() == [
+        "ReLU, S, both scalings", "tanh; only dense1 scaled; S", "tanh; every layer scaled; S"
+    ]  # fmt: skip
+    assert set(rows["rule"]) == {"R/H < 0.1 in every layer"}
+    assert set(rows["page"]) == {"dominance"} and set(rows["figure"]) == {"fig-dominance-init"}
+
+
+def test_dominance_init_rule_follows_its_threshold_and_comparison():
+    worst = _worst((0.05, 0.2), (0.5, 0.5))
+    assert claims.dominance_init_rows(worst, op="<", threshold=0.3, setting="S")["verdict"][1] == (
+        "holds"
+    )
+    rows = claims.dominance_init_rows(worst, op=">=", threshold=0.1, setting="S")
+    assert rows["verdict"].tolist() == ["does not hold", "holds only when tanh: sd >= 1", "holds"]
+    assert rows["rule"][0] == "R/H >= 0.1 in every layer"
+
+
+@pytest.mark.parametrize(
+    ("ends", "expected"),
+    [
+        ((0.05, 0.01), "holds"),
+        ((0.5, 0.2), "does not hold"),
+        ((0.05, 0.2), "holds only when tanh"),
+        ((0.05, np.nan), "holds"),  # an activation without a last checkpoint is left out
+    ],
+)
+def test_dominance_training_rule(ends, expected):
+    change = pd.DataFrame(
+        {"start": 0.9, "end": [0.0, *ends]},
+        index=pd.Index(["relu", "tanh", "gelu"], name="activation"),
+    )
+    row = claims.dominance_training_rows(change, op="<", threshold=0.1, setting="S")
+    assert row["claim"].tolist() == ["1.4"]
+    assert row["verdict"][0] == expected
+    assert row["value"][0] == pytest.approx(np.nanmax(ends))
+
+
+@pytest.mark.parametrize(
+    ("lows", "highs", "expected"),
+    [
+        ((0.01, 0.02), (0.05, 0.09), "holds"),
+        ((0.2, 0.3), (0.4, 0.5), "does not hold"),
+        ((0.01, 0.3), (0.05, 0.5), "holds only when relu sd=0.01"),
+        ((0.05, 0.3), (0.2, 0.5), "inconclusive"),
+        ((0.05, 0.01), (0.2, 0.05), "holds only when relu sd=1"),
+    ],
+)
+def test_dominance_whole_network_rule_on_intervals(lows, highs, expected):
+    ratios = pd.DataFrame({"activation": "relu", "sd": [0.01, 1.0],
+                           "R_over_H": [0.03, 0.4], "low": lows, "high": highs})  # fmt: skip
+    row = claims.dominance_whole_rows(ratios, op="<", threshold=0.1, setting="S")
+    assert row["verdict"][0] == expected
+    assert row["value"][0] == pytest.approx(np.median([0.03, 0.4]))
+    assert row["rule"][0] == "the 95% interval of R/H below 0.1"
+
+
+def _best(c_relu, factor_relu):
+    return pd.DataFrame({"activation": ["relu", "tanh", "relu"], "dropout": [0.0, 0.0, 0.2],
+                         "c": [c_relu, 1.0, 1.6],
+                         "log_factor": [factor_relu, -0.05, 0.1]})  # fmt: skip
+
+
+THEORY = {("relu", 0.0): 2.0, ("tanh", 0.0): 1.0, ("relu", 0.2): 1.6}
+
+
+@pytest.mark.parametrize(
+    ("c_relu", "factor_relu", "expected"),
+    [
+        (2.0, 0.01, "holds"),
+        (1.0, 0.01, "holds only when tanh; relu with dropout 0.2"),  # not He's c
+        (2.0, 0.3, "holds only when tanh; relu with dropout 0.2"),  # not stable
+    ],
+)
+def test_init_scheme_rule(c_relu, factor_relu, expected):
+    row = claims.init_scheme_rows(_best(c_relu, factor_relu), theory=THEORY, log_band=0.25,
+                                  setting="S")  # fmt: skip
+    assert row["claim"].tolist() == ["2.1"]
+    assert row["verdict"][0] == expected
+    assert row["value"][0] == pytest.approx(max(abs(factor_relu), 0.1))
+    nowhere = claims.init_scheme_rows(_best(1.0, 0.3), theory=dict.fromkeys(THEORY, 3.0),
+                                      log_band=0.25, setting="S")  # fmt: skip
+    assert nowhere["verdict"][0] == "does not hold"
+
+
+@pytest.mark.parametrize(
+    ("wins", "expected"),
+    [
+        ((True, True), "holds"),
+        ((False, False), "does not hold"),
+        ((True, False), "holds only when compared with lecun"),
+    ],
+)
+def test_init_training_rule(wins, expected):
+    frame = pd.DataFrame({"rival": ["lecun", "he"], "mean_diff": [0.02, -0.01],
+                          "wins_every_seed": wins})  # fmt: skip
+    row = claims.init_training_rows(frame, setting="S")
+    assert row[["claim", "value", "verdict"]].values.tolist() == [["2.2", -0.01, expected]]
+
+
+@pytest.mark.parametrize(
+    ("acc_star", "expected"),
+    [
+        ((1.0, 0.95, 0.9), "holds"),
+        ((0.5, 0.2, 0.0), "does not hold"),
+        ((1.0, 0.5, 0.95), "holds only when sd in {1e-05, 1}"),
+    ],
+)
+def test_step_model_rule(acc_star, expected):
+    accuracy = pd.DataFrame({"sd": [1e-5, 0.01, 1.0], "acc_lr": [1.0, 0.95, 0.9],
+                             "acc_star": acc_star})  # fmt: skip
+    rows = claims.step_model_rows(accuracy, rel_tol=0.25, min_fraction=0.9, setting="S")
+    assert rows["claim"].tolist() == ["3.1", "3.2"]
+    assert rows["verdict"].tolist() == ["holds", expected]
+    assert rows["value"].tolist() == pytest.approx([0.9, min(acc_star)])
+    assert rows["setting"].tolist() == ["S; the step lr", "S; the step gamma*"]
+    assert set(rows["rule"]) == {"realised/predicted within 0.25 of 1 at 90% of checkpoints"}
+
+
+def test_step_training_rule_needs_every_seed():
+    index = pd.MultiIndex.from_product([[0.01, 1.0], [0, 1]], names=["sd", "seed"])
+    final = pd.DataFrame({"lr=0.01": [1.0, 1.0, 1.0, 1.0],
+                          "1 gamma*": [0.5, 0.5, 0.5, 1.5],  # loses on one seed at sd = 1
+                          "0.5 gamma*": [0.5, 0.5, 0.5, 0.5]}, index=index)  # fmt: skip
+    rows = claims.step_training_rows(final, fixed="lr=0.01", taylor=["1 gamma*", "0.5 gamma*"],
+                                     against="lr 0.01", setting="S")  # fmt: skip
+    assert rows["claim"].tolist() == ["3.3", "3.4"]
+    assert rows["verdict"].tolist() == ["holds only when sd <= 0.01", "holds"]
+    assert rows["value"].tolist() == pytest.approx([1.0, 0.5])  # worst sd, mean over seeds
+    assert rows["setting"][0] == "S; 1 gamma* against lr 0.01"
+    worse = final.assign(**{"0.5 gamma*": 2.0})
+    rows = claims.step_training_rows(worse, fixed="lr=0.01", taylor=["0.5 gamma*"], against="",
+                                     setting="")  # fmt: skip
+    assert rows["verdict"][0] == "does not hold"
+
+
+def test_explode_verdict_uses_the_numbers_and_its_factor():
+    course = pd.DataFrame({"sd": [1e-5, 1.0], "H_min": [1.0, 0.2], "H_max": [2.0, 1.0]})
+    text = claims.explode_verdict(course)
+    assert text.startswith("This run does not agree") and "0.2 to 1" in text
+    assert "below ten times" in text
+    grows = course.assign(H_max=[2.0, 30.0])
+    assert claims.explode_verdict(grows).startswith("This run agrees: at the largest std")
+    assert "beyond ten times" in claims.explode_verdict(grows)
+    assert claims.explode_verdict(grows, factor=20).startswith("This run does not agree")
+    assert "below 20 times" in claims.explode_verdict(grows, factor=20)

@@ -1,0 +1,119 @@
+"""hessinit.study.figures: every figure draws from a small synthetic frame, and every figure a
+notebook cell draws is shown, not only the first of a session."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+
+from hessinit.study import figures  # noqa: E402
+
+CELLS = [
+    "import pandas as pd\nfrom hessinit.study import figures\n"
+    "frame = pd.DataFrame({'sd': [1.0, 1.0], 'step': [0, 1], 'layer': ['dense1'] * 2,\n"
+    "    'loss': [2.0, 1.0], 'H': [1.0, 2.0], 'G': [1.0, 2.0], 'R': [0.0, 0.0]})\n"
+    "figures.training_curves(frame, 'H');",
+    "figures.training_curves(frame, 'G');",
+    "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2]);",
+]
+
+
+def test_every_figure_of_a_notebook_is_displayed():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    for cell in nb.cells:
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert len(images) == 1, cell.source
+
+
+LAYERS = ["dense1", "dense2"]
+
+
+def _lines(fig):
+    return [line for ax in fig.axes for line in ax.get_lines()]
+
+
+def test_training_curves_and_save(tmp_path):
+    frame = pd.DataFrame({"sd": [0.1] * 4 + [1.0] * 4, "step": [0, 0, 1, 1] * 2,
+                          "layer": LAYERS * 4, "loss": 2.0, "H": 1.0, "G": 1.0,
+                          "R": 0.0})  # fmt: skip
+    fig = figures.training_curves(frame, "H", title="t")
+    assert len(fig.axes) == 4  # two panels, each with a right axis
+    figures.save(fig, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 0
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_chain_rule_block_norms_and_kron_pattern():
+    check = pd.DataFrame({"activation": ["relu"] * 2 + ["tanh"] * 2, "layer": LAYERS * 2,
+                          "G": [1.0, 2.0, 1.0, 2.0], "R": [0.0, 0.0, 0.5, 0.0]})  # fmt: skip
+    assert len(figures.plot_chain_rule(check).axes) == 2
+    blocks = pd.DataFrame({"activation": "relu", "row": ["dense1", "dense1", "dense2", "dense2"],
+                           "col": LAYERS * 2, "R": [0.0, 1.0, 1.0, 0.0]})  # fmt: skip
+    fig = figures.plot_block_norms(blocks)
+    assert fig.axes[0].get_images()[0].get_array().shape == (2, 2)
+    fig = figures.plot_kron_pattern(np.arange(36.0).reshape(6, 6), tile=3)
+    ax = fig.axes[0]
+    assert ax.get_images()[0].get_array().shape == (6, 6)
+    assert len(ax.get_lines()) == 2  # one horizontal and one vertical tile border
+    plt.close("all")
+
+
+def test_sweep_and_benchmark():
+    summary = pd.DataFrame({"dataset": "d", "sd": [0.01, 1.0] * 2, "layer": ["dense1"] * 2 +
+                            ["dense2"] * 2, "H_init": [1.0, 0.5, 1e-4, 1.0],
+                            "p_max": [0.1, 0.9] * 2})  # fmt: skip
+    assert len(_lines(figures.plot_sweep(summary))) == 3  # two layers, one saturation curve
+    norms = pd.DataFrame({"method": ["kronecker", "kronecker", "batched_hvp"], "B": [64, 128, 64],
+                          "seconds": [0.1, 0.2, 2.0], "status": "ok"})  # fmt: skip
+    assert len(_lines(figures.plot_benchmark(norms))) == 2
+    plt.close("all")
+
+
+def test_ratio_figures_draw_the_threshold():
+    grid = pd.DataFrame({"activation": "tanh", "scaling": ["dense1"] * 4, "layer": LAYERS * 2,
+                         "sd": [0.1, 0.1, 1.0, 1.0], "R_over_H": [0.1, 0.2, 0.3, 0.4]})  # fmt: skip
+    fig = figures.plot_ratio_grid(grid, threshold=0.25)
+    assert [tuple(line.get_ydata()) for line in _lines(fig)][-1] == (0.25, 0.25)
+    training = pd.DataFrame({"activation": "tanh", "step": [0, 0, 5, 5], "layer": LAYERS * 2,
+                             "R_over_H": 0.3, "hessian_loss": [2.0, 2.0, 1.0, 1.0]})  # fmt: skip
+    fig = figures.plot_ratio_training(training, threshold=0.05)
+    assert (0.05, 0.05) in [tuple(line.get_ydata()) for line in fig.axes[0].get_lines()]
+    whole = pd.DataFrame({"activation": "relu", "sd": [0.1] * 3, "term": ["H", "G", "R"],
+                          "value": 1.0, "low": 0.5, "high": 2.0})  # fmt: skip
+    assert len(figures.plot_whole_network(whole).axes) == 1
+    plt.close("all")
+
+
+def test_init_scheme_figures():
+    profiles = pd.DataFrame({"activation": "relu", "dropout": 0.0, "scheme": ["he"] * 3,
+                             "depth": 3, "layer": [1, 2, 3],
+                             "H_norm": [1.0, 1.1, 0.9]})  # fmt: skip
+    assert len(_lines(figures.plot_profiles(profiles))) == 1
+    growth = pd.DataFrame({"activation": "relu", "dropout": [0.0, 0.0], "scheme": ["he", "c=1"],
+                           "factor": [1.0, 0.5]})  # fmt: skip
+    assert len(figures.plot_growth(growth).axes[0].patches) == 2
+    fits = pd.DataFrame({"init": "he", "seed": [0, 0, 1, 1], "step": [0, 5] * 2,
+                         "test_loss": [2.0, 1.0, 2.1, 0.9],
+                         "test_accuracy": [0.1, 0.8, 0.1, 0.9]})  # fmt: skip
+    assert len(figures.plot_fits(fits).axes) == 2
+    plt.close("all")
+
+
+def test_step_size_figures():
+    schedule = "lr=0.01"
+    cp = pd.DataFrame({"schedule": [schedule] * 4 + ["1 gamma*"] * 4,
+                       "sd": [0.1, 0.1, 1.0, 1.0] * 2,
+                       "seed": 0, "step": [0, 5] * 4, "gamma_star": [1.0, 2.0] * 4,
+                       "predicted_star": 0.1, "realised_star": 0.05,
+                       "hessian_loss": [2.0, 1.0] * 4})  # fmt: skip
+    fig = figures.plot_gamma(cp, schedule)
+    assert len(fig.axes[0].get_lines()) == 2  # one line per sd
+    fig = figures.plot_schedules(cp)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]  # two schedules per sd
+    plt.close("all")
