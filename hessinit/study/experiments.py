@@ -28,6 +28,7 @@ from ..curvature import (
     kron_matrix,
     layer_curvature,
     layer_hessian_norms,
+    num_params,
 )
 from ..data import load
 from ..init import hessian_init, kernel_stds, profile_schemes, reference_level
@@ -156,7 +157,7 @@ def _kernel_slices(model) -> dict:
     """Dense layer name -> the slice of its kernel in the flat vector of all trainable weights."""
     spans, start = {}, 0
     for v in model.trainable_variables:
-        size = int(np.prod(v.shape))
+        size = num_params([v])
         spans[v.path] = slice(start, start + size)
         start += size
     return {d.name: spans[d.kernel.path] for d in dense_layers(model)}
