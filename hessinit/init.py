@@ -276,7 +276,7 @@ class HessianInit:
         iterations: the solver steps taken.
         evaluations: the exact profiles computed (one per step, plus the start).
         converged: whether ``spread <= tol``.
-        spread: the largest relative miss, max_l |h_l / target - 1|.
+        spread: the largest relative miss, ``max_l |h_l / target - 1|``.
         seconds: the wall-clock time.
 
     Example:
@@ -311,8 +311,8 @@ def hessian_init(
     Broyden's method in a trust region: the Jacobian starts from the homogeneous-network value
     d log h_l / d u_j = 2 [j != l] (exact for ReLU/linear at a fixed softmax, see the module
     docstring), every step costs one exact evaluation of all layers and is capped at
-    ``max_step`` in each u_l; a step that does not reduce max_l |F_l| is rejected and halves the
-    cap. Stops when max_l |h_l / target - 1| <= ``tol``, or after ``iters`` steps with a
+    ``max_step`` in each u_l; a step that does not reduce ``max_l |F_l|`` is rejected and halves the
+    cap. Stops when ``max_l |h_l / target - 1| <= tol``, or after ``iters`` steps with a
     ``RuntimeWarning``, keeping the best scales found. Biases are untouched, so each kernel
     keeps its direction. ReLU/linear nets converge in 1-3 steps; saturating activations (tanh)
     need tens of steps and may stall a few percent off a target their bounded activations

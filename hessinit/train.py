@@ -1,8 +1,8 @@
 """Training that tracks the exact layer Hessians: the original experiment with its bugs fixed.
 
-Plain SGD on the mean cross-entropy of a mini-batch B,
+Plain SGD on the mean cross-entropy of a mini-batch B of b images,
 
-    L_B(w) = (1/|B|) sum_{i in B} l(z(x_i; w), y_i),     w <- w - lr * grad L_B(w),
+    L_B(w) = (1/b) sum_{i in B} l(z(x_i; w), y_i),     w <- w - lr * grad L_B(w),
 
 on a fresh seeded mini-batch every step (the original notebook reset the seed inside its loop
 and so trained on one batch; ``same_batch=True`` reproduces that), or with the Taylor step
@@ -115,7 +115,7 @@ def run(
         steps: the number of SGD steps (0: only the checkpoint at initialization).
         lr: a positive step size, ``"taylor"`` for gamma* of each mini-batch, or
             ``("taylor", fraction)`` for fraction * gamma*.
-        batch_size: the mini-batch size |B|.
+        batch_size: the mini-batch size b.
         hessian_every: the number of steps between checkpoints.
         hessian_batch: the size of the Hessian batch (at most the number of images).
         layers: the names of the dense layers to track (default all: ``dense1``, ...).
@@ -263,7 +263,7 @@ def fit(model, train, test, steps=1000, lr=0.01, batch_size=32, eval_every=50, s
         test: the held-out record, with ``x`` and ``y``.
         steps: the number of SGD steps.
         lr: the step size.
-        batch_size: the mini-batch size |B|.
+        batch_size: the mini-batch size b.
         eval_every: the number of steps between evaluations.
         seed: the seed of the mini-batch draws.
         progress: show a tqdm progress bar.

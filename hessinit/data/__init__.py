@@ -67,7 +67,7 @@ class Dataset:
     """Train images and labels of one dataset, with where they came from.
 
     Attributes:
-        x: images, float32 of shape (N, *input_shape), pixel values / 255 in [0, 1].
+        x: images, float32 of shape ``(N, *input_shape)``, pixel values / 255 in [0, 1].
         y: labels, int32 of shape (N,), in 0..num_classes-1.
         name: the dataset's name (:func:`split` appends ``" (train)"`` or ``" (held out)"``).
         num_classes: the number K of classes.

@@ -2,7 +2,7 @@
 
 A reader is called as ``reader(paths)`` with the local paths of the files its
 :class:`~hessinit.data.specs.DatasetSpec` lists (in that order) and returns ``(x, y)``: ``x`` of
-dtype uint8 and shape (N, *input_shape), pixel values 0..255, and ``y`` of shape (N,) with
+dtype uint8 and shape ``(N, *input_shape)``, pixel values 0..255, and ``y`` of shape (N,) with
 integer labels 0..num_classes-1. Scaling to [0, 1] and subsetting happen in
 :func:`hessinit.data.load`, never here. Formats: NumPy ``.npz`` (Keras' MNIST), gzipped IDX
 (Fashion-MNIST), the pickled CIFAR batches (read with an unpickler that only builds numpy

@@ -104,7 +104,7 @@ class DatasetSpec:
 _KERAS_BUCKET = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/"
 
-#: The datasets, by name. Hashes are those of the Keras loaders (SVHN: md5, as torchvision's).
+#: The datasets by name; hashes are those of the Keras loaders (SVHN md5, as torchvision's).
 SPECS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (

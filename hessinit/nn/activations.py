@@ -131,7 +131,7 @@ _ENTRIES = (
     ),
 )
 
-#: The registry: serialized Keras name -> :class:`Activation`.
+#: The registry, serialized Keras name -> :class:`Activation`.
 REGISTRY = {entry.name: entry for entry in _ENTRIES}
 
 #: Names a user may pass to the models (``swish`` is Keras' other name for ``silu``).
