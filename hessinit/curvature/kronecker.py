@@ -205,8 +205,8 @@ def input_gram(x):
     The first dense layer's inputs are the flattened images, so its kernel (x_i . x_j)^2 depends
     only on the batch: a caller that reuses one batch (such as :func:`hessinit.train.run`)
     computes it once and passes it as ``input_gram`` to :func:`hessian_norms_all_layers`. The
-    inputs are divided by s = max_i ``|x_i|`` first, so that the squares neither underflow nor
-    overflow.
+    inputs are first divided by their largest absolute entry s, so that the squares neither
+    underflow nor overflow.
 
     Args:
         x: inputs, shape (B, ...), flattened to (B, n_in).
