@@ -36,10 +36,10 @@ from ..nn import dense_layers, get_dense, mlp
 from ..train import fit, run
 from .sweep import sweep
 
-#: The initial-std settings: only dense1 scaled (the original experiment) or every layer.
+#: The initial-std settings, only dense1 scaled (the original experiment) or every layer.
 SCALINGS = ("dense1", "all")
 
-#: The whole-network terms and the product of :func:`hessinit.curvature.hutchinson_norm` for each.
+#: The whole-network terms, each with the product :func:`hessinit.curvature.hutchinson_norm` uses.
 TERMS = {"H": "hessian", "G": "gauss_newton", "R": "curvature"}
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 #: One colour per dense layer, the loss in black.
 LAYER_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d")
 
+#: Matplotlib settings of every figure (white background, light grid, 10 pt text).
 STYLE = {
     "figure.facecolor": "white",
     "axes.facecolor": "white",
