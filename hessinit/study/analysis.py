@@ -546,3 +546,18 @@ def final_losses(cp: pd.DataFrame, column: str = "hessian_loss") -> pd.DataFrame
     """
     last = cp[cp["step"] == cp["step"].max()]
     return last.pivot_table(index=["sd", "seed"], columns="schedule", values=column)
+
+
+# --- original ---
+
+
+# --- dominance ---
+
+
+# --- init_schemes ---
+
+
+# --- step_size ---
+
+
+# --- diagnostic ---

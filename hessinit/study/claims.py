@@ -42,8 +42,30 @@ ONLY_WHEN = "holds only when"
 #: An interval straddles the threshold and the rule is met nowhere else.
 INCONCLUSIVE = "inconclusive"
 
+#: The condition the claim needs was not reached (the verdict goes on to say what was).
+NOT_TESTED = "not tested"
+
+#: Where a claim comes from. The paper's body (theorems, conditions, its formulas) was not
+#: available to this book, only the two abstracts and the authors' notebook; a claim the book
+#: made testable by choosing a measure and a threshold is "this book's formalization".
+SOURCES = ("paper abstract", "authors' notebook", "this book's formalization")
+
 #: Columns of a claims table, in order.
-COLUMNS = ("claim", "paper", "setting", "measure", "value", "rule", "verdict", "figure", "page")
+COLUMNS = (
+    "claim",
+    "source",
+    "wording",
+    "setting",
+    "measure",
+    "value",
+    "low",
+    "high",
+    "seeds",
+    "rule",
+    "verdict",
+    "figure",
+    "page",
+)
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -108,6 +130,30 @@ def compare_interval(low: float, high: float, op: str, threshold: float) -> bool
     if not ends.any():
         return False
     return None
+
+
+def interval_verdict(low: float, high: float, op: str, threshold: float) -> str:
+    """The verdict of the rule ``value op threshold`` for a value with interval ``[low, high]``.
+
+    Args:
+        low: the interval's lower end.
+        high: its upper end.
+        op: one of ``<``, ``<=``, ``>``, ``>=``.
+        threshold: the number compared with.
+
+    Returns:
+        :data:`HOLDS` when the whole interval meets the rule, :data:`FAILS` when none of it does,
+        :data:`INCONCLUSIVE` when it straddles the threshold.
+
+    Raises:
+        ValueError: for an empty interval or an unknown ``op``.
+
+    Example:
+        >>> [interval_verdict(lo, hi, ">", 0) for lo, hi in [(0.1, 0.2), (-0.2, -0.1), (-1, 1)]]
+        ['holds', 'does not hold', 'inconclusive']
+    """
+    ok = compare_interval(low, high, op, threshold)
+    return INCONCLUSIVE if ok is None else HOLDS if ok else FAILS
 
 
 def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
@@ -268,15 +314,35 @@ def grouped_verdict(frame: pd.DataFrame, ok: str, group: str, var: str, name: st
 # --------------------------------------------------------------------------------------------
 
 
-def claim_row(claim, paper, setting, measure, value, rule, verdict, figure, page) -> dict:
+def claim_row(
+    claim,
+    *,
+    source: str,
+    wording: str,
+    setting: str,
+    measure: str,
+    value: float,
+    low: float = math.nan,
+    high: float = math.nan,
+    seeds: int,
+    rule: str,
+    verdict: str,
+    figure: str,
+    page: str,
+) -> dict:
     """One row of a claims table.
 
     Args:
         claim: the claim's id, e.g. ``"1.2"`` (made a string).
-        paper: what the paper says.
+        source: one of :data:`SOURCES`.
+        wording: the exact words the row rests on (a quotation of the source; for a
+            formalization, the words it formalizes).
         setting: what was measured.
         measure: the name of the measured number.
         value: the measured number.
+        low: lower end of its 95% interval (NaN when none applies, e.g. an exact value).
+        high: upper end of its 95% interval.
+        seeds: number of independent seeds or batches behind ``value``.
         rule: the rule, in words.
         verdict: a verdict (see the module docstring).
         figure: the label of the figure the number comes from.
@@ -286,21 +352,30 @@ def claim_row(claim, paper, setting, measure, value, rule, verdict, figure, page
         A dict with the keys :data:`COLUMNS`.
 
     Raises:
-        ValueError: when ``value`` is not a finite number or ``verdict`` is unknown.
+        ValueError: when ``value`` is not finite, ``source`` or ``verdict`` is unknown, or the
+            interval does not contain the value.
 
     Example:
-        >>> claim_row(1.1, "G dominates", "ReLU", "R/H", 0.0, "R/H < 0.1", "holds", "fig", "p")
-        ... # doctest: +NORMALIZE_WHITESPACE
-        {'claim': '1.1', 'paper': 'G dominates', 'setting': 'ReLU', 'measure': 'R/H',
-         'value': 0.0, 'rule': 'R/H < 0.1', 'verdict': 'holds', 'figure': 'fig', 'page': 'p'}
+        >>> row = claim_row(
+        ...     "1.1", source="paper abstract", wording="the accuracy of our approximation",
+        ...     setting="ReLU", measure="R/H", value=0.0, seeds=3, rule="R/H < 1e-12",
+        ...     verdict="holds", figure="fig", page="p")
+        >>> row["claim"], row["low"], row["seeds"]
+        ('1.1', nan, 3)
     """
-    value = float(value)
+    value, low, high = float(value), float(low), float(high)
     if not math.isfinite(value):
         raise ValueError(f"claim {claim}: the measured value is not finite ({value})")
-    if not (verdict in (HOLDS, FAILS, INCONCLUSIVE) or verdict.startswith(ONLY_WHEN)):
+    if source not in SOURCES:
+        raise ValueError(f"claim {claim}: source must be one of {SOURCES}, got {source!r}")
+    known = (HOLDS, FAILS, INCONCLUSIVE)
+    if not (verdict in known or verdict.startswith((ONLY_WHEN, NOT_TESTED, FAILS))):
         raise ValueError(f"claim {claim}: unknown verdict {verdict!r}")
-    return dict(zip(COLUMNS, (str(claim), paper, setting, measure, value, rule, verdict, figure,
-                              page), strict=True))  # fmt: skip
+    if not (math.isnan(low) or low <= value) or not (math.isnan(high) or value <= high):
+        raise ValueError(f"claim {claim}: the interval [{low}, {high}] misses the value {value}")
+    values = (str(claim), source, wording, setting, measure, value, low, high, int(seeds), rule,
+              verdict, figure, page)  # fmt: skip
+    return dict(zip(COLUMNS, values, strict=True))
 
 
 def claims_table(rows: Sequence[dict]) -> pd.DataFrame:
@@ -313,7 +388,8 @@ def claims_table(rows: Sequence[dict]) -> pd.DataFrame:
         A frame with the columns :data:`COLUMNS`, in order.
 
     Example:
-        >>> row = claim_row("1", "p", "s", "m", 0.5, "r", "holds", "f", "page")
+        >>> row = claim_row("1", source="paper abstract", wording="w", setting="s", measure="m",
+        ...                 value=0.5, seeds=1, rule="r", verdict="holds", figure="f", page="p")
         >>> claims_table([row]).columns.tolist() == list(COLUMNS)
         True
     """
@@ -370,18 +446,33 @@ def dominance_init_rows(
     names = ", ".join(a for a in dict.fromkeys(worst["activation"]) if a != "relu")
     rule = f"R/H {op} {threshold:g} in every layer"
     rows = [claim_row(
-        "1.1", "the chain rule's linearization term dominates each layer's Hessian (ReLU)",
-        f"ReLU, {setting}, both scalings", "largest R/H over layers and settings",
-        relu["R_over_H"].max(), rule, grouped_verdict(relu, "ok", "scaling", "sd"), figure, page,
-    )]  # fmt: skip
+            "1.1",
+            source="this book's formalization",
+            wording="the chain rule's linearization term dominates each layer's Hessian (ReLU)",
+            setting=f"ReLU, {setting}, both scalings",
+            measure="largest R/H over layers and settings",
+            value=relu["R_over_H"].max(),
+            seeds=1,
+            rule=rule,
+            verdict=grouped_verdict(relu, "ok", "scaling", "sd"),
+            figure=figure,
+            page=page,
+        )]  # fmt: skip
     for claim, scaling, label in (("1.2", "dense1", "only dense1 scaled"),
                                   ("1.3", "all", "every layer scaled")):  # fmt: skip
         part = smooth[smooth["scaling"] == scaling]
         rows.append(claim_row(
-            claim, "the linearization term dominates each layer's Hessian (smooth activations)",
-            f"{names}; {label}; {setting}", "median over settings of the largest layer R/H",
-            part["R_over_H"].median(), rule, grouped_verdict(part, "ok", "activation", "sd"),
-            figure, page,
+            claim,
+            source="this book's formalization",
+            wording="the linearization term dominates each layer's Hessian (smooth activations)",
+            setting=f"{names}; {label}; {setting}",
+            measure="median over settings of the largest layer R/H",
+            value=part["R_over_H"].median(),
+            seeds=1,
+            rule=rule,
+            verdict=grouped_verdict(part, "ok", "activation", "sd"),
+            figure=figure,
+            page=page,
         ))  # fmt: skip
     return claims_table(rows)
 
@@ -422,11 +513,18 @@ def dominance_training_rows(
     smooth = change[change.index != "relu"].dropna(subset=["end"])
     ok = compare(smooth["end"], op, threshold)
     return claims_table([claim_row(
-        "1.4", "the linearization term dominates once training has shrunk dL/dz", setting,
-        "largest layer R/H at the last step (worst activation)", smooth["end"].max(),
-        f"R/H {op} {threshold:g} in every layer at the end", verdict(ok, list(smooth.index)),
-        figure, page,
-    )])  # fmt: skip
+            "1.4",
+            source="this book's formalization",
+            wording="the linearization term dominates once training has shrunk dL/dz",
+            setting=setting,
+            measure="largest layer R/H at the last step (worst activation)",
+            value=smooth["end"].max(),
+            seeds=1,
+            rule=f"R/H {op} {threshold:g} in every layer at the end",
+            verdict=verdict(ok, list(smooth.index)),
+            figure=figure,
+            page=page,
+        )])  # fmt: skip
 
 
 def dominance_whole_rows(
@@ -472,10 +570,18 @@ def dominance_whole_rows(
     where = [f"{a} sd={s:g}" for a, s in zip(ratios["activation"], ratios["sd"], strict=True)]
     relu = ratios[ratios["activation"] == "relu"]
     return claims_table([claim_row(
-        "1.5", "the linearization term dominates the Hessian of the whole network", setting,
-        "R/H for ReLU (median over sd)", relu["R_over_H"].median(),
-        f"the 95% interval of R/H {_WORDS[op]} {threshold:g}", verdict(ok, where), figure, page,
-    )])  # fmt: skip
+            "1.5",
+            source="this book's formalization",
+            wording="the linearization term dominates the Hessian of the whole network",
+            setting=setting,
+            measure="R/H for ReLU (median over sd)",
+            value=relu["R_over_H"].median(),
+            seeds=1,
+            rule=f"the 95% interval of R/H {_WORDS[op]} {threshold:g}",
+            verdict=verdict(ok, where),
+            figure=figure,
+            page=page,
+        )])  # fmt: skip
 
 
 def init_scheme_rows(
@@ -519,14 +625,20 @@ def init_scheme_rows(
     labels = [a + (f" with dropout {d:g}" if d else "")
               for a, d in zip(best["activation"], best["dropout"], strict=True)]  # fmt: skip
     return claims_table([claim_row(
-        "2.1",
-        "keeping each layer's Hessian norm stable recovers LeCun (tanh, linear), He (ReLU) and "
+            "2.1",
+            source="this book's formalization",
+            wording="keeping each layer's Hessian norm stable recovers LeCun (tanh, linear), "
+            "He (ReLU) and "
         "the dropout correction c = 2q",
-        setting, "largest |log growth per layer| of the most stable c",
-        best["log_factor"].abs().max(),
-        f"the most stable c equals the mean-field value and |log growth| < {log_band:g}",
-        verdict(list(ok), labels), figure, page,
-    )])  # fmt: skip
+            setting=setting,
+            measure="largest |log growth per layer| of the most stable c",
+            value=best["log_factor"].abs().max(),
+            seeds=1,
+            rule=f"the most stable c equals the mean-field value and |log growth| < {log_band:g}",
+            verdict=verdict(list(ok), labels),
+            figure=figure,
+            page=page,
+        )])  # fmt: skip
 
 
 def init_training_rows(
@@ -558,12 +670,20 @@ def init_training_rows(
         'holds only when compared with lecun'
     """
     return claims_table([claim_row(
-        "2.2", "initializing by the Hessian improves on the existing schemes", setting,
-        "held-out accuracy, Hessian init minus best named scheme (mean over seeds)",
-        wins["mean_diff"].min(), "higher held-out accuracy than the rival on every seed",
-        verdict(list(wins["wins_every_seed"]), [f"compared with {r}" for r in wins["rival"]]),
-        figure, page,
-    )])  # fmt: skip
+            "2.2",
+            source="this book's formalization",
+            wording="initializing by the Hessian improves on the existing schemes",
+            setting=setting,
+            measure="held-out accuracy, Hessian init minus best named scheme (mean over seeds)",
+            value=wins["mean_diff"].min(),
+            seeds=1,
+            rule="higher held-out accuracy than the rival on every seed",
+            verdict=verdict(
+                list(wins["wins_every_seed"]), [f"compared with {r}" for r in wins["rival"]]
+            ),
+            figure=figure,
+            page=page,
+        )])  # fmt: skip
 
 
 def step_model_rows(
@@ -610,9 +730,17 @@ def step_model_rows(
     ):  # fmt: skip
         ok = compare(accuracy[column], ">=", min_fraction)
         rows.append(claim_row(
-            claim, paper, f"{setting}; {step}",
-            "fraction of checkpoints within tolerance (worst sd)", accuracy[column].min(), rule,
-            range_verdict(accuracy["sd"], ok), figure, page,
+            claim,
+            source="this book's formalization",
+            wording=paper,
+            setting=f"{setting}; {step}",
+            measure="fraction of checkpoints within tolerance (worst sd)",
+            value=accuracy[column].min(),
+            seeds=1,
+            rule=rule,
+            verdict=range_verdict(accuracy["sd"], ok),
+            figure=figure,
+            page=page,
         ))  # fmt: skip
     return claims_table(rows)
 
@@ -659,12 +787,17 @@ def step_training_rows(
     for i, name in enumerate(taylor):
         ok = (final[name] < final[fixed]).groupby("sd").all()
         rows.append(claim_row(
-            f"3.{3 + i}", "steps set by the Hessian train faster than a fixed learning rate",
-            f"{setting}; {name} against {against}",
-            "final loss ratio, Taylor / fixed (worst sd, mean over seeds)",
-            (final[name] / final[fixed]).groupby("sd").mean().max(),
-            "lower final loss on the Hessian batch on every seed",
-            range_verdict(ok.index, ok.to_numpy()), figure, page,
+            f"3.{3 + i}",
+            source="this book's formalization",
+            wording="steps set by the Hessian train faster than a fixed learning rate",
+            setting=f"{setting}; {name} against {against}",
+            measure="final loss ratio, Taylor / fixed (worst sd, mean over seeds)",
+            value=(final[name] / final[fixed]).groupby("sd").mean().max(),
+            seeds=1,
+            rule="lower final loss on the Hessian batch on every seed",
+            verdict=range_verdict(ok.index, ok.to_numpy()),
+            figure=figure,
+            page=page,
         ))  # fmt: skip
     return claims_table(rows)
 
@@ -728,7 +861,9 @@ def ledger(paths: Sequence[str | Path], base: str | Path = ".") -> pd.DataFrame:
 
     Example:
         >>> import tempfile
-        >>> rows = [claim_row(c, "p", "s", "m", 1, "r", "holds", "f", "") for c in ["1.10", "1.2"]]
+        >>> kw = dict(source="paper abstract", wording="w", setting="s", measure="m", value=1,
+        ...           seeds=1, rule="r", verdict="holds", figure="f", page="")
+        >>> rows = [claim_row(c, **kw) for c in ["1.10", "1.2"]]
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     claims_table(rows).to_csv(Path(tmp) / "a.csv", index=False)
         ...     ledger(["a.csv"], base=tmp)["claim"].tolist()
@@ -777,7 +912,9 @@ def ledger_markdown(table: pd.DataFrame, digits: int = 3) -> str:
         The Markdown table, one row per claim.
 
     Example:
-        >>> row = claim_row("1", "p", "s", "R/H", 0.12345, "r", "holds", "fig-a", "pg")
+        >>> row = claim_row("1", source="paper abstract", wording="w", setting="s", measure="R/H",
+        ...                 value=0.12345, seeds=1, rule="r", verdict="holds", figure="fig-a",
+        ...                 page="pg")
         >>> print(ledger_markdown(claims_table([row])).splitlines()[-1])
         | 1 | p | s | R/H = 0.123 | r | **holds** | {ref}`figure <fig-a>` |
     """
@@ -810,3 +947,18 @@ def verdict_counts(table: pd.DataFrame) -> dict:
         lambda v: "holds only when" if str(v).startswith(ONLY_WHEN) else str(v)
     )
     return {k: int((kinds == k).sum()) for k in (HOLDS, ONLY_WHEN, FAILS, INCONCLUSIVE)}
+
+
+# --- original ---
+
+
+# --- dominance ---
+
+
+# --- init_schemes ---
+
+
+# --- step_size ---
+
+
+# --- diagnostic ---

@@ -530,3 +530,18 @@ def schedule_runs(data, schedules: dict, sds, seeds, **kwargs) -> pd.DataFrame:
         return run(data, sd, lr=schedules[schedule], seed=seed, **kwargs)
 
     return _keys_last(sweep(train, schedule=list(schedules), sd=sds, seed=seeds), ["schedule"])
+
+
+# --- original ---
+
+
+# --- dominance ---
+
+
+# --- init_schemes ---
+
+
+# --- step_size ---
+
+
+# --- diagnostic ---

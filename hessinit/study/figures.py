@@ -557,3 +557,18 @@ def plot_schedules(cp: pd.DataFrame):
         axes[0][0].set_ylabel("loss on the Hessian batch (nats)")
         axes[0][0].legend(frameon=False, fontsize=8)
     return fig
+
+
+# --- original ---
+
+
+# --- dominance ---
+
+
+# --- init_schemes ---
+
+
+# --- step_size ---
+
+
+# --- diagnostic ---
