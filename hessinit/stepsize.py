@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 from .curvature import hvp_graph, tf_variables
@@ -196,3 +197,73 @@ def taylor_step(model, x, y, lr):
     return TaylorStep(
         loss, math.sqrt(gg), gHg, gamma, predicted, realised, predicted_star, realised_star
     )
+
+
+@tf.function(reduce_retracing=True)
+def _sgd_loop(model, x, y, batches, step, taylor):
+    """SGD over the rows of ``batches`` in one compiled loop; the mini-batch losses, float64."""
+    variables = tf_variables(model)
+    n = tf.shape(batches)[0]
+    losses = tf.TensorArray(tf.float64, size=n)
+    for k in tf.range(n):
+        xb, yb = tf.gather(x, batches[k]), tf.gather(y, batches[k])
+        if taylor:
+            loss, g, gg, gHg = curvature_along_gradient(model, xb, yb)
+            lr = step * gamma_star(gg, gHg)
+        else:
+            with tf.GradientTape() as tape:
+                loss = mean_loss(model, xb, yb)
+            g, lr = tape.gradient(loss, variables), step
+        for v, d in zip(variables, g, strict=True):
+            v.assign_sub(tf.cast(lr, v.dtype) * d)
+        losses = losses.write(k, tf.cast(loss, tf.float64))
+    return losses.stack()
+
+
+def sgd_steps(model, x, y, batches, lr):
+    """SGD steps w <- w - gamma_k g_k over given mini-batches, in place, in one compiled loop.
+
+    Step k uses the mini-batch ``batches[k]`` (row indices into ``x``, ``y``) and its gradient
+    g_k; gamma_k is the fixed ``lr``, or fraction * gamma*_k with gamma*_k = g_k^T g_k /
+    g_k^T H_k g_k of that mini-batch for ``lr = ("taylor", fraction)`` (no step where
+    g_k^T H_k g_k <= 0). The same updates as :func:`hessinit.train.run` takes, without its
+    checkpoints: the whole loop is one ``tf.function`` call, so a step costs one gradient (or
+    a gradient and one H g) and no Python round trip.
+
+    Args:
+        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
+        x: all inputs, shape (N, ...).
+        y: all integer labels, shape (N,).
+        batches: integer array, shape (steps, b): the rows of each step's mini-batch.
+        lr: a positive step size, or ``("taylor", fraction)``.
+
+    Returns:
+        The mini-batch losses before each step, a float64 numpy array of length ``steps``
+        (non-finite once the run diverges).
+
+    Raises:
+        ValueError: ``lr`` neither positive nor ``("taylor", fraction)``, or ``batches`` not 2-d.
+
+    Example:
+        >>> import numpy as np
+        >>> from hessinit.nn import mlp
+        >>> x, y = np.eye(4, 3), np.array([0, 1, 2, 0])
+        >>> model = mlp(input_shape=(3,), widths=(), num_classes=3, dtype="float64")
+        >>> losses = sgd_steps(model, x, y, np.array([[0, 1, 2, 3]] * 5), lr=0.5)
+        >>> losses.shape, bool(losses[-1] < losses[0])  # full-batch gradient descent
+        ((5,), True)
+        >>> bool(float(mean_loss(model, x, y)) < losses[-1])  # the loss after the last step
+        True
+    """
+    taylor = isinstance(lr, tuple) and len(lr) == 2 and lr[0] == "taylor"
+    if not taylor and not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number or ('taylor', fraction), got {lr!r}")
+    batches = np.asarray(batches)
+    if batches.ndim != 2:
+        raise ValueError(f"batches must have shape (steps, b), got {batches.shape}")
+    dtype = model.trainable_variables[0].dtype
+    x = tf.convert_to_tensor(np.asarray(x), dtype)
+    y = tf.cast(tf.convert_to_tensor(np.asarray(y)), tf.int32)
+    step = tf.constant(float(lr[1] if taylor else lr), tf.float64)
+    out = _sgd_loop(model, x, y, tf.constant(batches, tf.int32), step, taylor)
+    return out.numpy()

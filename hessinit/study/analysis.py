@@ -560,4 +560,299 @@ def final_losses(cp: pd.DataFrame, column: str = "hessian_loss") -> pd.DataFrame
 # --- step_size ---
 
 
+def model_errors(cp: pd.DataFrame) -> pd.DataFrame:
+    """Per checkpoint, the relative errors of the first- and second-order models of a step.
+
+    Along -g, the linear model predicts the decrease gamma g^T g of a step gamma and the
+    quadratic one gamma g^T g - gamma^2 g^T H g / 2; against the realised decrease r, the
+    absolute relative error is |prediction - r| / |r|. At the run's step ``lr`` (``err_lin``,
+    ``err_quad``) and at gamma* = g^T g / g^T H g (``err_lin_star``, ``err_quad_star``; there
+    the linear model predicts gamma* g^T g, twice the quadratic one). ``gain`` and
+    ``gain_star`` are linear minus quadratic error (positive: the second-order term helps);
+    ``quad_share`` = lr g^T H g / (2 g^T g) = lr / (2 gamma*) is the size of the second-order
+    term relative to the first-order one at ``lr``.
+
+    Args:
+        cp: checkpoint rows of :func:`hessinit.train.run` (via
+            :func:`taylor_checkpoints`), with ``lr``, ``grad_norm``, ``gHg``, ``gamma_star``,
+            ``predicted``, ``realised``, ``predicted_star`` and ``realised_star``.
+
+    Returns:
+        ``cp`` with the columns above added.
+
+    Example:
+        >>> cp = pd.DataFrame({"lr": [0.1], "grad_norm": 1.0, "gHg": 2.0, "gamma_star": 0.5,
+        ...                    "predicted": 0.09, "realised": 0.09, "predicted_star": 0.25,
+        ...                    "realised_star": 0.2})
+        >>> out = model_errors(cp)
+        >>> out[["err_lin", "err_quad", "err_lin_star", "err_quad_star", "quad_share"]].round(3)
+        ... # doctest: +NORMALIZE_WHITESPACE
+           err_lin  err_quad  err_lin_star  err_quad_star  quad_share
+        0    0.111       0.0           1.5           0.25         0.1
+    """
+    out = cp.copy()
+    gg = out["grad_norm"] ** 2
+    real, real_star = out["realised"].abs(), out["realised_star"].abs()
+    out["err_lin"] = (out["lr"] * gg - out["realised"]).abs() / real
+    out["err_quad"] = (out["predicted"] - out["realised"]).abs() / real
+    out["err_lin_star"] = (out["gamma_star"] * gg - out["realised_star"]).abs() / real_star
+    out["err_quad_star"] = (out["predicted_star"] - out["realised_star"]).abs() / real_star
+    out["gain"] = out["err_lin"] - out["err_quad"]
+    out["gain_star"] = out["err_lin_star"] - out["err_quad_star"]
+    out["quad_share"] = out["lr"] * out["gHg"] / (2 * gg)
+    return out
+
+
+def seed_means(frame: pd.DataFrame, columns, keys=("sd", "seed")) -> pd.DataFrame:
+    """The mean of ``columns`` over the rows of each (sd, seed): one value per independent run.
+
+    Args:
+        frame: rows with ``keys`` and ``columns``.
+        columns: the columns to average (NaN rows skipped).
+        keys: the grouping columns.
+
+    Returns:
+        One row per key, the keys as columns.
+
+    Example:
+        >>> frame = pd.DataFrame({"sd": 1.0, "seed": [0, 0, 1], "gain": [1.0, 3.0, 5.0]})
+        >>> seed_means(frame, ["gain"]).values.tolist()
+        [[1.0, 0.0, 2.0], [1.0, 1.0, 5.0]]
+    """
+    return frame.groupby(list(keys))[list(columns)].mean().reset_index()
+
+
+def final_eval(frame: pd.DataFrame) -> pd.DataFrame:
+    """The last evaluation of every run of :func:`hessinit.study.experiments.sgd_grid`.
+
+    Args:
+        frame: rows with ``init, seed, schedule, lr, step, eval_loss``.
+
+    Returns:
+        One row per (init, seed, schedule): ``final_loss`` (NaN: diverged) and ``diverged``.
+
+    Example:
+        >>> frame = pd.DataFrame({"init": 1.0, "seed": 0, "schedule": "a", "lr": 0.1,
+        ...                       "step": [0, 5], "eval_loss": [2.3, float("nan")]})
+        >>> final_eval(frame)[["final_loss", "diverged"]].values.tolist()
+        [[nan, True]]
+    """
+    last = frame.sort_values("step").groupby(["init", "seed", "schedule"], sort=False).tail(1)
+    last = last.rename(columns={"eval_loss": "final_loss"}).drop(columns="step")
+    last["diverged"] = ~np.isfinite(last["final_loss"])
+    return last.sort_index().reset_index(drop=True)
+
+
+def best_fixed(final: pd.DataFrame, fixed) -> pd.DataFrame:
+    """Per initialization, the fixed schedule with the lowest mean final loss over seeds.
+
+    A diverged run's loss counts as +inf, so a schedule that diverged on any seed is chosen
+    only when every schedule did.
+
+    Args:
+        final: rows of :func:`final_eval`.
+        fixed: the names of the fixed-step schedules to choose from.
+
+    Returns:
+        One row per ``init``: ``best`` (the schedule), ``lr``, ``mean_loss``.
+
+    Example:
+        >>> final = pd.DataFrame({"init": 1.0, "seed": [0, 0, 1, 1], "schedule": ["a", "b"] * 2,
+        ...                       "lr": [0.1, 1.0] * 2,
+        ...                       "final_loss": [0.5, 0.3, 0.6, float("nan")]})
+        >>> best_fixed(final, ["a", "b"]).values.tolist()
+        [[1.0, 'a', 0.1, 0.55]]
+    """
+    part = final[final["schedule"].isin(list(fixed))].copy()
+    part["score"] = part["final_loss"].fillna(np.inf)
+    means = part.groupby(["init", "schedule"], sort=False).agg(
+        mean_loss=("score", "mean"), lr=("lr", "first")
+    )
+    best = means.loc[means.groupby(level="init", sort=False)["mean_loss"].idxmin()]
+    best = best.reset_index().rename(columns={"schedule": "best"})
+    return best[["init", "best", "lr", "mean_loss"]]
+
+
+def against_best(final: pd.DataFrame, best: pd.DataFrame, challengers) -> pd.DataFrame:
+    """Per seed, a challenger's final loss minus that of the initialization's best fixed step.
+
+    Args:
+        final: rows of :func:`final_eval`.
+        best: rows of :func:`best_fixed`.
+        challengers: the schedules compared with the best fixed one.
+
+    Returns:
+        One row per (init, challenger, seed): ``challenger``, ``best``, ``diff`` (NaN where
+        either run diverged), ``challenger_diverged``, ``best_diverged``.
+
+    Example:
+        >>> final = pd.DataFrame({"init": 1.0, "seed": [0, 0], "schedule": ["a", "t"],
+        ...                       "final_loss": [0.5, 0.4], "diverged": False})
+        >>> best = pd.DataFrame({"init": [1.0], "best": ["a"]})
+        >>> against_best(final, best, ["t"])[["challenger", "diff"]].round(3).values.tolist()
+        [['t', -0.1]]
+    """
+    wide = final.pivot_table(index=["init", "seed"], columns="schedule", values="final_loss",
+                             dropna=False)  # fmt: skip
+    rows = []
+    for (init, seed), losses in wide.iterrows():
+        ref = best.set_index("init").loc[init, "best"]
+        for name in challengers:
+            rows.append({"init": init, "challenger": name, "seed": seed, "best": ref,
+                         "diff": losses[name] - losses[ref],
+                         "challenger_diverged": not np.isfinite(losses[name]),
+                         "best_diverged": not np.isfinite(losses[ref])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 # --- diagnostic ---
+
+
+def deviation(diag: pd.DataFrame, fan_ins: dict, level: float) -> pd.Series:
+    """Distance of the layers' normalized Hessian norms from a level, in decades, summed.
+
+    sum_l |log10(||H_l||_F / n_in,l / level)|: zero when every layer sits at the level (the
+    paper's principle, "controlling the norm of the layers' Hessians", read as keeping each
+    near one data-given level such as :func:`hessinit.init.reference_level`).
+
+    Args:
+        diag: rows with ``H_<layer>`` columns.
+        fan_ins: layer name -> n_in.
+        level: the level.
+
+    Returns:
+        One value per row.
+
+    Example:
+        >>> diag = pd.DataFrame({"H_dense1": [10.0], "H_dense2": [0.1]})
+        >>> deviation(diag, {"dense1": 10, "dense2": 1}, 1.0).tolist()
+        [1.0]
+    """
+    total = 0.0
+    for name, n_in in fan_ins.items():
+        total = total + np.abs(np.log10(diag[f"H_{name}"] / n_in / level))
+    return total
+
+
+def outcomes(final: pd.DataFrame, fixed_lr: str, tuned) -> pd.DataFrame:
+    """Per (init, seed), the final loss at one fixed step and at the initialization's tuned step.
+
+    The tuned step is, per initialization, the schedule of ``tuned`` with the lowest mean final
+    loss over seeds (:func:`best_fixed`; a diverged run counts +inf).
+
+    Args:
+        final: rows of :func:`final_eval`.
+        fixed_lr: the schedule of the untuned outcome.
+        tuned: the schedules the tuned step is chosen from.
+
+    Returns:
+        One row per (init, seed): ``loss_fixed``, ``loss_tuned``, ``tuned_lr``.
+
+    Example:
+        >>> final = pd.DataFrame({"init": "a", "seed": [0, 0, 1, 1], "schedule": ["x", "y"] * 2,
+        ...                       "lr": [0.01, 0.1] * 2, "final_loss": [1.0, 0.5, 1.2, 0.4]})
+        >>> outcomes(final, "x", ["x", "y"]).values.tolist()
+        [['a', 0, 1.0, 0.5, 0.1], ['a', 1, 1.2, 0.4, 0.1]]
+    """
+    best = best_fixed(final, tuned).set_index("init")
+    wide = final.pivot_table(index=["init", "seed"], columns="schedule", values="final_loss",
+                             dropna=False, sort=False)  # fmt: skip
+    rows = []
+    for (init, seed), losses in wide.iterrows():
+        rows.append({"init": init, "seed": seed, "loss_fixed": losses[fixed_lr],
+                     "loss_tuned": losses[best.loc[init, "best"]],
+                     "tuned_lr": best.loc[init, "lr"]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _ranks(values) -> np.ndarray:
+    return pd.Series(values).rank().to_numpy()
+
+
+def _spearman(x, y) -> float:
+    rx, ry = _ranks(x), _ranks(y)
+    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
+        return math.nan
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def rank_correlations(table: pd.DataFrame, predictors, outcomes, unit: str = "seed",
+                      n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Spearman's rho of every predictor with every outcome, with a bootstrap over ``unit``.
+
+    rho is the Pearson correlation of the ranks (ties averaged); its 95% interval is the
+    percentile interval of rho over ``n_boot`` resamples of the units (all rows of a seed
+    together, :func:`hessinit.study.stats.spearman_interval`'s clustered bootstrap). Rows with a
+    non-finite predictor or outcome (a diverged run) are dropped.
+
+    Args:
+        table: one row per (setting, unit).
+        predictors: the predictor columns.
+        outcomes: the outcome columns.
+        unit: the column of the independent unit.
+        n_boot: bootstrap resamples.
+        seed: seed of the resampling.
+
+    Returns:
+        One row per (predictor, outcome): ``rho, low, high, n`` (units), ``rows``.
+
+    Example:
+        >>> table = pd.DataFrame({"x": [1, 2, 3] * 2, "y": [1, 2, 3, 2, 3, 4],
+        ...                       "seed": [0] * 3 + [1] * 3})
+        >>> rank_correlations(table, ["x"], ["y"])[["rho", "n"]].round(3).values.tolist()
+        [[0.862, 2.0]]
+    """
+    from .stats import spearman_interval
+
+    rows = []
+    for outcome in outcomes:
+        for predictor in predictors:
+            e = spearman_interval(table[predictor], table[outcome], table[unit], n_boot=n_boot,
+                                  seed=seed)  # fmt: skip
+            keep = np.isfinite(table[predictor]) & np.isfinite(table[outcome])
+            rows.append({"predictor": predictor, "outcome": outcome, "rho": e.value,
+                         "low": e.low, "high": e.high, "n": e.n,
+                         "rows": int(keep.sum())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def rank_gap(table: pd.DataFrame, a: str, b: str, outcome: str, unit: str = "seed",
+             n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:  # fmt: skip
+    """|rho(a, outcome)| - |rho(b, outcome)| with a paired clustered bootstrap interval.
+
+    Both correlations are computed on the same resample of units in every bootstrap draw, so the
+    interval is that of the difference itself (the two estimates share their noise).
+
+    Args:
+        table: one row per (setting, unit).
+        a: the challenger predictor's column.
+        b: the rival predictor's column.
+        outcome: the outcome column.
+        unit: the column of the independent unit.
+        n_boot: bootstrap resamples.
+        seed: seed of the resampling.
+
+    Returns:
+        ``(gap, low, high)``, the 95% percentile interval.
+
+    Example:
+        >>> table = pd.DataFrame({"a": [1, 2, 3] * 2, "b": [3, 1, 2] * 2, "y": [1, 2, 3] * 2,
+        ...                       "seed": [0] * 3 + [1] * 3})
+        >>> [round(v, 6) for v in rank_gap(table, "a", "b", "y")]  # |1| - |-0.5| in every resample
+        [0.5, 0.5, 0.5]
+    """
+    part = table[np.isfinite(table[a]) & np.isfinite(table[b]) & np.isfinite(table[outcome])]
+    gap = abs(_spearman(part[a], part[outcome])) - abs(_spearman(part[b], part[outcome]))
+    groups = [g.index.to_numpy() for _, g in part.groupby(unit)]
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))])
+        sample = part.loc[idx]
+        d = abs(_spearman(sample[a], sample[outcome])) - abs(_spearman(sample[b], sample[outcome]))
+        if math.isfinite(d):
+            boots.append(d)
+    if len(groups) < 2 or not boots:
+        return float(gap), -2.0, 2.0
+    low, high = np.quantile(boots, [0.025, 0.975])
+    return float(gap), float(min(low, gap)), float(max(high, gap))

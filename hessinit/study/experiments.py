@@ -544,4 +544,125 @@ def schedule_runs(data, schedules: dict, sds, seeds, **kwargs) -> pd.DataFrame:
 # --- step_size ---
 
 
+def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32, eval_every=50,
+             eval_batch=512, held_out=None, widths=(30, 30)):  # fmt: skip
+    """Every step-size schedule from every initialization and seed: the loss along SGD only.
+
+    For each initialization and seed the network ``mlp(kernel_std=inits[init], seed=seed)`` is
+    trained by every schedule from the same weights on the same mini-batches (drawn from
+    ``np.random.default_rng(seed)`` after the evaluation batch: paired runs), with
+    :func:`hessinit.stepsize.sgd_steps` (w <- w - gamma g, gamma fixed or fraction * gamma*).
+    The loss is evaluated at steps 0, ``eval_every``, ... and ``steps``, on ``held_out`` if
+    given, else on an evaluation batch of ``eval_batch`` training images drawn without
+    replacement (a training loss). No Hessian is computed beyond the Taylor steps' H g.
+
+    Args:
+        data: the training record (``x``, ``y``, ``num_classes``).
+        schedules: name -> a positive step size or ``("taylor", fraction)``.
+        inits: label -> ``kernel_std`` of :func:`hessinit.nn.mlp` (one number: dense1's std,
+            the other layers Keras defaults; a list: one std per dense layer).
+        seeds: seeds of the weights and of the draws.
+        steps: the number of SGD steps.
+        batch_size: the mini-batch size b.
+        eval_every: steps between evaluations.
+        eval_batch: size of the evaluation batch when ``held_out`` is None.
+        held_out: a record to evaluate on instead.
+        widths: hidden widths.
+
+    Returns:
+        One row per (init, seed, schedule, evaluation): ``init, seed, schedule, lr`` (NaN for
+        a Taylor schedule), ``step``, ``eval_loss``; a run whose loss stops being finite ends
+        with a row at ``steps`` whose ``eval_loss`` is NaN (diverged).
+
+    Example:
+        >>> from hessinit.data import load
+        >>> frame = sgd_grid(load("mnist-5k", n=64), {"a": 0.1, "t": ("taylor", 0.5)},
+        ...                  {0.1: 0.1}, [0], steps=4, batch_size=8, eval_every=2,
+        ...                  eval_batch=16, widths=(3,))
+        >>> frame[["schedule", "step"]].values.tolist()
+        [['a', 0], ['a', 2], ['a', 4], ['t', 0], ['t', 2], ['t', 4]]
+    """
+    from ..stepsize import sgd_steps
+
+    x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
+    n, shape = len(y_all), x_all.shape[1:]
+    model = mlp(shape, data.num_classes, widths, kernel_std=1.0, seed=0)
+
+    def point(init, seed):
+        rng = np.random.default_rng(seed)
+        if held_out is None:
+            idx = rng.choice(n, size=min(eval_batch, n), replace=False)
+            x_e, y_e = x_all[idx], y_all[idx]
+        else:
+            x_e = np.asarray(held_out.x, np.float32)
+            y_e = np.asarray(held_out.y, np.int32)
+        batches = rng.integers(0, n, size=(steps, batch_size))
+        start = mlp(shape, data.num_classes, widths, kernel_std=inits[init], seed=seed)
+        weights = start.get_weights()
+        rows = []
+        for name, lr in schedules.items():
+            model.set_weights(weights)
+            rate = float(lr) if isinstance(lr, (int, float)) else np.nan
+            at = 0
+            while True:
+                loss = float(mean_loss(model, x_e, y_e))
+                if not np.isfinite(loss):
+                    at, loss = steps, np.nan
+                rows.append({"schedule": name, "lr": rate, "step": at, "eval_loss": loss})
+                if at >= steps:
+                    break
+                chunk = batches[at : at + eval_every]
+                sgd_steps(model, x_all, y_all, chunk, lr)
+                at += len(chunk)
+        return rows
+
+    return sweep(point, init=list(inits), seed=list(seeds))
+
+
 # --- diagnostic ---
+
+
+def init_diagnostics(data, inits: dict, seeds, *, hessian_batch=256, widths=(30, 30)):
+    """Candidate diagnostics at initialization: layer Hessian norms and two trivial baselines.
+
+    For each initialization and seed, on a batch of ``hessian_batch`` training images drawn
+    without replacement from ``np.random.default_rng(seed)``: the exact ||H_l||_F of every dense
+    layer (:func:`hessinit.curvature.hessian_norms_all_layers`), their sum and maximum over
+    layers, and the baselines the loss L(w_0) and the gradient norm ||grad L(w_0)|| of the
+    whole network.
+
+    Args:
+        data: the training record.
+        inits: label -> ``kernel_std`` of :func:`hessinit.nn.mlp`.
+        seeds: seeds of the weights (the same as :func:`sgd_grid`'s) and of the batch.
+        hessian_batch: the batch size B.
+        widths: hidden widths.
+
+    Returns:
+        One row per (init, seed): ``init, seed``, ``H_<layer>`` per dense layer, ``H_sum``,
+        ``H_max``, ``loss0``, ``grad_norm0``.
+
+    Example:
+        >>> from hessinit.data import load
+        >>> frame = init_diagnostics(load("mnist-5k", n=32), {"a": 0.1}, [0], hessian_batch=8,
+        ...                          widths=(3,))
+        >>> frame.columns.tolist()
+        ['init', 'seed', 'H_dense1', 'H_dense2', 'H_sum', 'H_max', 'loss0', 'grad_norm0']
+    """
+    from ..stepsize import gradient
+
+    x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
+
+    def point(init, seed):
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(y_all), size=min(hessian_batch, len(y_all)), replace=False)
+        x, y = x_all[idx], y_all[idx]
+        model = mlp(x_all.shape[1:], data.num_classes, widths, kernel_std=inits[init], seed=seed)
+        norms = hessian_norms_all_layers(model, x, y)
+        h = {f"H_{name}": float(v.H) for name, v in norms.items()}
+        loss, g = gradient(model, x, y)
+        grad = float(np.sqrt(sum(float(np.sum(np.square(t.numpy(), dtype=np.float64))) for t in g)))
+        return {**h, "H_sum": sum(h.values()), "H_max": max(h.values()),
+                "loss0": float(loss), "grad_norm0": grad}  # fmt: skip
+
+    return sweep(point, init=list(inits), seed=list(seeds))
