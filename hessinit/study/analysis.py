@@ -551,6 +551,110 @@ def final_losses(cp: pd.DataFrame, column: str = "hessian_loss") -> pd.DataFrame
 # --- original ---
 
 
+def _checkpoints(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["H"].notna()]
+
+
+def sd_ratio_course(frame: pd.DataFrame, layer: str = "dense1") -> pd.DataFrame:
+    """A layer's ||H||_F at the largest sd over that at the smallest, per seed and checkpoint.
+
+    Args:
+        frame: rows of :func:`hessinit.train.run` for at least two sds, with ``seed``.
+        layer: the dense layer.
+
+    Returns:
+        One row per (seed, step) checkpoint both runs reached: ``ratio`` =
+        ||H(sd_max)||_F / ||H(sd_min)||_F.
+
+    Example:
+        >>> frame = pd.DataFrame({"sd": [1e-5, 1e-5, 1.0, 1.0], "seed": 0, "step": [0, 10] * 2,
+        ...                       "layer": "dense1", "H": [4.0, 4.0, 0.5, 1.0]})
+        >>> sd_ratio_course(frame)["ratio"].tolist()
+        [0.125, 0.25]
+    """
+    h = _checkpoints(frame[frame["layer"] == layer])
+    big, small = h["sd"].max(), h["sd"].min()
+    table = h.pivot_table(index=["seed", "step"], columns="sd", values="H")
+    out = (table[big] / table[small]).dropna().rename("ratio").reset_index()
+    return out
+
+
+def seed_extremes(course: pd.DataFrame, column: str = "ratio") -> pd.DataFrame:
+    """The smallest and largest ``column`` over the checkpoints, per seed.
+
+    Args:
+        course: rows with ``seed`` and ``column`` (e.g. :func:`sd_ratio_course`).
+        column: the measured column.
+
+    Returns:
+        One row per seed: ``low`` and ``high``.
+
+    Example:
+        >>> course = pd.DataFrame({"seed": [0, 0, 1], "ratio": [0.1, 0.3, 0.2]})
+        >>> seed_extremes(course).values.tolist()
+        [[0.0, 0.1, 0.3], [1.0, 0.2, 0.2]]
+    """
+    g = course.groupby("seed")[column]
+    return pd.DataFrame({"low": g.min(), "high": g.max()}).reset_index()
+
+
+def peak_swing(frame: pd.DataFrame, sd: float) -> pd.DataFrame:
+    """How high each layer's ||H||_F goes at one sd, and how far it swings, per seed.
+
+    Args:
+        frame: rows of :func:`hessinit.train.run` with ``seed``.
+        sd: the sd of the runs.
+
+    Returns:
+        One row per (layer, seed): ``peak`` (the largest ||H||_F over the checkpoints),
+        ``trough`` (the smallest after the peak) and ``swing`` = peak / trough.
+
+    Example:
+        >>> frame = pd.DataFrame({"sd": 1.0, "seed": 0, "layer": "dense2",
+        ...                       "step": [0, 10, 20, 30], "H": [30.0, 120.0, 1.0, 50.0]})
+        >>> peak_swing(frame, 1.0)[["peak", "trough", "swing"]].values.tolist()
+        [[120.0, 1.0, 120.0]]
+    """
+    h = _checkpoints(frame[np.isclose(frame["sd"], sd)]).sort_values("step")
+    rows = []
+    for (layer, seed), part in h.groupby(["layer", "seed"], sort=True):
+        values = part["H"].to_numpy()
+        at = int(np.argmax(values))
+        trough = float(values[at:].min())
+        rows.append({"layer": layer, "seed": seed, "peak": float(values[at]), "trough": trough,
+                     "swing": float(values[at]) / trough if trough > 0 else math.inf})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def loss_gains(frame: pd.DataFrame, drop: float = 0.1) -> pd.DataFrame:
+    """What training gained, per sd and seed, on the fixed Hessian batch.
+
+    Args:
+        frame: rows of :func:`hessinit.train.run` with ``seed`` and ``hessian_loss``.
+        drop: the loss decrease (nats) that counts as leaving the start.
+
+    Returns:
+        One row per (sd, seed): ``loss_init`` and ``loss_end`` (the Hessian-batch loss at the
+        first and last checkpoint), ``gain`` = loss_init - loss_end, and ``leave``, the first
+        checkpoint step where the loss is at least ``drop`` below ``loss_init`` (NaN if never).
+
+    Example:
+        >>> frame = pd.DataFrame({"sd": 1.0, "seed": 0, "step": [0, 10, 20], "layer": "dense1",
+        ...                       "H": 1.0, "hessian_loss": [2.5, 2.45, 1.5]})
+        >>> loss_gains(frame).iloc[0][["gain", "leave"]].tolist()
+        [1.0, 20.0]
+    """
+    h = _checkpoints(frame).drop_duplicates(["sd", "seed", "step"]).sort_values("step")
+    rows = []
+    for (sd, seed), part in h.groupby(["sd", "seed"], sort=True):
+        loss = part["hessian_loss"].to_numpy()
+        below = part["step"].to_numpy()[loss <= loss[0] - drop]
+        rows.append({"sd": sd, "seed": seed, "loss_init": float(loss[0]),
+                     "loss_end": float(loss[-1]), "gain": float(loss[0] - loss[-1]),
+                     "leave": float(below[0]) if len(below) else math.nan})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 # --- dominance ---
 
 

@@ -17,7 +17,7 @@ A verdict is one of
 - ``"inconclusive"`` (:data:`INCONCLUSIVE`): a confidence interval straddles the threshold and
   the rule is met nowhere else (see :func:`compare_interval`).
 
-Imports: numpy and pandas only.
+Imports: numpy, pandas and :mod:`hessinit.study.stats` (the intervals).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .stats import mean_interval, ratio_of_means
 
 #: The rule is met in every setting measured.
 HOLDS = "holds"
@@ -66,6 +68,10 @@ COLUMNS = (
     "figure",
     "page",
 )
+
+#: Columns of the ledger's own CSV (the claims page's ``table``): the row without its text.
+LEDGER_CSV_COLUMNS = ("claim", "source", "setting", "measure", "value", "low", "high", "seeds",
+                      "verdict")  # fmt: skip
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -159,16 +165,21 @@ def interval_verdict(low: float, high: float, op: str, threshold: float) -> str:
 def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
     """The verdict of a rule evaluated in several settings.
 
+    An inconclusive setting (None) is never counted as a failure: when the rule is met in some
+    settings and inconclusive in others, the verdict says so ("holds only when A; inconclusive
+    for B").
+
     Args:
         ok: a bool, or one bool (or None for inconclusive) per setting.
-        where: a label per setting, naming the settings where the rule is met in a "holds only
-            when" verdict (default: their count).
+        where: a label per setting, naming the settings in a "holds only when" verdict
+            (default: their count).
         join: the separator of the labels.
 
     Returns:
-        :data:`HOLDS` when every setting meets the rule, :data:`FAILS` when none does and none is
-        inconclusive, :data:`INCONCLUSIVE` when none does and some are inconclusive, else
-        ``"holds only when "`` followed by the labels of the settings that meet it.
+        :data:`HOLDS` when every setting meets the rule; :data:`FAILS` when none does and none is
+        inconclusive; :data:`INCONCLUSIVE` when none does and some are inconclusive; else
+        ``"holds only when "`` followed by the labels of the settings that meet it and, if some
+        are inconclusive, ``"; inconclusive for "`` and theirs.
 
     Raises:
         ValueError: when there is no setting, or ``where`` has the wrong length.
@@ -178,6 +189,8 @@ def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
         'holds'
         >>> verdict([True, False], where=["sd <= 0.01", "sd = 1"])
         'holds only when sd <= 0.01'
+        >>> verdict([True, None, False], where=["A", "B", "C"])
+        'holds only when A; inconclusive for B'
         >>> verdict([False, None])
         'inconclusive'
     """
@@ -186,16 +199,25 @@ def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
         raise ValueError("no setting to judge")
     if where is not None and len(where) != len(values):
         raise ValueError(f"{len(where)} labels for {len(values)} settings")
-    if any(v is None for v in values) and not any(values):
-        return INCONCLUSIVE
-    if all(v is True for v in values):
+
+    def labels(state) -> str:
+        if where is None:
+            return f"in {sum(v is state for v in values)} of {len(values)} settings"
+        return join.join(str(w) for w, v in zip(where, values, strict=True) if v is state)
+
+    passed = any(v is True for v in values)
+    unsure = any(v is None for v in values)
+    failed = any(v is False for v in values)
+    if not unsure and not failed:
         return HOLDS
-    if not any(values):
+    if not passed and not unsure:
         return FAILS
-    if where is None:
-        passed = sum(v is True for v in values)
-        return f"{ONLY_WHEN} in {passed} of {len(values)} settings"
-    return f"{ONLY_WHEN} " + join.join(str(w) for w, v in zip(where, values, strict=True) if v)
+    if not passed:
+        return INCONCLUSIVE
+    text = f"{ONLY_WHEN} {labels(True)}"
+    if unsure:
+        text += f"; {INCONCLUSIVE} {'for ' if where is not None else ''}{labels(None)}"
+    return text
 
 
 def _fmt(x) -> str:
@@ -368,8 +390,7 @@ def claim_row(
         raise ValueError(f"claim {claim}: the measured value is not finite ({value})")
     if source not in SOURCES:
         raise ValueError(f"claim {claim}: source must be one of {SOURCES}, got {source!r}")
-    known = (HOLDS, FAILS, INCONCLUSIVE)
-    if not (verdict in known or verdict.startswith((ONLY_WHEN, NOT_TESTED, FAILS))):
+    if not (verdict == HOLDS or verdict.startswith((ONLY_WHEN, NOT_TESTED, FAILS, INCONCLUSIVE))):
         raise ValueError(f"claim {claim}: unknown verdict {verdict!r}")
     if not (math.isnan(low) or low <= value) or not (math.isnan(high) or value <= high):
         raise ValueError(f"claim {claim}: the interval [{low}, {high}] misses the value {value}")
@@ -730,7 +751,8 @@ def explode_verdict(course: pd.DataFrame, factor: float = 10) -> str:
 def ledger(paths: Sequence[str | Path], base: str | Path = ".") -> pd.DataFrame:
     """Every claims table at ``paths`` in one frame, sorted by claim id.
 
-    Ids sort numerically part by part (1.2 < 1.10 < 2.1 < 10.1).
+    Ids sort numerically part by part (1.2 < 1.10 < 2.1 < 10.1). One claim may have several
+    rows, one per setting (e.g. per layer or per dataset), never two with the same setting.
 
     Args:
         paths: CSV files written from :func:`claims_table`, relative to ``base``.
@@ -741,7 +763,7 @@ def ledger(paths: Sequence[str | Path], base: str | Path = ".") -> pd.DataFrame:
 
     Raises:
         ValueError: when there is no table, a table lacks a column of :data:`COLUMNS`, a claim
-            id appears twice, or a row has no value or verdict.
+            id appears twice with the same setting, or a row has no value or verdict.
 
     Example:
         >>> import tempfile
@@ -763,9 +785,9 @@ def ledger(paths: Sequence[str | Path], base: str | Path = ".") -> pd.DataFrame:
             raise ValueError(f"{p}: missing columns {missing}")
         frames.append(frame[list(COLUMNS)])
     table = pd.concat(frames, ignore_index=True)
-    dup = table["claim"][table["claim"].duplicated()].tolist()
+    dup = table["claim"][table[["claim", "setting"]].duplicated()].tolist()
     if dup:
-        raise ValueError(f"claim ids appear twice: {dup}")
+        raise ValueError(f"claim ids appear twice with the same setting: {dup}")
     if table[["value", "verdict"]].isna().any().any():
         raise ValueError("a claim has no measured value or no verdict")
     key = table["claim"].map(_claim_key)
@@ -783,57 +805,263 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _number(x, digits: int) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
+
+
+def interval_text(value: float, low: float, high: float, digits: int = 3) -> str:
+    """A measured number with its 95% interval, ``"v [low, high]"`` (``"v (exact)"`` without one).
+
+    Args:
+        value: the number.
+        low: its interval's lower end (NaN: no interval applies).
+        high: its interval's upper end.
+        digits: significant digits.
+
+    Returns:
+        The text.
+
+    Example:
+        >>> interval_text(0.12345, 0.1, 0.15), interval_text(2.0, float("nan"), float("nan"))
+        ('0.123 [0.1, 0.15]', '2 (exact)')
+    """
+    if math.isnan(float(low)) and math.isnan(float(high)):
+        return f"{_number(value, digits)} (exact)"
+    return f"{_number(value, digits)} [{_number(low, digits)}, {_number(high, digits)}]"
+
+
 def ledger_markdown(table: pd.DataFrame, digits: int = 3) -> str:
-    """The ledger as a MyST table with a link to each row's figure.
+    """The ledger as a MyST table: provenance, measure, 95% interval, seeds, verdict, figure link.
 
     Render it with ``glue:md`` and ``:format: myst`` so that the ``{ref}`` links resolve.
 
     Args:
         table: rows of :func:`ledger`.
-        digits: significant digits of the measured number.
+        digits: significant digits of the measured number and its interval.
 
     Returns:
-        The Markdown table, one row per claim.
+        The Markdown table, one row per claim and setting.
 
     Example:
         >>> row = claim_row("1", source="paper abstract", wording="w", setting="s", measure="R/H",
-        ...                 value=0.12345, seeds=1, rule="r", verdict="holds", figure="fig-a",
-        ...                 page="pg")
+        ...                 value=0.12345, low=0.1, high=0.2, seeds=5, rule="r", verdict="holds",
+        ...                 figure="fig-a", page="pg")
         >>> print(ledger_markdown(claims_table([row])).splitlines()[-1])
-        | 1 | p | s | R/H = 0.123 | r | **holds** | {ref}`figure <fig-a>` |
-    """
+        | 1 | paper abstract | "w" | s | R/H = 0.123 [0.1, 0.2] | 5 | r | **holds** | {ref}`figure <fig-a>` |
+    """  # noqa: E501
     lines = [
-        "| claim | the paper says | setting | measured | rule | verdict | figure |",
-        "|---|---|---|---|---|---|---|",
+        "| claim | source | wording it rests on | setting | measured, 95% interval | seeds "
+        "| rule | verdict | figure |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples(index=False):
-        number = f"{row.measure} = {row.value:.{digits}g}"
+        number = f"{row.measure} = {interval_text(row.value, row.low, row.high, digits)}"
         link = f"{{ref}}`figure <{row.figure}>`"
-        cells = (row.claim, row.paper, row.setting, number, row.rule, f"**{row.verdict}**", link)
+        cells = (row.claim, row.source, f'"{row.wording}"', row.setting, number, int(row.seeds),
+                 row.rule, f"**{row.verdict}**", link)  # fmt: skip
         lines.append("| " + " | ".join(_cell(v) for v in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def verdict_counts(table: pd.DataFrame) -> dict:
-    """How many claims hold, hold only in part, do not hold, are inconclusive.
+    """How many rows hold, hold only in part, do not hold, are inconclusive or were not tested.
+
+    A verdict counts by how it starts ("inconclusive for B; does not hold for C" is
+    inconclusive).
 
     Args:
         table: rows with a ``verdict`` column.
 
     Returns:
-        :data:`HOLDS`, :data:`ONLY_WHEN`, :data:`FAILS`, :data:`INCONCLUSIVE` -> count.
+        :data:`HOLDS`, :data:`ONLY_WHEN`, :data:`FAILS`, :data:`INCONCLUSIVE`,
+        :data:`NOT_TESTED` -> count.
 
     Example:
-        >>> verdict_counts(pd.DataFrame({"verdict": ["holds", "holds only when tanh"]}))
-        {'holds': 1, 'holds only when': 1, 'does not hold': 0, 'inconclusive': 0}
+        >>> verdict_counts(pd.DataFrame({"verdict": ["holds", "holds only when tanh",
+        ...                                          "inconclusive for a; does not hold for b"]}))
+        {'holds': 1, 'holds only when': 1, 'does not hold': 0, 'inconclusive': 1, 'not tested': 0}
     """
-    kinds = table["verdict"].map(
-        lambda v: "holds only when" if str(v).startswith(ONLY_WHEN) else str(v)
-    )
-    return {k: int((kinds == k).sum()) for k in (HOLDS, ONLY_WHEN, FAILS, INCONCLUSIVE)}
+    kinds = (ONLY_WHEN, NOT_TESTED, INCONCLUSIVE, FAILS)
+
+    def kind(v) -> str:
+        return next((k for k in kinds if str(v).startswith(k)), str(v))
+
+    counted = table["verdict"].map(kind)
+    order = (HOLDS, ONLY_WHEN, FAILS, INCONCLUSIVE, NOT_TESTED)
+    return {k: int((counted == k).sum()) for k in order}
 
 
 # --- original ---
+
+#: The authors' notebook on a large initial std, verbatim (its typos kept).
+NOTEBOOK_EXPLODES = ("For big sdt, the Hessian explodes and oscillades from very big values like "
+                     "100 to very small ones.")  # fmt: skip
+
+#: The authors' notebook on a small initial std, verbatim.
+NOTEBOOK_SLOW = ("For small sdt, while the hessian is very small, the gradients are very small too "
+                 "and then we get very small gains.")  # fmt: skip
+
+
+def _all_of(flags) -> bool | None:
+    """Conjunction of comparisons that may be inconclusive (None)."""
+    if any(f is False for f in flags):
+        return False
+    return True if all(f is True for f in flags) else None
+
+
+def original_explode_rows(
+    extremes: pd.DataFrame,
+    peaks: pd.DataFrame,
+    *,
+    big: float,
+    small: float,
+    factor: float,
+    peak: float,
+    swing: float,
+    setting: str,
+    figure: str = "fig-original-fresh",
+    page: str = "original",
+) -> pd.DataFrame:
+    """Claim 0.1: for a big sd the Hessian "explodes and oscillades ... like 100".
+
+    Two readings, one row each. On dense1, the layer whose Hessian the notebook computes: the
+    rule is that ||H_dense1||_F at sd ``big`` exceeds ``factor`` times its value at sd ``small``
+    at some checkpoint, i.e. the 95% t-interval over seeds of the per-seed largest ratio lies
+    above ``factor``. On each other layer at sd ``big``: the 95% interval of its peak ||H||_F
+    lies above ``peak`` ("like 100") and that of log10(peak / trough after the peak) above
+    log10 ``swing`` ("to very small ones").
+
+    Args:
+        extremes: per seed, ``high``: the largest ratio over the checkpoints
+            (:func:`hessinit.study.analysis.seed_extremes` of
+            :func:`hessinit.study.analysis.sd_ratio_course`).
+        peaks: per (layer, seed) at sd ``big``, ``peak`` and ``swing``
+            (:func:`hessinit.study.analysis.peak_swing`); dense1's rows are ignored.
+        big: the large sd.
+        small: the small sd.
+        factor: the ratio that counts as an explosion.
+        peak: the peak that counts as "very big values like 100".
+        swing: the peak / trough that counts as an oscillation to "very small ones".
+        setting: the training (data, steps, lr).
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        One row for dense1, then one per other layer (:func:`claims_table`).
+
+    Example:
+        >>> extremes = pd.DataFrame({"seed": [0, 1, 2], "high": [0.2, 0.25, 0.3]})
+        >>> peaks = pd.DataFrame({"layer": ["dense2"] * 3, "seed": [0, 1, 2],
+        ...                       "peak": [150.0, 160.0, 140.0], "swing": [50.0, 60.0, 40.0]})
+        >>> rows = original_explode_rows(extremes, peaks, big=1.0, small=1e-5, factor=10,
+        ...                              peak=30, swing=10, setting="tiny")
+        >>> rows[["setting", "verdict"]].values.tolist()
+        [['dense1, sd 1 against sd 1e-05; tiny', 'does not hold'], ['dense2 at sd 1; tiny', 'holds']]
+    """  # noqa: E501
+    e = mean_interval(extremes["high"])
+    rows = [claim_row(
+        "0.1",
+        source="authors' notebook",
+        wording=NOTEBOOK_EXPLODES,
+        setting=f"dense1, sd {big:g} against sd {small:g}; {setting}",
+        measure="largest ||H_dense1||_F(sd big) / ||H_dense1||_F(sd small) over checkpoints",
+        value=e.value, low=e.low, high=e.high, seeds=e.n,
+        rule=f"the 95% interval above {factor:g} (dense1 is the layer the notebook measures)",
+        verdict=interval_verdict(e.low, e.high, ">", factor),
+        figure=figure, page=page,
+    )]  # fmt: skip
+    for layer, part in peaks[peaks["layer"] != "dense1"].groupby("layer", sort=True):
+        p = mean_interval(part["peak"])
+        w = mean_interval(np.log10(part["swing"].to_numpy(dtype=float)))
+        high = compare_interval(p.low, p.high, ">", peak)
+        falls = compare_interval(w.low, w.high, ">", math.log10(swing))
+        if high is True and falls is False:
+            text = (f"{ONLY_WHEN} read as 'very big values like 100': the norm peaks there but "
+                    f"does not fall to very small ones")  # fmt: skip
+        else:
+            ok = _all_of([high, falls])
+            text = INCONCLUSIVE if ok is None else HOLDS if ok else FAILS
+        rows.append(claim_row(
+            "0.1",
+            source="authors' notebook",
+            wording=NOTEBOOK_EXPLODES,
+            setting=f"{layer} at sd {big:g}; {setting}",
+            measure=f"peak ||H_{layer}||_F over training (peak / later trough: "
+            f"{10 ** w.value:.2g}, geometric mean)",
+            value=p.value, low=p.low, high=p.high, seeds=p.n,
+            rule=f"95% intervals of the peak above {peak:g} and of log10(peak / trough after "
+            f"it) above {math.log10(swing):g}",
+            verdict=text,
+            figure=figure, page=page,
+        ))  # fmt: skip
+    return claims_table(rows)
+
+
+def original_slow_rows(
+    gains: pd.DataFrame,
+    *,
+    small: float,
+    fraction: float,
+    min_gain: float,
+    setting: str,
+    figure: str = "fig-original-fresh",
+    page: str = "original",
+) -> pd.DataFrame:
+    """Claim 0.2: for a small sd "we get very small gains".
+
+    The baseline is the strongest other sd measured: the one with the lowest mean final loss
+    (not the largest gain, which a bad start inflates). The value is the ratio of mean gains,
+    small sd over that baseline, over the same seeds (paired: same Hessian batch and
+    mini-batches), with its delta-method 95% interval
+    (:func:`hessinit.study.stats.ratio_of_means`); the rule: the interval lies below
+    ``fraction``. When no sd gained ``min_gain`` nats on average, the claim is not tested.
+
+    Args:
+        gains: per (sd, seed), ``gain`` and ``loss_end``
+            (:func:`hessinit.study.analysis.loss_gains`).
+        small: the small sd.
+        fraction: the largest share of the baseline's gain that counts as "very small".
+        min_gain: the mean gain (nats) the baseline must reach for the claim to be testable.
+        setting: the training.
+        figure: the figure label of the row.
+        page: the chapter.
+
+    Returns:
+        The claims row (:func:`claims_table`).
+
+    Example:
+        >>> gains = pd.DataFrame({"sd": [1e-5] * 3 + [1.0] * 3, "seed": [0, 1, 2] * 2,
+        ...                       "gain": [0.1, 0.12, 0.08, 1.0, 1.1, 0.9], "loss_end": 1.0})
+        >>> row = original_slow_rows(gains, small=1e-5, fraction=0.5, min_gain=0.1, setting="t")
+        >>> row[["value", "verdict"]].round(3).values.tolist()
+        [[0.1, 'holds']]
+        >>> original_slow_rows(gains.assign(gain=0.01), small=1e-5, fraction=0.5, min_gain=0.1,
+        ...                    setting="t")["verdict"][0]  # doctest: +ELLIPSIS
+        'not tested: the baseline gained less than 0.1 nats on average (0.01 at sd 1)'
+    """
+    table = gains.pivot_table(index="seed", columns="sd", values="gain").dropna()
+    others = table.drop(columns=[small])
+    final = gains[gains["sd"] != small].groupby("sd")["loss_end"].mean()
+    best = final.idxmin()
+    base = dict(claim="0.2", source="authors' notebook", wording=NOTEBOOK_SLOW,
+                setting=f"sd {small:g} against the sd with the lowest final loss ({best:g}); "
+                f"{setting}",
+                seeds=len(table), figure=figure, page=page)  # fmt: skip
+    if not others[best].mean() >= min_gain:
+        return claims_table([claim_row(
+            **base, measure=f"mean loss gain at sd {best:g} (nats)", value=others[best].mean(),
+            rule=f"testable once some sd gains {min_gain:g} nats",
+            verdict=f"{NOT_TESTED}: the baseline gained less than {min_gain:g} nats on average "
+            f"({others[best].mean():.3g} at sd {best:g})",
+        )])  # fmt: skip
+    r = ratio_of_means(table[small], table[best])
+    return claims_table([claim_row(
+        **base,
+        measure="loss gain on the Hessian batch, small sd / best sd (ratio of means)",
+        value=r.value, low=r.low, high=r.high,
+        rule=f"the 95% interval below {fraction:g} (a 'very small' gain)",
+        verdict=interval_verdict(r.low, r.high, "<", fraction),
+    )])  # fmt: skip
 
 
 # --- dominance ---

@@ -32,7 +32,7 @@ from ..curvature import (
 )
 from ..data import load
 from ..init import hessian_init, kernel_stds, profile_schemes, reference_level
-from ..nn import dense_layers, get_dense, mlp
+from ..nn import dense_layers, get_dense, mean_loss, mlp
 from ..train import fit, run
 from .sweep import sweep
 
@@ -533,6 +533,80 @@ def schedule_runs(data, schedules: dict, sds, seeds, **kwargs) -> pd.DataFrame:
 
 
 # --- original ---
+
+
+def original_runs(data, sds, seeds, **kwargs) -> pd.DataFrame:
+    """The original experiment (:func:`hessinit.train.run` per sd) repeated over seeds.
+
+    Args:
+        data: the dataset record.
+        sds: the stds of dense1's initial kernel.
+        seeds: the seeds; each gives new weights, a new Hessian batch and new mini-batches.
+        **kwargs: the other arguments of :func:`hessinit.train.run`, shared by every run.
+
+    Returns:
+        The stacked frames of the runs, in the order seed, sd (columns as
+        :data:`hessinit.train.COLUMNS`).
+
+    Example:
+        >>> from hessinit.data import Dataset
+        >>> rng = np.random.default_rng(0)
+        >>> data = Dataset(rng.random((32, 4, 4), np.float32), rng.integers(0, 3, 32),
+        ...                "tiny", 3, (4, 4), "random")
+        >>> frame = original_runs(data, [0.1, 1.0], [0, 1], widths=(5,), steps=0,
+        ...                       hessian_batch=16, layers=["dense1"], progress=False)
+        >>> frame[["seed", "sd"]].values.tolist()
+        [[0.0, 0.1], [0.0, 1.0], [1.0, 0.1], [1.0, 1.0]]
+    """
+    frames = [run(data, sd, seed=seed, **kwargs) for seed in seeds for sd in sds]
+    return pd.concat(frames, ignore_index=True)
+
+
+def layer_gradients(data, sds, seeds, widths=(30, 30), hessian_batch=1024) -> pd.DataFrame:
+    """||dL/dW_l||_F of each dense kernel at initialization, on each run's Hessian batch.
+
+    The network and the batch are those :func:`hessinit.train.run` builds for ``(sd, seed)``
+    (dense1's kernel N(0, sd^2), the batch drawn first from ``np.random.default_rng(seed)``).
+    With ReLU and zero biases the logits are z = sd * z_1 with z_1 not depending on sd, so
+    dz/dW_1 does not depend on sd while dz/dW_2 and dz/dW_3 are proportional to sd: at a small
+    sd the later layers' gradients are proportionally small.
+
+    Args:
+        data: the dataset record.
+        sds: the stds of dense1's kernel.
+        seeds: the seeds.
+        widths: the hidden widths.
+        hessian_batch: the batch size (as in :func:`hessinit.train.run`).
+
+    Returns:
+        One row per (sd, seed, layer): ``grad`` = ||dL/dW_l||_F, L the mean cross-entropy.
+
+    Example:
+        >>> from hessinit.data import Dataset
+        >>> rng = np.random.default_rng(0)
+        >>> data = Dataset(rng.random((32, 4, 4), np.float32), rng.integers(0, 3, 32),
+        ...                "tiny", 3, (4, 4), "random")
+        >>> g = layer_gradients(data, [1e-5, 1e-4], [0], widths=(5,), hessian_batch=16)
+        >>> g = g.set_index(["layer", "sd"])["grad"]
+        >>> round(float(g["dense2", 1e-4] / g["dense2", 1e-5]), 1)  # proportional to sd
+        10.0
+    """
+    import tensorflow as tf
+
+    x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
+
+    def grads(sd, seed):
+        model = mlp(x_all.shape[1:], data.num_classes, widths=widths, kernel_std=sd, seed=seed)
+        idx = np.random.default_rng(seed).choice(len(y_all), min(hessian_batch, len(y_all)),
+                                                 replace=False)  # fmt: skip
+        kernels = [d.kernel for d in dense_layers(model)]
+        with tf.GradientTape() as tape:
+            loss = mean_loss(model, tf.constant(x_all[idx]), tf.constant(y_all[idx]))
+        gs = tape.gradient(loss, kernels)
+        return pd.DataFrame({"layer": [d.name for d in dense_layers(model)],
+                             "grad": [float(tf.norm(g)) for g in gs]})  # fmt: skip
+
+    return sweep(grads, sd=list(sds), seed=list(seeds))
 
 
 # --- dominance ---

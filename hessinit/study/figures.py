@@ -52,11 +52,19 @@ def _layer_color(names, name):
     return LAYER_COLORS[list(names).index(name) % len(LAYER_COLORS)]
 
 
+def _mean_band(frame, column):
+    """Mean, min and max of ``column`` over seeds, per step."""
+    g = frame.groupby("step")[column]
+    return g.mean(), g.min(), g.max()
+
+
 def training_curves(frame, quantity="H", title=None):
     """Loss (left axis) and a Hessian norm (right axis, log scale) against the SGD step.
 
     One panel per std, one curve per tracked layer. The loss is the mini-batch cross-entropy
-    (nats), the norms are exact Frobenius norms on the fixed Hessian batch; a run that diverged
+    (nats), the norms are exact Frobenius norms on the fixed Hessian batch. With several seeds
+    (a ``seed`` column) each curve is the mean over seeds with a band from the smallest to the
+    largest seed. All panels share both axes, so they compare. A run that diverged
     (``frame.attrs["diverged_at"]``) is marked.
 
     Args:
@@ -70,26 +78,38 @@ def training_curves(frame, quantity="H", title=None):
     with style():
         sds = sorted(frame["sd"].unique())
         layers = list(dict.fromkeys(frame["layer"]))
-        fig, axes = plt.subplots(
-            1, len(sds), figsize=(3.4 * len(sds) + 0.6, 3.6), squeeze=False, layout="constrained"
-        )
+        seeds = frame["seed"].nunique() if "seed" in frame else 1
+        fig, axes = plt.subplots(1, len(sds), figsize=(3.4 * len(sds) + 0.6, 3.6), squeeze=False,
+                                 layout="constrained", sharey=True)  # fmt: skip
+        rights = []
         for ax, sd in zip(axes[0], sds, strict=True):
             part = frame[frame["sd"] == sd]
-            loss = part.drop_duplicates("step")
-            ax.plot(loss["step"], loss["loss"], color="black", lw=0.8, alpha=0.6, label="loss")
+            loss = part.drop_duplicates(["step", "seed"] if "seed" in part else "step")
+            mean, lo, hi = _mean_band(loss, "loss")
+            ax.plot(mean.index, mean, color="black", lw=0.8, alpha=0.6, label="loss")
+            if seeds > 1:
+                ax.fill_between(mean.index, lo, hi, color="black", alpha=0.12, lw=0)
             ax.set_xlabel("SGD step")
             ax.set_title(f"sd = {sd:g}")
             right = ax.twinx()
+            if rights:
+                right.sharey(rights[0])
+            rights.append(right)
             for name in layers:
                 pts = part[(part["layer"] == name) & part[quantity].notna()]
-                right.plot(pts["step"], pts[quantity], color=_layer_color(layers, name),
-                           lw=1.4, label=f"‖{quantity}‖ {name}")  # fmt: skip
+                mean, lo, hi = _mean_band(pts, quantity)
+                color = _layer_color(layers, name)
+                right.plot(mean.index, mean, color=color, lw=1.4, label=f"‖{quantity}‖ {name}")
+                if seeds > 1:
+                    right.fill_between(mean.index, lo, hi, color=color, alpha=0.2, lw=0)
             right.set_yscale("log")
             right.grid(False)
             if ax is axes[0][0]:
                 ax.set_ylabel("mini-batch loss (nats)")
             if ax is axes[0][-1]:
                 right.set_ylabel(f"‖{quantity}‖_F of the layer Hessian")
+            else:
+                right.tick_params(labelright=False)
             if part.attrs.get("diverged_at") is not None:
                 ax.annotate("diverged", xy=(0.5, 0.5), xycoords="axes fraction", color="red")
         handles = [axes[0][0].get_lines()[0]] + [
@@ -98,7 +118,8 @@ def training_curves(frame, quantity="H", title=None):
         labels = ["loss (left)"] + [f"‖{quantity}‖_F {n} (right)" for n in layers]
         fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
         if title:
-            fig.suptitle(title)
+            band = f" (mean and min-max band over {seeds} seeds)" if seeds > 1 else ""
+            fig.suptitle(title + band)
     return fig
 
 
