@@ -1,0 +1,138 @@
+"""The built site's prose shows values, never a notebook's parameter names.
+
+A sentence like "95% intervals from ``probes`` probes" shows the reader a variable instead of its
+value. :func:`prose_offenders` finds such names: inline code (``<code>``, ``<span class="pre">``)
+whose text is one of the notebook's parameter names, inside the page's prose, that is outside
+the code cells (inputs and outputs) and outside the folded "Parameters of this run" table.
+
+The site test reuses the small book that tests/book/test_runner.py builds when it ran earlier in
+the same session (its temporary copy), and builds one (its ``small_book`` fixture) otherwise.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+
+#: Elements of a page that are not prose.
+NOT_PROSE = ("div.cell", "details", "div.highlight", "pre", "nav", "header", "footer",
+             ".cell_output", ".cell_input", "div.sd-dropdown")  # fmt: skip
+
+
+def parameter_names(notebook: dict) -> set[str]:
+    """The names assigned in the notebook's cells tagged ``parameters`` or ``injected-parameters``.
+
+    Args:
+        notebook: the notebook's JSON.
+
+    Returns:
+        The assigned names (empty when no cell is tagged ``parameters``).
+    """
+    names: set[str] = set()
+    for cell in notebook.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "parameters" not in tags and "injected-parameters" not in tags:
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return names
+
+
+def prose_offenders(html: str, names: set[str]) -> list[str]:
+    """The parameter names shown as inline code in the page's prose.
+
+    Args:
+        html: the rendered page.
+        names: the notebook's parameter names.
+
+    Returns:
+        The offending names, in order of appearance (with repeats).
+    """
+    soup = BeautifulSoup(html, "html.parser")
+    main = soup.find("article") or soup.find("main") or soup
+    for selector in NOT_PROSE:
+        for element in main.select(selector):
+            element.decompose()
+    found = []
+    for code in main.find_all("code"):
+        text = code.get_text().strip()
+        if text in names:
+            found.append(text)
+    return found
+
+
+PAGE = """<html><body><article>
+<h1>A chapter</h1>
+<p>95% intervals from <code class="docutils literal notranslate"><span class="pre">probes</span>
+</code> probes and <code class="docutils literal notranslate"><span class="pre">numpy</span>
+</code>.</p>
+<details class="sd-dropdown"><summary>Parameters of this run</summary>
+<table><tr><td><code class="docutils literal notranslate"><span class="pre">seeds</span></code></td>
+</tr></table></details>
+<div class="cell docutils container"><div class="cell_input"><pre>probes = 30</pre></div>
+<div class="cell_output"><code>seeds</code></div></div>
+<ul><li>with <code class="docutils literal notranslate"><span class="pre">seeds</span></code>
+seeds</li></ul>
+</article></body></html>"""
+
+
+def test_the_checker_flags_names_in_prose_only():
+    assert prose_offenders(PAGE, {"probes", "seeds", "steps"}) == ["probes", "seeds"]
+    code = '<code class="docutils literal notranslate"><span class="pre">seeds</span></code>'
+    fixed = PAGE.replace('<span class="pre">probes</span>', "30").replace(f"<li>with {code}", "5")
+    assert prose_offenders(fixed, {"probes", "seeds", "steps"}) == []
+
+
+def test_parameter_names_come_from_the_parameters_cell():
+    nb = {"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["remove-cell"]}, "source": "x = 1"},
+        {"cell_type": "code", "metadata": {"tags": ["parameters", "remove-cell"]},
+         "source": ["seeds = [0, 1]  # c\n", "steps, lr = 10, 0.1\n"]},
+    ]}  # fmt: skip
+    assert parameter_names(nb) == {"seeds", "steps", "lr"}
+
+
+def _built_root(request, tmp_path_factory) -> Path:
+    base = tmp_path_factory.getbasetemp()
+    built = sorted(base.glob("book*/_build/html"))
+    if built:
+        return built[0].parents[1]
+    from test_runner import small_book  # noqa: F401  (the fixture, requested by name below)
+
+    return request.getfixturevalue("small_book")[0]
+
+
+def site_offenders(root: Path) -> dict[str, list[str]]:
+    """Every executed notebook's page of the book at ``root`` -> its offending names.
+
+    Args:
+        root: the book's root, with ``_runs/`` and ``_build/html/``.
+
+    Returns:
+        Page (relative to ``_runs``) -> the parameter names its prose shows (pages without any
+        are left out).
+    """
+    out = {}
+    for notebook in sorted((root / "_runs").rglob("*.ipynb")):
+        rel = notebook.relative_to(root / "_runs")
+        if rel.parts[0] in ("failed", "records") or notebook.name.startswith("."):
+            continue
+        page = root / "_build" / "html" / "_runs" / rel.with_suffix(".html")
+        if not page.exists():
+            continue
+        names = parameter_names(json.loads(notebook.read_text()))
+        found = prose_offenders(page.read_text(), names)
+        if found:
+            out[str(rel.with_suffix(""))] = sorted(set(found))
+    return out
+
+
+def test_no_page_of_the_small_book_shows_a_parameter_name_in_its_prose(request, tmp_path_factory):
+    root = _built_root(request, tmp_path_factory)
+    assert list((root / "_build" / "html" / "_runs").rglob("*.html"))
+    assert site_offenders(root) == {}
