@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from bs4 import BeautifulSoup
+from test_runner import small_book  # noqa: F401  (requested by name when no book was built)
 
 #: Elements of a page that are not prose.
 NOT_PROSE = ("div.cell", "details", "div.highlight", "pre", "nav", "header", "footer",
@@ -102,8 +103,6 @@ def _built_root(request, tmp_path_factory) -> Path:
     built = sorted(base.glob("book*/_build/html"))
     if built:
         return built[0].parents[1]
-    from test_runner import small_book  # noqa: F401  (the fixture, requested by name below)
-
     return request.getfixturevalue("small_book")[0]
 
 
