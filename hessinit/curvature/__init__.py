@@ -11,7 +11,13 @@ Imports: numpy, scipy, TensorFlow, Keras and :mod:`hessinit.nn` only (never stud
 """
 
 from .blocks import layer_curvature
-from .hutchinson import NormEstimate, hutchinson_norm
+from .hutchinson import (
+    CurvatureEstimates,
+    NormEstimate,
+    hutchinson_norm,
+    hutchinson_norms,
+    ratio_estimate,
+)
 from .kronecker import (
     PRECISIONS,
     HessianNorms,
@@ -25,6 +31,7 @@ from .products import curvature_vp, gnvp, hvp, hvp_graph, num_params, tf_variabl
 from .reference import MAX_FULL_ENTRIES, full_gauss_newton, full_hessian, kron_matrix
 
 __all__ = [
+    "CurvatureEstimates",
     "MAX_FULL_ENTRIES",
     "PRECISIONS",
     "HessianNorms",
@@ -36,6 +43,7 @@ __all__ = [
     "gnvp",
     "hessian_norms_all_layers",
     "hutchinson_norm",
+    "hutchinson_norms",
     "hvp",
     "hvp_graph",
     "input_gram",
@@ -44,5 +52,6 @@ __all__ = [
     "layer_curvature",
     "layer_hessian_norms",
     "num_params",
+    "ratio_estimate",
     "tf_variables",
 ]

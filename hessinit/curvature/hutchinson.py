@@ -6,6 +6,10 @@ term G or its curvature term R = H - G, ||H||_F^2 = E ||H v||^2 for Rademacher p
 the relative standard deviation is sqrt(2 / (m r_eff)), r_eff = (sum l^2)^2 / sum l^4 over the
 eigenvalues l: a few outlying eigenvalues make it large, which deflation removes.
 
+With :func:`hutchinson_norms` one probe v gives all three squared norms at once, from H v,
+G v and R v = H v - G v, so the ratios ||R||_F / ||H||_F and ||G||_F / ||H||_F have paired
+samples and a valid interval of their own.
+
 Imports: numpy, scipy and :mod:`hessinit.curvature.products`.
 """
 
@@ -15,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as _st
 
 from .products import _flat, _unflat, curvature_vp, gnvp, hvp, num_params
 
@@ -50,8 +55,10 @@ def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level
     included. With ``deflate=k > 0`` (Hutch++ applied to H^2): Q = orth(H H S) for k Gaussian
     columns S, ||H||_F^2 = ||H Q||_F^2 + ||H (I - Q Q^T)||_F^2, the first part exact, the second
     estimated; the k-dimensional sketch costs 2k products on top of ``probes``, and removes the
-    few outlying eigenvalues that make plain Hutchinson noisy. The interval is a normal interval
-    on the mean of ||H v||^2, mapped through the square root (clipped at 0).
+    few outlying eigenvalues that make plain Hutchinson noisy. The interval is a Student-t
+    interval (m - 1 degrees of freedom) on the mean of ||H v||^2, mapped through the square root
+    (clipped at 0). For H, G and R from the same probes, and their ratios, see
+    :func:`hutchinson_norms`.
 
     Args:
         model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
@@ -109,10 +116,162 @@ def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level
         if Q is not None:
             v = v - Q @ (Q.T @ v)
         samples[k] = np.sum(matvec(v) ** 2)
-    from scipy.stats import norm
+    return _norm_estimate(samples, exact, level)
 
-    mean, sem = samples.mean(), samples.std(ddof=1) / math.sqrt(probes)
-    zq = norm.ppf(0.5 + level / 2)
+
+def _t(level, dof):
+    """The two-sided Student-t quantile t_{dof, (1 + level) / 2}."""
+    return float(_st.t.ppf(0.5 + level / 2, dof))
+
+
+def _norm_estimate(samples, exact, level):
+    """sqrt(exact + mean of samples), with the t-interval of the mean mapped through sqrt."""
+    m = len(samples)
+    mean, sem = float(np.mean(samples)), float(np.std(samples, ddof=1)) / math.sqrt(m)
+    half = _t(level, m - 1) * sem
     total = exact + mean
-    low, high = max(total - zq * sem, 0.0), total + zq * sem
-    return NormEstimate(math.sqrt(total), math.sqrt(low), math.sqrt(high), probes, level)
+    low, high = max(total - half, 0.0), total + half
+    return NormEstimate(math.sqrt(max(total, 0.0)), math.sqrt(low), math.sqrt(high), m, level)
+
+
+def ratio_estimate(num, den, offset_num=0.0, offset_den=0.0, level=0.95):
+    """sqrt((c_u + mean u) / (c_v + mean v)) from paired probe samples, with a t-interval.
+
+    The ratio of squared norms r^2 = (c_u + mean u) / (c_v + mean v) has the delta-method
+    standard error s_d / (sqrt(m) (c_v + mean v)), d_k = u_k - r^2 v_k (paired samples keep their
+    covariance); the interval r^2 +- t_{m-1} se is mapped through the square root (clipped at 0).
+    The same delta method as :func:`hessinit.study.stats.ratio_of_means`, kept here because the
+    core may not import the study layer.
+
+    Args:
+        num: samples u_k = ||M_1 P v_k||^2 of the numerator, one per probe.
+        den: samples v_k = ||M_2 P v_k||^2 of the denominator from the same probes.
+        offset_num: the exact (deflated) part c_u of the numerator's squared norm.
+        offset_den: the exact part c_v of the denominator's squared norm.
+        level: the interval's confidence level.
+
+    Returns:
+        :class:`NormEstimate` of the norm ratio ||M_1||_F / ||M_2||_F.
+
+    Raises:
+        ValueError: fewer than 2 paired samples, or a non-positive denominator.
+
+    Example:
+        >>> e = ratio_estimate([1.0, 2.0, 3.0], [4.0, 8.0, 12.0])  # u = v / 4: ratio 1/2 exactly
+        >>> e.value, e.low, e.high
+        (0.5, 0.5, 0.5)
+    """
+    u, v = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    if u.shape != v.shape or u.size < 2:
+        raise ValueError("need at least 2 paired samples of equal shape")
+    d = offset_den + v.mean()
+    if not d > 0:
+        raise ValueError(f"the denominator's mean must be positive, got {d}")
+    r2 = (offset_num + u.mean()) / d
+    half = _t(level, u.size - 1) * float(np.std(u - r2 * v, ddof=1)) / (math.sqrt(u.size) * d)
+    low, high = max(r2 - half, 0.0), r2 + half
+    return NormEstimate(math.sqrt(max(r2, 0.0)), math.sqrt(low), math.sqrt(high), u.size, level)
+
+
+@dataclass(frozen=True)
+class CurvatureEstimates:
+    """Whole-network ||H||_F, ||G||_F, ||R||_F and their ratios, all from the same probes.
+
+    Attributes:
+        H: estimate of ||H||_F.
+        G: estimate of ||G||_F.
+        R: estimate of ||R||_F = ||H - G||_F.
+        R_over_H: estimate of ||R||_F / ||H||_F (paired delta-method interval).
+        G_over_H: estimate of ||G||_F / ||H||_F (paired delta-method interval).
+        samples: per term, the squared norms ||M P v_k||^2 of the deflated probes, shape (m,).
+        exact: per term, the exactly computed part ||M Q||_F^2 (0 without deflation).
+    """
+
+    H: NormEstimate
+    G: NormEstimate
+    R: NormEstimate
+    R_over_H: NormEstimate
+    G_over_H: NormEstimate
+    samples: dict
+    exact: dict
+
+
+def hutchinson_norms(model, x, y, probes=30, deflate=0, level=0.95, seed=0):
+    """||H||_F, ||G||_F, ||R||_F of the whole network and ||R||/||H||, ||G||/||H||, same probes.
+
+    One orthonormal basis Q (k columns, Q = orth(H H S) for Gaussian S, as in
+    :func:`hutchinson_norm`) is used for all three matrices M in {H, G, R}: for any orthogonal
+    projector, ||M||_F^2 = ||M Q||_F^2 + ||M P||_F^2 with P = I - Q Q^T, the first part exact
+    (k products with H and G), the second E ||M P v||^2 over Rademacher v (E[P v v^T P] = P).
+    Each probe v gives H P v and G P v, hence R P v = H P v - G P v: the three samples are paired,
+    so a ratio gets the paired delta-method interval of :func:`ratio_estimate` rather than a
+    combination of two separate intervals. Each norm's interval is a Student-t interval
+    (m - 1 degrees of freedom) on its mean, through the square root.
+
+    Args:
+        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        probes: the number m of Rademacher probes (at least 2).
+        deflate: k, the dimension of the exactly-handled subspace; 0 for plain Hutchinson.
+        level: the confidence level of every interval.
+        seed: seed of the numpy generator that draws the sketch and the probes.
+
+    Returns:
+        :class:`CurvatureEstimates`.
+
+    Raises:
+        ValueError: fewer than 2 probes.
+
+    Example:
+        >>> from hessinit.curvature import full_gauss_newton, full_hessian
+        >>> from hessinit.nn import mlp
+        >>> model = mlp(input_shape=(2,), widths=(2,), num_classes=2, activation="tanh",
+        ...             kernel_std=1.0, dtype="float64")  # P = 12
+        >>> x, y = np.array([[1.0, 2.0], [-1.0, 0.5]]), [0, 1]
+        >>> H = full_hessian(model, x, y)
+        >>> R = H - full_gauss_newton(model, x, y)
+        >>> est = hutchinson_norms(model, x, y, probes=2, deflate=12)  # k = P: exact
+        >>> bool(np.isclose(est.R_over_H.value, np.linalg.norm(R) / np.linalg.norm(H)))
+        True
+    """
+    if probes < 2:
+        raise ValueError("need at least 2 probes for a confidence interval")
+    variables = model.trainable_variables
+    n = num_params(variables)
+    rng = np.random.default_rng(seed)
+
+    def products(v):
+        """(H v, G v) for a flat vector ``v``, flat in float64."""
+        vs = _unflat(v, variables)
+        return _flat(hvp(model, x, y, vs)), _flat(gnvp(model, x, y, vs))
+
+    def h_only(v):
+        """H v for a flat vector ``v``, flat in float64."""
+        return _flat(hvp(model, x, y, _unflat(v, variables)))
+
+    def squares(v):
+        """(||H v||^2, ||G v||^2, ||R v||^2)."""
+        hv, gv = products(v)
+        return float(hv @ hv), float(gv @ gv), float((hv - gv) @ (hv - gv))
+
+    exact, Q = np.zeros(3), None
+    if deflate > 0:
+        sketch = np.stack([h_only(h_only(s)) for s in rng.standard_normal((deflate, n))], axis=1)
+        Q, _ = np.linalg.qr(sketch)
+        exact = np.sum([squares(q) for q in Q.T], axis=0)
+    samples = np.empty((probes, 3))
+    for k in range(probes):
+        v = rng.choice([-1.0, 1.0], size=n)
+        if Q is not None:
+            v = v - Q @ (Q.T @ v)
+        samples[k] = squares(v)
+    names = ("H", "G", "R")
+    est = {t: _norm_estimate(samples[:, i], exact[i], level) for i, t in enumerate(names)}
+    return CurvatureEstimates(
+        **est,
+        R_over_H=ratio_estimate(samples[:, 2], samples[:, 0], exact[2], exact[0], level),
+        G_over_H=ratio_estimate(samples[:, 1], samples[:, 0], exact[1], exact[0], level),
+        samples={t: samples[:, i].copy() for i, t in enumerate(names)},
+        exact={t: float(exact[i]) for i, t in enumerate(names)},
+    )
