@@ -15,7 +15,14 @@ A verdict is one of
 - ``"holds only when ..."`` (:data:`ONLY_WHEN`): it is met in some; the text after "when" names
   those settings (see :func:`verdict`, :func:`range_verdict` and :func:`grouped_verdict`);
 - ``"inconclusive"`` (:data:`INCONCLUSIVE`): a confidence interval straddles the threshold and
-  the rule is met nowhere else (see :func:`compare_interval`).
+  the rule is met nowhere else (see :func:`compare_interval`); where it is met elsewhere, the
+  verdict is "holds only when A; inconclusive for B" (an inconclusive setting never counts as a
+  failure);
+- ``"not tested: ..."`` (:data:`NOT_TESTED`): the condition the claim needs was not reached; the
+  text says what was.
+
+Each row also says where the claim comes from (:data:`SOURCES`), the exact words it rests on, the
+measured value with its 95% interval and the number of seeds behind it.
 
 Imports: numpy, pandas and :mod:`hessinit.study.stats` (the intervals).
 """
@@ -705,42 +712,6 @@ def init_training_rows(
             figure=figure,
             page=page,
         )])  # fmt: skip
-
-
-_NUMBER_WORDS = {2: "two", 3: "three", 5: "five", 10: "ten", 100: "a hundred"}
-
-
-def explode_verdict(course: pd.DataFrame, factor: float = 10) -> str:
-    """A sentence on whether dense1's Hessian grows ("explodes") at the largest std.
-
-    The rule: the largest ||H||_F over training at the largest std exceeds ``factor`` times
-    the largest at the smallest std. The sentence quotes the numbers of ``course``.
-
-    Args:
-        course: rows of :func:`hessinit.study.analysis.dense1_course` (``sd``, ``H_min``,
-            ``H_max``).
-        factor: the growth that counts as an explosion.
-
-    Returns:
-        The sentence, starting "This run agrees" or "This run does not agree".
-
-    Example:
-        >>> course = pd.DataFrame({"sd": [1e-5, 1.0], "H_min": [1.0, 0.2], "H_max": [2.0, 1.0]})
-        >>> explode_verdict(course)  # doctest: +ELLIPSIS
-        "This run does not agree: ... stays below ten times its value ... (sd = 1: 0.2 to 1 ..."
-    """
-    big = course.loc[course["sd"].idxmax()]
-    small = course.loc[course["sd"].idxmin()]
-    grows = big["H_max"] > factor * small["H_max"]
-    swing = big["H_max"] / big["H_min"] if big["H_min"] > 0 else math.inf
-    times = f"{_NUMBER_WORDS.get(factor, f'{factor:g}')} times"
-    agree, move = ("agrees", "grows beyond") if grows else ("does not agree", "stays below")
-    return (
-        f"This run {agree}: at the largest std dense1's Hessian norm {move} {times} its value "
-        f"at the smallest std (sd = {big['sd']:g}: "
-        f"{big['H_min']:.3g} to {big['H_max']:.3g} over training, a max/min ratio of {swing:.3g}; "
-        f"sd = {small['sd']:g}: {small['H_min']:.3g} to {small['H_max']:.3g})."
-    )
 
 
 # --------------------------------------------------------------------------------------------
