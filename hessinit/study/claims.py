@@ -1092,17 +1092,18 @@ def step_model_rows(
     rows = []
     for claim, column, step in (("3.1", "gain", "at the fixed step"),
                                 ("3.2", "gain_star", "at gamma*")):  # fmt: skip
-        oks, where = [], []
+        oks, where, per_sd = [], [], []
         for sd, part in gains.groupby("sd"):
             e = mean_interval(part[column])
             oks.append(compare_interval(e.low, e.high, ">", 0))
             where.append(_sd_label(sd))
+            per_sd.append(f"{_sd_label(sd)}: {e.value:.3g} [{e.low:.3g}, {e.high:.3g}]")
         pooled = mean_interval(gains.groupby("seed")[column].mean())
         rows.append(claim_row(
             claim,
             source="this book's formalization",
             wording=STEP_WORDING,
-            setting=f"{setting}; {step}",
+            setting=f"{setting}; {step}; gain per sd {'; '.join(per_sd)}",
             measure="|rel. error| linear minus quadratic model (mean over sds and checkpoints)",
             value=pooled.value,
             low=pooled.low,
@@ -1166,13 +1167,15 @@ def step_training_rows(
     rows = []
     for i, name in enumerate(taylor):
         mine = diffs[diffs["challenger"] == name]
-        oks, where = [], []
+        oks, where, per_sd = [], [], []
         for sd, part in mine.groupby("init"):
             if part["challenger_diverged"].any():
                 oks.append(False)
+                per_sd.append(f"{_sd_label(sd)}: diverged")
             else:
                 e = mean_interval(part["diff"])
                 oks.append(compare_interval(e.low, e.high, "<", 0))
+                per_sd.append(f"{_sd_label(sd)}: {e.value:.3g} [{e.low:.3g}, {e.high:.3g}]")
             where.append(_sd_label(sd))
         finite = mine[np.isfinite(mine["diff"])]
         pooled = mean_interval(finite.groupby("seed")["diff"].mean())
@@ -1182,7 +1185,7 @@ def step_training_rows(
             source="this book's formalization",
             wording=STEP_WORDING,
             setting=f"{setting}; {name} against the best fixed lr per sd ({lrs}); "
-                    f"{diverged} diverged {name} runs",
+                    f"{diverged} diverged {name} runs; difference per sd {'; '.join(per_sd)}",
             measure="final loss, Taylor minus best fixed step (nats, mean over sds)",
             value=pooled.value,
             low=pooled.low,

@@ -593,3 +593,32 @@ def plot_schedules(cp: pd.DataFrame):
 
 
 # --- diagnostic ---
+
+
+def plot_diagnostic(table: pd.DataFrame, predictors, outcome: str, ylabel: str):
+    """Final loss against candidate diagnostics at initialization, one panel per predictor.
+
+    Args:
+        table: one row per (init, seed) with ``init``, ``family``, the predictors and
+            ``outcome``.
+        predictors: predictor column -> axis label; a positive predictor is drawn on a log axis.
+        outcome: the outcome column.
+        ylabel: its axis label.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        fig, axes = plt.subplots(1, len(predictors), figsize=(2.4 * len(predictors) + 0.6, 3.0),
+                                 sharey=True, squeeze=False, layout="constrained")  # fmt: skip
+        for ax, (col, label) in zip(axes[0], predictors.items(), strict=True):
+            for k, family in enumerate(dict.fromkeys(table["family"])):
+                g = table[table["family"] == family]
+                ax.scatter(g[col], g[outcome], s=10, alpha=0.7, label=family,
+                           color=LAYER_COLORS[k % len(LAYER_COLORS)])  # fmt: skip
+            if (table[col] > 0).all():
+                ax.set_xscale("log")
+            ax.set_xlabel(label)
+        axes[0][0].set_ylabel(ylabel)
+        axes[0][0].legend(frameon=False, fontsize=7)
+    return fig

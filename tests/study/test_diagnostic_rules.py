@@ -1,0 +1,80 @@
+"""The diagnostic chapter's rules (claims 4.1, 4.2) on synthetic frames, and its statistics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from hessinit.study import analysis, claims
+
+
+def _corr(h_low, h_high, h_rho, b_rho=0.2):
+    return pd.DataFrame({"predictor": ["H_sum", "loss0"], "outcome": "y",
+                         "kind": ["hessian", "baseline"], "rho": [h_rho, b_rho],
+                         "low": [h_low, b_rho - 0.1], "high": [h_high, b_rho + 0.1],
+                         "n": 5})  # fmt: skip
+
+
+def _gaps(low, high):
+    return pd.DataFrame({"outcome": ["y"], "hessian": "H_sum", "baseline": "loss0",
+                         "gap": [(low + high) / 2], "low": [low], "high": [high]})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("interval", "rho", "expected"),
+    [
+        ((-0.95, -0.7), -0.8, "holds"),  # a negative ranking counts: |rho| in [0.7, 0.95]
+        ((0.6, 0.9), 0.8, "holds"),
+        ((-0.2, 0.3), 0.05, "does not hold"),  # narrow around 0: |rho| <= 0.3 < 0.5
+        ((-0.3, 0.8), 0.4, "inconclusive"),
+    ],
+)
+def test_diagnostic_rows_41_flip(interval, rho, expected):
+    rows = claims.diagnostic_rows(_corr(*interval, rho), _gaps(0.1, 0.3), threshold=0.5,
+                                  setting="s")  # fmt: skip
+    assert rows["claim"].tolist() == ["4.1", "4.2"]
+    assert rows["verdict"][0] == expected
+    assert rows["value"][0] == pytest.approx(abs(rho))
+    assert (rows["seeds"] == 5).all()
+
+
+@pytest.mark.parametrize(
+    ("gap", "expected"),
+    [((0.1, 0.3), "holds"), ((-0.4, -0.1), "does not hold"), ((-0.2, 0.3), "inconclusive")],
+)
+def test_diagnostic_rows_42_flip(gap, expected):
+    rows = claims.diagnostic_rows(_corr(0.6, 0.9, 0.8), _gaps(*gap), threshold=0.5, setting="s")
+    assert rows["verdict"][1] == expected
+
+
+def test_abs_interval():
+    assert claims.abs_interval(-0.9, -0.6) == (0.6, 0.9)
+    assert claims.abs_interval(-0.7, 0.2) == (0.0, 0.7)
+
+
+def test_rank_correlations_and_gap_against_scipy():
+    rng = np.random.default_rng(0)
+    n = 30
+    table = pd.DataFrame({"seed": np.repeat(np.arange(5), 6), "a": rng.normal(size=n)})
+    table["y"] = table["a"] + 0.3 * rng.normal(size=n)
+    table["b"] = rng.normal(size=n)
+    corr = analysis.rank_correlations(table, ["a", "b"], ["y"], n_boot=200)
+    ref_a = stats.spearmanr(table["a"], table["y"]).statistic
+    ref_b = stats.spearmanr(table["b"], table["y"]).statistic
+    assert corr["rho"].tolist() == pytest.approx([ref_a, ref_b])
+    assert (corr["low"] <= corr["rho"]).all() and (corr["rho"] <= corr["high"]).all()
+    gap, low, high = analysis.rank_gap(table, "a", "b", "y", n_boot=200)
+    assert gap == pytest.approx(abs(ref_a) - abs(ref_b))
+    assert low <= gap <= high and low > 0  # a predicts y, b does not
+
+
+def test_deviation_and_outcomes():
+    diag = pd.DataFrame({"H_dense1": [100.0], "H_dense2": [0.01]})
+    # |log10(100 / 10 / 1)| + |log10(0.01 / 1 / 1)| = 1 + 2
+    assert analysis.deviation(diag, {"dense1": 10, "dense2": 1}, 1.0).tolist() == [3.0]
+    final = pd.DataFrame({"init": ["a"] * 4 + ["b"] * 4, "seed": [0, 0, 1, 1] * 2,
+                          "schedule": ["x", "y"] * 4, "lr": [0.01, 0.1] * 4,
+                          "final_loss": [1.0, 0.5, 1.2, 0.4, 0.3, np.nan, 0.2, 0.1]})  # fmt: skip
+    out = analysis.outcomes(final, "x", ["x", "y"]).set_index(["init", "seed"])
+    assert out.loc[("a", 1), "loss_tuned"] == 0.4  # y is a's tuned step
+    assert out.loc[("b", 0), "loss_tuned"] == 0.3  # y diverged once for b: x is tuned

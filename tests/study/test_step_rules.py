@@ -1,0 +1,138 @@
+"""The step-size chapter's rules (claims 3.1-3.4) on synthetic frames, and its measurements."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from hessinit.curvature import full_hessian
+from hessinit.nn import mean_loss, mlp
+from hessinit.stepsize import sgd_steps
+from hessinit.study import analysis, claims
+
+
+def _gains(by_sd):
+    rows = []
+    for sd, values in by_sd.items():
+        for seed, v in enumerate(values):
+            rows.append({"sd": sd, "seed": seed, "gain": v, "gain_star": v})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("by_sd", "expected"),
+    [
+        ({0.01: [0.1, 0.11, 0.12], 1.0: [0.2, 0.21, 0.22]}, "holds"),
+        ({0.01: [-0.1, -0.11, -0.12], 1.0: [-0.2, -0.21, -0.22]}, "does not hold"),
+        ({0.01: [-1.0, 0.0, 1.2], 1.0: [-2.0, 0.5, 1.0]}, "inconclusive"),
+        ({0.01: [0.1, 0.11, 0.12], 1.0: [-0.2, -0.21, -0.22]}, "holds only when sd = 0.01"),
+    ],
+)
+def test_step_model_rows_flip(by_sd, expected):
+    rows = claims.step_model_rows(_gains(by_sd), setting="s")
+    assert rows["verdict"].tolist() == [expected, expected]
+    assert set(rows["claim"]) == {"3.1", "3.2"}
+    assert (rows["source"] == "this book's formalization").all()
+    assert (rows["seeds"] == 3).all()
+    assert claims.STEP_WORDING in set(rows["wording"])
+
+
+def test_step_model_rows_value_is_the_mean_over_seeds_of_sd_averages():
+    gains = _gains({0.01: [0.1, 0.2, 0.3], 1.0: [0.3, 0.4, 0.5]})
+    row = claims.step_model_rows(gains, setting="s").iloc[0]
+    per_seed = np.array([0.2, 0.3, 0.4])  # seed k: mean over the two sds
+    half = 4.302652729911275 * per_seed.std(ddof=1) / math.sqrt(3)  # t_{2, 0.975}
+    assert row["value"] == pytest.approx(0.3)
+    assert row["low"] == pytest.approx(0.3 - half) and row["high"] == pytest.approx(0.3 + half)
+
+
+def _diffs(by_sd, diverged=()):
+    rows = []
+    for sd, values in by_sd.items():
+        for seed, v in enumerate(values):
+            rows.append({"init": sd, "challenger": "t", "seed": seed, "diff": v,
+                         "challenger_diverged": (sd, seed) in diverged})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+BEST = pd.DataFrame({"init": [0.01, 1.0], "lr": [0.3, 0.1]})
+
+
+@pytest.mark.parametrize(
+    ("by_sd", "diverged", "expected"),
+    [
+        ({0.01: [-0.2, -0.21, -0.19], 1.0: [-0.1, -0.12, -0.11]}, (), "holds"),
+        ({0.01: [0.2, 0.21, 0.19], 1.0: [0.1, 0.12, 0.11]}, (), "does not hold"),
+        ({0.01: [-0.5, 0.1, 0.3], 1.0: [-0.4, 0.5, 0.0]}, (), "inconclusive"),
+        # a diverged Taylor run loses its sd, however good the other seeds
+        ({0.01: [-0.2, -0.21, math.nan], 1.0: [-0.1, -0.12, -0.11]}, ((0.01, 2),),
+         "holds only when sd = 1"),
+    ],
+)  # fmt: skip
+def test_step_training_rows_flip(by_sd, diverged, expected):
+    rows = claims.step_training_rows(_diffs(by_sd, diverged), BEST, taylor=["t"], setting="s")
+    assert rows["claim"].tolist() == ["3.3"]
+    assert rows["verdict"][0] == expected
+    assert "sd = 0.01: 0.3" in rows["setting"][0]
+
+
+def test_best_fixed_counts_a_diverged_run_as_losing_and_against_best_pairs_seeds():
+    final = pd.DataFrame({
+        "init": 1.0, "seed": [0, 0, 0, 1, 1, 1], "schedule": ["a", "b", "t"] * 2,
+        "lr": [0.1, 1.0, math.nan] * 2, "final_loss": [0.5, 0.1, 0.4, 0.6, math.nan, 0.7],
+    })  # fmt: skip
+    final["diverged"] = ~np.isfinite(final["final_loss"])
+    best = analysis.best_fixed(final, ["a", "b"])
+    assert best["best"].tolist() == ["a"]  # b is better on seed 0 but diverged on seed 1
+    diffs = analysis.against_best(final, best, ["t"])
+    assert diffs["diff"].round(6).tolist() == [-0.1, 0.1]
+
+
+def test_model_errors_against_hand_computed_values():
+    cp = pd.DataFrame({"lr": [0.1], "grad_norm": [2.0], "gHg": [8.0], "gamma_star": [0.5],
+                       "predicted": [0.36], "realised": [0.35], "predicted_star": [1.0],
+                       "realised_star": [0.8]})  # fmt: skip
+    out = analysis.model_errors(cp).iloc[0]
+    assert out["err_lin"] == pytest.approx(abs(0.4 - 0.35) / 0.35)
+    assert out["err_quad"] == pytest.approx(0.01 / 0.35)
+    assert out["err_lin_star"] == pytest.approx(abs(2.0 - 0.8) / 0.8)
+    assert out["quad_share"] == pytest.approx(0.1 / (2 * 0.5))  # lr / (2 gamma*)
+
+
+def test_sgd_steps_matches_plain_gradient_descent_and_the_taylor_step():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 3)), np.array([0, 1, 2, 0, 1, 2])
+    batches = np.array([[0, 1, 2], [3, 4, 5], [0, 2, 4]])
+    model = mlp(input_shape=(3,), widths=(4,), num_classes=3, activation="tanh",
+                kernel_std=0.5, dtype="float64", seed=1)  # fmt: skip
+    ref = mlp(input_shape=(3,), widths=(4,), num_classes=3, activation="tanh",
+              kernel_std=0.5, dtype="float64", seed=1)  # fmt: skip
+    sgd_steps(model, x, y, batches, lr=0.3)
+    for b in batches:
+        with tf.GradientTape() as tape:
+            loss = mean_loss(ref, x[b], y[b])
+        for v, g in zip(ref.trainable_variables, tape.gradient(loss, ref.trainable_variables),
+                        strict=True):  # fmt: skip
+            v.assign_sub(0.3 * g)
+    for a, b in zip(model.get_weights(), ref.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    # one Taylor step: gamma* = g'g / g'Hg from the materialized Hessian
+    w0 = ref.get_weights()
+    with tf.GradientTape() as tape:
+        loss = mean_loss(ref, x[:3], y[:3])
+    g = np.concatenate([t.numpy().ravel() for t in tape.gradient(loss, ref.trainable_variables)])
+    gamma = g @ g / (g @ full_hessian(ref, x[:3], y[:3]) @ g)
+    sgd_steps(ref, x, y, batches[:1], lr=("taylor", 0.5))
+    moved = np.concatenate([a.ravel() - b.ravel() for a, b in zip(w0, ref.get_weights(),
+                                                                   strict=True)])  # fmt: skip
+    np.testing.assert_allclose(moved, 0.5 * gamma * g, rtol=1e-9)
+
+
+def test_sgd_steps_rejects_bad_arguments():
+    model = mlp(input_shape=(2,), widths=(), num_classes=2, dtype="float64")
+    with pytest.raises(ValueError):
+        sgd_steps(model, np.zeros((2, 2)), [0, 1], [[0, 1]], lr=-1)
+    with pytest.raises(ValueError):
+        sgd_steps(model, np.zeros((2, 2)), [0, 1], [0, 1], lr=0.1)
