@@ -626,32 +626,35 @@ def peak_swing(frame: pd.DataFrame, sd: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def loss_gains(frame: pd.DataFrame, drop: float = 0.1) -> pd.DataFrame:
+def loss_gains(frame: pd.DataFrame, early: float = 0.1) -> pd.DataFrame:
     """What training gained, per sd and seed, on the fixed Hessian batch.
 
     Args:
         frame: rows of :func:`hessinit.train.run` with ``seed`` and ``hessian_loss``.
-        drop: the loss decrease (nats) that counts as leaving the start.
+        early: the share of the steps that counts as the start of training.
 
     Returns:
         One row per (sd, seed): ``loss_init`` and ``loss_end`` (the Hessian-batch loss at the
-        first and last checkpoint), ``gain`` = loss_init - loss_end, and ``leave``, the first
-        checkpoint step where the loss is at least ``drop`` below ``loss_init`` (NaN if never).
+        first and last checkpoint), ``gain`` = loss_init - loss_end, ``early_step`` (the first
+        checkpoint at or after ``early`` times the last step) and ``early_gain`` (loss_init
+        minus the loss there).
 
     Example:
-        >>> frame = pd.DataFrame({"sd": 1.0, "seed": 0, "step": [0, 10, 20], "layer": "dense1",
-        ...                       "H": 1.0, "hessian_loss": [2.5, 2.45, 1.5]})
-        >>> loss_gains(frame).iloc[0][["gain", "leave"]].tolist()
-        [1.0, 20.0]
+        >>> frame = pd.DataFrame({"sd": 1.0, "seed": 0, "step": [0, 10, 20, 100],
+        ...                       "layer": "dense1", "H": 1.0,
+        ...                       "hessian_loss": [2.5, 2.25, 2.0, 1.5]})
+        >>> loss_gains(frame).iloc[0][["gain", "early_step", "early_gain"]].tolist()
+        [1.0, 10.0, 0.25]
     """
     h = _checkpoints(frame).drop_duplicates(["sd", "seed", "step"]).sort_values("step")
     rows = []
     for (sd, seed), part in h.groupby(["sd", "seed"], sort=True):
-        loss = part["hessian_loss"].to_numpy()
-        below = part["step"].to_numpy()[loss <= loss[0] - drop]
+        loss, steps = part["hessian_loss"].to_numpy(), part["step"].to_numpy()
+        at = int(np.argmax(steps >= early * steps[-1]))
         rows.append({"sd": sd, "seed": seed, "loss_init": float(loss[0]),
                      "loss_end": float(loss[-1]), "gain": float(loss[0] - loss[-1]),
-                     "leave": float(below[0]) if len(below) else math.nan})  # fmt: skip
+                     "early_step": float(steps[at]),
+                     "early_gain": float(loss[0] - loss[at])})  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -179,9 +179,11 @@ def test_peak_swing_and_loss_gains():
     )
     p = analysis.peak_swing(frame, 1.0).iloc[0]
     assert (p["peak"], p["trough"], p["swing"]) == (100.0, 5.0, 20.0)
-    g = analysis.loss_gains(frame, drop=0.5).iloc[0]
-    assert g["gain"] == pytest.approx(1.2) and g["leave"] == 20
-    assert math.isnan(analysis.loss_gains(frame, drop=5).iloc[0]["leave"])
+    g = analysis.loss_gains(frame).iloc[0]
+    assert g["gain"] == pytest.approx(1.2) and g["early_step"] == 10
+    assert g["early_gain"] == pytest.approx(0.3)
+    g = analysis.loss_gains(frame, early=0.5).iloc[0]
+    assert g["early_step"] == 20 and g["early_gain"] == pytest.approx(1.0)
 
 
 def _peaks(peak, swing, layer="dense2"):
