@@ -247,39 +247,3 @@ def test_init_training_rule(wins, expected):
                           "wins_every_seed": wins})  # fmt: skip
     row = claims.init_training_rows(frame, setting="S")
     assert row[["claim", "value", "verdict"]].values.tolist() == [["2.2", -0.01, expected]]
-
-
-@pytest.mark.parametrize(
-    ("acc_star", "expected"),
-    [
-        ((1.0, 0.95, 0.9), "holds"),
-        ((0.5, 0.2, 0.0), "does not hold"),
-        ((1.0, 0.5, 0.95), "holds only when sd in {1e-05, 1}"),
-    ],
-)
-def test_step_model_rule(acc_star, expected):
-    accuracy = pd.DataFrame({"sd": [1e-5, 0.01, 1.0], "acc_lr": [1.0, 0.95, 0.9],
-                             "acc_star": acc_star})  # fmt: skip
-    rows = claims.step_model_rows(accuracy, rel_tol=0.25, min_fraction=0.9, setting="S")
-    assert rows["claim"].tolist() == ["3.1", "3.2"]
-    assert rows["verdict"].tolist() == ["holds", expected]
-    assert rows["value"].tolist() == pytest.approx([0.9, min(acc_star)])
-    assert rows["setting"].tolist() == ["S; the step lr", "S; the step gamma*"]
-    assert set(rows["rule"]) == {"realised/predicted within 0.25 of 1 at 90% of checkpoints"}
-
-
-def test_step_training_rule_needs_every_seed():
-    index = pd.MultiIndex.from_product([[0.01, 1.0], [0, 1]], names=["sd", "seed"])
-    final = pd.DataFrame({"lr=0.01": [1.0, 1.0, 1.0, 1.0],
-                          "1 gamma*": [0.5, 0.5, 0.5, 1.5],  # loses on one seed at sd = 1
-                          "0.5 gamma*": [0.5, 0.5, 0.5, 0.5]}, index=index)  # fmt: skip
-    rows = claims.step_training_rows(final, fixed="lr=0.01", taylor=["1 gamma*", "0.5 gamma*"],
-                                     against="lr 0.01", setting="S")  # fmt: skip
-    assert rows["claim"].tolist() == ["3.3", "3.4"]
-    assert rows["verdict"].tolist() == ["holds only when sd <= 0.01", "holds"]
-    assert rows["value"].tolist() == pytest.approx([1.0, 0.5])  # worst sd, mean over seeds
-    assert rows["setting"][0] == "S; 1 gamma* against lr 0.01"
-    worse = final.assign(**{"0.5 gamma*": 2.0})
-    rows = claims.step_training_rows(worse, fixed="lr=0.01", taylor=["0.5 gamma*"], against="",
-                                     setting="")  # fmt: skip
-    assert rows["verdict"][0] == "does not hold"
