@@ -8,8 +8,9 @@ When g^T H g > 0 the model is minimised by gamma* = g^T g / g^T H g, with predic
 (g^T g)^2 / (2 g^T H g). Comparing predicted with realised decreases tests the quadratic model.
 H g is one forward-over-backward Hessian-vector product
 (:func:`hessinit.curvature.products.hvp_graph`), so H is never formed.
+:func:`sgd_steps` trains with a fixed step or with fractions of gamma* in one compiled loop.
 
-Imports: TensorFlow, :mod:`hessinit.nn` and :mod:`hessinit.curvature`.
+Imports: numpy, TensorFlow, :mod:`hessinit.nn` and :mod:`hessinit.curvature`.
 """
 
 from __future__ import annotations
