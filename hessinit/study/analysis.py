@@ -309,31 +309,35 @@ def ratio_interval(num: pd.Series | dict, den: pd.Series | dict) -> tuple[float,
 
 
 def whole_network_ratios(frame: pd.DataFrame) -> pd.DataFrame:
-    """Whole-network ||R||_F / ||H||_F per (activation, sd), with its interval.
+    """Whole-network ||R||_F / ||H||_F and ||G||_F / ||H||_F per (activation, sd), with intervals.
 
-    The interval is the conservative one of :func:`ratio_interval`.
+    The intervals are the paired ones of :func:`hessinit.curvature.hutchinson_norms` (the three
+    terms from the same probes, delta method), read off the ``R_over_H`` and ``G_over_H`` rows.
 
     Args:
         frame: rows of :func:`hessinit.study.experiments.whole_network_grid` (``activation``,
-            ``sd``, ``term``, ``value``, ``low``, ``high``).
+            ``sd``, ``term``, ``value``, ``low``, ``high``, ``probes``).
 
     Returns:
         One row per (activation, sd), in order of appearance: ``activation, sd, R_over_H, low,
-        high``.
+        high, G_over_H, G_low, G_high, probes``.
 
     Example:
-        >>> frame = pd.DataFrame({"activation": "relu", "sd": 0.1, "term": ["H", "G", "R"],
-        ...                       "value": [10.0, 10.0, 1.0], "low": [8.0, 8.0, 0.5],
-        ...                       "high": [12.0, 12.0, 2.0]})
-        >>> whole_network_ratios(frame).round(3).values.tolist()
-        [['relu', 0.1, 0.1, 0.042, 0.25]]
+        >>> frame = pd.DataFrame({"activation": "relu", "sd": 0.1,
+        ...                       "term": ["H", "G", "R", "R_over_H", "G_over_H"],
+        ...                       "value": [10.0, 10.0, 1.0, 0.1, 1.0],
+        ...                       "low": [8.0, 8.0, 0.5, 0.05, 0.9],
+        ...                       "high": [12.0, 12.0, 2.0, 0.2, 1.1], "probes": 30})
+        >>> whole_network_ratios(frame).values.tolist()
+        [['relu', 0.1, 0.1, 0.05, 0.2, 1.0, 0.9, 1.1, 30]]
     """
     rows = []
     for (activation, sd), g in frame.groupby(["activation", "sd"], sort=False):
         terms = g.set_index("term")
-        value, low, high = ratio_interval(terms.loc["R"], terms.loc["H"])
-        rows.append({"activation": activation, "sd": sd, "R_over_H": value, "low": low,
-                     "high": high})  # fmt: skip
+        r, q = terms.loc["R_over_H"], terms.loc["G_over_H"]
+        rows.append({"activation": activation, "sd": sd, "R_over_H": r["value"], "low": r["low"],
+                     "high": r["high"], "G_over_H": q["value"], "G_low": q["low"],
+                     "G_high": q["high"], "probes": int(r["probes"])})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -659,6 +663,130 @@ def loss_gains(frame: pd.DataFrame, early: float = 0.1) -> pd.DataFrame:
 
 
 # --- dominance ---
+
+
+#: Below this mean ||Lambda_i||_F the softmax is saturated (one-hot to float32 precision): the
+#: Hessian is ~0 and a ratio of its terms is noise, so such a setting is flagged, not judged.
+SATURATED_LAMBDA = 1e-6
+
+
+def init_intervals(frame: pd.DataFrame, saturated: float = SATURATED_LAMBDA) -> pd.DataFrame:
+    """Worst layer's ||R||/||H|| (and its ||G||/||H||) per setting: mean over seeds, 95% interval.
+
+    Per seed the worst layer is the one with the largest ``R_over_H``; its ratios are averaged
+    over the seeds with :func:`hessinit.study.stats.mean_interval` (Student t). A seed is
+    *saturated* when the softmax's mean ||Lambda_i||_F is below ``saturated`` or a ratio is not
+    finite (H ~ 0); a setting keeps its saturated seeds' count in ``saturated`` and is averaged
+    over the others only (all NaN when every seed saturates).
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.init_seeds`.
+        saturated: the threshold on ``lambda_norm``.
+
+    Returns:
+        One row per (activation, init, scaling, sd), in order of appearance: ``R_over_H, low,
+        high, G_over_H, G_low, G_high, seeds`` (the unsaturated seeds) and ``saturated``.
+
+    Example:
+        >>> frame = pd.DataFrame({"activation": "tanh", "init": "lecun", "scaling": "all",
+        ...                       "sd": float("nan"), "seed": [0, 0, 1, 1, 2, 2],
+        ...                       "layer": ["d1", "d2"] * 3, "lambda_norm": 0.3,
+        ...                       "R_over_H": [0.1, 0.3, 0.2, 0.1, 0.4, 0.0],
+        ...                       "G_over_H": [1.0, 0.9, 0.9, 1.0, 0.8, 1.0]})
+        >>> row = init_intervals(frame).iloc[0]
+        >>> round(float(row["R_over_H"]), 3), round(float(row["G_over_H"]), 3), int(row["seeds"])
+        (0.3, 0.867, 3)
+    """
+    keys = ["activation", "init", "scaling", "sd"]
+    rows = []
+    for key, part in frame.groupby(keys, sort=False, dropna=False):
+        sat = (part["lambda_norm"] < saturated) | ~np.isfinite(part["R_over_H"])
+        bad_seeds = set(part.loc[sat, "seed"])
+        good = part[~part["seed"].isin(bad_seeds)]
+        row = dict(zip(keys, key, strict=True))
+        row.update(R_over_H=np.nan, low=np.nan, high=np.nan, G_over_H=np.nan, G_low=np.nan,
+                   G_high=np.nan, seeds=0, saturated=len(bad_seeds))  # fmt: skip
+        if len(good):
+            from . import stats  # the study layer's intervals (Student t over seeds)
+
+            worst = good.loc[good.groupby("seed")["R_over_H"].idxmax()]
+            r = stats.mean_interval(worst["R_over_H"])
+            g = stats.mean_interval(worst["G_over_H"])
+            row.update(R_over_H=r.value, low=r.low, high=r.high, G_over_H=g.value, G_low=g.low,
+                       G_high=g.high, seeds=r.n)  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def training_end(frame: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per (activation, seed): the loss and the worst layer's ratios at the last checkpoint.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.training_seeds` (``activation``,
+            ``seed``, ``step``, ``layer``, ``H``, ``hessian_loss``, ``R_over_H``, ``G_over_H``).
+        target: the loss on the Hessian batch the run must reach.
+
+    Returns:
+        One row per (activation, seed): ``step, loss, R_over_H, G_over_H, layer`` (of the worst
+        layer at the last checkpoint), ``start`` (the worst layer's ``R_over_H`` at step 0) and
+        ``reached`` (``loss <= target``).
+
+    Example:
+        >>> frame = pd.DataFrame({"activation": "tanh", "seed": 0, "step": [0, 0, 9, 9],
+        ...                       "layer": ["d1", "d2"] * 2, "H": 1.0,
+        ...                       "hessian_loss": [2.3, 2.3, 0.05, 0.05],
+        ...                       "R_over_H": [0.4, 0.6, 0.2, 0.1], "G_over_H": 1.0})
+        >>> training_end(frame, 0.1)[["loss", "R_over_H", "start", "reached"]].values.tolist()
+        [[0.05, 0.2, 0.6, True]]
+    """
+    rows = []
+    cps = frame.dropna(subset=["H"])
+    for (activation, seed), part in cps.groupby(["activation", "seed"], sort=False):
+        last = part[part["step"] == part["step"].max()]
+        worst = last.loc[last["R_over_H"].idxmax()]
+        first = part[part["step"] == part["step"].min()]["R_over_H"].max()
+        loss = float(last["hessian_loss"].iloc[0])
+        rows.append({"activation": activation, "seed": seed, "step": int(worst["step"]),
+                     "loss": loss, "R_over_H": worst["R_over_H"],
+                     "G_over_H": worst["G_over_H"], "layer": worst["layer"], "start": first,
+                     "reached": bool(loss <= target)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def training_intervals(end: pd.DataFrame) -> pd.DataFrame:
+    """Per activation, the final worst-layer ratios over the seeds that reached the target loss.
+
+    Args:
+        end: rows of :func:`training_end`.
+
+    Returns:
+        Indexed by ``activation`` (order of appearance): ``R_over_H, low, high`` and ``G_over_H,
+        G_low, G_high`` (means over the seeds with ``reached``, Student-t 95% intervals;
+        NaN when no seed reached it), ``seeds`` (that count), ``runs`` and ``loss_min``, the
+        lowest final loss of any run.
+
+    Example:
+        >>> end = pd.DataFrame({"activation": "tanh", "seed": [0, 1, 2], "loss": 0.05,
+        ...                     "R_over_H": [0.1, 0.2, 0.3], "G_over_H": 1.0,
+        ...                     "reached": [True, True, False]})
+        >>> row = training_intervals(end).loc["tanh"]
+        >>> round(float(row["R_over_H"]), 3), int(row["seeds"]), int(row["runs"])
+        (0.15, 2, 3)
+    """
+    from . import stats  # the study layer's intervals (Student t over seeds)
+
+    rows = []
+    for activation, part in end.groupby("activation", sort=False):
+        ok = part[part["reached"]]
+        row = {"activation": activation, "R_over_H": np.nan, "low": np.nan, "high": np.nan,
+               "G_over_H": np.nan, "G_low": np.nan, "G_high": np.nan, "seeds": len(ok),
+               "runs": len(part), "loss_min": float(part["loss"].min())}  # fmt: skip
+        if len(ok):
+            r, g = stats.mean_interval(ok["R_over_H"]), stats.mean_interval(ok["G_over_H"])
+            row.update(R_over_H=r.value, low=r.low, high=r.high, G_over_H=g.value, G_low=g.low,
+                       G_high=g.high)  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("activation")
 
 
 # --- init_schemes ---

@@ -24,7 +24,7 @@ from ..curvature import (
     full_gauss_newton,
     full_hessian,
     hessian_norms_all_layers,
-    hutchinson_norm,
+    hutchinson_norms,
     kron_matrix,
     layer_curvature,
     layer_hessian_norms,
@@ -32,14 +32,14 @@ from ..curvature import (
 )
 from ..data import load
 from ..init import hessian_init, kernel_stds, profile_schemes, reference_level
-from ..nn import dense_layers, get_dense, mean_loss, mlp
+from ..nn import dense_layers, get_dense, mean_loss, mlp, softmax_saturation
 from ..train import fit, run
 from .sweep import sweep
 
 #: The initial-std settings, only dense1 scaled (the original experiment) or every layer.
 SCALINGS = ("dense1", "all")
 
-#: The whole-network terms, each with the product :func:`hessinit.curvature.hutchinson_norm` uses.
+#: The whole-network terms (the names of :func:`hessinit.curvature.hutchinson_norm`'s products).
 TERMS = {"H": "hessian", "G": "gauss_newton", "R": "curvature"}
 
 
@@ -346,37 +346,47 @@ def along_training(data, activations, sd, scaling="dense1", **kwargs):
 
 
 def whole_network(model, x, y, probes=30, deflate=10, level=0.95, seed=0):
-    """||H||_F, ||G||_F and ||R||_F of the whole network's Hessian, with confidence intervals.
+    """||H||_F, ||G||_F, ||R||_F of the whole network and ||R||/||H||, ||G||/||H||, with intervals.
 
-    All weights, cross-layer blocks included, estimated with deflated Hutchinson
-    (:func:`~hessinit.curvature.hutchinson_norm`): ||H||_F^2 = ||H Q||_F^2 + E ||H (I - QQ^T) v||^2
-    for Rademacher v and a ``deflate``-dimensional sketch Q of the top of the spectrum.
+    All weights, cross-layer blocks included, estimated with deflated Hutchinson from the same
+    probes for every term (:func:`~hessinit.curvature.hutchinson_norms`):
+    ||M||_F^2 = ||M Q||_F^2 + E ||M (I - QQ^T) v||^2 for Rademacher v and one
+    ``deflate``-dimensional basis Q of the top of H's spectrum; the ratios get the paired
+    delta-method interval, the norms a Student-t interval over the probes.
 
     Args:
         model: a Keras model.
         x: images.
         y: labels.
-        probes: Rademacher probes per term.
+        probes: Rademacher probes (shared by every term).
         deflate: dimension of the deflation sketch.
-        level: confidence level of the interval.
-        seed: seed of the probes (the same for every term).
+        level: confidence level of the intervals.
+        seed: seed of the sketch and the probes.
 
     Returns:
-        One row per term (:data:`TERMS`): ``term, value, low, high, probes, deflate``.
+        One row per term (:data:`TERMS`, then ``R_over_H`` and ``G_over_H``): ``term, value,
+        low, high, probes, deflate``.
 
     Example:
         >>> model, x, y = tiny_problem(n=4, widths=(3,))
         >>> whole_network(model, x, y, probes=3, deflate=1)["term"].tolist()
-        ['H', 'G', 'R']
+        ['H', 'G', 'R', 'R_over_H', 'G_over_H']
     """
-
-    def estimate(term):
-        est = hutchinson_norm(model, x, y, probes=probes, product=TERMS[term], deflate=deflate,
-                              level=level, seed=seed)  # fmt: skip
-        return {"value": est.value, "low": est.low, "high": est.high, "probes": est.probes,
-                "deflate": deflate}  # fmt: skip
-
-    return sweep(estimate, term=list(TERMS))
+    est = hutchinson_norms(model, x, y, probes=probes, deflate=deflate, level=level, seed=seed)
+    return pd.DataFrame(
+        [
+            {
+                "term": term,
+                "value": e.value,
+                "low": e.low,
+                "high": e.high,
+                "probes": e.probes,
+                "deflate": deflate,
+            }
+            for term in (*TERMS, "R_over_H", "G_over_H")
+            for e in [getattr(est, term)]
+        ]
+    )
 
 
 def whole_network_grid(data, activations, sds, widths=(30, 30), n=512, probes=30, deflate=10,
@@ -401,8 +411,8 @@ def whole_network_grid(data, activations, sds, widths=(30, 30), n=512, probes=30
         >>> from hessinit.data import load
         >>> grid = whole_network_grid(load("mnist-5k", n=4), ["relu"], [0.1, 1.0], widths=(3,),
         ...                           probes=2, deflate=1)
-        >>> grid[["term", "activation", "sd"]].values.tolist()[:4]
-        [['H', 'relu', 0.1], ['G', 'relu', 0.1], ['R', 'relu', 0.1], ['H', 'relu', 1.0]]
+        >>> grid[["term", "activation", "sd"]].values.tolist()[::5]
+        [['H', 'relu', 0.1], ['H', 'relu', 1.0]]
     """
     x, y = data.x[:n], data.y[:n]
 
@@ -610,6 +620,191 @@ def layer_gradients(data, sds, seeds, widths=(30, 30), hessian_batch=1024) -> pd
 
 
 # --- dominance ---
+
+
+def relu_exactness(activations=("relu", "tanh"), seeds=(0, 1, 2), n=64, widths=(8, 6), pool=4):
+    """||H_l - G_l||_F / ||H_l||_F per layer block from the materialized autodiff matrices.
+
+    Claim 1.1 measured without the zero-curvature shortcut: on :func:`tiny_problem` (a new
+    network and a new image draw per seed), each dense kernel's block H_l of the full Hessian
+    (:func:`~hessinit.curvature.full_hessian`, nested autodiff) and G_l of the full Gauss-Newton
+    matrix (:func:`~hessinit.curvature.full_gauss_newton`, J^T Lambda J) are formed and compared;
+    a smooth activation is the control that shows the measurement can see a non-zero R_l.
+
+    Args:
+        activations: hidden activations, one network per seed each.
+        seeds: seeds of the images and the kernels.
+        n: images in the batch.
+        widths: hidden layer widths.
+        pool: side of the average-pooling window of :func:`tiny_problem`.
+
+    Returns:
+        One row per (activation, seed, layer): ``H`` (||H_l||_F), ``R`` (||H_l - G_l||_F) and
+        ``R_over_H``.
+
+    Example:
+        >>> check = relu_exactness(("relu",), seeds=(0,), n=4, widths=(3,))
+        >>> check[["activation", "seed", "layer"]].values.tolist()
+        [['relu', 0, 'dense1'], ['relu', 0, 'dense2']]
+        >>> bool((check["R_over_H"] < 1e-12).all())
+        True
+    """
+
+    def per_seed(activation, seed):
+        model, x, y = tiny_problem(activation, n=n, widths=widths, pool=pool, seed=seed)
+        rows = []
+        for layer in [d.name for d in dense_layers(model)]:
+            H = full_hessian(model, x, y, layer=layer)
+            R = H - full_gauss_newton(model, x, y, layer=layer)
+            h, r = np.linalg.norm(H), np.linalg.norm(R)
+            rows.append({"layer": layer, "H": h, "R": r, "R_over_H": r / h})
+        return rows
+
+    return sweep(per_seed, activation=activations, seed=list(seeds))
+
+
+#: The named schemes on every layer for the init grid of :func:`init_seeds`.
+SCHEMES = ("lecun", "glorot", "he")
+
+
+def init_seeds(data, activations, schemes=SCHEMES, sds=(), scalings=SCALINGS, widths=(30, 30),
+               n=256, seeds=(0, 1, 2, 3, 4)):  # fmt: skip
+    """Exact per-layer ||H||, ||G||, ||R|| at init, standard schemes and an sd grid, per seed.
+
+    Each seed draws new kernels (``mlp(..., seed=seed)``) and a new Hessian batch of ``n``
+    images (without replacement, ``np.random.default_rng(seed)``). Settings: every named scheme
+    on every layer (:func:`hessinit.init.kernel_stds`; ``init`` is its name, ``scaling`` "all",
+    ``sd`` NaN) and every (scaling, sd) of the grid (:func:`scaled_stds`; ``init`` "sd").
+    ``lambda_norm`` is the mean ||Lambda_i||_F of the softmax (0 when it saturates,
+    :func:`hessinit.nn.softmax_saturation`).
+
+    Args:
+        data: a :func:`hessinit.data.load` record.
+        activations: hidden activations.
+        schemes: named schemes of :func:`hessinit.init.kernel_stds`.
+        sds: initial stds of the grid (may be empty).
+        scalings: values of :data:`SCALINGS` for the grid.
+        widths: hidden layer widths.
+        n: images of each Hessian batch.
+        seeds: seeds of the kernels and of the Hessian batches.
+
+    Returns:
+        One row per (activation, setting, seed, layer): ``activation, init, scaling, sd, seed,
+        layer, H, G, R, GR, lambda_norm, G_over_H, R_over_H``.
+
+    Example:
+        >>> from hessinit.data import load
+        >>> frame = init_seeds(load("mnist-5k", n=16), ["tanh"], ["lecun"], [0.1], ["dense1"],
+        ...                    widths=(3,), n=8, seeds=[0])
+        >>> frame[["init", "scaling", "sd", "layer"]].values.tolist()
+        [['lecun', 'all', nan, 'dense1'], ['lecun', 'all', nan, 'dense2'], \
+['sd', 'dense1', 0.1, 'dense1'], ['sd', 'dense1', 0.1, 'dense2']]
+    """
+    settings = [(s, "all", float("nan")) for s in schemes]
+    settings += [("sd", c, float(s)) for c in scalings for s in sds]
+    shape, n_dense = data.x.shape[1:], len(widths) + 1
+
+    def norms(activation, setting, seed):
+        init, scaling, sd = settings[setting]
+        if init == "sd":
+            stds = scaled_stds(sd, scaling, n_dense)
+        else:
+            stds = kernel_stds(init, widths, shape, data.num_classes)
+        model = mlp(shape, data.num_classes, widths=widths, activation=activation,
+                    kernel_std=stds, seed=seed)  # fmt: skip
+        idx = np.random.default_rng(seed).choice(len(data.y), size=min(n, len(data.y)),
+                                                 replace=False)  # fmt: skip
+        x, y = data.x[idx], data.y[idx]
+        lam = softmax_saturation(model, x)["lambda_norm"]
+        return [
+            {
+                "init": init,
+                "scaling": scaling,
+                "sd": sd,
+                "layer": layer,
+                "H": h.H,
+                "G": h.G,
+                "R": h.R,
+                "GR": h.GR,
+                "lambda_norm": lam,
+            }
+            for layer, h in hessian_norms_all_layers(model, x, y).items()
+        ]
+
+    frame = sweep(norms, activation=activations, setting=range(len(settings)), seed=list(seeds))
+    frame = frame.drop(columns="setting")
+    cols = ["activation", "init", "scaling", "sd", "seed"]
+    frame = frame[cols + [c for c in frame.columns if c not in cols]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _ratios(frame)
+
+
+def training_seeds(data, activations, seeds, sd=0.01, **kwargs):
+    """:func:`along_training` repeated over seeds (new weights, Hessian batch and mini-batches).
+
+    Args:
+        data: a :func:`hessinit.data.load` record.
+        activations: hidden activations.
+        seeds: the seeds.
+        sd: dense1's initial std (the other kernels Glorot, the original setting).
+        **kwargs: passed to :func:`hessinit.train.run` (``steps``, ``lr``, ``hessian_every``...).
+
+    Returns:
+        The frames of :func:`along_training`, stacked; ``seed`` is :func:`hessinit.train.run`'s
+        column.
+
+    Example:
+        >>> from hessinit.data import load
+        >>> frame = training_seeds(load("mnist-5k", n=16), ["tanh"], [0, 1], widths=(3,),
+        ...                        steps=1, batch_size=4, hessian_batch=8, progress=False)
+        >>> sorted(frame["seed"].unique().tolist())
+        [0, 1]
+    """
+    parts = [along_training(data, activations, sd, seed=s, **kwargs) for s in seeds]
+    return pd.concat(parts, ignore_index=True)
+
+
+def whole_network_exact(activation="tanh", n=256, widths=(30, 30), pool=4, probes=30,
+                        deflate=10, seed=0):  # fmt: skip
+    """A whole-network estimate next to the exact value, on a network small enough to form H.
+
+    On :func:`tiny_problem` (images average-pooled by ``pool``), the full Hessian and
+    Gauss-Newton matrices over all weights are materialized by autodiff
+    (:func:`~hessinit.curvature.full_hessian`, :func:`~hessinit.curvature.full_gauss_newton`),
+    which gives the exact ||H||_F, ||G||_F, ||R||_F and ||R||_F / ||H||_F; the same quantities
+    are estimated by :func:`~hessinit.curvature.hutchinson_norms`, the estimator of claim 1.5.
+
+    Args:
+        activation: the hidden activation.
+        n: images in the batch.
+        widths: hidden layer widths.
+        pool: side of the average-pooling window (4: 7 x 7 inputs).
+        probes: Rademacher probes.
+        deflate: dimension of the deflated subspace.
+        seed: seed of the images, the kernels and the probes.
+
+    Returns:
+        One row per quantity (``H``, ``G``, ``R``, ``R_over_H``, ``G_over_H``): ``quantity,
+        estimate, low, high, exact, covered`` and ``params`` (the number of weights).
+
+    Example:
+        >>> check = whole_network_exact(n=4, widths=(3,), probes=3, deflate=2)
+        >>> check["quantity"].tolist(), bool(check["exact"].gt(0).all())
+        (['H', 'G', 'R', 'R_over_H', 'G_over_H'], True)
+    """
+    model, x, y = tiny_problem(activation, n=n, widths=widths, pool=pool, seed=seed)
+    H = full_hessian(model, x, y)
+    G = full_gauss_newton(model, x, y)
+    h, g, r = np.linalg.norm(H), np.linalg.norm(G), np.linalg.norm(H - G)
+    exact = {"H": h, "G": g, "R": r, "R_over_H": r / h, "G_over_H": g / h}
+    est = hutchinson_norms(model, x, y, probes=probes, deflate=deflate, seed=seed)
+    rows = []
+    for q, value in exact.items():
+        e = getattr(est, q)
+        rows.append({"quantity": q, "estimate": e.value, "low": e.low, "high": e.high,
+                     "exact": value, "covered": bool(e.low <= value <= e.high),
+                     "params": num_params(model.trainable_variables)})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 # --- init_schemes ---

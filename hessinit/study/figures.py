@@ -586,6 +586,114 @@ def plot_schedules(cp: pd.DataFrame):
 # --- dominance ---
 
 
+def plot_relu_exactness(check: pd.DataFrame, threshold: float):
+    """||H_l - G_l||_F / ||H_l||_F per layer block and seed, per activation (log scale).
+
+    Args:
+        check: rows of :func:`hessinit.study.experiments.relu_exactness`.
+        threshold: the round-off level, drawn as a dotted line.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        acts = list(dict.fromkeys(check["activation"]))
+        layers = list(dict.fromkeys(check["layer"]))
+        fig, ax = plt.subplots(figsize=(4.6, 3.0), layout="constrained")
+        floor = 1e-18  # exact zeros drawn at the bottom of the log axis
+        for k, act in enumerate(acts):
+            part = check[check["activation"] == act]
+            xs = [layers.index(name) + 0.15 * (k - (len(acts) - 1) / 2) for name in part["layer"]]
+            ax.scatter(xs, np.maximum(part["R_over_H"], floor), s=14, label=act,
+                       color=LAYER_COLORS[k % len(LAYER_COLORS)])  # fmt: skip
+        ax.axhline(threshold, color="grey", ls=":", lw=1)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(layers)), layers)
+        ax.set_ylabel("‖H_l − G_l‖_F / ‖H_l‖_F (autodiff)")
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def _setting_label(row) -> str:
+    return str(row["init"]) if row["init"] != "sd" else f"{row['scaling']} {row['sd']:g}"
+
+
+def plot_init_intervals(summary: pd.DataFrame, threshold: float = 0.1):
+    """Worst layer's R/H and its G/H with 95% intervals over seeds, per setting and activation.
+
+    Saturated settings (no unsaturated seed) are marked with an ``x`` at the bottom.
+
+    Args:
+        summary: rows of :func:`hessinit.study.analysis.init_intervals`.
+        threshold: drawn as a dotted line.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        acts = list(dict.fromkeys(summary["activation"]))
+        fig, axes = plt.subplots(len(acts), 1, figsize=(7.0, 1.9 * len(acts) + 0.9),
+                                 sharex=True, squeeze=False, layout="constrained")  # fmt: skip
+        for ax, act in zip(axes[:, 0], acts, strict=True):
+            part = summary[summary["activation"] == act].reset_index(drop=True)
+            xs = np.arange(len(part))
+            for k, (col, lo, hi, name) in enumerate(
+                (("R_over_H", "low", "high", "‖R‖/‖H‖"), ("G_over_H", "G_low", "G_high", "‖G‖/‖H‖"))
+            ):
+                err = [part[col] - part[lo], part[hi] - part[col]]
+                ax.errorbar(xs + 0.12 * (k - 0.5), part[col], yerr=err, fmt="o", ms=3,
+                            capsize=2, lw=1, color=LAYER_COLORS[k], label=name)  # fmt: skip
+            sat = part["seeds"] == 0
+            ax.scatter(xs[sat], np.zeros(sat.sum()), marker="x", color="black",
+                       label="saturated" if sat.any() else None)  # fmt: skip
+            ax.axhline(threshold, color="grey", ls=":", lw=1)
+            ax.set_title(act, fontsize=9)
+            ax.set_ylabel("worst layer")
+            ax.set_xticks(xs, [_setting_label(r) for _, r in part.iterrows()], rotation=45,
+                          ha="right", fontsize=7)  # fmt: skip
+        axes[0, 0].legend(frameon=False, fontsize=8, ncol=3)
+    return fig
+
+
+def plot_ratio_against_loss(frame: pd.DataFrame, threshold: float = 0.1, target=None):
+    """The worst layer's ||R||/||H|| against the Hessian-batch loss along training.
+
+    One panel per activation, one line per seed (checkpoints only), the loss on a log axis
+    decreasing to the right.
+
+    Args:
+        frame: rows of :func:`hessinit.study.experiments.training_seeds`.
+        threshold: drawn as a dotted horizontal line.
+        target: the target loss, drawn as a dashed vertical line (None: not drawn).
+
+    Returns:
+        The figure.
+    """
+    with style():
+        cps = frame.dropna(subset=["H"])
+        acts = list(dict.fromkeys(cps["activation"]))
+        fig, axes = plt.subplots(1, len(acts), figsize=(2.4 * len(acts) + 0.8, 3.0),
+                                 sharey=True, squeeze=False, layout="constrained")  # fmt: skip
+        for ax, act in zip(axes[0], acts, strict=True):
+            part = cps[cps["activation"] == act]
+            for k, (seed, run) in enumerate(part.groupby("seed")):
+                worst = run.groupby("step").agg(loss=("hessian_loss", "first"),
+                                                ratio=("R_over_H", "max"))  # fmt: skip
+                color = LAYER_COLORS[k % len(LAYER_COLORS)]
+                ax.plot(worst["loss"], worst["ratio"], marker="o", ms=3, lw=1.1, color=color,
+                        label=f"seed {seed}")  # fmt: skip
+            ax.axhline(threshold, color="grey", ls=":", lw=1)
+            if target is not None:
+                ax.axvline(target, color="black", ls="--", lw=0.8)
+            ax.set_xscale("log")
+            ax.invert_xaxis()
+            ax.set_title(act, fontsize=9)
+            ax.set_xlabel("Hessian-batch loss (nats)")
+        axes[0][0].set_ylabel("worst layer ‖R‖_F / ‖H‖_F")
+        axes[0][0].legend(frameon=False, fontsize=8)
+    return fig
+
+
 # --- init_schemes ---
 
 

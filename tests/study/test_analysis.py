@@ -124,25 +124,26 @@ def test_worst_layer_and_ratio_change():
     assert change.loc["relu", "loss_end"] == 0.4
 
 
-def test_whole_network_ratios_take_the_conservative_interval():
-    def rows(activation, sd, h, r):
-        return [{"activation": activation, "sd": sd, "term": t, "value": v, "low": lo, "high": hi}
-                for t, (v, lo, hi) in (("H", h), ("G", h), ("R", r))]  # fmt: skip
+def test_whole_network_ratios_read_the_paired_intervals():
+    """The ratio rows of whole_network (paired over probes), not a combination of two intervals."""
+
+    def rows(activation, sd, r, g):
+        terms = (("H", (4.0, 3.0, 5.0)), ("G", (3.0, 2.0, 4.0)), ("R", (2.0, 1.0, 3.0)),
+                 ("R_over_H", r), ("G_over_H", g))  # fmt: skip
+        return [{"activation": activation, "sd": sd, "term": t, "value": v, "low": lo,
+                 "high": hi, "probes": 20} for t, (v, lo, hi) in terms]  # fmt: skip
 
     frame = pd.DataFrame(
-        rows("relu", 0.1, (10.0, 8.0, 12.0), (1.0, 0.5, 2.0))  # R/H in [0.5/12, 2/8]
-        + rows("tanh", 0.1, (4.0, 2.0, 5.0), (2.0, 1.0, 3.0))  # [0.2, 1.5]
-        + rows("tanh", 1.0, (4.0, 0.0, 5.0), (4.0, 3.0, 5.0))  # den.low = 0: no upper end
+        rows("relu", 0.1, (0.5, 0.45, 0.55), (0.8, 0.7, 0.9))
+        + rows("tanh", 1.0, (0.2, 0.1, 0.3), (1.1, 1.0, 1.2))
     )
     out = analysis.whole_network_ratios(frame)
-    assert list(out.columns) == ["activation", "sd", "R_over_H", "low", "high"]
-    assert list(zip(out["activation"], out["sd"], strict=True)) == [
-        ("relu", 0.1), ("tanh", 0.1), ("tanh", 1.0)
-    ]  # fmt: skip
-    assert out["R_over_H"].tolist() == pytest.approx([0.1, 0.5, 1.0])
-    assert out["low"].tolist() == pytest.approx([0.5 / 12, 0.2, 0.6])
-    assert out["high"].tolist()[:2] == pytest.approx([0.25, 1.5])
-    assert out["high"].tolist()[2] == math.inf
+    assert list(out.columns) == ["activation", "sd", "R_over_H", "low", "high", "G_over_H",
+                                 "G_low", "G_high", "probes"]  # fmt: skip
+    assert out.values.tolist() == [
+        ["relu", 0.1, 0.5, 0.45, 0.55, 0.8, 0.7, 0.9, 20],
+        ["tanh", 1.0, 0.2, 0.1, 0.3, 1.1, 1.0, 1.2, 20],
+    ]
 
 
 def test_depth_growth_and_the_most_stable_variance():

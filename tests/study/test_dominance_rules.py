@@ -1,0 +1,195 @@
+"""The dominance chapter's rules (claims 1.1-1.5) on synthetic frames where each verdict flips,
+and its intervals against independent references."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as st
+
+from hessinit.curvature import ratio_estimate
+from hessinit.study import analysis, claims
+from hessinit.study import stats as study_stats
+
+NAN = float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# 1.1: ReLU, from the autodiff matrices
+# --------------------------------------------------------------------------------------------
+
+
+def _relu_check(values):
+    return pd.DataFrame({"activation": "relu", "seed": list(range(len(values))),
+                         "layer": "dense1", "R_over_H": values})  # fmt: skip
+
+
+def test_relu_rule_holds_at_round_off_and_fails_above():
+    row = claims.dominance_relu_rows(_relu_check([1e-16, 2e-15]), threshold=1e-10, setting="s")
+    assert row["verdict"][0] == claims.HOLDS
+    assert row["value"][0] == 2e-15 and row["seeds"][0] == 2
+    assert math.isnan(row["low"][0]) and math.isnan(row["high"][0])  # exact: no interval
+    assert row["source"][0] in claims.SOURCES and "first term dominates" in row["wording"][0]
+    bad = claims.dominance_relu_rows(_relu_check([1e-3, 0.2]), threshold=1e-10, setting="s")
+    assert bad["verdict"][0] == claims.FAILS
+    # the tanh control is not part of the ReLU claim
+    mixed = pd.concat([_relu_check([1e-16]), _relu_check([0.4]).assign(activation="tanh")])
+    assert claims.dominance_relu_rows(mixed, threshold=1e-10, setting="")["verdict"][0] == "holds"
+
+
+# --------------------------------------------------------------------------------------------
+# 1.2-1.3: smooth activations at initialization
+# --------------------------------------------------------------------------------------------
+
+
+def _summary(r, low, high, seeds, init="lecun", sd=NAN):
+    return {"activation": "tanh", "init": init, "scaling": "all", "sd": sd, "R_over_H": r,
+            "low": low, "high": high, "G_over_H": 1.0, "G_low": 0.9, "G_high": 1.1,
+            "seeds": seeds, "saturated": 5 - seeds}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("interval", "expected"),
+    [((0.05, 0.02, 0.08), "holds"), ((0.5, 0.4, 0.6), "does not hold"),
+     ((0.1, 0.02, 0.3), "inconclusive")],
+)  # fmt: skip
+def test_init_rule_flips_with_the_interval(interval, expected):
+    frame = pd.DataFrame([_summary(*interval, 5), _summary(*interval, 5, init="sd", sd=0.1)])
+    rows = claims.dominance_init_rows(frame, op="<", threshold=0.1, setting="s")
+    assert rows["claim"].tolist() == ["1.2", "1.3"]
+    assert rows["verdict"].tolist() == [expected, expected]
+    assert rows["low"][0] == interval[1] and rows["high"][0] == interval[2]
+    assert rows["seeds"].tolist() == [5, 5]
+    assert "G/H there 1" in rows["measure"][0]
+
+
+def test_init_rule_does_not_judge_saturated_settings_and_says_so():
+    frame = pd.DataFrame([_summary(0.05, 0.02, 0.08, 5),
+                          _summary(0.05, 0.02, 0.08, 5, init="sd", sd=0.01),
+                          _summary(NAN, NAN, NAN, 0, init="sd", sd=10.0)])  # fmt: skip
+    rows = claims.dominance_init_rows(frame, op="<", threshold=0.1, setting="s")
+    assert rows["verdict"][1] == "holds"  # judged on the unsaturated setting only
+    assert "saturated (not judged): tanh all sd=10" in rows["setting"][1]
+    only_saturated = pd.DataFrame([_summary(NAN, NAN, NAN, 0, init="sd", sd=10.0),
+                                   _summary(0.05, 0.02, 0.08, 5)])  # fmt: skip
+    rows = claims.dominance_init_rows(only_saturated, op="<", threshold=0.1, setting="s")
+    assert rows["verdict"][1].startswith(claims.NOT_TESTED)
+
+
+def test_init_intervals_are_student_t_over_the_worst_layer_per_seed():
+    rng = np.random.default_rng(0)
+    rows = []
+    worst = []
+    for seed in range(5):
+        r = rng.uniform(0, 1, 3)
+        worst.append(r.max())
+        for k, v in enumerate(r):
+            rows.append({"activation": "tanh", "init": "lecun", "scaling": "all", "sd": NAN,
+                         "seed": seed, "layer": f"d{k}", "lambda_norm": 0.3, "R_over_H": v,
+                         "G_over_H": 1 - v})  # fmt: skip
+    # a saturated setting: every seed's softmax is one-hot
+    for seed in range(5):
+        rows.append({"activation": "tanh", "init": "sd", "scaling": "all", "sd": 10.0,
+                     "seed": seed, "layer": "d0", "lambda_norm": 0.0, "R_over_H": NAN,
+                     "G_over_H": NAN})  # fmt: skip
+    out = analysis.init_intervals(pd.DataFrame(rows))
+    mean, sem = np.mean(worst), np.std(worst, ddof=1) / np.sqrt(5)
+    half = st.t.ppf(0.975, 4) * sem
+    assert out["R_over_H"][0] == pytest.approx(mean)
+    assert (out["low"][0], out["high"][0]) == pytest.approx((mean - half, mean + half))
+    assert out["G_over_H"][0] == pytest.approx(1 - mean)  # G/H of the same (worst) layer
+    assert out["seeds"].tolist() == [5, 0] and out["saturated"].tolist() == [0, 5]
+    assert math.isnan(out["R_over_H"][1])
+
+
+# --------------------------------------------------------------------------------------------
+# 1.4: after training
+# --------------------------------------------------------------------------------------------
+
+
+def _end(losses, ratios, activation="tanh"):
+    return pd.DataFrame({"activation": activation, "seed": range(len(losses)), "loss": losses,
+                         "R_over_H": ratios, "G_over_H": 1.0,
+                         "reached": [loss <= 0.1 for loss in losses]})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ratios", "expected"),
+    [([0.01, 0.02, 0.03], "holds"), ([0.4, 0.5, 0.6], "does not hold"),
+     ([0.01, 0.2, 0.4], "inconclusive")],
+)  # fmt: skip
+def test_training_rule_flips_with_the_interval(ratios, expected):
+    iv = analysis.training_intervals(_end([0.05, 0.06, 0.07], ratios))
+    row = claims.dominance_training_rows(iv, op="<", threshold=0.1, target=0.1, setting="s")
+    assert row["verdict"][0] == expected
+    assert row["seeds"][0] == 3 and row["low"][0] <= row["value"][0] <= row["high"][0]
+
+
+def test_training_rule_is_not_tested_when_the_target_loss_is_not_reached():
+    iv = analysis.training_intervals(_end([0.3, 0.25, 0.05], [0.01, 0.01, 0.01]))
+    assert iv.loc["tanh", "seeds"] == 1  # one seed cannot bound a mean
+    row = claims.dominance_training_rows(iv, op="<", threshold=0.1, target=0.1, setting="s")
+    assert row["verdict"][0] == (
+        "not tested: the lowest Hessian-batch loss reached was 0.05 nats (target <= 0.1)"
+    )
+    # another activation that reached it is judged; the one that did not is named
+    both = analysis.training_intervals(
+        pd.concat(
+            [
+                _end([0.3, 0.25, 0.2], [0.01] * 3),
+                _end([0.05, 0.06, 0.07], [0.01, 0.02, 0.03], "softplus"),
+            ]
+        )  # fmt: skip
+    )
+    row = claims.dominance_training_rows(both, op="<", threshold=0.1, target=0.1, setting="s")
+    assert row["verdict"][0] == "holds only when softplus"
+    assert "target not reached by 2 seeds: tanh (lowest loss 0.2)" in row["setting"][0]
+
+
+def test_training_end_takes_the_last_checkpoint_and_the_worst_layer():
+    frame = pd.DataFrame({"activation": "tanh", "seed": 0, "step": [0, 0, 5, 5, 9, 9],
+                          "layer": ["d1", "d2"] * 3, "H": [1.0] * 4 + [NAN, NAN],
+                          "hessian_loss": [2.3, 2.3, 0.05, 0.05, NAN, NAN],
+                          "R_over_H": [0.4, 0.6, 0.1, 0.2, NAN, NAN],
+                          "G_over_H": [1.0, 0.9, 1.0, 0.95, NAN, NAN]})  # fmt: skip
+    end = analysis.training_end(frame, 0.1)
+    assert end[["step", "layer", "R_over_H", "G_over_H", "start", "reached"]].values.tolist() == [
+        [5, "d2", 0.2, 0.95, 0.6, True]
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# 1.5: the whole network
+# --------------------------------------------------------------------------------------------
+
+
+def _ratios(rows):
+    return pd.DataFrame([{"activation": a, "sd": s, "R_over_H": r, "low": lo, "high": hi,
+                          "G_over_H": 1.0, "G_low": 0.9, "G_high": 1.1, "probes": 20}
+                         for a, s, r, lo, hi in rows])  # fmt: skip
+
+
+def test_whole_rule_flips():
+    holds = _ratios([("relu", 0.01, 0.05, 0.03, 0.07), ("tanh", 0.01, 0.02, 0.01, 0.03)])
+    fails = _ratios([("relu", 0.01, 0.9, 0.8, 1.0), ("tanh", 0.01, 0.5, 0.4, 0.6)])
+    mixed = _ratios([("relu", 0.01, 0.9, 0.8, 1.0), ("tanh", 1.0, 0.05, 0.04, 0.06)])
+    unsure = _ratios([("relu", 0.01, 0.1, 0.05, 0.2)])
+    verdicts = [claims.dominance_whole_rows(r, op="<", threshold=0.1, setting="s")["verdict"][0]
+                for r in (holds, fails, mixed, unsure)]  # fmt: skip
+    assert verdicts == ["holds", "does not hold", "holds only when tanh sd=1", "inconclusive"]
+    row = claims.dominance_whole_rows(fails, op="<", threshold=0.1, setting="s")
+    assert (row["value"][0], row["low"][0], row["high"][0], row["seeds"][0]) == (0.9, 0.8, 1.0, 20)
+
+
+def test_ratio_estimate_is_the_square_root_of_the_paired_delta_method():
+    """The core's ratio interval equals study.stats.ratio_of_means on the squared norms."""
+    rng = np.random.default_rng(3)
+    h = rng.gamma(2.0, 1.0, 12)
+    r = 0.3 * h + rng.normal(0, 0.05, 12)
+    core = ratio_estimate(r, h, offset_num=0.5, offset_den=2.0)
+    ref = study_stats.ratio_of_means(r, h, offset_u=0.5, offset_v=2.0)
+    assert core.value == pytest.approx(math.sqrt(ref.value))
+    assert core.low == pytest.approx(math.sqrt(max(ref.low, 0)))
+    assert core.high == pytest.approx(math.sqrt(ref.high))
+    assert core.probes == 12
