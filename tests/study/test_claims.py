@@ -3,7 +3,6 @@ flips, and the claims ledger built from small synthetic tables."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -125,85 +124,7 @@ def test_range_verdict():
 # The chapters' rules: each on a synthetic frame where the verdict flips.
 
 
-def _worst(tanh_dense1, tanh_all):
-    return pd.DataFrame({
-        "activation": ["relu"] * 4 + ["tanh"] * 4,
-        "scaling": ["dense1", "dense1", "all", "all"] * 2,
-        "sd": [0.01, 1.0] * 4,
-        "R_over_H": [0.0, 0.0, 0.0, 0.0, *tanh_dense1, *tanh_all],
-    })  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("tanh_dense1", "expected"),
-    [
-        ((0.01, 0.02), "holds"),
-        ((0.5, 0.6), "does not hold"),
-        ((0.01, 0.6), "holds only when tanh: sd <= 0.01"),
-        ((0.6, 0.01), "holds only when tanh: sd >= 1"),
-    ],
-)
-def test_dominance_init_rule_flips_with_the_ratio(tanh_dense1, expected):
-    rows = claims.dominance_init_rows(
-        _worst(tanh_dense1, (0.5, 0.5)), op="<", threshold=0.1, setting="S"
-    )
-    assert rows["claim"].tolist() == ["1.1", "1.2", "1.3"]
-    assert rows["verdict"].tolist() == ["holds", expected, "does not hold"]
-    assert rows["value"].tolist() == pytest.approx([0.0, np.median(tanh_dense1), 0.5])
-    assert rows["setting"].tolist() == [
-        "ReLU, S, both scalings", "tanh; only dense1 scaled; S", "tanh; every layer scaled; S"
-    ]  # fmt: skip
-    assert set(rows["rule"]) == {"R/H < 0.1 in every layer"}
-    assert set(rows["page"]) == {"dominance"} and set(rows["figure"]) == {"fig-dominance-init"}
-
-
-def test_dominance_init_rule_follows_its_threshold_and_comparison():
-    worst = _worst((0.05, 0.2), (0.5, 0.5))
-    assert claims.dominance_init_rows(worst, op="<", threshold=0.3, setting="S")["verdict"][1] == (
-        "holds"
-    )
-    rows = claims.dominance_init_rows(worst, op=">=", threshold=0.1, setting="S")
-    assert rows["verdict"].tolist() == ["does not hold", "holds only when tanh: sd >= 1", "holds"]
-    assert rows["rule"][0] == "R/H >= 0.1 in every layer"
-
-
-@pytest.mark.parametrize(
-    ("ends", "expected"),
-    [
-        ((0.05, 0.01), "holds"),
-        ((0.5, 0.2), "does not hold"),
-        ((0.05, 0.2), "holds only when tanh"),
-        ((0.05, np.nan), "holds"),  # an activation without a last checkpoint is left out
-    ],
-)
-def test_dominance_training_rule(ends, expected):
-    change = pd.DataFrame(
-        {"start": 0.9, "end": [0.0, *ends]},
-        index=pd.Index(["relu", "tanh", "gelu"], name="activation"),
-    )
-    row = claims.dominance_training_rows(change, op="<", threshold=0.1, setting="S")
-    assert row["claim"].tolist() == ["1.4"]
-    assert row["verdict"][0] == expected
-    assert row["value"][0] == pytest.approx(np.nanmax(ends))
-
-
-@pytest.mark.parametrize(
-    ("lows", "highs", "expected"),
-    [
-        ((0.01, 0.02), (0.05, 0.09), "holds"),
-        ((0.2, 0.3), (0.4, 0.5), "does not hold"),
-        ((0.01, 0.3), (0.05, 0.5), "holds only when relu sd=0.01"),
-        ((0.05, 0.3), (0.2, 0.5), "inconclusive"),
-        ((0.05, 0.01), (0.2, 0.05), "holds only when relu sd=1; inconclusive for relu sd=0.01"),
-    ],
-)
-def test_dominance_whole_network_rule_on_intervals(lows, highs, expected):
-    ratios = pd.DataFrame({"activation": "relu", "sd": [0.01, 1.0],
-                           "R_over_H": [0.03, 0.4], "low": lows, "high": highs})  # fmt: skip
-    row = claims.dominance_whole_rows(ratios, op="<", threshold=0.1, setting="S")
-    assert row["verdict"][0] == expected
-    assert row["value"][0] == pytest.approx(np.median([0.03, 0.4]))
-    assert row["rule"][0] == "the 95% interval of R/H below 0.1"
+# The dominance rules (claims 1.1-1.5) are tested in tests/study/test_dominance_rules.py.
 
 
 def _best(c_relu, factor_relu):

@@ -103,6 +103,8 @@ def test_whole_network_intervals_cover_exact_norms(tiny):
     H = full_hessian(model, x, tiny.y)
     G = full_gauss_newton(model, x, tiny.y)
     exact = {"H": np.linalg.norm(H), "G": np.linalg.norm(G), "R": np.linalg.norm(H - G)}
+    exact["R_over_H"], exact["G_over_H"] = exact["R"] / exact["H"], exact["G"] / exact["H"]
+    assert frame["term"].tolist() == list(exact)
     for row in frame.itertuples():
         assert row.low <= exact[row.term] <= row.high, (row, exact[row.term])
         assert row.high - row.low < 0.3 * exact[row.term]
