@@ -984,6 +984,9 @@ def dominance_init_rows(
                         strict=True)]  # fmt: skip
 
         where = f"{names}; {label}; {setting}"
+        if claim == "1.3" and len(part):
+            scal = " and ".join(f"{c} scaled" for c in dict.fromkeys(part["scaling"]))
+            where += f"; sd from {part['sd'].min():g} to {part['sd'].max():g}, {scal}"
         if len(sat):
             where += "; saturated (not judged): " + ", ".join(labels(sat))
         if len(judged):
@@ -1169,6 +1172,143 @@ def dominance_whole_rows(
 
 
 # --- init_schemes ---
+
+
+#: The abstracts' words claims 2.1 and 2.2 rest on (arXiv v1 and ACML 2021).
+INIT_RECOVERS = (
+    "The proposed approach is more systematic and recovers previous results for DNN activations "
+    "such as smooth functions, dropouts, and ReLU."
+)
+INIT_IMPROVES = (
+    "we develop an approximated chain rule for Hessians which along with the principle of "
+    "controlling the norm of the layers' Hessians, can be used to explain, generalize and "
+    "improve upon existing initialization schemes."
+)
+
+
+def init_root_rows(
+    summary: pd.DataFrame,
+    *,
+    classic: dict,
+    xtol: float,
+    max_ratio: float,
+    setting: str,
+    figure: str = "fig-init-roots",
+    page: str = "init_schemes",
+) -> pd.DataFrame:
+    """Claim 2.1, one row per setting: the depth-stable c* recovers the classical variance.
+
+    The rule, with [low, high] the 95% interval of c* widened by the root's tolerance, i.e.
+    [low e^-xtol, high e^xtol]: "holds" when the classical value lies in it and high / low <=
+    ``max_ratio``; "inconclusive" when it lies in it but high / low > ``max_ratio`` (too wide to
+    tell the classical value from one ``max_ratio`` times away); "does not hold" when it lies
+    outside; "not tested" when fewer than two seeds found a sign change of the log-growth.
+
+    Args:
+        summary: rows of :func:`hessinit.study.analysis.root_summary`.
+        classic: ``label`` -> ``(c, name, source)``: the classical value, its name in the text
+            (e.g. "He, c = 2") and the row's source (one of :data:`SOURCES`).
+        xtol: the root-finding tolerance in log c.
+        max_ratio: the widest interval (high / low) that can decide.
+        setting: the networks, with the label appended.
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        The claims rows (:func:`claims_table`).
+
+    Example:
+        >>> summary = pd.DataFrame({"label": ["relu", "tanh", "wide", "none"],
+        ...     "c": [2.0, 1.2, 1.5, float("nan")], "low": [1.95, 1.15, 0.5, float("nan")],
+        ...     "high": [2.05, 1.25, 4.0, float("nan")], "seeds": [4, 4, 4, 0],
+        ...     "c_lo": 0.5, "c_hi": 8.0})
+        >>> classic = {k: (v, k, "paper abstract") for k, v in
+        ...            [("relu", 2.0), ("tanh", 1.0), ("wide", 1.0), ("none", 1.0)]}
+        >>> rows = init_root_rows(summary, classic=classic, xtol=0.01, max_ratio=1.5, setting="s")
+        >>> [v.split(":")[0] for v in rows["verdict"]]
+        ['holds', 'does not hold', 'inconclusive', 'not tested']
+    """
+    rows = []
+    for r in summary.itertuples():
+        value, name, source = classic[r.label]
+        if r.seeds < 2:
+            c = r.c if math.isfinite(r.c) else value
+            rows.append(claim_row(
+                "2.1", source=source, wording=INIT_RECOVERS, setting=f"{setting}; {r.label}",
+                measure="depth-stable variance factor c* (no root found)", value=c,
+                seeds=int(r.seeds),
+                rule=f"{name} lies in the 95% interval of c* over the seeds",
+                verdict=f"{NOT_TESTED}: the log-growth did not change sign in c between "
+                f"{r.c_lo:.3g} and {r.c_hi:.3g} on {int(r.seeds)} seeds (two are needed)",
+                figure=figure, page=page))  # fmt: skip
+            continue
+        lo, hi = r.low * math.exp(-xtol), r.high * math.exp(xtol)
+        inside = lo <= value <= hi
+        if inside and hi / lo > max_ratio:
+            v = INCONCLUSIVE
+        elif inside:
+            v = HOLDS
+        else:
+            side = "above" if value < lo else "below"
+            v = f"{FAILS}: c* = {r.c:.3g} [{r.low:.3g}, {r.high:.3g}] lies {side} {value:g}"
+        rows.append(claim_row(
+            "2.1", source=source, wording=INIT_RECOVERS, setting=f"{setting}; {r.label}",
+            measure="depth-stable variance factor c* (geometric mean over seeds)",
+            value=r.c, low=r.low, high=r.high, seeds=int(r.seeds),
+            rule=f"{name} lies in the 95% t-interval of log c* over the seeds, widened by the "
+            f"root tolerance (x e^+-{xtol:g}); inconclusive when that interval is wider than a "
+            f"factor {max_ratio:g}",
+            verdict=v, figure=figure, page=page))  # fmt: skip
+    return claims_table(rows)
+
+
+def init_improves_rows(
+    diffs: pd.DataFrame,
+    *,
+    margin: float,
+    setting: str,
+    figure: str = "fig-init-paired",
+    page: str = "init_schemes",
+) -> pd.DataFrame:
+    """Claim 2.2, one row per rival: the Hessian-based initializer beats it in held-out accuracy.
+
+    On the paired accuracy difference (Hessian-based minus rival) with 95% interval [low, high]:
+    "holds" when low > 0; "does not hold (no detectable difference)" when the interval lies
+    inside (-``margin``, ``margin``); "does not hold" when high < 0; else "inconclusive".
+
+    Args:
+        diffs: rows of :func:`hessinit.study.analysis.paired_differences` (the
+            ``test_accuracy`` rows are used).
+        margin: the equivalence margin, in accuracy (0.005 = half a point).
+        setting: the training, with the rival appended.
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        The claims rows (:func:`claims_table`).
+
+    Example:
+        >>> diffs = pd.DataFrame({"rival": ["a", "b", "c", "d"], "score": "test_accuracy",
+        ...     "value": [0.02, 0.0, -0.02, 0.004], "low": [0.01, -0.002, -0.03, -0.004],
+        ...     "high": [0.03, 0.002, -0.01, 0.012], "seeds": 10})
+        >>> init_improves_rows(diffs, margin=0.005, setting="s")["verdict"].tolist()
+        ['holds', 'does not hold (no detectable difference)', 'does not hold', 'inconclusive']
+    """
+    rows = []
+    for r in diffs[diffs["score"] == "test_accuracy"].itertuples():
+        if -margin < r.low and r.high < margin:
+            v = f"{FAILS} (no detectable difference)"
+        else:
+            v = interval_verdict(r.low, r.high, ">", 0.0)
+        rows.append(claim_row(
+            "2.2", source="this book's formalization", wording=INIT_IMPROVES,
+            setting=f"{setting}; versus {r.rival}",
+            measure="held-out accuracy, Hessian-based minus rival (paired by seed)",
+            value=r.value, low=r.low, high=r.high, seeds=int(r.seeds),
+            rule=f"95% t-interval of the paired difference above 0; inside +-{margin:g}: no "
+            "detectable difference; below 0: worse",
+            verdict=v, figure=figure, page=page))  # fmt: skip
+    return claims_table(rows)
 
 
 # --- step_size ---
