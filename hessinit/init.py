@@ -480,3 +480,259 @@ def profile_schemes(
             frame["depth"] = len(widths) + 1
             frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The depth-stable variance: mean-field value and measured root
+# --------------------------------------------------------------------------------------------
+
+
+def _gauss(n: int = 4000):
+    """Nodes and weights of E[g(z)], z ~ N(0, 1): a fine grid on [-12, 12], no node at 0."""
+    z = np.linspace(-12, 12, n)
+    w = np.exp(-(z**2) / 2)
+    return z, w / w.sum()
+
+
+def mean_field_chi(activation: str, c: float, keep: float = 1.0, iters: int = 20000) -> float:
+    """The mean-field backward factor per layer, chi = c E[f'(a)^2] / q at the forward fixed point.
+
+    Pre-activations a = W^T x of a layer with kernels N(0, c / n_in) are, over the draw, normal
+    with variance c q_x, where q_x = E[x^2] is the second moment of the layer's inputs
+    x = f(a') m / q (inverted dropout with keep probability q, m ~ Bernoulli(q); q = 1: none).
+    The forward map q_x <- E[f(sqrt(c q_x) z)^2] / q is iterated from q_x = 1 to its fixed
+    point q* (at most ``iters`` times), and chi = c E[f'(sqrt(c q*) z)^2] / q is the factor by
+    which one more layer multiplies the squared sensitivities ||dz/da||^2 (Poole et al. 2016;
+    Schoenholz et al. 2017, with zero biases). At q*, adding a layer leaves the inputs' scale alone and multiplies
+    every layer's Gauss-Newton scale J^T Lambda J by chi, so chi = 1 is the mean-field
+    condition for Hessian norms flat in depth. ReLU: chi = c / (2q); linear: c / q; tanh
+    (q* = 0 for c <= 1): chi = c at c <= 1.
+
+    Args:
+        activation: a name in :data:`hessinit.nn.activations.REGISTRY`.
+        c: the variance factor, c > 0.
+        keep: the keep probability q of inverted dropout after each hidden layer.
+        iters: fixed-point iterations (q_x is clipped to [1e-200, 1e200], so that the factor
+            of a homogeneous f is still read off when q_x collapses or explodes).
+
+    Returns:
+        chi, a float.
+
+    Example:
+        >>> round(mean_field_chi("relu", 2.0), 6), round(mean_field_chi("relu", 1.0, keep=0.5), 6)
+        (1.0, 1.0)
+        >>> round(mean_field_chi("tanh", 0.5), 6)
+        0.5
+    """
+    from .nn.activations import REGISTRY
+
+    act = REGISTRY[activation]
+    z, w = _gauss()
+    q = 1.0
+    for _ in range(iters):
+        q_new = float(np.clip(w @ act.f(math.sqrt(c * q) * z) ** 2 / keep, 1e-200, 1e200))
+        if abs(q_new - q) <= 1e-13 * q:
+            break
+        q = q_new
+    return float(c * (w @ act.df(math.sqrt(c * q) * z) ** 2) / keep)
+
+
+def mean_field_variance(activation: str, keep: float = 1.0) -> float:
+    """The mean-field depth-stable variance factor: the c at which :func:`mean_field_chi` is 1.
+
+    Solved by Brent's method in log c on [1e-2, 1e3]. It gives He's c = 2 for ReLU, LeCun's
+    c = 1 for linear networks, c = 2q for ReLU with inverted dropout of keep probability q, LeCun's
+    c = 1 for tanh (to about 1e-3: q* -> 0 only like 1 / depth at c = 1, so the fixed-point
+    iteration is slow there), and numbers without a named scheme for sigmoid (about 103) and
+    softplus (about 2.0): f(0) != 0, so q* > 0 and f'(0) alone does not set chi.
+
+    Args:
+        activation: a name in :data:`hessinit.nn.activations.REGISTRY`.
+        keep: the keep probability q of inverted dropout.
+
+    Returns:
+        c with chi(c) = 1.
+
+    Raises:
+        ValueError: chi - 1 does not change sign on the bracket.
+
+    Example:
+        >>> [round(mean_field_variance(a), 4) for a in ("relu", "linear")]
+        [2.0, 1.0]
+        >>> round(mean_field_variance("relu", keep=0.8), 4)
+        1.6
+    """
+    from scipy.optimize import brentq
+
+    def gap(u):
+        return math.log(mean_field_chi(activation, math.exp(u), keep))
+
+    lo, hi = math.log(1e-2), math.log(1e3)
+    if gap(lo) * gap(hi) > 0:
+        raise ValueError(f"no mean-field critical variance for {activation} in [1e-2, 1e3]")
+    return math.exp(brentq(gap, lo, hi, xtol=1e-5))
+
+
+@dataclass(frozen=True)
+class VarianceRoot:
+    """Outcome of :func:`depth_stable_variance`.
+
+    Attributes:
+        c: the root c* (NaN when no sign change was found).
+        log_growth: the measured log-growth per added layer at ``c`` (NaN without a root).
+        bracket: the interval (c_lo, c_hi) searched last, with log-growth of opposite signs
+            when ``bracketed``.
+        bracketed: whether a sign change was found.
+        evaluations: the number of log-growth evaluations (each profiles every depth).
+        profile: the normalized norms h_l of every network at ``c`` (columns ``depth``,
+            ``layer``, ``H_norm``); empty without a root.
+
+    Example:
+        >>> VarianceRoot(2.0, 0.0, (1.0, 4.0), True, 5, pd.DataFrame()).bracketed
+        True
+    """
+
+    c: float
+    log_growth: float
+    bracket: tuple
+    bracketed: bool
+    evaluations: int
+    profile: pd.DataFrame
+
+
+class DepthGrowth:
+    """The measured log-growth per added layer of the layers' Hessian level, as a function of c.
+
+    For each depth D (``depths`` hidden layers of ``hidden`` units, D + 1 dense layers) one
+    network is built once from ``seed`` with every kernel N(0, 1 / n_in) and zero biases; for a
+    variance factor c its kernels are set to sqrt(c) times those draws (the same directions for
+    every c), the normalized norms h_l = ||H_l||_F / n_in of every layer are computed exactly on
+    (x, y), and the network's level is the geometric mean of its h_l. The log-growth g(c) is
+    the least-squares slope of log level against the number of dense layers. With dropout the
+    training-mode Hessian under one fixed mask (drawn from ``seed``) is used.
+
+    Args:
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        activation: the hidden activation.
+        depths: numbers of hidden layers (at least two distinct).
+        hidden: units per hidden layer.
+        seed: seed of the kernels and the dropout masks.
+        dropout: the inverted-dropout rate 1 - q after each hidden layer.
+        num_classes: the output width.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
+        >>> g = DepthGrowth(x, y, "relu", depths=(1, 2), hidden=6, num_classes=3)
+        >>> bool(g(1.0) < g(2.0) < g(4.0))  # ReLU: g grows with c (about log(c / 2))
+        True
+    """
+
+    def __init__(self, x, y, activation, depths, hidden, seed=0, dropout=0.0, num_classes=10):
+        if len(set(depths)) < 2:
+            raise ValueError(f"need at least two distinct depths, got {depths}")
+        self.x = np.asarray(x, np.float32)
+        self.y = np.asarray(y).reshape(-1)
+        self.depths = sorted(set(int(d) for d in depths))
+        self.training = dropout > 0
+        self.seed = seed
+        self.models, self.bases = {}, {}
+        for d in self.depths:
+            widths = (hidden,) * d
+            stds = kernel_stds(1.0, widths, self.x.shape[1:], num_classes)
+            model = mlp(self.x.shape[1:], num_classes, widths, activation, stds, seed, dropout)
+            self.models[d] = model
+            self.bases[d] = [k.kernel.numpy() for k in dense_layers(model)]
+        self.evaluations = 0
+        self.last_profile = None
+
+    def profile(self, c: float) -> pd.DataFrame:
+        """h_l of every layer of every network at variance factor c (``depth, layer, H_norm``).
+
+        Args:
+            c: the variance factor.
+
+        Returns:
+            One row per (depth, layer).
+        """
+        rows = []
+        for d in self.depths:
+            model = self.models[d]
+            for layer, base in zip(dense_layers(model), self.bases[d], strict=True):
+                layer.kernel.assign((base * math.sqrt(c)).astype(base.dtype))
+            h = normalized_norms(model, self.x, self.y, training=self.training, seed=self.seed)
+            rows += [{"depth": d, "layer": i + 1, "H_norm": v} for i, v in enumerate(h)]
+        self.evaluations += 1
+        return pd.DataFrame(rows)
+
+    def __call__(self, c: float) -> float:
+        """The log-growth g(c) per added layer (NaN when a level is zero or not finite).
+
+        Args:
+            c: the variance factor.
+
+        Returns:
+            The slope of log level against depth.
+        """
+        frame = self.profile(c)
+        self.last_profile = frame
+        with np.errstate(divide="ignore"):
+            level = frame.assign(log_h=np.log(frame["H_norm"])).groupby("depth")["log_h"].mean()
+        if not np.all(np.isfinite(level.to_numpy())):
+            return math.nan
+        return float(np.polyfit(level.index.to_numpy(float), level.to_numpy(), 1)[0])
+
+
+def depth_stable_variance(
+    growth: DepthGrowth, guess: float, xtol: float = 0.01, expand: int = 6
+) -> VarianceRoot:
+    """Find c* with log-growth g(c*) = 0 by bracketing, then Brent's method in u = log c.
+
+    The bracket starts at (guess / 2, 2 guess) and widens by a factor 2 on the side that does
+    not change sign (g increases with c: larger kernels, larger sensitivities), at most
+    ``expand`` times; then ``scipy.optimize.brentq`` solves g(exp(u)) = 0 to |du| <= ``xtol``
+    (a relative resolution of about ``xtol`` in c). No root, no answer: without a sign change
+    the result says so (``bracketed=False``, c NaN).
+
+    Args:
+        growth: a :class:`DepthGrowth`, the measured g(c).
+        guess: where to start (e.g. :func:`mean_field_variance`); it is not assumed to be the
+            answer, only the bracket's centre.
+        xtol: the tolerance of the root in log c.
+        expand: the largest number of widenings of the bracket.
+
+    Returns:
+        A :class:`VarianceRoot`.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
+        >>> g = DepthGrowth(x, y, "relu", depths=(1, 2), hidden=6, num_classes=3)
+        >>> root = depth_stable_variance(g, guess=2.0)
+        >>> root.bracketed, abs(g(root.c)) < 0.05
+        (True, True)
+    """
+    from scipy.optimize import brentq
+
+    lo, hi = math.log(guess / 2), math.log(guess * 2)
+    g_lo, g_hi = growth(math.exp(lo)), growth(math.exp(hi))
+    for _ in range(expand):
+        if not (math.isfinite(g_lo) and math.isfinite(g_hi)) or g_lo * g_hi <= 0:
+            break
+        if g_lo > 0:  # both positive: the root is below
+            hi, g_hi = lo, g_lo
+            lo -= math.log(2)
+            g_lo = growth(math.exp(lo))
+        else:
+            lo, g_lo = hi, g_hi
+            hi += math.log(2)
+            g_hi = growth(math.exp(hi))
+    bracket = (math.exp(lo), math.exp(hi))
+    ok = math.isfinite(g_lo) and math.isfinite(g_hi) and g_lo * g_hi <= 0
+    if not ok:
+        return VarianceRoot(math.nan, math.nan, bracket, False, growth.evaluations, pd.DataFrame())
+    u = brentq(lambda v: growth(math.exp(v)), lo, hi, xtol=xtol)
+    c = math.exp(u)
+    g_c = growth(c)
+    return VarianceRoot(c, g_c, bracket, True, growth.evaluations, growth.last_profile)
