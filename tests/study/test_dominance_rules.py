@@ -193,3 +193,35 @@ def test_ratio_estimate_is_the_square_root_of_the_paired_delta_method():
     assert core.low == pytest.approx(math.sqrt(max(ref.low, 0)))
     assert core.high == pytest.approx(math.sqrt(ref.high))
     assert core.probes == 12
+
+
+# --------------------------------------------------------------------------------------------
+# The chapter's figures draw from small synthetic frames
+# --------------------------------------------------------------------------------------------
+
+
+def test_dominance_figures_draw():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hessinit.study import figures
+
+    check = pd.concat(
+        [_relu_check([0.0, 1e-16]), _relu_check([0.4, 0.3]).assign(activation="tanh")]
+    )
+    fig = figures.plot_relu_exactness(check, threshold=1e-10)
+    assert len(fig.axes[0].collections) == 2  # one scatter per activation
+    summary = pd.DataFrame([_summary(0.05, 0.02, 0.08, 5),
+                            _summary(NAN, NAN, NAN, 0, init="sd", sd=10.0)])  # fmt: skip
+    fig = figures.plot_init_intervals(summary, threshold=0.1)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["lecun", "all 10"]
+    frame = pd.DataFrame({"activation": "tanh", "seed": [0] * 4 + [1] * 4,
+                          "step": [0, 0, 5, 5] * 2, "layer": ["d1", "d2"] * 4, "H": 1.0,
+                          "hessian_loss": [2.3, 2.3, 0.05, 0.05] * 2,
+                          "R_over_H": [0.4, 0.6, 0.1, 0.2] * 2})  # fmt: skip
+    fig = figures.plot_ratio_against_loss(frame, threshold=0.1, target=0.1)
+    seeds = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("seed")]
+    assert [list(line.get_ydata()) for line in seeds] == [[0.6, 0.2], [0.6, 0.2]]
+    plt.close("all")
