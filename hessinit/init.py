@@ -503,10 +503,10 @@ def mean_field_chi(activation: str, c: float, keep: float = 1.0, iters: int = 20
     The forward map q_x <- E[f(sqrt(c q_x) z)^2] / q is iterated from q_x = 1 to its fixed
     point q* (at most ``iters`` times), and chi = c E[f'(sqrt(c q*) z)^2] / q is the factor by
     which one more layer multiplies the squared sensitivities ||dz/da||^2 (Poole et al. 2016;
-    Schoenholz et al. 2017, with zero biases). At q*, adding a layer leaves the inputs' scale alone and multiplies
-    every layer's Gauss-Newton scale J^T Lambda J by chi, so chi = 1 is the mean-field
-    condition for Hessian norms flat in depth. ReLU: chi = c / (2q); linear: c / q; tanh
-    (q* = 0 for c <= 1): chi = c at c <= 1.
+    Schoenholz et al. 2017, with zero biases). At q*, adding a layer leaves the inputs' scale
+    alone and multiplies every layer's Gauss-Newton scale J^T Lambda J by chi, so chi = 1 is
+    the mean-field condition for Hessian norms flat in depth. ReLU: chi = c / (2q); linear:
+    c / q; tanh (q* = 0 for c <= 1): chi = c at c <= 1.
 
     Args:
         activation: a name in :data:`hessinit.nn.activations.REGISTRY`.

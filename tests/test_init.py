@@ -211,3 +211,45 @@ def test_profile_schemes_is_one_tidy_frame():
     he = frame[(frame.activation == "relu") & (frame.scheme == "he")]
     model = mlp((8, 8), 10, (8, 8), "relu", init.kernel_stds("he", (8, 8), (8, 8)), 0)
     np.testing.assert_allclose(he.H, init.depth_profile(model, x, y).H)
+
+
+# --- init_schemes: the depth-stable variance ---
+
+
+def test_mean_field_variance_named_values():
+    from hessinit.init import mean_field_variance
+
+    assert mean_field_variance("relu") == pytest.approx(2.0, rel=1e-4)
+    assert mean_field_variance("linear") == pytest.approx(1.0, rel=1e-4)
+    assert mean_field_variance("relu", keep=0.5) == pytest.approx(1.0, rel=1e-4)
+    assert mean_field_variance("tanh") == pytest.approx(1.0, abs=3e-3)
+
+
+def test_depth_stable_variance_finds_a_known_root():
+    from hessinit.init import depth_stable_variance
+
+    class Fake:  # g(c) = log(c / 3): root 3, monotone
+        evaluations = 0
+        last_profile = None
+
+        def __call__(self, c):
+            self.evaluations += 1
+            return math.log(c / 3.0)
+
+    root = depth_stable_variance(Fake(), guess=0.5, xtol=1e-4)  # the bracket must widen
+    assert root.bracketed and root.c == pytest.approx(3.0, rel=1e-3)
+
+
+def test_depth_stable_variance_reports_no_root():
+    from hessinit.init import depth_stable_variance
+
+    class Flat:
+        evaluations = 0
+        last_profile = None
+
+        def __call__(self, c):
+            self.evaluations += 1
+            return 1.0
+
+    root = depth_stable_variance(Flat(), guess=1.0, expand=2)
+    assert not root.bracketed and math.isnan(root.c)

@@ -792,6 +792,88 @@ def training_intervals(end: pd.DataFrame) -> pd.DataFrame:
 # --- init_schemes ---
 
 
+def root_summary(roots: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: the depth-stable c* over seeds with a 95% interval, and the layers' spread.
+
+    The interval is Student t on log c* over the seeds that found a root
+    (:func:`hessinit.study.stats.mean_interval`), mapped back by exp: ``c`` is the geometric
+    mean of c*. The within-network spread of a seed is max_l h_l / min_l h_l in its deepest
+    network at its c*.
+
+    Args:
+        roots: rows of :func:`hessinit.study.experiments.stable_roots`.
+
+    Returns:
+        One row per ``label`` (in order): ``activation``, ``dropout``, ``c``, ``low``, ``high``,
+        ``seeds`` (with a root), ``tried`` (seeds run), ``c_lo`` and ``c_hi`` (the widest
+        bracket searched), ``spread`` (geometric mean over seeds) and ``spread_max``.
+
+    Example:
+        >>> roots = pd.DataFrame({"label": "relu", "activation": "relu", "dropout": 0.0,
+        ...     "seed": [0, 0, 1, 1], "c_star": [2.0, 2.0, 2.0, 2.0], "bracketed": True,
+        ...     "c_lo": 1.0, "c_hi": 4.0, "depth": 3, "layer": [1, 2, 1, 2],
+        ...     "H_norm": [1.0, 2.0, 1.0, 4.0]})
+        >>> root_summary(roots)[["c", "low", "high", "seeds", "spread_max"]].values.tolist()
+        [[2.0, 2.0, 2.0, 2, 4.0]]
+    """
+    from . import stats  # the study layer's intervals (Student t over seeds)
+
+    rows = []
+    for label, part in roots.groupby("label", sort=False):
+        per_seed = part.groupby("seed").first()
+        ok = per_seed[per_seed["bracketed"].astype(bool)]
+        row = {"label": label, "activation": part["activation"].iloc[0],
+               "dropout": float(part["dropout"].iloc[0]), "c": math.nan, "low": math.nan,
+               "high": math.nan, "seeds": len(ok), "tried": len(per_seed),
+               "c_lo": per_seed["c_lo"].min(), "c_hi": per_seed["c_hi"].max(),
+               "spread": math.nan, "spread_max": math.nan}  # fmt: skip
+        if len(ok):
+            est = stats.mean_interval(np.log(ok["c_star"].to_numpy(float)))
+            row.update(c=math.exp(est.value), low=math.exp(est.low), high=math.exp(est.high))
+            good = part[part["seed"].isin(ok.index)]
+            deep = good[good["depth"] == good["depth"].max()]
+            spread = deep.groupby("seed")["H_norm"].agg(lambda h: h.max() / h.min())
+            row.update(spread=float(np.exp(np.log(spread).mean())), spread_max=spread.max())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_differences(final: pd.DataFrame, challenger: str = "hessian",
+                       columns=("test_accuracy", "test_loss")) -> pd.DataFrame:  # fmt: skip
+    """The challenger's final score minus each rival's, paired by seed, with 95% t-intervals.
+
+    For rival r and score s, d_k = s_k(challenger) - s_k(r) over the seeds k both ran, and the
+    interval is :func:`hessinit.study.stats.paired_difference` (Student t on the d_k).
+
+    Args:
+        final: one row per (``init``, ``seed``) with the score ``columns`` (e.g. the ``final``
+            frame of :func:`hessinit.study.experiments.tuned_fits`).
+        challenger: the ``init`` compared with every other.
+        columns: the scores.
+
+    Returns:
+        One row per (rival, score): ``rival``, ``score``, ``value``, ``low``, ``high``,
+        ``seeds``.
+
+    Example:
+        >>> final = pd.DataFrame({"init": ["he", "hessian"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+        ...                       "test_accuracy": [0.90, 0.91, 0.90, 0.92, 0.90, 0.93]})
+        >>> paired_differences(final, columns=["test_accuracy"]).round(4).values.tolist()
+        [['he', 'test_accuracy', 0.02, -0.0048, 0.0448, 3]]
+    """
+    from . import stats  # the study layer's intervals (Student t over seeds)
+
+    rows = []
+    for score in columns:
+        wide = final.pivot_table(index="seed", columns="init", values=score)
+        for rival in [c for c in wide.columns if c != challenger]:
+            both = wide[[challenger, rival]].dropna()
+            est = stats.paired_difference(both[challenger], both[rival])
+            rows.append({"rival": rival, "score": score, "value": est.value, "low": est.low,
+                         "high": est.high, "seeds": est.n})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 # --- step_size ---
 
 

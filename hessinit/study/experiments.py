@@ -810,6 +810,124 @@ def whole_network_exact(activation="tanh", n=256, widths=(30, 30), pool=4, probe
 # --- init_schemes ---
 
 
+def stable_roots(images, settings, depths, hidden, batch, seeds, xtol=0.01, num_classes=10):
+    """The depth-stable variance factor c* of every setting, found separately for every seed.
+
+    For each setting and seed, a :class:`hessinit.init.DepthGrowth` on ``batch`` images drawn
+    without replacement by ``np.random.default_rng(seed)`` (independent batches and kernels per
+    seed) is solved for log-growth 0 by :func:`hessinit.init.depth_stable_variance`.
+
+    Args:
+        images: a :func:`hessinit.data.load` record.
+        settings: ``(label, activation, dropout rate, guess)`` tuples; ``guess`` only centres
+            the first bracket.
+        depths: numbers of hidden layers, at least two distinct.
+        hidden: units per hidden layer.
+        batch: images per Hessian.
+        seeds: one root per seed.
+        xtol: the root's tolerance in log c.
+        num_classes: the output width.
+
+    Returns:
+        One row per (setting, seed, depth, layer) of the networks at the root: ``label``,
+        ``activation``, ``dropout``, ``seed``, ``c_star`` (NaN without a sign change),
+        ``log_growth`` (at the root), ``bracketed``, ``c_lo``, ``c_hi`` (the last bracket),
+        ``evaluations``, ``depth``, ``layer``, ``H_norm``; a seed without a root has one row
+        with ``depth``, ``layer`` and ``H_norm`` NaN.
+
+    Example:
+        >>> from hessinit.data import load
+        >>> d = load("mnist-5k", n=16)
+        >>> out = stable_roots(d, [("relu", "relu", 0.0, 2.0)], [1, 2], 4, 8, [0])
+        >>> bool(out["bracketed"].all()), sorted(set(out["depth"]))
+        (True, [2, 3])
+    """
+    from ..init import DepthGrowth, depth_stable_variance
+
+    def solve(setting, seed):
+        label, activation, rate, guess = setting
+        idx = np.random.default_rng(seed).choice(len(images.y), batch, replace=False)
+        growth = DepthGrowth(images.x[idx], images.y[idx], activation, depths, hidden, seed,
+                             rate, num_classes)  # fmt: skip
+        root = depth_stable_variance(growth, guess, xtol=xtol)
+        head = {"label": label, "activation": activation, "dropout": rate, "c_star": root.c,
+                "log_growth": root.log_growth, "bracketed": root.bracketed,
+                "c_lo": root.bracket[0], "c_hi": root.bracket[1],
+                "evaluations": root.evaluations}  # fmt: skip
+        if not root.bracketed:
+            return pd.DataFrame([{**head, "depth": np.nan, "layer": np.nan, "H_norm": np.nan}])
+        return root.profile.assign(**head)[[*head, "depth", "layer", "H_norm"]]
+
+    frame = sweep(solve, setting=settings, seed=seeds)
+    cols = ["label", "activation", "dropout", "seed"]
+    return frame[cols + [c for c in frame.columns if c not in cols + ["setting"]]]
+
+
+def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, select_seeds,
+               seeds, steps, batch_size, hessian_batch=256):  # fmt: skip
+    """Each initializer trained at its own best step size, chosen on a validation split.
+
+    Selection: for every lr in ``lrs``, :func:`fit_schemes` on ``select_seeds`` evaluated on
+    ``val_data``; each initializer's lr is the one with the highest mean validation accuracy
+    (ties: the lower mean validation loss). Then :func:`fit_schemes` at that lr on ``seeds``,
+    evaluated on ``test_data``. The same seed gives every initializer the same mini-batch order
+    and the same normal draws (scaled per scheme; ``"hessian"`` rescales He's).
+
+    Args:
+        train_data: the training record.
+        val_data: the validation record (selection only).
+        test_data: the held-out record (final scores only).
+        inits: initializer names (see :func:`fit_schemes`).
+        widths: hidden layer widths.
+        activation: the hidden activation.
+        lrs: the step sizes tried.
+        select_seeds: seeds of the selection runs (keep them apart from ``seeds``).
+        seeds: seeds of the final runs.
+        steps: SGD steps.
+        batch_size: mini-batch size.
+        hessian_batch: images for the Hessian-based initializer.
+
+    Returns:
+        ``(selection, final)``: the last evaluations of the selection runs (``init``, ``seed``,
+        ``lr``, ``test_loss``, ``test_accuracy``, the latter two on ``val_data``) and of the
+        final runs (same columns, on ``test_data``); ``final.attrs["hessian_init"]`` holds the
+        initializer's tables.
+
+    Example:
+        >>> from hessinit.data import load, split
+        >>> rest, test_set = split(load("mnist-5k", n=40), 8)
+        >>> train_set, val_set = split(rest, 8, seed=1)
+        >>> sel, fin = tuned_fits(train_set, val_set, test_set, ["he"], (3,), "relu", [0.01, 0.1],
+        ...                       [9], [0, 1], steps=2, batch_size=4)
+        >>> sorted(set(sel["lr"])), fin[["init", "seed"]].values.tolist()
+        ([0.01, 0.1], [['he', 0], ['he', 1]])
+    """
+
+    def last(frame):
+        out = frame[frame["step"] == frame["step"].max()].reset_index(drop=True)
+        out.attrs = {}  # the initializer's tables are collected separately
+        return out
+
+    def select(lr):
+        return last(fit_schemes(train_data, val_data, inits, widths, activation, select_seeds,
+                                steps, lr, batch_size, steps, hessian_batch))  # fmt: skip
+
+    selection = sweep(select, lr=lrs)
+    score = selection.groupby(["init", "lr"])[["test_accuracy", "test_loss"]].mean().reset_index()
+    score = score.sort_values(["init", "test_accuracy", "test_loss"], ascending=[True, False, True])
+    best = score.groupby("init").first()["lr"]
+    finals, tables = [], []
+    for init in inits:
+        out = fit_schemes(train_data, test_data, [init], widths, activation, seeds, steps,
+                          float(best[init]), batch_size, steps, hessian_batch)  # fmt: skip
+        finals.append(last(out).assign(lr=float(best[init])))
+        if out.attrs.get("hessian_init") is not None:
+            tables.append(out.attrs["hessian_init"])
+    final = pd.concat(finals, ignore_index=True)
+    final.attrs["hessian_init"] = pd.concat(tables, ignore_index=True) if tables else None
+    return selection, final
+
+
 # --- step_size ---
 
 

@@ -697,6 +697,87 @@ def plot_ratio_against_loss(frame: pd.DataFrame, threshold: float = 0.1, target=
 # --- init_schemes ---
 
 
+def plot_roots(summary: pd.DataFrame, classic: dict):
+    """The depth-stable c* per setting (95% interval over seeds) against the classical value.
+
+    Args:
+        summary: rows of :func:`hessinit.study.analysis.root_summary`.
+        classic: ``label`` -> ``(c, ...)``: the classical value of each setting.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(summary) + 1.2), layout="constrained")
+        ys = np.arange(len(summary))[::-1]
+        ok = summary["seeds"] >= 2
+        s = summary[ok]
+        ax.errorbar(s["c"], ys[ok.to_numpy()], xerr=[s["c"] - s["low"], s["high"] - s["c"]],
+                    fmt="o", ms=4, capsize=3, color=LAYER_COLORS[0], label="c* (95% interval)")
+        ax.plot([classic[k][0] for k in summary["label"]], ys, "x", ms=7, color="black",
+                label="classical value")  # fmt: skip
+        ax.set_yticks(ys, summary["label"])
+        ax.set_xscale("log")
+        ax.set_xlabel("variance factor c (kernel variance c / fan-in)")
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_root_profiles(roots: pd.DataFrame):
+    """h_l against the layer in the deepest network at each seed's c*, over its geometric mean.
+
+    Args:
+        roots: rows of :func:`hessinit.study.experiments.stable_roots`.
+
+    Returns:
+        The figure: one panel per setting, one line per seed.
+    """
+    part = roots[roots["depth"] == roots["depth"].max()].copy()
+    part["rel"] = part["H_norm"] / part.groupby(["label", "seed"])["H_norm"].transform(
+        lambda h: np.exp(np.log(h).mean())
+    )
+    labels = list(dict.fromkeys(part["label"]))
+    with style():
+        fig, axes = plt.subplots(1, len(labels), figsize=(1.5 * len(labels) + 1.0, 3.0),
+                                 squeeze=False, sharey=True, layout="constrained")  # fmt: skip
+        for ax, label in zip(axes[0], labels, strict=True):
+            for k, (_, g) in enumerate(part[part["label"] == label].groupby("seed")):
+                ax.plot(g["layer"], g["rel"], marker="o", ms=2.5, lw=1,
+                        color=LAYER_COLORS[k % len(LAYER_COLORS)])  # fmt: skip
+            ax.set_yscale("log")
+            ax.set_title(label, fontsize=8)
+            ax.set_xlabel("dense layer")
+        axes[0][0].set_ylabel("h_l / geometric mean over layers")
+    return fig
+
+
+def plot_paired(diffs: pd.DataFrame, margin: float):
+    """Paired differences, Hessian-based minus each rival, with 95% intervals, per score.
+
+    Args:
+        diffs: rows of :func:`hessinit.study.analysis.paired_differences`.
+        margin: the accuracy equivalence margin, drawn as a band.
+
+    Returns:
+        The figure: one panel per score.
+    """
+    scores = list(dict.fromkeys(diffs["score"]))
+    with style():
+        fig, axes = plt.subplots(1, len(scores), figsize=(3.2 * len(scores) + 0.6, 2.8),
+                                 squeeze=False, layout="constrained")  # fmt: skip
+        for ax, score in zip(axes[0], scores, strict=True):
+            d = diffs[diffs["score"] == score]
+            ys = np.arange(len(d))[::-1]
+            ax.errorbar(d["value"], ys, xerr=[d["value"] - d["low"], d["high"] - d["value"]],
+                        fmt="o", ms=4, capsize=3, color=LAYER_COLORS[2])  # fmt: skip
+            ax.axvline(0, color="black", lw=0.8)
+            if score == "test_accuracy":
+                ax.axvspan(-margin, margin, color="grey", alpha=0.2, lw=0)
+            ax.set_yticks(ys, [f"vs {r}" for r in d["rival"]])
+            ax.set_xlabel(f"Hessian-based minus rival: {score.replace('_', ' ')}")
+    return fig
+
+
 # --- step_size ---
 
 
