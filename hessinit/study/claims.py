@@ -429,6 +429,11 @@ def claims_table(rows: Sequence[dict]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------------
+# The ledger
+# --------------------------------------------------------------------------------------------
+
+
 def ledger(paths: Sequence[str | Path], base: str | Path = ".") -> pd.DataFrame:
     """Every claims table at ``paths`` in one frame, sorted by claim id.
 
