@@ -48,7 +48,7 @@ def test_hutchinson_interval_shrinks_with_probes_and_deflation():
 
 def test_hutchinson_coverage_is_roughly_calibrated():
     """Over 20 fixed seeds the 95% interval from 50 probes covers the exact norm most times
-    (a normal interval on skewed samples under-covers a little: measured ~85-95%)."""
+    (a t-interval on skewed samples under-covers a little: measured ~85-95%)."""
     model, (x, y) = small_cached("tanh"), data()
     exact = np.linalg.norm(full_all("tanh")[0])
     hits = [hutchinson_norm(model, x, y, probes=50, seed=s) for s in range(20)]
