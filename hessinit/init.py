@@ -706,12 +706,14 @@ def depth_stable_variance(
         A :class:`VarianceRoot`.
 
     Example:
-        >>> rng = np.random.default_rng(0)
-        >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
-        >>> g = DepthGrowth(x, y, "relu", depths=(1, 2), hidden=6, num_classes=3)
-        >>> root = depth_stable_variance(g, guess=2.0)
-        >>> root.bracketed, abs(g(root.c)) < 0.05
-        (True, True)
+        >>> class Growth:  # any callable with an ``evaluations`` count; here g(c) = log(c / 3)
+        ...     evaluations, last_profile = 0, None
+        ...     def __call__(self, c):
+        ...         self.evaluations += 1
+        ...         return math.log(c / 3)
+        >>> root = depth_stable_variance(Growth(), guess=1.0, xtol=1e-6)
+        >>> root.bracketed, round(root.c, 4), root.bracket
+        (True, 3.0, (2.0, 4.0))
     """
     from scipy.optimize import brentq
 

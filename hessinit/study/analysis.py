@@ -813,8 +813,8 @@ def root_summary(roots: pd.DataFrame) -> pd.DataFrame:
         ...     "seed": [0, 0, 1, 1], "c_star": [2.0, 2.0, 2.0, 2.0], "bracketed": True,
         ...     "c_lo": 1.0, "c_hi": 4.0, "depth": 3, "layer": [1, 2, 1, 2],
         ...     "H_norm": [1.0, 2.0, 1.0, 4.0]})
-        >>> root_summary(roots)[["c", "low", "high", "seeds", "spread_max"]].values.tolist()
-        [[2.0, 2.0, 2.0, 2, 4.0]]
+        >>> root_summary(roots)[["c", "low", "high", "spread_max"]].values.tolist()
+        [[2.0, 2.0, 2.0, 4.0]]
     """
     from . import stats  # the study layer's intervals (Student t over seeds)
 

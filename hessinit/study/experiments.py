@@ -832,15 +832,15 @@ def stable_roots(images, settings, depths, hidden, batch, seeds, xtol=0.01, num_
         One row per (setting, seed, depth, layer) of the networks at the root: ``label``,
         ``activation``, ``dropout``, ``seed``, ``c_star`` (NaN without a sign change),
         ``log_growth`` (at the root), ``bracketed``, ``c_lo``, ``c_hi`` (the last bracket),
-        ``evaluations``, ``depth``, ``layer``, ``H_norm``; a seed without a root has one row
-        with ``depth``, ``layer`` and ``H_norm`` NaN.
+        ``evaluations``, ``depth`` (hidden layers), ``layer``, ``H_norm``; a seed without a
+        root has one row with ``depth``, ``layer`` and ``H_norm`` NaN.
 
     Example:
         >>> from hessinit.data import load
         >>> d = load("mnist-5k", n=16)
         >>> out = stable_roots(d, [("relu", "relu", 0.0, 2.0)], [1, 2], 4, 8, [0])
         >>> bool(out["bracketed"].all()), sorted(set(out["depth"]))
-        (True, [2, 3])
+        (True, [1, 2])
     """
     from ..init import DepthGrowth, depth_stable_variance
 
