@@ -713,7 +713,8 @@ def plot_roots(summary: pd.DataFrame, classic: dict):
         ok = summary["seeds"] >= 2
         s = summary[ok]
         ax.errorbar(s["c"], ys[ok.to_numpy()], xerr=[s["c"] - s["low"], s["high"] - s["c"]],
-                    fmt="o", ms=4, capsize=3, color=LAYER_COLORS[0], label="c* (95% interval)")
+                    fmt="o", ms=4, capsize=3, color=LAYER_COLORS[0],
+                    label="c* (95% interval)")  # fmt: skip
         ax.plot([classic[k][0] for k in summary["label"]], ys, "x", ms=7, color="black",
                 label="classical value")  # fmt: skip
         ax.set_yticks(ys, summary["label"])
