@@ -31,7 +31,7 @@ from ..curvature import (
     num_params,
 )
 from ..data import load
-from ..init import hessian_init, kernel_stds, profile_schemes, reference_level
+from ..init import hessian_init, kernel_stds, reference_level
 from ..nn import dense_layers, get_dense, mean_loss, mlp, softmax_saturation
 from ..train import fit, run
 from .sweep import sweep
@@ -421,42 +421,6 @@ def whole_network_grid(data, activations, sds, widths=(30, 30), n=512, probes=30
         return whole_network(model, x, y, probes=probes, deflate=deflate, seed=seed)
 
     return _keys_last(sweep(estimate, activation=activations, sd=sds), ["activation", "sd"])
-
-
-def scheme_profiles(x, y, settings, depths, hidden, batches, seed=0, num_classes=10):
-    """:func:`hessinit.init.profile_schemes` for every setting and depth, stacked.
-
-    Args:
-        x: images.
-        y: labels.
-        settings: ``(activation, dropout rate, schemes)`` triples.
-        depths: numbers of hidden layers, each of ``hidden`` units.
-        hidden: units per hidden layer.
-        batches: activation -> number of images (the first ones of ``x``, ``y``) for its norms.
-        seed: seed of the kernels and the dropout masks.
-        num_classes: number of classes.
-
-    Returns:
-        The frames of ``profile_schemes`` for each (setting, depth), in that order (columns
-        ``activation, scheme, dropout, layer, ..., H_norm, depth``).
-
-    Example:
-        >>> from hessinit.data import load
-        >>> d = load("mnist-5k", n=4)
-        >>> out = scheme_profiles(d.x, d.y, [("relu", 0.0, ["he"])], [1, 2], 3, {"relu": 4})
-        >>> out[["scheme", "depth", "layer"]].values.tolist()
-        [['he', 2, 1], ['he', 2, 2], ['he', 3, 1], ['he', 3, 2], ['he', 3, 3]]
-    """
-
-    def profile(setting, hidden_layers):
-        activation, rate, schemes = setting
-        b = batches[activation]
-        widths = (hidden,) * hidden_layers
-        return profile_schemes(x[:b], y[:b], schemes, [activation], widths=widths, dropout=rate,
-                               seed=seed, num_classes=num_classes)  # fmt: skip
-
-    frame = sweep(profile, setting=settings, hidden_layers=depths)
-    return frame.drop(columns=["setting", "hidden_layers"])
 
 
 def fit_schemes(train_data, test_data, inits, widths, activation, seeds, steps, lr, batch_size,

@@ -107,23 +107,6 @@ def test_benchmark_results_are_committed_and_exact():
     assert {"tracking_kronecker", "tracking_materializing"} <= set(tracking["method"])
 
 
-def test_worst_layer_and_ratio_change():
-    frame = pd.DataFrame({
-        "activation": ["tanh"] * 6 + ["relu"] * 6,
-        "step": [0, 0, 5, 5, 9, 9] * 2,
-        "layer": ["d1", "d2"] * 6,
-        "H": [1.0, 1.0, None, None, 1.0, 1.0] * 2,
-        "hessian_loss": [2.3, 2.3, None, None, 0.7, 0.7, 2.3, 2.3, None, None, 0.4, 0.4],
-        "R_over_H": [0.3, 0.5, None, None, 0.2, 0.1, 0.0, 0.0, None, None, 0.0, 0.0],
-    })  # fmt: skip
-    worst = analysis.worst_layer(frame[frame["step"] == 0], ["activation"])
-    assert worst.values.tolist() == [["tanh", 0.5, "d2"], ["relu", 0.0, "d1"]]
-    change = analysis.ratio_change(frame)
-    assert list(change.index) == ["tanh", "relu"]
-    assert change.loc["tanh"].tolist() == [0.5, 0.2, 0.7]
-    assert change.loc["relu", "loss_end"] == 0.4
-
-
 def test_whole_network_ratios_read_the_paired_intervals():
     """The ratio rows of whole_network (paired over probes), not a combination of two intervals."""
 
@@ -144,62 +127,3 @@ def test_whole_network_ratios_read_the_paired_intervals():
         ["relu", 0.1, 0.5, 0.45, 0.55, 0.8, 0.7, 0.9, 20],
         ["tanh", 1.0, 0.2, 0.1, 0.3, 1.1, 1.0, 1.2, 20],
     ]
-
-
-def test_depth_growth_and_the_most_stable_variance():
-    rows = []
-    for scheme, g in (("c=1", 0.5), ("c=2", 1.05), ("he", 1.0), ("c=4", 2.0)):
-        for depth in (2, 3, 4):
-            rows += [{"activation": "relu", "dropout": 0.0, "scheme": scheme, "depth": depth,
-                      "layer": k + 1, "H_norm": g**depth} for k in range(depth)]  # fmt: skip
-    growth = analysis.depth_growth(pd.DataFrame(rows))
-    assert growth.set_index("scheme")["factor"].to_dict() == pytest.approx(
-        {"c=1": 0.5, "c=2": 1.05, "he": 1.0, "c=4": 2.0}
-    )
-    assert (growth["spread"] == 1.0).all()  # every layer of a network at the same level
-    assert analysis.most_stable(growth)["scheme"].item() == "he"
-    best = analysis.stable_variance(growth)  # among the numeric schemes only
-    assert best[["scheme", "c"]].values.tolist() == [["c=2", 2.0]]
-
-
-def test_paired_wins_and_final_scores():
-    frame = pd.DataFrame({
-        "step": [0] * 4 + [9] * 4,
-        "seed": [0, 0, 1, 1] * 2,
-        "init": ["he", "hessian"] * 4,
-        "test_loss": [2.3] * 4 + [0.5, 0.4, 0.6, 0.3],
-        "test_accuracy": [0.1] * 4 + [0.8, 0.9, 0.7, 0.75],
-    })  # fmt: skip
-    wins = analysis.paired_wins(frame)
-    assert wins["rival"].tolist() == ["he"]
-    assert wins["mean_diff"].item() == pytest.approx(0.075)
-    assert wins["min_diff"].item() == pytest.approx(0.05)
-    assert wins["wins_every_seed"].item() is True
-    scores = analysis.final_scores(frame)
-    assert scores.loc["hessian", ("test_accuracy", "mean")] == pytest.approx(0.825)
-    assert scores.loc["he", ("test_loss", "std")] == pytest.approx(np.std([0.5, 0.6], ddof=1))
-
-
-def test_taylor_checkpoints_accuracy_and_final_losses():
-    frame = pd.DataFrame({
-        "schedule": ["a"] * 4 + ["b"] * 4,
-        "sd": [0.1] * 8,
-        "seed": 0,
-        "step": [0, 0, 5, 5] * 2,
-        "layer": ["d1", "d2"] * 4,
-        "gamma_star": 1.0,
-        "predicted": [1.0, 1.0, 2.0, 2.0] * 2,
-        "realised": [1.1, 1.1, 1.0, 1.0] * 2,
-        "predicted_star": 1.0,
-        "realised_star": [1.0, 1.0, None, None] * 2,
-        "hessian_loss": [2.0, 2.0, 0.5, 0.5, 2.0, 2.0, 0.25, 0.25],
-    })  # fmt: skip
-    cp = analysis.taylor_checkpoints(frame)
-    assert len(cp) == 4  # one row per run and checkpoint
-    assert cp["ratio_lr"].tolist() == pytest.approx([1.1, 0.5] * 2)
-    acc = analysis.taylor_accuracy(cp, rel_tol=0.25, schedule="a")
-    assert acc.values.tolist() == [[0.1, 0.5, 0.5]]  # the missing ratio counts as a miss
-    assert analysis.taylor_accuracy(cp, rel_tol=0.6)["acc_lr"].item() == 1.0
-    final = analysis.final_losses(cp)
-    assert final.index.names == ["sd", "seed"]
-    assert final.values.tolist() == [[0.5, 0.25]]

@@ -33,40 +33,6 @@ def test_verdict_over_settings():
         claims.verdict([True], ["a", "b"])
 
 
-@pytest.mark.parametrize(
-    ("ok", "expected"),
-    [
-        ([True, True, True, True], "every sd"),
-        ([False, False, False, False], None),
-        ([True, True, False, False], "sd <= 0.01"),
-        ([False, False, True, True], "sd >= 0.1"),
-        ([False, True, True, False], "0.01 <= sd <= 0.1"),
-        ([True, False, True, False], "sd in {0.001, 0.1}"),
-    ],
-)
-def test_range_condition_on_unsorted_settings(ok, expected):
-    values = [0.001, 0.01, 0.1, 1.0]
-    order = [2, 0, 3, 1]  # the function sorts by value itself
-    shuffled = claims.range_condition([values[i] for i in order], [ok[i] for i in order])
-    assert shuffled == expected
-
-
-def test_grouped_verdict_names_each_group_range():
-    frame = pd.DataFrame(
-        {
-            "activation": ["relu"] * 3 + ["tanh"] * 3 + ["gelu"] * 3,
-            "sd": [0.001, 0.01, 1.0] * 3,
-            "ok": [True] * 3 + [True, False, False] + [False] * 3,
-        }
-    )
-    text = claims.grouped_verdict(frame, "ok", "activation", "sd")
-    assert text == "holds only when relu: every sd; tanh: sd <= 0.001"
-    assert claims.grouped_verdict(frame.assign(ok=True), "ok", "activation", "sd") == "holds"
-    assert claims.grouped_verdict(frame.assign(ok=False), "ok", "activation", "sd") == (
-        "does not hold"
-    )
-
-
 def _row(claim, verdict="holds", value=0.5):
     return claims.claim_row(claim, source="paper abstract", wording="paper says",
                             setting="setting", measure="R/H", value=value, seeds=3,
@@ -113,14 +79,6 @@ def _write(table, path):
     table.to_csv(path, index=False)
 
 
-def test_range_verdict():
-    assert claims.range_verdict([1e-5, 0.01, 1.0], [True, True, True]) == "holds"
-    assert claims.range_verdict([1e-5, 0.01, 1.0], [False] * 3) == "does not hold"
-    assert claims.range_verdict([1.0, 1e-5, 0.01], [False, True, True]) == (
-        "holds only when sd <= 0.01"
-    )
-
-
 # The chapters' rules: each on a synthetic frame where the verdict flips.
 
 
@@ -134,37 +92,3 @@ def _best(c_relu, factor_relu):
 
 
 THEORY = {("relu", 0.0): 2.0, ("tanh", 0.0): 1.0, ("relu", 0.2): 1.6}
-
-
-@pytest.mark.parametrize(
-    ("c_relu", "factor_relu", "expected"),
-    [
-        (2.0, 0.01, "holds"),
-        (1.0, 0.01, "holds only when tanh; relu with dropout 0.2"),  # not He's c
-        (2.0, 0.3, "holds only when tanh; relu with dropout 0.2"),  # not stable
-    ],
-)
-def test_init_scheme_rule(c_relu, factor_relu, expected):
-    row = claims.init_scheme_rows(_best(c_relu, factor_relu), theory=THEORY, log_band=0.25,
-                                  setting="S")  # fmt: skip
-    assert row["claim"].tolist() == ["2.1"]
-    assert row["verdict"][0] == expected
-    assert row["value"][0] == pytest.approx(max(abs(factor_relu), 0.1))
-    nowhere = claims.init_scheme_rows(_best(1.0, 0.3), theory=dict.fromkeys(THEORY, 3.0),
-                                      log_band=0.25, setting="S")  # fmt: skip
-    assert nowhere["verdict"][0] == "does not hold"
-
-
-@pytest.mark.parametrize(
-    ("wins", "expected"),
-    [
-        ((True, True), "holds"),
-        ((False, False), "does not hold"),
-        ((True, False), "holds only when compared with lecun"),
-    ],
-)
-def test_init_training_rule(wins, expected):
-    frame = pd.DataFrame({"rival": ["lecun", "he"], "mean_diff": [0.02, -0.01],
-                          "wins_every_seed": wins})  # fmt: skip
-    row = claims.init_training_rows(frame, setting="S")
-    assert row[["claim", "value", "verdict"]].values.tolist() == [["2.2", -0.01, expected]]

@@ -75,36 +75,6 @@ def test_sweep_and_benchmark():
     plt.close("all")
 
 
-def test_ratio_figures_draw_the_threshold():
-    grid = pd.DataFrame({"activation": "tanh", "scaling": ["dense1"] * 4, "layer": LAYERS * 2,
-                         "sd": [0.1, 0.1, 1.0, 1.0], "R_over_H": [0.1, 0.2, 0.3, 0.4]})  # fmt: skip
-    fig = figures.plot_ratio_grid(grid, threshold=0.25)
-    assert [tuple(line.get_ydata()) for line in _lines(fig)][-1] == (0.25, 0.25)
-    training = pd.DataFrame({"activation": "tanh", "step": [0, 0, 5, 5], "layer": LAYERS * 2,
-                             "R_over_H": 0.3, "hessian_loss": [2.0, 2.0, 1.0, 1.0]})  # fmt: skip
-    fig = figures.plot_ratio_training(training, threshold=0.05)
-    assert (0.05, 0.05) in [tuple(line.get_ydata()) for line in fig.axes[0].get_lines()]
-    whole = pd.DataFrame({"activation": "relu", "sd": [0.1] * 3, "term": ["H", "G", "R"],
-                          "value": 1.0, "low": 0.5, "high": 2.0})  # fmt: skip
-    assert len(figures.plot_whole_network(whole).axes) == 1
-    plt.close("all")
-
-
-def test_init_scheme_figures():
-    profiles = pd.DataFrame({"activation": "relu", "dropout": 0.0, "scheme": ["he"] * 3,
-                             "depth": 3, "layer": [1, 2, 3],
-                             "H_norm": [1.0, 1.1, 0.9]})  # fmt: skip
-    assert len(_lines(figures.plot_profiles(profiles))) == 1
-    growth = pd.DataFrame({"activation": "relu", "dropout": [0.0, 0.0], "scheme": ["he", "c=1"],
-                           "factor": [1.0, 0.5]})  # fmt: skip
-    assert len(figures.plot_growth(growth).axes[0].patches) == 2
-    fits = pd.DataFrame({"init": "he", "seed": [0, 0, 1, 1], "step": [0, 5] * 2,
-                         "test_loss": [2.0, 1.0, 2.1, 0.9],
-                         "test_accuracy": [0.1, 0.8, 0.1, 0.9]})  # fmt: skip
-    assert len(figures.plot_fits(fits).axes) == 2
-    plt.close("all")
-
-
 def test_step_size_figures():
     schedule = "lr=0.01"
     cp = pd.DataFrame({"schedule": [schedule] * 4 + ["1 gamma*"] * 4,

@@ -93,19 +93,6 @@ def test_schedule_runs_stack_the_single_runs(tiny):
     )
 
 
-def test_scheme_profiles_use_each_activations_batch(tiny):
-    settings = [("relu", 0.0, [1.0, "he"]), ("tanh", 0.0, [1.0])]
-    batches = {"relu": 16, "tanh": 10}
-    out = experiments.scheme_profiles(tiny.x, tiny.y, settings, [1, 2], 4, batches, num_classes=3)
-    expected = pd.concat(
-        [init.profile_schemes(tiny.x[:batches[a]], tiny.y[:batches[a]], schemes, [a],
-                              widths=(4,) * depth, dropout=rate, seed=0, num_classes=3)
-         for a, rate, schemes in settings for depth in (1, 2)],
-        ignore_index=True,
-    )  # fmt: skip
-    pd.testing.assert_frame_equal(out, expected)
-
-
 def test_fit_schemes_stack_the_single_fits(tiny):
     train_set, test_set = random_images(16, (3, 3), 3, seed=1), random_images(8, (3, 3), 3, seed=2)
     fits = experiments.fit_schemes(train_set, test_set, ["lecun", "hessian"], (4,), "relu",
