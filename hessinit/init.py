@@ -691,7 +691,7 @@ def depth_stable_variance(
 
     The bracket starts at (guess / 2, 2 guess) and widens by a factor 2 on the side that does
     not change sign (g increases with c: larger kernels, larger sensitivities), at most
-    ``expand`` times; then ``scipy.optimize.brentq`` solves g(exp(u)) = 0 to |du| <= ``xtol``
+    ``expand`` times; then ``scipy.optimize.brentq`` solves g(exp(u)) = 0 to abs(du) <= ``xtol``
     (a relative resolution of about ``xtol`` in c). No root, no answer: without a sign change
     the result says so (``bracketed=False``, c NaN).
 

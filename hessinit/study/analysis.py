@@ -180,7 +180,7 @@ def benchmark_summary(norms, materializing=MATERIALIZING):
     Returns:
         One row per B: ``B, kronecker_s, kronecker_float32_s, kronecker_peak_over_baseline_mb,
         fastest`` (the fastest materializing method), ``fastest_s``, ``speedup`` (its time over
-        the Kronecker time), ``max_rel_diff`` (largest |relative difference| of a materializing
+        the Kronecker time), ``max_rel_diff`` (largest abs(relative difference) of a materializing
         value to the Kronecker value), ``fastest_peak_over_baseline_mb``, ``speedup_float32``
         and ``float32_rel_diff`` (NaN where ``kronecker_float32`` did not run).
 
@@ -619,7 +619,7 @@ def model_errors(cp: pd.DataFrame) -> pd.DataFrame:
 
     Along -g, the linear model predicts the decrease gamma g^T g of a step gamma and the
     quadratic one gamma g^T g - gamma^2 g^T H g / 2; against the realised decrease r, the
-    absolute relative error is |prediction - r| / |r|. At the run's step ``lr`` (``err_lin``,
+    absolute relative error is abs(prediction - r) / abs(r). At the run's step ``lr`` (``err_lin``,
     ``err_quad``) and at gamma* = g^T g / g^T H g (``err_lin_star``, ``err_quad_star``; there
     the linear model predicts gamma* g^T g, twice the quadratic one). ``gain`` and
     ``gain_star`` are linear minus quadratic error (positive: the second-order term helps);
@@ -872,7 +872,7 @@ def rank_correlations(table: pd.DataFrame, predictors, outcomes, unit: str = "se
 
 def rank_gap(table: pd.DataFrame, a: str, b: str, outcome: str, unit: str = "seed",
              n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:  # fmt: skip
-    """|rho(a, outcome)| - |rho(b, outcome)| with a paired clustered bootstrap interval.
+    """abs(rho(a, outcome)) - abs(rho(b, outcome)) with a paired clustered bootstrap interval.
 
     Both correlations are computed on the same resample of units in every bootstrap draw, so the
     interval is that of the difference itself (the two estimates share their noise).

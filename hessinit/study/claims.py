@@ -1119,7 +1119,7 @@ def step_model_rows(
 
     Along -g the linear model predicts the decrease gamma g^T g of a step gamma and the
     quadratic one gamma g^T g - gamma^2 g^T H g / 2. Per run (sd, seed) the gain is the mean
-    over checkpoints of |relative error| of the linear model minus that of the quadratic one
+    over checkpoints of abs(relative error) of the linear model minus that of the quadratic one
     (:func:`hessinit.study.analysis.model_errors`): claim 3.1 at the fixed step (``gain``),
     claim 3.2 at gamma* = g^T g / g^T H g (``gain_star``). The rule, per sd: the 95%
     t-interval over seeds of the mean gain lies above 0 (:func:`interval_verdict`); the sds
@@ -1268,14 +1268,14 @@ DIAGNOSTIC_WORDING = (
 
 
 def abs_interval(low: float, high: float) -> tuple[float, float]:
-    """The interval of |rho| for rho in [low, high].
+    """The interval of abs(rho) for rho in [low, high].
 
     Args:
         low: lower end of rho's interval.
         high: upper end.
 
     Returns:
-        ``(low, high)`` of |rho|: [low, high] if low >= 0, [-high, -low] if high <= 0, else
+        ``(low, high)`` of abs(rho): [low, high] if low >= 0, [-high, -low] if high <= 0, else
         [0, max(-low, high)].
 
     Example:
@@ -1300,15 +1300,15 @@ def diagnostic_rows(
 ) -> pd.DataFrame:
     """Claims 4.1 and 4.2: the Hessian norm at initialization predicts the loss after training.
 
-    4.1, per (Hessian predictor, outcome): the 95% interval of |rho| (Spearman, clustered
+    4.1, per (Hessian predictor, outcome): the 95% interval of abs(rho) (Spearman, clustered
     bootstrap over seeds; :func:`abs_interval`) lies above ``threshold``: holds; below it:
     does not hold; else inconclusive (:func:`interval_verdict`). The settings combine by
     :func:`verdict`, naming the predictors and outcomes where it holds. The row's value is the
-    |rho| of the setting with the highest lower end.
+    abs(rho) of the setting with the highest lower end.
 
-    4.2, per outcome: the Hessian predictor with the highest |rho| lower end ranks the outcome
+    4.2, per outcome: the Hessian predictor with the highest abs(rho) lower end ranks the outcome
     better than the best trivial baseline: the paired bootstrap interval of
-    |rho_Hessian| - |rho_baseline| (:func:`hessinit.study.analysis.rank_gap`) lies above 0.
+    abs(rho_Hessian) - abs(rho_baseline) (:func:`hessinit.study.analysis.rank_gap`) lies above 0.
     The row's value is the smallest gap over the outcomes.
 
     Args:
@@ -1316,7 +1316,7 @@ def diagnostic_rows(
             column, ``"hessian"`` or ``"baseline"``.
         gaps: one row per outcome: ``outcome``, ``hessian``, ``baseline``, ``gap``, ``low``,
             ``high``.
-        threshold: the |rho| that counts as useful.
+        threshold: the abs(rho) that counts as useful.
         setting: the initializations and training.
         figure: the figure label of the rows.
         page: the chapter.

@@ -199,7 +199,7 @@ def plot_block_norms(blocks):
 
 
 def plot_kron_pattern(block, tile):
-    """log10 |H entry| of a corner of a dense layer's Hessian, with its Kronecker tiles outlined.
+    """log10 abs(H entry) of a corner of a dense layer's Hessian, with its Kronecker tiles outlined.
 
     Args:
         block: a square corner of H_W in the row-major order of the kernel:
