@@ -402,7 +402,7 @@ def loss_gains(frame: pd.DataFrame, early: float = 0.1) -> pd.DataFrame:
 # --- dominance ---
 
 
-#: Below this mean ||Lambda_i||_F the softmax is saturated (one-hot to float32 precision): the
+#: Below this mean ||Lambda_i||_F the softmax is saturated (one-hot to float32 precision), the
 #: Hessian is ~0 and a ratio of its terms is noise, so such a setting is flagged, not judged.
 SATURATED_LAMBDA = 1e-6
 
@@ -765,7 +765,7 @@ def against_best(final: pd.DataFrame, best: pd.DataFrame, challengers) -> pd.Dat
 def deviation(diag: pd.DataFrame, fan_ins: dict, level: float) -> pd.Series:
     """Distance of the layers' normalized Hessian norms from a level, in decades, summed.
 
-    sum_l |log10(||H_l||_F / n_in,l / level)|: zero when every layer sits at the level (the
+    ``sum_l abs(log10(||H_l||_F / n_in,l / level))``, zero when every layer sits at the level (the
     paper's principle, "controlling the norm of the layers' Hessians", read as keeping each
     near one data-given level such as :func:`hessinit.init.reference_level`).
 

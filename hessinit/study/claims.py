@@ -76,7 +76,7 @@ COLUMNS = (
     "page",
 )
 
-#: Columns of the ledger's own CSV (the claims page's ``table``): the row without its text.
+#: Columns of the ledger's own CSV (the claims page's ``table``), the row without its text.
 LEDGER_CSV_COLUMNS = ("claim", "source", "setting", "measure", "value", "low", "high", "seeds",
                       "verdict")  # fmt: skip
 
