@@ -10,6 +10,8 @@
 Imports: numpy, scipy, TensorFlow, Keras and :mod:`hessinit.nn` only (never study or book).
 """
 
+import logging
+
 from .blocks import layer_curvature
 from .hutchinson import (
     CurvatureEstimates,
@@ -55,3 +57,19 @@ __all__ = [
     "ratio_estimate",
     "tf_variables",
 ]
+
+
+class _ExpectedRetracing(logging.Filter):
+    """Drop TensorFlow's "triggered tf.function retracing" warnings, keep every other record.
+
+    The compiled functions here are traced once per model structure and batch shape, and the
+    materialized references build a fresh ``pfor`` function per jacobian: retracing is how they
+    work, not a defect of the caller, and the warning only clutters notebooks and logs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` is anything but a retracing warning."""
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_ExpectedRetracing())

@@ -66,3 +66,25 @@ def test_unsupported_layer_is_refused():
     ):
         with pytest.raises(TypeError, match="BatchNormalization.*Flatten, Dense and Dropout"):
             call()
+
+
+def test_only_retracing_warnings_of_tensorflow_are_dropped():
+    import logging
+
+    import hessinit.curvature  # noqa: F401  (installs the filter)
+
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("tensorflow")
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        logger.warning("5 out of the last 5 calls to <f> triggered tf.function retracing. ...")
+        logger.warning("something else went wrong")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["something else went wrong"]
