@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hessinit.book import notebook
-from hessinit.book import runner as book_runner
+from hessinit.book import page as book_page
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The executed notebooks: every book/*.ipynb. Plain pages (intro, api, bibliography) have none.
@@ -45,7 +45,7 @@ def test_plain_pages_are_not_notebooks():
 
 
 def test_colab_install_uses_the_repository_of_config():
-    url, _ = book_runner._repository(ROOT)
+    url, _ = book_page._repository(ROOT)
     for name in NOTEBOOKS:
         first = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4).cells[0].source
         assert f"git+{url}" in first and "--no-deps" in first, name
