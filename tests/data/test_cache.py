@@ -19,7 +19,12 @@ from hessinit.data import cache
 
 @pytest.fixture
 def offline(monkeypatch):
-    """Point every download at a local port that refuses connections at once."""
+    """Point every download at a local port that refuses connections at once.
+
+    Downloads are allowed for these tests (HESSINIT_OFFLINE unset): they test what a failed
+    download leaves behind, and the port refuses before any byte leaves the machine.
+    """
+    monkeypatch.delenv(data.OFFLINE_ENV, raising=False)
     for fname in data.ORIGINS:
         monkeypatch.setitem(data.ORIGINS, fname, f"http://127.0.0.1:9/{fname}")
 
