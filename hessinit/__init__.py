@@ -54,6 +54,8 @@ _API = {
     "gnvp": "curvature",
     "curvature_vp": "curvature",
     "hutchinson_norm": "curvature",
+    "layer_spectrum": "curvature",
+    "network_spectrum": "curvature",
     "full_hessian": "curvature",
     "full_gauss_newton": "curvature",
     # data

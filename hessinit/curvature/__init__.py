@@ -5,6 +5,7 @@
 - :mod:`~hessinit.curvature.kronecker`: exact Frobenius norms from the Kronecker identity;
 - :mod:`~hessinit.curvature.products`: Hessian-, Gauss-Newton- and curvature-vector products;
 - :mod:`~hessinit.curvature.hutchinson`: whole-network norm estimates with intervals;
+- :mod:`~hessinit.curvature.spectra`: top eigenvalues of layer and network Hessians (Lanczos);
 - :mod:`~hessinit.curvature.reference`: materialized matrices for tests and small models.
 
 Imports: numpy, scipy, TensorFlow, Keras and :mod:`hessinit.nn` only (never study or book).
@@ -31,11 +32,14 @@ from .kronecker import (
 from .layers import dropout_masks
 from .products import curvature_vp, gnvp, hvp, hvp_graph, num_params, tf_variables
 from .reference import MAX_FULL_ENTRIES, full_gauss_newton, full_hessian, kron_matrix
+from .spectra import NotConvergedError, Spectrum, layer_spectrum, network_spectrum, top_eigenvalues
 
 __all__ = [
     "CurvatureEstimates",
     "MAX_FULL_ENTRIES",
+    "NotConvergedError",
     "PRECISIONS",
+    "Spectrum",
     "HessianNorms",
     "NormEstimate",
     "curvature_vp",
@@ -53,9 +57,12 @@ __all__ = [
     "kron_norms",
     "layer_curvature",
     "layer_hessian_norms",
+    "layer_spectrum",
+    "network_spectrum",
     "num_params",
     "ratio_estimate",
     "tf_variables",
+    "top_eigenvalues",
 ]
 
 
