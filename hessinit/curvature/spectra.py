@@ -126,7 +126,8 @@ def top_eigenvalues(
     for n >= 64; below that the n columns H e_j are formed and ``numpy.linalg.eigh`` solves
     them exactly (Lanczos needs k < n and gains nothing there). An operator that maps the
     random start vector to exactly 0 is the zero operator (almost surely): its eigenvalues
-    are 0 without Lanczos. Each eigenpair is then checked
+    are 0 without Lanczos; one that maps it to non-finite numbers (a diverged network) gives
+    NaN eigenvalues, not converged. Each eigenpair is then checked
     by one more product: r_j = ||H v_j - lambda_j v_j|| / max_j abs(lambda_j) (module
     docstring).
 
@@ -170,19 +171,21 @@ def top_eigenvalues(
 
     arpack_ok = True
     v0 = np.random.default_rng(seed).standard_normal(n)
-    if n < _DENSE_BELOW or k >= n:
+    Hv0 = product(v0)
+    if not np.all(np.isfinite(Hv0)):  # e.g. a diverged network: nothing to iterate on
+        values, vectors, arpack_ok = np.zeros(0), np.zeros((n, 0)), False
+    elif not np.any(Hv0):  # H v0 = 0 for a random v0: H = 0 (e.g. R of ReLU), almost surely
+        values, vectors = np.zeros(k), np.eye(n, k)
+    elif n < _DENSE_BELOW or k >= n:
         dense = np.column_stack([product(e) for e in np.eye(n)])
         values, vectors = np.linalg.eigh((dense + dense.T) / 2)
         method = "dense"
     else:
         op = LinearOperator((n, n), matvec=product, dtype=np.float64)
-        if not np.any(product(v0)):  # H v0 = 0 for a random v0: H = 0 (e.g. R of ReLU)
-            values, vectors = np.zeros(k), np.eye(n, k)
-        else:
-            try:
-                values, vectors = eigsh(op, k=k, which=which, tol=tol, maxiter=maxiter, v0=v0)
-            except ArpackNoConvergence as err:
-                values, vectors, arpack_ok = err.eigenvalues, err.eigenvectors, False
+        try:
+            values, vectors = eigsh(op, k=k, which=which, tol=tol, maxiter=maxiter, v0=v0)
+        except ArpackNoConvergence as err:
+            values, vectors, arpack_ok = err.eigenvalues, err.eigenvectors, False
     key = values if which == "LA" else np.abs(values)
     order = np.argsort(key)[::-1][:k]
     values, vectors = values[order], vectors[:, order]

@@ -4,7 +4,7 @@ curvature_cases, float64), the residual check, and a non-converged Lanczos repor
 
 import numpy as np
 import pytest
-from curvature_cases import data, full_all, kernel_block, layer_refs, small_cached
+from curvature_cases import data, full_all, kernel_block, layer_refs, small, small_cached
 
 from hessinit.curvature import (
     NotConvergedError,
@@ -34,7 +34,8 @@ def test_layer_spectra_match_eigvalsh(activation):
         H, G = refs[name]
         for term, M in (("H", H), ("G", G), ("R", H - G)):
             s = layer_spectrum(model, name, x, y, k=k, term=term)
-            assert s.method == ("kronecker" if name == "dense1" else "dense")
+            if term == "H":
+                assert s.method == ("kronecker" if name == "dense1" else "dense")
             assert s.converged and s.residuals.max() <= 1e-6
             # relative to H's scale: R of a ReLU layer is 0, its reference H - G round-off
             assert_relative(s.eigenvalues, top(M, k), np.abs(top(H, 1, "LM")[0]))
@@ -136,3 +137,14 @@ def test_bad_arguments_say_what_to_do():
         network_spectrum(model, x, y, which="SA")
     with pytest.raises(ValueError, match="method='autodiff'"):
         layer_spectrum(model, model.get_layer("dense1").bias, x, y, method="kronecker")
+
+
+def test_non_finite_products_are_not_converged():
+    """A diverged network (NaN weights): NaN eigenvalues, flagged, or the error."""
+    model, (x, y) = small("tanh"), data()
+    kernel = model.get_layer("dense2").kernel
+    kernel.assign(np.full(kernel.shape, np.nan))
+    s = network_spectrum(model, x, y, k=2, strict=False)
+    assert not s.converged and np.isnan(s.eigenvalues).all()
+    with pytest.raises(NotConvergedError):
+        layer_spectrum(model, "dense1", x, y)
