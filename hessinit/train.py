@@ -11,7 +11,8 @@ steps, on a fixed Hessian batch, :func:`run` records the exact Frobenius norms o
 Hessians H_l = G_l + R_l of the chosen dense layers and the Taylor quantities of
 :mod:`hessinit.stepsize`. :func:`fit` is the same SGD, with held-out loss and accuracy instead.
 
-Holds :func:`run`, :func:`experiment`, :func:`fit` and :data:`COLUMNS`.
+Holds :func:`run`, :func:`experiment`, :func:`fit`, :data:`COLUMNS` and
+:data:`SPECTRA_COLUMNS`.
 
 Imports: the core below it, :mod:`hessinit.nn`, :mod:`hessinit.curvature` and
 :mod:`hessinit.stepsize` (datasets are duck-typed records, so not even :mod:`hessinit.data`);
@@ -27,7 +28,13 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .curvature import hessian_norms_all_layers, input_gram, tf_variables
+from .curvature import (
+    hessian_norms_all_layers,
+    input_gram,
+    layer_spectrum,
+    network_spectrum,
+    tf_variables,
+)
 from .nn import dense_layers, mean_loss, mlp, softmax_saturation
 from .stepsize import curvature_along_gradient, gamma_star, taylor_step
 
@@ -38,6 +45,23 @@ COLUMNS = (
     "grad_norm", "gHg", "gamma_star", "predicted", "realised", "predicted_star", "realised_star",
     "p_max", "lambda_norm", "logit_std",
 )  # fmt: skip
+
+
+#: Columns :func:`run` appends with ``spectra=True``.
+SPECTRA_COLUMNS = ("lambda_max", "lambda_max_network", "lambda_converged")
+
+
+def _checkpoint_spectra(model, x, y, names):
+    """The lambda_max of each layer's kernel and of the network, and whether all converged.
+
+    Returns ``({name: lambda_max}, network lambda_max, ok)``; a value whose Lanczos did not
+    pass its residual check is NaN.
+    """
+    spectra = {name: layer_spectrum(model, name, x, y, strict=False) for name in names}
+    network = network_spectrum(model, x, y, strict=False)
+    ok = network.converged and all(s.converged for s in spectra.values())
+    lams = {name: s.lambda_max if s.converged else math.nan for name, s in spectra.items()}
+    return lams, network.lambda_max if network.converged else math.nan, ok
 
 
 #: Largest Hessian batch whose first-layer input Gram is kept between checkpoints (B^2 floats).
@@ -83,6 +107,7 @@ def run(
     layers=None,
     seed=0,
     same_batch=False,
+    spectra=False,
     progress=True,
 ):
     """Train an MLP on ``data`` with SGD, tracking the exact layer Hessians; return a tidy frame.
@@ -99,6 +124,11 @@ def run(
     (exact, :func:`hessinit.curvature.hessian_norms_all_layers`), the Taylor quantities of the
     whole network at a step of ``lr`` (:func:`hessinit.stepsize.taylor_step`; 0.01 for the
     Taylor learning rate) and the softmax saturation (:func:`hessinit.nn.softmax_saturation`).
+    With ``spectra=True`` it also records the largest eigenvalue lambda_max of each tracked
+    layer's kernel Hessian (:func:`hessinit.curvature.layer_spectrum`, float64 Kronecker
+    products) and of the whole network's Hessian (:func:`hessinit.curvature.network_spectrum`,
+    in the model's float32), by Lanczos with its residual check, for comparing ``lr`` with the
+    stability bound 2 / lambda_max.
     All draws come from one ``np.random.default_rng(seed)``: the Hessian batch (without
     replacement), then one fixed mini-batch (the one ``same_batch=True`` reuses), then one
     mini-batch per step.
@@ -121,6 +151,9 @@ def run(
         layers: the names of the dense layers to track (default all: ``dense1``, ...).
         seed: the seed of the network's weights and of every draw.
         same_batch: train on one fixed mini-batch (the original notebook's bug).
+        spectra: also track lambda_max per layer and for the network (adds
+            :data:`SPECTRA_COLUMNS`; about a few dozen Hessian-vector products per layer and
+            checkpoint). Default off: the cost and the frame are as without it.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -131,7 +164,10 @@ def run(
         ``grad_norm``, ``gHg``, ``gamma_star``, ``predicted``, ``realised``,
         ``predicted_star``, ``realised_star``, ``p_max``, ``lambda_norm`` and ``logit_std``. A
         non-finite loss ends the run early with that row recorded; ``frame.attrs["diverged_at"]``
-        then gives the step (else None).
+        then gives the step (else None). With ``spectra=True``, at checkpoints:
+        ``lambda_max`` (the row's layer), ``lambda_max_network`` (the same on every layer's
+        row) and ``lambda_converged`` (whether every Lanczos run of the checkpoint passed its
+        residual check; a value that did not is NaN).
 
     Raises:
         ValueError: ``steps < 0``, ``batch_size``, ``hessian_every`` or ``hessian_batch < 1``,
@@ -194,6 +230,8 @@ def run(
                 **softmax_saturation(model, x_h),
             )  # fmt: skip
             norms = hessian_norms_all_layers(model, x_h, y_h, names, input_gram=gram)
+            if spectra:
+                lams, lam_net, lam_ok = _checkpoint_spectra(model, x_h, y_h, names)
         if step < steps:
             if taylor:
                 loss, step_lr = _taylor_sgd_step(model, x, y, tf.constant(fraction, tf.float32))
@@ -209,11 +247,14 @@ def run(
             if checkpoint:
                 h = norms[name]
                 row.update(H=h.H, G=h.G, R=h.R, GR=h.GR)
+                if spectra:
+                    row.update(lambda_max=lams[name], lambda_max_network=lam_net,
+                               lambda_converged=lam_ok)  # fmt: skip
             rows.append(row)
         if not math.isfinite(loss):
             diverged = step
             break
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(COLUMNS) + (list(SPECTRA_COLUMNS) if spectra else []))
     frame.attrs["diverged_at"] = diverged
     return frame
 

@@ -76,6 +76,31 @@ def test_initial_hessian_matches_materialized_reference(tiny):
     assert frame.query("step == 0")["hessian_loss"].iloc[0] == pytest.approx(loss, rel=1e-5)
 
 
+def test_spectra_tracked_at_checkpoints_match_eigvalsh(tiny):
+    """spectra=True adds lambda_max per layer and for the network at the checkpoints; at step 0
+    they are the largest eigenvalues of the materialized Hessians of the fresh network on all the
+    data (the float32 model: agreement to float32 accuracy)."""
+    frame = train.run(tiny, 0.3, hessian_batch=len(tiny.y), seed=5, spectra=True, **KW)
+    assert list(frame.columns) == list(train.COLUMNS) + list(train.SPECTRA_COLUMNS)
+    at = frame["H"].notna()
+    assert frame.loc[at, "lambda_converged"].eq(True).all()
+    assert frame.loc[~at, ["lambda_max", "lambda_max_network"]].isna().all().all()
+    assert frame.loc[at, "lambda_max"].gt(0).all()
+    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.3, seed=5)
+    for name in ("dense1", "dense2", "dense3"):
+        ref = np.linalg.eigvalsh(full_hessian(model, tiny.x, tiny.y, layer=name)).max()
+        got = frame.query("step == 0 and layer == @name")["lambda_max"].item()
+        assert got == pytest.approx(ref, rel=1e-4)
+    ref = np.linalg.eigvalsh(full_hessian(model, tiny.x, tiny.y)).max()
+    network = frame.query("step == 0")["lambda_max_network"]
+    assert network.nunique() == 1 and network.iloc[0] == pytest.approx(ref, rel=1e-4)
+    # the network's top eigenvalue bounds each layer's (a diagonal block's) from above
+    assert (frame.loc[at, "lambda_max"] <= frame.loc[at, "lambda_max_network"] * (1 + 1e-5)).all()
+    # tracking does not change the training itself
+    plain = train.run(tiny, 0.3, hessian_batch=len(tiny.y), seed=5, **KW)
+    assert frame[list(train.COLUMNS)].equals(plain)
+
+
 def test_fresh_batches_versus_same_batch(tiny):
     """With a vanishing step the weights stay put, so the mini-batch loss only reflects which
     batch was drawn: constant for the original notebook's bug, varying when fixed."""
