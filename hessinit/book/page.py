@@ -4,16 +4,17 @@
 Open-in-Colab badge on the page; :func:`colab_url` is the badge's address, built from the one
 place that names the repository, ``repository:`` in the book's ``_config.yml``.
 
+It is also a small Sphinx extension (:func:`setup`) that lists each script of a page once.
+
 Imports: the standard library and PyYAML; nbformat when a notebook is decorated.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
-
-BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
 def _repository(root):
@@ -24,7 +25,10 @@ def _repository(root):
 
 
 def colab_url(root, notebook):
-    """The Open-in-Colab address of the committed ``book/<notebook>.ipynb``.
+    """The Open-in-Colab address of the committed ``book/<notebook>.ipynb``, or None.
+
+    Colab opens notebooks from GitHub only: for a repository elsewhere (or none configured)
+    there is no such address, and the page goes without a badge.
 
     Args:
         root: The book's root; its ``_config.yml`` sets ``repository: url`` (a GitHub
@@ -32,7 +36,8 @@ def colab_url(root, notebook):
         notebook: The notebook's name.
 
     Returns:
-        str: The address Colab opens the notebook from.
+        str | None: The address Colab opens the notebook from; None when ``repository: url``
+        is not a ``https://github.com/<owner>/<name>`` address.
 
     Example:
         >>> import pathlib, tempfile
@@ -42,10 +47,53 @@ def colab_url(root, notebook):
         ... )
         >>> colab_url(root, "chain_rule")  # doctest: +NORMALIZE_WHITESPACE
         'https://colab.research.google.com/github/hessinit/hessinit/blob/main/book/chain_rule.ipynb'
+        >>> _ = (root / "_config.yml").write_text("repository: {url: https://gitlab.com/a/b}")
+        >>> colab_url(root, "chain_rule") is None
+        True
     """
     url, branch = _repository(root)
-    path = url.split("github.com/", 1)[1]
-    return f"https://colab.research.google.com/github/{path}/blob/{branch}/book/{notebook}.ipynb"
+    match = re.fullmatch(r"https://github\.com/([^/\s]+/[^/\s]+?)(?:\.git)?", url)
+    if not match:
+        return None
+    return (
+        f"https://colab.research.google.com/github/{match[1]}/blob/{branch}/book/{notebook}.ipynb"
+    )
+
+
+def _badge(root, run):
+    """The Markdown of the page's Open-in-Colab badge (empty without a GitHub repository).
+
+    A per-dataset page says which parameter to set in Colab, whose copy of the notebook starts
+    with the default dataset.
+    """
+    url = colab_url(root, run.notebook)
+    if url is None:
+        return ""
+    text = f'<a class="colab-badge" href="{url}">Open in Colab</a>'
+    if run.dataset is not None:
+        text += (
+            f' <span class="colab-hint">then set <code>dataset = "{run.dataset}"</code> in the '
+            "parameters cell to rerun this page's dataset</span>"
+        )
+    return text + "\n"
+
+
+def _under_title(source, badge, dataset):
+    r"""``source`` with ``badge`` under its first ``# `` heading, which names ``dataset`` if set.
+
+    >>> print(_under_title("# The run\nText.", "BADGE", "mnist"))
+    # The run: mnist
+    <BLANKLINE>
+    BADGE
+    Text.
+    """
+    lines = source.splitlines()
+    i = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
+    if i is None:
+        return None
+    if dataset is not None:
+        lines[i] = f"{lines[i]}: {dataset}"
+    return "\n".join(lines[: i + 1] + ["", badge.rstrip("\n")] + lines[i + 1 :])
 
 
 def _format_value(value):
@@ -62,16 +110,35 @@ def _format_value(value):
 
 
 def decorate(nb, run, root):
-    """Fold the injected parameters into a small table and add the Colab badge."""
+    """Present an executed notebook as a page of the site.
+
+    The Open-in-Colab badge goes right under the page's title (a per-dataset page's title gets
+    ``: <dataset>``, so that its sidebar entry and ``<title>`` differ from the other datasets'),
+    and the parameters papermill injected are folded into a small table in place of their cell.
+
+    Args:
+        nb: The executed notebook (nbformat), changed in place.
+        run: Its run (:class:`hessinit.book.grid.Run`).
+        root: The book's root, whose ``_config.yml`` names the repository.
+
+    Returns:
+        The notebook.
+    """
     import nbformat
 
+    badge = _badge(root, run)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            titled = _under_title(cell.source, badge, run.dataset)
+            if titled is not None:
+                cell.source = titled
+                break
     index = next(
         (i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])),
         None,
     )
     rows = "\n".join(f"| `{k}` | `{_format_value(v)}` |" for k, v in sorted(run.parameters.items()))
     text = (
-        f"[![Open In Colab]({BADGE})]({colab_url(root, run.notebook)})\n\n"
         f":::{{dropdown}} Parameters of this run (`{run.id}`)\n"
         f"| parameter | value |\n|---|---|\n{rows}\n:::\n"
     )
@@ -84,3 +151,34 @@ def decorate(nb, run, root):
         tags.append("remove-cell")
         nb.cells.insert(index + 1, cell)
     return nb
+
+
+def _unique_scripts(app, pagename, templatename, context, doctree):
+    """Drop repeated ``<script>`` entries from a page (Sphinx ``html-page-context`` handler).
+
+    sphinx-thebe, which Jupyter Book always loads, registers its inline configuration script
+    (``const THEBE_JS_URL = ...``) once per read phase; a page that lists it twice stops with
+    "Identifier 'THEBE_JS_URL' has already been declared". The first of equal entries stays.
+    """
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        # An inline script's filename is None or "", depending on how it was added.
+        key = (script.filename or "", repr(sorted(script.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
+def setup(app):
+    """Sphinx extension (``_config.yml`` ``extra_extensions``): each page's scripts once.
+
+    Returns:
+        dict: The extension's metadata (safe for parallel reading and writing).
+    """
+    # Late, after the handlers that add a page's scripts.
+    app.connect("html-page-context", _unique_scripts, priority=990)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

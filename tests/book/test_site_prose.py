@@ -5,8 +5,8 @@ value. :func:`prose_offenders` finds such names: inline code (``<code>``, ``<spa
 whose text is one of the notebook's parameter names, inside the page's prose, that is outside
 the code cells (inputs and outputs) and outside the folded "Parameters of this run" table.
 
-The site test reuses the small book that tests/book/test_runner.py builds when it ran earlier in
-the same session (its temporary copy), and builds one (its ``small_book`` fixture) otherwise.
+The site test reads the small book of the session (the ``small_book`` fixture of
+tests/book/conftest.py, built once and shared with the runner's and the browser's tests).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 
 from bs4 import BeautifulSoup
-from test_runner import small_book  # noqa: F401  (requested by name when no book was built)
 
 #: Elements of a page that are not prose.
 NOT_PROSE = ("div.cell", "details", "div.highlight", "pre", "nav", "header", "footer",
@@ -98,14 +97,6 @@ def test_parameter_names_come_from_the_parameters_cell():
     assert parameter_names(nb) == {"seeds", "steps", "lr"}
 
 
-def _built_root(request, tmp_path_factory) -> Path:
-    base = tmp_path_factory.getbasetemp()
-    built = sorted(base.glob("book*/_build/html"))
-    if built:
-        return built[0].parents[1]
-    return request.getfixturevalue("small_book")[0]
-
-
 def site_offenders(root: Path) -> dict[str, list[str]]:
     """Every executed notebook's page of the book at ``root`` -> its offending names.
 
@@ -131,7 +122,7 @@ def site_offenders(root: Path) -> dict[str, list[str]]:
     return out
 
 
-def test_no_page_of_the_small_book_shows_a_parameter_name_in_its_prose(request, tmp_path_factory):
-    root = _built_root(request, tmp_path_factory)
+def test_no_page_of_the_small_book_shows_a_parameter_name_in_its_prose(small_book):
+    root, _ = small_book
     assert list((root / "_build" / "html" / "_runs").rglob("*.html"))
     assert site_offenders(root) == {}
