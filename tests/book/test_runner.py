@@ -12,11 +12,9 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 
 from hessinit.book import cli as book_cli
-from hessinit.book import grid as book_grid
 from hessinit.book import notebook as book
 from hessinit.book import runner as book_runner
 
@@ -85,19 +83,7 @@ def test_the_files_a_run_reads_are_part_of_its_key(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def small_book(tmp_path_factory):
-    root = tmp_path_factory.mktemp("book")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / name, root)
-    shutil.copytree(ROOT / "book", root / "book")
-    shutil.copytree(ROOT / "benchmarks" / "results", root / "benchmarks" / "results")
-    # Others may edit hessinit/**/*.py while the tests run: pin the code hash the runner reads.
-    with pytest.MonkeyPatch.context() as mp:
-        pinned = book_grid.package_hash()
-        mp.setattr(book_runner, "package_hash", lambda: pinned)
-        code = book_cli.main(_args(root))
-        yield root, code
+# small_book (tests/book/conftest.py): the book executed at --small and built, once per session.
 
 
 def _args(root, *extra):
