@@ -28,22 +28,68 @@ STYLE = {
     "axes.grid": True,
     "grid.alpha": 0.3,
     "font.size": 10,
+    "axes.labelsize": 10,
+    "axes.titlesize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 8,
     "figure.dpi": 110,
 }
+#: The width of the book's text column in inches (688 px at 100 px per inch): a wider figure is
+#: shown scaled down, and its text with it.
+COLUMN_IN = 6.9
+#: The smallest text of a figure, in points: at :data:`COLUMN_IN` wide it shows at least 10 px.
+MIN_FONT_PT = 7.5
+
+
+def fit_column(fig):
+    r"""Make ``fig`` readable in the book's column: at most :data:`COLUMN_IN` wide, no tiny text.
+
+    A figure ``w`` inches wide is shown ``min(1, COLUMN_IN / w)`` times its size, so text of
+    ``s`` points shows at ``s / 72 * 100 * min(1, COLUMN_IN / w)`` px or more. Narrowing a wider
+    figure to the column (same height, the layout re-flows) and raising every text to
+    :data:`MIN_FONT_PT` keeps each label at 10 px or more.
+
+    Args:
+        fig: A matplotlib figure.
+
+    Returns:
+        The figure, changed in place.
+
+    Example:
+        >>> import matplotlib.pyplot as plt
+        >>> fig, ax = plt.subplots(figsize=(10, 3))
+        >>> _ = ax.set_title("t", fontsize=6)
+        >>> fit_column(fig).get_size_inches().tolist(), ax.title.get_fontsize()
+        ([6.9, 3.0], 7.5)
+        >>> plt.close(fig)
+    """
+    width, height = fig.get_size_inches()
+    if width > COLUMN_IN:
+        fig.set_size_inches(COLUMN_IN, height)
+    for text in fig.findobj(mpl.text.Text):
+        if text.get_text() and text.get_fontsize() < MIN_FONT_PT:
+            text.set_fontsize(MIN_FONT_PT)
+    return fig
 
 
 @contextlib.contextmanager
 def style():
-    """Apply :data:`STYLE` inside the block and restore those keys after it.
+    """Apply :data:`STYLE` inside the block, fit its new figures to the column, restore the keys.
+
+    Every figure the block creates goes through :func:`fit_column` when the block ends.
 
     Unlike ``plt.rc_context``, it restores nothing else: ``rc_context`` also puts back an
     unresolved ``backend`` when the block drew the session's first figure, and Jupyter's inline
     backend then stops showing later figures.
     """
     old = {key: mpl.rcParams[key] for key in STYLE}
+    before = set(plt.get_fignums())
     mpl.rcParams.update(STYLE)
     try:
         yield
+        for number in sorted(set(plt.get_fignums()) - before):
+            fit_column(plt.figure(number))
     finally:
         mpl.rcParams.update(old)
 

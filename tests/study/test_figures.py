@@ -87,3 +87,26 @@ def test_step_size_figures():
     fig = figures.plot_schedules(cp)
     assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]  # two schedules per sd
     plt.close("all")
+
+
+def _shown_px(fig, text):
+    """The height in px a text of ``fig`` shows at in the book's 688 px column (100 px per inch,
+    a figure wider than the column scaled down to it)."""
+    width_px = fig.get_size_inches()[0] * fig.dpi
+    return text.get_fontsize() / 72 * fig.dpi * min(1.0, 688 / width_px)
+
+
+def test_figures_fit_the_column_with_text_of_10_px_or_more():
+    sds = [1e-5, 0.01, 1.0, 10.0]
+    frame = pd.DataFrame({"sd": np.repeat(sds, 4), "step": [0, 0, 1, 1] * 4,
+                          "layer": LAYERS * 8, "loss": 2.0, "H": 1.0, "G": 1.0,
+                          "R": 0.0})  # fmt: skip
+    wide = figures.training_curves(frame, "H", title="four panels")
+    fig, ax = plt.subplots(figsize=(12, 3))  # drawn outside figures.style: left as it is
+    ax.set_title("tiny", fontsize=5)
+    assert fig.get_size_inches()[0] == 12 and _shown_px(fig, ax.title) < 6
+    for fig in (wide, figures.plot_kron_pattern(np.eye(4), tile=2)):
+        assert fig.get_size_inches()[0] <= 688 / 100 + 0.1
+        texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+        assert texts and min(_shown_px(fig, t) for t in texts) >= 10
+    plt.close("all")
