@@ -759,6 +759,90 @@ def against_best(final: pd.DataFrame, best: pd.DataFrame, challengers) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+def stability_bounds(spectra: pd.DataFrame, lr: float) -> pd.DataFrame:
+    """Per sd, each layer's and the network's lambda_max, the bound 2 / lambda_max and lr's share.
+
+    Gradient descent with step lr on a quadratic with Hessian H converges iff
+    lr < 2 / lambda_max(H); ``lr_over_bound`` = lr lambda_max / 2 is the step as a fraction of
+    that bound (above 1: unstable on the quadratic model).
+
+    Args:
+        spectra: checkpoint rows of :func:`hessinit.train.run` with ``spectra=True``
+            (``sd``, ``seed``, ``layer``, ``lambda_max``, ``lambda_max_network``).
+        lr: the step compared with the bound.
+
+    Returns:
+        One row per (sd, part), ``part`` a layer name or ``"network"``: the mean, min and max
+        over seeds of lambda_max (``lambda_max``, ``lambda_low``, ``lambda_high``), ``bound``
+        = 2 / mean lambda_max and ``lr_over_bound``.
+
+    Example:
+        >>> spectra = pd.DataFrame({"sd": 1.0, "seed": [0, 0, 1, 1], "layer": ["d1", "d2"] * 2,
+        ...                         "lambda_max": [1.0, 4.0, 3.0, 4.0],
+        ...                         "lambda_max_network": [5.0, 5.0, 7.0, 7.0]})
+        >>> stability_bounds(spectra, lr=0.1)[["part", "lambda_max", "bound"]].values.tolist()
+        [['d1', 2.0, 1.0], ['d2', 4.0, 0.5], ['network', 6.0, 0.3333333333333333]]
+    """
+    layers = spectra[["sd", "seed", "layer", "lambda_max"]].rename(columns={"layer": "part"})
+    network = spectra.drop_duplicates(["sd", "seed"])[["sd", "seed", "lambda_max_network"]]
+    network = network.rename(columns={"lambda_max_network": "lambda_max"}).assign(part="network")
+    both = pd.concat([layers, network], ignore_index=True)
+    out = both.groupby(["sd", "part"], sort=False)["lambda_max"].agg(
+        lambda_max="mean", lambda_low="min", lambda_high="max"
+    )
+    out = out.reset_index().sort_values(["sd"], kind="stable").reset_index(drop=True)
+    out["bound"] = 2.0 / out["lambda_max"]
+    out["lr_over_bound"] = lr / out["bound"]
+    return out
+
+
+def stability_outcomes(grid: pd.DataFrame, spectra: pd.DataFrame, fixed) -> pd.DataFrame:
+    """Each fixed-step run of the grid against the stability bound 2 / lambda_max at its start.
+
+    A run is *unstable* when it diverged or its final loss is not below its initial loss; the
+    bound *predicts* it unstable when lr > 2 / lambda_max of the whole network's Hessian at
+    initialization, measured on the run's own evaluation batch and initial weights (the same
+    draws as :func:`hessinit.study.experiments.sgd_grid`).
+
+    Args:
+        grid: rows of :func:`hessinit.study.experiments.sgd_grid` (``init`` holds the sd).
+        spectra: the step-0 rows of :func:`hessinit.train.run` with ``spectra=True`` per sd and
+            seed (``sd``, ``seed``, ``lambda_max_network``).
+        fixed: the names of the fixed-step schedules.
+
+    Returns:
+        One row per (sd, seed, schedule): ``sd, seed, schedule, lr, lambda_max, bound,
+        lr_over_bound, initial_loss, final_loss, diverged, unstable, predicted, agree``.
+
+    Example:
+        >>> grid = pd.DataFrame({"init": 1.0, "seed": 0, "schedule": ["a", "a", "b", "b"],
+        ...                      "lr": [0.1, 0.1, 1.0, 1.0], "step": [0, 9, 0, 9],
+        ...                      "eval_loss": [2.3, 1.0, 2.3, float("nan")]})
+        >>> spectra = pd.DataFrame({"sd": [1.0], "seed": [0], "lambda_max_network": [4.0]})
+        >>> out = stability_outcomes(grid, spectra, ["a", "b"])
+        >>> out[["lr", "bound", "unstable", "predicted", "agree"]].values.tolist()
+        [[0.1, 0.5, False, False, True], [1.0, 0.5, True, True, True]]
+    """
+    runs = grid[grid["schedule"].isin(list(fixed))].sort_values("step", kind="stable")
+    keys = ["init", "seed", "schedule"]
+    first = runs.groupby(keys, sort=False).head(1).set_index(keys)["eval_loss"]
+    last = runs.groupby(keys, sort=False).tail(1).set_index(keys)
+    out = last[["lr"]].assign(initial_loss=first, final_loss=last["eval_loss"]).reset_index()
+    out = out.rename(columns={"init": "sd"})
+    lams = spectra.drop_duplicates(["sd", "seed"])[["sd", "seed", "lambda_max_network"]]
+    out = out.merge(lams.rename(columns={"lambda_max_network": "lambda_max"}), on=["sd", "seed"])
+    out["bound"] = 2.0 / out["lambda_max"]
+    out["lr_over_bound"] = out["lr"] / out["bound"]
+    out["diverged"] = ~np.isfinite(out["final_loss"])
+    out["unstable"] = out["diverged"] | ~(out["final_loss"] < out["initial_loss"])
+    out["predicted"] = out["lr"] > out["bound"]
+    out["agree"] = out["unstable"] == out["predicted"]
+    columns = ["sd", "seed", "schedule", "lr", "lambda_max", "bound", "lr_over_bound",
+               "initial_loss", "final_loss", "diverged", "unstable", "predicted",
+               "agree"]  # fmt: skip
+    return out[columns].sort_values(["sd", "seed", "lr"]).reset_index(drop=True)
+
+
 # --- diagnostic ---
 
 

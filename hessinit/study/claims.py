@@ -1257,6 +1257,73 @@ def step_training_rows(
     return claims_table(rows)
 
 
+def step_stability_rows(
+    outcomes: pd.DataFrame,
+    *,
+    setting: str,
+    claim: str = "3.5",
+    figure: str = "fig-step-stability",
+    page: str = "step_size",
+) -> pd.DataFrame:
+    """The stability bound: a fixed step trains stably iff lr < 2 / lambda_max at initialization.
+
+    On a quadratic with Hessian H, gradient descent with step lr converges iff
+    lr < 2 / lambda_max(H). Read for the network: the largest eigenvalue of the whole network's
+    Hessian at initialization tells which fixed steps train (final loss below the initial one,
+    no divergence) and which do not (:func:`hessinit.study.analysis.stability_outcomes`). The
+    rule, per sd: every run of the grid (every step and seed) is classified correctly; the sds
+    combine by :func:`verdict`. The row's value is the mean over seeds of each seed's fraction
+    of correctly classified runs (over the sds and steps), with its t-interval; the setting
+    counts both kinds of error.
+
+    Args:
+        outcomes: rows of :func:`hessinit.study.analysis.stability_outcomes`.
+        setting: the training.
+        claim: the claim's id.
+        figure: the figure label of the row.
+        page: the chapter.
+
+    Returns:
+        The claims row (:func:`claims_table`).
+
+    Example:
+        >>> outcomes = pd.DataFrame({"sd": [0.01] * 4 + [1.0] * 4, "seed": [0, 0, 1, 1] * 2,
+        ...                          "lr": [0.1, 1.0] * 4,
+        ...                          "predicted": [False, True] * 4,
+        ...                          "unstable": [False, True] * 2 + [False, False] * 2})
+        >>> outcomes["agree"] = outcomes["predicted"] == outcomes["unstable"]
+        >>> step_stability_rows(outcomes, setting="tiny")[["claim", "verdict"]].values.tolist()
+        [['3.5', 'holds only when sd = 0.01']]
+    """
+    from .stats import mean_interval
+
+    oks, where = [], []
+    for sd, part in outcomes.groupby("sd"):
+        oks.append(bool(part["agree"].all()))
+        where.append(_sd_label(sd))
+    pooled = mean_interval(outcomes.groupby("seed")["agree"].mean())
+    too_safe = int((outcomes["predicted"] & ~outcomes["unstable"]).sum())
+    missed = int((~outcomes["predicted"] & outcomes["unstable"]).sum())
+    row = claim_row(
+        claim,
+        source="this book's formalization",
+        wording=STEP_WORDING,
+        setting=f"{setting}; {len(outcomes)} fixed-step runs; {too_safe} trained although "
+                f"lr > 2/lambda_max, {missed} failed although lr < 2/lambda_max",
+        measure="fraction of fixed-step runs whose stability 2/lambda_max(init) predicts",
+        value=pooled.value,
+        low=pooled.low,
+        high=pooled.high,
+        seeds=outcomes["seed"].nunique(),
+        rule="per sd, every fixed step of the grid trains (final loss below the initial one) "
+             "iff lr < 2 / lambda_max of the network's Hessian at initialization",
+        verdict=verdict(oks, where),
+        figure=figure,
+        page=page,
+    )  # fmt: skip
+    return claims_table([row])
+
+
 # --- diagnostic ---
 
 #: The abstracts' words claim 4.1 rests on.

@@ -657,6 +657,87 @@ def plot_paired(diffs: pd.DataFrame, margin: float):
 # --- step_size ---
 
 
+def plot_stability(outcomes: pd.DataFrame):
+    """Final loss of every fixed step against lr / (2 / lambda_max), one panel per sd.
+
+    Each point is one run (step and seed) at x = lr lambda_max / 2, its step as a fraction of
+    the stability bound at initialization; the vertical line at 1 is the bound. Runs that
+    diverged are drawn as crosses at the top of the panel, runs whose loss did not fall as open
+    circles.
+
+    Args:
+        outcomes: rows of :func:`hessinit.study.analysis.stability_outcomes`.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        sds = sorted(outcomes["sd"].unique())
+        fig, axes = plt.subplots(1, len(sds), figsize=(2.3 * len(sds) + 0.8, 3.2), sharey=True,
+                                 squeeze=False, layout="constrained")  # fmt: skip
+        finite = outcomes.loc[~outcomes["diverged"], "final_loss"]
+        top = float(finite.max()) * 1.5 if len(finite) else 10.0
+        for ax, sd in zip(axes[0], sds, strict=True):
+            g = outcomes[outcomes["sd"] == sd]
+            for k, (lr, part) in enumerate(g.groupby("lr")):
+                color = LAYER_COLORS[k % len(LAYER_COLORS)]
+                ok = part[~part["unstable"]]
+                flat = part[part["unstable"] & ~part["diverged"]]
+                gone = part[part["diverged"]]
+                ax.scatter(ok["lr_over_bound"], ok["final_loss"], s=14, color=color,
+                           label=f"lr={lr:g}")  # fmt: skip
+                ax.scatter(flat["lr_over_bound"], flat["final_loss"], s=18, facecolors="none",
+                           edgecolors=color)  # fmt: skip
+                ax.scatter(gone["lr_over_bound"], np.full(len(gone), top), marker="x", s=22,
+                           color=color)  # fmt: skip
+            ax.axvline(1.0, color="black", lw=0.9, ls="--")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"sd = {sd:g}", fontsize=9)
+            ax.set_xlabel("lr · λ_max / 2 at init")
+        axes[0][0].set_ylabel("final loss (nats; × diverged)")
+        axes[0][-1].legend(frameon=False, fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_sharpness(track: pd.DataFrame, lr: float):
+    """lambda_max of each layer's Hessian and of the network's along training, one panel per sd.
+
+    The horizontal line is the stability bound 2 / lr of the step trained with: a curve below
+    it is a direction the step is stable along on the quadratic model.
+
+    Args:
+        track: rows of :func:`hessinit.train.run` with ``spectra=True`` (``sd``, ``seed``,
+            ``step``, ``layer``, ``lambda_max``, ``lambda_max_network``; NaN rows off the
+            checkpoints are skipped); several seeds are drawn as their mean.
+        lr: the step trained with.
+
+    Returns:
+        The figure.
+    """
+    cp = track.dropna(subset=["lambda_max"])
+    layers = list(dict.fromkeys(cp["layer"]))
+    with style():
+        sds = sorted(cp["sd"].unique())
+        fig, axes = plt.subplots(1, len(sds), figsize=(2.3 * len(sds) + 0.8, 3.2), sharey=True,
+                                 squeeze=False, layout="constrained")  # fmt: skip
+        for ax, sd in zip(axes[0], sds, strict=True):
+            g = cp[cp["sd"] == sd]
+            for name in layers:
+                mean = g[g["layer"] == name].groupby("step")["lambda_max"].mean()
+                ax.plot(mean.index, mean.values, lw=1.3, label=name,
+                        color=_layer_color(layers, name))  # fmt: skip
+            net = g.drop_duplicates(["seed", "step"]).groupby("step")["lambda_max_network"].mean()
+            ax.plot(net.index, net.values, lw=1.6, color="black", label="network")
+            ax.axhline(2.0 / lr, color="black", lw=0.9, ls="--", label="2 / lr")
+            ax.set_yscale("log")
+            ax.set_title(f"sd = {sd:g}", fontsize=9)
+            ax.set_xlabel("SGD step")
+        axes[0][0].set_ylabel("λ_max of the Hessian")
+        axes[0][0].legend(frameon=False, fontsize=8)
+    return fig
+
+
 # --- diagnostic ---
 
 

@@ -110,3 +110,23 @@ def test_figures_fit_the_column_with_text_of_10_px_or_more():
         texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
         assert texts and min(_shown_px(fig, t) for t in texts) >= 10
     plt.close("all")
+
+
+def test_stability_and_sharpness_figures():
+    outcomes = pd.DataFrame({"sd": [0.01] * 3 + [1.0] * 3, "seed": 0,
+                             "lr": [0.1, 0.3, 1.0] * 2, "lr_over_bound": [0.1, 0.3, 1.0] * 2,
+                             "final_loss": [0.5, 3.0, np.nan] * 2,
+                             "unstable": [False, True, True] * 2,
+                             "diverged": [False, False, True] * 2})  # fmt: skip
+    fig = figures.plot_stability(outcomes)
+    assert len(fig.axes) == 2 and [len(ax.get_lines()) for ax in fig.axes] == [1, 1]  # bound
+    track = pd.DataFrame({"sd": 1.0, "seed": 0, "step": [0, 0, 1, 1, 2, 2],
+                          "layer": LAYERS * 3,
+                          "lambda_max": [1.0, 2.0, np.nan, np.nan, 1.5, 2.5],
+                          "lambda_max_network": [3.0, 3.0, np.nan, np.nan, 4.0, 4.0]})  # fmt: skip
+    fig = figures.plot_sharpness(track, lr=0.01)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 4  # two layers, the network and the bound 2 / lr
+    assert lines[2].get_ydata().tolist() == [3.0, 4.0]  # the network, NaN rows skipped
+    assert lines[3].get_ydata()[0] == 200.0
+    plt.close("all")

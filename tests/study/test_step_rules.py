@@ -136,3 +136,65 @@ def test_sgd_steps_rejects_bad_arguments():
         sgd_steps(model, np.zeros((2, 2)), [0, 1], [[0, 1]], lr=-1)
     with pytest.raises(ValueError):
         sgd_steps(model, np.zeros((2, 2)), [0, 1], [0, 1], lr=0.1)
+
+
+def _outcomes(agree_by_sd):
+    """Runs at lr 0.1 (predicted stable) and 1.0 (predicted unstable) per sd and seed; a False
+    in ``agree_by_sd[sd][seed]`` makes that seed's lr 1.0 run train anyway."""
+    rows = []
+    for sd, flags in agree_by_sd.items():
+        for seed, ok in enumerate(flags):
+            rows.append({"sd": sd, "seed": seed, "lr": 0.1, "predicted": False,
+                         "unstable": False})  # fmt: skip
+            rows.append({"sd": sd, "seed": seed, "lr": 1.0, "predicted": True,
+                         "unstable": ok})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame["agree"] = frame["predicted"] == frame["unstable"]
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("agree_by_sd", "expected"),
+    [
+        ({0.01: [True] * 3, 1.0: [True] * 3}, "holds"),
+        ({0.01: [True, False, True], 1.0: [False] * 3}, "does not hold"),
+        ({0.01: [True] * 3, 1.0: [True, True, False]}, "holds only when sd = 0.01"),
+    ],
+)
+def test_step_stability_rows_flip(agree_by_sd, expected):
+    rows = claims.step_stability_rows(_outcomes(agree_by_sd), setting="s", claim="3.7")
+    assert rows["claim"].tolist() == ["3.7"] and rows["verdict"][0] == expected
+    assert rows["source"][0] == "this book's formalization" and rows["seeds"][0] == 3
+
+
+def test_step_stability_rows_value_and_counts():
+    rows = claims.step_stability_rows(_outcomes({0.01: [True, False, True]}), setting="s")
+    per_seed = np.array([1.0, 0.5, 1.0])  # seed 1: one of its two runs misclassified
+    half = 4.302652729911275 * per_seed.std(ddof=1) / math.sqrt(3)  # t_{2, 0.975}
+    assert rows["value"][0] == pytest.approx(per_seed.mean())
+    assert rows["low"][0] == pytest.approx(per_seed.mean() - half)
+    assert "1 trained although lr > 2/lambda_max, 0 failed" in rows["setting"][0]
+
+
+def test_stability_outcomes_by_hand():
+    nan = math.nan
+    grid = pd.DataFrame({
+        "init": 0.5, "seed": [0] * 6, "schedule": ["a"] * 2 + ["b"] * 2 + ["c"] * 2,
+        "lr": [0.1] * 2 + [0.3] * 2 + [3.0] * 2, "step": [0, 10] * 3,
+        "eval_loss": [2.0, 1.0, 2.0, 2.5, 2.0, nan],
+    })  # fmt: skip
+    start = pd.DataFrame({"sd": [0.5, 0.5], "seed": [0, 0], "layer": ["d1", "d2"],
+                          "lambda_max": [1.0, 2.0], "lambda_max_network": [4.0, 4.0]})  # fmt: skip
+    out = analysis.stability_outcomes(grid, start, ["a", "b", "c"])
+    assert out["bound"].tolist() == [0.5] * 3  # 2 / 4
+    assert out["lr_over_bound"].tolist() == pytest.approx([0.2, 0.6, 6.0])
+    assert out["initial_loss"].tolist() == [2.0] * 3
+    # a: trains, predicted stable; b: loss rose below the bound (a miss); c: diverged above it
+    assert out["unstable"].tolist() == [False, True, True]
+    assert out["diverged"].tolist() == [False, False, True]
+    assert out["predicted"].tolist() == [False, False, True]
+    assert out["agree"].tolist() == [True, False, True]
+    bounds = analysis.stability_bounds(start, lr=0.1)
+    assert bounds["part"].tolist() == ["d1", "d2", "network"]
+    assert bounds["bound"].tolist() == [2.0, 1.0, 0.5]
+    assert bounds["lr_over_bound"].tolist() == pytest.approx([0.05, 0.1, 0.2])
