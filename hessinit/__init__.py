@@ -45,6 +45,8 @@ _API = {
     "HessianNorms": "curvature",
     "NormEstimate": "curvature",
     "layer_hessian_norms": "curvature",
+    "tensor_hessian_norms": "curvature",
+    "all_tensor_norms": "curvature",
     "hessian_norms_all_layers": "curvature",
     "layer_curvature": "curvature",
     "kron_norms": "curvature",

@@ -5,6 +5,8 @@
 - :mod:`~hessinit.curvature.kronecker`: exact Frobenius norms from the Kronecker identity;
 - :mod:`~hessinit.curvature.products`: Hessian-, Gauss-Newton- and curvature-vector products;
 - :mod:`~hessinit.curvature.hutchinson`: whole-network norm estimates with intervals;
+- :mod:`~hessinit.curvature.tensors`: H, G, R per weight tensor of any Keras model (convolutions,
+  pooling, BatchNorm, residual and inception blocks), exact or estimated;
 - :mod:`~hessinit.curvature.spectra`: top eigenvalues of layer and network Hessians (Lanczos);
 - :mod:`~hessinit.curvature.reference`: materialized matrices for tests and small models.
 
@@ -33,15 +35,28 @@ from .layers import dropout_masks
 from .products import curvature_vp, gnvp, hvp, hvp_graph, num_params, tf_variables
 from .reference import MAX_FULL_ENTRIES, full_gauss_newton, full_hessian, kron_matrix
 from .spectra import NotConvergedError, Spectrum, layer_spectrum, network_spectrum, top_eigenvalues
+from .tensors import (
+    SUPPORTED_LAYERS,
+    TensorPlan,
+    all_tensor_norms,
+    layer_tensor_norms,
+    logits_linear_in,
+    plan_tensor,
+    tensor_hessian_norms,
+    training_logits,
+)
 
 __all__ = [
     "CurvatureEstimates",
     "MAX_FULL_ENTRIES",
     "NotConvergedError",
     "PRECISIONS",
+    "SUPPORTED_LAYERS",
+    "TensorPlan",
     "Spectrum",
     "HessianNorms",
     "NormEstimate",
+    "all_tensor_norms",
     "curvature_vp",
     "dropout_masks",
     "full_gauss_newton",
@@ -58,11 +73,16 @@ __all__ = [
     "layer_curvature",
     "layer_hessian_norms",
     "layer_spectrum",
+    "layer_tensor_norms",
+    "logits_linear_in",
     "network_spectrum",
     "num_params",
+    "plan_tensor",
     "ratio_estimate",
+    "tensor_hessian_norms",
     "tf_variables",
     "top_eigenvalues",
+    "training_logits",
 ]
 
 

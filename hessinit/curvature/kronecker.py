@@ -28,7 +28,7 @@ Imports: numpy, TensorFlow, :mod:`hessinit.nn`, :mod:`hessinit.curvature.blocks`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -36,7 +36,7 @@ import tensorflow as tf
 from ..nn.activations import is_elementwise, is_piecewise_linear
 from ..nn.models import dense_layers, get_dense
 from .blocks import _autodiff_blocks, _recursive_blocks, _static_blocks
-from .layers import _cast_weights, _dims, _model_inputs
+from .layers import _cast_weights, _dense_stack, _dims, _model_inputs
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,11 @@ class HessianNorms:
         G: ||G_W||_F, the Gauss-Newton term (1/B) sum_i (x_i x_i^T) kron A_i.
         R: ||R_W||_F, the curvature term (1/B) sum_i (x_i x_i^T) kron R_i.
         GR: <G_W, R_W>_F.
+        method: how they were computed: ``"kronecker"`` (the dense-stack identity above),
+            ``"columns"``, ``"columns-linear"`` or ``"hutchinson"``
+            (:mod:`hessinit.curvature.tensors`); not part of equality or the repr.
+        intervals: for ``"hutchinson"``, a :class:`~hessinit.curvature.NormEstimate` per
+            ``"H"``, ``"G"``, ``"R"``; ``None`` for the exact methods.
 
     Example:
         >>> n = HessianNorms(H=5.0, G=3.0, R=4.0, GR=0.0)  # G and R orthogonal
@@ -62,6 +67,8 @@ class HessianNorms:
     G: float
     R: float
     GR: float
+    method: str = field(default="kronecker", compare=False, repr=False)
+    intervals: dict | None = field(default=None, compare=False, repr=False)
 
 
 #: Dtypes for the two Gram products of the double sum (see :func:`kron_norms`).
@@ -309,30 +316,42 @@ def _scaled_norms(gg, rr, gr, scale):
     )
 
 
-def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64"):
+def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64", **options):
     """Exact Frobenius norms of one dense layer's Hessian H_W = G_W + R_W, and <G_W, R_W>.
 
     H_W is the Hessian of the mean cross-entropy L with respect to the layer's kernel W,
     H_W = (1/B) sum_i (x_i x_i^T) kron (A_i + R_i), split by the chain rule into the
     Gauss-Newton term G_W (blocks A_i = J_i^T Lambda_i J_i) and the curvature term R_W. Computed
     in float64 by the Kronecker identity (:func:`kron_norms`), never forming the
-    (n_in n_out)^2 matrix, from per-sample blocks of :mod:`hessinit.curvature.blocks`.
+    (n_in n_out)^2 matrix, from per-sample blocks of :mod:`hessinit.curvature.blocks`
+    (``method == "kronecker"``).
+
+    Any other Keras model (convolutions, pooling, BatchNorm, residual additions,
+    concatenations: :data:`hessinit.curvature.tensors.SUPPORTED_LAYERS`), or a weight other
+    than a dense kernel, goes to :func:`hessinit.curvature.tensors.layer_tensor_norms`: exact
+    column by column where affordable, else a Hutchinson estimate with intervals, ``method``
+    saying which; BatchNorm then uses the batch's statistics.
 
     Args:
         model: a stack of ``Flatten``, ``Dense`` and ``Dropout`` layers, such as
-            :func:`hessinit.nn.mlp`; dropout is off (inference mode).
-        layer: the dense layer, as a name such as ``"dense1"``, an index or the layer itself.
+            :func:`hessinit.nn.mlp` (dropout off, inference mode), or any model of the
+            supported layers.
+        layer: the layer, as a name such as ``"dense1"`` or ``"conv1"``, a dense index (dense
+            stacks only) or the layer itself.
         x: inputs, shape (B, ...).
         y: integer labels, shape (B,).
         chunk: as in :func:`kron_norms`.
         precision: as in :func:`kron_norms`.
+        **options: for other models: ``weight`` and the options of
+            :func:`hessinit.curvature.tensors.tensor_hessian_norms`.
 
     Returns:
-        :class:`HessianNorms` of the layer's kernel Hessian.
+        :class:`HessianNorms` of the layer's kernel Hessian (or of ``weight``'s).
 
     Raises:
         ValueError: unknown ``layer`` name or ``precision``.
         IndexError: ``layer`` index beyond the model's dense layers.
+        TypeError: a layer type the curvature code does not support.
 
     Example:
         >>> from hessinit.nn import mlp
@@ -342,8 +361,21 @@ def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64"):
         >>> round(n.H, 4) == round(n.G, 4), n.R  # ReLU: R = 0 exactly on a layer's own block
         (True, 0.0)
     """
+    if options.get("weight") not in (None, "kernel") or not _is_dense_stack(model):
+        from .tensors import layer_tensor_norms  # imports this module: imported here
+
+        return layer_tensor_norms(model, layer, x, y, **options)
     index, _ = get_dense(model, layer)
     return _norms_of_layers(model, (index,), x, y, chunk=chunk, precision=precision)[0]
+
+
+def _is_dense_stack(model):
+    """Whether ``model`` is a stack of ``Flatten``, ``Dense`` and ``Dropout`` layers."""
+    try:
+        _dense_stack(model)
+    except TypeError:
+        return False
+    return True
 
 
 def hessian_norms_all_layers(

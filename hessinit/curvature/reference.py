@@ -8,11 +8,12 @@ These are the independent references the exact norms of :mod:`hessinit.curvature
 tested against. They cost O(P^2) memory: the paper's dense1 (P = 23,520) at B = 1,024 needs about
 19 GB, so the two autodiff references refuse above :data:`MAX_FULL_ENTRIES` entries.
 
-Imports: numpy, TensorFlow, :mod:`hessinit.nn` and :mod:`hessinit.curvature.products`.
+Imports: numpy, TensorFlow, Keras, :mod:`hessinit.nn` and :mod:`hessinit.curvature.products`.
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -25,10 +26,24 @@ MAX_FULL_ENTRIES = 40_000_000
 
 
 def _variables(model, layer):
-    """All trainable variables (``layer=None``) or the kernel of one dense layer, as a list."""
+    """All trainable variables (``layer=None``), one variable, or a dense layer's kernel."""
     if layer is None:
         return list(model.trainable_variables)
+    if isinstance(layer, keras.Variable | tf.Variable):
+        return [layer]
     return [get_dense(model, layer)[1].kernel]
+
+
+def _logits(model, x, training):
+    """The model's logits; ``training=True`` runs in a ``keras.StatelessScope``.
+
+    Training mode (batch statistics in ``BatchNormalization``, dropout active) would update the
+    moving statistics; the scope keeps the model as it was.
+    """
+    if not training:
+        return model(x, training=False)
+    with keras.StatelessScope():
+        return model(x, training=True)
 
 
 def _check_size(n, max_entries, what):
@@ -41,7 +56,7 @@ def _check_size(n, max_entries, what):
         )
 
 
-def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES):
+def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=False):
     """The Hessian H = D^2_w L of the mean cross-entropy as a dense matrix, by nested autodiff.
 
     L = (1/B) sum_i l_i in inference mode; a ``tf.GradientTape`` Jacobian of the gradient. A
@@ -53,8 +68,11 @@ def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES):
         y: integer labels, shape (B,).
         layer: ``None`` for all trainable weights, in ``model.trainable_variables`` order, each
             flattened row-major; otherwise a dense layer (name, index or layer) whose kernel W
-            alone is taken, entry (p, c) at p * n_out + c.
+            alone is taken, entry (p, c) at p * n_out + c; or one trainable variable of the
+            model (any layer), flattened row-major.
         max_entries: the largest P^2 to build.
+        training: call the model in training mode (BatchNorm on batch statistics; dropout
+            active, so use it on models without dropout); the model is left unchanged.
 
     Returns:
         The (P, P) Hessian as a float64 numpy array, computed in the model's dtype.
@@ -77,7 +95,7 @@ def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES):
     _check_size(n, max_entries, "Hessian")
     with tf.GradientTape(persistent=True) as outer:
         with tf.GradientTape() as inner:
-            loss = tf.reduce_mean(cross_entropy(y, model(x, training=False)))
+            loss = tf.reduce_mean(cross_entropy(y, _logits(model, x, training)))
         grad = tf.concat([tf.reshape(g, [-1]) for g in inner.gradient(loss, variables)], 0)
     blocks = [
         tf.reshape(outer.jacobian(grad, v, unconnected_gradients="zero"), [n, -1])
@@ -87,7 +105,7 @@ def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES):
     return tf.concat(blocks, axis=1).numpy().astype(np.float64)
 
 
-def full_gauss_newton(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES):
+def full_gauss_newton(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=False):
     """The Gauss-Newton matrix G = (1/B) sum_i J_i^T Lambda_i J_i as a dense matrix.
 
     J_i = dz_i/dw is the Jacobian of sample i's logits (``tf.GradientTape.jacobian``) and
@@ -99,6 +117,7 @@ def full_gauss_newton(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES):
         y: integer labels, shape (B,) (G does not depend on them; kept for a uniform call).
         layer: as in :func:`full_hessian`.
         max_entries: as in :func:`full_hessian`.
+        training: as in :func:`full_hessian`.
 
     Returns:
         The (P, P) Gauss-Newton matrix as a float64 numpy array, ordered as in
@@ -121,7 +140,7 @@ def full_gauss_newton(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES):
     n = num_params(variables)
     _check_size(n, max_entries, "Gauss-Newton matrix")
     with tf.GradientTape() as tape:
-        z = model(x, training=False)
+        z = _logits(model, x, training)
     jac = tape.jacobian(z, variables, unconnected_gradients="zero")
     B, K = z.shape
     J = tf.concat([tf.reshape(j, [B, K, -1]) for j in jac], axis=2).numpy().astype(np.float64)

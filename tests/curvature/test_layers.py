@@ -60,12 +60,17 @@ def test_unsupported_layer_is_refused():
     )
     x, y = np.ones((2, 3), np.float32), [0, 1]
     for call in (
-        lambda: layer_hessian_norms(model, 0, x, y),
         lambda: layer_curvature(model, 0, x, y),
         lambda: dropout_masks(model, 2),
     ):
         with pytest.raises(TypeError, match="BatchNormalization.*Flatten, Dense and Dropout"):
             call()
+    # layer_hessian_norms takes such models to the per-tensor code, which has its own list
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4, name="d"), keras.layers.LayerNormalization()]
+    )
+    with pytest.raises(TypeError, match="LayerNormalization.*not supported.*Conv2D"):
+        layer_hessian_norms(model, "d", x, y)
 
 
 def test_only_retracing_warnings_of_tensorflow_are_dropped():

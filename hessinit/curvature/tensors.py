@@ -1,0 +1,570 @@
+"""Hessian norms per weight tensor of any Keras model: convolutions, pooling, BatchNorm, blocks.
+
+For one weight tensor theta of a network (a conv or dense kernel, a bias, a BatchNorm scale),
+with P entries, logits z_i(theta) and L = (1/B) sum_i l_i, the Hessian block of theta is
+
+    H = D^2_theta L = G + R,   G = (1/B) sum_i J_i^T Lambda_i J_i,   J_i = dz_i/dtheta,
+                               R = (1/B) sum_i sum_k (dl_i/dz_ik) D^2_theta z_ik,
+
+with Lambda_i = diag(p_i) - p_i p_i^T. The forward pass is the training-mode network with
+dropout off: ``BatchNormalization`` normalizes by the statistics of the batch (so the samples
+are coupled, z_i depends on every x_j, and BatchNorm contributes to R), ``Dropout`` is the
+identity, and nothing is written back to the model (its moving statistics stay as they were).
+
+Two ways, chosen per tensor by :func:`plan_tensor` from the predicted number of products and
+their memory:
+
+- ``"columns"`` (exact): H e_p by forward-over-backward products and G e_p = J^T Lambda J e_p / B
+  (one JVP and one VJP) for every coordinate p, a batch of coordinates at a time,
+  accumulating ||H||_F^2 = sum_p ||H e_p||^2, ||G||_F^2, ||R||_F^2 with R e_p = H e_p - G e_p,
+  and <G, R> = sum_p (G e_p) . (R e_p): exact, 2P products.
+- ``"columns-linear"`` (exact): when the logits are piecewise linear in theta (every operation
+  from theta's layer to the logits is piecewise linear: conv or dense layers with a piecewise
+  linear activation, pooling, additions, concatenations, flattening; no BatchNorm downstream,
+  theta used once), D^2_theta z_ik = 0 almost everywhere, so R = 0 and H = G: P products of G.
+- ``"hutchinson"`` (estimated): Rademacher probes v on theta alone, ||M||_F^2 = E ||M v||^2 for
+  M in {H, G, R} from the same probes (R v = H v - G v), <G, R> = E (G v) . (R v), each norm with
+  the Student-t interval of :mod:`hessinit.curvature.hutchinson`; probes are added until each of
+  H's and G's 95% intervals is within a stated relative half-width (or a probe budget ends).
+
+Imports: numpy, TensorFlow, Keras, :mod:`hessinit.nn` and :mod:`hessinit.curvature` (kronecker,
+hutchinson).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..nn.activations import activation_name, is_piecewise_linear
+from ..nn.losses import cross_entropy, softmax_curvature_times
+from .hutchinson import _norm_estimate
+from .kronecker import HessianNorms
+
+#: Layer types the per-tensor code accepts (anything else raises ``TypeError``).
+SUPPORTED_LAYERS = (
+    keras.layers.InputLayer,
+    keras.layers.Conv2D,
+    keras.layers.Dense,
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.BatchNormalization,
+    keras.layers.Add,
+    keras.layers.Concatenate,
+    keras.layers.Flatten,
+    keras.layers.Dropout,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.ZeroPadding2D,
+)
+
+#: Layers through which the logits stay piecewise linear in an upstream weight.
+_LINEAR_PASS = (
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.Add,
+    keras.layers.Concatenate,
+    keras.layers.Flatten,
+    keras.layers.Dropout,
+    keras.layers.ReLU,
+    keras.layers.ZeroPadding2D,
+)
+
+#: The methods :func:`tensor_hessian_norms` accepts.
+METHODS = ("auto", "columns", "hutchinson")
+
+
+def _graph(model):
+    """The functional graph behind ``model`` (a ``Sequential`` keeps one once built)."""
+    graph = model._functional if isinstance(model, keras.Sequential) else model
+    if graph is None or not hasattr(graph, "_run_through_graph"):
+        raise TypeError(
+            f"model {model.name!r} has no functional graph: build it with a keras.Input "
+            "(keras.Sequential([keras.Input(shape), ...]) or keras.Model(inputs, outputs))"
+        )
+    return graph
+
+
+def _check_supported(model):
+    """Raise ``TypeError`` naming the first layer of a type outside :data:`SUPPORTED_LAYERS`."""
+    for layer in _graph(model).operations:
+        if not isinstance(layer, SUPPORTED_LAYERS):
+            names = ", ".join(t.__name__ for t in SUPPORTED_LAYERS[1:])
+            raise TypeError(
+                f"layer {layer.name!r} ({type(layer).__name__}) is not supported by the "
+                f"per-tensor curvature code; supported layers: {names}"
+            )
+
+
+def training_logits(model, x):
+    """Logits of the training-mode network with dropout off, writing nothing to the model.
+
+    ``BatchNormalization`` layers normalize by the batch's own mean and variance; ``Dropout``
+    layers pass their input through; every other layer runs as in inference. The call runs in a
+    ``keras.StatelessScope``, so the moving statistics that training mode would update are left
+    untouched.
+
+    Args:
+        model: a Keras model built on a ``keras.Input`` (Sequential or functional).
+        x: inputs, shape (B, ...), in the model's dtype.
+
+    Returns:
+        The logits z, shape (B, K).
+
+    Example:
+        >>> inputs = keras.Input((2,))
+        >>> bn = keras.layers.BatchNormalization(center=False, scale=False, epsilon=0.0)
+        >>> model = keras.Model(inputs, bn(inputs))
+        >>> training_logits(model, np.array([[1.0, 0.0], [3.0, 2.0]], "float32")).numpy()
+        array([[-1., -1.],
+               [ 1.,  1.]], dtype=float32)
+        >>> [float(v) for v in bn.moving_mean.numpy()]  # nothing written back
+        [0.0, 0.0]
+    """
+    graph = _graph(model)
+
+    def operation_fn(op):
+        def call(*args, **kwargs):
+            if getattr(op, "_call_has_training_arg", False):
+                kwargs["training"] = isinstance(op, keras.layers.BatchNormalization)
+            return op(*args, **kwargs)
+
+        return call
+
+    with keras.StatelessScope():
+        out = graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation_fn)
+    return out[0] if isinstance(out, list | tuple) else out
+
+
+def _activation_is_linear(layer):
+    """Whether a layer's own activation (if any) is piecewise linear (a registry entry)."""
+    act = getattr(layer, "activation", None)
+    return act is None or is_piecewise_linear(activation_name(act))
+
+
+def _downstream(model, layer):
+    """(the operations whose output depends on ``layer``'s, how often ``layer`` is called).
+
+    Found by one eager pass over two zero inputs that marks every tensor computed from the
+    layer's output.
+    """
+    graph = _graph(model)
+    shape = [2, *graph.inputs[0].shape[1:]]
+    x = tf.zeros(shape, graph.inputs[0].dtype)
+    marked, keep, after, calls = set(), [], [], [0]
+
+    def operation_fn(op):
+        def call(*args, **kwargs):
+            out = op(*args, **kwargs)
+            keep.append(out)
+            inputs = tf.nest.flatten((args, kwargs))
+            if op is layer:
+                calls[0] += 1
+                marked.update(id(t) for t in tf.nest.flatten(out))
+            elif any(id(t) in marked for t in inputs):
+                after.append(op)
+                marked.update(id(t) for t in tf.nest.flatten(out))
+            return out
+
+        return call
+
+    with keras.StatelessScope():
+        graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation_fn)
+    return after, calls[0]
+
+
+def _owner(model, variable):
+    """The layer of ``model`` that owns ``variable``."""
+    for layer in _graph(model).operations:
+        if any(v is variable for v in layer.trainable_weights):
+            return layer
+    raise ValueError(f"{variable.path!r} is not a trainable weight of model {model.name!r}")
+
+
+def logits_linear_in(model, variable) -> bool:
+    """Whether the logits are piecewise linear in ``variable``, so that its block has R = 0.
+
+    True when ``variable``'s layer is called once, enters its pre-activation linearly (a conv or
+    dense kernel or bias, a BatchNorm scale or shift) followed by a piecewise linear activation,
+    and every operation downstream of it is piecewise linear (conv or dense layers with
+    piecewise linear activations, pooling, additions, concatenations, flattening, dropout off,
+    ReLU). A BatchNorm layer downstream normalizes by batch statistics that depend on the
+    weight, so it makes the function non-linear.
+
+    Args:
+        model: a Keras model of :data:`SUPPORTED_LAYERS`.
+        variable: one of ``model.trainable_weights``.
+
+    Returns:
+        ``True`` if D^2 z_ik / D theta^2 = 0 almost everywhere for every logit.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "tanh"),
+        ...                           keras.layers.Dense(2)])
+        >>> [logits_linear_in(model, w) for w in model.trainable_weights]
+        [False, False, True, True]
+    """
+    layer = _owner(model, variable)
+    after, calls = _downstream(model, layer)
+    if calls != 1:
+        return False
+    if isinstance(layer, keras.layers.BatchNormalization):
+        own = True
+    else:
+        own = isinstance(layer, keras.layers.Conv2D | keras.layers.Dense) and (
+            _activation_is_linear(layer)
+        )
+    return own and all(_passes_linearly(op) for op in after)
+
+
+def _passes_linearly(op):
+    """Whether an operation downstream of a weight keeps the logits piecewise linear in it."""
+    if isinstance(op, keras.layers.Conv2D | keras.layers.Dense | keras.layers.Activation):
+        return _activation_is_linear(op)
+    return isinstance(op, _LINEAR_PASS)
+
+
+def _loss(model, x, y):
+    """The mean cross-entropy of the training-mode network with dropout off."""
+    return tf.reduce_mean(cross_entropy(y, training_logits(model, x)))
+
+
+@tf.function
+def _products(model, x, y, index, V, curvature):
+    """(H v, G v) for the rows v of V (c, P), each flattened; H v is zeros if not ``curvature``.
+
+    H v by forward-over-backward, G v = J^T Lambda (J v) / B by one JVP and one VJP, the rows
+    in a ``tf.map_fn`` loop with all of them in flight (``tf.vectorized_map`` runs a little
+    faster on tiny batches but traces two to three times slower). Traced once per model,
+    variable and shapes (callers keep V at a fixed number of rows), never with relaxed shapes.
+    ``index``: the variable's position in ``model.trainable_weights`` (a Python int, part of
+    the trace's key).
+    """
+    variable = _tf_variable(model.trainable_weights[index])
+    shape = variable.shape
+
+    def one(v):
+        v = tf.reshape(v, shape)
+        with tf.GradientTape() as tape:
+            with tf.autodiff.ForwardAccumulator([variable], [v]) as acc:
+                if curvature:
+                    with tf.GradientTape() as inner:
+                        z = training_logits(model, x)
+                        loss = tf.reduce_mean(cross_entropy(y, z))
+                    grad = inner.gradient(loss, variable)
+                else:
+                    z = training_logits(model, x)
+            jv = acc.jvp(z)
+            hv = acc.jvp(grad) if curvature else tf.zeros_like(v)
+            p = tf.stop_gradient(tf.nn.softmax(z))
+            lam_jv = tf.stop_gradient(softmax_curvature_times(p, jv))
+            target = tf.reduce_sum(z * lam_jv) / tf.cast(tf.shape(z)[0], z.dtype)
+        gv = tape.gradient(target, variable)
+        return tf.reshape(hv, [-1]), tf.reshape(gv, [-1])
+
+    rows = int(V.shape[0])
+    return tf.map_fn(one, V, fn_output_signature=(V.dtype, V.dtype), parallel_iterations=rows)
+
+
+@dataclass(frozen=True)
+class TensorPlan:
+    """How :func:`tensor_hessian_norms` computes one tensor's norms, and what it expects to pay.
+
+    Attributes:
+        method: ``"columns"``, ``"columns-linear"`` or ``"hutchinson"`` (module docstring).
+        size: P, the number of entries of the tensor.
+        linear: whether the logits are piecewise linear in the tensor (R = 0 exactly).
+        products: the number of matrix-vector products the exact method needs (P or 2P).
+        chunk: how many products run at once (in flight together), from the memory budget.
+        bytes_per_product: the predicted memory of one product (activations of the batch).
+    """
+
+    method: str
+    size: int
+    linear: bool
+    products: int
+    chunk: int
+    bytes_per_product: int
+
+
+def _activation_bytes(model, batch):
+    """Predicted memory of one product: every layer's output for the batch, three copies."""
+    graph = _graph(model)
+    entries = 0
+    for op in graph.operations:
+        for node in getattr(op, "_inbound_nodes", []):
+            for t in tf.nest.flatten(node.outputs):
+                entries += int(np.prod([d for d in t.shape[1:] if d is not None]))
+    itemsize = np.dtype(graph.inputs[0].dtype).itemsize
+    return 3 * batch * entries * itemsize
+
+
+def plan_tensor(model, variable, batch, max_products=4096, memory=2**30, method="auto"):
+    """Choose how to compute a tensor's H, G, R norms from predicted cost and memory.
+
+    The exact column method needs P products (logits piecewise linear in the tensor, so R = 0)
+    or 2P; it is chosen when that is at most ``max_products``. Products run ``chunk`` at a time,
+    ``chunk`` being as many as fit in ``memory`` bytes at the predicted activation memory of one
+    product (at least 1, at most 64).
+
+    Args:
+        model: a Keras model of :data:`SUPPORTED_LAYERS`.
+        variable: one of ``model.trainable_weights``.
+        batch: B, the batch size the norms will be computed on.
+        max_products: the largest number of products the exact method may take.
+        memory: the memory budget of one vectorized batch of products, in bytes.
+        method: one of :data:`METHODS`; ``"auto"`` decides by ``max_products``.
+
+    Returns:
+        :class:`TensorPlan`.
+
+    Raises:
+        ValueError: unknown ``method``.
+        TypeError: a layer outside :data:`SUPPORTED_LAYERS`.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu"),
+        ...                           keras.layers.Dense(2)])
+        >>> plan = plan_tensor(model, model.trainable_weights[0], batch=8)
+        >>> plan.method, plan.size, plan.products
+        ('columns-linear', 12, 12)
+        >>> plan_tensor(model, model.trainable_weights[0], 8, max_products=10).method
+        'hutchinson'
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    _check_supported(model)
+    size = int(np.prod(variable.shape))
+    linear = logits_linear_in(model, variable)
+    products = size if linear else 2 * size
+    per = _activation_bytes(model, batch)
+    chunk = int(max(1, min(64, memory // max(per, 1), size)))
+    if method == "auto":
+        method = "columns" if products <= max_products else "hutchinson"
+    if method == "columns" and linear:
+        method = "columns-linear"
+    return TensorPlan(method, size, linear, products, chunk, per)
+
+
+def _as_inputs(model, x, y):
+    """The inputs in the model's dtype and the labels as int32, shape (B,)."""
+    dtype = _graph(model).inputs[0].dtype
+    x = tf.convert_to_tensor(x, dtype)
+    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
+    return x, y
+
+
+def _tf_variable(variable):
+    """The ``tf.Variable`` behind a Keras variable (forward-mode autodiff needs it)."""
+    return getattr(variable, "value", variable)
+
+
+def _index(model, variable):
+    """The position of ``variable`` in ``model.trainable_weights``."""
+    for i, v in enumerate(model.trainable_weights):
+        if v is variable:
+            return i
+    raise ValueError(f"{variable.path!r} is not a trainable weight of model {model.name!r}")
+
+
+def _exact(model, x, y, variable, plan):
+    """HessianNorms of one tensor by its columns (method ``"columns"`` or ``"columns-linear"``)."""
+    index, dtype = _index(model, variable), _tf_variable(variable).dtype
+    curvature = not plan.linear
+    sums = np.zeros(4)  # ||H||^2, ||G||^2, ||R||^2, <G, R>
+    for start in range(0, plan.size, plan.chunk):
+        # the last chunk is padded with zero rows (index -1), whose products are zero
+        rows = np.arange(start, start + plan.chunk)
+        V = tf.one_hot(np.where(rows < plan.size, rows, -1), plan.size, dtype=dtype)
+        hv, gv = (t.numpy().astype(np.float64) for t in _products(model, x, y, index, V, curvature))
+        if not curvature:
+            hv = gv
+        rv = hv - gv
+        sums += [np.sum(hv * hv), np.sum(gv * gv), np.sum(rv * rv), np.sum(gv * rv)]
+    hh, gg, rr, gr = sums
+    return HessianNorms(math.sqrt(hh), math.sqrt(gg), math.sqrt(rr), float(gr), plan.method)
+
+
+def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, level, seed):
+    """HessianNorms of one tensor from Rademacher probes, with intervals (``"hutchinson"``)."""
+    index, dtype = _index(model, variable), _tf_variable(variable).dtype
+    rng = np.random.default_rng(seed)
+    curvature = not plan.linear
+    target = probes if probes is not None else max_probes
+    samples = np.empty((0, 4))
+    chunk = min(plan.chunk, target)
+    while len(samples) < target:
+        m = min(chunk, target - len(samples))
+        V = rng.choice([-1.0, 1.0], size=(chunk, plan.size))
+        out = _products(model, x, y, index, tf.constant(V, dtype), curvature)
+        hv, gv = (t.numpy()[:m].astype(np.float64) for t in out)
+        if not curvature:
+            hv = gv
+        rv = hv - gv
+        new = np.stack(
+            [np.sum(hv * hv, 1), np.sum(gv * gv, 1), np.sum(rv * rv, 1), np.sum(gv * rv, 1)], 1
+        )
+        samples = np.concatenate([samples, new])
+        if probes is None and len(samples) >= 10 and _narrow(samples, rel_width, level):
+            break
+    est = {t: _norm_estimate(samples[:, i], 0.0, level) for i, t in enumerate("HGR")}
+    return HessianNorms(
+        est["H"].value,
+        est["G"].value,
+        est["R"].value,
+        float(np.mean(samples[:, 3])),
+        "hutchinson",
+        est,
+    )
+
+
+def _narrow(samples, rel_width, level):
+    """Whether the intervals of ||H|| and ||G|| are within ``rel_width`` of their estimates."""
+    for i in (0, 1):
+        e = _norm_estimate(samples[:, i], 0.0, level)
+        if e.value > 0 and (e.high - e.low) / 2 > rel_width * e.value:
+            return False
+    return True
+
+
+def tensor_hessian_norms(
+    model,
+    variable,
+    x,
+    y,
+    method="auto",
+    rel_width=0.05,
+    probes=None,
+    max_probes=400,
+    level=0.95,
+    seed=0,
+    max_products=4096,
+    memory=2**30,
+):
+    """||H||_F, ||G||_F, ||R||_F and <G, R> of the loss Hessian restricted to one weight tensor.
+
+    H = D^2_theta L of the mean cross-entropy of the training-mode network with dropout off
+    (BatchNorm on batch statistics), split H = G + R as in the module docstring. Exact
+    (``"columns"`` or, when the logits are piecewise linear in theta, ``"columns-linear"`` with
+    R = 0) or estimated (``"hutchinson"``, with 95% intervals), as :func:`plan_tensor` decides.
+    Computed in the model's dtype, norms accumulated in float64: build the model with
+    ``dtype="float64"`` for tiny Hessians (float32 flushes denormals).
+
+    Args:
+        model: a Keras model of :data:`SUPPORTED_LAYERS`, built on a ``keras.Input``.
+        variable: one of ``model.trainable_weights``, such as ``model.get_layer("conv1").kernel``.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        method: one of :data:`METHODS`.
+        rel_width: Hutchinson: add probes until the intervals of ||H|| and ||G|| have a half
+            width of at most ``rel_width`` times the estimate.
+        probes: Hutchinson: a fixed number of probes instead (at least 2).
+        max_probes: Hutchinson: the most probes the adaptive rule may take.
+        level: Hutchinson: the intervals' confidence level.
+        seed: Hutchinson: the seed of the probes.
+        max_products: as in :func:`plan_tensor`.
+        memory: as in :func:`plan_tensor`.
+
+    Returns:
+        :class:`~hessinit.curvature.HessianNorms` with ``method`` set; for ``"hutchinson"`` its
+        ``intervals`` hold a :class:`~hessinit.curvature.NormEstimate` per ``"H"``, ``"G"``,
+        ``"R"``.
+
+    Raises:
+        ValueError: unknown ``method``, ``probes < 2``, or a variable not of the model.
+        TypeError: a layer outside :data:`SUPPORTED_LAYERS`.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((3,), dtype="float64"),
+        ...                           keras.layers.Dense(2, "tanh", dtype="float64"),
+        ...                           keras.layers.Dense(2, dtype="float64")])
+        >>> x, y = np.random.default_rng(0).random((5, 3)), [0, 1, 0, 1, 1]
+        >>> n = tensor_hessian_norms(model, model.layers[0].kernel, x, y)
+        >>> n.method, bool(n.R > 0), bool(np.isclose(n.H**2, n.G**2 + 2 * n.GR + n.R**2))
+        ('columns', True, True)
+    """
+    if probes is not None and probes < 2:
+        raise ValueError("need at least 2 probes for a confidence interval")
+    x, y = _as_inputs(model, x, y)
+    plan = plan_tensor(model, variable, int(x.shape[0]), max_products, memory, method)
+    if plan.method == "hutchinson":
+        return _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, level, seed)
+    return _exact(model, x, y, variable, plan)
+
+
+def _resolve(model, layer, weight):
+    """The variable ``weight`` (a name such as ``"kernel"``, or None: the first) of ``layer``."""
+    if isinstance(layer, str):
+        layer = model.get_layer(layer)
+    elif not isinstance(layer, keras.layers.Layer):
+        raise ValueError(f"name the layer (such as 'conv1') or pass the layer, not {layer!r}")
+    variables = layer.trainable_weights
+    if not variables:
+        raise ValueError(f"layer {layer.name!r} has no trainable weights")
+    if weight is None:
+        return variables[0]
+    for v in variables:
+        if v.name == weight or v.path.endswith("/" + weight):
+            return v
+    names = [v.name for v in variables]
+    raise ValueError(f"layer {layer.name!r} has no weight {weight!r}; it has {names}")
+
+
+def layer_tensor_norms(model, layer, x, y, weight=None, **options):
+    """:func:`tensor_hessian_norms` of one layer's weight, by layer name (or the layer).
+
+    Args:
+        model: as in :func:`tensor_hessian_norms`.
+        layer: a layer name such as ``"conv1"`` or the layer itself.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        weight: the weight's name, such as ``"kernel"``, ``"bias"``, ``"gamma"``; ``None``: the
+            layer's first trainable weight (a kernel, or a BatchNorm scale).
+        **options: passed to :func:`tensor_hessian_norms`.
+
+    Returns:
+        :class:`~hessinit.curvature.HessianNorms`.
+
+    Raises:
+        ValueError: no such layer or weight.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+        >>> x, y = np.ones((2, 3)), [0, 1]
+        >>> layer_tensor_norms(model, "d", x, y, weight="bias").method
+        'columns-linear'
+    """
+    return tensor_hessian_norms(model, _resolve(model, layer, weight), x, y, **options)
+
+
+def all_tensor_norms(model, x, y, **options):
+    """:func:`tensor_hessian_norms` of every trainable weight, keyed by layer and weight name.
+
+    Args:
+        model: as in :func:`tensor_hessian_norms`.
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        **options: passed to :func:`tensor_hessian_norms`.
+
+    Returns:
+        ``{"layer/weight": HessianNorms}`` (such as ``"conv1/kernel"``), layers in the
+        model's order.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+        >>> list(all_tensor_norms(model, np.ones((2, 3)), [0, 1]))
+        ['d/kernel', 'd/bias']
+    """
+    return {
+        f"{layer.name}/{v.name}": tensor_hessian_norms(model, v, x, y, **options)
+        for layer in _graph(model).operations
+        for v in layer.trainable_weights
+    }
