@@ -21,9 +21,10 @@ profile does not depend on the variance c / fan_in: with s_j = sqrt(c) all L lay
 together, like c^(L - 1). Balancing layers against each other cannot pick c; :func:`hessian_init`
 needs a *target* level to fix the overall scale S.
 
-Holds the named schemes (:func:`kernel_stds`), exact per-layer norms (:func:`depth_profile`,
-:func:`normalized_norms`, :func:`reference_level`), the Hessian-based initializer
-(:func:`hessian_init`) and the comparison of schemes (:func:`profile_schemes`).
+Holds the named schemes (:func:`kernel_stds`, per layer :func:`scheme_std`, for any model of
+convolutions and dense layers :func:`model_kernel_stds`), exact per-layer norms
+(:func:`depth_profile`, :func:`normalized_norms`, :func:`reference_level`), the Hessian-based
+initializer (:func:`hessian_init`) and the comparison of schemes (:func:`profile_schemes`).
 
 Imports: the core below it, :mod:`hessinit.nn` and :mod:`hessinit.curvature`; never
 :mod:`hessinit.study` or :mod:`hessinit.book`.
@@ -42,6 +43,7 @@ import pandas as pd
 
 from .curvature import dropout_masks, hessian_norms_all_layers
 from .nn import dense_layers, mlp
+from .nn.convnets import kernel_fans, kernel_layers
 
 NAMED_SCHEMES = ("lecun", "glorot", "he")
 
@@ -89,23 +91,74 @@ def kernel_stds(
     """
     fan_ins = [int(np.prod(input_shape))] + [int(w) for w in widths]
     fan_outs = [int(w) for w in widths] + [int(num_classes)]
+    return [scheme_std(scheme, i, o) for i, o in zip(fan_ins, fan_outs, strict=True)]
+
+
+def scheme_std(scheme: str | float, fan_in: int, fan_out: int) -> float:
+    """The kernel standard deviation sigma of a scheme for one layer's fans.
+
+    sigma^2 = 1 / fan_in (``"lecun"``), 2 / fan_in (``"he"``), 2 / (fan_in + fan_out)
+    (``"glorot"``) or c / fan_in for a number c. For a convolution with k x k kernels,
+    fan_in = k k c_in and fan_out = k k c_out (:func:`hessinit.nn.convnets.kernel_fans`).
+
+    Args:
+        scheme: as in :func:`kernel_stds`.
+        fan_in: the layer's fan-in.
+        fan_out: the layer's fan-out.
+
+    Returns:
+        sigma as a float.
+
+    Raises:
+        ValueError: an unknown scheme name, or c not positive and finite.
+        TypeError: ``scheme`` is neither a name nor a number.
+
+    Example:
+        >>> scheme_std("he", 3 * 3 * 16, 3 * 3 * 32) ** 2 * 144  # a 3x3 conv, 16 -> 32 channels
+        2.0
+    """
     if isinstance(scheme, str):
         key = scheme.lower()
         if key == "lecun":
-            var = [1.0 / i for i in fan_ins]
+            var = 1.0 / fan_in
         elif key == "he":
-            var = [2.0 / i for i in fan_ins]
+            var = 2.0 / fan_in
         elif key == "glorot":
-            var = [2.0 / (i + o) for i, o in zip(fan_ins, fan_outs, strict=True)]
+            var = 2.0 / (fan_in + fan_out)
         else:
             raise ValueError(f"unknown scheme {scheme!r}; use one of {NAMED_SCHEMES} or a number c")
     elif isinstance(scheme, (int, float)) and not isinstance(scheme, bool):
         if not 0 < scheme < math.inf:
             raise ValueError(f"the variance factor c must be positive and finite, got {scheme}")
-        var = [float(scheme) / i for i in fan_ins]
+        var = float(scheme) / fan_in
     else:
         raise TypeError(f"scheme must be a name in {NAMED_SCHEMES} or a number c, got {scheme!r}")
-    return [math.sqrt(v) for v in var]
+    return math.sqrt(var)
+
+
+def model_kernel_stds(scheme: str | float, model) -> list[float]:
+    """Per-kernel-layer stds of a scheme for any model of Conv2D and Dense layers.
+
+    One entry per :func:`hessinit.nn.convnets.kernel_layers` layer, from its kernel's fans
+    (a conv's fan-in is k k c_in), for the ``kernel_std`` argument of the model's builder
+    (:func:`hessinit.nn.small_cnn`, :func:`hessinit.nn.simple_googlenet`,
+    :func:`hessinit.nn.small_resnet`, or :func:`hessinit.nn.mlp`, where it equals
+    :func:`kernel_stds`).
+
+    Args:
+        scheme: as in :func:`kernel_stds`.
+        model: a Keras model; its kernel shapes are read, its weights left alone.
+
+    Returns:
+        sigma per kernel layer, in the model's layer order.
+
+    Example:
+        >>> from hessinit.nn import small_cnn
+        >>> [round(s**2 * f, 6) for s, f in zip(model_kernel_stds("he", small_cnn()),
+        ...                                     [9 * 1, 9 * 8, 784])]
+        [2.0, 2.0, 2.0]
+    """
+    return [scheme_std(scheme, *kernel_fans(layer.kernel.shape)) for layer in kernel_layers(model)]
 
 
 def scheme_label(scheme: str | float) -> str:

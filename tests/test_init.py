@@ -53,6 +53,32 @@ def test_kernel_stds_closed_forms():
         init.kernel_stds(True, widths)
 
 
+def test_conv_fan_in_is_kernel_area_times_input_channels():
+    from hessinit.nn import kernel_layers, simple_googlenet, small_cnn, small_resnet
+
+    model = small_cnn(channels=(4, 6))  # conv1 3x3x1x4, conv2 3x3x4x6, dense 294 x 10
+    fans = [(9, 36), (36, 54), (294, 10)]
+    for scheme, var in [
+        ("lecun", lambda i, o: 1 / i),
+        ("he", lambda i, o: 2 / i),
+        ("glorot", lambda i, o: 2 / (i + o)),
+        (0.5, lambda i, o: 0.5 / i),
+    ]:
+        got = init.model_kernel_stds(scheme, model)
+        np.testing.assert_allclose(np.square(got), [var(i, o) for i, o in fans], rtol=1e-12)
+    # on the paper's MLP it is kernel_stds
+    assert init.model_kernel_stds("he", mlp(widths=(30, 20))) == init.kernel_stds("he", (30, 20))
+    # and each builder draws N(0, sigma^2) per kernel layer with the scheme's sigma
+    for build in (small_cnn, simple_googlenet, small_resnet):
+        stds = init.model_kernel_stds("he", build())
+        model = build(kernel_std=stds, seed=1)
+        for layer, sd in zip(kernel_layers(model), stds, strict=True):
+            w = layer.kernel.numpy()
+            assert abs(np.std(w) / sd - 1) < 5 / math.sqrt(w.size) + 0.05, layer.name
+    with pytest.raises(ValueError, match="unknown scheme"):
+        init.scheme_std("xavier", 9, 9)
+
+
 def test_mlp_kernels_have_the_scheme_variance():
     widths = [256, 128]
     for scheme in ("glorot", "he", 0.5):
