@@ -20,15 +20,44 @@ from pathlib import Path
 
 
 def _positive_float(text):
-    """An argparse type: a positive finite float.
+    """An argparse type: a positive finite number; the error names the value.
 
     >>> _positive_float("1e-5")
     1e-05
+    >>> _positive_float("abc")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: 'abc' is not a positive finite number
     """
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive finite number")
     return value
+
+
+def _count(minimum):
+    """An argparse type: an integer >= ``minimum``; the error names the value.
+
+    >>> _count(1)("5")
+    5
+    >>> _count(1)("-5")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: '-5' is not an integer >= 1
+    """
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= {minimum}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
 
 
 def _experiment(args):
@@ -81,28 +110,60 @@ def _parser(book_options):
         description="Train the paper's MLP with SGD for each std and track the exact Hessian "
         "norms of every dense layer; writes OUT/DATASET.csv and OUT/DATASET.png.",
     )
-    exp.add_argument("--dataset", default="mnist-5k", help="dataset name (default mnist-5k)")
+    from .data import NAMES  # the dataset names: no TensorFlow
+
+    exp.add_argument(
+        "--dataset", default="mnist-5k", choices=NAMES, help="the dataset (default: %(default)s)"
+    )
     exp.add_argument(
         "--sd",
         type=_positive_float,
         nargs="+",
         default=[1e-5, 0.01, 1.0],
-        help="std of dense1's initial kernel, one run each (default 1e-5 0.01 1)",
+        metavar="SD",
+        help="std of dense1's initial kernel, one run each (default: 1e-5 0.01 1)",
     )
-    exp.add_argument("--steps", type=int, default=1000)
-    exp.add_argument("--lr", type=_positive_float, default=0.01)
-    exp.add_argument("--batch-size", type=int, default=32)
-    exp.add_argument("--hessian-every", type=int, default=10)
-    exp.add_argument("--hessian-batch", type=int, default=1024)
-    exp.add_argument("--activation", default="relu")
-    exp.add_argument("--n", type=int, default=None, help="use a random subset of n images")
-    exp.add_argument("--seed", type=int, default=0)
+    exp.add_argument(
+        "--steps", type=_count(1), default=1000, help="SGD steps per run (default: %(default)s)"
+    )
+    exp.add_argument(
+        "--lr", type=_positive_float, default=0.01, help="learning rate (default: %(default)s)"
+    )
+    exp.add_argument(
+        "--batch-size", type=_count(1), default=32, help="training batch (default: %(default)s)"
+    )
+    exp.add_argument(
+        "--hessian-every",
+        type=_count(1),
+        default=10,
+        help="compute the exact Hessian norms every this many steps (default: %(default)s)",
+    )
+    exp.add_argument(
+        "--hessian-batch",
+        type=_count(1),
+        default=1024,
+        help="images the Hessian is computed on (default: %(default)s)",
+    )
+    exp.add_argument(
+        "--activation",
+        default="relu",
+        help="hidden activation, a name of hessinit.nn.ACTIVATIONS (default: %(default)s)",
+    )
+    exp.add_argument(
+        "--n",
+        type=_count(1),
+        default=None,
+        help="use a random subset of n images (default: the whole dataset)",
+    )
+    exp.add_argument("--seed", type=_count(0), default=0, help="random seed (default: %(default)s)")
     exp.add_argument(
         "--same-batch",
         action="store_true",
         help="train on one batch like the original notebook did (its bug)",
     )
-    exp.add_argument("--out", type=Path, default=Path("runs"), help="output folder (default runs)")
+    exp.add_argument(
+        "--out", type=Path, default=Path("runs"), help="output folder (default: %(default)s)"
+    )
     exp.set_defaults(func=_experiment)
 
     book = sub.add_parser("book", help="run every notebook with papermill and build the book")
@@ -120,20 +181,30 @@ def main(argv=None):
         argv: The arguments (default ``sys.argv[1:]``).
 
     Returns:
-        int: The exit code: 0 on success, 2 for an invalid value found while running (a
-        dataset name, a std), or the ``book`` subcommand's code.
+        int: The exit code: 0 on success, 2 for an invalid value found while running (an
+        activation, a book without a grid) or a failed check, 130 after a Ctrl-C, 141 when
+        the output's reader went away (``| head``), or the ``book`` subcommand's code.
 
     Raises:
         SystemExit: For ``--help`` and for arguments argparse rejects.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    # The book's options (and with them hessinit.book) are loaded only for `book`.
-    args = _parser(book_options=argv[:1] == ["book"]).parse_args(argv)
     try:
+        # The book's options (and with them hessinit.book) are loaded only for `book`.
+        args = _parser(book_options=argv[:1] == ["book"]).parse_args(argv)
         return args.func(args) or 0
-    except (ValueError, RuntimeError) as err:
+    except (ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`... | head`): no traceback, and no second
+        # error when Python flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -13,6 +13,26 @@ import time
 from pathlib import Path
 
 
+def _positive_int(text):
+    """An argparse type: an integer >= 1, with a message naming the value.
+
+    >>> _positive_int("2")
+    2
+    >>> _positive_int("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be an integer >= 1, got '0'
+    """
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def add_arguments(parser):
     """Add the options of ``python -m hessinit book`` to ``parser``, and :func:`main` as its func.
 
@@ -23,9 +43,9 @@ def add_arguments(parser):
         >>> import argparse
         >>> parser = argparse.ArgumentParser(prog="book")
         >>> add_arguments(parser)
-        >>> args = parser.parse_args(["--small", "--only", "site/original/*"])
-        >>> args.small, args.only, args.force, args.func is main
-        (True, ['site/original/*'], False, True)
+        >>> args = parser.parse_args(["--small", "--only", "site/original/*", "--jobs", "2"])
+        >>> args.small, args.only, args.force, args.jobs, args.func is main
+        (True, ['site/original/*'], False, 2, True)
     """
     from ..data import NAMES
 
@@ -33,15 +53,19 @@ def add_arguments(parser):
         "--root",
         type=Path,
         default=Path("."),
-        help="the book's root, holding _config.yml, _toc.yml and book/ (default .)",
+        help="the book's root, holding _config.yml, _toc.yml and book/ (default: .)",
     )
-    parser.add_argument("--grid", type=Path, default=None, help="grid file (default book/grid.yml)")
+    parser.add_argument(
+        "--grid", type=Path, default=None, help="the grid file (default: ROOT/book/grid.yml)"
+    )
     parser.add_argument(
         "--datasets",
         nargs="+",
         choices=NAMES,
         default=None,
-        help="datasets of the per-dataset runs (default: the grid's, mnist-5k)",
+        metavar="DATASET",
+        help=f"datasets of the per-dataset runs, among {', '.join(NAMES)} (default: the "
+        "grid's, mnist-5k)",
     )
     parser.add_argument(
         "--all-datasets",
@@ -57,26 +81,74 @@ def add_arguments(parser):
         "--only",
         nargs="+",
         metavar="PATTERN",
-        help="run only runs whose id matches (e.g. 'site/original/*'); the others "
-        "keep their last results",
+        help="run only runs whose id matches one of these shell patterns (e.g. "
+        "'site/original/*'; see --list); the others keep their last results, and those out of "
+        "date are reported as stale (default: every run)",
     )
     parser.add_argument("--force", action="store_true", help="rerun even unchanged runs")
     parser.add_argument("--no-build", action="store_true", help="run the notebooks, skip the site")
     parser.add_argument("--list", action="store_true", help="print the runs of the grid and exit")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="run up to N runs at once on a local Dask cluster of N processes (default: one "
+        "run at a time in this process)",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Dask scheduler at ADDRESS (tcp://host:8786, or a scheduler file "
+        "*.json); its workers need hessinit installed from the same checkout, no shared disk",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        metavar="T",
+        help="TensorFlow threads per run (default: 1 with --jobs or --scheduler, else "
+        "TensorFlow's own)",
+    )
     parser.set_defaults(func=main)
+
+
+def _summary(results, seconds):
+    """One line counting the runs by status, e.g. ``runs: 3 ok, 1 skipped in 12 s``.
+
+    >>> from hessinit.book.runner import Result
+    >>> _summary({"a": Result("a", "ok"), "b": Result("b", "stale")}, 12.3)
+    'runs: 1 ok, 1 stale in 12 s'
+    """
+    from .runner import STATUSES
+
+    counts = {}
+    for r in results.values():
+        counts[r.status] = counts.get(r.status, 0) + 1
+    order = sorted(counts, key=lambda k: STATUSES.index(k) if k in STATUSES else len(STATUSES))
+    return f"runs: {', '.join(f'{counts[k]} {k}' for k in order)} in {seconds:.0f} s"
 
 
 def main(args):
     """Run the grid, build the site and report: the ``book`` subcommand.
 
     Runs whose dataset cannot be loaded are reported and left out of the site without changing
-    the exit code; failed runs and a failed build are reported on stderr.
+    the exit code; stale runs (not selected by ``--only``) are reported; failed and timed-out
+    runs and a failed build are reported on stderr. A Ctrl-C stops the runs, says which
+    finished and which a rerun will redo, and builds no site.
 
     Args:
         args: The options parsed by a parser :func:`add_arguments` filled.
 
     Returns:
-        int: 0 if every run and the build succeeded (or ``--list``), else 1.
+        int: 0 if every run and the build succeeded (or ``--list``), 130 after a Ctrl-C,
+        else 1.
+
+    Raises:
+        ValueError: For a root without a grid, an ``--only`` pattern that matches no run, or
+            a grid it cannot read (``python -m hessinit`` prints these without a traceback).
 
     Example:
         >>> import argparse, pathlib, tempfile
@@ -96,27 +168,45 @@ def main(args):
     from .runner import Runner
 
     datasets = list(NAMES) if args.all_datasets else args.datasets
+    distributed = bool(args.jobs or args.scheduler)
+    threads = args.threads or (1 if distributed else None)
     runner = Runner(
-        args.root, args.grid, datasets=datasets, small=args.small, force=args.force, only=args.only
+        args.root,
+        args.grid,
+        datasets=datasets,
+        small=args.small,
+        force=args.force,
+        only=args.only,
+        threads=threads,
     )
     if args.list:
         for run in runner.runs:
             print(run.id, json.dumps(run.parameters, sort_keys=True))
         return 0
+    pool = None
+    if distributed:
+        from .pool import DaskPool
+
+        pool = DaskPool(jobs=args.jobs, scheduler=args.scheduler)
     start = time.perf_counter()
-    results = runner.run_all()
-    counts = {}
-    for r in results.values():
-        counts[r.status] = counts.get(r.status, 0) + 1
-    print(
-        f"runs: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))} "
-        f"in {time.perf_counter() - start:.0f} s"
-    )
+    results = runner.run_all(pool=pool)
+    print(_summary(results, time.perf_counter() - start))
     for dataset, error in runner.unavailable.items():
         print(f"dataset {dataset} unavailable, its pages are left out: {error}")
-    failed = [r for r in results.values() if r.status == "failed"]
+    for r in results.values():
+        if r.status == "stale":
+            print(f"STALE {r.id}: {r.error}; its page shows older results")
+    failed = [r for r in results.values() if r.status in ("failed", "timed out")]
     for r in failed:
-        print(f"FAILED {r.id}: {r.error}", file=sys.stderr)
+        print(f"{r.status.upper()} {r.id}: {r.error}", file=sys.stderr)
+    if runner.interrupted:
+        redo = runner.pending()
+        print(
+            f"interrupted: {len(results)} of {len(runner.runs)} runs finished (above); a rerun "
+            f"of the same command redoes {len(redo)}: {', '.join(redo)}",
+            file=sys.stderr,
+        )
+        return 130
     code = 1 if failed else 0
     if not args.no_build:
         start = time.perf_counter()

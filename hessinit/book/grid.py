@@ -8,7 +8,8 @@ Each run gets the entry's ``parameters`` (updated by ``small`` with ``--small``)
 An entry with ``collect: <notebook>`` (or a list of notebooks) gets ``tables``, the CSVs of
 those notebooks' successful runs, in grid order; ``collect: records`` gets ``records``, the run
 records of every other run. An entry's ``inputs`` lists files (relative to the book's root) the
-notebook reads: their contents are part of the run's key.
+notebook reads: their contents are part of the run's key. ``timeout`` (seconds; at the top of
+the file for every run, or in an entry for its runs) limits a run's wall-clock time.
 
 A run is skipped when a record says it succeeded with the same key: the hash of its notebook, its
 parameters, its inputs and the package's code (``hessinit/**/*.py``). A failing run is reported and
@@ -48,6 +49,8 @@ class Run:
             runner; part of the run's key.
         files: The entry's ``inputs:``, files relative to the book's root whose contents are
             part of the run's key.
+        timeout: The run's wall-clock limit in seconds (the entry's ``timeout:``, else the
+            file's, else :data:`TIMEOUT`); a run that exceeds it is reported as timed out.
     """
 
     id: str
@@ -58,21 +61,48 @@ class Run:
     collect: str | list | None = None
     inputs: list = field(default_factory=list)
     files: list = field(default_factory=list)
+    timeout: float = 0.0
+
+
+#: The wall-clock limit of a run, in seconds, when grid.yml sets none.
+TIMEOUT = 3600.0
+
+
+def _timeout(value, where):
+    """A ``timeout:`` value of the grid as seconds: a positive number.
+
+    >>> _timeout(90, "grid.yml"), _timeout("1.5", "grid.yml")
+    (90.0, 1.5)
+    >>> _timeout(0, "grid.yml, entry sd_run")
+    Traceback (most recent call last):
+    ValueError: grid.yml, entry sd_run: timeout must be a positive number of seconds, got 0
+    """
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not seconds > 0:
+        raise ValueError(f"{where}: timeout must be a positive number of seconds, got {value!r}")
+    return seconds
 
 
 def _sd_list(spec):
     """The stds of an ``sd:`` entry: a list, or ``{logspace: [first, last, count]}``.
 
     A log grid has ``count`` points ``10**e`` for exponents evenly spaced from ``first`` to
-    ``last``, each rounded to three significant digits:
+    ``last``, each rounded to three significant digits (one point: ``10**first``):
 
     >>> _sd_list({"logspace": [-2, 0, 5]})
     [0.01, 0.0316, 0.1, 0.316, 1.0]
+    >>> _sd_list({"logspace": [-1, -1, 1]})
+    [0.1]
     >>> _sd_list([1e-5, "0.01", 1])
     [1e-05, 0.01, 1.0]
     """
     if isinstance(spec, dict) and "logspace" in spec:
         start, stop, num = spec["logspace"]
+        if num == 1:
+            return [float(f"{10**start:.3g}")]
         return [float(f"{10 ** (start + (stop - start) * k / (num - 1)):.3g}") for k in range(num)]
     return [float(v) for v in spec]
 
@@ -99,7 +129,8 @@ def read_grid(path, datasets=None, small=False):
         list[Run]: One run per entry and dataset and std, in the file's order.
 
     Raises:
-        ValueError: If two runs would write the same output.
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If two runs would write the same output, or a ``timeout`` is not positive.
 
     Example:
         >>> import pathlib, tempfile
@@ -120,8 +151,11 @@ def read_grid(path, datasets=None, small=False):
     """
     grid = yaml.safe_load(Path(path).read_text())
     datasets = list(datasets or grid.get("datasets", ["mnist-5k"]))
+    default_timeout = _timeout(grid.get("timeout", TIMEOUT), path)
     runs = []
     for entry in grid["runs"]:
+        where = f"{path}, entry {entry.get('notebook')}"
+        timeout = _timeout(entry["timeout"], where) if "timeout" in entry else default_timeout
         params = dict(entry.get("parameters", {}))
         if small:
             params.update(entry.get("small", {}))
@@ -147,6 +181,7 @@ def read_grid(path, datasets=None, small=False):
                         dataset=dataset,
                         collect=entry.get("collect"),
                         files=list(entry.get("inputs", [])),
+                        timeout=timeout,
                     )
                 )
     ids = [r.id for r in runs]

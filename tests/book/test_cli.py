@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_experiment_rejects_a_non_positive_std(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["experiment", "--sd", "0"])
     assert exit_info.value.code == 2
-    assert "must be a positive finite number" in capsys.readouterr().err
+    assert "argument --sd: '0' is not a positive finite number" in capsys.readouterr().err
 
 
 def _args(*argv):
@@ -96,3 +97,58 @@ def test_all_datasets_and_dataset_choices_come_from_the_data_package(capsys):
     assert all(f"site/original/{name} " in ids for name in NAMES)
     with pytest.raises(SystemExit):
         _args("--datasets", "no-such-dataset")
+
+
+def _cli(*argv, cwd=ROOT, **kw):
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "hessinit", *argv], capture_output=True, text=True, cwd=cwd, **kw
+    )
+    return proc, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sd", "abc"], "argument --sd: 'abc' is not a positive finite number"),
+        (["--steps", "-5"], "argument --steps: '-5' is not an integer >= 1"),
+        (["--lr", "0"], "argument --lr: '0' is not a positive finite number"),
+        (["--dataset", "nope"], "argument --dataset: invalid choice: 'nope'"),
+    ],
+)
+def test_experiment_rejects_bad_values_by_name_before_importing_tensorflow(argv, message):
+    proc, seconds = _cli("experiment", *argv)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert seconds < 5  # TensorFlow's import alone takes 10 s or more here
+
+
+def test_experiment_help_shows_defaults_and_choices():
+    proc, _ = _cli("experiment", "--help")
+    for text in ("(default: 1000)", "(default: 0.01)", "{mnist-5k,mnist,", "(default: relu)"):
+        assert text in proc.stdout
+
+
+def test_book_user_errors_are_one_line_without_traceback(tmp_path):
+    proc, _ = _cli("book", "--root", str(tmp_path))  # not a checkout
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"no grid file at {tmp_path / 'book' / 'grid.yml'}" in proc.stderr
+    assert "--root" in proc.stderr
+    proc, _ = _cli("book", "--only", "nomatch*", "--no-build")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--only nomatch* matches no run; the runs are: site/chain_rule," in proc.stderr
+    for bad in (["--jobs", "0"], ["--jobs", "2", "--scheduler", "tcp://x:1"]):
+        proc, _ = _cli("book", *bad)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, bad
+
+
+def test_book_list_into_a_closed_pipe_is_quiet():
+    proc = subprocess.run(
+        f"{sys.executable} -m hessinit book --list --all-datasets | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout.startswith("site/chain_rule ")
+    assert proc.stderr == ""

@@ -71,3 +71,23 @@ def test_package_hash_covers_every_module_of_the_package():
     package = Path(book_grid.__file__).resolve().parents[1]
     assert len(list(package.rglob("*.py"))) > 20  # subpackages included, not just hessinit/*.py
     assert len(book_grid.package_hash()) == 64
+
+
+def test_a_one_point_log_grid_and_time_limits(tmp_path):
+    path = _grid(
+        tmp_path,
+        "timeout: 120\n"
+        "runs:\n"
+        "  - {notebook: a, output: 'a-{sd}.ipynb', sd: {logspace: [-2, -2, 1]}, timeout: 5}\n"
+        "  - {notebook: b, output: b.ipynb}\n",
+    )
+    a, b = book_grid.read_grid(path)
+    assert a.id == "a-0.01" and a.parameters["sd"] == 0.01
+    assert (a.timeout, b.timeout) == (5.0, 120.0)
+    assert book_grid.read_grid(_grid(tmp_path, "runs: [{notebook: b, output: b.ipynb}]"))[
+        0
+    ].timeout == pytest.approx(book_grid.TIMEOUT)
+    with pytest.raises(ValueError, match="entry b: timeout must be a positive number.*'soon'"):
+        book_grid.read_grid(
+            _grid(tmp_path, "runs: [{notebook: b, output: b.ipynb, timeout: soon}]")
+        )

@@ -8,13 +8,22 @@ The test that breaks a run comes last, since it changes the copy.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
+import tiny_books
 import yaml
 
 from hessinit.book import cli as book_cli
+from hessinit.book import execute as book_execute
+from hessinit.book import grid as book_grid
 from hessinit.book import notebook as book
 from hessinit.book import runner as book_runner
 
@@ -192,3 +201,195 @@ def test_failing_run_and_unavailable_dataset_are_reported(small_book, monkeypatc
     assert "cifar10" not in toc and "chain_rule" not in toc and "mnist-5k" in toc
     assert (root / "_build" / "html" / "_runs" / "site" / "sd_sweep.html").exists()
     assert not (root / "_build" / "html" / "_runs" / "site" / "chain_rule.html").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Every outcome, on tiny synthetic books (plain-Python notebooks, a second per run)
+# --------------------------------------------------------------------------------------------
+
+GRID = """\
+    runs:
+      - {notebook: writer, output: 'site/w-{sd}.ipynb', sd: [1, 2], parameters: {x: [1, 2]}}
+      - {notebook: no_table, output: site/no_table.ipynb}
+      - {notebook: collector, output: site/total.ipynb, collect: writer}
+      - {notebook: reproducibility, output: site/records.ipynb, collect: records}
+"""
+NOTEBOOKS = {
+    "writer": tiny_books.WRITER,
+    "no_table": tiny_books.NO_TABLE,
+    "collector": tiny_books.COLLECTOR,
+    "reproducibility": ["records = []", "print(len(records))"],
+}
+
+
+@pytest.fixture
+def pinned_code(monkeypatch):
+    """Others may edit hessinit/**/*.py while a test runs: pin the code hash the runner reads."""
+    pinned = book_grid.package_hash()
+    monkeypatch.setattr(book_runner, "package_hash", lambda: pinned)
+    return pinned
+
+
+def _records(root):
+    return {
+        p.stem.replace("__", "/"): json.loads(p.read_text())
+        for p in (root / "_runs" / "records").glob("*.json")
+    }
+
+
+def _statuses(root):
+    return {k: r["status"] for k, r in _records(root).items()}
+
+
+def test_every_run_is_recorded_ok_only_with_its_table_and_rerun_only_when_changed(
+    tmp_path, pinned_code
+):
+    # A repository that is not on GitHub must not fail a run (it only has no Colab badge).
+    root = tiny_books.make_book(tmp_path, NOTEBOOKS, GRID, url="https://gitlab.com/a/b")
+    assert book_cli.main(tiny_books.args(root)) == 1  # no_table failed
+    records = _records(root)
+    assert _statuses(root) == {
+        "site/w-1": "ok",
+        "site/w-2": "ok",
+        "site/no_table": "failed",
+        "site/total": "ok",
+        "site/records": "ok",
+    }
+    assert "wrote no table 'no_table.csv'" in records["site/no_table"]["error"]
+    assert not (root / "_runs" / "site" / "no_table.ipynb").exists()
+    assert (root / "_runs" / "failed" / "site__no_table.ipynb").exists()
+    # The collector read both tables (x = 1, 2 each): four rows, sorted.
+    assert (root / "_runs" / "site" / "total.csv").read_text() == "x,y\n1,1\n1,1\n2,4\n2,4\n"
+    # Files the client writes have the usual permissions, not mkstemp's 0600.
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (
+        root / "_runs" / "site" / "w-1.csv",
+        root / "_runs" / "records" / "site__w-1.json",
+    ):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+    assert not list(root.rglob("*.tmp")) and not list(root.rglob(".*.partial.ipynb"))
+    # Second build: the current runs are skipped, the failed one is tried again.
+    runner = book_runner.Runner(root)
+    results = runner.run_all(progress=False)
+    assert {k: r.status for k, r in results.items() if r.status != "skipped"} == {
+        "site/no_table": "failed"
+    }
+
+
+def test_stale_runs_with_only_and_a_missing_upstream_table(tmp_path, capsys, pinned_code):
+    grid = "\n".join(GRID.splitlines()[:2] + GRID.splitlines()[3:4])  # writers and collector
+    root = tiny_books.make_book(tmp_path, NOTEBOOKS, grid)
+    book_cli.main(tiny_books.args(root))
+    (root / "_runs" / "site" / "w-2.csv").unlink()  # an upstream table disappears
+    capsys.readouterr()
+    assert book_cli.main(tiny_books.args(root, "--only", "site/total")) == 0
+    out = capsys.readouterr().out
+    status = _statuses(root)
+    # w-2 is not selected and incomplete: stale, and its collector does not read it as current.
+    assert status["site/w-2"] == "stale" and status["site/total"] == "stale"
+    assert "STALE site/w-2: not selected by --only and its outputs are missing" in out
+    assert "STALE site/total: it collects stale runs: site/w-2" in out
+    assert status["site/w-1"] == "ok"  # current: its record is untouched
+    # Out of date by a code change: every unselected run is stale, none is silently "skipped".
+    runner = book_runner.Runner(root, only=["site/w-1"])
+    runner.code_hash = "other code"
+    results = runner.run_all(progress=False)
+    assert results["site/w-1"].status == "ok"
+    assert results["site/w-2"].status == results["site/total"].status == "stale"
+    # Without --only everything is redone and current again.
+    assert book_cli.main(tiny_books.args(root, "--only", "site/w-*", "site/total")) == 0
+    assert (root / "_runs" / "site" / "w-2.csv").exists()
+    assert _statuses(root)["site/total"] == "ok"
+
+
+def test_a_run_over_its_time_limit_is_timed_out_and_the_others_go_on(tmp_path, capsys):
+    grid = """\
+        timeout: 60
+        runs:
+          - {notebook: hangs, output: site/hangs.ipynb, timeout: 3}
+          - {notebook: writer, output: site/w.ipynb}
+    """
+    root = tiny_books.make_book(
+        tmp_path, {"hangs": tiny_books.HANGS, "writer": tiny_books.WRITER}, grid
+    )
+    start = time.monotonic()
+    assert book_cli.main(tiny_books.args(root)) == 1
+    assert time.monotonic() - start < 60
+    assert _statuses(root) == {"site/hangs": "timed out", "site/w": "ok"}
+    assert "TIMED OUT site/hangs: exceeded its limit of 3 s" in capsys.readouterr().err
+
+
+def test_unavailable_and_empty_runs_replace_an_old_ok_record(tmp_path):
+    grid = """\
+        runs:
+          - {notebook: unavailable, output: 'site/{dataset}.ipynb'}
+          - {notebook: collector, output: site/total.ipynb, collect: unavailable}
+    """
+    root = tiny_books.make_book(
+        tmp_path, {"unavailable": tiny_books.UNAVAILABLE, "collector": tiny_books.COLLECTOR}, grid
+    )
+    old = {"id": "site/total", "status": "ok", "key": "old", "parameters": {}}
+    (root / "_runs" / "records").mkdir(parents=True)
+    (root / "_runs" / "records" / "site__total.json").write_text(json.dumps(old))
+    assert book_cli.main(tiny_books.args(root)) == 0  # an unavailable dataset is not a failure
+    records = _records(root)
+    assert records["site/mnist-5k"]["status"] == "unavailable"
+    assert "DatasetUnavailableError: no such file: tiny.npz" in records["site/mnist-5k"]["error"]
+    assert records["site/total"]["status"] == "empty"
+
+
+def test_ctrl_c_stops_with_a_summary_and_a_rerun_resumes(tmp_path):
+    grid = """\
+        runs:
+          - {notebook: writer, output: site/a.ipynb}
+          - {notebook: writer, output: site/b.ipynb, parameters: {sleep: 60}}
+          - {notebook: writer, output: site/c.ipynb}
+    """
+    root = tiny_books.make_book(tmp_path, {"writer": tiny_books.WRITER}, grid)
+    cmd = [sys.executable, "-m", "hessinit", "book", "--root", str(root), "--no-build"]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not (root / "_runs" / "records" / "site__a.json").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    time.sleep(3)  # b is executing
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted: 1 of 3 runs finished" in err and "redoes 2: site/b, site/c" in err
+    assert _statuses(root) == {"site/a": "ok"}
+    assert not list((root / "_runs").rglob("*.tmp"))
+    rerun = book_runner.Runner(root)
+    unchanged = _records(root)["site/a"]["code_hash"] == rerun.code_hash  # others edit the code
+    rerun.runs[1].parameters["sleep"] = 0.0
+    results = rerun.run_all(progress=False)
+    assert results["site/a"].status == ("skipped" if unchanged else "ok")
+    assert results["site/b"].status == results["site/c"].status == "ok"
+
+
+def test_a_kernel_of_another_python_is_refused_with_what_to_do(tmp_path, monkeypatch, capsys):
+    from hessinit.__main__ import main
+
+    spec = tmp_path / "jupyter" / "kernels" / "hessinit"
+    spec.mkdir(parents=True)
+    other = ["/opt/other-env/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": other, "language": "python",
+                                                  "display_name": "other"}))  # fmt: skip
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    root = tiny_books.make_book(tmp_path / "book", {"writer": tiny_books.WRITER},
+                                "runs: [{notebook: writer, output: site/w.ipynb}]")  # fmt: skip
+    assert main(["book", "--root", str(root), "--no-build"]) == 2
+    err = capsys.readouterr().err
+    assert "runs /opt/other-env/bin/python, not this interpreter" in err
+    assert f"{sys.executable} -m ipykernel install --sys-prefix --name hessinit" in err
+    assert not (root / "_runs" / "records").exists()
+
+
+def test_a_worker_with_other_code_is_refused():
+    job = book_execute.Job("x", "x", "{}", "x.ipynb", {}, code_hash="0" * 64)
+    with pytest.raises(book_execute.CodeMismatchError, match="not the client's"):
+        book_execute.execute_job(job)
