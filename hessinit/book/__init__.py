@@ -3,7 +3,9 @@
 - :mod:`~hessinit.book.grid`: ``book/grid.yml`` expanded into runs, and the code hash;
 - :mod:`~hessinit.book.runner`: executing runs with papermill, run records and keys, the site
   build;
-- :mod:`~hessinit.book.notebook`: ``write_table``, ``glue``, ``read_records``, ``versions``;
+- :mod:`~hessinit.book.notebook`: ``write_table``, ``glue``, ``listed``,
+  ``read_records``, ``versions``, and the fallbacks outside the runner ``chapter_tables`` and
+  ``benchmark_results``;
 - :mod:`~hessinit.book.cli`: the ``python -m hessinit book`` options;
 - :mod:`~hessinit.book.xref`: the Sphinx extension that resolves references to re-exported names
   on the API page.
@@ -16,6 +18,24 @@ function that needs them is called); from the package only :mod:`hessinit.book` 
 dataset names of :mod:`hessinit.data` (the ``--datasets`` choices). Never the numerical core.
 """
 
-from .notebook import glue, read_records, versions, write_table
+from .notebook import (
+    benchmark_results,
+    chapter_tables,
+    glue,
+    in_colab,
+    listed,
+    read_records,
+    versions,
+    write_table,
+)
 
-__all__ = ["glue", "read_records", "versions", "write_table"]
+__all__ = [
+    "benchmark_results",
+    "chapter_tables",
+    "glue",
+    "in_colab",
+    "listed",
+    "read_records",
+    "versions",
+    "write_table",
+]

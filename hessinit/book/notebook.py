@@ -1,19 +1,25 @@
-"""Helpers the book's notebooks call: write a run's table, glue a number, read run records.
+"""Helpers the book's notebooks call: tables, glued numbers, parameters, records, fallbacks.
 
 A notebook writes its tidy results with :func:`write_table` (the CSV the runner hands to the
-collecting chapters), puts computed numbers into its prose with :func:`glue`, and the
-reproducibility chapter lists the run records (:func:`read_records`) and the installed versions
-(:func:`versions`).
+collecting chapters), puts computed numbers into its prose with :func:`glue` (and shows them as
+plain output in Colab, where the book's text cannot insert them), reads list parameters given on
+papermill's command line with :func:`listed`, and the reproducibility chapter lists the run
+records (:func:`read_records`) and the installed versions (:func:`versions`). Outside the
+runner (Colab, a plain ``papermill`` call) a collecting chapter finds the tables the chapters
+wrote next to it with :func:`chapter_tables`, and the performance chapter the committed
+benchmark results with :func:`benchmark_results`.
 
-Imports: the standard library only (myst-nb and pandas when a helper that needs them is called);
-nothing from the rest of the package.
+Imports: the standard library only (myst-nb, IPython and pandas when a helper that needs them
+is called); nothing from the rest of the package.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
+import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -67,11 +73,51 @@ def write_table(frame, path):
     return path
 
 
+def in_colab():
+    """Whether the code runs in Google Colab (its kernel imports ``google.colab`` at start).
+
+    Returns:
+        bool: ``True`` in Colab.
+
+    Example:
+        >>> in_colab()
+        False
+    """
+    return "google.colab" in sys.modules
+
+
+class Glued:
+    """A glued value as plain output: ``name = value`` (as Markdown where the front end renders it).
+
+    Args:
+        name: The key the book's text refers to.
+        value: The value.
+
+    Example:
+        >>> Glued("ratio", 0.5)
+        ratio = 0.5
+    """
+
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+
+    def __repr__(self):
+        """``name = value``."""
+        return f"{self.name} = {self.value!r}"
+
+    def _repr_markdown_(self):
+        """``**name** = value``, for front ends that render Markdown (Colab, Jupyter)."""
+        return f"**{self.name}** = `{self.value!r}`"
+
+
 def glue(name, value):
     """Glue a value for the book's text: ``myst_nb.glue(name, value, display=False)``.
 
     Numpy scalars are made Python numbers first, so that format specs in the text such as
-    ``{glue:text}`ratio:.3g``` apply. Outside a notebook kernel this does nothing visible.
+    ``{glue:text}`ratio:.3g``` apply. The book's pages insert the value into their text and show
+    nothing else. In Colab, or where myst-nb is not installed, the text cannot insert it, so the
+    value is also displayed as plain output: ``name = value`` (:class:`Glued`), or the label
+    followed by the value itself when it has a rich display (a table, Markdown).
 
     Args:
         name: The key the text refers to.
@@ -79,13 +125,170 @@ def glue(name, value):
 
     Example:
         >>> import numpy as np
-        >>> glue("ratio", np.float64(0.5))
+        >>> glue("ratio", np.float64(0.5))  # in the book: nothing visible
+        >>> from unittest import mock
+        >>> with mock.patch.dict(sys.modules, {"google.colab": object()}):
+        ...     glue("ratio", np.float64(0.5))
+        ratio = 0.5
     """
-    from myst_nb import glue as _glue
-
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         value = value.item()
-    _glue(name, value, display=False)
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        _glue = None
+    if _glue is not None:
+        _glue(name, value, display=False)
+    if _glue is None or in_colab():
+        _show(name, value)
+
+
+def _show(name, value):
+    """Display a glued value as plain output (IPython's display, else print)."""
+    rich = not isinstance(value, (int, float, str, bool)) and any(
+        hasattr(value, f"_repr_{kind}_") for kind in ("markdown", "html", "png", "svg", "latex")
+    )
+    try:
+        from IPython.display import display
+    except ImportError:
+        display = print
+    if rich:
+        display(Glued(name, "(below)"))
+        display(value)
+    else:
+        display(Glued(name, value))
+
+
+def _item(text):
+    """One list item given as text: a Python literal if it is one, else the text, unquoted."""
+    text = text.strip()
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text.strip("'\"")
+
+
+def listed(value):
+    """A list parameter as a list, however it was given: by the grid, ``-p`` or ``-y``.
+
+    papermill's ``-p name value`` passes numbers as numbers and everything else as text, so a
+    list parameter can arrive as a list (the grid, ``-y "sds: [0.1, 1]"``), as one value
+    (``-p sds 0.1``) or as the text of a list (``-p sds "[0.1, 1]"``, ``-p smooth "tanh, gelu"``).
+    Text is read as a Python literal; items that are not literals stay text.
+
+    Args:
+        value: The parameter's value.
+
+    Returns:
+        list: ``value`` itself for a list or tuple, the parsed items for text, else ``[value]``.
+
+    Example:
+        >>> listed([0.1, 1.0]), listed(0.1), listed("[1e-5, 0.01]"), listed("tanh, gelu")
+        ([0.1, 1.0], [0.1], [1e-05, 0.01], ['tanh', 'gelu'])
+        >>> listed("[lecun, 0.25]"), listed("relu"), listed("[[8, 6]]")
+        (['lecun', 0.25], ['relu'], [[8, 6]])
+    """
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if not isinstance(value, str):
+        return [value]
+    text = value.strip()
+    try:
+        parsed = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+        return [_item(part) for part in inner.split(",") if part.strip()]
+    return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
+
+
+def chapter_tables(tables, chapters, folder="."):
+    """The tables a collecting chapter reads: those given, else the chapters' own next to it.
+
+    The runner passes ``tables``. Outside it (Colab, a plain ``papermill`` call) a chapter run
+    with its default parameters writes ``<chapter>.csv`` into its working folder, so the
+    collecting chapter looks there for each of ``chapters``.
+
+    Args:
+        tables: The tables given (may be empty).
+        chapters: The chapters' names, e.g. ``["original", "dominance"]``.
+        folder: Where they were run.
+
+    Returns:
+        list[str]: ``tables`` if not empty, else the paths of the ``<chapter>.csv`` that exist.
+
+    Raises:
+        FileNotFoundError: none is given and none exists; the message says which chapters to
+            run first.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "original.csv").write_text("claim,verdict")
+        >>> [pathlib.Path(p).name for p in chapter_tables([], ["original", "dominance"], folder)]
+        ['original.csv']
+        >>> chapter_tables(["a.csv"], ["original"], folder)
+        ['a.csv']
+    """
+    if tables:
+        return list(tables)
+    found = [
+        str(Path(folder) / f"{c}.csv") for c in chapters if (Path(folder) / f"{c}.csv").exists()
+    ]
+    if not found:
+        raise FileNotFoundError(
+            f"No tables to collect: none was given (the book's runner passes them) and none of "
+            f"{', '.join(f'{c}.csv' for c in chapters)} is in {Path(folder).resolve()}. Run "
+            f"those chapters first in this folder with their default table names "
+            f"({', '.join(f'book/{c}.ipynb' for c in chapters)}), or pass their tables: "
+            '-y "tables: [path/a.csv, path/b.csv]".'
+        )
+    return found
+
+
+#: The benchmark's result files that the performance chapter reads.
+BENCHMARK_FILES = ("hessian_norms.csv", "tracking.csv")
+
+
+def benchmark_results(results=""):
+    """The folder of the benchmark's committed results, or the address they are published at.
+
+    In order: ``results`` if it is an existing folder; ``benchmarks/results`` of the checkout
+    the package was installed from (an editable install, as the README's); else the copy in the
+    repository at the installed version, ``<raw files>/v<version>/benchmarks/results``, whose
+    address comes from the package's ``Repository`` URL (pyproject's ``[project.urls]``).
+
+    Args:
+        results: A folder given as a parameter (the runner passes one); ``""`` to look it up.
+
+    Returns:
+        str: A folder, or an ``https://`` address (pandas reads CSVs from either).
+
+    Raises:
+        FileNotFoundError: nothing found and the package records no GitHub repository.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> benchmark_results(folder) == folder
+        True
+        >>> pathlib.Path(benchmark_results("no/such/folder"), "tracking.csv").name
+        'tracking.csv'
+    """
+    if results and Path(results).is_dir():
+        return str(results)
+    checkout = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    if all((checkout / f).is_file() for f in BENCHMARK_FILES):
+        return str(checkout)
+    urls = metadata.metadata("hessinit").get_all("Project-URL") or []
+    repo = next((u.split(",", 1)[1].strip() for u in urls if u.startswith("Repository")), "")
+    if "github.com/" not in repo:
+        raise FileNotFoundError(
+            f"The benchmark results are not in {results or checkout}; pass the folder that "
+            "holds " + " and ".join(BENCHMARK_FILES) + " (benchmarks/results of a clone)."
+        )
+    path = repo.rstrip("/").split("github.com/", 1)[1]
+    version = metadata.version("hessinit")
+    return f"https://raw.githubusercontent.com/{path}/v{version}/benchmarks/results"
 
 
 def read_records(paths, base="."):
@@ -97,7 +300,8 @@ def read_records(paths, base="."):
 
     Returns:
         pandas.DataFrame: Columns ``run``, ``notebook``, ``status``, ``seconds``, ``finished``
-        and ``parameters`` (as sorted JSON).
+        and ``parameters`` (as sorted JSON); no rows, but these columns, without records (a
+        notebook run outside the runner).
 
     Example:
         >>> import json, pathlib, tempfile
@@ -108,9 +312,12 @@ def read_records(paths, base="."):
         >>> frame = read_records(["site__chain_rule.json"], base)
         >>> frame.loc[0, ["notebook", "parameters"]].tolist()
         ['book/chain_rule.ipynb', '{"n": 64, "seed": 0}']
+        >>> read_records([]).columns.tolist()[:3]
+        ['run', 'notebook', 'status']
     """
     import pandas as pd
 
+    columns = ["run", "notebook", "status", "seconds", "finished", "parameters"]
     rows = []
     for p in paths:
         rec = json.loads((Path(base) / p).read_text())
@@ -124,7 +331,7 @@ def read_records(paths, base="."):
                 "parameters": json.dumps(rec["parameters"], sort_keys=True),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def versions():

@@ -1,0 +1,223 @@
+"""Every committed notebook in a Colab-like environment by plain papermill, and its install cell.
+
+Colab preinstalls numpy, TensorFlow, pandas, matplotlib (and scipy, scikit-learn, IPython's
+kernel, ...), imports ``google.colab`` in its kernel, and has neither hessinit nor myst-nb nor
+papermill. The slow test builds such an environment: a virtual environment that sees only that
+set of packages (linked from this interpreter's, with their dependencies, so nothing is
+downloaded), a fake ``google.colab`` imported when the kernel starts, and ``$HESSINIT_SOURCE``
+pointing the notebooks' install cell at a wheel of this checkout. Each notebook then runs top to
+bottom, install cell included, at the small parameters of ``book/grid.yml`` given as ``-p``
+(lists in their text form), by a plain ``papermill`` command from a temporary working directory
+with ``--cwd`` the output folder; nothing may be written outside it. Collecting chapters get no
+``tables``, as in Colab: sd_sweep trains its runs, claims reads the chapters' tables next to it.
+
+References: pyproject.toml, constraints.txt and _config.yml (the install cell must agree with
+them), and the executed notebooks' outputs (figures, glued values as plain output).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from notebook_runs import ROOT, cli_arguments, notebooks, small_parameters
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+#: What Colab preinstalls that the notebooks use (its kernel included); their dependencies too.
+COLAB = (
+    "tensorflow-cpu",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "scipy",
+    "scikit-learn",
+    "ipykernel",
+    "ipython",
+    "tqdm",
+    "pyyaml",
+    "requests",
+)
+#: Installed by the virtual environment itself.
+OWN = {"pip", "setuptools", "wheel"}
+
+
+def install_cell(name):
+    return nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4).cells[0].source
+
+
+def _pins():
+    out = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            req = Requirement(line.split("#")[0].strip())
+            out[canonicalize_name(req.name)] = str(req.specifier).removeprefix("==")
+    return out
+
+
+@pytest.mark.parametrize("name", notebooks())
+def test_install_cell_pins_the_release_and_the_colab_extra(name):
+    """The install cell installs this version from the configured repository, or $HESSINIT_SOURCE,
+    without touching Colab's packages, then exactly the `colab` extra at the locked versions."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"].rstrip("/")
+    assert project["urls"]["Repository"].rstrip("/") == url
+    cell = install_cell(name)
+    assert cell == install_cell("chain_rule")  # one install cell for every notebook
+    assert 'if "google.colab" in sys.modules:' in cell
+    source = f'os.environ.get("HESSINIT_SOURCE", "git+{url}@v{project["version"]}")'
+    assert source in cell
+    assert "%pip install -q --no-deps {source}" in cell
+    installs = re.findall(r"^\s*%pip install -q (?!--no-deps)(.+)$", cell, re.M)
+    assert len(installs) == 1
+    pins = _pins()
+    extra = project["optional-dependencies"]["colab"]
+    wanted = {canonicalize_name(Requirement(r).name) for r in extra}
+    given = {}
+    for item in installs[0].split():
+        req = Requirement(item)
+        given[canonicalize_name(req.name)] = str(req.specifier).removeprefix("==")
+    assert set(given) == wanted
+    assert all(pins[n] == v for n, v in given.items()), (given, {n: pins[n] for n in given})
+
+
+def _closure(names):
+    """The installed distributions ``names`` need, their dependencies included (no extras)."""
+    seen, todo = {}, list(names)
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen or name in OWN:
+            continue
+        dist = metadata.distribution(name)
+        seen[name] = dist
+        for line in dist.requires or []:
+            req = Requirement(line)
+            if not req.marker or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen
+
+
+def colab_environment(root):
+    """A virtual environment at ``root/venv`` with only the Colab set; returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
+    python = root / "venv" / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    )  # fmt: skip
+    preinstalled = root / "preinstalled"
+    preinstalled.mkdir()
+    for dist in _closure(COLAB).values():
+        base = Path(dist.locate_file(""))
+        for top in {Path(str(f)).parts[0] for f in dist.files or []}:
+            if top in ("..", "__pycache__") or (preinstalled / top).exists():
+                continue
+            if (base / top).exists():
+                (preinstalled / top).symlink_to(base / top)
+    (site / "preinstalled.pth").write_text(f"{preinstalled}\n")
+    colab = site / "google" / "colab"
+    colab.mkdir(parents=True)
+    (colab / "__init__.py").write_text('"""A stand-in for Colab\'s google.colab."""\n')
+    return python
+
+
+def checkout_wheel(root):
+    """A wheel of this checkout's package, built from a copy (nothing is written into the tree)."""
+    src = root / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "hessinit", src / "hessinit", ignore=skip)
+    dist = root / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(src), "-w", str(dist)],
+        check=True,
+    )
+    (wheel,) = (root / "dist").glob("hessinit-*.whl")
+    return wheel
+
+
+def _probe(python, code):
+    """The exit code of ``python -c code``, run outside the checkout (so no local import)."""
+    return subprocess.run(
+        [python, "-c", code], cwd=Path(python).parents[2], capture_output=True, text=True
+    ).returncode
+
+
+def _outputs(nb, kind):
+    return [
+        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+        if kind in o.get("data", {})
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_in_a_colab_like_environment(tmp_path):
+    start = time.perf_counter()
+    python = colab_environment(tmp_path)
+    wheel = checkout_wheel(tmp_path)
+    # Colab-like: the preinstalled set imports, the book's own packages do not (yet).
+    assert _probe(python, "import tensorflow, numpy, pandas, matplotlib, sklearn, ipykernel") == 0
+    for module in ("hessinit", "myst_nb", "papermill", "mlxtend", "jupytext"):
+        assert _probe(python, f"import {module}") != 0, f"{module} is visible: not Colab-like"
+    kernels = tmp_path / "jupyter" / "kernels" / "colab"
+    kernels.mkdir(parents=True)
+    spec = {
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.exec_lines=['import google.colab']"],
+        "display_name": "Colab-like",
+        "language": "python",
+        "env": {"HESSINIT_SOURCE": str(wheel), "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    }  # fmt: skip
+    (kernels / "kernel.json").write_text(json.dumps(spec))
+    setup = time.perf_counter() - start
+    work = tmp_path / "work"  # the reader's working directory
+    out = work / "out"
+    out.mkdir(parents=True)
+    env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "jupyter"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    params = small_parameters()
+    seconds = {}
+    for name in notebooks():
+        t = time.perf_counter()
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "papermill", str(ROOT / "book" / f"{name}.ipynb"),
+                f"out/{name}.ipynb", "-k", "colab", "--cwd", "out", "--no-progress-bar",
+                *cli_arguments(params.get(name, {})),
+            ],
+            cwd=work, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        seconds[name] = round(time.perf_counter() - t, 1)
+        assert result.returncode == 0, f"{name} failed in Colab:\n{result.stderr[-3000:]}"
+    print(f"Colab-like environment: {setup:.0f} s to build; seconds per notebook: {seconds}")
+    assert _probe(python, "import hessinit, mlxtend") == 0  # installed by the install cell
+    assert _probe(python, "import myst_nb") != 0  # and myst-nb was not needed
+    # plain papermill wrote nothing outside the output folder; the collectors found their inputs
+    tree = sorted(str(p.relative_to(work)) for p in work.rglob("*"))
+    assert all(p == "out" or p.startswith("out/") for p in tree), tree
+    written = {p.name for p in out.iterdir()}
+    for table in ("original.csv", "sd_run.csv", "dominance.csv", "claims.csv", "performance.csv"):
+        assert table in written, sorted(written)
+    assert {"sd_run-1e-05.csv", "sd_run-10.csv"} <= written  # trained by sd_sweep itself
+    for name in notebooks():
+        nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        text = (ROOT / "book" / f"{name}.md").read_text()
+        if "figures.plot" in text:
+            assert _outputs(nb, "image/png"), f"{name}: no figure in Colab"
+        if "book.glue(" in text:
+            shown = [o["data"]["text/markdown"] for o in _outputs(nb, "text/markdown")]
+            glued = [s for s in shown if re.match(r"\*\*\w+\*\* = ", s)]
+            assert glued, f"{name}: glued values not shown"
