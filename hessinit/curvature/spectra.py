@@ -20,7 +20,8 @@ the largest one (a symmetric matrix has an eigenvalue within ||r|| of lambda_j).
 residuals exceed ``rtol``, or on which ARPACK gave up, is not converged: :class:`Spectrum` says
 so, and the calls raise :class:`NotConvergedError` unless ``strict=False``.
 
-Imports: numpy, scipy, TensorFlow, Keras, :mod:`hessinit.nn` and the curvature modules.
+Imports: numpy, scipy, threadpoolctl, TensorFlow, Keras, :mod:`hessinit.nn` and the curvature
+modules.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+from threadpoolctl import threadpool_limits
 
 from ..nn.models import get_dense
 from .blocks import layer_curvature
@@ -162,6 +164,17 @@ def top_eigenvalues(
     n, k = int(n), int(k)
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the operator's size {n}, got {k}")
+    # ARPACK's vector operations are BLAS-1/2 calls on n x ncv arrays: one thread does them
+    # at full speed, and on a busy machine a multithreaded BLAS spins (measured up to 8x slower).
+    with threadpool_limits(limits=1, user_api="blas"):
+        spectrum = _lanczos(matvec, n, k, which, tol, rtol, maxiter, seed, method, term)
+    if strict and not spectrum.converged:
+        raise NotConvergedError(spectrum)
+    return spectrum
+
+
+def _lanczos(matvec, n, k, which, tol, rtol, maxiter, seed, method, term):
+    """The body of :func:`top_eigenvalues` (arguments checked), never raising on convergence."""
     count = [0]
 
     def product(v):
@@ -198,10 +211,7 @@ def top_eigenvalues(
     eigenvalues = np.concatenate([values, np.full(k - found, np.nan)])
     residuals = np.concatenate([residuals, np.full(k - found, np.nan)])
     converged = bool(arpack_ok and found == k and np.all(residuals <= rtol))
-    spectrum = Spectrum(eigenvalues, residuals, converged, float(rtol), count[0], method, term)
-    if strict and not converged:
-        raise NotConvergedError(spectrum)
-    return spectrum
+    return Spectrum(eigenvalues, residuals, converged, float(rtol), count[0], method, term)
 
 
 def _tolerances(dtype, tol, rtol):
@@ -216,18 +226,28 @@ def _tolerances(dtype, tol, rtol):
     )
 
 
+@tf.function(reduce_retracing=True)
+def _kron_product(X, M, V):
+    """(1/B) X^T [M_i (X V)_i]_i in one compiled call (M_i symmetric), in X's dtype."""
+    W = tf.linalg.matvec(M, tf.matmul(X, V))
+    return tf.matmul(X, W, transpose_a=True) / tf.cast(tf.shape(X)[0], X.dtype)
+
+
 def _kronecker_matvec(X, M):
-    """The product v -> (1/B) vec(X^T [(X V)_i M_i]_i), V = v as an (n_in, n_out) matrix."""
+    """The product v -> (1/B) vec(X^T [(X V)_i M_i]_i), V = v as an (n_in, n_out) matrix.
+
+    TensorFlow's matmul, not numpy's: on a shared machine a multithreaded BLAS call of this
+    size can run several times slower than TensorFlow's thread pool.
+    """
     keep = np.any(X != 0, axis=0)  # zero inputs (e.g. MNIST's border pixels) add nothing
-    Xk = np.ascontiguousarray(X[:, keep])
-    B, n_in, n_out = X.shape[0], X.shape[1], M.shape[-1]
+    Xk = tf.constant(np.ascontiguousarray(X[:, keep], np.float64))
+    Mt = tf.constant(np.asarray(M, np.float64))
+    n_in, n_out = X.shape[1], M.shape[-1]
 
     def matvec(v):
         """H_W vec(V)."""
-        V = v.reshape(n_in, n_out)[keep]
-        W = np.einsum("bc,bcd->bd", Xk @ V, M)
         out = np.zeros((n_in, n_out))
-        out[keep] = Xk.T @ W / B
+        out[keep] = _kron_product(Xk, Mt, tf.constant(v.reshape(n_in, n_out)[keep])).numpy()
         return out.ravel()
 
     return matvec
