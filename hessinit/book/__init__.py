@@ -1,8 +1,11 @@
 """The book: its run grid, the papermill runner, the site build and the helpers notebooks call.
 
 - :mod:`~hessinit.book.grid`: ``book/grid.yml`` expanded into runs, and the code hash;
-- :mod:`~hessinit.book.runner`: executing runs with papermill, run records and keys, the site
-  build;
+- :mod:`~hessinit.book.runner`: running the grid in dependency order, run records and keys, the
+  site build;
+- :mod:`~hessinit.book.execute`: one run executed by papermill in a temporary folder (in this
+  process or on a Dask worker);
+- :mod:`~hessinit.book.pool`: where runs execute: this process, or a Dask cluster;
 - :mod:`~hessinit.book.notebook`: ``write_table``, ``glue``, ``listed``,
   ``read_records``, ``versions``, and the fallbacks outside the runner ``chapter_tables`` and
   ``benchmark_results``;
