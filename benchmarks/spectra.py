@@ -15,8 +15,10 @@ dense1's kernel (a 23,520 x 23,520 matrix, never formed). Methods, all through
   HVP of the float32 model.
 
 Times are ``time.perf_counter`` wall seconds: ``cold`` is the first call (TensorFlow tracing
-included), ``seconds`` the fastest of ``--repeats`` warm calls; ``load`` is the machine's
-1-minute load average when the row was measured (times on a shared machine scale with it).
+included), ``seconds`` the fastest of ``--repeats`` warm calls and ``cpu_seconds`` the CPU
+time of that call summed over the process's threads (``time.process_time``: what the call
+costs when it has the cores to itself); ``load`` is the machine's 1-minute load average when
+the row was measured (wall times on a shared machine grow with it).
 ``rel_diff`` is max_j abs(lambda_j - lambda_j^ref) / abs(lambda_1^ref) over the k eigenvalues.
 
     python benchmarks/spectra.py              # sd in {1e-5, 0.01, 1}, about 2 minutes on 2 cores
@@ -44,21 +46,21 @@ from hessinit.nn import mlp  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = (
     "method", "sd", "B", "k", "lambda_1", "lambda_k", "rel_diff", "max_residual", "converged",
-    "matvecs", "seconds", "cold_seconds", "load",
+    "matvecs", "seconds", "cpu_seconds", "cold_seconds", "load",
 )  # fmt: skip
 
 
 def _timed(call, repeats):
-    """(result, cold seconds, fastest warm seconds) of ``call()``."""
-    start = time.perf_counter()
+    """(result, cold seconds, fastest warm (wall, CPU) seconds) of ``call()``."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = call()
-    cold = time.perf_counter() - start
+    cold = (time.perf_counter() - start, time.process_time() - cpu)
     warm = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         call()
-        warm.append(time.perf_counter() - start)
-    return result, cold, min(warm) if warm else cold
+        warm.append((time.perf_counter() - start, time.process_time() - cpu))
+    return result, cold[0], min(warm) if warm else cold
 
 
 def measure(sd, x, y, k, repeats):
@@ -82,7 +84,7 @@ def measure(sd, x, y, k, repeats):
     found = {name: _timed(call, n) for name, (call, n) in runs.items()}
     ref = found["reference_float64"][0].eigenvalues
     rows = []
-    for name, (s, cold, warm) in found.items():
+    for name, (s, cold, (warm, cpu)) in found.items():
         layer = name != "network_float32"
         rel = np.max(np.abs(s.eigenvalues - ref[: len(s.eigenvalues)])) / abs(ref[0])
         rows.append({
@@ -90,7 +92,7 @@ def measure(sd, x, y, k, repeats):
             "lambda_1": s.eigenvalues[0], "lambda_k": s.eigenvalues[-1],
             "rel_diff": float(rel) if layer else float("nan"),
             "max_residual": float(np.max(s.residuals)), "converged": s.converged,
-            "matvecs": s.matvecs, "seconds": warm, "cold_seconds": cold,
+            "matvecs": s.matvecs, "seconds": warm, "cpu_seconds": cpu, "cold_seconds": cold,
             "load": os.getloadavg()[0],
         })  # fmt: skip
     return rows
@@ -117,11 +119,11 @@ def main(argv=None):
         writer.writerows(rows)
     tmp.replace(path)  # nothing half-written on failure
     print(f"{'method':<18} {'sd':>7} {'lambda_1':>10} {'rel_diff':>9} {'resid':>8} "
-          f"{'mv':>5} {'seconds':>8} {'cold':>7}")  # fmt: skip
+          f"{'mv':>5} {'seconds':>8} {'cpu':>7} {'cold':>7} {'load':>5}")  # fmt: skip
     for r in rows:
         print(f"{r['method']:<18} {r['sd']:>7g} {r['lambda_1']:>10.4g} {r['rel_diff']:>9.2e} "
               f"{r['max_residual']:>8.1e} {r['matvecs']:>5d} {r['seconds']:>8.3f} "
-              f"{r['cold_seconds']:>7.2f}")  # fmt: skip
+              f"{r['cpu_seconds']:>7.3f} {r['cold_seconds']:>7.2f} {r['load']:>5.1f}")  # fmt: skip
     print(f"wrote {path}")
 
 
