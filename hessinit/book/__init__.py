@@ -6,7 +6,7 @@
 - :mod:`~hessinit.book.execute`: one run executed by papermill in a temporary folder (in this
   process or on a Dask worker);
 - :mod:`~hessinit.book.pool`: where runs execute: this process, or a Dask cluster;
-- :mod:`~hessinit.book.notebook`: ``write_table``, ``glue``, ``listed``,
+- :mod:`~hessinit.book.notebook`: ``write_table``, ``show_table``, ``glue``, ``listed``,
   ``read_records``, ``versions``, and the fallbacks outside the runner ``chapter_tables`` and
   ``benchmark_results``;
 - :mod:`~hessinit.book.cli`: the ``python -m hessinit book`` options;
@@ -28,6 +28,7 @@ from .notebook import (
     in_colab,
     listed,
     read_records,
+    show_table,
     versions,
     write_table,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "in_colab",
     "listed",
     "read_records",
+    "show_table",
     "versions",
     "write_table",
 ]

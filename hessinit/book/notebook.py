@@ -9,6 +9,9 @@ runner (Colab, a plain ``papermill`` call) a collecting chapter finds the tables
 wrote next to it with :func:`chapter_tables`, and the performance chapter the committed
 benchmark results with :func:`benchmark_results`.
 
+A table is shown for reading with :func:`show_table`: chosen columns with their units, a few
+rows at a few significant digits, and the full table as a CSV the page links to.
+
 Imports: the standard library only (myst-nb, IPython and pandas when a helper that needs them
 is called); nothing from the rest of the package.
 """
@@ -71,6 +74,110 @@ def write_table(frame, path):
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+#: Characters escaped in a Markdown table's cells (MyST also reads ``$`` as math).
+_MARKDOWN_SPECIAL = "\\`*_[]<>|$"
+
+
+def _cell(value, digits, na):
+    r"""One value as a table cell: ``digits`` significant digits, ``na`` for a missing one.
+
+    >>> [_cell(v, 3, "n/a") for v in (0.000123456, 12345.6, 7, float("nan"), "a_b")]
+    ['0.000123', '1.23e+04', '7', 'n/a', 'a\\_b']
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return na
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        text = str(value)
+    elif isinstance(value, int):
+        text = str(value)
+    else:
+        text = f"{value:.{digits}g}"
+    return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)
+
+
+class Table:
+    """A table as a notebook shows it: Markdown (the site, Jupyter, Colab), else plain text.
+
+    Args:
+        markdown: The Markdown (a pipe table and its notes).
+        text: The plain-text form.
+    """
+
+    def __init__(self, markdown, text):
+        self.markdown, self.text = markdown, text
+
+    def __repr__(self):
+        """The plain-text table."""
+        return self.text
+
+    def _repr_markdown_(self):
+        """The Markdown table, for front ends that render it."""
+        return self.markdown
+
+
+def show_table(frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", na_note=None):
+    r"""A frame as a readable table: chosen columns, significant digits, a few rows, a CSV link.
+
+    Each float is shown with ``digits`` significant digits (``f"{x:.3g}"``), missing values as
+    ``na``, and the first ``max_rows`` rows only; the notes under the table say how many rows
+    are shown and what ``na`` means, and link the full table, written to ``csv``
+    (:func:`write_table`). In the book the CSV link is a download: the site ships the file.
+
+    Args:
+        frame: A pandas DataFrame.
+        csv: Where the full ``frame`` (every row and column) is written and linked from, relative
+            to the notebook's folder; None: no CSV.
+        columns: The columns shown, in order: a list of names, or a dict ``{name: header}``
+            whose headers carry the units (``{"seconds": "time (s)"}``); None: all.
+        digits: Significant digits of floats.
+        max_rows: The most rows shown.
+        na: What a missing value shows as.
+        na_note: What a missing value means here, said under the table when one is shown
+            (default: "no value recorded"), so that no empty cell goes unexplained.
+
+    Returns:
+        Table: Shown as Markdown by Jupyter, Colab and the book, as text elsewhere.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"sd": [0.01, 1.0, 10.0], "H": [2.54321, 40.0, None]})
+        >>> print(show_table(frame, columns={"sd": "sd", "H": "‖H‖_F"}, max_rows=2,
+        ...                  na_note="diverged").markdown)
+        | sd | ‖H‖\_F |
+        |---:|---:|
+        | 0.01 | 2.54 |
+        | 1 | 40 |
+        <BLANKLINE>
+        The first 2 of 3 rows.
+    """
+    names = list(frame.columns) if columns is None else list(columns)
+    headers = columns if isinstance(columns, dict) else {n: n for n in names}
+    shown = frame[names].head(max_rows)
+    numeric = [frame[n].dtype.kind in "iuf" for n in names]
+    rows = [
+        [_cell(v.item() if hasattr(v, "item") else v, digits, na) for v in row]
+        for row in shown.itertuples(index=False)
+    ]
+    lines = [
+        "| " + " | ".join(_cell(headers[n], digits, na) for n in names) + " |",
+        "|" + "|".join("---:" if k else ":---" for k in numeric) + "|",
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+    notes = []
+    if len(frame) > max_rows:
+        notes.append(f"The first {max_rows} of {len(frame)} rows.")
+    if shown.isna().to_numpy().any():
+        notes.append(f"{na}: {na_note or 'no value recorded'}.")
+    if csv is not None:
+        path = write_table(frame, csv)
+        link = os.path.relpath(path, os.getcwd()).replace(os.sep, "/")
+        size = f"CSV, {len(frame)} rows, {frame.shape[1]} columns"
+        notes.append(f"[The full table]({link}) ({size}).")
+    markdown = "\n".join(lines) + ("\n\n" + " ".join(notes) if notes else "")
+    text = shown.to_string(index=False) + ("\n" + " ".join(notes) if notes else "")
+    return Table(markdown, text)
 
 
 def in_colab():

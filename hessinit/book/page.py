@@ -109,12 +109,34 @@ def _format_value(value):
     return str(value)
 
 
+def _alt_from_captions(nb):
+    """Give each captioned figure's image its caption as alt text (MyST-NB cell metadata).
+
+    A cell's ``mystnb: figure: caption`` becomes ``mystnb: image: alt`` unless that is set;
+    MyST-NB would otherwise use the image's file name.
+
+    >>> import nbformat
+    >>> cell = nbformat.v4.new_code_cell("plot()")
+    >>> cell.metadata["mystnb"] = {"figure": {"caption": "Norms against the std."}}
+    >>> nb = nbformat.v4.new_notebook(cells=[cell])
+    >>> _alt_from_captions(nb).cells[0].metadata["mystnb"]["image"]
+    {'alt': 'Norms against the std.'}
+    """
+    for cell in nb.cells:
+        options = cell.metadata.get("mystnb", {})
+        caption = options.get("figure", {}).get("caption")
+        if cell.cell_type == "code" and caption:
+            options.setdefault("image", {}).setdefault("alt", " ".join(str(caption).split()))
+    return nb
+
+
 def decorate(nb, run, root):
     """Present an executed notebook as a page of the site.
 
     The Open-in-Colab badge goes right under the page's title (a per-dataset page's title gets
     ``: <dataset>``, so that its sidebar entry and ``<title>`` differ from the other datasets'),
-    and the parameters papermill injected are folded into a small table in place of their cell.
+    the parameters papermill injected are folded into a small table in place of their cell, and
+    each figure's caption becomes its image's alt text.
 
     Args:
         nb: The executed notebook (nbformat), changed in place.
@@ -126,6 +148,7 @@ def decorate(nb, run, root):
     """
     import nbformat
 
+    _alt_from_captions(nb)
     badge = _badge(root, run)
     for cell in nb.cells:
         if cell.cell_type == "markdown":

@@ -35,10 +35,10 @@ STYLE = {
     "legend.fontsize": 8,
     "figure.dpi": 110,
 }
-#: The width of the book's text column in inches (688 px at 100 px per inch): a wider figure is
+#: Width of the book's text column in inches, 688 px at 100 px per inch; a wider figure is
 #: shown scaled down, and its text with it.
 COLUMN_IN = 6.9
-#: The smallest text of a figure, in points: at :data:`COLUMN_IN` wide it shows at least 10 px.
+#: Smallest text size of a figure in points; at :data:`COLUMN_IN` wide it shows at 10 px or more.
 MIN_FONT_PT = 7.5
 
 
