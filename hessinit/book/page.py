@@ -72,8 +72,8 @@ def _badge(root, run):
     text = f'<a class="colab-badge" href="{url}">Open in Colab</a>'
     if run.dataset is not None:
         text += (
-            f' <span class="colab-hint">then set <code>dataset = "{run.dataset}"</code> in the '
-            "parameters cell to rerun this page's dataset</span>"
+            f' <span class="colab-hint">then set <code>dataset = &quot;{run.dataset}&quot;</code> '
+            "in the parameters cell to rerun this page's dataset</span>"
         )
     return text + "\n"
 
