@@ -153,3 +153,25 @@ def test_a_worker_with_other_code_stops_the_build_with_a_clear_error(tmp_path, s
     runner.code_hash = "0" * 64  # as if the client ran another checkout
     with pytest.raises(CodeMismatchError, match="install the same checkout on every worker"):
         runner.run_all(progress=False, pool=DaskPool(scheduler=scheduler))
+
+
+def test_ctrl_c_cancels_the_runs_on_the_cluster_and_says_what_a_rerun_redoes(tmp_path, scheduler):
+    grid = """\
+        runs:
+          - {notebook: scaled, output: site/a.ipynb}
+          - {notebook: scaled, output: site/b.ipynb, parameters: {sleep: 30}}
+    """
+    root = tiny_books.make_book(tmp_path, {"scaled": SCALED}, grid)
+    cmd = [sys.executable, "-m", "hessinit", "book", "--root", str(root), "--no-build",
+           "--scheduler", str(scheduler)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (root / "_runs" / "records" / "site__a.json").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted: 1 of 2 runs finished" in err and "redoes 1: site/b" in err
+    assert not (root / "_runs" / "records" / "site__b.json").exists()
