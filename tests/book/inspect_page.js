@@ -42,8 +42,8 @@ async () => {
   // Width: nothing past the content column unless a box that scrolls on its own holds it.
   const column = article.getBoundingClientRect();
   const inside = (e) => e.getBoundingClientRect().right <= column.right + 1;
-  const scrolls = (e) => ['auto', 'scroll', 'hidden', 'clip']
-    .includes(getComputedStyle(e).overflowX);
+  // A box that scrolls shows all of its content; one that hides or clips it does not count.
+  const scrolls = (e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
   for (const e of article.querySelectorAll('*')) {
     const r = e.getBoundingClientRect();
     if (r.width === 0 || r.height === 0 || inside(e)) continue;
