@@ -24,6 +24,9 @@ from hessinit.book import cli as book_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
+#: A scheduler, two workers and a dozen kernels: about a minute on an idle 2-core machine.
+pytestmark = pytest.mark.slow
+
 #: Writes ``y = sd * x`` after ``sleep`` seconds: each run's table differs.
 SCALED = [
     "x = [1, 2, 3]\nsd = 1.0\nsleep = 0.0\ntable = 'out.csv'",
