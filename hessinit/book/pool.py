@@ -101,22 +101,35 @@ class DaskPool:
         import dask
         from distributed import Client, LocalCluster, as_completed
 
-        if self.scheduler:
-            address = str(self.scheduler)
-            if address.endswith(".json"):
-                self.client = Client(scheduler_file=address, timeout="30s")
+        try:
+            if self.scheduler:
+                address = str(self.scheduler)
+                if address.endswith(".json"):
+                    self.client = Client(scheduler_file=address, timeout="30s")
+                else:
+                    self.client = Client(address, timeout="30s")
             else:
-                self.client = Client(address, timeout="30s")
-        else:
-            with dask.config.set({"distributed.scheduler.allowed-failures": self.allowed_failures}):
-                self.cluster = LocalCluster(
-                    n_workers=self.jobs,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address="127.0.0.1:0",
-                    silence_logs=logging.ERROR,
-                )
-            self.client = Client(self.cluster)
+                config = {"distributed.scheduler.allowed-failures": self.allowed_failures}
+                with dask.config.set(config):
+                    self.cluster = LocalCluster(
+                        n_workers=self.jobs,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address="127.0.0.1:0",
+                        silence_logs=logging.ERROR,
+                    )
+                self.client = Client(self.cluster)
+        except (OSError, TimeoutError, RuntimeError) as err:
+            self.__exit__()
+            where = (
+                f"reach the Dask scheduler at {self.scheduler}"
+                if self.scheduler
+                else f"start a local Dask cluster of {self.jobs} processes"
+            )
+            raise RuntimeError(
+                f"could not {where} ({type(err).__name__}: {err}); check the address, or build "
+                "without --jobs/--scheduler"
+            ) from err
         self.dashboard = self.client.dashboard_link
         self._done = as_completed()
         return self
