@@ -166,7 +166,14 @@ def _parser(book_options):
     )
     exp.set_defaults(func=_experiment)
 
-    book = sub.add_parser("book", help="run every notebook with papermill and build the book")
+    book = sub.add_parser(
+        "book",
+        help="run every notebook with papermill and build the book",
+        description="Execute the runs of book/grid.yml with papermill into _runs/ (skipping "
+        "those whose notebook, parameters, inputs and code are unchanged), in this process or "
+        "on Dask, then build the site into _build/html. Exit code 0 when every run and the "
+        "build succeeded, 1 when one failed or timed out, 2 for bad arguments, 130 after Ctrl-C.",
+    )
     if book_options:
         from .book.cli import add_arguments as add_book_arguments
 
