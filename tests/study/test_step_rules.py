@@ -198,3 +198,28 @@ def test_stability_outcomes_by_hand():
     assert bounds["part"].tolist() == ["d1", "d2", "network"]
     assert bounds["bound"].tolist() == [2.0, 1.0, 0.5]
     assert bounds["lr_over_bound"].tolist() == pytest.approx([0.05, 0.1, 0.2])
+
+
+def test_init_spectra_match_eigvalsh_on_the_same_weights_and_batch():
+    """The draws of train.run / sgd_grid (network mlp(kernel_std=sd, seed), then the batch of
+    default_rng(seed)), the largest eigenvalues of the materialized Hessians as reference; the
+    shared network object carries no state from one setting to the next."""
+    from conftest import random_images
+
+    from hessinit.study import experiments
+
+    data = random_images(40, (4, 3), 3, seed=2)
+    frame = experiments.init_spectra(data, [0.5, 2.0], [1], hessian_batch=24, widths=(5,))
+    assert frame[["sd", "layer"]].values.tolist() == [[0.5, "dense1"], [0.5, "dense2"],
+                                                     [2.0, "dense1"], [2.0, "dense2"]]  # fmt: skip
+    assert frame["lambda_converged"].all()
+    for sd in (0.5, 2.0):
+        model = mlp((4, 3), 3, widths=(5,), kernel_std=sd, seed=1)
+        idx = np.random.default_rng(1).choice(40, size=24, replace=False)
+        x, y = data.x[idx], data.y[idx]
+        rows = frame[frame["sd"] == sd].set_index("layer")
+        for name in ("dense1", "dense2"):
+            ref = np.linalg.eigvalsh(full_hessian(model, x, y, layer=name)).max()
+            assert rows.loc[name, "lambda_max"] == pytest.approx(ref, rel=1e-4)
+        ref = np.linalg.eigvalsh(full_hessian(model, x, y)).max()
+        assert rows["lambda_max_network"].iloc[0] == pytest.approx(ref, rel=1e-4)
