@@ -11,7 +11,7 @@ dropout off: ``BatchNormalization`` normalizes by the statistics of the batch (s
 are coupled, z_i depends on every x_j, and BatchNorm contributes to R), ``Dropout`` is the
 identity, and nothing is written back to the model (its moving statistics stay as they were).
 
-Two ways, chosen per tensor by :func:`plan_tensor` from the predicted number of products and
+Chosen per tensor by :func:`plan_tensor` from the predicted number of products and
 their memory:
 
 - ``"columns"`` (exact): H e_p by forward-over-backward products and G e_p = J^T Lambda J e_p / B
@@ -22,6 +22,16 @@ their memory:
   from theta's layer to the logits is piecewise linear: conv or dense layers with a piecewise
   linear activation, pooling, additions, concatenations, flattening; no BatchNorm downstream,
   theta used once), D^2_theta z_ik = 0 almost everywhere, so R = 0 and H = G: P products of G.
+- ``"jacobian"`` (exact): the kernel or bias of a ``Conv2D`` or ``Dense`` layer in which the
+  logits are piecewise linear (so R = 0 and H = G; then no BatchNorm downstream couples the
+  samples either). Its per-sample Jacobians are J_i = sum over output positions of
+  delta_ik(pos) (x) patch_i(pos), with delta_ik = dz_ik/da_i (K backward passes through a zero
+  probe added to the pre-activation a) and patch_i(pos) the input patch the kernel sees there;
+  then ||G||_F = ||U^T U||_F / B for U the B K x P stack of Lambda_i^(1/2) J_i (or ||U U^T||_F
+  when B K < P): K backward passes and one Gram product instead of P products.
+- ``"kronecker"`` (exact): the kernel or bias of a linear ``Dense`` layer that gives the logits:
+  z_i = W^T x_i + b, so H = G = (1/B) sum_i (x_i x_i^T) kron Lambda_i and R = 0, whose norm
+  :func:`hessinit.curvature.kron_norms` takes without forming it (x_i = 1 for the bias).
 - ``"hutchinson"`` (estimated): Rademacher probes v on theta alone, ||M||_F^2 = E ||M v||^2 for
   M in {H, G, R} from the same probes (R v = H v - G v), <G, R> = E (G v) . (R v), each norm with
   the Student-t interval of :mod:`hessinit.curvature.hutchinson`; probes are added until each of
@@ -43,7 +53,7 @@ import tensorflow as tf
 from ..nn.activations import activation_name, is_piecewise_linear
 from ..nn.losses import cross_entropy, softmax_curvature_times
 from .hutchinson import _norm_estimate
-from .kronecker import HessianNorms
+from .kronecker import HessianNorms, kron_norms
 
 #: Layer types the per-tensor code accepts (anything else raises ``TypeError``).
 SUPPORTED_LAYERS = (
@@ -225,6 +235,135 @@ def logits_linear_in(model, variable) -> bool:
     return own and all(_passes_linearly(op) for op in after)
 
 
+def _num_logits(model):
+    """K, the number of logits."""
+    return int(_graph(model).outputs[0].shape[-1])
+
+
+def _has_patches(layer):
+    """Whether the per-sample Jacobian route knows ``layer``: Dense, or Conv2D with groups 1."""
+    if isinstance(layer, keras.layers.Dense):
+        return True
+    return (
+        isinstance(layer, keras.layers.Conv2D)
+        and layer.groups == 1
+        and (layer.data_format == "channels_last")
+    )
+
+
+@tf.function
+def _jacobian_gram(model, x, index):
+    """||G||_F^2 of weight ``index`` from per-sample Jacobians (method ``"jacobian"``).
+
+    The forward pass is :func:`training_logits`' with the owner layer's call written out, so
+    that a watched zero probe sits on its pre-activation. Traced per model, weight and shape.
+    """
+    variable = model.trainable_weights[index]
+    layer, graph, seen = _owner(model, variable), _graph(model), {}
+    with tf.GradientTape() as tape:
+
+        def operation_fn(op):
+            def call(*args, **kwargs):
+                if op is layer:
+                    h = args[0]
+                    if isinstance(layer, keras.layers.Dense):
+                        a = tf.matmul(h, layer.kernel)
+                    else:
+                        a = layer.convolution_op(h, layer.kernel)
+                    if layer.use_bias:
+                        a = a + layer.bias
+                    probe = tf.zeros_like(a)
+                    tape.watch(probe)
+                    seen["h"], seen["probe"] = h, probe
+                    return layer.activation(a + probe)
+                if getattr(op, "_call_has_training_arg", False):
+                    kwargs["training"] = isinstance(op, keras.layers.BatchNormalization)
+                return op(*args, **kwargs)
+
+            return call
+
+        with keras.StatelessScope():
+            z = graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation_fn)
+        z = z[0] if isinstance(z, list | tuple) else z
+        total = tf.reduce_sum(z, axis=0)  # (K,): samples are not coupled downstream
+    delta = tape.jacobian(total, seen["probe"])  # (K, B, ..., C)
+    h, B, K = seen["h"], tf.shape(z)[0], z.shape[-1]
+    C = delta.shape[-1]
+    delta = tf.cast(tf.reshape(delta, [K, B, -1, C]), tf.float64)
+    if variable is layer.kernel:
+        if isinstance(layer, keras.layers.Dense):
+            patches = tf.reshape(h, [B, 1, -1])
+        else:
+            kh, kw = layer.kernel_size
+            sh, sw = layer.strides
+            dh, dw = layer.dilation_rate
+            patches = tf.image.extract_patches(
+                h, [1, kh, kw, 1], [1, sh, sw, 1], [1, dh, dw, 1], layer.padding.upper()
+            )
+            patches = tf.reshape(patches, [B, tf.shape(delta)[2], -1])
+        J = tf.einsum("bpq,kbpc->bkqc", tf.cast(patches, tf.float64), delta)
+    else:
+        J = tf.einsum("kbpc->bkc", delta)
+    J = tf.reshape(J, [B, K, -1])
+    p = tf.nn.softmax(tf.cast(z, tf.float64))
+    lam = softmax_curvature_times(p, tf.broadcast_to(tf.eye(K, dtype=tf.float64), [B, K, K]))
+    e, Q = tf.linalg.eigh(lam)
+    root = tf.einsum("bkm,bm,blm->bkl", Q, tf.sqrt(tf.maximum(e, 0.0)), Q)
+    U = tf.reshape(tf.einsum("bkl,blq->bkq", root, J), [B * K, -1])
+    U = U / tf.sqrt(tf.cast(B, tf.float64))
+    small = tf.shape(U)[0] < tf.shape(U)[1]
+    gram = tf.cond(
+        small,
+        lambda: tf.reduce_sum(tf.square(tf.matmul(U, U, transpose_b=True))),
+        lambda: tf.reduce_sum(tf.square(tf.matmul(U, U, transpose_a=True))),
+    )
+    return gram
+
+
+def _is_logits_dense(model, layer):
+    """Whether ``layer`` is a linear ``Dense`` layer whose output is the logits."""
+    if not isinstance(layer, keras.layers.Dense) or activation_name(layer.activation) != "linear":
+        return False
+    after, calls = _downstream(model, layer)
+    return calls == 1 and not after
+
+
+def _layer_input(model, layer, x):
+    """The input of ``layer`` in the training-mode forward pass with dropout off."""
+    graph, seen = _graph(model), []
+
+    def operation_fn(op):
+        def call(*args, **kwargs):
+            if op is layer:
+                seen.append(args[0])
+            if getattr(op, "_call_has_training_arg", False):
+                kwargs["training"] = isinstance(op, keras.layers.BatchNormalization)
+            return op(*args, **kwargs)
+
+        return call
+
+    with keras.StatelessScope():
+        z = graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation_fn)
+    return seen[0], (z[0] if isinstance(z, list | tuple) else z)
+
+
+def _kronecker(model, x, variable):
+    """HessianNorms of a linear logits layer's kernel or bias (``"kronecker"``)."""
+    layer = _owner(model, variable)
+    h, z = _layer_input(model, layer, x)
+    p = tf.nn.softmax(tf.cast(z, tf.float64))
+    n = int(p.shape[-1])
+    lam = softmax_curvature_times(
+        p, tf.broadcast_to(tf.eye(n, dtype=tf.float64), [p.shape[0], n, n])
+    )
+    X = tf.cast(tf.reshape(h, [h.shape[0], -1]), tf.float64)
+    if variable is not layer.kernel:
+        X = tf.ones([X.shape[0], 1], tf.float64)
+    lam = lam.numpy()
+    norms = kron_norms(X.numpy(), lam, np.zeros_like(lam))
+    return HessianNorms(norms.H, norms.G, 0.0, 0.0, "kronecker")
+
+
 def _passes_linearly(op):
     """Whether an operation downstream of a weight keeps the logits piecewise linear in it."""
     if isinstance(op, keras.layers.Conv2D | keras.layers.Dense | keras.layers.Activation):
@@ -279,7 +418,8 @@ class TensorPlan:
     """How :func:`tensor_hessian_norms` computes one tensor's norms, and what it expects to pay.
 
     Attributes:
-        method: ``"columns"``, ``"columns-linear"`` or ``"hutchinson"`` (module docstring).
+        method: ``"kronecker"``, ``"jacobian"``, ``"columns"``, ``"columns-linear"`` or
+            ``"hutchinson"`` (module docstring).
         size: P, the number of entries of the tensor.
         linear: whether the logits are piecewise linear in the tensor (R = 0 exactly).
         products: the number of matrix-vector products the exact method needs (P or 2P).
@@ -310,8 +450,12 @@ def _activation_bytes(model, batch):
 def plan_tensor(model, variable, batch, max_products=4096, memory=2**30, method="auto"):
     """Choose how to compute a tensor's H, G, R norms from predicted cost and memory.
 
-    The exact column method needs P products (logits piecewise linear in the tensor, so R = 0)
-    or 2P; it is chosen when that is at most ``max_products``. Products run ``chunk`` at a time,
+    The kernel and bias of a linear logits layer take ``"kronecker"`` (exact, no products),
+    those of a conv or dense layer in which the logits are piecewise linear ``"jacobian"``
+    (exact, K backward passes) when its B K P float64 Jacobian fits in ``memory``, unless
+    ``method`` asks otherwise. The exact column method needs P products (logits
+    piecewise linear in the tensor, so R = 0) or 2P; it is chosen when that is at most
+    ``max_products``. Products run ``chunk`` at a time,
     ``chunk`` being as many as fit in ``memory`` bytes at the predicted activation memory of one
     product (at least 1, at most 64).
 
@@ -334,10 +478,16 @@ def plan_tensor(model, variable, batch, max_products=4096, memory=2**30, method=
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, "relu"),
         ...                           keras.layers.Dense(2)])
         >>> plan = plan_tensor(model, model.trainable_weights[0], batch=8)
-        >>> plan.method, plan.size, plan.products
-        ('columns-linear', 12, 12)
-        >>> plan_tensor(model, model.trainable_weights[0], 8, max_products=10).method
+        >>> plan.method, plan.size, plan.products  # relu: R = 0, per-sample Jacobians
+        ('jacobian', 12, 12)
+        >>> plan_tensor(model, model.trainable_weights[0], 8, method="columns").method
+        'columns-linear'
+        >>> plan_tensor(model, model.trainable_weights[0], 8, memory=100).method  # J too big
+        'columns-linear'
+        >>> plan_tensor(model, model.trainable_weights[0], 8, 10, memory=100).method
         'hutchinson'
+        >>> plan_tensor(model, model.trainable_weights[2], 8).method  # the logits layer
+        'kronecker'
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -347,6 +497,12 @@ def plan_tensor(model, variable, batch, max_products=4096, memory=2**30, method=
     products = size if linear else 2 * size
     per = _activation_bytes(model, batch)
     chunk = int(max(1, min(64, memory // max(per, 1), size)))
+    if method == "auto" and _is_logits_dense(model, _owner(model, variable)):
+        method = "kronecker"
+    if method == "auto" and linear and _has_patches(_owner(model, variable)):
+        jac_bytes = 8 * batch * _num_logits(model) * size
+        if jac_bytes <= memory:
+            method = "jacobian"
     if method == "auto":
         method = "columns" if products <= max_products else "hutchinson"
     if method == "columns" and linear:
@@ -495,6 +651,11 @@ def tensor_hessian_norms(
         raise ValueError("need at least 2 probes for a confidence interval")
     x, y = _as_inputs(model, x, y)
     plan = plan_tensor(model, variable, int(x.shape[0]), max_products, memory, method)
+    if plan.method == "kronecker":
+        return _kronecker(model, x, variable)
+    if plan.method == "jacobian":
+        g = math.sqrt(float(_jacobian_gram(model, x, _index(model, variable))))
+        return HessianNorms(g, g, 0.0, 0.0, "jacobian")
     if plan.method == "hutchinson":
         return _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, level, seed)
     return _exact(model, x, y, variable, plan)
@@ -539,7 +700,7 @@ def layer_tensor_norms(model, layer, x, y, weight=None, **options):
     Example:
         >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
         >>> x, y = np.ones((2, 3)), [0, 1]
-        >>> layer_tensor_norms(model, "d", x, y, weight="bias").method
+        >>> layer_tensor_norms(model, "d", x, y, weight="bias", method="columns").method
         'columns-linear'
     """
     return tensor_hessian_norms(model, _resolve(model, layer, weight), x, y, **options)

@@ -93,7 +93,7 @@ def _reference(model, variable, training):
 CASES = [
     (conv_pool, "tanh", False),  # conv (valid, strided same), max/avg pool, dropout off
     (bn_residual, "relu", True),  # BatchNorm on batch statistics, residual Add, global avg pool
-    (inception, "relu", False),  # concatenated branches, global max pool
+    (inception, "relu", False),  # concatenated branches, strides, global max pool: "jacobian"
 ]
 
 
@@ -108,8 +108,9 @@ def test_every_weight_matches_materialized_hessians(build, activation, training)
         scale = max(ref[0], ref[1])
         assert scale > 1e-3, v.path
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * scale, err_msg=v.path)
-        assert n.method in ("columns", "columns-linear")
-        if n.method == "columns-linear":
+        assert n.method in ("columns", "columns-linear", "jacobian", "kronecker")
+        assert (n.method == "kronecker") == (v.path.split("/")[-2] == "d")  # the logits layer
+        if n.method != "columns":
             assert ref[2] <= 1e-12 * scale, v.path  # R = 0 by structure, seen in the reference
         else:
             assert ref[2] > 1e-6 * scale, v.path  # and curved where the structure says so
@@ -164,7 +165,10 @@ def test_layer_hessian_norms_dispatches_by_model():
     np.testing.assert_allclose([n.H, n.G, n.R, n.GR], ref, rtol=1e-9)
     assert n.method == "columns"
     bias = layer_hessian_norms(model, "d", x, y, weight="bias")
-    assert bias.method == "columns-linear" and bias.R == 0.0
+    assert bias.method == "kronecker" and bias.R == 0.0
+    cols = layer_hessian_norms(model, "d", x, y, weight="bias", method="columns")
+    assert cols.method == "columns-linear"
+    np.testing.assert_allclose([cols.H, cols.G], [bias.H, bias.G], rtol=1e-10)
     dense = layer_hessian_norms(
         mlp(input_shape=(3,), widths=(2,)), "dense1", np.ones((2, 3)), [0, 1]
     )
