@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from keras.src.backend import config
 from keras.src.datasets.cifar import load_batch as keras_load_batch
-from tinyfiles import CIFAR_DIRS, N, check, write_cifar, write_fashion
+from tinyfiles import (
+    CIFAR_DIRS,
+    N,
+    check,
+    tiny_files_are_not_checksummed,  # noqa: F401  autouse: no published hashes
+    write_cifar,
+    write_fashion,
+)
 
 from hessinit import data
 from hessinit.data import cache

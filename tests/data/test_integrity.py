@@ -12,7 +12,12 @@ from dataclasses import replace
 import keras
 import numpy as np
 import pytest
-from tinyfiles import PUBLISHED, write_mnist, write_svhn
+from tinyfiles import (
+    PUBLISHED,
+    tiny_files_are_not_checksummed,  # noqa: F401  autouse: no published hashes
+    write_mnist,
+    write_svhn,
+)
 
 from hessinit import data
 from hessinit.data import cache

@@ -9,7 +9,16 @@ import hashlib
 import numpy as np
 import pytest
 import scipy.io
-from tinyfiles import CIFAR_DIRS, WRITERS, N, check, write_cifar, write_mnist, write_svhn
+from tinyfiles import (
+    CIFAR_DIRS,
+    WRITERS,
+    N,
+    check,
+    tiny_files_are_not_checksummed,  # noqa: F401  autouse: no published hashes
+    write_cifar,
+    write_mnist,
+    write_svhn,
+)
 
 from hessinit import data
 

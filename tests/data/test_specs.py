@@ -9,7 +9,12 @@ import shutil
 
 import numpy as np
 import pytest
-from tinyfiles import SHAPES, WRITERS, write_mnist
+from tinyfiles import (
+    SHAPES,
+    WRITERS,
+    tiny_files_are_not_checksummed,  # noqa: F401  autouse: no published hashes
+    write_mnist,
+)
 
 from hessinit import data
 from hessinit.data import CacheFile, DatasetSpec, readers, specs
