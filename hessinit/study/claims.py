@@ -1261,67 +1261,83 @@ def step_stability_rows(
     outcomes: pd.DataFrame,
     *,
     setting: str,
-    claim: str = "3.5",
+    first: int = 5,
     figure: str = "fig-step-stability",
     page: str = "step_size",
 ) -> pd.DataFrame:
-    """The stability bound: a fixed step trains stably iff lr < 2 / lambda_max at initialization.
+    """The stability bound 2 / lambda_max at initialization as a rule for fixed steps.
 
     On a quadratic with Hessian H, gradient descent with step lr converges iff
-    lr < 2 / lambda_max(H). Read for the network: the largest eigenvalue of the whole network's
-    Hessian at initialization tells which fixed steps train (final loss below the initial one,
-    no divergence) and which do not (:func:`hessinit.study.analysis.stability_outcomes`). The
-    rule, per sd: every run of the grid (every step and seed) is classified correctly; the sds
-    combine by :func:`verdict`. The row's value is the mean over seeds of each seed's fraction
-    of correctly classified runs (over the sds and steps), with its t-interval; the setting
-    counts both kinds of error.
+    lr < 2 / lambda_max(H). Read for the network with lambda_max of the whole network's Hessian
+    at initialization (:func:`hessinit.study.analysis.stability_outcomes`), in two claims:
+    3.``first``, a step below the bound trains (final loss below the initial one, no
+    divergence); 3.``first + 1``, a step above it fails. The rule of each, per sd: every run of
+    the grid on that side of the bound (every step and seed) does as claimed; an sd without
+    such runs is left out, and a claim without any is not tested. The sds combine by
+    :func:`verdict`. A row's value is the mean over seeds of each seed's fraction of its runs
+    on that side that did as claimed, with its t-interval.
 
     Args:
         outcomes: rows of :func:`hessinit.study.analysis.stability_outcomes`.
         setting: the training.
-        claim: the claim's id.
-        figure: the figure label of the row.
+        first: the number of the first claim (3.``first``).
+        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
-        The claims row (:func:`claims_table`).
+        The two claims rows (:func:`claims_table`).
 
     Example:
         >>> outcomes = pd.DataFrame({"sd": [0.01] * 4 + [1.0] * 4, "seed": [0, 0, 1, 1] * 2,
         ...                          "lr": [0.1, 1.0] * 4,
         ...                          "predicted": [False, True] * 4,
         ...                          "unstable": [False, True] * 2 + [False, False] * 2})
-        >>> outcomes["agree"] = outcomes["predicted"] == outcomes["unstable"]
-        >>> step_stability_rows(outcomes, setting="tiny")[["claim", "verdict"]].values.tolist()
-        [['3.5', 'holds only when sd = 0.01']]
+        >>> rows = step_stability_rows(outcomes, setting="tiny")
+        >>> rows[["claim", "verdict"]].values.tolist()
+        [['3.5', 'holds'], ['3.6', 'holds only when sd = 0.01']]
     """
     from .stats import mean_interval
 
-    oks, where = [], []
-    for sd, part in outcomes.groupby("sd"):
-        oks.append(bool(part["agree"].all()))
-        where.append(_sd_label(sd))
-    pooled = mean_interval(outcomes.groupby("seed")["agree"].mean())
-    too_safe = int((outcomes["predicted"] & ~outcomes["unstable"]).sum())
-    missed = int((~outcomes["predicted"] & outcomes["unstable"]).sum())
-    row = claim_row(
-        claim,
-        source="this book's formalization",
-        wording=STEP_WORDING,
-        setting=f"{setting}; {len(outcomes)} fixed-step runs; {too_safe} trained although "
-                f"lr > 2/lambda_max, {missed} failed although lr < 2/lambda_max",
-        measure="fraction of fixed-step runs whose stability 2/lambda_max(init) predicts",
-        value=pooled.value,
-        low=pooled.low,
-        high=pooled.high,
-        seeds=outcomes["seed"].nunique(),
-        rule="per sd, every fixed step of the grid trains (final loss below the initial one) "
-             "iff lr < 2 / lambda_max of the network's Hessian at initialization",
-        verdict=verdict(oks, where),
-        figure=figure,
-        page=page,
-    )  # fmt: skip
-    return claims_table([row])
+    rows = []
+    sides = ((False, "below", "trains", "trained"), (True, "above", "fails", "failed"))
+    for i, (above, side, does, did) in enumerate(sides):
+        mine = outcomes[outcomes["predicted"] == above]
+        claimed = mine["unstable"] == above  # did as the claim says
+        oks, where = [], []
+        for sd, part in claimed.groupby(mine["sd"]):
+            oks.append(bool(part.all()))
+            where.append(_sd_label(sd))
+        base = dict(
+            source="this book's formalization",
+            wording=STEP_WORDING,
+            seeds=outcomes["seed"].nunique(),
+            rule=f"per sd, every fixed step of the grid {side} 2 / lambda_max of the network's "
+            f"Hessian at initialization {does} (fails: diverges or ends with a loss not below "
+            "the initial one)",
+            figure=figure,
+            page=page,
+        )
+        if mine.empty:
+            rows.append(claim_row(
+                f"3.{first + i}", **base,
+                setting=f"{setting}; {len(outcomes)} fixed-step runs",
+                measure=f"fixed-step runs with lr {side} 2/lambda_max(init)",
+                value=0,
+                verdict=f"{NOT_TESTED}: no fixed step of the grid is {side} the bound",
+            ))  # fmt: skip
+            continue
+        pooled = mean_interval(claimed.groupby(mine["seed"]).mean())
+        rows.append(claim_row(
+            f"3.{first + i}", **base,
+            setting=f"{setting}; {int(claimed.sum())} of the {len(mine)} fixed-step runs with "
+                    f"lr {side} 2/lambda_max(init) {did}",
+            measure=f"fraction of fixed-step runs {side} 2/lambda_max(init) that {did}",
+            value=pooled.value,
+            low=pooled.low,
+            high=pooled.high,
+            verdict=verdict(oks, where),
+        ))  # fmt: skip
+    return claims_table(rows)
 
 
 # --- diagnostic ---

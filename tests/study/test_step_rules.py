@@ -138,42 +138,54 @@ def test_sgd_steps_rejects_bad_arguments():
         sgd_steps(model, np.zeros((2, 2)), [0, 1], [0, 1], lr=0.1)
 
 
-def _outcomes(agree_by_sd):
-    """Runs at lr 0.1 (predicted stable) and 1.0 (predicted unstable) per sd and seed; a False
-    in ``agree_by_sd[sd][seed]`` makes that seed's lr 1.0 run train anyway."""
+def _outcomes(by_sd):
+    """Per sd and seed, one run at lr 0.1 (below the bound) and one at 1.0 (above it);
+    ``by_sd[sd][seed] = (below trained, above failed)``."""
     rows = []
-    for sd, flags in agree_by_sd.items():
-        for seed, ok in enumerate(flags):
+    for sd, flags in by_sd.items():
+        for seed, (trained, failed) in enumerate(flags):
             rows.append({"sd": sd, "seed": seed, "lr": 0.1, "predicted": False,
-                         "unstable": False})  # fmt: skip
+                         "unstable": not trained})  # fmt: skip
             rows.append({"sd": sd, "seed": seed, "lr": 1.0, "predicted": True,
-                         "unstable": ok})  # fmt: skip
+                         "unstable": failed})  # fmt: skip
     frame = pd.DataFrame(rows)
     frame["agree"] = frame["predicted"] == frame["unstable"]
     return frame
 
 
+OK = (True, True)
+
+
 @pytest.mark.parametrize(
-    ("agree_by_sd", "expected"),
+    ("by_sd", "expected"),
     [
-        ({0.01: [True] * 3, 1.0: [True] * 3}, "holds"),
-        ({0.01: [True, False, True], 1.0: [False] * 3}, "does not hold"),
-        ({0.01: [True] * 3, 1.0: [True, True, False]}, "holds only when sd = 0.01"),
+        ({0.01: [OK] * 3, 1.0: [OK] * 3}, ["holds", "holds"]),
+        # below the bound every run trains; above it, runs train too (a safe, loose bound)
+        ({0.01: [(True, False)] * 3, 1.0: [(True, False), OK, OK]},
+         ["holds", "does not hold"]),
+        ({0.01: [OK] * 3, 1.0: [(False, True), OK, OK]},
+         ["holds only when sd = 0.01", "holds"]),
     ],
-)
-def test_step_stability_rows_flip(agree_by_sd, expected):
-    rows = claims.step_stability_rows(_outcomes(agree_by_sd), setting="s", claim="3.7")
-    assert rows["claim"].tolist() == ["3.7"] and rows["verdict"][0] == expected
-    assert rows["source"][0] == "this book's formalization" and rows["seeds"][0] == 3
+)  # fmt: skip
+def test_step_stability_rows_flip(by_sd, expected):
+    rows = claims.step_stability_rows(_outcomes(by_sd), setting="s", first=7)
+    assert rows["claim"].tolist() == ["3.7", "3.8"] and rows["verdict"].tolist() == expected
+    assert (rows["source"] == "this book's formalization").all() and (rows["seeds"] == 3).all()
 
 
-def test_step_stability_rows_value_and_counts():
-    rows = claims.step_stability_rows(_outcomes({0.01: [True, False, True]}), setting="s")
-    per_seed = np.array([1.0, 0.5, 1.0])  # seed 1: one of its two runs misclassified
+def test_step_stability_rows_values_counts_and_not_tested():
+    rows = claims.step_stability_rows(_outcomes({0.01: [OK, (True, False), OK]}), setting="s")
+    per_seed = np.array([1.0, 0.0, 1.0])  # above the bound: seed 1's run trained
     half = 4.302652729911275 * per_seed.std(ddof=1) / math.sqrt(3)  # t_{2, 0.975}
-    assert rows["value"][0] == pytest.approx(per_seed.mean())
-    assert rows["low"][0] == pytest.approx(per_seed.mean() - half)
-    assert "1 trained although lr > 2/lambda_max, 0 failed" in rows["setting"][0]
+    assert rows["value"].tolist() == pytest.approx([1.0, per_seed.mean()])
+    assert rows["low"][1] == pytest.approx(per_seed.mean() - half)
+    text = "2 of the 3 fixed-step runs with lr above 2/lambda_max(init) failed"
+    assert text in rows["setting"][1]
+    below_only = _outcomes({0.01: [OK] * 2})
+    below_only = below_only[~below_only["predicted"]]
+    rows = claims.step_stability_rows(below_only, setting="s")
+    assert rows["verdict"].tolist() == ["holds", "not tested: no fixed step of the grid is above "
+                                                 "the bound"]  # fmt: skip
 
 
 def test_stability_outcomes_by_hand():
