@@ -97,6 +97,32 @@ def _cell(value, digits, na):
     return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)
 
 
+def _flat(frame):
+    """``frame`` as plain columns, ready to show as a table.
+
+    A Series becomes one column, an index other than 0, 1, ... leading columns, and multi-level
+    column names are joined by spaces.
+
+    >>> import pandas as pd
+    >>> wide = pd.DataFrame({"sd": [1, 1, 2], "layer": ["a", "b", "a"], "H": [1.0, 2.0, 3.0]})
+    >>> _flat(wide.pivot_table(index="sd", columns="layer", values=["H"])).columns.tolist()
+    ['sd', 'H a', 'H b']
+    >>> _flat(wide.groupby("layer")["H"].max()).columns.tolist()
+    ['layer', 'H']
+    """
+    import pandas as pd
+
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame(frame.name if frame.name is not None else "value")
+    if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0):
+        frame = frame.reset_index()
+    if isinstance(frame.columns, pd.MultiIndex):
+        frame.columns = [
+            " ".join(str(level) for level in name if str(level)) for name in frame.columns
+        ]
+    return frame
+
+
 class Table:
     """A table as a notebook shows it: Markdown (the site, Jupyter, Colab), else plain text.
 
@@ -126,7 +152,8 @@ def show_table(frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", n
     (:func:`write_table`). In the book the CSV link is a download: the site ships the file.
 
     Args:
-        frame: A pandas DataFrame.
+        frame: A pandas DataFrame or Series; an index other than 0, 1, ... is shown as leading
+            columns, multi-level column names are joined by spaces.
         csv: Where the full ``frame`` (every row and column) is written and linked from, relative
             to the notebook's folder; None: no CSV.
         columns: The columns shown, in order: a list of names, or a dict ``{name: header}``
@@ -152,6 +179,7 @@ def show_table(frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", n
         <BLANKLINE>
         The first 2 of 3 rows.
     """
+    frame = _flat(frame)
     names = list(frame.columns) if columns is None else list(columns)
     headers = columns if isinstance(columns, dict) else {n: n for n in names}
     shown = frame[names].head(max_rows)
