@@ -373,6 +373,9 @@ def layer_spectrum(
         except (TypeError, ValueError):
             if method == "kronecker":
                 raise
+        kernel_shape = tuple(found.kernel.shape)
+        if blocks is not None and (blocks[0].shape[1], blocks[1].shape[-1]) != kernel_shape:
+            blocks = None  # not the blocks of this kernel: take the generic route
     if blocks is None and method == "kronecker":
         raise ValueError(
             "method='kronecker' needs a Dense layer's kernel in a model the block code supports "

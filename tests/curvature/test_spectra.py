@@ -8,6 +8,7 @@ from curvature_cases import data, full_all, kernel_block, layer_refs, small, sma
 
 from hessinit.curvature import (
     NotConvergedError,
+    full_hessian,
     layer_spectrum,
     network_spectrum,
     top_eigenvalues,
@@ -148,3 +149,19 @@ def test_non_finite_products_are_not_converged():
     assert not s.converged and np.isnan(s.eigenvalues).all()
     with pytest.raises(NotConvergedError):
         layer_spectrum(model, "dense1", x, y)
+
+
+def test_conv_network_tensors_match_eigvalsh():
+    """Any Keras model: a conv kernel and the logits kernel of a small CNN (generic route),
+    against eigvalsh of the Hessian materialized for that variable."""
+    from hessinit.nn.convnets import small_cnn
+
+    model = small_cnn((6, 6, 1), 3, channels=(2, 3), activation="tanh", kernel_std=0.7,
+                      dtype="float64")  # fmt: skip
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 6, 6, 1)), rng.integers(0, 3, 8)
+    for name, k in (("conv2", 3), ("dense", 2)):  # 54 and 36 weights: dense route
+        kernel = model.get_layer(name).kernel
+        s = layer_spectrum(model, name, x, y, k=k)
+        assert s.converged
+        assert_relative(s.eigenvalues, top(full_hessian(model, x, y, layer=kernel), k))
