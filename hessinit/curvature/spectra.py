@@ -15,8 +15,8 @@ runs on a ``LinearOperator`` whose product is one of
   tensor's own part of H v kept) or over all trainable weights, in the model's dtype.
 
 Every eigenpair (lambda_j, v_j) is checked after Lanczos by one more product: the relative
-residual ||H v_j - lambda_j v_j|| / max_j abs(lambda_j) bounds the eigenvalue's error relative to
-the largest one (a symmetric matrix has an eigenvalue within ||r|| of lambda_j). A spectrum whose
+residual norm(H v_j - lambda_j v_j) / max_j abs(lambda_j) bounds the eigenvalue's error relative to
+the largest one (a symmetric matrix has an eigenvalue within norm(r) of lambda_j). A spectrum whose
 residuals exceed ``rtol``, or on which ARPACK gave up, is not converged: :class:`Spectrum` says
 so, and the calls raise :class:`NotConvergedError` unless ``strict=False``.
 
@@ -54,7 +54,7 @@ class Spectrum:
 
     Attributes:
         eigenvalues: the k eigenvalues, largest first (NaN where ARPACK returned none).
-        residuals: ||H v_j - lambda_j v_j|| / max_j abs(lambda_j) for each (NaN where missing).
+        residuals: norm(H v_j - lambda_j v_j) / max_j abs(lambda_j) for each (NaN where missing).
         converged: whether ARPACK converged and every residual is at most ``rtol``.
         rtol: the residual threshold applied.
         matvecs: the number of operator products, the residual checks included.
@@ -130,7 +130,7 @@ def top_eigenvalues(
     random start vector to exactly 0 is the zero operator (almost surely): its eigenvalues
     are 0 without Lanczos; one that maps it to non-finite numbers (a diverged network) gives
     NaN eigenvalues, not converged. Each eigenpair is then checked
-    by one more product: r_j = ||H v_j - lambda_j v_j|| / max_j abs(lambda_j) (module
+    by one more product: r_j = norm(H v_j - lambda_j v_j) / max_j abs(lambda_j) (module
     docstring).
 
     Args:

@@ -1270,17 +1270,17 @@ def step_stability_rows(
     On a quadratic with Hessian H, gradient descent with step lr converges iff
     lr < 2 / lambda_max(H). Read for the network with lambda_max of the whole network's Hessian
     at initialization (:func:`hessinit.study.analysis.stability_outcomes`), in two claims:
-    3.``first``, a step below the bound trains (final loss below the initial one, no
-    divergence); 3.``first + 1``, a step above it fails. The rule of each, per sd: every run of
-    the grid on that side of the bound (every step and seed) does as claimed; an sd without
-    such runs is left out, and a claim without any is not tested. The sds combine by
+    claim 3.n with n = ``first``, a step below the bound trains (final loss below the initial
+    one, no divergence); claim 3.(n + 1), a step above it fails. The rule of each, per sd:
+    every run of the grid on that side of the bound (every step and seed) does as claimed; an
+    sd without such runs is left out, and a claim without any is not tested. The sds combine by
     :func:`verdict`. A row's value is the mean over seeds of each seed's fraction of its runs
     on that side that did as claimed, with its t-interval.
 
     Args:
         outcomes: rows of :func:`hessinit.study.analysis.stability_outcomes`.
         setting: the training.
-        first: the number of the first claim (3.``first``).
+        first: n, the first claim being 3.n.
         figure: the figure label of the rows.
         page: the chapter.
 
