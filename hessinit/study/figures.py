@@ -47,8 +47,9 @@ def fit_column(fig):
 
     A figure ``w`` inches wide is shown ``min(1, COLUMN_IN / w)`` times its size, so text of
     ``s`` points shows at ``s / 72 * 100 * min(1, COLUMN_IN / w)`` px or more. Narrowing a wider
-    figure to the column (same height, the layout re-flows) and raising every text to
-    :data:`MIN_FONT_PT` keeps each label at 10 px or more.
+    figure to the column (same height, the layout re-flows; log axes drop their minor labels,
+    which no longer fit) and raising every text to :data:`MIN_FONT_PT` keeps each label at 10 px
+    or more.
 
     Args:
         fig: A matplotlib figure.
@@ -67,6 +68,11 @@ def fit_column(fig):
     width, height = fig.get_size_inches()
     if width > COLUMN_IN:
         fig.set_size_inches(COLUMN_IN, height)
+        # Narrower panels have no room for a log axis's minor labels (2x10^0, 3x10^0, ...).
+        for ax in fig.axes:
+            for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+                if scale == "log":
+                    axis.set_minor_formatter(mpl.ticker.NullFormatter())
     for text in fig.findobj(mpl.text.Text):
         if text.get_text() and text.get_fontsize() < MIN_FONT_PT:
             text.set_fontsize(MIN_FONT_PT)

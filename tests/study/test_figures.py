@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -102,6 +103,9 @@ def test_figures_fit_the_column_with_text_of_10_px_or_more():
                           "layer": LAYERS * 8, "loss": 2.0, "H": 1.0, "G": 1.0,
                           "R": 0.0})  # fmt: skip
     wide = figures.training_curves(frame, "H", title="four panels")
+    log_axes = [ax.yaxis for ax in wide.axes if ax.get_yscale() == "log"]
+    assert log_axes  # the Hessian norms: narrowed, they keep only the decades' labels
+    assert all(isinstance(a.get_minor_formatter(), mticker.NullFormatter) for a in log_axes)
     fig, ax = plt.subplots(figsize=(12, 3))  # drawn outside figures.style: left as it is
     ax.set_title("tiny", fontsize=5)
     assert fig.get_size_inches()[0] == 12 and _shown_px(fig, ax.title) < 6
