@@ -36,6 +36,9 @@ import pytest
 
 from hessinit.book.publish import ARCHIVE, broken_links
 
+#: Every test here reads a built site (the small book is executed and built for it).
+pytestmark = pytest.mark.slow
+
 #: Chromium flags for a quiet, offline, headless run.
 FLAGS = [
     "--headless",
