@@ -1,10 +1,16 @@
-"""Shared test data: a random dataset record and an empty Keras cache root."""
+"""Shared test data: a random dataset record, an empty Keras cache root and the small book."""
 
+import argparse
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hessinit.book import cli as book_cli
+from hessinit.book import grid as book_grid
+from hessinit.book import runner as book_runner
 from hessinit.data import Dataset
 
 # No test ever downloads a dataset: a missing file is an error (hessinit.data.downloads_allowed).
@@ -30,3 +36,31 @@ def keras_cache(tmp_path, monkeypatch):
     root = tmp_path / "keras_home"
     monkeypatch.setenv("KERAS_HOME", str(root))
     return root
+
+
+# --- The small book, executed and built once per session and shared by the site's tests: the
+# runner's tests (book/test_runner.py), the browser test (book/test_browser.py) and the prose
+# check (book/test_site_prose.py). It lives here, not in tests/book/conftest.py, because the test
+# modules import this file by name (``from conftest import random_images``) and a second conftest
+# would shadow it. The runner's test that breaks a run comes last in the session, since it changes
+# the copy.
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def small_book(tmp_path_factory):
+    """``(root, exit code)`` of the small book built in a temporary copy."""
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root)
+    shutil.copytree(ROOT / "book", root / "book")
+    shutil.copytree(ROOT / "benchmarks" / "results", root / "benchmarks" / "results")
+    parser = argparse.ArgumentParser()
+    book_cli.add_arguments(parser)
+    # Others may edit hessinit/**/*.py while the tests run: pin the code hash the runner reads.
+    with pytest.MonkeyPatch.context() as mp:
+        pinned = book_grid.package_hash()
+        mp.setattr(book_runner, "package_hash", lambda: pinned)
+        code = book_cli.main(parser.parse_args(["--root", str(root), "--small"]))
+        yield root, code

@@ -96,7 +96,7 @@ def test_the_files_a_run_reads_are_part_of_its_key(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-# small_book (tests/book/conftest.py): the book executed at --small and built, once per session.
+# small_book (tests/conftest.py): the book executed at --small and built, once per session.
 
 
 def _args(root, *extra):

@@ -6,7 +6,7 @@ whose text is one of the notebook's parameter names, inside the page's prose, th
 the code cells (inputs and outputs) and outside the folded "Parameters of this run" table.
 
 The site test reads the small book of the session (the ``small_book`` fixture of
-tests/book/conftest.py, built once and shared with the runner's and the browser's tests).
+tests/conftest.py, built once and shared with the runner's and the browser's tests).
 """
 
 from __future__ import annotations
