@@ -23,7 +23,7 @@ import json
 import os
 import platform
 import sys
-import tempfile
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -42,6 +42,38 @@ PACKAGES = (
     "jupytext",
     "ipykernel",
 )
+
+
+@contextmanager
+def atomic_path(path):
+    """A temporary file next to ``path`` that replaces ``path`` when the block succeeds.
+
+    The one way the book writes a file: a reader never sees it half-written, a failure leaves
+    the previous file in place and no temporary file behind, and the file gets the usual
+    permissions (``0666`` less the umask; ``tempfile.mkstemp`` would give ``0600``).
+
+    Args:
+        path: The file to write; its folder is created if needed.
+
+    Yields:
+        pathlib.Path: The temporary file to write to.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "out" / "a.txt"
+        >>> with atomic_path(path) as tmp:
+        ...     _ = tmp.write_text("done")
+        >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
+        ('done', ['a.txt'])
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_table(frame, path):
@@ -63,17 +95,9 @@ def write_table(frame, path):
         >>> write_table(pd.DataFrame({"sd": [0.01, 1.0], "H": [2.5, 40.0]}), path).read_text()
         'sd,H\n0.01,2.5\n1.0,40.0\n'
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 #: Characters escaped in a Markdown table's cells (MyST also reads ``$`` as math).

@@ -7,17 +7,17 @@ into the built site at the end of every HTML build, so no build of the site lack
 :func:`broken_links` lists the links of a built site that point at nothing inside it (CI checks
 the full book with it; external links are left to a check with network access).
 
-Imports: the standard library only.
+Imports: the standard library and :mod:`hessinit.book.notebook`.
 """
 
 from __future__ import annotations
 
 import html.parser
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from .notebook import atomic_path
 
 #: The archive's file name at the root of the built site.
 ARCHIVE = "hessinit-book-results.zip"
@@ -61,19 +61,10 @@ def archive(root, dest):
             and p.relative_to(runs).parts[0] != "failed"
         }
     )
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(dest) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             for name in members:
                 zf.write(runs / name, name)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return members
 
 

@@ -32,7 +32,7 @@ import yaml
 
 from .execute import Job
 from .grid import RUNS, _file_hash, _names, package_hash, read_grid
-from .notebook import versions
+from .notebook import atomic_path, versions
 from .page import decorate
 from .pool import SerialPool
 
@@ -69,16 +69,10 @@ class Result:
 def _write_atomic(path, data):
     """Write ``data`` (bytes) to ``path`` through a temporary file and a rename.
 
-    The file gets the usual permissions (``0666`` less the umask), unlike ``mkstemp``'s 0600.
+    See :func:`hessinit.book.notebook.atomic_path`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class Runner:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jupytext
@@ -11,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from hessinit.book import notebook
-from hessinit.book import page as book_page
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The executed notebooks: every book/*.ipynb. Plain pages (intro, api, bibliography) have none.
@@ -44,20 +44,19 @@ def test_plain_pages_are_not_notebooks():
         assert "jupytext" not in (ROOT / "book" / f"{name}.md").read_text()
 
 
-def test_colab_install_uses_the_repository_of_config():
-    url, _ = book_page._repository(ROOT)
-    for name in NOTEBOOKS:
-        first = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4).cells[0].source
-        assert f"git+{url}" in first and "--no-deps" in first, name
-        assert "tensorflow" not in first and "numpy" not in first
-
-
 def test_write_table_replaces_atomically(tmp_path):
     path = tmp_path / "deep" / "table.csv"
     notebook.write_table(pd.DataFrame({"a": [1, 2]}), path)
     notebook.write_table(pd.DataFrame({"a": [3]}), path)
     assert pd.read_csv(path)["a"].tolist() == [3]
     assert [p.name for p in path.parent.iterdir()] == ["table.csv"]
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()  # not mkstemp's 0600
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_glue_turns_numpy_scalars_into_python_numbers(monkeypatch):
