@@ -1463,3 +1463,93 @@ def diagnostic_rows(
             page=page,
         ),
     ])  # fmt: skip
+
+
+# --- cnn ---
+
+
+def cnn_rows(
+    summary: pd.DataFrame,
+    *,
+    op: str,
+    threshold: float,
+    setting: str,
+    figure: str = "fig-cnn",
+    page: str = "cnn",
+) -> pd.DataFrame:
+    """Claims 5.1-5.2: the linearization term dominates each kernel's block in CNNs at init.
+
+    The dominance chapter's rule (claims 1.2-1.3) carried to convolutional networks: per
+    network and scheme, the 95% interval over seeds of the worst kernel tensor's
+    ||R||_F / ||H||_F meets ``op threshold`` (:func:`compare_interval`; inconclusive when it
+    straddles). A row whose tensors were all computed exactly (``exact``) is judged on its value:
+    for piecewise-linear networks R = 0 by structure, a fact of the architecture, not evidence.
+    Claim 5.1: networks without BatchNorm; claim 5.2: with BatchNorm (``network`` containing
+    "bn"). The value is the largest mean ratio over the settings, with its interval.
+
+    Args:
+        summary: rows of :func:`hessinit.study.cnn.worst_intervals`.
+        op: the comparison, e.g. ``"<"``.
+        threshold: the threshold, e.g. 0.1.
+        setting: the data and batch, e.g. ``"mnist-5k, 128 images"``.
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        The two claims rows (:func:`claims_table`); a claim with no setting is
+        :data:`NOT_TESTED`.
+
+    Example:
+        >>> summary = pd.DataFrame({
+        ...     "network": ["cnn relu", "cnn tanh", "resnet bn"], "init": "he",
+        ...     "R_over_H": [0.0, 0.3, 1.0], "low": [0.0, 0.05, 0.9], "high": [0.0, 0.6, 1.1],
+        ...     "G_over_H": [1.0, 0.9, 0.1], "seeds": 3, "exact": [True, False, False]})
+        >>> cnn_rows(summary, op="<", threshold=0.1, setting="tiny")["verdict"].tolist()
+        ['holds only when cnn relu he; inconclusive for cnn tanh he', 'does not hold']
+    """
+    bn = summary["network"].str.contains("bn")
+    parts = (("5.1", summary[~bn], "without BatchNorm"), ("5.2", summary[bn], "with BatchNorm"))
+    rows = []
+    for claim, part, label in parts:
+        labels = [f"{n} {i}" for n, i in zip(part["network"], part["init"], strict=True)]
+        if len(part):
+            flags = [compare(v, op, threshold) if exact else compare_interval(lo, hi, op, threshold)
+                     for v, lo, hi, exact in zip(part["R_over_H"], part["low"], part["high"],
+                                                 part["exact"], strict=True)]  # fmt: skip
+            top = part.loc[part["R_over_H"].idxmax()]
+            exact = bool(top["exact"])
+            value, low, high = top["R_over_H"], top["low"], top["high"]
+            if exact:
+                low = high = math.nan
+            name = f"{top['network']} {top['init']}"
+            measure = (
+                f"largest mean over settings of the worst kernel's R/H ({name}, "
+                f"{'exact' if exact else 'Hutchinson'}; G/H there {top['G_over_H']:.3g})"
+            )
+            text, seeds = verdict(flags, labels), int(part["seeds"].min())
+            structural = [lab for lab, e, v in zip(labels, part["exact"], part["R_over_H"],
+                                                   strict=True) if e and v == 0]  # fmt: skip
+            where = f"{label}; {setting}"
+            if structural:
+                where += "; R = 0 by structure (piecewise linear): " + ", ".join(structural)
+        else:
+            value, low, high, seeds = 0.0, math.nan, math.nan, 0
+            measure, where = "none", f"{label}; {setting}"
+            text = f"{NOT_TESTED}: no network {label}"
+        rows.append(claim_row(
+            claim,
+            source="this book's formalization",
+            wording=DOMINANCE_WORDING,
+            setting=where,
+            measure=measure,
+            value=value,
+            low=low,
+            high=high,
+            seeds=seeds,
+            rule=f"the 95% interval over seeds of the worst kernel's R/H {_WORDS[op]} "
+                 f"{threshold:g}, per network and scheme (exact values judged as they are)",
+            verdict=text,
+            figure=figure,
+            page=page,
+        ))  # fmt: skip
+    return claims_table(rows)

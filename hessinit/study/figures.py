@@ -774,3 +774,38 @@ def plot_diagnostic(table: pd.DataFrame, predictors, outcome: str, ylabel: str):
         axes[0][0].set_ylabel(ylabel)
         axes[0][0].legend(frameon=False, fontsize=7)
     return fig
+
+
+def plot_cnn(frame: pd.DataFrame, threshold: float = 0.1):
+    """Per kernel tensor, ||G||/||H|| and ||R||/||H|| at initialization, mean over seeds.
+
+    One panel per network; per scheme a colour, G/H filled and R/H hollow markers.
+
+    Args:
+        frame: rows of :func:`hessinit.study.cnn.kernel_norms`.
+        threshold: the rule's R/H threshold, drawn as a dotted line.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        nets = list(dict.fromkeys(frame["network"]))
+        fig, axes = plt.subplots(1, len(nets), figsize=(2.2 * len(nets) + 0.8, 3.0),
+                                 sharey=True, squeeze=False, layout="constrained")  # fmt: skip
+        for ax, net in zip(axes[0], nets, strict=True):
+            part = frame[frame["network"] == net]
+            tensors = list(dict.fromkeys(part["tensor"]))
+            xs = np.arange(len(tensors))
+            for k, (scheme, run) in enumerate(part.groupby("init", sort=False)):
+                mean = run.groupby("tensor")[["G_over_H", "R_over_H"]].mean().loc[tensors]
+                color = LAYER_COLORS[k % len(LAYER_COLORS)]
+                ax.plot(xs, mean["G_over_H"], "o-", ms=4, lw=1, color=color,
+                        label=f"{scheme} ‖G‖/‖H‖")  # fmt: skip
+                ax.plot(xs, mean["R_over_H"], "o--", ms=4, lw=1, mfc="none", color=color,
+                        label=f"{scheme} ‖R‖/‖H‖")  # fmt: skip
+            ax.axhline(threshold, color="grey", ls=":", lw=1)
+            ax.set_title(net, fontsize=9)
+            ax.set_xticks(xs, tensors, rotation=45, ha="right", fontsize=7)
+        axes[0, 0].set_ylabel("share of ‖H‖ (mean over seeds)")
+        axes[0, 0].legend(frameon=False, fontsize=7)
+    return fig

@@ -22,6 +22,7 @@ KNOWN = (
     "init_schemes",
     "step_size",
     "diagnostic",
+    "cnn",
     "claims",
     "performance",
     "reproducibility",
