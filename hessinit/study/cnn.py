@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import init
+from ..curvature.spectra import network_spectrum
 from ..curvature.tensors import layer_tensor_norms
 from ..nn.convnets import kernel_layers, small_cnn, small_resnet
 from . import stats
@@ -152,4 +153,44 @@ def worst_intervals(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append({"network": network, "init": scheme, "R_over_H": r.value, "low": r.low,
                      "high": r.high, "G_over_H": g.value, "seeds": r.n,
                      "exact": bool((part["method"] != "hutchinson").all())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def lambda_max(x, y, networks, schemes, seed: int = 0, **kwargs) -> pd.DataFrame:
+    """lambda_max of the whole network's loss Hessian at initialization, per network and scheme.
+
+    By Lanczos on Hessian-vector products (:func:`hessinit.curvature.network_spectrum`, all
+    trainable weights with their cross-layer blocks, inference mode). Networks with BatchNorm
+    are left out: in inference mode at initialization BatchNorm is the identity, which is not
+    the training-mode network the per-tensor norms measure.
+
+    Args:
+        x: images, shape (B, H, W, C).
+        y: integer labels, shape (B,).
+        networks: keys of :data:`NETWORKS` (those with BatchNorm are skipped).
+        schemes: scheme names or numbers c.
+        seed: the kernels' seed (and the Lanczos start vector's).
+        **kwargs: passed to :func:`build`.
+
+    Returns:
+        One row per (network, scheme): ``network, init, lambda_max, converged``.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((4, 6, 6, 1)), [0, 1, 2, 3]
+        >>> out = lambda_max(x, y, ["cnn relu", "resnet bn"], ["he"], channels=(2, 2))
+        >>> out["network"].tolist(), bool(out["lambda_max"][0] > 0)
+        (['cnn relu'], True)
+    """
+    x = np.asarray(x)
+    rows = []
+    for network in networks:
+        if NETWORKS[network][1].get("batchnorm"):
+            continue
+        for scheme in schemes:
+            model = build(network, scheme, seed, input_shape=x.shape[1:], **kwargs)
+            spectrum = network_spectrum(model, x, y, 1, seed=seed, strict=False)
+            rows.append({"network": network, "init": init.scheme_label(scheme),
+                         "lambda_max": float(spectrum.eigenvalues[0]),
+                         "converged": bool(spectrum.converged)})  # fmt: skip
     return pd.DataFrame(rows)

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 from scipy import stats as st
 
+from hessinit.curvature import full_hessian
 from hessinit.study import claims, cnn
 
 SHAPE = dict(channels=(2, 2), dtype="float64")
@@ -84,3 +85,12 @@ def test_cnn_rows_mark_structural_zero_and_untested_batchnorm():
 def test_build_rejects_unknown_network():
     with pytest.raises(ValueError, match="unknown network"):
         cnn.build("vgg", "he", 0)
+
+
+def test_lambda_max_matches_eigvalsh_of_the_full_hessian():
+    x, y = _data()
+    out = cnn.lambda_max(x, y, ["cnn tanh", "resnet bn"], ["glorot"], **SHAPE)
+    assert out["network"].tolist() == ["cnn tanh"]
+    model = cnn.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **SHAPE)
+    top = np.linalg.eigvalsh(full_hessian(model, x, y))[-1]
+    np.testing.assert_allclose(out["lambda_max"][0], top, rtol=1e-6)
