@@ -41,10 +41,10 @@ from .products import _flat, _unflat, curvature_vp, gnvp, hvp
 #: The terms of H = G + R a spectrum can be taken of.
 TERMS = ("H", "G", "R")
 
-#: Which eigenvalues: largest algebraic (``"LA"``) or largest in magnitude (``"LM"``).
+#: The eigenvalues asked for, largest algebraic (``"LA"``) or largest in magnitude (``"LM"``).
 WHICH = ("LA", "LM")
 
-#: Product routes: by the dense layer's Kronecker structure, or by autodiff.
+#: The product routes, by the dense layer's Kronecker structure or by autodiff.
 METHODS = ("auto", "kronecker", "autodiff")
 
 

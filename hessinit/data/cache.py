@@ -42,7 +42,7 @@ class DatasetCorruptError(DatasetUnavailableError):
     """
 
 
-#: The environment variable that switches downloads off: ``HESSINIT_OFFLINE=1``.
+#: The environment variable that switches downloads off (``HESSINIT_OFFLINE=1``).
 OFFLINE_ENV = "HESSINIT_OFFLINE"
 
 
