@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hessinit.book import grid as book_grid
 
@@ -91,3 +92,17 @@ def test_a_one_point_log_grid_and_time_limits(tmp_path):
         book_grid.read_grid(
             _grid(tmp_path, "runs: [{notebook: b, output: b.ipynb, timeout: soon}]")
         )
+
+
+def test_the_performance_run_declares_every_benchmark_table_it_shows():
+    # A run sees only the files its entry lists under `inputs:` (hessinit.book.execute); a
+    # benchmark table added to benchmarks/results/ but not listed fails the performance page.
+    entry = next(
+        e
+        for e in yaml.safe_load((ROOT / "book" / "grid.yml").read_text())["runs"]
+        if e["notebook"] == "performance"
+    )
+    tables = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "benchmarks" / "results").glob("*.csv")
+    }
+    assert tables <= set(entry["inputs"])
