@@ -47,6 +47,8 @@ async () => {
   for (const e of article.querySelectorAll('*')) {
     const r = e.getBoundingClientRect();
     if (r.width === 0 || r.height === 0 || inside(e)) continue;
+    // Clipped to nothing, so never seen: MathJax's assistive MathML for screen readers.
+    if (getComputedStyle(e).clip.startsWith('rect(')) continue;
     let boxed = false;
     for (let p = e.parentElement; p && p !== article.parentElement; p = p.parentElement) {
       if (scrolls(p) && inside(p)) { boxed = true; break; }
