@@ -3,6 +3,7 @@
 import argparse
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,16 @@ def random_images(n, shape, num_classes, seed):
     x = rng.random((n, *shape)).astype(np.float32)
     y = rng.integers(0, num_classes, n).astype(np.int32)
     return Dataset(x, y, "tiny", num_classes, tuple(shape), "random")
+
+
+def default_sigint():
+    """Give a child process the default Ctrl-C (for ``subprocess.Popen(preexec_fn=...)``).
+
+    A shell starts background jobs with SIGINT ignored, and children inherit that; CI may run
+    the suite so. A test that sends a child SIGINT must undo it, or Python in the child never
+    raises KeyboardInterrupt and the test waits for nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture

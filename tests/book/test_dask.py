@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import tiny_books
+from conftest import default_sigint
 
 from hessinit.book import cli as book_cli
 
@@ -168,7 +169,7 @@ def test_ctrl_c_cancels_the_runs_on_the_cluster_and_says_what_a_rerun_redoes(tmp
     cmd = [sys.executable, "-m", "hessinit", "book", "--root", str(root), "--no-build",
            "--scheduler", str(scheduler)]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+                            text=True, preexec_fn=default_sigint)  # fmt: skip
     deadline = time.monotonic() + 60
     while not (root / "_runs" / "records" / "site__a.json").exists():
         assert time.monotonic() < deadline and proc.poll() is None

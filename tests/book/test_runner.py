@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import tiny_books
 import yaml
+from conftest import default_sigint
 
 from hessinit.book import cli as book_cli
 from hessinit.book import execute as book_execute
@@ -353,7 +354,12 @@ def test_ctrl_c_stops_with_a_summary_and_a_rerun_resumes(tmp_path):
     root = tiny_books.make_book(tmp_path, {"writer": tiny_books.WRITER}, grid)
     cmd = [sys.executable, "-m", "hessinit", "book", "--root", str(root), "--no-build"]
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 60
     while not (root / "_runs" / "records" / "site__a.json").exists():
