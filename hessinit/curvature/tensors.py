@@ -139,16 +139,26 @@ def training_logits(model, x):
         >>> [float(v) for v in bn.moving_mean.numpy()]  # nothing written back
         [0.0, 0.0]
     """
+    return _through_graph(model, x, lambda op: lambda *args, **kwargs: _call(op, args, kwargs))
+
+
+def _call(op, args, kwargs):
+    """Call graph operation ``op`` as :func:`training_logits` does.
+
+    BatchNorm runs on the batch's statistics; Dropout (and any other layer with a ``training``
+    argument) in inference mode.
+    """
+    if getattr(op, "_call_has_training_arg", False):
+        kwargs["training"] = isinstance(op, keras.layers.BatchNormalization)
+    return op(*args, **kwargs)
+
+
+def _through_graph(model, x, operation_fn):
+    """The output of ``model``'s functional graph on ``x``, each operation run by ``operation_fn``.
+
+    Nothing is written to the model's variables (BatchNorm's moving statistics stay as they are).
+    """
     graph = _graph(model)
-
-    def operation_fn(op):
-        def call(*args, **kwargs):
-            if getattr(op, "_call_has_training_arg", False):
-                kwargs["training"] = isinstance(op, keras.layers.BatchNormalization)
-            return op(*args, **kwargs)
-
-        return call
-
     with keras.StatelessScope():
         out = graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation_fn)
     return out[0] if isinstance(out, list | tuple) else out
@@ -186,8 +196,7 @@ def _downstream(model, layer):
 
         return call
 
-    with keras.StatelessScope():
-        graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation_fn)
+    _through_graph(model, x, operation_fn)
     return after, calls[0]
 
 
@@ -259,7 +268,7 @@ def _jacobian_gram(model, x, index):
     that a watched zero probe sits on its pre-activation. Traced per model, weight and shape.
     """
     variable = model.trainable_weights[index]
-    layer, graph, seen = _owner(model, variable), _graph(model), {}
+    layer, seen = _owner(model, variable), {}
     with tf.GradientTape() as tape:
 
         def operation_fn(op):
@@ -276,15 +285,11 @@ def _jacobian_gram(model, x, index):
                     tape.watch(probe)
                     seen["h"], seen["probe"] = h, probe
                     return layer.activation(a + probe)
-                if getattr(op, "_call_has_training_arg", False):
-                    kwargs["training"] = isinstance(op, keras.layers.BatchNormalization)
-                return op(*args, **kwargs)
+                return _call(op, args, kwargs)
 
             return call
 
-        with keras.StatelessScope():
-            z = graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation_fn)
-        z = z[0] if isinstance(z, list | tuple) else z
+        z = _through_graph(model, x, operation_fn)
         total = tf.reduce_sum(z, axis=0)  # (K,): samples are not coupled downstream
     delta = tape.jacobian(total, seen["probe"])  # (K, B, ..., C)
     h, B, K = seen["h"], tf.shape(z)[0], z.shape[-1]
@@ -330,21 +335,18 @@ def _is_logits_dense(model, layer):
 
 def _layer_input(model, layer, x):
     """The input of ``layer`` in the training-mode forward pass with dropout off."""
-    graph, seen = _graph(model), []
+    seen = []
 
     def operation_fn(op):
         def call(*args, **kwargs):
             if op is layer:
                 seen.append(args[0])
-            if getattr(op, "_call_has_training_arg", False):
-                kwargs["training"] = isinstance(op, keras.layers.BatchNormalization)
-            return op(*args, **kwargs)
+            return _call(op, args, kwargs)
 
         return call
 
-    with keras.StatelessScope():
-        z = graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation_fn)
-    return seen[0], (z[0] if isinstance(z, list | tuple) else z)
+    z = _through_graph(model, x, operation_fn)
+    return seen[0], z
 
 
 def _kronecker(model, x, variable):
