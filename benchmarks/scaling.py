@@ -7,12 +7,12 @@ fresh temporary book each time, by the serial runner (``workers = 0``) and by ``
 each W of ``--workers``; throughput is runs per minute of wall time, the Dask cluster's start
 included.
 
-Part 2 (``--book``): the book itself at ``--small`` size (TensorFlow in every run), cold, in a
-temporary copy, with ``--jobs 1`` and ``--jobs 2`` (``--no-build``: the runs only).
+Part 2 (``--book default`` or ``--book small``): the book itself (TensorFlow in every run),
+cold, in a temporary copy, with ``--jobs 1`` and ``--jobs 2``: every run and then the HTML site,
+as ``python -m hessinit book`` does it (``small``: at ``--small`` size, runs only).
 
-    python benchmarks/scaling.py                  # 100 synthetic runs, serial, 1 and 2 workers
-    python benchmarks/scaling.py --runs 40 --book
-    python benchmarks/scaling.py --runs 0 --book  # the small book only
+    python benchmarks/scaling.py                          # 100 synthetic runs: serial, 1, 2 workers
+    python benchmarks/scaling.py --runs 0 --book default  # the default book only
 
 Each part rewrites its own rows of the CSV and keeps the other part's.
 
@@ -97,24 +97,28 @@ def synthetic(runs, workers):
     return _row("synthetic", workers, runs, seconds, before, note)
 
 
-def small_book(workers):
-    """Cold ``--small --no-build`` build of the book in a temporary copy with ``--jobs``."""
+def book(size, workers):
+    """Cold build of the book in a temporary copy with ``--jobs``; ``small``: runs only."""
     with tempfile.TemporaryDirectory(prefix="hessinit-scaling-book-") as tmp:
         root = Path(tmp)
         for name in ("_config.yml", "_toc.yml"):
             shutil.copy(ROOT / name, root)
         shutil.copytree(ROOT / "book", root / "book")
         shutil.copytree(ROOT / "benchmarks" / "results", root / "benchmarks" / "results")
-        runs = len(Runner(root, small=True).runs)
-        cmd = [sys.executable, "-m", "hessinit", "book", "--root", str(root), "--small",
-               "--no-build", "--jobs", str(workers)]  # fmt: skip
+        runs = len(Runner(root, small=size == "small").runs)
+        flags = ["--small", "--no-build"] if size == "small" else []
+        cmd = [sys.executable, "-m", "hessinit", "book", "--root", str(root), *flags,
+               "--jobs", str(workers)]  # fmt: skip
         before = _load()
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         seconds = time.perf_counter() - start
     summary = next((ln for ln in proc.stdout.splitlines() if ln.startswith("runs:")), "")
-    note = f"--small --no-build --jobs {workers}: {summary or proc.stderr[-200:]}"
-    return _row("small_book", workers, runs, seconds, before, note)
+    flags = " ".join(flags) + " " if flags else "runs and site, "
+    note = f"{flags}--jobs {workers}: {summary or proc.stderr[-200:]}"
+    if proc.returncode:
+        note += f" (exit {proc.returncode})"
+    return _row(f"{size}_book", workers, runs, seconds, before, note)
 
 
 def _row(benchmark, workers, runs, seconds, before, note):
@@ -142,12 +146,15 @@ def main(argv=None):
         "--workers", type=int, nargs="+", default=[0, 1, 2],
         help="0 = serial runner, W = --jobs W (default 0 1 2)",
     )  # fmt: skip
-    parser.add_argument("--book", action="store_true", help="also the small book, --jobs 1 and 2")
+    parser.add_argument(
+        "--book", choices=("default", "small"),
+        help="also build this book cold with --jobs 1 and 2 (default: no book)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS / "scaling.csv")
     args = parser.parse_args(argv)
     rows = [synthetic(args.runs, w) for w in args.workers] if args.runs else []
     if args.book:
-        rows += [small_book(w) for w in (1, 2)]
+        rows += [book(args.book, w) for w in (1, 2)]
     measured = {row["benchmark"] for row in rows}
     if args.out.exists():  # keep the rows of the part not measured now
         with open(args.out, newline="") as f:
