@@ -20,9 +20,10 @@ Each model runs in its own spawned process; ``peak_mb`` is that process's peak r
 (tracing included), ``load`` the 1-minute load average when the row finished (the machine is
 shared: read the times with it).
 
-    python benchmarks/curvature_cnn.py            # about 15-30 minutes on 2 busy cores
+    python benchmarks/curvature_cnn.py                        # 15-30 minutes on 2 busy cores
+    python benchmarks/curvature_cnn.py --models small_resnet  # one model; the others' rows kept
 
-Writes benchmarks/results/curvature_cnn.csv.
+Writes benchmarks/results/curvature_cnn.csv (the rows of models not measured are kept).
 """
 
 from __future__ import annotations
@@ -190,9 +191,14 @@ def main():
     out = RESULTS / "curvature_cnn.csv"
     tmp = out.with_suffix(".csv.part")
     ctx = mp.get_context("spawn")
+    kept = []
+    if out.exists():  # the rows of the models not measured now, in their order
+        with open(out, newline="") as f:
+            kept = [r for r in csv.DictReader(f) if r["model"] not in args.models]
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
+        writer.writerows(kept)
         for name in args.models:
             queue = ctx.Queue()
             proc = ctx.Process(target=_worker, args=(name, args, queue))
