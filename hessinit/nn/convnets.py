@@ -1,13 +1,15 @@
-"""Convolutional networks of the paper's kind: a small CNN, a simplified GoogleNet, a small ResNet.
+"""Convolutional networks of the paper's kind: small CNNs, a simplified GoogleNet, a small ResNet.
 
-All three map images (H, W, C) to K logits z through named layers, so that the per-tensor
+All of them map images (H, W, C) to K logits z through named layers, so that the per-tensor
 curvature code (:mod:`hessinit.curvature.tensors`) can be pointed at any of them:
 
 - :func:`small_cnn`: ``conv1 -> pool1 -> conv2 -> pool2 -> flatten -> dense`` (logits);
 - :func:`simple_googlenet`: a stem convolution, then inception blocks whose 1x1, 3x3 and
   pooling branches are concatenated, global average pooling and the logits layer;
 - :func:`small_resnet`: a stem convolution, residual blocks ``h + conv(f(conv(h)))`` with or
-  without BatchNorm after each convolution, global average pooling and the logits layer.
+  without BatchNorm after each convolution, global average pooling and the logits layer;
+- :func:`plain_cnn`: ``depth`` 3x3 convolutions at full resolution, global average pooling and
+  the logits layer (no pooling in between, so any depth fits any image size).
 
 Kernels follow :func:`hessinit.nn.mlp`'s conventions: ``kernel_std`` a number (the first layer
 only), a sequence (one entry per kernel layer, in :func:`kernel_layers` order, ``None`` for the
@@ -320,3 +322,65 @@ def small_resnet(
     h = L.GlobalAveragePooling2D(name="gap", dtype=dtype)(h)
     z = L.Dense(int(num_classes), kernel_initializer=kernels(), name="dense", dtype=dtype)(h)
     return keras.Model(x, z, name="small_resnet_bn" if batchnorm else "small_resnet")
+
+
+def plain_cnn(
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    depth: int = 4,
+    channels: int = 8,
+    activation: str = "relu",
+    kernel_std: float | Sequence[float | None] | None = None,
+    seed: int = 0,
+    dtype: str = "float32",
+) -> keras.Model:
+    """A plain CNN of any depth: ``conv1 -> ... -> conv{depth} -> gap -> dense`` (logits).
+
+    Every convolution is 3x3 with ``same`` padding, stride 1, ``channels`` outputs and
+    activation f, so the feature maps keep the image's height and width at every depth; ``gap``
+    averages each channel over the positions and ``dense`` gives the logits z. With a piecewise
+    linear f and zero biases the logits are positively homogeneous in each kernel.
+
+    Args:
+        input_shape: (height, width, channels) of one image.
+        num_classes: K, the number of logits.
+        depth: the number of convolutions (at least 1).
+        channels: output channels of every convolution.
+        activation: f, a Keras activation name.
+        kernel_std: as in the module docstring (``depth + 1`` kernel layers).
+        seed: seed of the kernels' draws.
+        dtype: the dtype of every layer.
+
+    Returns:
+        A built ``keras.Model`` named ``"plain_cnn"``.
+
+    Raises:
+        ValueError: as in :func:`small_cnn`, or ``depth < 1``.
+
+    Example:
+        >>> model = plain_cnn(depth=3, channels=4)
+        >>> [layer.name for layer in kernel_layers(model)]
+        ['conv1', 'conv2', 'conv3', 'dense']
+        >>> model.get_layer("conv3").output.shape, tuple(model.get_layer("dense").kernel.shape)
+        ((None, 28, 28, 4), (4, 10))
+    """
+    shape = _check(input_shape, num_classes, activation)
+    if int(depth) < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    kernels = _Kernels(kernel_std, int(depth) + 1, seed)
+    L = keras.layers
+    x = keras.Input(shape, dtype=dtype)
+    h = x
+    for i in range(1, int(depth) + 1):
+        h = L.Conv2D(
+            int(channels),
+            3,
+            padding="same",
+            activation=activation,
+            kernel_initializer=kernels(),
+            name=f"conv{i}",
+            dtype=dtype,
+        )(h)
+    h = L.GlobalAveragePooling2D(name="gap", dtype=dtype)(h)
+    z = L.Dense(int(num_classes), kernel_initializer=kernels(), name="dense", dtype=dtype)(h)
+    return keras.Model(x, z, name="plain_cnn")

@@ -1,14 +1,16 @@
-"""Tests of hessinit.nn.convnets: the small CNN, the simplified GoogleNet and the small ResNet
-(names, shapes for any input, kernel initialization with a convolution's fans, BatchNorm on or
-off), checked against hand-computed shapes and the laws the kernels are drawn from."""
+"""Tests of hessinit.nn.convnets: the small CNN, the simplified GoogleNet, the small ResNet and
+the plain CNN of any depth (names, shapes for any input, kernel initialization with a
+convolution's fans, BatchNorm on or off, homogeneity), checked against hand-computed shapes,
+closed forms and the laws the kernels are drawn from."""
 
 import keras
 import numpy as np
 import pytest
 
 from hessinit.nn import kernel_fans, kernel_layers, simple_googlenet, small_cnn, small_resnet
+from hessinit.nn.convnets import plain_cnn
 
-BUILDERS = (small_cnn, simple_googlenet, small_resnet)
+BUILDERS = (small_cnn, simple_googlenet, small_resnet, plain_cnn)
 
 
 @pytest.mark.parametrize("build", BUILDERS)
@@ -88,3 +90,33 @@ def test_bad_arguments_are_refused():
         small_resnet(num_classes=1)
     with pytest.raises(ValueError, match="unknown activation"):
         simple_googlenet(activation="nope")
+
+
+def test_plain_cnn_keeps_the_resolution_at_every_depth():
+    model = plain_cnn(input_shape=(9, 7, 2), depth=5, channels=3)
+    convs = [layer for layer in kernel_layers(model)][:-1]
+    assert [layer.name for layer in convs] == [f"conv{i}" for i in range(1, 6)]
+    assert all(layer.output.shape == (None, 9, 7, 3) for layer in convs)
+    assert tuple(convs[0].kernel.shape) == (3, 3, 2, 3)
+    assert tuple(model.get_layer("dense").kernel.shape) == (3, 10)
+    with pytest.raises(ValueError, match="depth"):
+        plain_cnn(depth=0)
+
+
+def test_plain_relu_cnn_is_homogeneous_of_degree_depth_plus_one():
+    # zero biases and ReLU: scaling every kernel by s scales the logits by s^(depth + 1)
+    x = np.random.default_rng(0).random((3, 8, 8, 1))
+    a = plain_cnn(input_shape=(8, 8, 1), depth=3, channels=4, kernel_std=[0.3] * 4,
+                  dtype="float64")  # fmt: skip
+    b = plain_cnn(input_shape=(8, 8, 1), depth=3, channels=4, kernel_std=[0.6] * 4,
+                  dtype="float64")  # fmt: skip
+    np.testing.assert_allclose(b(x).numpy(), 2.0**4 * a(x).numpy(), rtol=1e-10)
+
+
+def test_plain_cnn_kernels_follow_the_conv_fans():
+    stds = [np.sqrt(2.0 / 9), np.sqrt(2.0 / 144), np.sqrt(2.0 / 16)]
+    w = [layer.kernel.numpy() for layer in kernel_layers(plain_cnn(depth=2, channels=16,
+                                                                   kernel_std=stds))]  # fmt: skip
+    # 2,304 and 160 normal draws: the sample variance times the fan-in is 2 to within 4 sd
+    for kernel, n in zip(w[1:], [9 * 16, 16], strict=True):
+        assert abs(np.var(kernel) * n - 2.0) < 4 * 2.0 * np.sqrt(2.0 / kernel.size)
