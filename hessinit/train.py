@@ -11,6 +11,10 @@ steps, on a fixed Hessian batch, :func:`run` records the exact Frobenius norms o
 Hessians H_l = G_l + R_l of the chosen dense layers and the Taylor quantities of
 :mod:`hessinit.stepsize`. :func:`fit` is the same SGD, with held-out loss and accuracy instead.
 
+:func:`run` also trains and tracks a given Keras model (a CNN or ResNet of
+:mod:`hessinit.nn.convnets`), its kernels' norms then per tensor
+(:func:`hessinit.curvature.layer_tensor_norms`).
+
 Holds :func:`run`, :func:`experiment`, :func:`fit`, :data:`COLUMNS` and
 :data:`SPECTRA_COLUMNS`.
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
@@ -35,7 +40,9 @@ from .curvature import (
     network_spectrum,
     tf_variables,
 )
-from .nn import dense_layers, mean_loss, mlp, softmax_saturation
+from .curvature.kronecker import _is_dense_stack
+from .curvature.tensors import layer_tensor_norms
+from .nn import dense_layers, kernel_layers, mean_loss, mlp, softmax_saturation
 from .stepsize import curvature_along_gradient, gamma_star, taylor_step
 
 #: Columns of the frame :func:`run` returns, in order.
@@ -108,12 +115,16 @@ def run(
     seed=0,
     same_batch=False,
     spectra=False,
+    model=None,
+    tensor_options=None,
     progress=True,
 ):
     """Train an MLP on ``data`` with SGD, tracking the exact layer Hessians; return a tidy frame.
 
     The network is ``hessinit.nn.mlp(data.x.shape[1:], data.num_classes, widths, activation,
-    kernel_std=sd, seed=seed)`` (``kernel_std`` replaces ``sd`` when given). Each step draws a
+    kernel_std=sd, seed=seed)`` (``kernel_std`` replaces ``sd`` when given), or ``model``, any
+    Keras model the per-tensor curvature code supports (convolutions, pooling, residual and
+    inception blocks; :mod:`hessinit.curvature.tensors`), trained in place. Each step draws a
     mini-batch B of ``batch_size`` images with replacement and takes
 
         w <- w - lr * grad L_B(w)      (or lr = fraction * gamma*, gamma* = g^T g / g^T H g).
@@ -121,7 +132,9 @@ def run(
     Steps 0, ``hessian_every``, 2 ``hessian_every``, ... and the last step ``steps`` are
     checkpoints: before that step's update, on a Hessian batch of ``hessian_batch`` images drawn
     once, it records ||H_l||_F, ||G_l||_F, ||R_l||_F and <G_l, R_l> of every tracked layer
-    (exact, :func:`hessinit.curvature.hessian_norms_all_layers`), the Taylor quantities of the
+    (exact, :func:`hessinit.curvature.hessian_norms_all_layers`; for a ``model`` that is not a
+    dense stack, the kernel of each layer by :func:`hessinit.curvature.layer_tensor_norms` with
+    ``tensor_options``, exact or a Hutchinson estimate as it decides), the Taylor quantities of the
     whole network at a step of ``lr`` (:func:`hessinit.stepsize.taylor_step`; 0.01 for the
     Taylor learning rate) and the softmax saturation (:func:`hessinit.nn.softmax_saturation`).
     With ``spectra=True`` it also records the largest eigenvalue lambda_max of each tracked
@@ -154,6 +167,15 @@ def run(
         spectra: also track lambda_max per layer and for the network (adds
             :data:`SPECTRA_COLUMNS`; about a few dozen Hessian-vector products per layer and
             checkpoint). Default off: the cost and the frame are as without it.
+        model: a built Keras model mapping ``data.x`` (reshaped to its input shape) to
+            ``data.num_classes`` logits, trained in place instead of the MLP; ``sd``,
+            ``kernel_std``, ``widths`` and ``activation`` are then unused (``sd`` is only
+            recorded). ``layers`` then defaults to its ``Conv2D`` and ``Dense`` layers
+            (:func:`hessinit.nn.kernel_layers`). The steps run in inference mode, so a model
+            with ``BatchNormalization`` is refused.
+        tensor_options: options of :func:`hessinit.curvature.tensor_hessian_norms` for a
+            ``model`` that is not a dense stack (such as ``{"max_products": 0, "probes": 4}``:
+            exact where R = 0 by structure, else 4 Hutchinson probes).
         progress: show a tqdm progress bar.
 
     Returns:
@@ -171,7 +193,8 @@ def run(
 
     Raises:
         ValueError: ``steps < 0``, ``batch_size``, ``hessian_every`` or ``hessian_batch < 1``,
-            ``lr`` neither positive nor Taylor, or an argument ``mlp`` rejects.
+            ``lr`` neither positive nor Taylor, an argument ``mlp`` rejects, a ``model`` with
+            BatchNorm or whose input does not fit ``data.x``.
 
     Example:
         Two steps of a one-hidden-layer ReLU network on 64 random 4 x 4 images:
@@ -198,20 +221,25 @@ def run(
         raise ValueError(f"lr must be a positive number or 'taylor', got {lr!r}")
     x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
     n = len(y_all)
-    model = mlp(
-        x_all.shape[1:],
-        data.num_classes,
-        widths=widths,
-        activation=activation,
-        kernel_std=sd if kernel_std is None else kernel_std,
-        seed=seed,
-    )
-    names = [d.name for d in dense_layers(model)] if layers is None else list(layers)
+    if model is None:
+        model = mlp(
+            x_all.shape[1:],
+            data.num_classes,
+            widths=widths,
+            activation=activation,
+            kernel_std=sd if kernel_std is None else kernel_std,
+            seed=seed,
+        )
+    else:
+        x_all = _fit_input(model, x_all)
+    dense = _is_dense_stack(model)
+    default = dense_layers(model) if dense else kernel_layers(model)
+    names = [d.name for d in default] if layers is None else list(layers)
     rng = np.random.default_rng(seed)
     h_idx = rng.choice(n, size=min(hessian_batch, n), replace=False)
     x_h, y_h = tf.constant(x_all[h_idx]), tf.constant(y_all[h_idx])
     # The Hessian batch is fixed, so the first layer's input Gram is too: compute it once.
-    first = dense_layers(model)[0].name in names
+    first = dense and dense_layers(model)[0].name in names
     gram = input_gram(x_h) if first and len(h_idx) <= _MAX_CACHED_GRAM else None
     fixed = rng.integers(0, n, size=batch_size)
     rows, diverged = [], None
@@ -229,7 +257,12 @@ def run(
                 predicted_star=t.predicted_star, realised_star=t.realised_star,
                 **softmax_saturation(model, x_h),
             )  # fmt: skip
-            norms = hessian_norms_all_layers(model, x_h, y_h, names, input_gram=gram)
+            if dense:
+                norms = hessian_norms_all_layers(model, x_h, y_h, names, input_gram=gram)
+            else:
+                norms = {name: layer_tensor_norms(model, name, x_h, y_h, weight="kernel",
+                                                  **(tensor_options or {}))
+                         for name in names}  # fmt: skip
             if spectra:
                 lams, lam_net, lam_ok = _checkpoint_spectra(model, x_h, y_h, names)
         if step < steps:
@@ -257,6 +290,22 @@ def run(
     frame = pd.DataFrame(rows, columns=list(COLUMNS) + (list(SPECTRA_COLUMNS) if spectra else []))
     frame.attrs["diverged_at"] = diverged
     return frame
+
+
+def _fit_input(model, x):
+    """``x`` reshaped to ``model``'s input shape; ValueError for BatchNorm or a misfit."""
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers):
+        raise ValueError(
+            f"model {model.name!r} has BatchNormalization layers, but run trains in inference "
+            "mode, where BatchNorm keeps its initial statistics; pass a model without BatchNorm"
+        )
+    shape = tuple(model.input_shape[1:])
+    if int(np.prod(shape)) != int(np.prod(x.shape[1:])):
+        raise ValueError(
+            f"model {model.name!r} takes inputs of shape {shape}, the data has "
+            f"{tuple(x.shape[1:])}: build the model for the data's images"
+        )
+    return x.reshape((len(x), *shape))
 
 
 def experiment(data, sds=(1e-5, 1e-2, 1.0), **kwargs):

@@ -240,3 +240,65 @@ def test_fit_reports_held_out_accuracy_computed_directly(tiny):
         float(mean_loss(model, test_part.x, test_part.y)), rel=1e-6
     )
     assert np.isnan(frame["loss"].iloc[0]) and np.isfinite(frame["loss"].iloc[1:]).all()
+
+
+# --- convolutional models: train.run(model=...) ---
+
+
+@pytest.fixture(scope="module")
+def tiny_images():
+    return random_images(24, (6, 6), 3, seed=7)
+
+
+def _cnn(activation, seed=0):
+    from hessinit.nn import small_cnn
+
+    return small_cnn((6, 6, 1), 3, channels=(2, 2), activation=activation, kernel_std=[0.5] * 3,
+                     seed=seed)  # fmt: skip
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_conv_model_norms_and_spectra_match_materialized(tiny_images, activation):
+    """A CNN passed as ``model``: at step 0 each kernel's H, G, R (exact columns) and lambda_max,
+    and the network's lambda_max, are those of the materialized Hessian and Gauss-Newton matrix
+    of the fresh network on all the data; the model object is the one trained."""
+    from hessinit.curvature import full_gauss_newton
+
+    model = _cnn(activation)
+    fresh = _cnn(activation)
+    x = tiny_images.x.reshape(24, 6, 6, 1)
+    frame = train.run(tiny_images, model=model, tensor_options={"method": "columns"},
+                      hessian_batch=24, spectra=True, seed=2, **dict(KW, steps=4))  # fmt: skip
+    assert frame["layer"].unique().tolist() == ["conv1", "conv2", "dense"]
+    assert frame.loc[frame["H"].notna(), "lambda_converged"].eq(True).all()
+    for name in ("conv1", "conv2", "dense"):
+        kernel = fresh.get_layer(name).kernel
+        h = full_hessian(fresh, x, tiny_images.y, layer=kernel)
+        g = full_gauss_newton(fresh, x, tiny_images.y, layer=kernel)
+        row = frame.query("step == 0 and layer == @name").iloc[0]
+        assert row["H"] == pytest.approx(np.linalg.norm(h), rel=1e-4)
+        assert row["G"] == pytest.approx(np.linalg.norm(g), rel=1e-4)
+        assert row["R"] == pytest.approx(np.linalg.norm(h - g), rel=1e-3, abs=1e-6)
+        assert row["lambda_max"] == pytest.approx(np.linalg.eigvalsh(h).max(), rel=1e-3)
+    if activation == "relu":  # the logits are piecewise linear in every kernel
+        assert frame["R"].dropna().abs().max() < 1e-6
+    else:
+        assert frame.query("layer == 'conv1'")["R"].dropna().gt(0).all()
+    network = np.linalg.eigvalsh(full_hessian(fresh, x, tiny_images.y)).max()
+    assert frame.query("step == 0")["lambda_max_network"].iloc[0] == pytest.approx(network, 1e-3)
+    # the given model was trained in place: its weights left the fresh ones
+    assert not np.allclose(model.get_layer("conv1").kernel, fresh.get_layer("conv1").kernel)
+    loss = float(mean_loss(fresh, x, tiny_images.y))
+    assert frame.query("step == 0")["hessian_loss"].iloc[0] == pytest.approx(loss, rel=1e-5)
+
+
+def test_conv_model_refused_with_batchnorm_or_wrong_input(tiny_images):
+    from hessinit.nn import small_resnet
+
+    bn = small_resnet((6, 6, 1), 3, channels=2, blocks=1, batchnorm=True)
+    with pytest.raises(ValueError, match="BatchNorm"):
+        train.run(tiny_images, model=bn, **KW)
+    from hessinit.nn import small_cnn
+
+    with pytest.raises(ValueError, match="shape"):
+        train.run(tiny_images, model=small_cnn((8, 8, 1), 3, channels=(2, 2)), **KW)
