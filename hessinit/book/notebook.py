@@ -6,23 +6,32 @@ plain output in Colab, where the book's text cannot insert them), reads list par
 papermill's command line with :func:`listed`, and the reproducibility chapter lists the run
 records (:func:`read_records`) and the installed versions (:func:`versions`). Outside the
 runner (Colab, a plain ``papermill`` call) a collecting chapter finds the tables the chapters
-wrote next to it with :func:`chapter_tables`, and the performance chapter the committed
-benchmark results with :func:`benchmark_results`.
+wrote next to it, else those of the published book, with :func:`chapter_tables`, and the
+performance chapter the committed benchmark results with :func:`benchmark_results`.
+
+Every relative path a notebook writes to is taken relative to :func:`output_folder`, the folder
+of the executed notebook: a plain ``papermill book/x.ipynb out/x.ipynb`` writes its tables into
+``out/`` whatever the working directory.
 
 A table is shown for reading with :func:`show_table`: chosen columns with their units, a few
 rows at a few significant digits, and the full table as a CSV the page links to.
 
 Imports: the standard library only (myst-nb, IPython and pandas when a helper that needs them
-is called); nothing from the rest of the package.
+is called, :mod:`hessinit.book.publish` when the published tables are fetched); nothing from the
+rest of the package.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
+import warnings
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -76,6 +85,138 @@ def atomic_path(path):
         tmp.unlink(missing_ok=True)
 
 
+#: What the papermill that started a kernel made of its command line: run by that command's
+#: own interpreter, so that papermill's own option parser reads it (the kernel's environment
+#: need not have papermill, as in Colab or with papermill installed by pipx).
+_PARSE = """
+import json, sys
+import click
+from papermill.cli import papermill
+parser = papermill.make_parser(click.Context(papermill, info_name="papermill"))
+options = parser.parse_args(sys.argv[1:])[0]
+print(json.dumps({k: options.get(k) for k in ("notebook_path", "output_path", "cwd")}))
+"""
+
+
+def _papermill_arguments(argv):
+    """The arguments of a ``papermill`` command line, and the Python that runs it; else None.
+
+    >>> _papermill_arguments(["/venv/bin/python", "/venv/bin/papermill", "a.ipynb", "o/a.ipynb"])
+    ('/venv/bin/python', ['a.ipynb', 'o/a.ipynb'])
+    >>> _papermill_arguments(["python3", "-m", "papermill", "a.ipynb", "b.ipynb", "--cwd", "o"])
+    ('python3', ['a.ipynb', 'b.ipynb', '--cwd', 'o'])
+    >>> _papermill_arguments(["python", "-m", "pytest", "tests/book/test_papermill.py"]) is None
+    True
+    """
+    for i, arg in enumerate(argv[:4]):
+        if arg == "-m" and argv[i + 1 : i + 2] == ["papermill"]:
+            return argv[0], argv[i + 2 :]
+        if i and os.path.basename(arg) == "papermill":
+            return argv[0], argv[i + 1 :]
+    return None
+
+
+def _process(pid):
+    """The command line, working directory and environment of process ``pid`` (Linux's /proc)."""
+    proc = Path("/proc", str(pid))
+    argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+    env = dict(
+        item.decode(errors="replace").split("=", 1)
+        for item in (proc / "environ").read_bytes().split(b"\0")
+        if b"=" in item
+    )
+    return argv, os.readlink(proc / "cwd"), env
+
+
+def papermill_output(pid):
+    """The output notebook of the ``papermill`` command running as process ``pid``, or None.
+
+    The command line is read from ``/proc/<pid>`` (Linux) and parsed by papermill's own option
+    parser, run by the interpreter of that command; a relative output path is resolved against
+    that process's working directory, as papermill resolves it (``--cwd`` only moves the
+    kernel).
+
+    Args:
+        pid: A process id.
+
+    Returns:
+        pathlib.Path | None: The output notebook's absolute path; None when ``pid`` is not a
+        ``papermill`` command (or not readable), or its output is not a local file (``-``,
+        ``s3://...``).
+
+    Example:
+        >>> import os
+        >>> papermill_output(os.getpid()) is None  # pytest, not papermill
+        True
+    """
+    try:
+        argv, cwd, env = _process(pid)
+    except (OSError, ValueError):
+        return None
+    found = _papermill_arguments(argv)
+    if found is None:
+        return None
+    python, args = found
+    if os.sep not in python:
+        python = shutil.which(python, path=env.get("PATH")) or python
+    try:
+        result = subprocess.run(
+            [os.path.join(cwd, python), "-c", _PARSE, *args],
+            cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=120, check=True,
+        )  # fmt: skip
+        output = json.loads(result.stdout.strip().splitlines()[-1])["output_path"]
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError, KeyError) as err:
+        warnings.warn(
+            f"cannot read the papermill command {' '.join(argv)!r} ({type(err).__name__}), so "
+            "this notebook writes its files into its working directory; pass --cwd OUTPUT_FOLDER",
+            stacklevel=2,
+        )
+        return None
+    if not output or output == "-" or "://" in output:
+        return None
+    return Path(cwd, output).resolve()
+
+
+@functools.cache
+def _kernel_output():
+    """:func:`papermill_output` of the process that started this kernel (once per kernel)."""
+    parent = os.environ.get("JPY_PARENT_PID", "")
+    if not parent.isdigit() or sys.platform == "win32":  # Windows passes a handle, not a pid
+        return None
+    return papermill_output(int(parent))
+
+
+def output_folder():
+    """The folder of the notebook being executed: where a notebook's relative paths point.
+
+    A ``papermill book/x.ipynb out/x.ipynb`` command starts the kernel in the shell's working
+    directory (unless ``--cwd``); the notebook's tables belong next to ``out/x.ipynb`` all the
+    same. So, in order:
+
+    - in a Jupyter kernel started by a ``papermill`` command (the kernel's parent process,
+      ``$JPY_PARENT_PID``; Linux): the folder of that command's output notebook
+      (:func:`papermill_output`);
+    - else the working directory: the book's runner starts each kernel in its output folder
+      (papermill's ``cwd``), and Jupyter and Colab in the notebook's own.
+
+    Returns:
+        pathlib.Path: An absolute folder.
+
+    Example:
+        >>> import os
+        >>> output_folder() == Path(os.getcwd())  # not a kernel started by papermill
+        True
+    """
+    output = _kernel_output()
+    return output.parent if output is not None else Path(os.getcwd())
+
+
+def _resolve(path):
+    """``path``, relative to :func:`output_folder` when it is relative."""
+    return output_folder() / path
+
+
 def write_table(frame, path):
     r"""Write ``frame`` as CSV to ``path`` atomically (a temporary file, then a rename).
 
@@ -83,10 +224,11 @@ def write_table(frame, path):
 
     Args:
         frame: A pandas DataFrame; written without its index.
-        path: The CSV file; its folder is created if needed.
+        path: The CSV file, relative to the executed notebook's folder (:func:`output_folder`)
+            unless absolute; its folder is created if needed.
 
     Returns:
-        pathlib.Path: ``path``.
+        pathlib.Path: Where it was written (``path`` if absolute).
 
     Example:
         >>> import pathlib, tempfile
@@ -95,9 +237,10 @@ def write_table(frame, path):
         >>> write_table(pd.DataFrame({"sd": [0.01, 1.0], "H": [2.5, 40.0]}), path).read_text()
         'sd,H\n0.01,2.5\n1.0,40.0\n'
     """
+    path = _resolve(path)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
-    return Path(path)
+    return path
 
 
 #: Characters escaped in a Markdown table's cells (MyST also reads ``$`` as math).
@@ -179,7 +322,7 @@ def show_table(frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", n
         frame: A pandas DataFrame or Series; an index other than 0, 1, ... is shown as leading
             columns, multi-level column names are joined by spaces.
         csv: Where the full ``frame`` (every row and column) is written and linked from, relative
-            to the notebook's folder; None: no CSV.
+            to the executed notebook's folder (:func:`output_folder`); None: no CSV.
         columns: The columns shown, in order: a list of names, or a dict ``{name: header}``
             whose headers carry the units (``{"seconds": "time (s)"}``); None: all.
         digits: Significant digits of floats.
@@ -224,7 +367,7 @@ def show_table(frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", n
         notes.append(f"{na}: {na_note or 'no value recorded'}.")
     if csv is not None:
         path = write_table(frame, csv)
-        link = os.path.relpath(path, os.getcwd()).replace(os.sep, "/")
+        link = os.path.relpath(path, output_folder()).replace(os.sep, "/")
         size = f"CSV, {len(frame)} rows, {frame.shape[1]} columns"
         notes.append(f"[The full table]({link}) ({size}).")
     markdown = "\n".join(lines) + ("\n\n" + " ".join(notes) if notes else "")
@@ -360,48 +503,63 @@ def listed(value):
     return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
 
 
-def chapter_tables(tables, chapters, folder="."):
-    """The tables a collecting chapter reads: those given, else the chapters' own next to it.
+def chapter_tables(tables, chapters, folder=None):
+    """The tables a collecting chapter reads: those given, else next to it, else the published.
 
-    The runner passes ``tables``. Outside it (Colab, a plain ``papermill`` call) a chapter run
-    with its default parameters writes ``<chapter>.csv`` into its working folder, so the
-    collecting chapter looks there for each of ``chapters``.
+    The runner passes ``tables``. Outside it, a chapter run with its default parameters writes
+    ``<chapter>.csv`` next to its executed notebook (:func:`output_folder`), so the collecting
+    chapter looks for each of ``chapters`` in ``folder``. Where none is there (a notebook opened
+    alone in Colab), it reads the tables of the published book from its results archive
+    (:func:`hessinit.book.publish.published_tables`), saved under ``folder/published``. Outside
+    the runner it prints a sentence saying where the tables came from.
 
     Args:
-        tables: The tables given (may be empty).
+        tables: The tables given (may be empty); used as given.
         chapters: The chapters' names, e.g. ``["original", "dominance"]``.
-        folder: Where they were run.
+        folder: Where to look; None: :func:`output_folder`.
 
     Returns:
-        list[str]: ``tables`` if not empty, else the paths of the ``<chapter>.csv`` that exist.
+        list[str]: ``tables`` if not empty, else the paths of the ``<chapter>.csv`` that exist,
+        else those of the published tables.
 
     Raises:
-        FileNotFoundError: none is given and none exists; the message says which chapters to
-            run first.
+        FileNotFoundError: none is given, none is next to the notebook and the published
+            tables cannot be read (offline, unreachable); the message says what to run first.
 
     Example:
         >>> import pathlib, tempfile
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> _ = (folder / "original.csv").write_text("claim,verdict")
-        >>> [pathlib.Path(p).name for p in chapter_tables([], ["original", "dominance"], folder)]
+        >>> found = chapter_tables([], ["original", "dominance"], folder)  # doctest: +ELLIPSIS
+        The tables of original, read from .../original.csv.
+        >>> [pathlib.Path(p).name for p in found]
         ['original.csv']
         >>> chapter_tables(["a.csv"], ["original"], folder)
         ['a.csv']
     """
     if tables:
         return list(tables)
-    found = [
-        str(Path(folder) / f"{c}.csv") for c in chapters if (Path(folder) / f"{c}.csv").exists()
-    ]
-    if not found:
+    folder = output_folder() if folder is None else Path(folder).resolve()
+    found = [folder / f"{c}.csv" for c in chapters if (folder / f"{c}.csv").exists()]
+    if found:
+        names = ", ".join(p.stem for p in found)
+        print(f"The tables of {names}, read from {', '.join(map(str, found))}.")
+        return [str(p) for p in found]
+    from .publish import published_tables
+
+    try:
+        paths, note = published_tables(chapters, folder / "published")
+    except FileNotFoundError as err:
         raise FileNotFoundError(
-            f"No tables to collect: none was given (the book's runner passes them) and none of "
-            f"{', '.join(f'{c}.csv' for c in chapters)} is in {Path(folder).resolve()}. Run "
-            f"those chapters first in this folder with their default table names "
-            f"({', '.join(f'book/{c}.ipynb' for c in chapters)}), or pass their tables: "
+            f"No tables to collect: none was given (the book's runner passes them), none of "
+            f"{', '.join(f'{c}.csv' for c in chapters)} is in {folder}, and {err} Run those "
+            f"chapters first with their outputs in {folder} (e.g. papermill "
+            f"book/{chapters[0]}.ipynb {folder / chapters[0]}.ipynb, and so on for "
+            f"{', '.join(chapters[1:]) or 'no other'}), or pass their tables: "
             '-y "tables: [path/a.csv, path/b.csv]".'
-        )
-    return found
+        ) from None
+    print(note)
+    return [str(p) for p in paths]
 
 
 #: The benchmark's result files that the performance chapter reads.
@@ -438,16 +596,35 @@ def benchmark_results(results=""):
     checkout = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
     if all((checkout / f).is_file() for f in BENCHMARK_FILES):
         return str(checkout)
-    urls = metadata.metadata("hessinit").get_all("Project-URL") or []
-    repo = next((u.split(",", 1)[1].strip() for u in urls if u.startswith("Repository")), "")
-    if "github.com/" not in repo:
+    path = github_repository()
+    if not path:
         raise FileNotFoundError(
             f"The benchmark results are not in {results or checkout}; pass the folder that "
             "holds " + " and ".join(BENCHMARK_FILES) + " (benchmarks/results of a clone)."
         )
-    path = repo.rstrip("/").split("github.com/", 1)[1]
     version = metadata.version("hessinit")
     return f"https://raw.githubusercontent.com/{path}/v{version}/benchmarks/results"
+
+
+def github_repository():
+    """``owner/name`` of the package's GitHub repository, from its metadata; ``""`` if none.
+
+    The ``Repository`` URL of pyproject's ``[project.urls]`` (the same as ``repository: url``
+    in the book's ``_config.yml``, which the Colab badges use; a test checks they agree), as
+    the installed package records it, so that it is known in Colab too.
+
+    Returns:
+        str: e.g. ``"hessinit/hessinit"``; ``""`` when the repository is not on GitHub.
+
+    Example:
+        >>> github_repository().count("/")
+        1
+    """
+    urls = metadata.metadata("hessinit").get_all("Project-URL") or []
+    repo = next((u.split(",", 1)[1].strip() for u in urls if u.startswith("Repository")), "")
+    if "github.com/" not in repo:
+        return ""
+    return repo.rstrip("/").split("github.com/", 1)[1]
 
 
 def read_records(paths, base="."):

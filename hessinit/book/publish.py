@@ -4,25 +4,35 @@
 ``_runs/`` into one zip that the site offers for download (:data:`ARCHIVE`, linked from the
 introduction). As a Sphinx extension (``_config.yml`` ``extra_extensions``) this module writes it
 into the built site at the end of every HTML build, so no build of the site lacks it.
+:func:`published_tables` reads the chapters' tables back from the published archive
+(:func:`archive_url`): the collecting chapters' fallback when a notebook runs alone, as in Colab.
 :func:`broken_links` lists the links of a built site that point at nothing inside it (CI checks
 the full book with it; external links are left to a check with network access).
 
-Imports: the standard library and :mod:`hessinit.book.notebook`.
+Imports: the standard library and :mod:`hessinit.book.notebook`; ``hessinit.data`` (whether
+downloads are allowed) when the published tables are fetched.
 """
 
 from __future__ import annotations
 
 import html.parser
+import io
+import json
+import os
+import posixpath
+import urllib.request
 import zipfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .notebook import atomic_path
+from .notebook import atomic_path, github_repository
 
 #: The archive's file name at the root of the built site.
 ARCHIVE = "hessinit-book-results.zip"
 #: What the archive holds, as globs under ``_runs/``.
 ARCHIVED = ("**/*.ipynb", "**/*.csv", "records/*.json")
+#: The environment variable that gives the archive's address instead (a mirror, a ``file://``).
+ARCHIVE_URL_ENV = "HESSINIT_RESULTS_URL"
 
 
 def archive(root, dest):
@@ -66,6 +76,141 @@ def archive(root, dest):
             for name in members:
                 zf.write(runs / name, name)
     return members
+
+
+def archive_url():
+    """The address of the published book's results archive, :data:`ARCHIVE`.
+
+    ``$HESSINIT_RESULTS_URL`` when set (a mirror, or a ``file://`` copy); else the archive at
+    the root of the book's GitHub Pages site (where ``.github/workflows/book.yml`` deploys it),
+    ``https://<owner>.github.io/<name>/``, for the package's repository
+    (:func:`hessinit.book.notebook.github_repository`).
+
+    Returns:
+        str | None: The address; None when it is not set and the repository is not on GitHub.
+
+    Example:
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, {"HESSINIT_RESULTS_URL": "file:///m/r.zip"}):
+        ...     archive_url()
+        'file:///m/r.zip'
+        >>> with mock.patch.dict(os.environ, {"HESSINIT_RESULTS_URL": ""}):
+        ...     archive_url().endswith(".github.io/hessinit/hessinit-book-results.zip")
+        True
+    """
+    if os.environ.get(ARCHIVE_URL_ENV):
+        return os.environ[ARCHIVE_URL_ENV]
+    repo = github_repository()
+    if not repo:
+        return None
+    owner, name = repo.split("/", 1)
+    if name.lower() == f"{owner.lower()}.github.io":  # the owner's own site, at the root
+        return f"https://{name.lower()}/{ARCHIVE}"
+    return f"https://{owner.lower()}.github.io/{name}/{ARCHIVE}"
+
+
+def _read_archive(url):
+    """The bytes at ``url``; FileNotFoundError (its message ends a sentence) if unavailable."""
+    from hessinit.data import downloads_allowed
+
+    if url is None:
+        raise FileNotFoundError(
+            f"the book is not published on GitHub, so it has no results archive to read (set "
+            f"${ARCHIVE_URL_ENV} to a copy of {ARCHIVE})."
+        )
+    if urlsplit(url).scheme != "file" and not downloads_allowed():
+        raise FileNotFoundError(
+            f"downloads are switched off (HESSINIT_OFFLINE is set), so the published tables "
+            f"at {url} were not read."
+        )
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read()
+    except (OSError, ValueError) as err:
+        raise FileNotFoundError(f"the published tables at {url} cannot be read ({err}).") from err
+
+
+def published_tables(chapters, dest, url=None):
+    """The chapters' tables of the published book, read from its results archive into ``dest``.
+
+    The archive's run records say which run of which notebook succeeded (status ``ok`` or
+    ``skipped``) and the name of its table, next to its executed notebook; those tables of the
+    notebooks in ``chapters`` are saved under ``dest`` at their paths in the archive.
+
+    Args:
+        chapters: The notebooks whose tables are wanted, e.g. ``["original", "dominance"]``.
+        dest: The folder the tables are saved in.
+        url: The archive's address; None: :func:`archive_url`.
+
+    Returns:
+        tuple[list[pathlib.Path], str]: The saved tables, in the order of ``chapters``, and a
+        sentence saying where they came from (the archive, the runs' dates and versions).
+
+    Raises:
+        FileNotFoundError: the archive cannot be read (not published, offline, unreachable,
+            not a zip) or holds none of these tables; the message says why.
+
+    Example:
+        >>> import json, pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> (root / "_runs" / "records").mkdir(parents=True)
+        >>> _ = (root / "_runs" / "a.csv").write_text("x,y")
+        >>> record = {"notebook": "a", "output": "a.ipynb", "status": "ok",
+        ...           "parameters": {"table": "a.csv"}, "finished": "2026-01-02 03:04:05",
+        ...           "versions": {"hessinit": "0.1.0"}}
+        >>> _ = (root / "_runs" / "records" / "a.json").write_text(json.dumps(record))
+        >>> _ = archive(root, root / "site.zip")
+        >>> paths, note = published_tables(["a"], root / "out", (root / "site.zip").as_uri())
+        >>> [p.relative_to(root).as_posix() for p in paths], paths[0].read_text()
+        (['out/a.csv'], 'x,y')
+        >>> print(note)  # doctest: +ELLIPSIS
+        These numbers are the published book's, not computed here: the tables of 1 run (a) ...
+    """
+    url = archive_url() if url is None else url
+    data = _read_archive(url)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        records = [
+            json.loads(zf.read(n))
+            for n in sorted(zf.namelist())
+            if n.startswith("records/") and n.endswith(".json")
+        ]
+        order = list(chapters)
+        done = [
+            r
+            for r in records
+            if r.get("notebook") in order
+            and r.get("status") in ("ok", "skipped")
+            and r.get("parameters", {}).get("table")
+        ]
+        members = sorted(
+            (
+                (posixpath.join(posixpath.dirname(r["output"]), r["parameters"]["table"]), r)
+                for r in done
+            ),
+            key=lambda m: (order.index(m[1]["notebook"]), m[0]),
+        )
+        members = [(m, r) for m, r in members if m in zf.namelist()]
+        paths = []
+        for member, _ in members:
+            with atomic_path(Path(dest, *member.split("/"))) as tmp:
+                tmp.write_bytes(zf.read(member))
+            paths.append(Path(dest, *member.split("/")))
+    except (zipfile.BadZipFile, ValueError, KeyError) as err:
+        raise FileNotFoundError(f"{url} is not the book's results archive ({err}).") from err
+    if not paths:
+        raise FileNotFoundError(f"the published archive {url} holds no table of these chapters.")
+    runs = sorted({r["notebook"] for _, r in members}, key=order.index)
+    dates = sorted({r["finished"][:10] for _, r in members if r.get("finished")})
+    versions = sorted({r.get("versions", {}).get("hessinit", "?") for _, r in members})
+    when = f", run on {' to '.join(dict.fromkeys([dates[0], dates[-1]]))}" if dates else ""
+    note = (
+        f"These numbers are the published book's, not computed here: the tables of "
+        f"{len(paths)} run{'s' if len(paths) > 1 else ''} ({', '.join(runs)}) read from {url} "
+        f"(hessinit {', '.join(versions)}{when}), saved in {dest}. To compute them here, run "
+        f"those chapters first with their outputs next to this notebook."
+    )
+    return paths, note
 
 
 class _Links(html.parser.HTMLParser):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jupytext
@@ -85,3 +88,60 @@ def test_versions_name_the_installed_packages():
     info = notebook.versions()
     assert {"python", "platform", "numpy", "pandas", "papermill"} <= set(info)
     assert info["jupyter-book"].startswith("1.")
+
+
+def _fake_papermill(tmp_path, launcher, *args):
+    """A process whose command line is ``python <launcher> ARGS`` started in ``tmp_path/work``."""
+    script = tmp_path / "bin" / launcher
+    script.parent.mkdir(exist_ok=True)
+    script.write_text("import time\ntime.sleep(120)\n")
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    proc = subprocess.Popen([sys.executable, str(script), *args], cwd=work)
+    cmdline = Path("/proc", str(proc.pid), "cmdline")
+    for _ in range(100):  # the new command line shows once the child has exec'd
+        if str(script).encode() in cmdline.read_bytes():
+            break
+        time.sleep(0.05)
+    return proc
+
+
+def test_papermill_output_is_read_from_the_command_as_papermill_reads_it(tmp_path):
+    """The output notebook of a running papermill command: relative to that command's working
+    directory, not --cwd's; option values that look like notebooks are not taken for it."""
+    args = ["-p", "table", "t.ipynb", "in/x.ipynb", "--cwd", "elsewhere", "out/x.ipynb", "-k", "k"]
+    proc = _fake_papermill(tmp_path, "papermill", *args)
+    try:
+        assert notebook.papermill_output(proc.pid) == tmp_path / "work" / "out" / "x.ipynb"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_papermill_output_ignores_other_commands_and_stdout(tmp_path):
+    procs = [
+        _fake_papermill(tmp_path, "not_papermill", "a.ipynb", "b.ipynb"),
+        _fake_papermill(tmp_path, "papermill", "a.ipynb", "-"),  # the notebook to stdout
+    ]
+    try:
+        assert [notebook.papermill_output(p.pid) for p in procs] == [None, None]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_relative_outputs_go_next_to_the_executed_notebook(tmp_path, monkeypatch):
+    """write_table and show_table's CSV: under output_folder(), never the working directory."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(notebook, "_kernel_output", lambda: out / "x.ipynb")
+    assert notebook.output_folder() == out
+    assert notebook.write_table(pd.DataFrame({"a": [1]}), "t.csv") == out / "t.csv"
+    shown = notebook.show_table(pd.DataFrame({"a": [2]}), csv="sub/full.csv")
+    assert "[The full table](sub/full.csv)" in shown.markdown
+    assert pd.read_csv(out / "sub" / "full.csv")["a"].tolist() == [2]
+    assert list(work.iterdir()) == []
+    absolute = tmp_path / "abs.csv"
+    assert notebook.write_table(pd.DataFrame({"a": [3]}), absolute) == absolute

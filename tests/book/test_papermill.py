@@ -1,15 +1,17 @@
 """Every committed notebook as a papermill user runs it: typed parameters, lists from ``-p``, and
 the reproducibility chapter's commands.
 
-The notebooks themselves are executed once, by plain ``papermill`` commands from a temporary
-working directory, in test_colab.py (one run serves both: a Colab-like kernel, the ``-p`` text
-form of lists, and the check that nothing is written outside the output folder).
+The notebooks themselves are executed once, by plain ``papermill`` commands without ``--cwd``
+from a temporary working directory, in test_colab.py (one run serves both: a Colab-like kernel,
+the ``-p`` text form of lists, and the check that nothing is written outside the output folder).
+Here one cheap notebook runs on the host's kernel exactly as the reproducibility chapter shows.
 
 References: papermill's own parameter inference (``inspect_notebook``, what ``--help-notebook``
 prints), papermill's own ``-p`` value conversion, and the commands in book/reproducibility.md.
 """
 
 import ast
+import os
 import re
 import shlex
 import subprocess
@@ -66,16 +68,19 @@ def test_list_parameters_from_p(text, expected):
     assert book.listed(_resolve_type(text)) == expected
 
 
-def test_reproducibility_shows_a_papermill_command_per_notebook():
-    """One command per notebook, with --cwd its output folder and only real parameters."""
+def _commands():
+    """The papermill commands of book/reproducibility.md, as argument lists."""
     text = (ROOT / "book" / "reproducibility.md").read_text()
-    commands = [shlex.split(c) for c in re.findall(r"^papermill book/.*$", text, re.M)]
+    return [shlex.split(c) for c in re.findall(r"^papermill book/.*$", text, re.M)]
+
+
+def test_reproducibility_shows_a_papermill_command_per_notebook():
+    """One command per notebook, its output in out/, no --cwd, and only real parameters."""
     by_name = {}
-    for cmd in commands:
+    for cmd in _commands():
         name = cmd[1].removeprefix("book/").removesuffix(".ipynb")
         by_name[name] = cmd
-        folder = cmd[2].rsplit("/", 1)[0]
-        assert cmd[2] == f"{folder}/{name}.ipynb" and cmd[3:5] == ["--cwd", folder], cmd
+        assert cmd[2] == f"out/{name}.ipynb" and "--cwd" not in cmd, cmd
         known = papermill.inspect_notebook(str(ROOT / "book" / f"{name}.ipynb"))
         for i, arg in enumerate(cmd):
             if arg == "-p":
@@ -83,3 +88,23 @@ def test_reproducibility_shows_a_papermill_command_per_notebook():
                 if known[cmd[i + 1]]["inferred_type_name"].startswith("list"):
                     assert book.listed(_resolve_type(cmd[i + 2])), cmd
     assert set(by_name) == set(notebooks())
+
+
+def test_the_chapters_command_writes_only_next_to_its_output_notebook(tmp_path):
+    """reproducibility's own command, as shown, from a folder that looks like the repository:
+    its table lands in out/ next to the executed notebook, and nothing else is written."""
+    (cmd,) = [c for c in _commands() if c[1] == "book/reproducibility.ipynb"]
+    (tmp_path / "book").symlink_to(ROOT / "book")
+    (tmp_path / "out").mkdir()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", *cmd, "--no-progress-bar"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book", "out"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "reproducibility.ipynb",
+        "runs.csv",
+    ]
+    assert "cannot read the papermill command" not in result.stderr
