@@ -809,3 +809,120 @@ def plot_cnn(frame: pd.DataFrame, threshold: float = 0.1):
         axes[0, 0].set_ylabel("share of ‖H‖ (mean over seeds)")
         axes[0, 0].legend(frameon=False, fontsize=7)
     return fig
+
+
+def plot_cnn_sweep(frame: pd.DataFrame, spectra: pd.DataFrame | None = None,
+                   threshold: float = 0.1):  # fmt: skip
+    """Per kernel tensor, ||H||_F and ||R||_F / ||H||_F against the variance factor c.
+
+    One column per network: on top ||H||_F of every kernel tensor (mean over seeds, log-log)
+    and, dashed black, the whole network's lambda_max where it was computed; below R/H per
+    tensor with the rule's threshold (dotted).
+
+    Args:
+        frame: rows of :func:`hessinit.study.cnn.kernel_norms` over numeric schemes (``c``).
+        spectra: rows of :func:`hessinit.study.cnn.lambda_max` over the same c, or ``None``.
+        threshold: the rule's R/H threshold.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        nets = list(dict.fromkeys(frame["network"]))
+        fig, axes = plt.subplots(2, len(nets), figsize=(1.75 * len(nets) + 0.9, 4.6),
+                                 sharex=True, squeeze=False, layout="constrained")  # fmt: skip
+        for k, net in enumerate(nets):
+            top, bottom = axes[0, k], axes[1, k]
+            part = frame[frame["network"] == net]
+            mean = part.groupby(["tensor", "c"], sort=False)[["H", "R_over_H"]].mean()
+            for j, tensor in enumerate(dict.fromkeys(part["tensor"])):
+                run = mean.loc[tensor].sort_index()
+                color = LAYER_COLORS[j % len(LAYER_COLORS)]
+                top.plot(run.index, run["H"], "o-", ms=3, lw=1, color=color, label=tensor)
+                bottom.plot(run.index, run["R_over_H"], "o-", ms=3, lw=1, color=color)
+            if spectra is not None and (spectra["network"] == net).any():
+                lam = spectra[spectra["network"] == net].sort_values("c")
+                top.plot(lam["c"], lam["lambda_max"], "k--", lw=1, label="λ_max")
+            top.set_xscale("log")
+            top.set_yscale("log")
+            top.set_title(net)
+            top.legend(frameon=False, fontsize=7)
+            bottom.axhline(threshold, color="grey", ls=":", lw=1)
+            bottom.set_ylim(-0.03, 1.03)
+            bottom.set_xlabel("c (variance c / fan-in)")
+        axes[0, 0].set_ylabel("‖H‖_F per kernel")
+        axes[1, 0].set_ylabel("‖R‖_F / ‖H‖_F")
+    return fig
+
+
+def plot_cnn_growth(evaluations: pd.DataFrame, summary: pd.DataFrame, classical: float = 2.0):
+    """The log-growth g(c) per added convolution at every c the root search evaluated.
+
+    One line per seed; the zero line, the classical value (He's c = 2, dashed) and the 95%
+    interval of c* over seeds (shaded).
+
+    Args:
+        evaluations: the ``evaluations`` frame of :func:`hessinit.study.cnn.stable_roots`.
+        summary: one row of :func:`hessinit.study.analysis.root_summary` (``c``, ``low``,
+            ``high``).
+        classical: the value compared with.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        fig, ax = plt.subplots(figsize=(5.5, 3.0), layout="constrained")
+        for k, (seed, run) in enumerate(evaluations.groupby("seed")):
+            run = run.sort_values("c")
+            ax.plot(run["c"], run["log_growth"], "o-", ms=3, lw=1,
+                    color=LAYER_COLORS[k % len(LAYER_COLORS)], label=f"seed {seed}")  # fmt: skip
+        row = summary.iloc[0]
+        if np.isfinite(row["low"]) and np.isfinite(row["high"]):
+            ax.axvspan(row["low"], row["high"], color="grey", alpha=0.2, label="c* (95%)")
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.axvline(classical, color="black", ls="--", lw=1, label=f"He, c = {classical:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("variance factor c (kernel variance c / fan-in)")
+        ax.set_ylabel("log-growth g(c) per convolution")
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def plot_cnn_tracking(frame: pd.DataFrame, threshold: float = 0.1):
+    """Per kernel tensor, ||H||_F and ||G||_F (top) and ||R||/||H|| (bottom) through training.
+
+    One column per network; one colour per kernel tensor, the mean over seeds at each
+    checkpoint; the dotted line in the bottom row is the threshold of the dominance rule.
+
+    Args:
+        frame: rows of :func:`hessinit.study.cnn_training.track` (NaN rows off the
+            checkpoints are skipped).
+        threshold: the R/H threshold.
+
+    Returns:
+        The figure.
+    """
+    cp = frame.dropna(subset=["H"]).assign(R_over_H=lambda f: f["R"] / f["H"])
+    with style():
+        nets = list(dict.fromkeys(cp["network"]))
+        fig, axes = plt.subplots(2, len(nets), figsize=(2.3 * len(nets) + 0.8, 5.0),
+                                 sharex=True, squeeze=False, layout="constrained")  # fmt: skip
+        for k, net in enumerate(nets):
+            part = cp[cp["network"] == net]
+            tensors = list(dict.fromkeys(part["layer"]))
+            top, bottom = axes[0, k], axes[1, k]
+            for name in tensors:
+                mean = part[part["layer"] == name].groupby("step")[["H", "G", "R_over_H"]].mean()
+                color = _layer_color(tensors, name)
+                top.plot(mean.index, mean["H"], lw=1.4, color=color, label=f"{name} ‖H‖")
+                top.plot(mean.index, mean["G"], lw=1.0, ls="--", color=color)
+                bottom.plot(mean.index, mean["R_over_H"], "o-", ms=3, lw=1.2, color=color,
+                            label=name)  # fmt: skip
+            bottom.axhline(threshold, color="grey", ls=":", lw=1)
+            top.set_yscale("log")
+            top.set_title(net, fontsize=9)
+            bottom.set_xlabel("SGD step")
+            bottom.legend(frameon=False, fontsize=7)
+        axes[0, 0].set_ylabel("‖H‖_F (solid), ‖G‖_F (dashed)")
+        axes[1, 0].set_ylabel("‖R‖_F / ‖H‖_F")
+    return fig

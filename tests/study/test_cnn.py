@@ -7,6 +7,7 @@ import tensorflow as tf
 from scipy import stats as st
 
 from hessinit.curvature import full_hessian
+from hessinit.nn.convnets import kernel_fans, kernel_layers, plain_cnn
 from hessinit.study import claims, cnn
 
 SHAPE = dict(channels=(2, 2), dtype="float64")
@@ -94,3 +95,93 @@ def test_lambda_max_matches_eigvalsh_of_the_full_hessian():
     model = cnn.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **SHAPE)
     top = np.linalg.eigvalsh(full_hessian(model, x, y))[-1]
     np.testing.assert_allclose(out["lambda_max"][0], top, rtol=1e-6)
+
+
+def test_sweep_reuses_one_network_and_matches_each_built_scheme():
+    # one network per seed serves every scheme: the norms are those of the network built anew
+    x, y = _data()
+    out = cnn.kernel_norms(x, y, ["cnn relu"], [0.5, "he", 8.0], [0], **SHAPE)
+    assert out["init"].unique().tolist() == ["c=0.5", "he", "c=8"]
+    assert out["c"].iloc[0] == 0.5 and np.isnan(out[out["init"] == "he"]["c"]).all()
+    for scheme in (0.5, 8.0):
+        model = cnn.build("cnn relu", scheme, 0, input_shape=(6, 6, 1), **SHAPE)
+        rows = out[out["c"] == scheme]
+        for _, row in rows.iterrows():
+            h, _, _ = _materialized(model, row["tensor"], x, y)
+            np.testing.assert_allclose(row["H"], h, rtol=1e-8)
+    fans = out.groupby("tensor", sort=False)["fan_in"].first().tolist()
+    assert fans == [9 * 1, 9 * 2, 1 * 1 * 2]  # the dense layer sees 6x6 -> 3x3 -> 1x1, 2 channels
+
+
+def _reference_levels(x, y, c, depths, channels, seed):
+    """Per depth: h_l = ||H_l||_F / fan_in of every kernel from materialized float64 Hessians."""
+    out = {}
+    for d in depths:
+        probe = plain_cnn((6, 6, 1), 10, d, channels)
+        fans = [kernel_fans(layer.kernel.shape)[0] for layer in kernel_layers(probe)]
+        model = plain_cnn((6, 6, 1), 10, d, channels, seed=seed, dtype="float64",
+                          kernel_std=[np.sqrt(c / f) for f in fans])  # fmt: skip
+        out[d] = [_materialized(model, layer.name, x, y)[0] / f
+                  for layer, f in zip(kernel_layers(model), fans, strict=True)]  # fmt: skip
+    return out
+
+
+def test_conv_depth_growth_matches_materialized_hessians():
+    x, y = _data(6)
+    growth = cnn.ConvDepthGrowth(x, y, depths=(1, 2), channels=2, seed=3)
+    c = 1.7
+    got = growth.profile(c)
+    ref = _reference_levels(x, y, c, (1, 2), 2, seed=3)
+    for d, h in ref.items():
+        np.testing.assert_allclose(got[got["depth"] == d]["H_norm"], h, rtol=1e-4)
+    slope = np.mean(np.log(ref[2])) - np.mean(np.log(ref[1]))  # two depths: the slope
+    np.testing.assert_allclose(growth(c), slope, rtol=1e-4, atol=1e-6)
+    assert growth.history == [(c, growth.history[0][1])] and growth.evaluations == 2
+
+
+def test_stable_root_is_where_the_materialized_growth_vanishes():
+    rng = np.random.default_rng(4)
+    x, y = rng.random((30, 6, 6, 1)), rng.integers(0, 10, 30)
+    roots, evals = cnn.stable_roots(x, y, [1, 2], 2, 8, [5], xtol=0.01)
+    c_star = roots["c_star"].iloc[0]
+    assert roots["bracketed"].all() and len(evals) == roots["evaluations"].iloc[0]
+    idx = np.random.default_rng(5).choice(30, 8, replace=False)  # the seed's batch
+    slopes = []
+    for c in (c_star * 0.9, c_star, c_star / 0.9):
+        ref = _reference_levels(x[idx], y[idx], c, (1, 2), 2, seed=5)
+        slopes.append(np.mean(np.log(ref[2])) - np.mean(np.log(ref[1])))
+    assert slopes[0] < 0 < slopes[2]  # a sign change around c*
+    assert abs(slopes[1]) < 0.05 * (slopes[2] - slopes[0])  # and c* sits near the zero
+
+
+def test_sweep_rows_name_the_c_where_g_dominates():
+    summary = pd.DataFrame(
+        {
+            "network": ["cnn relu"] * 2 + ["cnn tanh"] * 3 + ["resnet bn"],
+            "c": [0.5, 8.0, 0.5, 2.0, 8.0, 2.0],
+            "R_over_H": [0.0, 0.0, 0.02, 0.2, 0.6, 0.9],
+            "low": [0.0, 0.0, 0.01, 0.15, 0.5, 0.8],
+            "high": [0.0, 0.0, 0.03, 0.25, 0.7, 1.0],
+            "G_over_H": 0.5,
+            "seeds": 3,
+            "exact": [True, True, False, False, False, False],
+        }
+    )
+    rows = cnn.sweep_rows(summary, op="<", threshold=0.1, setting="tiny")
+    assert rows["claim"].unique().tolist() == ["5.4"]
+    assert rows["verdict"].tolist() == [claims.HOLDS, "holds only when c = 0.5", claims.FAILS]
+    assert "R = 0 by structure" in rows["setting"][0] and np.isnan(rows["low"][0])
+    assert rows["value"][1] == 0.6 and rows["high"][1] == 0.7  # the worst c, with its interval
+
+
+def test_depth_rows_use_the_mlp_rule_against_he():
+    def summary(c, low, high):
+        return pd.DataFrame({"label": ["relu CNN"], "c": [c], "low": [low], "high": [high],
+                             "seeds": [4], "c_lo": 1.0, "c_hi": 4.0})  # fmt: skip
+
+    verdicts = [cnn.depth_rows(summary(*s), xtol=0.02, max_ratio=1.5, setting="s").iloc[0]
+                for s in [(2.1, 1.9, 2.3), (3.0, 2.8, 3.2), (2.0, 1.0, 4.0)]]  # fmt: skip
+    assert [v["claim"] for v in verdicts] == ["5.3"] * 3
+    assert verdicts[0]["verdict"] == claims.HOLDS
+    assert verdicts[1]["verdict"] == f"{claims.FAILS}: c* = 3 [2.8, 3.2] lies above 2"
+    assert verdicts[2]["verdict"] == claims.INCONCLUSIVE
