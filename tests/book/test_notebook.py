@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ import jupytext
 import nbformat
 import numpy as np
 import pandas as pd
+import yaml
 
 from hessinit.book import notebook
 
@@ -145,3 +148,15 @@ def test_relative_outputs_go_next_to_the_executed_notebook(tmp_path, monkeypatch
     assert list(work.iterdir()) == []
     absolute = tmp_path / "abs.csv"
     assert notebook.write_table(pd.DataFrame({"a": [3]}), absolute) == absolute
+
+
+def test_claims_looks_outside_the_runner_for_what_the_runner_collects():
+    """claims' own list of chapters (its fallback outside the runner) is the grid's collect list,
+    and the reproducibility chapter names each of their tables."""
+    grid = yaml.safe_load((ROOT / "book" / "grid.yml").read_text())
+    (collect,) = [e["collect"] for e in grid["runs"] if e["notebook"] == "claims"]
+    source = (ROOT / "book" / "claims.md").read_text()
+    chapters = ast.literal_eval(re.search(r"^chapters = (\[.*\])$", source, re.M)[1])
+    assert chapters == collect
+    text = (ROOT / "book" / "reproducibility.md").read_text()
+    assert all(f"`{name}.csv`" in text for name in collect)
