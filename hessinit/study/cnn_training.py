@@ -124,11 +124,12 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
     x_all, y_all = images(data)
     rows = []
     for network in networks:
+        model = cnn.build(network, inits[0], seeds[0], input_shape=x_all.shape[1:], **kwargs)
         for seed in seeds:
             rng = np.random.default_rng(seed)
             idx = rng.choice(len(y_all), size=min(hessian_batch, len(y_all)), replace=False)
             x, y = x_all[idx], y_all[idx]
-            for scheme, model in _schemes(network, inits, seed, x.shape[1:], **kwargs):
+            for scheme in _schemes(model, inits, seed):
                 level = init.reference_level(x, int(model.output_shape[-1]))
                 hs, dev, exact = [], 0.0, True
                 for layer in kernel_layers(model):
@@ -150,15 +151,15 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
     return frame.iloc[np.lexsort(keys[::-1])].reset_index(drop=True)
 
 
-def _schemes(network, schemes, seed, input_shape, **kwargs):
-    """Yield ``(scheme, model)``: one network whose kernels are those of each scheme in turn.
+def _schemes(model, schemes, seed):
+    """Set ``model``'s kernels to those of each scheme in turn (with ``seed``); yield the scheme.
 
     The kernels of :func:`hessinit.study.cnn.build` are sigma_l Z_l with Z_l the standard
     normal draws of ``np.random.default_rng([seed, l])`` (:mod:`hessinit.nn.convnets`), so one
-    model object takes every scheme's weights exactly, and the compiled products it is passed to
-    are traced once rather than once per scheme.
+    model object (of the network, never trained: zero biases) takes every seed's and scheme's
+    weights exactly, and the compiled products it is passed to are traced once rather than once
+    per setting.
     """
-    model = cnn.build(network, schemes[0], seed, input_shape=input_shape, **kwargs)
     layers = kernel_layers(model)
     bases = [np.random.default_rng([seed, k]).standard_normal(tuple(layer.kernel.shape))
              for k, layer in enumerate(layers, start=1)]  # fmt: skip
@@ -166,7 +167,7 @@ def _schemes(network, schemes, seed, input_shape, **kwargs):
         stds = init.model_kernel_stds(scheme, model)
         for layer, base, sd in zip(layers, bases, stds, strict=True):
             layer.kernel.assign((float(sd) * base).astype(layer.kernel.dtype))
-        yield scheme, model
+        yield scheme
 
 
 def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_size=32,
@@ -217,9 +218,10 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
     rows = []
     for network in networks:
         work = cnn.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
+        start = cnn.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
         for seed in seeds:
             batches = np.random.default_rng(seed).integers(0, len(y_all), (steps, batch_size))
-            for scheme, start in _schemes(network, inits, seed, x_all.shape[1:], **kwargs):
+            for scheme in _schemes(start, inits, seed):
                 weights = start.get_weights()
                 for lr in lrs:
                     work.set_weights(weights)
@@ -422,8 +424,8 @@ def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
     """Per-kernel H, G, R (and lambda_max) of each network through SGD, by :func:`hessinit.train.run`.
 
     For each network and seed, the network of :func:`hessinit.study.cnn.build` under
-    ``scheme`` (kernels' seed ``seed``) is trained by :func:`hessinit.train.run` with
-    ``model=``, which draws its Hessian batch and fresh mini-batches from
+    ``scheme`` (kernels' seed ``seed``; one model object per network takes each seed's initial
+    weights) is trained by :func:`hessinit.train.run` with ``model=``, which draws its Hessian batch and fresh mini-batches from
     ``np.random.default_rng(seed)``; each kernel's norms are exact where the logits are
     piecewise linear in it (R = 0 by structure), else ``probes`` Hutchinson probes.
 
@@ -460,10 +462,13 @@ def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
     x = images(data)[0]
     frames, diverged = [], []
     for network in networks:
+        model = cnn.build(network, scheme, seeds[0], input_shape=x.shape[1:], **build)
+        exact = {layer.name: logits_linear_in(model, layer.kernel)
+                 for layer in kernel_layers(model)}  # fmt: skip
         for seed in seeds:
-            model = cnn.build(network, scheme, seed, input_shape=x.shape[1:], **build)
-            exact = {layer.name: logits_linear_in(model, layer.kernel)
-                     for layer in kernel_layers(model)}  # fmt: skip
+            # one model object per network, so train.run's compiled products are traced once
+            fresh = cnn.build(network, scheme, seed, input_shape=x.shape[1:], **build)
+            model.set_weights(fresh.get_weights())
             options = {"max_products": 0, "probes": probes, "seed": seed}
             frame = run(data, math.nan, model=model, seed=seed, tensor_options=options,
                         progress=False, **kwargs)  # fmt: skip
