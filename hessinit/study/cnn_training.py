@@ -47,6 +47,10 @@ HESSIAN_PREDICTORS = ("H_first", "H_sum", "H_max", "H_dev")
 #: The trivial predictors :func:`init_measures` returns.
 BASELINES = ("loss0", "grad_norm0")
 
+#: The norm :func:`init_measures` counts a kernel Hessian norm that underflowed to 0 at, in
+#: ``H_dev`` (float32's smallest normal number): a saturated softmax, Lambda_i = 0 in float32.
+_TINY = float(np.finfo(np.float32).tiny)
+
 #: The words claim 5.6 rests on (the dominance chapter's, carried through training).
 TRACKING_WORDING = claims.DOMINANCE_WORDING
 
@@ -89,8 +93,10 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
     :func:`hessinit.study.cnn.kernel_norms`), the first kernel's (``H_first``, the one the
     original experiment scales), their sum and maximum, the distance of the fan-in-normalized
     norms from the data's level, ``H_dev`` = sum_l abs(log10(||H_l||_F / fan_in_l / level)) with
-    level :func:`hessinit.init.reference_level` (the diagnostic chapter's), and the baselines
-    L(w_0) and ||grad L(w_0)||.
+    level :func:`hessinit.init.reference_level` (the diagnostic chapter's; a norm that
+    underflows to 0 in float32, as under a saturated softmax, counts as float32's smallest
+    normal number, 1.2e-38, so that setting is the farthest from the level rather than
+    undefined), and the baselines L(w_0) and ||grad L(w_0)||.
 
     Args:
         data: the training record (``x``, ``y``, ``num_classes``).
@@ -136,7 +142,8 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
                     n = layer_tensor_norms(model, layer, x, y, weight="kernel", max_products=0,
                                            probes=probes, seed=seed)  # fmt: skip
                     hs.append(n.H)
-                    dev += abs(math.log10(n.H / kernel_fans(layer.kernel.shape)[0] / level))
+                    h = max(n.H, _TINY)  # a saturated softmax: H underflows to 0
+                    dev += abs(math.log10(h / kernel_fans(layer.kernel.shape)[0] / level))
                     exact = exact and n.method != "hutchinson"
                 loss, g = gradient(model, x, y)
                 grad = math.sqrt(sum(float(np.sum(np.square(t.numpy(), dtype=np.float64)))

@@ -198,3 +198,13 @@ def test_tracking_figure_has_a_column_per_network():
     fig = figures.plot_cnn_tracking(frame)
     assert len(fig.axes) == 4 and [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
     plt.close(fig)
+
+
+def test_init_measures_count_an_underflowed_norm_at_the_smallest_normal_float32():
+    """A saturated softmax makes every kernel's H underflow to 0 in float32: the distance from
+    the level is then finite and larger than that of a sane scale, not a math error."""
+    out = cnn_training.init_measures(_data(), ["cnn relu"], ["he", 1e12], [0], hessian_batch=8,
+                                     num_classes=3, channels=(2, 2))  # fmt: skip
+    saturated = out.iloc[1]
+    assert saturated["H_sum"] == 0 and np.isfinite(saturated["H_dev"])
+    assert saturated["H_dev"] > out.iloc[0]["H_dev"]
