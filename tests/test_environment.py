@@ -77,3 +77,6 @@ def test_ci_and_readme_install_from_the_lock():
     test_command = "pip install -r requirements.txt -c constraints.txt -e . && python -m pytest -q"
     assert test_command in readme
     assert "python -m pytest -q" in ci
+    # the book is built as the README's quick start builds it
+    build = re.search(r"-e \. && (python -m hessinit book[^\n`]*)", readme)
+    assert build and re.search(rf"^{re.escape(build.group(1))}$", ci, re.M), build
