@@ -160,3 +160,26 @@ def test_claims_looks_outside_the_runner_for_what_the_runner_collects():
     assert chapters == collect
     text = (ROOT / "book" / "reproducibility.md").read_text()
     assert all(f"`{name}.csv`" in text for name in collect)
+
+
+def test_under_the_runner_outputs_stay_next_to_the_run(tmp_path):
+    """The runner's kernel (started by this process, not by a papermill command) writes its
+    table and a show_table CSV into its output folder, as before."""
+    from hessinit.book.execute import Job, execute_job
+
+    code = (
+        "import pandas as pd\nfrom hessinit import book\n"
+        "frame = pd.DataFrame({'a': [1]})\nbook.write_table(frame, table)\n"
+        "print(book.show_table(frame, csv='full/x.csv'))\n"
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("table = 'x.csv'", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(code),
+        ]
+    )
+    job = Job("site/x", "x", nbformat.writes(nb), "site/x.ipynb", {"table": "t.csv"}, timeout=120)
+    outcome = execute_job(job)
+    assert outcome.status == "ok", outcome.error
+    assert sorted(outcome.files) == ["site/full/x.csv", "site/t.csv"]
+    assert "[The full table](full/x.csv)" in outcome.notebook
