@@ -7,13 +7,14 @@ piecewise linear in theta (ReLU networks without BatchNorm) the tensors code tak
 structure (exact); elsewhere exact columns cost 2P Hessian-vector products per tensor, so the
 chapter asks for a fixed number of Hutchinson probes instead (``method="hutchinson"``).
 
-A network is built once per seed with standard normal kernels Z_l and every scheme sets kernel l
-to sigma_l Z_l (the builder's own draws, so the same weights as :func:`build`): a sweep over the
-variance factor c (kernels N(0, c / fan_in)) changes the scale, never the directions, and
-reuses the traced products. The depth-stable scale (:class:`ConvDepthGrowth`,
-:func:`stable_roots`) carries the MLP construction of :class:`hessinit.init.DepthGrowth` to
-plain ReLU CNNs of growing depth (:func:`hessinit.nn.convnets.plain_cnn`); claims 5.3 and 5.4
-are built here from the verdict helpers of :mod:`hessinit.study.claims`.
+A network is built once per seed (and kept for later calls) with standard normal kernels Z_l,
+and every scheme sets kernel l to sigma_l Z_l (the builder's own draws, so the same weights as
+:func:`build`): a sweep over the variance factor c (kernels N(0, c / fan_in)) changes the
+scale, never the directions, and reuses the traced products. The depth-stable scale
+(:class:`ConvDepthGrowth` and :func:`hessinit.study.cnn.stable_roots`) carries the MLP
+construction of :class:`hessinit.init.DepthGrowth` to plain ReLU CNNs of growing depth
+(:func:`hessinit.nn.convnets.plain_cnn`); claims 5.3 and 5.4 are built here from the verdict
+helpers of :mod:`hessinit.study.claims`.
 
 Imports: numpy, pandas, :mod:`hessinit.init`, :mod:`hessinit.nn`, :mod:`hessinit.curvature`
 and :mod:`hessinit.study` (claims, stats).
@@ -70,13 +71,24 @@ def build(network: str, scheme: str | float, seed: int, input_shape=(28, 28, 1),
     return builder(**options, kernel_std=stds)
 
 
+#: Networks of :func:`_unit` by (network, seed, input shape, builder options): every call sets
+#: all kernels first, so one Keras model (and its traced products) serves every scheme and call.
+_UNITS: dict = {}
+
+
 def _unit(network: str, seed: int, input_shape, **kwargs):
     """(model, Z): :func:`build`'s network with N(0, 1) kernels Z_l (float64 copies), any scheme."""
-    builder, options = NETWORKS[network]
-    options = {**options, **kwargs, "input_shape": input_shape, "seed": seed}
-    count = len(kernel_layers(builder(**options)))
-    model = builder(**options, kernel_std=[1.0] * count)
-    return model, [layer.kernel.numpy().astype(np.float64) for layer in kernel_layers(model)]
+    if network not in NETWORKS:
+        raise ValueError(f"unknown network {network!r}; choose one of {list(NETWORKS)}")
+    key = (network, int(seed), tuple(int(d) for d in input_shape), repr(sorted(kwargs.items())))
+    if key not in _UNITS:
+        builder, options = NETWORKS[network]
+        options = {**options, **kwargs, "input_shape": input_shape, "seed": seed}
+        count = len(kernel_layers(builder(**options)))
+        model = builder(**options, kernel_std=[1.0] * count)
+        bases = [layer.kernel.numpy().astype(np.float64) for layer in kernel_layers(model)]
+        _UNITS[key] = (model, bases)
+    return _UNITS[key]
 
 
 def _set_scheme(model, bases, scheme) -> None:
@@ -313,11 +325,12 @@ class ConvDepthGrowth(init.DepthGrowth):
     for each depth D one network of D 3x3 convolutions (``channels`` each, zero biases), global
     average pooling and the logits layer, with kernels sqrt(c / fan_in) Z_l (Z_l standard
     normal draws of ``seed``, fixed for every c; a conv's fan-in is 9 c_in). For each c, every
-    kernel's h_l = ||H_l||_F / fan_in is computed exactly (:func:`hessinit.layer_hessian_norms`:
-    with ReLU the logits are piecewise linear in every kernel, so R = 0 and H = G from per-sample
-    Jacobians; the logits layer by its Kronecker form); the network's level is the geometric mean
-    of its h_l and g(c) the least-squares slope of log level against D (inherited). Every
-    evaluated (c, g(c)) is kept in ``history``.
+    kernel's h_l = ||H_l||_F / fan_in is computed exactly
+    (:func:`hessinit.curvature.tensors.layer_tensor_norms`: with ReLU the logits are piecewise
+    linear in every kernel, so R = 0 and H = G from per-sample Jacobians; the logits layer by
+    its Kronecker form); the network's level is the geometric mean of its h_l and g(c) the
+    least-squares slope of log level against D (inherited). Every evaluated (c, g(c)) is kept
+    in ``history``.
 
     Args:
         x: images, shape (B, H, W, C).
@@ -467,7 +480,8 @@ def depth_rows(
     "recovers previous results" for ReLU, not that it does so for convolutions.
 
     Args:
-        summary: rows of :func:`hessinit.study.analysis.root_summary` of :func:`stable_roots`.
+        summary: rows of :func:`hessinit.study.analysis.root_summary` of
+            :func:`hessinit.study.cnn.stable_roots`.
         xtol: the root tolerance in log c.
         max_ratio: the widest interval (high / low) that can decide.
         setting: the networks.
