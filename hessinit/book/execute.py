@@ -30,6 +30,23 @@ from .grid import RUNS, package_hash
 #: The Jupyter kernel every run executes on, installed into this environment (``sys.prefix``).
 KERNEL = "hessinit"
 
+#: The environment variables that set how many threads TensorFlow and the BLAS libraries use
+#: in a kernel. Their number can change a result's last digits (a sum split among threads adds
+#: in another order), so a run gets the client's, not those of the process executing it: a
+#: Dask worker's nanny sets some of them to 1 (``distributed.nanny.pre-spawn-environ``).
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
+
+
+def _thread_variables(environ):
+    """``{name: value or None}`` of :data:`THREAD_VARIABLES` in ``environ``."""
+    return {name: environ.get(name) for name in THREAD_VARIABLES}
+
 
 class KernelError(RuntimeError):
     """The ``hessinit`` kernel is missing and cannot be installed, or runs another Python."""
@@ -54,7 +71,10 @@ class Job:
         timeout: The wall-clock limit in seconds.
         code_hash: :func:`hessinit.book.grid.package_hash` on the client; the worker's must
             equal it (empty: not checked).
-        threads: Threads for TensorFlow and the BLAS in the kernel (``None``: their defaults).
+        threads: Threads for TensorFlow and the BLAS in the kernel (``None``: as
+            :attr:`environment` says).
+        environment: The client's :data:`THREAD_VARIABLES` when the job was made (``None``:
+            unset); the kernel gets these, whatever the worker's own environment holds.
     """
 
     id: str
@@ -66,6 +86,7 @@ class Job:
     timeout: float = 3600.0
     code_hash: str = ""
     threads: int | None = None
+    environment: dict = field(default_factory=lambda: _thread_variables(os.environ))
 
 
 @dataclass
@@ -117,6 +138,61 @@ def _same_python(executable):
         return False
 
 
+def _install_kernel(prefix):
+    """Install the ``hessinit`` kernel of this interpreter into ``prefix``, all at once.
+
+    What ``python -m ipykernel install --prefix PREFIX --name hessinit`` installs, but staged
+    in a folder beside the destination and renamed into place: workers that start together on
+    a fresh environment never see a half-written kernel nor remove each other's (ipykernel's
+    own install deletes the destination, then copies into it). The first rename wins; the
+    others find a complete kernel there and leave it.
+
+    Args:
+        prefix: The environment's root (``sys.prefix``); the kernel goes to
+            ``PREFIX/share/jupyter/kernels/hessinit``.
+
+    Returns:
+        pathlib.Path: The kernel's folder.
+
+    Raises:
+        OSError: If the folder cannot be written.
+
+    Example:
+        >>> import json, tempfile
+        >>> with tempfile.TemporaryDirectory() as prefix:
+        ...     folder = _install_kernel(prefix)
+        ...     spec = json.loads((folder / "kernel.json").read_text())
+        ...     again = _install_kernel(prefix)  # already there: left as it is
+        ...     sorted(p.name for p in folder.parent.iterdir())
+        ...     spec["argv"][0] == sys.executable, spec["display_name"], again == folder
+        ['hessinit']
+        (True, 'Python (hessinit)', True)
+    """
+    import platform
+    import shutil
+
+    from ipykernel.kernelspec import write_kernel_spec
+
+    kernels = Path(prefix) / "share" / "jupyter" / "kernels"
+    kernels.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{KERNEL}-", dir=kernels))
+    try:
+        python = ["-Xfrozen_modules=off"] if platform.python_implementation() == "CPython" else []
+        spec = write_kernel_spec(
+            staging / KERNEL,
+            overrides={"display_name": "Python (hessinit)"},
+            python_arguments=python,
+        )
+        try:
+            os.rename(spec, kernels / KERNEL)  # atomic; fails if the kernel is there already
+        except OSError:
+            if not (kernels / KERNEL / "kernel.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return kernels / KERNEL
+
+
 def ensure_kernel():
     """Install the ``hessinit`` kernel into this environment if needed; check its Python.
 
@@ -136,10 +212,8 @@ def ensure_kernel():
     try:
         spec = KernelSpecManager().get_kernel_spec(KERNEL)
     except NoSuchKernel:
-        from ipykernel.kernelspec import install
-
         try:
-            install(kernel_name=KERNEL, display_name="Python (hessinit)", prefix=sys.prefix)
+            _install_kernel(sys.prefix)
         except OSError as err:
             raise KernelError(
                 f"cannot install the Jupyter kernel {KERNEL!r} into {sys.prefix} ({err}); run "
@@ -157,23 +231,54 @@ def ensure_kernel():
     return spec.resource_dir
 
 
+def kernel_environment(job):
+    """The environment variables a job's kernel gets on top of its process's: ``None`` unsets.
+
+    The job's :attr:`Job.environment` (the client's thread variables), each set to
+    :attr:`Job.threads` if given, and TensorFlow's C++ logging silenced. So a run has the same
+    number of threads in this process and on any Dask worker.
+
+    Args:
+        job: A :class:`Job`.
+
+    Returns:
+        dict[str, str | None]: Each variable's value, or None to remove it.
+
+    Example:
+        >>> client = {"OMP_NUM_THREADS": "4"}  # the client's environment: only OMP set
+        >>> job = Job("x", "x", "{}", "x.ipynb", {}, environment=_thread_variables(client))
+        >>> env = kernel_environment(job)
+        >>> env["OMP_NUM_THREADS"], env["OPENBLAS_NUM_THREADS"], env["TF_CPP_MIN_LOG_LEVEL"]
+        ('4', None, '3')
+        >>> job.threads = 1
+        >>> sorted({v for k, v in kernel_environment(job).items() if k in THREAD_VARIABLES})
+        ['1']
+    """
+    env = {name: job.environment.get(name) for name in THREAD_VARIABLES}
+    if job.threads:
+        env.update(dict.fromkeys(THREAD_VARIABLES, str(job.threads)))
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return env
+
+
+def _set_environment(env):
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @contextmanager
-def _environment(threads):
-    """Set the kernel's environment for the duration of one job, then restore it."""
-    names = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-    new = {"TF_CPP_MIN_LOG_LEVEL": "3"}
-    if threads:
-        new.update(dict.fromkeys(names, str(threads)))
-    saved = {k: os.environ.get(k) for k in new}
-    os.environ.update(new)
+def _environment(job):
+    """Set the kernel's environment (:func:`kernel_environment`) for one job, then restore it."""
+    env = kernel_environment(job)
+    saved = {name: os.environ.get(name) for name in env}
+    _set_environment(env)
     try:
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _set_environment(saved)
 
 
 def _write(path, data):
@@ -226,7 +331,7 @@ def execute_job(job):
 
     start = time.monotonic()
     deadline = start + job.timeout
-    with tempfile.TemporaryDirectory(prefix="hessinit-run-") as tmp, _environment(job.threads):
+    with tempfile.TemporaryDirectory(prefix="hessinit-run-") as tmp, _environment(job):
         root = Path(tmp)
         for rel, data in job.files.items():
             _write(root / rel, data)

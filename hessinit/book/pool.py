@@ -172,10 +172,8 @@ class DaskPool:
         except (CodeMismatchError, KernelError):
             raise
         except KilledWorker as err:
-            message = (
-                f"KilledWorker: the worker running it died {self.allowed_failures + 1} times "
-                f"({err})"
-            )
+            # The scheduler's limit, not ours: an external scheduler has its own configuration.
+            message = f"KilledWorker: each worker that ran it died ({err})"
             return run_id, Outcome(run_id, "failed", error=message)
         except Exception as err:  # noqa: BLE001 - one run's failure is its outcome
             return run_id, Outcome(run_id, "failed", error=f"{type(err).__name__}: {err}")

@@ -77,9 +77,3 @@ def args(root, *extra):
     parser = argparse.ArgumentParser()
     book_cli.add_arguments(parser)
     return parser.parse_args(["--root", str(root), "--no-build", *extra])
-
-
-def csvs(root):
-    """``{path under _runs: text}`` of every CSV a build wrote."""
-    runs = root / "_runs"
-    return {p.relative_to(runs).as_posix(): p.read_text() for p in sorted(runs.rglob("*.csv"))}
