@@ -166,7 +166,8 @@ def run(
         same_batch: train on one fixed mini-batch (the original notebook's bug).
         spectra: also track lambda_max per layer and for the network (adds
             :data:`SPECTRA_COLUMNS`; about a few dozen Hessian-vector products per layer and
-            checkpoint). Default off: the cost and the frame are as without it.
+            checkpoint); ``"network"``: only the network's (``lambda_max`` stays NaN). Default
+            off: the cost and the frame are as without it.
         model: a built Keras model mapping ``data.x`` (reshaped to its input shape) to
             ``data.num_classes`` logits, trained in place instead of the MLP; ``sd``,
             ``kernel_std``, ``widths`` and ``activation`` are then unused (``sd`` is only
@@ -194,7 +195,7 @@ def run(
     Raises:
         ValueError: ``steps < 0``, ``batch_size``, ``hessian_every`` or ``hessian_batch < 1``,
             ``lr`` neither positive nor Taylor, an argument ``mlp`` rejects, a ``model`` with
-            BatchNorm or whose input does not fit ``data.x``.
+            BatchNorm or whose input does not fit ``data.x``, or another ``spectra``.
 
     Example:
         Two steps of a one-hidden-layer ReLU network on 64 random 4 x 4 images:
@@ -219,6 +220,8 @@ def run(
     fraction = (lr[1] if isinstance(lr, tuple) else 1.0) if taylor else None
     if not taylor and not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number or 'taylor', got {lr!r}")
+    if spectra not in (False, True, "network"):
+        raise ValueError(f"spectra must be True, False or 'network', got {spectra!r}")
     x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
     n = len(y_all)
     if model is None:
@@ -264,7 +267,8 @@ def run(
                                                   **(tensor_options or {}))
                          for name in names}  # fmt: skip
             if spectra:
-                lams, lam_net, lam_ok = _checkpoint_spectra(model, x_h, y_h, names)
+                each = names if spectra is True else []
+                lams, lam_net, lam_ok = _checkpoint_spectra(model, x_h, y_h, each)
         if step < steps:
             if taylor:
                 loss, step_lr = _taylor_sgd_step(model, x, y, tf.constant(fraction, tf.float32))
@@ -281,8 +285,8 @@ def run(
                 h = norms[name]
                 row.update(H=h.H, G=h.G, R=h.R, GR=h.GR)
                 if spectra:
-                    row.update(lambda_max=lams[name], lambda_max_network=lam_net,
-                               lambda_converged=lam_ok)  # fmt: skip
+                    row.update(lambda_max=lams.get(name, math.nan),
+                               lambda_max_network=lam_net, lambda_converged=lam_ok)  # fmt: skip
             rows.append(row)
         if not math.isfinite(loss):
             diverged = step

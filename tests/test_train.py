@@ -302,3 +302,16 @@ def test_conv_model_refused_with_batchnorm_or_wrong_input(tiny_images):
 
     with pytest.raises(ValueError, match="shape"):
         train.run(tiny_images, model=small_cnn((8, 8, 1), 3, channels=(2, 2)), **KW)
+
+
+def test_network_only_spectra_skip_the_layers_and_keep_the_network(tiny_images):
+    """spectra="network" records the same network lambda_max as spectra=True, no layer's."""
+    kw = dict(hessian_batch=24, seed=2, **dict(KW, steps=4))
+    both = train.run(tiny_images, model=_cnn("tanh"), spectra=True, **kw)
+    network = train.run(tiny_images, model=_cnn("tanh"), spectra="network", **kw)
+    assert network["lambda_max"].isna().all()
+    at = network["H"].notna()
+    np.testing.assert_allclose(network.loc[at, "lambda_max_network"],
+                               both.loc[at, "lambda_max_network"], rtol=1e-6)  # fmt: skip
+    with pytest.raises(ValueError, match="spectra"):
+        train.run(tiny_images, model=_cnn("tanh"), spectra="layers", **kw)
