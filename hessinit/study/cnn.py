@@ -7,10 +7,10 @@ piecewise linear in theta (ReLU networks without BatchNorm) the tensors code tak
 structure (exact); elsewhere exact columns cost 2P Hessian-vector products per tensor, so the
 chapter asks for a fixed number of Hutchinson probes instead (``method="hutchinson"``).
 
-A network is built once per seed (and kept for later calls) with standard normal kernels Z_l,
-and every scheme sets kernel l to sigma_l Z_l (the builder's own draws, so the same weights as
-:func:`build`): a sweep over the variance factor c (kernels N(0, c / fan_in)) changes the
-scale, never the directions, and reuses the traced products. The depth-stable scale
+One network per architecture is kept for every seed and call; a seed's standard normal kernels
+Z_l are the builder's own draws, and every scheme sets kernel l to sigma_l Z_l (so the same
+weights as :func:`build`): a sweep over the variance factor c (kernels N(0, c / fan_in))
+changes the scale, never the directions, and reuses the traced products. The depth-stable scale
 (:class:`ConvDepthGrowth` and :func:`hessinit.study.cnn.stable_roots`) carries the MLP
 construction of :class:`hessinit.init.DepthGrowth` to plain ReLU CNNs of growing depth
 (:func:`hessinit.nn.convnets.plain_cnn`); claims 5.3 and 5.4 are built here from the verdict
@@ -71,24 +71,31 @@ def build(network: str, scheme: str | float, seed: int, input_shape=(28, 28, 1),
     return builder(**options, kernel_std=stds)
 
 
-#: Networks of :func:`_unit` by (network, seed, input shape, builder options): every call sets
-#: all kernels first, so one Keras model (and its traced products) serves every scheme and call.
+#: Networks of :func:`_unit` by (network, input shape, builder options), each with its seeds'
+#: N(0, 1) kernels: every call sets all kernels first, so one Keras model (and its traced
+#: products) serves every seed, scheme and call. Only kernels depend on the seed (biases start
+#: at zero, BatchNorm at gamma = 1, beta = 0).
 _UNITS: dict = {}
 
 
 def _unit(network: str, seed: int, input_shape, **kwargs):
-    """(model, Z): :func:`build`'s network with N(0, 1) kernels Z_l (float64 copies), any scheme."""
+    """(model, Z): :func:`build`'s network with N(0, 1) kernels Z_l of ``seed`` (float64 copies).
+
+    The model is shared by every seed; its kernels are Z_l only until the caller sets a scheme.
+    """
     if network not in NETWORKS:
         raise ValueError(f"unknown network {network!r}; choose one of {list(NETWORKS)}")
-    key = (network, int(seed), tuple(int(d) for d in input_shape), repr(sorted(kwargs.items())))
+    builder, options = NETWORKS[network]
+    options = {**options, **kwargs, "input_shape": input_shape}
+    key = (network, tuple(int(d) for d in input_shape), repr(sorted(kwargs.items())))
     if key not in _UNITS:
-        builder, options = NETWORKS[network]
-        options = {**options, **kwargs, "input_shape": input_shape, "seed": seed}
         count = len(kernel_layers(builder(**options)))
-        model = builder(**options, kernel_std=[1.0] * count)
-        bases = [layer.kernel.numpy().astype(np.float64) for layer in kernel_layers(model)]
-        _UNITS[key] = (model, bases)
-    return _UNITS[key]
+        _UNITS[key] = (builder(**options, seed=seed, kernel_std=[1.0] * count), {}, count)
+    model, bases, count = _UNITS[key]
+    if seed not in bases:
+        fresh = builder(**options, seed=seed, kernel_std=[1.0] * count)
+        bases[seed] = [layer.kernel.numpy().astype(np.float64) for layer in kernel_layers(fresh)]
+    return model, bases[seed]
 
 
 def _set_scheme(model, bases, scheme) -> None:

@@ -100,7 +100,13 @@ def test_lambda_max_matches_eigvalsh_of_the_full_hessian():
 def test_sweep_reuses_one_network_and_matches_each_built_scheme():
     # one network per seed serves every scheme: the norms are those of the network built anew
     x, y = _data()
-    out = cnn.kernel_norms(x, y, ["cnn relu"], [0.5, "he", 8.0], [0], **SHAPE)
+    out = cnn.kernel_norms(x, y, ["cnn relu"], [0.5, "he", 8.0], [1, 0], **SHAPE)
+    seed1 = out[(out["seed"] == 1) & (out["c"] == 0.5)]
+    model = cnn.build("cnn relu", 0.5, 1, input_shape=(6, 6, 1), **SHAPE)  # seed 1's kernels
+    for _, row in seed1.iterrows():
+        h, _, _ = _materialized(model, row["tensor"], x, y)
+        np.testing.assert_allclose(row["H"], h, rtol=1e-8)
+    out = out[out["seed"] == 0]
     assert out["init"].unique().tolist() == ["c=0.5", "he", "c=8"]
     assert out["c"].iloc[0] == 0.5 and np.isnan(out[out["init"] == "he"]["c"]).all()
     for scheme in (0.5, 8.0):
