@@ -481,6 +481,8 @@ class Runner:
                     e = dict(entry)
                     if "sections" in e:
                         e["sections"] = expand(e["sections"])
+                        if not e["sections"]:  # an empty list is a malformed toc
+                            del e["sections"]
                     out.append(e)
             return out
 

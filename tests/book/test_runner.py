@@ -72,6 +72,12 @@ def test_toc_keeps_only_pages_that_exist(tmp_path):
     files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
     assert files == ["_runs/site/original/mnist", "book/api", "book/bibliography"]
     assert toc["root"] == "book/intro"
+    # a chapter whose sections all failed keeps no empty `sections:` (sphinx-external-toc
+    # rejects an empty list, and the whole site would fail to build)
+    (tmp_path / "_runs" / "site" / "cnn.ipynb").write_text("{}")
+    toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
+    (cnn,) = [c for p in toc["parts"] for c in p["chapters"] if c["file"] == "_runs/site/cnn"]
+    assert "sections" not in cnn
 
 
 def test_the_files_a_run_reads_are_part_of_its_key(tmp_path):
