@@ -156,7 +156,7 @@ def test_claims_looks_outside_the_runner_for_what_the_runner_collects():
     grid = yaml.safe_load((ROOT / "book" / "grid.yml").read_text())
     (collect,) = [e["collect"] for e in grid["runs"] if e["notebook"] == "claims"]
     source = (ROOT / "book" / "claims.md").read_text()
-    chapters = ast.literal_eval(re.search(r"^chapters = (\[.*\])$", source, re.M)[1])
+    chapters = ast.literal_eval(re.search(r"^chapters = (\[.*?\])$", source, re.M | re.S)[1])
     assert chapters == collect
     text = (ROOT / "book" / "reproducibility.md").read_text()
     assert all(f"`{name}.csv`" in text for name in collect)
