@@ -74,10 +74,26 @@ def test_toc_keeps_only_pages_that_exist(tmp_path):
     assert toc["root"] == "book/intro"
     # a chapter whose sections all failed keeps no empty `sections:` (sphinx-external-toc
     # rejects an empty list, and the whole site would fail to build)
-    (tmp_path / "_runs" / "site" / "cnn.ipynb").write_text("{}")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n  - caption: A\n    chapters:\n"
+        "      - file: _runs/site/a\n        sections:\n          - file: _runs/site/b\n"
+    )
+    (tmp_path / "_runs" / "site" / "a.ipynb").write_text("{}")
     toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
-    (cnn,) = [c for p in toc["parts"] for c in p["chapters"] if c["file"] == "_runs/site/cnn"]
-    assert "sections" not in cnn
+    assert toc["parts"] == [{"caption": "A", "chapters": [{"file": "_runs/site/a"}]}]
+
+
+def test_toc_lists_the_cnn_pages_of_each_dataset_before_the_ledger(tmp_path):
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, tmp_path)
+    shutil.copytree(ROOT / "book", tmp_path / "book")
+    for page in ("cnn/mnist-5k", "cnn/cifar10", "cnn_training/mnist-5k", "claims"):
+        (tmp_path / "_runs" / "site" / page).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "_runs" / "site" / f"{page}.ipynb").write_text("{}")
+    toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
+    files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
+    site = [f.removeprefix("_runs/site/") for f in files if f.startswith("_runs/")]
+    assert site == ["cnn/cifar10", "cnn/mnist-5k", "cnn_training/mnist-5k", "claims"]
 
 
 def test_the_files_a_run_reads_are_part_of_its_key(tmp_path):
