@@ -130,13 +130,36 @@ def _alt_from_captions(nb):
     return nb
 
 
+def _label_figures(nb, dataset):
+    """Suffix each figure's label with ``dataset`` (:func:`hessinit.study.claims.figure_label`).
+
+    Every dataset's page of a per-dataset chapter has the same figures; Sphinx needs labels
+    unique in the book (a second ``fig-cnn`` is a warning, which fails the ``-W`` build).
+
+    >>> import nbformat
+    >>> cell = nbformat.v4.new_code_cell("plot()")
+    >>> cell.metadata["mystnb"] = {"figure": {"caption": "Norms.", "name": "fig-cnn"}}
+    >>> nb = nbformat.v4.new_notebook(cells=[cell])
+    >>> _label_figures(nb, "svhn").cells[0].metadata["mystnb"]["figure"]["name"]
+    'fig-cnn-svhn'
+    """
+    from hessinit.study.claims import figure_label
+
+    for cell in nb.cells:
+        figure = cell.metadata.get("mystnb", {}).get("figure", {})
+        if cell.cell_type == "code" and figure.get("name"):
+            figure["name"] = figure_label(figure["name"], f"page/{dataset}")
+    return nb
+
+
 def decorate(nb, run, root):
     """Present an executed notebook as a page of the site.
 
     The Open-in-Colab badge goes right under the page's title (a per-dataset page's title gets
     ``: <dataset>``, so that its sidebar entry and ``<title>`` differ from the other datasets'),
-    the parameters papermill injected are folded into a small table in place of their cell, and
-    each figure's caption becomes its image's alt text.
+    the parameters papermill injected are folded into a small table in place of their cell,
+    each figure's caption becomes its image's alt text, and a per-dataset page's figure labels
+    get the dataset (:func:`_label_figures`).
 
     Args:
         nb: The executed notebook (nbformat), changed in place.
@@ -149,6 +172,8 @@ def decorate(nb, run, root):
     import nbformat
 
     _alt_from_captions(nb)
+    if run.dataset is not None:
+        _label_figures(nb, run.dataset)
     badge = _badge(root, run)
     for cell in nb.cells:
         if cell.cell_type == "markdown":

@@ -405,6 +405,29 @@ def interval_text(value: float, low: float, high: float, digits: int = 3) -> str
     return f"{_number(value, digits)} [{_number(low, digits)}, {_number(high, digits)}]"
 
 
+def figure_label(figure: str, page: str) -> str:
+    """The label a chapter's figure has on the site: ``figure``, suffixed on per-dataset pages.
+
+    A chapter run once per dataset (its page ``"<chapter>/<dataset>"``, e.g.
+    ``"original/mnist-5k"``) shows the same figures on every dataset's page, and Sphinx needs
+    labels unique in the whole book, so there each figure is ``<figure>-<dataset>``. The site's
+    page decorator (:func:`hessinit.book.page.decorate`) renames the figures, the ledger links
+    to them, both through this function.
+
+    Args:
+        figure: the figure's name in the chapter's notebook, e.g. ``"fig-cnn"``.
+        page: the page, ``"<chapter>"`` or ``"<chapter>/<dataset>"``.
+
+    Returns:
+        The label.
+
+    Example:
+        >>> figure_label("fig-cnn", "cnn/mnist-5k"), figure_label("fig-dominance", "dominance")
+        ('fig-cnn-mnist-5k', 'fig-dominance')
+    """
+    return f"{figure}-{page.rsplit('/', 1)[1]}" if "/" in page else figure
+
+
 def ledger_markdown(table: pd.DataFrame, digits: int = 3) -> str:
     """The ledger as a MyST table: provenance, measure, 95% interval, seeds, verdict, figure link.
 
@@ -431,7 +454,7 @@ def ledger_markdown(table: pd.DataFrame, digits: int = 3) -> str:
     ]
     for row in table.itertuples(index=False):
         number = f"{row.measure} = {interval_text(row.value, row.low, row.high, digits)}"
-        link = f"{{ref}}`figure <{row.figure}>`"
+        link = f"{{ref}}`figure <{figure_label(row.figure, str(row.page))}>`"
         cells = (row.claim, row.source, f'"{row.wording}"', row.setting, number, int(row.seeds),
                  row.rule, f"**{row.verdict}**", link)  # fmt: skip
         lines.append("| " + " | ".join(_cell(v) for v in cells) + " |")
