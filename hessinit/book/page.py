@@ -158,8 +158,8 @@ def decorate(nb, run, root):
     The Open-in-Colab badge goes right under the page's title (a per-dataset page's title gets
     ``: <dataset>``, so that its sidebar entry and ``<title>`` differ from the other datasets'),
     the parameters papermill injected are folded into a small table in place of their cell,
-    each figure's caption becomes its image's alt text, and a per-dataset page's figure labels
-    get the dataset (:func:`_label_figures`).
+    each figure's caption becomes its image's alt text, and a per-dataset page's figures are
+    labelled ``<figure>-<dataset>``, so that the datasets' pages do not share labels.
 
     Args:
         nb: The executed notebook (nbformat), changed in place.
