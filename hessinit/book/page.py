@@ -131,10 +131,12 @@ def _alt_from_captions(nb):
 
 
 def _label_figures(nb, dataset):
-    """Suffix each figure's label with ``dataset`` (:func:`hessinit.study.claims.figure_label`).
+    """Suffix each figure's label with ``dataset``: ``<figure>-<dataset>``.
 
     Every dataset's page of a per-dataset chapter has the same figures; Sphinx needs labels
-    unique in the book (a second ``fig-cnn`` is a warning, which fails the ``-W`` build).
+    unique in the book (a second ``fig-cnn`` is a warning, which fails the ``-W`` build). The
+    claims ledger links to these labels by the same rule (``hessinit.study.claims.figure_label``,
+    which this layer may not import; tests/book/test_page.py builds both together).
 
     >>> import nbformat
     >>> cell = nbformat.v4.new_code_cell("plot()")
@@ -143,12 +145,10 @@ def _label_figures(nb, dataset):
     >>> _label_figures(nb, "svhn").cells[0].metadata["mystnb"]["figure"]["name"]
     'fig-cnn-svhn'
     """
-    from hessinit.study.claims import figure_label
-
     for cell in nb.cells:
         figure = cell.metadata.get("mystnb", {}).get("figure", {})
         if cell.cell_type == "code" and figure.get("name"):
-            figure["name"] = figure_label(figure["name"], f"page/{dataset}")
+            figure["name"] = f"{figure['name']}-{dataset}"
     return nb
 
 

@@ -410,9 +410,9 @@ def figure_label(figure: str, page: str) -> str:
 
     A chapter run once per dataset (its page ``"<chapter>/<dataset>"``, e.g.
     ``"original/mnist-5k"``) shows the same figures on every dataset's page, and Sphinx needs
-    labels unique in the whole book, so there each figure is ``<figure>-<dataset>``. The site's
-    page decorator (:func:`hessinit.book.page.decorate`) renames the figures, the ledger links
-    to them, both through this function.
+    labels unique in the whole book, so there each figure is ``<figure>-<dataset>``: the site's
+    page decorator (``hessinit.book.page.decorate``) renames the figures by this rule, and the
+    ledger links to them through this function.
 
     Args:
         figure: the figure's name in the chapter's notebook, e.g. ``"fig-cnn"``.
