@@ -79,6 +79,70 @@ def release_ref(root="."):
     return f"v{release_version(root)}"
 
 
+def release_mismatches(root=".", tag=None):
+    r"""Where the checkout names a release other than :func:`release_ref`; empty when all agree.
+
+    Checked: the default install source of every notebook's Colab cell
+    (``git+<repository>@v<version>`` in ``book/*.md`` and ``book/*.ipynb``), ``version`` and
+    ``repository-code`` of ``CITATION.cff``, the ``version`` of the BibTeX record in
+    ``book/intro.md``, and ``tag`` (the tag being released) if given. The repository is
+    ``[project.urls] Repository`` of ``pyproject.toml``.
+
+    Args:
+        root: The checkout.
+        tag: A git tag to check too (the release workflow's), or None.
+
+    Returns:
+        list[str]: One sentence per disagreement, naming the file and both values.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (root / "pyproject.toml").write_text('[project]\nversion = "0.3.0"\n'
+        ...     '[project.urls]\nRepository = "https://github.com/o/n"\n')
+        >>> _ = (root / "CITATION.cff").write_text(
+        ...     "version: 0.2.0\nrepository-code: https://github.com/o/n\n")
+        >>> release_mismatches(root, tag="v0.3.0")
+        ['CITATION.cff: version 0.2.0, not 0.3.0']
+        >>> release_mismatches(root, tag="0.3")[-1]
+        'the tag is 0.3, not v0.3.0 (the version in pyproject.toml)'
+    """
+    root = Path(root)
+    version, ref = release_version(root), release_ref(root)
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    url = project.get("urls", {}).get("Repository", "").rstrip("/")
+    out = []
+    cell = re.compile(r'HESSINIT_SOURCE\\?", \\?"git\+([^"@\\]+)@([^"\\]+)\\?"')
+    for path in sorted((root / "book").glob("*.md")) + sorted((root / "book").glob("*.ipynb")):
+        text = path.read_text()
+        if "google.colab" not in text:
+            continue
+        found = cell.findall(text)
+        name = path.relative_to(root).as_posix()
+        if len(found) != 1:
+            out.append(f"{name}: {len(found)} install sources in the Colab cell, not 1")
+        for source, named in found:
+            if (source.rstrip("/"), named) != (url, ref):
+                out.append(f"{name}: installs {source}@{named}, not {url}@{ref}")
+    cff = root / "CITATION.cff"
+    if cff.exists():
+        import yaml
+
+        fields = {k: str(v) for k, v in (yaml.safe_load(cff.read_text()) or {}).items()}
+        if fields.get("version") != version:
+            out.append(f"CITATION.cff: version {fields.get('version')}, not {version}")
+        if fields.get("repository-code", "").rstrip("/") != url:
+            out.append(f"CITATION.cff: repository-code {fields.get('repository-code')}, not {url}")
+    intro = root / "book" / "intro.md"
+    if intro.exists():
+        for named in re.findall(r"^\s*version\s*=\s*\{([^}]*)\}", intro.read_text(), re.M):
+            if named != version:
+                out.append(f"book/intro.md: the BibTeX record's version {named}, not {version}")
+    if tag is not None and tag != ref:
+        out.append(f"the tag is {tag}, not {ref} (the version in pyproject.toml)")
+    return out
+
+
 def github_repository(root="."):
     r"""``owner/name`` of ``[project.urls] Repository`` in ``root/pyproject.toml``, else ``""``.
 
@@ -667,7 +731,22 @@ def main(argv=None):
     parser.add_argument(
         "--out", default="_build/colab", help="where to write (default: %(default)s)"
     )
+    parser.add_argument(
+        "--check-release",
+        nargs="?",
+        const="",
+        metavar="TAG",
+        help="write nothing; check that the install cells, CITATION.cff and the book's citation "
+        "name the release v<version of pyproject.toml> (and that TAG is it, if given)",
+    )
     args = parser.parse_args(argv)
+    if args.check_release is not None:
+        left = release_mismatches(args.root, args.check_release or None)
+        for line in left:
+            print(f"error: {line}", file=sys.stderr)
+        if not left:
+            print(f"every reference names the release {release_ref(args.root)}")
+        return 1 if left else 0
     try:
         pages = write_edition(args.root, Path(args.root) / args.out, args.site)
     except (ValueError, FileNotFoundError) as err:

@@ -1,0 +1,288 @@
+"""The Colab edition (hessinit.book.colab): executed notebooks with their MyST made plain Markdown.
+
+References: hand-made executed notebooks whose glue outputs are built as myst-nb stores them
+(a display output with ``scrapbook`` metadata and MIME types under a prefix), values formatted
+here with Python's ``format``, the entries of ``book/references.bib`` as written there, and, in
+the slow test, a real papermill run of ``book/chain_rule.ipynb`` at a small size.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from notebook_runs import ROOT
+
+from hessinit.book import colab
+
+PREFIX = "application/papermill.record/"
+
+
+def glue_output(name, plain=None, markdown=None):
+    """A glue record as ``myst_nb.glue(name, value, display=False)`` writes it."""
+    data = {}
+    if plain is not None:
+        data[PREFIX + "text/plain"] = plain
+    if markdown is not None:
+        data[PREFIX + "text/markdown"] = markdown
+    return nbformat.v4.new_output(
+        "display_data", data=data, metadata={"scrapbook": {"name": name, "mime_prefix": PREFIX}}
+    )
+
+
+TITLE = """# A chapter
+
+<a class="colab-badge" href="https://colab.research.google.com/x">Open in Colab</a>
+
+(sec-intro)=
+% a MyST comment
+Over {glue:text}`n_sds` values of sd the ratio is {glue:text}`ratio:.3g` ({glue:text}`share:.1%`),
+the rule {glue:md}`verdict`, and the activation is {glue}`act`
+{cite:p}`skorski2021revisiting,martens2010deep`.
+As {cite}`sagun2017empirical` observe; see {ref}`the figure <fig-norms>` and {math}`x^2`.
+The role syntax is `{glue:text}` in code, and $\\frac{1}{2}$ stays math."""
+
+DIRECTIVES = """:::{note}
+A note with {glue:text}`n_sds` stds.
+:::
+
+```{math}
+:label: eq-a
+H = G + R
+```
+
+````{admonition} Careful
+```python
+print("{glue:text}`kept` in code")
+```
+````
+
+:::{dropdown} Parameters
+| a | b |
+|---|---|
+:::
+
+:::{glue:md} ledger
+:format: myst
+:::
+
+```{figure} images/a.png
+:name: fig-a
+:alt: A picture
+The caption.
+```"""
+
+
+LEDGER = "| claim | figure |\n|---|---|\n| 1 | {ref}`figure <fig-norms>` |"
+CAPTION = {"caption": "Norms for {glue:text}`n_sds` stds.", "name": "fig-norms"}
+
+
+def executed_notebook():
+    """A small executed notebook of the book, as the runner leaves it under _runs/site."""
+    remove, site_only = {"tags": ["remove-cell"]}, {"tags": ["run-parameters"]}
+    cells = [
+        nbformat.v4.new_code_cell("import os  # the install cell", metadata=remove),
+        nbformat.v4.new_markdown_cell(TITLE),
+        nbformat.v4.new_code_cell("n = 64\ntable = 'x.csv'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            '# Parameters\nn = 16\ntables = ["../a.csv", "../b.csv"]\ntable = "x.csv"\n',
+            metadata={"tags": ["injected-parameters", "remove-cell"]},
+        ),
+        nbformat.v4.new_markdown_cell(":::{dropdown} Parameters\n|a|b|\n:::", metadata=site_only),
+        nbformat.v4.new_code_cell(
+            "book.glue(...)",
+            outputs=[
+                glue_output("n_sds", plain="13"),
+                glue_output("ratio", plain="0.012345"),
+                glue_output("share", plain="0.25"),
+                glue_output("verdict", plain="'holds'", markdown="**holds**"),
+                glue_output("act", plain="'relu'"),
+                glue_output("ledger", markdown=LEDGER),
+                nbformat.v4.new_output("stream", name="stderr", text="a TensorFlow warning\n"),
+                nbformat.v4.new_output("stream", name="stdout", text="computed\n"),
+            ],
+        ),
+        nbformat.v4.new_code_cell(
+            "figures.plot()",
+            metadata={"mystnb": {"figure": CAPTION}},
+            outputs=[nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})],
+        ),
+        nbformat.v4.new_markdown_cell(DIRECTIVES),
+    ]  # fmt: skip
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "hessinit", "display_name": "Python (hessinit)"}
+    return nb
+
+
+@pytest.fixture(scope="module")
+def references():
+    return colab.read_references(ROOT / "book" / "references.bib")
+
+
+def markdown_of(nb):
+    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_values_citations_and_directives_become_plain_markdown(references):
+    labels = {"fig-norms": ("figure", "https://site/_runs/site/a.html#fig-norms")}
+    nb = executed_notebook()
+    out = colab.colab_notebook(nb, references, name="a", labels=labels, note="*Colab edition.*")
+    text = markdown_of(out)
+    assert colab.raw_myst(text) == [], colab.raw_myst(text)
+    # glued values, formatted as the format specs say (references: Python's format)
+    assert f"Over 13 values of sd the ratio is {format(0.012345, '.3g')} ({0.25:.1%})," in text
+    assert "the rule **holds**, and the activation is relu" in text
+    # citations: author-year from book/references.bib (three authors: "et al."; one: the name)
+    assert "relu\n(Skorski et al., 2021; Martens, 2010)." in text
+    assert "As (Sagun et al., 2017) observe" in text
+    assert "[the figure](https://site/_runs/site/a.html#fig-norms) and $x^2$." in text
+    # the references the notebook cites, in the order cited, LaTeX accents decoded
+    refs = out.cells[-1].source
+    assert refs.startswith("## References")
+    assert refs.index("Revisiting Weight Initialization") < refs.index("Hessian-free")
+    assert "Güney" in refs and "{" not in refs
+    # directives
+    assert "> **Note**\n>\n> A note with 13 stds." in text
+    assert "$$\nH = G + R\n$$" in text
+    assert '> **Careful**\n>\n> ```python\n> print("{glue:text}`kept` in code")\n> ```' in text
+    assert "**Parameters**\n\n| a | b |" in text
+    assert "| 1 | [figure](https://site/_runs/site/a.html#fig-norms) |" in text
+    assert "![A picture](images/a.png)\n\n*The caption.*" in text
+    # code in backticks is left alone; math keeps its braces; targets and comments are gone
+    assert "`{glue:text}` in code" in text and "$\\frac{1}{2}$" in text
+    assert "(sec-intro)=" not in text and "MyST comment" not in text
+    # the badge is replaced by the note, under the title
+    assert text.startswith("# A chapter\n\n*Colab edition.*\n\n") and "colab-badge" not in text
+
+
+def test_cells_site_only_dropped_outputs_cleaned_parameters_portable(references):
+    nb = executed_notebook()
+    out = colab.colab_notebook(nb, references, name="a")
+    assert nb.cells[3].source.count("tables") == 1  # the input is not changed
+    assert not any("run-parameters" in c.metadata.get("tags", []) for c in out.cells)
+    injected = next(c for c in out.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert injected.source == '# Parameters\nn = 16\ntable = "x.csv"'
+    glue_cell = next(c for c in out.cells if c.source == "book.glue(...)")
+    assert [o.get("text") for o in glue_cell.outputs] == ["computed\n"]  # no records, no stderr
+    figure = next(i for i, c in enumerate(out.cells) if c.source == "figures.plot()")
+    assert out.cells[figure].outputs[0]["data"]["image/png"] == "iVBORw0KGgo="
+    assert out.cells[figure + 1].source == "*Figure: Norms for 13 stds.*"
+    assert out.metadata["kernelspec"]["name"] == "python3"
+    nbformat.validate(out)
+
+
+def test_a_value_the_run_did_not_glue_is_refused(references):
+    nb = executed_notebook()
+    nb.cells[1].source += " And {glue:text}`missing:.2f`."
+    with pytest.raises(ValueError, match=r"a: the text refers to 'missing'"):
+        colab.colab_notebook(nb, references, name="a")
+    nb = executed_notebook()
+    nb.cells[1].source += " {cite:p}`nosuchkey2020`"
+    with pytest.raises(ValueError, match="nosuchkey2020"):
+        colab.colab_notebook(nb, references, name="a")
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("a {glue:text}`x:.2f` b", ["{glue:text}`x:.2f`"]),
+        ("{glue:md}`v` and {glue}`w`", ["{glue:md}`v`", "{glue}`w`"]),
+        ("see {cite:p}`a,b` and {ref}`t <l>`", ["{cite:p}`a,b`", "{ref}`t <l>`"]),
+        ("{sub-ref}``x`y``", ["{sub-ref}``x`y``"]),
+        (":::{note}\nbody\n:::", [":::{note}"]),
+        ("````{admonition} T\nx\n````", ["````{admonition} T"]),
+        ("(fig-a)=\n# Title", ["(fig-a)="]),
+        ("plain **Markdown**, [a link](u), $\\frac{a}{b}$, {braces} `code`", []),
+        ("`{glue:text}` in code and ``{cite}`x` `` too", []),
+        ("```python\n{glue:text}`x`\n(l)=\n:::{note}\n```", []),
+        ("~~~\n{cite}`x`\n~~~", []),
+    ],
+)
+def test_raw_myst_finds_roles_directives_and_targets_outside_code(text, found):
+    assert colab.raw_myst(text) == found
+
+
+def site_tree(tmp_path, pages):
+    root = tmp_path / "root"
+    (root / "book").mkdir(parents=True)
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copy(ROOT / "book" / "references.bib", root / "book" / "references.bib")
+    for page, nb in pages.items():
+        path = root / "_runs" / "site" / f"{page}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+    return root
+
+
+def test_write_edition_writes_every_page_and_links_figures_across_pages(tmp_path):
+    other = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# Claims\n\nSee {ref}`the norms <fig-norms>`.")]
+    )
+    root = site_tree(tmp_path, {"a": executed_notebook(), "claims/mnist-5k": other})
+    (root / "_runs" / "site" / ".a.partial.ipynb").write_text("{")  # hidden: skipped
+    pages = colab.write_edition(root, tmp_path / "colab")
+    assert pages == ["a", "claims/mnist-5k"]
+    version = colab.release_version(root)
+    repo = colab.github_repository(root)
+    site = colab.site_address(repo)
+    claims = nbformat.read(tmp_path / "colab" / "claims" / "mnist-5k.ipynb", as_version=4)
+    text = markdown_of(claims)
+    assert f"[the norms]({site}_runs/site/a.html#fig-norms)" in text
+    assert f"*Colab edition of release v{version} ([the page on the site]({site}" in text
+    for page in pages:
+        nb = nbformat.read(tmp_path / "colab" / f"{page}.ipynb", as_version=4)
+        assert colab.raw_myst(markdown_of(nb)) == []
+
+
+def test_write_edition_refuses_an_edition_with_myst_left(tmp_path, monkeypatch):
+    root = site_tree(tmp_path, {"a": executed_notebook()})
+    monkeypatch.setattr(
+        colab._Context, "role", lambda self, name, content: f"{{{name}}}`{content}`"
+    )
+    with pytest.raises(
+        ValueError, match=r"MyST left in the Colab edition: a: \{glue:text\}`n_sds`"
+    ):
+        colab.write_edition(root, tmp_path / "colab")
+    assert not (tmp_path / "colab").exists()
+    with pytest.raises(FileNotFoundError, match="build the book first"):
+        colab.write_edition(root, tmp_path / "colab", site=tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_the_edition_of_a_real_run_of_chain_rule_is_plain(tmp_path):
+    """chain_rule executed by papermill at a small size, decorated as the runner does."""
+    from hessinit.book.grid import read_grid
+    from hessinit.book.page import decorate
+
+    (run,) = [
+        r for r in read_grid(ROOT / "book" / "grid.yml", small=True) if r.notebook == "chain_rule"
+    ]
+    site = tmp_path / "_runs" / "site"
+    site.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HESSINIT_OFFLINE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    args = [a for k, v in run.parameters.items() for a in ("-p", k, str(v))]
+    subprocess.run(
+        [sys.executable, "-m", "papermill", str(ROOT / "book" / "chain_rule.ipynb"),
+         str(site / "chain_rule.ipynb"), "--no-progress-bar", "-k", "python3", *args],
+        env=env, check=True, capture_output=True, timeout=900, cwd=site,
+    )  # fmt: skip
+    nb = decorate(nbformat.read(site / "chain_rule.ipynb", as_version=4), run, ROOT)
+    nbformat.write(nb, site / "chain_rule.ipynb")
+    source = (ROOT / "book" / "chain_rule.md").read_text()
+    assert "{glue:text}" in source
+    assert colab.write_edition(ROOT, tmp_path / "colab", site=site) == ["chain_rule"]
+    out = nbformat.read(tmp_path / "colab" / "chain_rule.ipynb", as_version=4)
+    text = markdown_of(out)
+    assert colab.raw_myst(text) == []
+    glued = colab.glued_values(nb)
+    assert glued  # the run glued values, and the text shows them
+    for key in glued:
+        if f"{{glue:text}}`{key}`" in source:
+            assert colab.format_text(glued[key]["text/plain"]) in text, key
