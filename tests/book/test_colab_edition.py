@@ -6,6 +6,7 @@ here with Python's ``format``, the entries of ``book/references.bib`` as written
 the slow test, a real papermill run of ``book/chain_rule.ipynb`` at a small size.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -286,3 +287,27 @@ def test_the_edition_of_a_real_run_of_chain_rule_is_plain(tmp_path):
     for key in glued:
         if f"{{glue:text}}`{key}`" in source:
             assert colab.format_text(glued[key]["text/plain"]) in text, key
+    # and the edition runs top to bottom in a Colab-like environment (test_colab.py's: Colab's
+    # preinstalled packages only, no myst-nb, hessinit installed by the notebook's install cell)
+    from test_colab import checkout_wheel, colab_environment
+
+    python, wheel = colab_environment(tmp_path), checkout_wheel(tmp_path)
+    kernel = tmp_path / "jupyter" / "kernels" / "colab"
+    kernel.mkdir(parents=True)
+    spec = {
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.exec_lines=['import google.colab']"],
+        "display_name": "Colab-like", "language": "python",
+        "env": {"HESSINIT_SOURCE": str(wheel), "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    }  # fmt: skip
+    (kernel / "kernel.json").write_text(json.dumps(spec))
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    env["JUPYTER_PATH"] = str(tmp_path / "jupyter")
+    result = subprocess.run(
+        [sys.executable, "-m", "papermill", str(tmp_path / "colab" / "chain_rule.ipynb"),
+         str(ran / "chain_rule.ipynb"), "-k", "colab", "--no-progress-bar"],
+        env=env, capture_output=True, text=True, timeout=900, cwd=ran,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
