@@ -244,7 +244,8 @@ def _spans(text):
 def _blocks(text):
     """Split Markdown into ``("text" | "code", lines)`` blocks: code fences apart from the rest.
 
-    Directive fences (```` ```{note} ````) are text here; plain code fences are code.
+    Directive fences (three backticks or colons and ``{note}``) are text here; plain code fences
+    are code.
     """
     out, lines, i = [], text.split("\n"), 0
     while i < len(lines):
@@ -274,8 +275,8 @@ def raw_myst(text):
         text: Markdown.
 
     Returns:
-        list[str]: Each role (``{glue:text}`x```), directive fence (```` ```{note} ````,
-        ``:::{glue:md}``) and target line (``(label)=``) found, in order; empty for plain
+        list[str]: Each role (``{glue:text}`` and its content), directive fence (a ``{note}``
+        after backticks or ``:::``) and target line (``(label)=``) found, in order; empty for plain
         Markdown. Code blocks and inline code spans are not searched.
 
     Example:
