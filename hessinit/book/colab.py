@@ -56,13 +56,16 @@ _CODE_ROLES = ("code", "literal", "kbd", "samp", "file", "command", "program", "
 
 # -- the release
 def release_version(root="."):
-    r"""The package version in ``root/pyproject.toml``: the one source of the release's version.
+    r"""The package version: ``[project] version`` of ``root/pyproject.toml``, the one source.
+
+    A book root without ``pyproject.toml`` (not a checkout) gets the installed package's
+    version, which was read from the same field when it was built.
 
     Args:
         root: The checkout.
 
     Returns:
-        str: ``[project] version``.
+        str: The version.
 
     Example:
         >>> import pathlib, tempfile
@@ -71,7 +74,12 @@ def release_version(root="."):
         >>> release_version(root), release_ref(root)
         ('1.2.3', 'v1.2.3')
     """
-    return tomllib.loads((Path(root) / "pyproject.toml").read_text())["project"]["version"]
+    path = Path(root) / "pyproject.toml"
+    if not path.exists():
+        from importlib import metadata
+
+        return metadata.version("hessinit")
+    return tomllib.loads(path.read_text())["project"]["version"]
 
 
 def release_ref(root="."):
@@ -144,7 +152,10 @@ def release_mismatches(root=".", tag=None):
 
 
 def github_repository(root="."):
-    r"""``owner/name`` of ``[project.urls] Repository`` in ``root/pyproject.toml``, else ``""``.
+    r"""``owner/name`` of the book's GitHub repository; ``""`` when it is not on GitHub.
+
+    From ``repository: url`` of ``root/_config.yml`` (the book's one place that names it), else
+    ``[project.urls] Repository`` of ``root/pyproject.toml`` (a test checks that they agree).
 
     Example:
         >>> import pathlib, tempfile
@@ -153,10 +164,20 @@ def github_repository(root="."):
         ...     '[project.urls]\nRepository = "https://github.com/o/n/"\n')
         >>> github_repository(root)
         'o/n'
+        >>> _ = (root / "_config.yml").write_text("repository: {url: https://gitlab.com/a/b}")
+        >>> github_repository(root)
+        ''
     """
-    project = tomllib.loads((Path(root) / "pyproject.toml").read_text())["project"]
-    url = project.get("urls", {}).get("Repository", "").rstrip("/").removesuffix(".git")
-    match = re.fullmatch(r"https://github\.com/([^/\s]+/[^/\s]+)", url)
+    root = Path(root)
+    if (root / "_config.yml").exists():
+        import yaml
+
+        config = yaml.safe_load((root / "_config.yml").read_text()) or {}
+        url = (config.get("repository") or {}).get("url", "")
+    else:
+        project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+        url = project.get("urls", {}).get("Repository", "")
+    match = re.fullmatch(r"https://github\.com/([^/\s]+/[^/\s]+?)(?:\.git)?/?", url)
     return match[1] if match else ""
 
 
