@@ -389,11 +389,14 @@ def read_references(bib):
     Returns:
         dict: key -> ``(authors, year, reference)``.
     """
+    from pybtex.backends.plaintext import Backend
     from pybtex.database import parse_file
     from pybtex.richtext import Text
 
+    backend = Backend()  # once: render_as("text") looks the backend up among entry points
+
     def plain(latex):
-        return Text.from_latex(latex).render_as("text") if latex else ""
+        return Text.from_latex(latex).render(backend) if latex else ""
 
     out = {}
     for key, entry in parse_file(str(bib)).entries.items():
@@ -655,10 +658,14 @@ def colab_notebook(nb, references, name="notebook", labels=None, note=""):
         caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption")
         if caption:
             text = context.convert(" ".join(str(caption).split()))
-            cells.append(nbformat.v4.new_markdown_cell(f"*Figure: {text}*"))
+            figure = nbformat.v4.new_markdown_cell(f"*Figure: {text}*")
+            figure.id = f"{cell.get('id', 'figure')}-caption"[-64:]  # the same in every build
+            cells.append(figure)
     if context.cited:
         listing = "\n".join(f"- {references[k][2]}" for k in context.cited)
-        cells.append(nbformat.v4.new_markdown_cell(f"## References\n\n{listing}"))
+        listed = nbformat.v4.new_markdown_cell(f"## References\n\n{listing}")
+        listed.id = "references"
+        cells.append(listed)
     out = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(nb.metadata))
     out.metadata["kernelspec"] = {
         "name": "python3",

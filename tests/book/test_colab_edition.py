@@ -235,6 +235,11 @@ def test_write_edition_writes_every_page_and_links_figures_across_pages(tmp_path
     for page in pages:
         nb = nbformat.read(tmp_path / "colab" / f"{page}.ipynb", as_version=4)
         assert colab.raw_myst(markdown_of(nb)) == []
+    # the same run gives the same files (the published branch changes only where the book did)
+    colab.write_edition(root, tmp_path / "again")
+    for page in pages:
+        path = f"{page}.ipynb"
+        assert (tmp_path / "colab" / path).read_bytes() == (tmp_path / "again" / path).read_bytes()
 
 
 def test_write_edition_refuses_an_edition_with_myst_left(tmp_path, monkeypatch):
