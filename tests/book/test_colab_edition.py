@@ -14,7 +14,7 @@ import sys
 
 import nbformat
 import pytest
-from notebook_runs import ROOT
+from notebook_runs import ROOT, notebooks
 
 from hessinit.book import colab
 
@@ -316,3 +316,18 @@ def test_the_edition_of_a_real_run_of_chain_rule_is_plain(tmp_path):
         env=env, capture_output=True, text=True, timeout=900, cwd=ran,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("name", notebooks())
+def test_every_notebook_of_the_book_converts_to_plain_markdown(name, references, monkeypatch):
+    """The book's own MyST (its roles, directives, captions), each glued name given a value."""
+    monkeypatch.setattr(
+        colab._Context, "value", lambda self, key: {"text/plain": "0.5", "text/markdown": "**v**"}
+    )
+    nb = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4)
+    out = colab.colab_notebook(nb, references, name=name)
+    text = markdown_of(out)
+    assert colab.raw_myst(text) == []
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert source.count("{glue:text}`") == 0 or "0.5" in text
+    assert ("{cite" in source) == ("## References" in text)
