@@ -72,9 +72,11 @@ def mean_interval(samples, level=0.95):
     if samples.size < 2:
         raise ValueError("need at least 2 probes for a confidence interval")
     mean = float(np.mean(samples))
-    half = float(stats.t.ppf(0.5 + level / 2, samples.size - 1)) * float(
-        np.std(samples, ddof=1)
-    ) / math.sqrt(samples.size)
+    half = (
+        float(stats.t.ppf(0.5 + level / 2, samples.size - 1))
+        * float(np.std(samples, ddof=1))
+        / math.sqrt(samples.size)
+    )
     return mean, mean - half, mean + half
 
 
@@ -181,7 +183,7 @@ def lanczos_quadrature(matvec, n, steps=30, probes=10, seed=0):
 
 
 def _lanczos_nodes(matvec, u, steps):
-    """Ritz values and squared first components of m Lanczos steps from unit u (reorthogonalized)."""
+    """Ritz values and squared first components of m Lanczos steps from unit u (reorthogonal)."""
     n = u.size
     Q = np.zeros((steps, n))
     alpha, beta = [], []

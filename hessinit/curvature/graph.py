@@ -117,7 +117,7 @@ def graph_issue(model, supported, shared=False):
         >>> d = keras.layers.Dense(3, name="d")
         >>> model = keras.Model(inputs, d(d(inputs)))  # one layer applied twice
         >>> graph_issue(model, DENSE_STACK_LAYERS)
-        "layer 'd' is called 2 times (its weights are shared between calls)"
+        "layer 'd' is called 2 times (its weights are shared)"
     """
     if is_subclassed(model):
         return (
@@ -130,7 +130,7 @@ def graph_issue(model, supported, shared=False):
             return f"operation {_describe(op)} is not one of {_names(supported)}"
         calls = len(own_nodes(graph, op))
         if not shared and calls != 1 and not isinstance(op, keras.layers.InputLayer):
-            return f"layer {op.name!r} is called {calls} times (its weights are shared between calls)"
+            return f"layer {op.name!r} is called {calls} times (its weights are shared)"
     return None
 
 
@@ -166,7 +166,7 @@ def dense_stack_issue(model):
         >>> d1, d2 = keras.layers.Dense(4, name="d1"), keras.layers.Dense(2, name="d2")
         >>> model = keras.Model(inputs, d2(2.0 * d1(inputs)))
         >>> dense_stack_issue(model)  # doctest: +ELLIPSIS
-        "operation 'multiply' (Multiply, a keras.ops call between layers) is not one of ..."
+        "operation 'multiply...' (Multiply, a keras.ops call between layers) is not one of ..."
         >>> fresh = [keras.layers.Dense(4), keras.layers.Dense(2)]
         >>> dense_stack_issue(keras.Sequential([keras.Input((3,)), *fresh])) is None
         True
@@ -176,7 +176,8 @@ def dense_stack_issue(model):
         return issue
     graph = functional_graph(model)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        return f"model {model.name!r} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs"
+        n_in, n_out = len(graph.inputs), len(graph.outputs)
+        return f"model {model.name!r} has {n_in} inputs and {n_out} outputs"
     previous = graph.inputs[0]
     chain = []
     for op in graph.operations:

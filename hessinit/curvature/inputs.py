@@ -136,7 +136,9 @@ def check_labels(y, batch, classes):
     if values.ndim > 1 and values.size == values.shape[0]:
         values = values.reshape(-1)
     if values.ndim != 1:
-        raise ValueError(f"labels must have shape (B,) or one-hot (B, {classes}); got {values.shape}")
+        raise ValueError(
+            f"labels must have shape (B,) or one-hot (B, {classes}); got {values.shape}"
+        )
     if len(values) != batch:
         raise ValueError(f"x has {batch} samples but y has {len(values)} labels")
     if values.size and not np.all(np.isfinite(values) & (values == np.round(values))):

@@ -38,7 +38,7 @@ from ..nn.models import dense_layers, get_dense
 from .blocks import autodiff_blocks, recursive_blocks, static_blocks
 from .graph import is_dense_stack
 from .inputs import check_call
-from .layers import cast_weights, dense_stack, kernel_dims, model_inputs
+from .layers import cast_weights, kernel_dims, model_inputs
 
 
 @dataclass(frozen=True)

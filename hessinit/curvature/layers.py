@@ -97,8 +97,8 @@ def kernel_dims(weights):
 def cast_weights(weights, dims):
     """Float64 weights with their static shapes restored.
 
-    ``dims`` holds (n_in, n_out) per layer (:func:`kernel_dims`): ``reduce_retracing`` may have relaxed
-    the traced shapes to None.
+    ``dims`` holds (n_in, n_out) per layer (:func:`kernel_dims`): ``reduce_retracing`` may have
+    relaxed the traced shapes to None.
     """
     return [
         (tf.ensure_shape(tf.cast(w, tf.float64), d), tf.ensure_shape(tf.cast(b, tf.float64), d[1:]))

@@ -172,4 +172,3 @@ def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64", **o
     if isinstance(layer, int) and not isinstance(layer, bool):
         layer = get_dense(model, layer)[1]
     return hessian_norms(model, layer, x, y, chunk=chunk, precision=precision, **options)
-

@@ -100,7 +100,7 @@ def hvp_graph(variables, loss_fn, vectors):
 
 @tf.function(reduce_retracing=True)
 def _hvp(model, x, y, vectors, training):
-    """Compiled H v of the model's mean cross-entropy (:func:`~hessinit.curvature.graph.forward`)."""
+    """Compiled H v of the mean cross-entropy of :func:`~hessinit.curvature.graph.forward`."""
     return hvp_graph(
         tf_variables(model),
         lambda: tf.reduce_mean(cross_entropy(y, forward(model, x, training))),
@@ -270,7 +270,7 @@ def flatten(tensors):
 
 
 def unflatten(vector, variables):
-    """Split a flat vector into arrays shaped like ``variables`` (the inverse of :func:`flatten`)."""
+    """Split a flat vector into arrays shaped like ``variables`` (inverse of :func:`flatten`)."""
     out, start = [], 0
     for v in variables:
         size = _size(v)

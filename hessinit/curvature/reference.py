@@ -55,8 +55,8 @@ def _check_size(n, max_entries, what):
 def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=TRAINING):
     """The Hessian H = D^2_w L of the mean cross-entropy as a dense matrix, by nested autodiff.
 
-    L = (1/B) sum_i l_i of the logits of :func:`hessinit.curvature.graph.forward`; a ``tf.GradientTape`` Jacobian of the gradient. A
-    reference for tests and small models.
+    L = (1/B) sum_i l_i of the logits of :func:`hessinit.curvature.graph.forward`; a
+    ``tf.GradientTape`` Jacobian of the gradient. A reference for tests and small models.
 
     Args:
         model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
@@ -102,9 +102,7 @@ def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training
     return tf.concat(blocks, axis=1).numpy().astype(np.float64)
 
 
-def full_gauss_newton(
-    model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=TRAINING
-):
+def full_gauss_newton(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=TRAINING):
     """The Gauss-Newton matrix G = (1/B) sum_i J_i^T Lambda_i J_i as a dense matrix.
 
     J_i = dz_i/dw is the Jacobian of sample i's logits (``tf.GradientTape.jacobian``) and

@@ -37,7 +37,6 @@ from threadpoolctl import threadpool_limits
 from ..nn.models import get_dense
 from .graph import TRAINING
 from .operators import ROUTES, check_choice, curvature_operator
-from .products import TERMS
 
 #: The eigenvalues asked for: largest algebraic (``"LA"``, lambda_max first), largest in
 #: magnitude (``"LM"``) or smallest algebraic (``"SA"``, lambda_min first).

@@ -6,10 +6,11 @@ with P entries, logits z_i(theta) and L = (1/B) sum_i l_i, the Hessian block of 
     H = D^2_theta L = G + R,   G = (1/B) sum_i J_i^T Lambda_i J_i,   J_i = dz_i/dtheta,
                                R = (1/B) sum_i sum_k (dl_i/dz_ik) D^2_theta z_ik,
 
-with Lambda_i = diag(p_i) - p_i p_i^T. The forward pass is the training-mode network with
-dropout off: ``BatchNormalization`` normalizes by the statistics of the batch (so the samples
-are coupled, z_i depends on every x_j, and BatchNorm contributes to R), ``Dropout`` is the
-identity, and nothing is written back to the model (its moving statistics stay as they were).
+with Lambda_i = diag(p_i) - p_i p_i^T. The forward pass is
+:func:`hessinit.curvature.graph.forward`'s: with ``training=True`` (the default)
+``BatchNormalization`` normalizes by the statistics of the batch (so the samples are coupled, z_i
+depends on every x_j, and BatchNorm contributes to R), with ``training=False`` by its moving
+statistics; ``Dropout`` is the identity, and nothing is written back to the model.
 
 Chosen per tensor by :func:`plan_tensor` from the predicted number of products and
 their memory:
@@ -478,7 +479,10 @@ def _exact(model, x, y, variable, plan, training):
         # the last chunk is padded with zero rows (index -1), whose products are zero
         rows = np.arange(start, start + plan.chunk)
         V = tf.one_hot(np.where(rows < plan.size, rows, -1), plan.size, dtype=dtype)
-        hv, gv = (t.numpy().astype(np.float64) for t in _products(model, x, y, index, V, curvature, training))
+        hv, gv = (
+            t.numpy().astype(np.float64)
+            for t in _products(model, x, y, index, V, curvature, training)
+        )
         if not curvature:
             hv = gv
         rv = hv - gv

@@ -1,6 +1,8 @@
 """The public curvature API on models no other test has seen: every route either matches the
 materialized Hessian (full nested autodiff of the model's own call) or raises a clear error."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -11,9 +13,9 @@ from hessinit.curvature import (
     full_hessian,
     hessian_norms,
     hutchinson_trace,
+    lanczos_quadrature,
     layer_hessian_norms,
     layer_spectrum,
-    lanczos_quadrature,
     spectral_density,
     spectrum,
 )
@@ -29,9 +31,10 @@ def _data(seed=0, shape=(N_IN,)):
 
 
 def _dense(units, name, activation=None):
+    init = keras.initializers.RandomNormal
     return keras.layers.Dense(units, activation, dtype=F, name=name,
-                              kernel_initializer=keras.initializers.RandomNormal(0, 1, seed=7),
-                              bias_initializer=keras.initializers.RandomNormal(0, 0.3, seed=8))  # fmt: skip
+                              kernel_initializer=init(0, 1, seed=7),
+                              bias_initializer=init(0, 0.3, seed=8))  # fmt: skip
 
 
 class Sub(keras.Model):
@@ -77,6 +80,13 @@ KINDS = ("sequential", "ops", "shared", "subclassed", "bn", "residual")
 STACKS = {"sequential"}
 
 
+@functools.cache
+def case(kind):
+    """A shared model of ``kind`` (weights never changed), data and its d1 kernel's H and G."""
+    model, (x, y) = build(kind), _data()
+    return (model, x, y, *_reference(model, x, y))
+
+
 def _reference(model, x, y, training=True):
     kernel = [v for v in model.trainable_variables if v.path.endswith("d1/kernel")][0]
     H = full_hessian(model, x, y, layer=kernel, training=training)
@@ -87,8 +97,7 @@ def _reference(model, x, y, training=True):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("method", ["auto", "kronecker", "columns", "autodiff"])
 def test_norms_match_the_materialized_hessian_or_refuse(kind, method):
-    model, (x, y) = build(kind), _data()
-    kernel, H, G = _reference(model, x, y)
+    model, x, y, kernel, H, G = case(kind)
     if method == "kronecker" and kind not in STACKS:
         with pytest.raises(ValueError, match="kronecker"):
             hessian_norms(model, kernel, x, y, method=method)
@@ -109,8 +118,7 @@ def test_norms_match_the_materialized_hessian_or_refuse(kind, method):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("method", ["auto", "kronecker", "autodiff"])
 def test_spectra_match_eigvalsh_or_refuse(kind, method):
-    model, (x, y) = build(kind), _data()
-    kernel, H, _ = _reference(model, x, y)
+    model, x, y, kernel, H, _ = case(kind)
     if method == "kronecker" and kind not in STACKS:
         with pytest.raises(ValueError, match="does not apply"):
             spectrum(model, x, y, kernel, method=method)
@@ -130,8 +138,7 @@ def test_the_issues_cases_no_longer_take_the_rebuilt_stack():
     assert "called 2 times" in dense_stack_issue(build("shared"))
     assert "subclassed" in dense_stack_issue(build("subclassed"))
     # the old names on the issue's model: the route actually taken, the right number
-    model, (x, y) = build("ops"), _data()
-    _, H, _ = _reference(model, x, y)
+    model, x, y, _, H, _ = case("ops")
     s = layer_spectrum(model, "d1", x, y)
     assert s.method == "autodiff"
     assert s.lambda_max == pytest.approx(np.linalg.eigvalsh(H).max(), rel=1e-8)
@@ -158,8 +165,7 @@ def test_batchnorm_mode_is_one_argument_everywhere(training):
 
 
 def test_which_smallest_algebraic_and_eigenvectors():
-    model, (x, y) = build("sequential"), _data()
-    _, H, _ = _reference(model, x, y)
+    model, x, y, _, H, _ = case("sequential")
     exact, vecs = np.linalg.eigh(H)
     s = spectrum(model, x, y, "d1", k=3, which="SA")
     np.testing.assert_allclose(s.eigenvalues, exact[:3], rtol=1e-8, atol=1e-12)

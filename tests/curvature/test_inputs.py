@@ -74,7 +74,7 @@ def test_one_hot_labels_are_read_as_their_argmax():
 
 @pytest.mark.parametrize("call", CALLS)
 def test_wrong_input_shape(call):
-    model, (x, y) = _model(), _data()
+    model, (_, y) = _model(), _data()
     with pytest.raises(ValueError, match=r"per-sample shape \(5,\).*takes \(3,\)"):
         CALLS[call](model, np.ones((5, 5)), y)
 

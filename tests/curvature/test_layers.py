@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from hessinit.curvature import dropout_masks, layer_curvature, layer_hessian_norms
+from hessinit.curvature import dropout_masks, full_hessian, layer_curvature, layer_hessian_norms
 from hessinit.curvature.layers import dense_stack
 from hessinit.nn import mlp
 
@@ -65,12 +65,16 @@ def test_unsupported_layer_is_refused():
     ):
         with pytest.raises(TypeError, match="BatchNormalization.*Flatten, Dense and Dropout"):
             call()
-    # layer_hessian_norms takes such models to the per-tensor code, which has its own list
+    # the per-tensor code has its own list: outside it, columns refuse naming the layer, and
+    # the default route falls back to autodiff columns of the model's own call
     model = keras.Sequential(
         [keras.Input((3,)), keras.layers.Dense(4, name="d"), keras.layers.LayerNormalization()]
     )
-    with pytest.raises(TypeError, match="LayerNormalization.*not supported.*Conv2D"):
-        layer_hessian_norms(model, "d", x, y)
+    with pytest.raises(TypeError, match="LayerNormalization.*is not one of.*Conv2D"):
+        layer_hessian_norms(model, "d", x, y, method="columns")
+    n = layer_hessian_norms(model, "d", x, y)
+    ref = full_hessian(model, x, y, layer=model.get_layer("d").kernel)
+    assert n.method == "autodiff" and n.H == pytest.approx(np.linalg.norm(ref), rel=1e-4)
 
 
 def test_only_retracing_warnings_of_tensorflow_are_dropped():
