@@ -73,6 +73,10 @@ class HessianNorms:
     intervals: dict | None = field(default=None, compare=False, repr=False)
 
 
+#: The two block routes as this module calls them: module-level names, so that a test can watch
+#: which route a layer takes (tests/nn/test_activations.py patches them).
+_autodiff_blocks, _recursive_blocks = autodiff_blocks, recursive_blocks
+
 #: Dtypes for the two Gram products of the double sum (see :func:`kron_norms`).
 PRECISIONS = ("float64", "float32")
 
@@ -195,10 +199,10 @@ def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, gram, masks, p
     weights = cast_weights(weights, dims)
     first = min(layers)
     if all(map(is_elementwise, acts[first:])):
-        blocks = recursive_blocks(weights, x, y, acts, first, masks)
+        blocks = _recursive_blocks(weights, x, y, acts, first, masks)
         blocks = dict(enumerate(blocks, start=first))
     else:
-        blocks = {k: autodiff_blocks(weights, x, y, acts, k) for k in layers}
+        blocks = {k: _autodiff_blocks(weights, x, y, acts, k) for k in layers}
     out = []
     for k, re in zip(layers, realign, strict=True):
         X, A, R = static_blocks(blocks[k], dims, k)

@@ -1,9 +1,12 @@
-"""Largest eigenvalues of layer and network Hessians by Lanczos on a Hessian-vector product.
+"""Extreme eigenpairs of tensor and network Hessians by Lanczos on a Hessian-vector product.
 
-The matrix is never formed: ``scipy.sparse.linalg.eigsh`` (implicitly restarted Lanczos, ARPACK)
-runs on a ``LinearOperator`` whose product is one of
+:func:`spectrum` returns the k largest (``which="LA"``), largest-magnitude (``"LM"``) or smallest
+(``"SA"``) eigenvalues of H, G or R, with their eigenvectors. The matrix is never formed:
+``scipy.sparse.linalg.eigsh`` (implicitly restarted Lanczos, ARPACK) runs on a ``LinearOperator``
+whose product (:mod:`hessinit.curvature.operators`) is one of
 
-- the Kronecker product of a dense layer (``method="kronecker"``): with the per-sample blocks
+- the Kronecker product of a dense layer (``method="kronecker"``), only for a model proved to be
+  a dense stack (:func:`hessinit.curvature.graph.dense_stack_issue`): with the per-sample blocks
   x_i and M_i = A_i + R_i of :func:`hessinit.curvature.layer_curvature`,
 
       H_W vec(V) = (1/B) sum_i x_i x_i^T V M_i = (1/B) X^T [(X V)_i M_i]_i,
