@@ -112,21 +112,23 @@ def kronecker_matvec(X, M):
     return matvec
 
 
-def _autodiff_matvec(model, x, y, term, training, index=None):
-    """The ``term`` product over all weights (``index=None``) or over tensor ``index`` alone."""
+def _autodiff_matvec(model, x, y, term, training, indices=None):
+    """The ``term`` product over all weights (``indices=None``) or over the tensors ``indices``."""
     variables = list(model.trainable_variables)
     dtype = variables[0].dtype
     zeros = [tf.zeros(v.shape, dtype) for v in variables]
 
     def matvec(v):
         """The product, flat float64."""
-        if index is None:
+        if indices is None:
             vectors = [tf.constant(u, dtype) for u in unflatten(v, variables)]
             return flatten(term_product(model, x, y, vectors, term, training))
         vectors = list(zeros)
-        vectors[index] = tf.constant(v.reshape(variables[index].shape), dtype)
-        out = term_product(model, x, y, vectors, term, training)[index]
-        return np.asarray(out, np.float64).ravel()
+        parts = unflatten(v, [variables[i] for i in indices])
+        for i, part in zip(indices, parts, strict=True):
+            vectors[i] = tf.constant(part, dtype)
+        out = term_product(model, x, y, vectors, term, training)
+        return flatten([out[i] for i in indices])
 
     return matvec, tf.as_dtype(dtype)
 
@@ -164,7 +166,9 @@ def curvature_operator(
             :func:`hessinit.curvature.inputs.check_call`).
         layer: ``None`` for all trainable weights (cross-layer blocks included); else a layer
             name, layer or variable (:func:`hessinit.curvature.inputs.resolve_weight`).
-        weight: with a layer, the weight's name (default its kernel).
+        weight: with a layer, the weight's name (default its kernel), or ``"all"``: every
+            trainable weight of the layer jointly (the layer's diagonal block, its tensors
+            flattened in ``layer.trainable_weights`` order; autodiff route).
         term: ``"H"``, ``"G"`` or ``"R"``.
         training: the BatchNorm mode (:func:`hessinit.curvature.graph.forward`).
         method: one of :data:`ROUTES`.
@@ -195,6 +199,16 @@ def curvature_operator(
         matvec, dtype = _autodiff_matvec(model, x, y, term, training)
         size = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
         return CurvatureOperator(matvec, size, dtype, "autodiff", term, training, None)
+    if weight == "all":
+        if method == "kronecker":
+            raise ValueError("method='kronecker' is for one dense kernel, not weight='all'")
+        own = resolve_weight(model, layer).path.rsplit("/", 1)[0]
+        indices = [
+            i for i, v in enumerate(model.trainable_variables) if v.path.rsplit("/", 1)[0] == own
+        ]
+        matvec, dtype = _autodiff_matvec(model, x, y, term, training, indices)
+        size = sum(int(np.prod(model.trainable_variables[i].shape)) for i in indices)
+        return CurvatureOperator(matvec, size, dtype, "autodiff", term, training, own + "/*")
     variable = resolve_weight(model, layer, weight)
     size = int(np.prod(variable.shape))
     issue = kronecker_issue(model, variable) if method != "autodiff" else "autodiff asked"
@@ -208,5 +222,5 @@ def curvature_operator(
             matvec, size, tf.float64, "kronecker", term, training, variable.path
         )
     index = next(i for i, v in enumerate(model.trainable_variables) if v is variable)
-    matvec, dtype = _autodiff_matvec(model, x, y, term, training, index)
+    matvec, dtype = _autodiff_matvec(model, x, y, term, training, [index])
     return CurvatureOperator(matvec, size, dtype, "autodiff", term, training, variable.path)

@@ -208,3 +208,20 @@ def test_lanczos_quadrature_is_exact_per_probe():
             assert np.sum(d.weights[p] * d.nodes[p] ** j) == pytest.approx(c2 @ lam**j, rel=1e-9)
         mass = np.sum(d.weights[p] * ((d.nodes[p] >= -0.1) & (d.nodes[p] <= 1.2)))
         assert mass == pytest.approx(c2[(lam >= -0.1) & (lam <= 1.2)].sum(), abs=1e-9)
+
+
+def test_a_whole_layers_block():
+    """weight='all': the joint block of a layer's kernel and bias, against the full matrix."""
+    model, x, y, *_ = case("residual")
+    H = full_hessian(model, x, y)
+    sizes = [int(np.prod(v.shape)) for v in model.trainable_variables]
+    d1 = [i for i, v in enumerate(model.trainable_variables) if "/d1/" in "/" + v.path + "/"]
+    starts = np.cumsum([0, *sizes])
+    rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in d1])
+    block = H[np.ix_(rows, rows)]
+    s = spectrum(model, x, y, "d1", weight="all", k=2, which="LM")
+    exact = np.linalg.eigvalsh(block)
+    np.testing.assert_allclose(
+        np.sort(np.abs(s.eigenvalues)), np.sort(np.abs(exact))[-2:], rtol=1e-8
+    )
+    assert s.eigenvectors.shape == (block.shape[0], 2)
