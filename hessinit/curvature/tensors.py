@@ -551,6 +551,10 @@ def tensor_hessian_norms(
 ):
     """||H||_F, ||G||_F, ||R||_F and <G, R> of the loss Hessian restricted to one weight tensor.
 
+    Deprecated as a public name (kept one release): :func:`hessinit.curvature.hessian_norms`
+    takes any model and layer, proves the route and falls back to autodiff; this function is
+    its per-tensor route for graphs of :data:`SUPPORTED_LAYERS`.
+
     H = D^2_theta L of the mean cross-entropy of the logits of
     :func:`hessinit.curvature.graph.forward` (``training=True``, the default: BatchNorm on the
     batch's statistics; ``False``: on its moving statistics; dropout off in both), split
@@ -616,6 +620,8 @@ def tensor_hessian_norms(
 
 def layer_tensor_norms(model, layer, x, y, weight=None, **options):
     """:func:`tensor_hessian_norms` of one layer's weight, by layer name (or the layer).
+
+    Deprecated alias (kept one release) of :func:`hessinit.curvature.hessian_norms`.
 
     Args:
         model: as in :func:`tensor_hessian_norms`.
