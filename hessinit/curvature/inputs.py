@@ -200,6 +200,8 @@ def check_call(model, x, y):
     if x.dtype != tf.as_dtype(dtype) and x.dtype.is_floating:
         x = tf.cast(x, dtype)
     classes = _num_logits(model, x)
+    if x.shape[0] is None:  # traced with an unknown batch: nothing more to check
+        return x, tf.cast(tf.reshape(y, [-1]), tf.int32)
     return x, check_labels(y, int(x.shape[0]), classes)
 
 
