@@ -76,7 +76,7 @@ def build(case):
         return keras.Model(inputs, _dense(K, "d2")(d1(d1(inputs))))
     if case == "bn":
         h = keras.layers.BatchNormalization(dtype=F)(_dense(WIDTH, "d1")(inputs))
-        return keras.Model(inputs, _dense(K, "d2")(keras.layers.Activation("tanh")(h)))
+        return keras.Model(inputs, _dense(K, "d2")(keras.layers.Activation("tanh", dtype=F)(h)))
     if case == "softmax":
         return keras.Sequential([inputs, _dense(WIDTH, "d1", "tanh"), _dense(K, "d2", "softmax")])
     raise ValueError(case)
