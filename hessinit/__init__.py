@@ -47,7 +47,16 @@ _API = {
     # curvature
     "HessianNorms": "curvature",
     "NormEstimate": "curvature",
+    "Spectrum": "curvature",
+    "SpectralDensity": "curvature",
+    "TraceEstimate": "curvature",
+    "hessian_norms": "curvature",
+    "spectrum": "curvature",
+    "hutchinson_trace": "curvature",
+    "spectral_density": "curvature",
+    # curvature, deprecated aliases kept one release (hessinit.curvature.DEPRECATED)
     "layer_hessian_norms": "curvature",
+    "layer_tensor_norms": "curvature",
     "tensor_hessian_norms": "curvature",
     "all_tensor_norms": "curvature",
     "hessian_norms_all_layers": "curvature",

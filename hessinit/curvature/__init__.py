@@ -1,5 +1,16 @@
 """Curvature of the loss: exact layer Hessians split by the chain rule, products and estimates.
 
+One public API: :func:`hessian_norms` (one tensor's ||H||, ||G||, ||R||, any model, the route
+proved), :func:`spectrum` (eigenpairs of one tensor or the whole network, ``which`` LA/LM/SA),
+:func:`hutchinson_trace` and :func:`spectral_density` (trace with an interval, SLQ density),
+all keyword-only options, ``term`` H/G/R and one ``training`` default (:data:`TRAINING`: BatchNorm
+on batch statistics, dropout off). Older names are kept as deprecated aliases (:data:`DEPRECATED`).
+
+- :mod:`~hessinit.curvature.graph`: what a model's functional graph proves, and the forward pass;
+- :mod:`~hessinit.curvature.inputs`: model, inputs, labels and layer checked at the door;
+- :mod:`~hessinit.curvature.norms`: :func:`hessian_norms`, the one norms entry point;
+- :mod:`~hessinit.curvature.operators`: H, G, R of a tensor or the network as a product;
+- :mod:`~hessinit.curvature.density`: Hutchinson trace and stochastic Lanczos quadrature;
 - :mod:`~hessinit.curvature.layers`: the layer protocol (what is read off a Keras model);
 - :mod:`~hessinit.curvature.blocks`: per-sample blocks A_i (Gauss-Newton) and R_i (curvature);
 - :mod:`~hessinit.curvature.kronecker`: exact Frobenius norms from the Kronecker identity;
@@ -16,6 +27,15 @@ Imports: numpy, scipy, TensorFlow, Keras and :mod:`hessinit.nn` only (never stud
 import logging
 
 from .blocks import layer_curvature
+from .density import (
+    SpectralDensity,
+    TraceEstimate,
+    hutchinson_trace,
+    lanczos_quadrature,
+    spectral_density,
+    trace_estimate,
+)
+from .graph import TRAINING, dense_stack_issue, forward, is_dense_stack
 from .hutchinson import (
     CurvatureEstimates,
     NormEstimate,
@@ -23,18 +43,27 @@ from .hutchinson import (
     hutchinson_norms,
     ratio_estimate,
 )
+from .inputs import check_call, resolve_weight
 from .kronecker import (
     PRECISIONS,
     HessianNorms,
     hessian_norms_all_layers,
     input_gram,
     kron_norms,
-    layer_hessian_norms,
 )
 from .layers import dropout_masks
-from .products import curvature_vp, gnvp, hvp, hvp_graph, num_params, tf_variables
+from .norms import NORM_METHODS, hessian_norms, layer_hessian_norms
+from .operators import CurvatureOperator, curvature_operator
+from .products import curvature_vp, gnvp, hvp, hvp_graph, num_params, term_product, tf_variables
 from .reference import MAX_FULL_ENTRIES, full_gauss_newton, full_hessian, kron_matrix
-from .spectra import NotConvergedError, Spectrum, layer_spectrum, network_spectrum, top_eigenvalues
+from .spectra import (
+    NotConvergedError,
+    Spectrum,
+    layer_spectrum,
+    network_spectrum,
+    spectrum,
+    top_eigenvalues,
+)
 from .tensors import (
     SUPPORTED_LAYERS,
     TensorPlan,
@@ -46,30 +75,53 @@ from .tensors import (
     training_logits,
 )
 
+#: Deprecated names (kept one release) -> the one public function that replaces them.
+DEPRECATED = {
+    "layer_hessian_norms": "hessian_norms",
+    "tensor_hessian_norms": "hessian_norms",
+    "layer_tensor_norms": "hessian_norms",
+    "layer_spectrum": "spectrum",
+    "network_spectrum": "spectrum",
+}
+
 __all__ = [
     "CurvatureEstimates",
+    "CurvatureOperator",
+    "DEPRECATED",
+    "HessianNorms",
     "MAX_FULL_ENTRIES",
+    "NORM_METHODS",
+    "NormEstimate",
     "NotConvergedError",
     "PRECISIONS",
     "SUPPORTED_LAYERS",
-    "TensorPlan",
+    "SpectralDensity",
     "Spectrum",
-    "HessianNorms",
-    "NormEstimate",
+    "TRAINING",
+    "TensorPlan",
+    "TraceEstimate",
     "all_tensor_norms",
+    "check_call",
+    "curvature_operator",
     "curvature_vp",
+    "dense_stack_issue",
     "dropout_masks",
+    "forward",
     "full_gauss_newton",
     "full_hessian",
     "gnvp",
+    "hessian_norms",
     "hessian_norms_all_layers",
     "hutchinson_norm",
     "hutchinson_norms",
+    "hutchinson_trace",
     "hvp",
     "hvp_graph",
     "input_gram",
+    "is_dense_stack",
     "kron_matrix",
     "kron_norms",
+    "lanczos_quadrature",
     "layer_curvature",
     "layer_hessian_norms",
     "layer_spectrum",
@@ -79,9 +131,14 @@ __all__ = [
     "num_params",
     "plan_tensor",
     "ratio_estimate",
+    "resolve_weight",
+    "spectral_density",
+    "spectrum",
     "tensor_hessian_norms",
+    "term_product",
     "tf_variables",
     "top_eigenvalues",
+    "trace_estimate",
     "training_logits",
 ]
 

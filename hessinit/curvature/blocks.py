@@ -23,7 +23,7 @@ import tensorflow as tf
 from ..nn.activations import is_elementwise, is_piecewise_linear
 from ..nn.losses import softmax_curvature_times
 from ..nn.models import get_dense
-from .layers import _cast_weights, _dims, _model_inputs
+from .layers import cast_weights, kernel_dims, model_inputs
 
 
 def _apply(h, kernel, bias, act):
@@ -43,7 +43,7 @@ def _elementwise_derivatives(act, a):
     return h, d1, d2
 
 
-def _recursive_blocks(weights, x, y, acts, first, masks=None):
+def recursive_blocks(weights, x, y, acts, first, masks=None):
     """(X_k, A_k, R_k) for every dense layer k >= ``first`` by one backward recursion (float64).
 
     With h_k = f_k(a_k) the layer's output, D_k = diag(f_k'(a_k)) and s = p - onehot(y):
@@ -94,7 +94,7 @@ def _recursive_blocks(weights, x, y, acts, first, masks=None):
     return blocks[::-1]
 
 
-def _autodiff_blocks(weights, x, y, acts, index):
+def autodiff_blocks(weights, x, y, acts, index):
     """(X, A, R) of dense layer ``index`` by per-sample nested autodiff (any activation)."""
     h = tf.reshape(tf.cast(x, tf.float64), [tf.shape(x)[0], -1])
     for (w, b), act in zip(weights[:index], acts[:index], strict=True):
@@ -121,7 +121,7 @@ def _autodiff_blocks(weights, x, y, acts, index):
     return h, A, R
 
 
-def _static_blocks(blocks, dims, index):
+def static_blocks(blocks, dims, index):
     """(X, A, R) of layer ``index`` reshaped to their static shapes (B, n_in), (B, n_out, n_out)."""
     X, A, R = blocks
     n_in, n_out = dims[index]
@@ -137,14 +137,14 @@ def _curvature(weights, x, y, acts, index, dims):
     """Inputs X, Gauss-Newton blocks A and curvature blocks R of dense layer ``index``, float64.
 
     Elementwise activations from layer ``index`` up take the backward recursion
-    (:func:`_recursive_blocks`), anything else per-sample nested autodiff.
+    (:func:`recursive_blocks`), anything else per-sample nested autodiff.
     """
-    weights = _cast_weights(weights, dims)
+    weights = cast_weights(weights, dims)
     if all(map(is_elementwise, acts[index:])):
-        blocks = _recursive_blocks(weights, x, y, acts, index)[0]
+        blocks = recursive_blocks(weights, x, y, acts, index)[0]
     else:
-        blocks = _autodiff_blocks(weights, x, y, acts, index)
-    return _static_blocks(blocks, dims, index)
+        blocks = autodiff_blocks(weights, x, y, acts, index)
+    return static_blocks(blocks, dims, index)
 
 
 def layer_curvature(model, layer, x, y):
@@ -181,6 +181,6 @@ def layer_curvature(model, layer, x, y):
         True
     """
     index, _ = get_dense(model, layer)
-    weights, acts, x, y = _model_inputs(model, x, y)
-    X, A, R = _curvature(weights, x, y, acts, index, _dims(weights))
+    weights, acts, x, y = model_inputs(model, x, y)
+    X, A, R = _curvature(weights, x, y, acts, index, kernel_dims(weights))
     return X.numpy(), A.numpy(), R.numpy()

@@ -19,9 +19,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 from scipy import stats as _st
 
-from .products import _flat, _unflat, curvature_vp, gnvp, hvp, num_params
+from .graph import TRAINING
+from .inputs import check_call
+from .products import flatten, num_params, term_product, unflatten
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,9 @@ class NormEstimate:
     level: float
 
 
-def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level=0.95, seed=0):
+def hutchinson_norm(
+    model, x, y, probes=100, product="hessian", deflate=0, level=0.95, seed=0, *, training=TRAINING
+):
     """Estimate a whole-network curvature norm from matrix-vector products, with an interval.
 
     ||H||_F^2 = E ||H v||^2 for Rademacher v, over all trainable weights, cross-layer blocks
@@ -70,6 +75,7 @@ def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level
         deflate: k, the dimension of the exactly-handled sketch; 0 for plain Hutchinson.
         level: the confidence level of the interval.
         seed: seed of the numpy generator that draws the sketch and the probes.
+        training: the BatchNorm mode of :func:`hessinit.curvature.graph.forward`.
 
     Returns:
         :class:`NormEstimate`.
@@ -90,20 +96,22 @@ def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level
         >>> bool(np.isclose(est.value, exact, rtol=1e-10))
         True
     """
-    apply = {"hessian": hvp, "gauss_newton": gnvp, "curvature": curvature_vp}.get(product)
-    if apply is None:
+    term = {"hessian": "H", "gauss_newton": "G", "curvature": "R"}.get(product)
+    if term is None:
         raise ValueError(
             f"product must be 'hessian', 'gauss_newton' or 'curvature', got {product!r}"
         )
     if probes < 2:
         raise ValueError("need at least 2 probes for a confidence interval")
+    x, y = check_call(model, x, y)
     variables = model.trainable_variables
     n = num_params(variables)
     rng = np.random.default_rng(seed)
 
     def matvec(v):
         """The product with a flat vector ``v``, flat in float64."""
-        return _flat(apply(model, x, y, _unflat(v, variables)))
+        vs = [tf.constant(u, variables[0].dtype) for u in unflatten(v, variables)]
+        return flatten(term_product(model, x, y, vs, term, training))
 
     exact, Q = 0.0, None
     if deflate > 0:
@@ -116,7 +124,7 @@ def hutchinson_norm(model, x, y, probes=100, product="hessian", deflate=0, level
         if Q is not None:
             v = v - Q @ (Q.T @ v)
         samples[k] = np.sum(matvec(v) ** 2)
-    return _norm_estimate(samples, exact, level)
+    return norm_estimate(samples, exact, level)
 
 
 def _t(level, dof):
@@ -124,7 +132,7 @@ def _t(level, dof):
     return float(_st.t.ppf(0.5 + level / 2, dof))
 
 
-def _norm_estimate(samples, exact, level):
+def norm_estimate(samples, exact, level):
     """sqrt(exact + mean of samples), with the t-interval of the mean mapped through sqrt."""
     m = len(samples)
     mean, sem = float(np.mean(samples)), float(np.std(samples, ddof=1)) / math.sqrt(m)
@@ -196,7 +204,7 @@ class CurvatureEstimates:
     exact: dict
 
 
-def hutchinson_norms(model, x, y, probes=30, deflate=0, level=0.95, seed=0):
+def hutchinson_norms(model, x, y, probes=30, deflate=0, level=0.95, seed=0, *, training=TRAINING):
     """||H||_F, ||G||_F, ||R||_F of the whole network and ||R||/||H||, ||G||/||H||, same probes.
 
     One orthonormal basis Q (k columns, Q = orth(H H S) for Gaussian S, as in
@@ -216,6 +224,7 @@ def hutchinson_norms(model, x, y, probes=30, deflate=0, level=0.95, seed=0):
         deflate: k, the dimension of the exactly-handled subspace; 0 for plain Hutchinson.
         level: the confidence level of every interval.
         seed: seed of the numpy generator that draws the sketch and the probes.
+        training: the BatchNorm mode of :func:`hessinit.curvature.graph.forward`.
 
     Returns:
         :class:`CurvatureEstimates`.
@@ -237,18 +246,24 @@ def hutchinson_norms(model, x, y, probes=30, deflate=0, level=0.95, seed=0):
     """
     if probes < 2:
         raise ValueError("need at least 2 probes for a confidence interval")
+    x, y = check_call(model, x, y)
     variables = model.trainable_variables
     n = num_params(variables)
     rng = np.random.default_rng(seed)
 
+    def as_vectors(v):
+        """A flat vector as tensors shaped like the variables."""
+        return [tf.constant(u, variables[0].dtype) for u in unflatten(v, variables)]
+
     def products(v):
         """(H v, G v) for a flat vector ``v``, flat in float64."""
-        vs = _unflat(v, variables)
-        return _flat(hvp(model, x, y, vs)), _flat(gnvp(model, x, y, vs))
+        vs = as_vectors(v)
+        hv = term_product(model, x, y, vs, "H", training)
+        return flatten(hv), flatten(term_product(model, x, y, vs, "G", training))
 
     def h_only(v):
         """H v for a flat vector ``v``, flat in float64."""
-        return _flat(hvp(model, x, y, _unflat(v, variables)))
+        return flatten(term_product(model, x, y, as_vectors(v), "H", training))
 
     def squares(v):
         """(||H v||^2, ||G v||^2, ||R v||^2)."""
@@ -267,7 +282,7 @@ def hutchinson_norms(model, x, y, probes=30, deflate=0, level=0.95, seed=0):
             v = v - Q @ (Q.T @ v)
         samples[k] = squares(v)
     names = ("H", "G", "R")
-    est = {t: _norm_estimate(samples[:, i], exact[i], level) for i, t in enumerate(names)}
+    est = {t: norm_estimate(samples[:, i], exact[i], level) for i, t in enumerate(names)}
     return CurvatureEstimates(
         **est,
         R_over_H=ratio_estimate(samples[:, 2], samples[:, 0], exact[2], exact[0], level),

@@ -35,8 +35,10 @@ import tensorflow as tf
 
 from ..nn.activations import is_elementwise, is_piecewise_linear
 from ..nn.models import dense_layers, get_dense
-from .blocks import _autodiff_blocks, _recursive_blocks, _static_blocks
-from .layers import _cast_weights, _dense_stack, _dims, _model_inputs
+from .blocks import autodiff_blocks, recursive_blocks, static_blocks
+from .graph import is_dense_stack
+from .inputs import check_call
+from .layers import cast_weights, kernel_dims, model_inputs
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class HessianNorms:
     method: str = field(default="kronecker", compare=False, repr=False)
     intervals: dict | None = field(default=None, compare=False, repr=False)
 
+
+#: The two block routes as this module calls them: module-level names, so that a test can watch
+#: which route a layer takes (tests/nn/test_activations.py patches them).
+_autodiff_blocks, _recursive_blocks = autodiff_blocks, recursive_blocks
 
 #: Dtypes for the two Gram products of the double sum (see :func:`kron_norms`).
 PRECISIONS = ("float64", "float32")
@@ -190,7 +196,7 @@ def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, gram, masks, p
     first layer's inputs and their scale s, for callers that reuse one batch (the double sum
     then skips x . x). ``precision``: of the double sums' Gram products (:func:`kron_norms`).
     """
-    weights = _cast_weights(weights, dims)
+    weights = cast_weights(weights, dims)
     first = min(layers)
     if all(map(is_elementwise, acts[first:])):
         blocks = _recursive_blocks(weights, x, y, acts, first, masks)
@@ -199,7 +205,7 @@ def _norm_sums(weights, x, y, acts, dims, layers, chunk, realign, gram, masks, p
         blocks = {k: _autodiff_blocks(weights, x, y, acts, k) for k in layers}
     out = []
     for k, re in zip(layers, realign, strict=True):
-        X, A, R = _static_blocks(blocks[k], dims, k)
+        X, A, R = static_blocks(blocks[k], dims, k)
         has_r = not all(map(is_piecewise_linear, acts[k:]))
         K, sx = gram if k == 0 and gram is not None else (None, None)
         out.append(_layer_sums(X, A, R, chunk, has_r, re, K, sx, precision))
@@ -240,7 +246,7 @@ def _norms_of_layers(model, indices, x, y, chunk=1024, gram=None, masks=None, pr
     other arguments are those of :func:`hessian_norms_all_layers`.
     """
     _check_precision(precision)
-    weights, acts, x, y = _model_inputs(model, x, y)
+    weights, acts, x, y = model_inputs(model, x, y)
     if masks is not None:
         if not all(map(is_elementwise, acts[min(indices) :])):
             raise ValueError("dropout masks need elementwise activations")
@@ -253,7 +259,7 @@ def _norms_of_layers(model, indices, x, y, chunk=1024, gram=None, masks=None, pr
         n_out = int(weights[k][0].shape[1])
         realign.append(_use_realignment(B, n_in, n_out * (n_out + 1) // 2))
     args = (tuple(indices), tf.constant(int(chunk)), tuple(realign), gram, masks, precision)
-    sums = _norm_sums(weights, x, y, acts, _dims(weights), *args).numpy()
+    sums = _norm_sums(weights, x, y, acts, kernel_dims(weights), *args).numpy()
     return [_scaled_norms(gg, rr, gr, scale) for gg, rr, gr, scale in sums]
 
 
@@ -319,39 +325,35 @@ def _scaled_norms(gg, rr, gr, scale):
 def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64", **options):
     """Exact Frobenius norms of one dense layer's Hessian H_W = G_W + R_W, and <G_W, R_W>.
 
-    H_W is the Hessian of the mean cross-entropy L with respect to the layer's kernel W,
+    The Kronecker route for a model proved to be a dense stack
+    (:func:`hessinit.curvature.graph.dense_stack_issue`): H_W is the Hessian of the mean
+    cross-entropy L with respect to the layer's kernel W,
     H_W = (1/B) sum_i (x_i x_i^T) kron (A_i + R_i), split by the chain rule into the
     Gauss-Newton term G_W (blocks A_i = J_i^T Lambda_i J_i) and the curvature term R_W. Computed
     in float64 by the Kronecker identity (:func:`kron_norms`), never forming the
     (n_in n_out)^2 matrix, from per-sample blocks of :mod:`hessinit.curvature.blocks`
-    (``method == "kronecker"``).
-
-    Any other Keras model (convolutions, pooling, BatchNorm, residual additions,
-    concatenations: :data:`hessinit.curvature.tensors.SUPPORTED_LAYERS`), or a weight other
-    than a dense kernel, goes to :func:`hessinit.curvature.tensors.layer_tensor_norms`: exact
-    column by column where affordable, else a Hutchinson estimate with intervals, ``method``
-    saying which; BatchNorm then uses the batch's statistics.
+    (``method == "kronecker"``). For any other model or weight use
+    :func:`hessinit.curvature.hessian_norms` (``hessinit.curvature.layer_hessian_norms`` is
+    that function's deprecated alias, which dispatches).
 
     Args:
         model: a stack of ``Flatten``, ``Dense`` and ``Dropout`` layers, such as
-            :func:`hessinit.nn.mlp` (dropout off, inference mode), or any model of the
-            supported layers.
-        layer: the layer, as a name such as ``"dense1"`` or ``"conv1"``, a dense index (dense
-            stacks only) or the layer itself.
+            :func:`hessinit.nn.mlp` (dropout off).
+        layer: the dense layer, as a name such as ``"dense1"``, a dense index or the layer.
         x: inputs, shape (B, ...).
         y: integer labels, shape (B,).
         chunk: as in :func:`kron_norms`.
         precision: as in :func:`kron_norms`.
-        **options: for other models: ``weight`` and the options of
-            :func:`hessinit.curvature.tensors.tensor_hessian_norms`.
+        **options: refused (``TypeError``); kept so that old calls fail with a message.
 
     Returns:
-        :class:`HessianNorms` of the layer's kernel Hessian (or of ``weight``'s).
+        :class:`HessianNorms` of the layer's kernel Hessian.
 
     Raises:
-        ValueError: unknown ``layer`` name or ``precision``.
+        ValueError: unknown ``layer`` name or ``precision``, or inputs refused at the door
+            (:mod:`hessinit.curvature.inputs`).
         IndexError: ``layer`` index beyond the model's dense layers.
-        TypeError: a layer type the curvature code does not support.
+        TypeError: the model is not provably a dense stack (the message names why).
 
     Example:
         >>> from hessinit.nn import mlp
@@ -361,21 +363,19 @@ def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64", **o
         >>> round(n.H, 4) == round(n.G, 4), n.R  # ReLU: R = 0 exactly on a layer's own block
         (True, 0.0)
     """
-    if options.get("weight") not in (None, "kernel") or not _is_dense_stack(model):
-        from .tensors import layer_tensor_norms  # imports this module: imported here
-
-        return layer_tensor_norms(model, layer, x, y, **options)
+    if options:
+        raise TypeError(
+            f"unexpected options {sorted(options)}: the dense-stack route takes chunk and "
+            "precision; use hessinit.curvature.hessian_norms for any model and weight"
+        )
+    x, y = check_call(model, x, y)
     index, _ = get_dense(model, layer)
     return _norms_of_layers(model, (index,), x, y, chunk=chunk, precision=precision)[0]
 
 
-def _is_dense_stack(model):
-    """Whether ``model`` is a stack of ``Flatten``, ``Dense`` and ``Dropout`` layers."""
-    try:
-        _dense_stack(model)
-    except TypeError:
-        return False
-    return True
+#: Deprecated private name of :func:`hessinit.curvature.graph.is_dense_stack`, kept until
+#: :mod:`hessinit.train` imports the public one.
+_is_dense_stack = is_dense_stack
 
 
 def hessian_norms_all_layers(
@@ -412,6 +412,7 @@ def hessian_norms_all_layers(
         >>> list(norms), norms["dense2"].R  # the logits layer feeds the loss linearly: R = 0
         (['dense1', 'dense2'], 0.0)
     """
+    x, y = check_call(model, x, y)
     names = [d.name for d in dense_layers(model)] if layers is None else list(layers)
     indices = tuple(get_dense(model, name)[0] for name in names)
     norms = _norms_of_layers(

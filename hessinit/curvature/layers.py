@@ -6,7 +6,7 @@ activation; entries of :data:`hessinit.nn.activations.REGISTRY` take the fast pa
 inverted-dropout rate after it; per sample it
 then forms the input x_i, the pre-activation a_i = W^T x_i + b and the backward Jacobians.
 
-Imports: numpy, TensorFlow, Keras and :mod:`hessinit.nn`.
+Imports: numpy, TensorFlow, Keras, :mod:`hessinit.nn` and :mod:`hessinit.curvature.graph`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,22 @@ import numpy as np
 import tensorflow as tf
 
 from ..nn.activations import activation_name
+from .graph import dense_stack_issue
 
 
-def _dense_stack(model):
-    """The model as a list of ``[kernel, bias, activation name, dropout rate after the layer]``."""
-    passive = (keras.layers.Flatten, keras.layers.InputLayer)
+def dense_stack(model):
+    """The model as a list of ``[kernel, bias, activation name, dropout rate after the layer]``.
+
+    Only for a model that :func:`hessinit.curvature.graph.dense_stack_issue` proves to be one
+    chain of ``Flatten``, ``Dense`` and ``Dropout`` layers: anything else (a ``keras.ops`` call
+    between layers, a layer called twice, a subclassed ``call``) raises ``TypeError`` naming it.
+    """
+    issue = dense_stack_issue(model)
+    if issue is not None:
+        raise TypeError(
+            f"the dense-stack (Kronecker) route does not apply: {issue}; it needs one chain of "
+            "Flatten, Dense and Dropout layers, such as models.mlp"
+        )
     stack = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dense):
@@ -28,11 +39,6 @@ def _dense_stack(model):
             stack.append([layer.kernel, bias, activation_name(layer.activation), 0.0])
         elif isinstance(layer, keras.layers.Dropout) and stack:
             stack[-1][3] = 1.0 - (1.0 - stack[-1][3]) * (1.0 - float(layer.rate))
-        elif not isinstance(layer, passive):
-            raise TypeError(
-                f"layer {layer.name!r} ({type(layer).__name__}) is not supported: the exact layer "
-                "Hessian needs a stack of Flatten, Dense and Dropout layers, such as models.mlp"
-            )
     return stack
 
 
@@ -65,16 +71,16 @@ def dropout_masks(model, batch, seed=0):
     """
     rng = np.random.default_rng(seed)
     masks = []
-    for kernel, _, _, rate in _dense_stack(model)[:-1]:
+    for kernel, _, _, rate in dense_stack(model)[:-1]:
         shape = (batch, int(kernel.shape[1]))
         keep = 1.0 - rate
         masks.append((rng.random(shape) < keep) / keep if rate > 0 else np.ones(shape))
     return masks
 
 
-def _model_inputs(model, x, y):
+def model_inputs(model, x, y):
     """The model as float tensors of weights and a tuple of activation names, and x, y."""
-    stack = _dense_stack(model)
+    stack = dense_stack(model)
     weights = [(tf.convert_to_tensor(w), tf.convert_to_tensor(b)) for w, b, _, _ in stack]
     acts = tuple(act for _, _, act, _ in stack)
     if not tf.is_tensor(x):  # float64 models keep float64 inputs
@@ -83,16 +89,16 @@ def _model_inputs(model, x, y):
     return weights, acts, x, y
 
 
-def _dims(weights):
+def kernel_dims(weights):
     """The static (n_in, n_out) of each layer's kernel, as a hashable tuple."""
     return tuple((int(w.shape[0]), int(w.shape[1])) for w, _ in weights)
 
 
-def _cast_weights(weights, dims):
+def cast_weights(weights, dims):
     """Float64 weights with their static shapes restored.
 
-    ``dims`` holds (n_in, n_out) per layer (:func:`_dims`): ``reduce_retracing`` may have relaxed
-    the traced shapes to None.
+    ``dims`` holds (n_in, n_out) per layer (:func:`kernel_dims`): ``reduce_retracing`` may have
+    relaxed the traced shapes to None.
     """
     return [
         (tf.ensure_shape(tf.cast(w, tf.float64), d), tf.ensure_shape(tf.cast(b, tf.float64), d[1:]))

@@ -20,7 +20,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ..nn.losses import mean_loss, softmax_curvature_times
+from ..nn.losses import cross_entropy, softmax_curvature_times
+from .graph import TRAINING, forward
+from .inputs import check_call
 
 
 def tf_variables(model):
@@ -97,18 +99,22 @@ def hvp_graph(variables, loss_fn, vectors):
 
 
 @tf.function(reduce_retracing=True)
-def _hvp(model, x, y, vectors):
-    """Compiled H v of the model's mean cross-entropy (inference mode)."""
-    return hvp_graph(tf_variables(model), lambda: mean_loss(model, x, y), vectors)
+def _hvp(model, x, y, vectors, training):
+    """Compiled H v of the mean cross-entropy of :func:`~hessinit.curvature.graph.forward`."""
+    return hvp_graph(
+        tf_variables(model),
+        lambda: tf.reduce_mean(cross_entropy(y, forward(model, x, training))),
+        vectors,
+    )
 
 
 @tf.function(reduce_retracing=True)
-def _gnvp(model, x, y, vectors):
-    """Compiled G v = (1/B) sum_i J_i^T Lambda_i J_i v of the model (inference mode)."""
+def _gnvp(model, x, y, vectors, training):
+    """Compiled G v = (1/B) sum_i J_i^T Lambda_i J_i v of the model."""
     variables = tf_variables(model)
     with tf.GradientTape() as tape:
         with tf.autodiff.ForwardAccumulator(variables, vectors) as acc:
-            z = model(x, training=False)
+            z = forward(model, x, training)
         jv = acc.jvp(z)  # J v, (B, K)
         p = tf.stop_gradient(tf.nn.softmax(z))
         lam_jv = softmax_curvature_times(p, jv)
@@ -117,29 +123,76 @@ def _gnvp(model, x, y, vectors):
     return tape.gradient(target, variables)
 
 
-def _as_inputs(model, x, y, vectors):
-    """x, y and the vectors as tensors: x and vectors in the model's dtype, y as int32 (B,)."""
-    dtype = model.trainable_variables[0].dtype
-    x = tf.convert_to_tensor(x, dtype)
-    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
+#: The terms of H = G + R a product, spectrum, trace or density can be taken of.
+TERMS = ("H", "G", "R")
+
+
+def term_product(model, x, y, vectors, term="H", training=TRAINING):
+    """The ``term`` product (H v, G v or R v = H v - G v) over all trainable weights, unchecked.
+
+    The compiled core of :func:`hvp`, :func:`gnvp` and :func:`curvature_vp` for callers that
+    already checked their inputs once (:func:`hessinit.curvature.inputs.check_call`) and then
+    take many products, such as Lanczos.
+
+    Args:
+        model: a Keras model mapping inputs to logits.
+        x: inputs as a tensor in the model's dtype.
+        y: int32 labels (B,).
+        vectors: v, one tensor per variable, in the model's dtype.
+        term: ``"H"``, ``"G"`` or ``"R"``.
+        training: the BatchNorm mode of :func:`hessinit.curvature.graph.forward`.
+
+    Returns:
+        The product as a list of tensors shaped like the variables.
+    """
+    if term not in TERMS:
+        raise ValueError(f"term must be one of {TERMS}, got {term!r}")
+    training = bool(training)
+    if term == "G":
+        return _gnvp(model, x, y, vectors, training)
+    hv = _hvp(model, x, y, vectors, training)
+    if term == "H":
+        return hv
+    gv = _gnvp(model, x, y, vectors, training)
+    return [h - g for h, g in zip(hv, gv, strict=True)]
+
+
+def _checked(model, x, y, vectors):
+    """x, y checked at the door and the vectors as tensors in the model's dtype."""
+    x, y = check_call(model, x, y)
+    variables = model.trainable_variables
+    if len(vectors) != len(variables):
+        raise ValueError(
+            f"need one vector per trainable variable ({len(variables)}), got {len(vectors)}"
+        )
+    dtype = variables[0].dtype
     vectors = [tf.convert_to_tensor(v, dtype) for v in vectors]
+    for v, w in zip(vectors, variables, strict=True):
+        if tuple(v.shape) != tuple(w.shape):
+            raise ValueError(f"vector of shape {tuple(v.shape)} for {w.path} of shape {w.shape}")
     return x, y, vectors
 
 
-def hvp(model, x, y, vectors):
+def hvp(model, x, y, vectors, *, training=TRAINING):
     """Hessian-vector product H v of the mean cross-entropy over all trainable weights.
 
-    H = D^2_w L with L = (1/B) sum_i l_i (inference mode), cross-layer blocks included; computed
-    by :func:`hvp_graph` in a compiled function, in the model's dtype.
+    H = D^2_w L with L = (1/B) sum_i l_i of the logits of
+    :func:`hessinit.curvature.graph.forward` (``training=True``: BatchNorm on the batch's
+    statistics; dropout off), cross-layer blocks included; computed by :func:`hvp_graph` in a
+    compiled function, in the model's dtype.
 
     Args:
         model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
         x: inputs, shape (B, ...).
-        y: integer labels, shape (B,).
+        y: integer labels, shape (B,) (or one-hot, see :mod:`hessinit.curvature.inputs`).
         vectors: v, one array per ``model.trainable_variables`` entry, same shapes.
+        training: the BatchNorm mode (keyword only).
 
     Returns:
         H v as a list of tensors shaped like the variables.
+
+    Raises:
+        ValueError, TypeError: inputs refused at the door (:mod:`hessinit.curvature.inputs`).
 
     Example:
         >>> from hessinit.curvature import full_hessian
@@ -152,21 +205,22 @@ def hvp(model, x, y, vectors):
         >>> np.allclose(Hv, full_hessian(model, x, y) @ np.r_[np.ones(4), np.zeros(2)])
         True
     """
-    return _hvp(model, *_as_inputs(model, x, y, vectors))
+    return term_product(model, *_checked(model, x, y, vectors), "H", training)
 
 
-def gnvp(model, x, y, vectors):
+def gnvp(model, x, y, vectors, *, training=TRAINING):
     """Gauss-Newton-vector product G v = (1/B) sum_i J_i^T Lambda_i J_i v (one JVP, one VJP).
 
     J_i = dz_i/dw is the Jacobian of sample i's logits in all trainable weights w and
-    Lambda_i = diag(p_i) - p_i p_i^T; G is positive semi-definite. Inference mode, compiled,
-    in the model's dtype.
+    Lambda_i = diag(p_i) - p_i p_i^T; G is positive semi-definite. Logits as in :func:`hvp`,
+    compiled, in the model's dtype.
 
     Args:
         model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
         x: inputs, shape (B, ...).
-        y: integer labels, shape (B,) (G does not depend on them; kept for a uniform call).
+        y: integer labels, shape (B,) (G does not depend on them; checked all the same).
         vectors: v, one array per ``model.trainable_variables`` entry, same shapes.
+        training: the BatchNorm mode (keyword only).
 
     Returns:
         G v as a list of tensors shaped like the variables.
@@ -180,10 +234,10 @@ def gnvp(model, x, y, vectors):
         >>> bool(vGv >= 0)  # G is PSD
         True
     """
-    return _gnvp(model, *_as_inputs(model, x, y, vectors))
+    return term_product(model, *_checked(model, x, y, vectors), "G", training)
 
 
-def curvature_vp(model, x, y, vectors):
+def curvature_vp(model, x, y, vectors, *, training=TRAINING):
     """Curvature-term product R v = H v - G v over all trainable weights.
 
     R = sum_i (1/B) sum_k (dl_i/dz_ik) D^2_w z_ik, the part of H the Gauss-Newton term misses.
@@ -193,6 +247,7 @@ def curvature_vp(model, x, y, vectors):
         x: inputs, shape (B, ...).
         y: integer labels, shape (B,).
         vectors: v, one array per ``model.trainable_variables`` entry, same shapes.
+        training: the BatchNorm mode (keyword only).
 
     Returns:
         R v as a list of tensors shaped like the variables.
@@ -206,18 +261,16 @@ def curvature_vp(model, x, y, vectors):
         >>> max(float(np.abs(t).max()) for t in Rv) < 1e-15
         True
     """
-    return [
-        h - g for h, g in zip(hvp(model, x, y, vectors), gnvp(model, x, y, vectors), strict=True)
-    ]
+    return term_product(model, *_checked(model, x, y, vectors), "R", training)
 
 
-def _flat(tensors):
+def flatten(tensors):
     """Concatenate tensors into one flat float64 numpy vector."""
     return np.concatenate([np.asarray(t, np.float64).ravel() for t in tensors])
 
 
-def _unflat(vector, variables):
-    """Split a flat vector into arrays shaped like ``variables`` (the inverse of :func:`_flat`)."""
+def unflatten(vector, variables):
+    """Split a flat vector into arrays shaped like ``variables`` (inverse of :func:`flatten`)."""
     out, start = [], 0
     for v in variables:
         size = _size(v)

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from ..nn.losses import cross_entropy, softmax_curvature_times
 from ..nn.models import get_dense
+from .graph import TRAINING, forward
 from .products import num_params
 
 #: Largest Hessian (rows x columns) that :func:`full_hessian` agrees to build: 4e7 entries, 320 MB.
@@ -35,15 +36,10 @@ def _variables(model, layer):
 
 
 def _logits(model, x, training):
-    """The model's logits; ``training=True`` runs in a ``keras.StatelessScope``.
-
-    Training mode (batch statistics in ``BatchNormalization``, dropout active) would update the
-    moving statistics; the scope keeps the model as it was.
-    """
-    if not training:
-        return model(x, training=False)
-    with keras.StatelessScope():
-        return model(x, training=True)
+    """The model's logits as every curvature function sees them (:func:`.graph.forward`)."""
+    if not tf.is_tensor(x):
+        x = tf.convert_to_tensor(x, model.trainable_variables[0].dtype)
+    return forward(model, x, training)
 
 
 def _check_size(n, max_entries, what):
@@ -56,11 +52,11 @@ def _check_size(n, max_entries, what):
         )
 
 
-def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=False):
+def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=TRAINING):
     """The Hessian H = D^2_w L of the mean cross-entropy as a dense matrix, by nested autodiff.
 
-    L = (1/B) sum_i l_i in inference mode; a ``tf.GradientTape`` Jacobian of the gradient. A
-    reference for tests and small models.
+    L = (1/B) sum_i l_i of the logits of :func:`hessinit.curvature.graph.forward`; a
+    ``tf.GradientTape`` Jacobian of the gradient. A reference for tests and small models.
 
     Args:
         model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
@@ -71,8 +67,9 @@ def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training
             alone is taken, entry (p, c) at p * n_out + c; or one trainable variable of the
             model (any layer), flattened row-major.
         max_entries: the largest P^2 to build.
-        training: call the model in training mode (BatchNorm on batch statistics; dropout
-            active, so use it on models without dropout); the model is left unchanged.
+        training: BatchNorm on the batch's statistics (``True``, the default of every
+            curvature function) or on its moving ones; dropout off either way, the model left
+            unchanged (:func:`hessinit.curvature.graph.forward`).
 
     Returns:
         The (P, P) Hessian as a float64 numpy array, computed in the model's dtype.
@@ -105,7 +102,7 @@ def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training
     return tf.concat(blocks, axis=1).numpy().astype(np.float64)
 
 
-def full_gauss_newton(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=False):
+def full_gauss_newton(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=TRAINING):
     """The Gauss-Newton matrix G = (1/B) sum_i J_i^T Lambda_i J_i as a dense matrix.
 
     J_i = dz_i/dw is the Jacobian of sample i's logits (``tf.GradientTape.jacobian``) and

@@ -1,9 +1,12 @@
-"""Largest eigenvalues of layer and network Hessians by Lanczos on a Hessian-vector product.
+"""Extreme eigenpairs of tensor and network Hessians by Lanczos on a Hessian-vector product.
 
-The matrix is never formed: ``scipy.sparse.linalg.eigsh`` (implicitly restarted Lanczos, ARPACK)
-runs on a ``LinearOperator`` whose product is one of
+:func:`spectrum` returns the k largest (``which="LA"``), largest-magnitude (``"LM"``) or smallest
+(``"SA"``) eigenvalues of H, G or R, with their eigenvectors. The matrix is never formed:
+``scipy.sparse.linalg.eigsh`` (implicitly restarted Lanczos, ARPACK) runs on a ``LinearOperator``
+whose product (:mod:`hessinit.curvature.operators`) is one of
 
-- the Kronecker product of a dense layer (``method="kronecker"``): with the per-sample blocks
+- the Kronecker product of a dense layer (``method="kronecker"``), only for a model proved to be
+  a dense stack (:func:`hessinit.curvature.graph.dense_stack_issue`): with the per-sample blocks
   x_i and M_i = A_i + R_i of :func:`hessinit.curvature.layer_curvature`,
 
       H_W vec(V) = (1/B) sum_i x_i x_i^T V M_i = (1/B) X^T [(X V)_i M_i]_i,
@@ -26,7 +29,7 @@ modules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import keras
 import numpy as np
@@ -35,17 +38,15 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from threadpoolctl import threadpool_limits
 
 from ..nn.models import get_dense
-from .blocks import layer_curvature
-from .products import _flat, _unflat, curvature_vp, gnvp, hvp
+from .graph import TRAINING
+from .operators import ROUTES, check_choice, curvature_operator
 
-#: The terms of H = G + R a spectrum can be taken of.
-TERMS = ("H", "G", "R")
+#: The eigenvalues asked for: largest algebraic (``"LA"``, lambda_max first), largest in
+#: magnitude (``"LM"``) or smallest algebraic (``"SA"``, lambda_min first).
+WHICH = ("LA", "LM", "SA")
 
-#: The eigenvalues asked for, largest algebraic (``"LA"``) or largest in magnitude (``"LM"``).
-WHICH = ("LA", "LM")
-
-#: The product routes, by the dense layer's Kronecker structure or by autodiff.
-METHODS = ("auto", "kronecker", "autodiff")
+#: The product routes (:data:`hessinit.curvature.operators.ROUTES`).
+METHODS = ROUTES
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,16 @@ class Spectrum:
         converged: whether ARPACK converged and every residual is at most ``rtol``.
         rtol: the residual threshold applied.
         matvecs: the number of operator products, the residual checks included.
-        method: ``"kronecker"``, ``"autodiff"`` or ``"dense"`` (small operators, see
-            :func:`top_eigenvalues`).
+        method: the route of the products actually used, ``"kronecker"`` or ``"autodiff"``
+            (:mod:`hessinit.curvature.operators`), or what the caller of
+            :func:`top_eigenvalues` recorded.
         term: ``"H"``, ``"G"`` or ``"R"``.
+        eigenvectors: (n, k) float64, column j the unit eigenvector of eigenvalues[j] (in the
+            flattened, row-major order of the tensor, or of all weights in
+            ``model.trainable_variables`` order); ``None`` where not kept.
+        solver: ``"lanczos"`` (ARPACK), ``"dense"`` (small operators: the n columns formed and
+            ``numpy.linalg.eigh``) or ``"zero"`` (the operator vanished on a random vector).
+        training: the BatchNorm mode of the logits (``None`` if not recorded).
 
     Example:
         >>> s = Spectrum(np.array([3.0, 1.0]), np.array([1e-12, 1e-11]), True, 1e-6, 40,
@@ -76,10 +84,13 @@ class Spectrum:
     matvecs: int
     method: str
     term: str
+    eigenvectors: np.ndarray | None = field(default=None, repr=False, compare=False)
+    solver: str = "lanczos"
+    training: bool | None = None
 
     @property
     def lambda_max(self) -> float:
-        """The first (largest) eigenvalue."""
+        """The first eigenvalue (the largest for ``which="LA"``, the smallest for ``"SA"``)."""
         return float(self.eigenvalues[0])
 
 
@@ -95,13 +106,6 @@ class NotConvergedError(RuntimeError):
             f"{spectrum.rtol:g} after {spectrum.matvecs} products; raise maxiter, ask for fewer "
             "eigenvalues, or pass strict=False to get the flagged result"
         )
-
-
-def _check_choice(value, choices, what):
-    """Return ``value`` if it is one of ``choices``, else raise ``ValueError``."""
-    if value not in choices:
-        raise ValueError(f"{what} must be one of {choices}, got {value!r}")
-    return value
 
 
 #: Below this size the operator is materialized column by column and eigvalsh'd.
@@ -137,8 +141,9 @@ def top_eigenvalues(
         matvec: v (float64 (n,)) -> H v, array-like of n entries.
         n: the operator's size.
         k: the number of eigenvalues, 1 <= k <= n (k < n for Lanczos).
-        which: ``"LA"``, the largest algebraic (lambda_max first), or ``"LM"``, the largest
-            in magnitude (ordered by abs, largest first).
+        which: ``"LA"``, the largest algebraic (lambda_max first), ``"LM"``, the largest
+            in magnitude (ordered by abs, largest first), or ``"SA"``, the smallest algebraic
+            (lambda_min first).
         tol: ARPACK's relative accuracy for the Ritz values (0: machine precision).
         rtol: the largest relative residual accepted as converged.
         maxiter: ARPACK's limit on restarts (``None``: its default, 10 n).
@@ -159,8 +164,10 @@ def top_eigenvalues(
         >>> s = top_eigenvalues(lambda v: D @ v, 100, k=3)
         >>> s.eigenvalues.round(9).tolist(), s.converged, bool(s.residuals.max() < 1e-6)
         ([99.0, 98.0, 97.0], True, True)
+        >>> top_eigenvalues(lambda v: D @ v, 100, k=2, which="SA").eigenvalues.round(9).tolist()
+        [0.0, 1.0]
     """
-    _check_choice(which, WHICH, "which")
+    check_choice(which, WHICH, "which")
     n, k = int(n), int(k)
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the operator's size {n}, got {k}")
@@ -182,25 +189,34 @@ def _lanczos(matvec, n, k, which, tol, rtol, maxiter, seed, method, term):
         count[0] += 1
         return np.asarray(matvec(np.asarray(v, np.float64).ravel()), np.float64).ravel()
 
-    arpack_ok = True
+    arpack_ok, solver = True, "lanczos"
     v0 = np.random.default_rng(seed).standard_normal(n)
     Hv0 = product(v0)
     if not np.all(np.isfinite(Hv0)):  # e.g. a diverged network: nothing to iterate on
         values, vectors, arpack_ok = np.zeros(0), np.zeros((n, 0)), False
     elif not np.any(Hv0):  # H v0 = 0 for a random v0: H = 0 (e.g. R of ReLU), almost surely
-        values, vectors = np.zeros(k), np.eye(n, k)
+        values, vectors, solver = np.zeros(k), np.eye(n, k), "zero"
     elif n < _DENSE_BELOW or k >= n:
         dense = np.column_stack([product(e) for e in np.eye(n)])
         values, vectors = np.linalg.eigh((dense + dense.T) / 2)
-        method = "dense"
+        solver = "dense"
     else:
-        op = LinearOperator((n, n), matvec=product, dtype=np.float64)
+        # ARPACK misses an exactly zero eigenvalue at the end it looks for (its start vector is
+        # taken in the operator's range), and Hessians have many: "SA" runs "LA" on s I - H
+        # with s = ||H v0|| / ||v0||, which moves 0 to s.
+        shift = float(np.linalg.norm(Hv0) / np.linalg.norm(v0)) if which == "SA" else 0.0
+        sign = -1.0 if which == "SA" else 1.0
+        op = LinearOperator(
+            (n, n), matvec=lambda v: sign * product(v) + shift * np.ravel(v), dtype=np.float64
+        )
+        asked = "LA" if which == "SA" else which
         try:
-            values, vectors = eigsh(op, k=k, which=which, tol=tol, maxiter=maxiter, v0=v0)
+            values, vectors = eigsh(op, k=k, which=asked, tol=tol, maxiter=maxiter, v0=v0)
         except ArpackNoConvergence as err:
             values, vectors, arpack_ok = err.eigenvalues, err.eigenvectors, False
-    key = values if which == "LA" else np.abs(values)
-    order = np.argsort(key)[::-1][:k]
+        values = sign * (values - shift)
+    key = {"LA": values, "SA": -values, "LM": np.abs(values)}[which]
+    order = np.argsort(key, kind="stable")[::-1][:k]
     values, vectors = values[order], vectors[:, order]
     scale = np.max(np.abs(values), initial=0.0)
     residuals = np.array(
@@ -211,7 +227,10 @@ def _lanczos(matvec, n, k, which, tol, rtol, maxiter, seed, method, term):
     eigenvalues = np.concatenate([values, np.full(k - found, np.nan)])
     residuals = np.concatenate([residuals, np.full(k - found, np.nan)])
     converged = bool(arpack_ok and found == k and np.all(residuals <= rtol))
-    return Spectrum(eigenvalues, residuals, converged, float(rtol), count[0], method, term)
+    vectors = np.concatenate([vectors, np.full((n, k - found), np.nan)], axis=1)
+    return Spectrum(
+        eigenvalues, residuals, converged, float(rtol), count[0], method, term, vectors, solver
+    )
 
 
 def _tolerances(dtype, tol, rtol):
@@ -226,87 +245,17 @@ def _tolerances(dtype, tol, rtol):
     )
 
 
-@tf.function(reduce_retracing=True)
-def _kron_product(X, M, V):
-    """(1/B) X^T [M_i (X V)_i]_i in one compiled call (M_i symmetric), in X's dtype."""
-    W = tf.linalg.matvec(M, tf.matmul(X, V))
-    return tf.matmul(X, W, transpose_a=True) / tf.cast(tf.shape(X)[0], X.dtype)
-
-
-def _kronecker_matvec(X, M):
-    """The product v -> (1/B) vec(X^T [(X V)_i M_i]_i), V = v as an (n_in, n_out) matrix.
-
-    TensorFlow's matmul, not numpy's: on a shared machine a multithreaded BLAS call of this
-    size can run several times slower than TensorFlow's thread pool.
-    """
-    keep = np.any(X != 0, axis=0)  # zero inputs (e.g. MNIST's border pixels) add nothing
-    Xk = tf.constant(np.ascontiguousarray(X[:, keep], np.float64))
-    Mt = tf.constant(np.asarray(M, np.float64))
-    n_in, n_out = X.shape[1], M.shape[-1]
-
-    def matvec(v):
-        """H_W vec(V)."""
-        out = np.zeros((n_in, n_out))
-        out[keep] = _kron_product(Xk, Mt, tf.constant(v.reshape(n_in, n_out)[keep])).numpy()
-        return out.ravel()
-
-    return matvec
-
-
-def _autodiff_matvec(model, x, y, term, index=None):
-    """The ``term`` product over all weights (``index=None``) or over tensor ``index`` alone."""
-    product = {"H": hvp, "G": gnvp, "R": curvature_vp}[term]
-    variables = list(model.trainable_variables)
-    dtype = variables[0].dtype
-    x = tf.convert_to_tensor(x, dtype)
-    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
-    zeros = [tf.zeros(v.shape, dtype) for v in variables]
-
-    def matvec(v):
-        """The product, flat float64."""
-        if index is None:
-            return _flat(product(model, x, y, _unflat(v, variables)))
-        vectors = list(zeros)
-        vectors[index] = tf.constant(v.reshape(variables[index].shape), dtype)
-        return np.asarray(product(model, x, y, vectors)[index], np.float64).ravel()
-
-    return matvec, dtype
-
-
-def _resolve(model, layer):
-    """``(keras layer or None, index of the weight tensor in trainable_variables)``."""
-    variables = list(model.trainable_variables)
-    if isinstance(layer, (keras.Variable, tf.Variable)):
-        target, found = layer, None
-    else:
-        if isinstance(layer, int) or isinstance(layer, keras.layers.Dense):
-            found = get_dense(model, layer)[1]
-        elif isinstance(layer, str):
-            found = model.get_layer(layer)
-        elif isinstance(layer, keras.layers.Layer):
-            found = layer
-        else:
-            raise TypeError(f"layer must be a name, an index, a layer or a variable, got {layer!r}")
-        if getattr(found, "kernel", None) is None:
-            raise ValueError(
-                f"layer {found.name!r} has no kernel; pass one of its weight variables instead"
-            )
-        target = found.kernel
-    for i, v in enumerate(variables):
-        if v is target or getattr(v, "value", None) is target:
-            return found, i
-    raise ValueError(f"{getattr(target, 'path', target)!r} is not a trainable weight of the model")
-
-
-def layer_spectrum(
+def spectrum(
     model,
-    layer,
     x,
     y,
-    k=1,
+    layer=None,
     *,
+    k=1,
+    weight=None,
     term="H",
     which="LA",
+    training=TRAINING,
     method="auto",
     tol=None,
     rtol=None,
@@ -314,40 +263,41 @@ def layer_spectrum(
     seed=0,
     strict=True,
 ):
-    """The top-k eigenvalues of the loss Hessian restricted to one weight tensor, checked.
+    """The k extreme eigenpairs of H, G or R of one weight tensor or the whole network, checked.
 
-    For a dense layer's kernel W, H_W = (1/B) sum_i (x_i x_i^T) kron M_i and its product
-    H_W vec(V) = (1/B) sum_i x_i x_i^T V M_i costs about one gradient (module docstring), in
-    float64 from the blocks of :func:`hessinit.curvature.layer_curvature`. Any other tensor (or
-    ``method="autodiff"``) takes the forward-over-backward product over all weights with v zero
-    outside the tensor, keeping the tensor's part, in the model's dtype. Lanczos and the residual
-    check: :func:`top_eigenvalues`.
+    M is the Hessian H = D^2 L of the mean cross-entropy of the logits of
+    :func:`hessinit.curvature.graph.forward` (``training=True``: BatchNorm on the batch's
+    statistics; dropout off), its Gauss-Newton term G or its curvature term R = H - G,
+    restricted to one tensor (``layer``) or over all trainable weights (``layer=None``, cross-layer
+    blocks included). The product comes from :func:`hessinit.curvature.operators.
+    curvature_operator` (Kronecker for a dense kernel of a model proved to be a dense stack,
+    else autodiff); Lanczos and the residual check from :func:`top_eigenvalues`.
 
     Args:
-        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
-        layer: a layer (name, dense index or object), whose kernel is taken, or a weight
-            variable of the model.
+        model: a Keras model mapping inputs to logits.
         x: inputs, shape (B, ...).
-        y: integer labels, shape (B,).
-        k: the number of eigenvalues.
-        term: ``"H"``, the Hessian; ``"G"``, its Gauss-Newton term; ``"R"``, the curvature term.
-        which: ``"LA"`` (largest algebraic, lambda_max first) or ``"LM"`` (largest magnitude).
-        method: ``"auto"`` (Kronecker for a dense kernel the block code supports, else
-            autodiff), ``"kronecker"`` or ``"autodiff"``.
-        tol: ARPACK's tolerance (``None``: 1e-10 in float64, 1e-6 for float32 autodiff).
+        y: integer labels, shape (B,) (or one-hot).
+        layer: ``None`` (whole network), a layer name, a layer or a trainable variable.
+        k: the number of eigenpairs.
+        weight: with a layer, the weight's name (default the kernel).
+        term: ``"H"``, ``"G"`` or ``"R"``.
+        which: ``"LA"``, ``"LM"`` or ``"SA"`` (:data:`WHICH`).
+        training: the BatchNorm mode.
+        method: ``"auto"``, ``"kronecker"`` or ``"autodiff"``.
+        tol: ARPACK's tolerance (``None``: 1e-10 in float64, 1e-6 for float32 products).
         rtol: the largest relative residual accepted (``None``: 1e-6 in float64, 1e-3 for
-            float32 autodiff, whose products carry float32 round-off).
+            float32 products, which carry float32 round-off).
         maxiter: ARPACK's restart limit (``None``: its default).
         seed: seed of the Lanczos start vector.
         strict: raise :class:`NotConvergedError` when not converged (else flag it).
 
     Returns:
-        :class:`Spectrum` of the tensor's Hessian block (its ``method`` says which route ran).
+        :class:`Spectrum` with eigenvectors; ``method`` is the route actually used, ``solver``
+        how the eigenproblem was solved.
 
     Raises:
-        ValueError: an unknown ``term``, ``which`` or ``method``, a layer without kernel, a
-            variable not of this model, ``method="kronecker"`` on a tensor that is not a dense
-            kernel of a supported model, or ``k`` outside 1..size.
+        ValueError, TypeError: unknown options, a route whose preconditions fail, ``k``
+            outside 1..n, or inputs refused at the door (:mod:`hessinit.curvature.inputs`).
         NotConvergedError: ``strict`` and the residual check failed.
 
     Example:
@@ -357,81 +307,49 @@ def layer_spectrum(
         ...             kernel_std=1.0, dtype="float64", seed=0)
         >>> rng = np.random.default_rng(0)
         >>> x, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
-        >>> s = layer_spectrum(model, "dense1", x, y, k=3)  # 72 weights: Lanczos
-        >>> exact = np.linalg.eigvalsh(full_hessian(model, x, y, layer="dense1"))[::-1][:3]
-        >>> s.method, s.converged, bool(np.allclose(s.eigenvalues, exact, rtol=1e-9))
-        ('kronecker', True, True)
+        >>> s = spectrum(model, x, y, "dense1", k=2, which="SA")  # 72 weights: Lanczos
+        >>> exact = np.linalg.eigvalsh(full_hessian(model, x, y, layer="dense1"))[:2]
+        >>> s.method, s.solver, bool(np.allclose(s.eigenvalues, exact, rtol=1e-8))
+        ('kronecker', 'lanczos', True)
+        >>> s.eigenvectors.shape
+        (72, 2)
     """
-    _check_choice(term, TERMS, "term")
-    _check_choice(method, METHODS, "method")
-    found, index = _resolve(model, layer)
-    size = int(np.prod(model.trainable_variables[index].shape))
-    blocks = None
-    if method != "autodiff" and isinstance(found, keras.layers.Dense):
-        try:
-            blocks = layer_curvature(model, found, x, y)
-        except (TypeError, ValueError):
-            if method == "kronecker":
-                raise
-        kernel_shape = tuple(found.kernel.shape)
-        if blocks is not None and (blocks[0].shape[1], blocks[1].shape[-1]) != kernel_shape:
-            blocks = None  # not the blocks of this kernel: take the generic route
-    if blocks is None and method == "kronecker":
-        raise ValueError(
-            "method='kronecker' needs a Dense layer's kernel in a model the block code supports "
-            "(hessinit.curvature.layer_curvature); use method='autodiff'"
-        )
-    if blocks is not None:
-        X, A, R = blocks
-        M = {"H": A + R, "G": A, "R": R}[term]
-        matvec, dtype, route = _kronecker_matvec(X, M), tf.float64, "kronecker"
-    else:
-        matvec, dtype = _autodiff_matvec(model, x, y, term, index)
-        route = "autodiff"
-    tol, rtol = _tolerances(dtype, tol, rtol)
-    return top_eigenvalues(matvec, size, k, which=which, tol=tol, rtol=rtol, maxiter=maxiter,
-                           seed=seed, strict=strict, method=route, term=term)  # fmt: skip
+    check_choice(which, WHICH, "which")
+    op = curvature_operator(
+        model, x, y, layer, weight=weight, term=term, training=training, method=method
+    )
+    tol, rtol = _tolerances(op.dtype, tol, rtol)
+    result = top_eigenvalues(op.matvec, op.size, k, which=which, tol=tol, rtol=rtol,
+                             maxiter=maxiter, seed=seed, strict=strict, method=op.route,
+                             term=term)  # fmt: skip
+    return replace(result, training=op.training)
 
 
-def network_spectrum(
-    model,
-    x,
-    y,
-    k=1,
-    *,
-    term="H",
-    which="LA",
-    tol=None,
-    rtol=None,
-    maxiter=None,
-    seed=0,
-    strict=True,
-):
-    """The top-k eigenvalues of the whole network's loss Hessian (all trainable weights).
+def _legacy_layer(model, layer):
+    """The old ``layer`` argument: an integer meant the position among the Dense layers."""
+    if isinstance(layer, int) or isinstance(layer, keras.layers.Dense):
+        return get_dense(model, layer)[1]
+    return layer
 
-    H = D^2_w L with cross-layer blocks, by Lanczos on :func:`hessinit.curvature.hvp` (or
-    :func:`hessinit.curvature.gnvp` for G, :func:`hessinit.curvature.curvature_vp` for R), in
-    the model's dtype, with the residual check of :func:`top_eigenvalues`.
 
-    Args:
-        model: a Keras model mapping inputs to logits, such as :func:`hessinit.nn.mlp`.
-        x: inputs, shape (B, ...).
-        y: integer labels, shape (B,).
-        k: the number of eigenvalues.
-        term: ``"H"``, ``"G"`` or ``"R"``.
-        which: ``"LA"`` or ``"LM"``.
-        tol: as in :func:`layer_spectrum`.
-        rtol: as in :func:`layer_spectrum`.
-        maxiter: ARPACK's restart limit.
-        seed: seed of the Lanczos start vector.
-        strict: raise :class:`NotConvergedError` when not converged (else flag it).
+def layer_spectrum(model, layer, x, y, k=1, *, training=TRAINING, **options):
+    """Deprecated alias: :func:`spectrum` of one tensor, ``layer`` before the data.
 
-    Returns:
-        :class:`Spectrum` with ``method="autodiff"`` (``"dense"`` below 64 weights).
+    ``layer`` may still be an integer (the position among the model's ``Dense`` layers); the
+    options are those of :func:`spectrum`.
 
-    Raises:
-        ValueError: an unknown ``term`` or ``which``, or ``k`` outside 1..P.
-        NotConvergedError: ``strict`` and the residual check failed.
+    Example:
+        >>> from hessinit.nn import mlp
+        >>> model = mlp(input_shape=(3,), widths=(4,), num_classes=2, dtype="float64")
+        >>> s = layer_spectrum(model, 0, np.ones((2, 3)), [0, 1])
+        >>> s.method, s.solver
+        ('kronecker', 'dense')
+    """
+    return spectrum(model, x, y, _legacy_layer(model, layer), k=k, training=training, **options)
+
+
+def network_spectrum(model, x, y, k=1, *, training=TRAINING, **options):
+    """Deprecated alias: :func:`spectrum` of all trainable weights (``layer=None``).
 
     Example:
         >>> from hessinit.curvature import full_hessian
@@ -445,9 +363,4 @@ def network_spectrum(
         >>> bool(np.isclose(s.lambda_max, exact, rtol=1e-9)), s.method
         (True, 'autodiff')
     """
-    _check_choice(term, TERMS, "term")
-    matvec, dtype = _autodiff_matvec(model, x, y, term)
-    tol, rtol = _tolerances(dtype, tol, rtol)
-    size = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-    return top_eigenvalues(matvec, size, k, which=which, tol=tol, rtol=rtol, maxiter=maxiter,
-                           seed=seed, strict=strict, method="autodiff", term=term)  # fmt: skip
+    return spectrum(model, x, y, None, k=k, training=training, **options)

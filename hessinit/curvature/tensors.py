@@ -6,10 +6,11 @@ with P entries, logits z_i(theta) and L = (1/B) sum_i l_i, the Hessian block of 
     H = D^2_theta L = G + R,   G = (1/B) sum_i J_i^T Lambda_i J_i,   J_i = dz_i/dtheta,
                                R = (1/B) sum_i sum_k (dl_i/dz_ik) D^2_theta z_ik,
 
-with Lambda_i = diag(p_i) - p_i p_i^T. The forward pass is the training-mode network with
-dropout off: ``BatchNormalization`` normalizes by the statistics of the batch (so the samples
-are coupled, z_i depends on every x_j, and BatchNorm contributes to R), ``Dropout`` is the
-identity, and nothing is written back to the model (its moving statistics stay as they were).
+with Lambda_i = diag(p_i) - p_i p_i^T. The forward pass is
+:func:`hessinit.curvature.graph.forward`'s: with ``training=True`` (the default)
+``BatchNormalization`` normalizes by the statistics of the batch (so the samples are coupled, z_i
+depends on every x_j, and BatchNorm contributes to R), with ``training=False`` by its moving
+statistics; ``Dropout`` is the identity, and nothing is written back to the model.
 
 Chosen per tensor by :func:`plan_tensor` from the predicted number of products and
 their memory:
@@ -52,7 +53,16 @@ import tensorflow as tf
 
 from ..nn.activations import activation_name, is_piecewise_linear
 from ..nn.losses import cross_entropy, softmax_curvature_times
-from .hutchinson import _norm_estimate
+from .graph import (
+    TRAINING,
+    call_operation,
+    functional_graph,
+    graph_issue,
+    run_graph,
+    training_logits,
+)
+from .hutchinson import norm_estimate
+from .inputs import check_call, resolve_weight
 from .kronecker import HessianNorms, kron_norms
 
 #: Layer types the per-tensor code accepts (anything else raises ``TypeError``).
@@ -92,76 +102,16 @@ _LINEAR_PASS = (
 METHODS = ("auto", "columns", "hutchinson")
 
 
-def _graph(model):
-    """The functional graph behind ``model`` (a ``Sequential`` keeps one once built)."""
-    graph = model._functional if isinstance(model, keras.Sequential) else model
-    if graph is None or not hasattr(graph, "_run_through_graph"):
-        raise TypeError(
-            f"model {model.name!r} has no functional graph: build it with a keras.Input "
-            "(keras.Sequential([keras.Input(shape), ...]) or keras.Model(inputs, outputs))"
-        )
-    return graph
-
-
 def _check_supported(model):
-    """Raise ``TypeError`` naming the first layer of a type outside :data:`SUPPORTED_LAYERS`."""
-    for layer in _graph(model).operations:
-        if not isinstance(layer, SUPPORTED_LAYERS):
-            names = ", ".join(t.__name__ for t in SUPPORTED_LAYERS[1:])
-            raise TypeError(
-                f"layer {layer.name!r} ({type(layer).__name__}) is not supported by the "
-                f"per-tensor curvature code; supported layers: {names}"
-            )
+    """Raise ``TypeError`` naming the first operation of a type outside :data:`SUPPORTED_LAYERS`.
 
-
-def training_logits(model, x):
-    """Logits of the training-mode network with dropout off, writing nothing to the model.
-
-    ``BatchNormalization`` layers normalize by the batch's own mean and variance; ``Dropout``
-    layers pass their input through; every other layer runs as in inference. The call runs in a
-    ``keras.StatelessScope``, so the moving statistics that training mode would update are left
-    untouched.
-
-    Args:
-        model: a Keras model built on a ``keras.Input`` (Sequential or functional).
-        x: inputs, shape (B, ...), in the model's dtype.
-
-    Returns:
-        The logits z, shape (B, K).
-
-    Example:
-        >>> inputs = keras.Input((2,))
-        >>> bn = keras.layers.BatchNormalization(center=False, scale=False, epsilon=0.0)
-        >>> model = keras.Model(inputs, bn(inputs))
-        >>> training_logits(model, np.array([[1.0, 0.0], [3.0, 2.0]], "float32")).numpy()
-        array([[-1., -1.],
-               [ 1.,  1.]], dtype=float32)
-        >>> [float(v) for v in bn.moving_mean.numpy()]  # nothing written back
-        [0.0, 0.0]
+    A ``keras.ops`` call between layers, a nested model or a subclassed model is refused here
+    (the per-tensor routes rerun the graph one known layer at a time);
+    :func:`hessinit.curvature.norms.hessian_norms` then falls back to autodiff columns.
     """
-    return _through_graph(model, x, lambda op: lambda *args, **kwargs: _call(op, args, kwargs))
-
-
-def _call(op, args, kwargs):
-    """Call graph operation ``op`` as :func:`training_logits` does.
-
-    BatchNorm runs on the batch's statistics; Dropout (and any other layer with a ``training``
-    argument) in inference mode.
-    """
-    if getattr(op, "_call_has_training_arg", False):
-        kwargs["training"] = isinstance(op, keras.layers.BatchNormalization)
-    return op(*args, **kwargs)
-
-
-def _through_graph(model, x, operation_fn):
-    """The output of ``model``'s functional graph on ``x``, each operation run by ``operation_fn``.
-
-    Nothing is written to the model's variables (BatchNorm's moving statistics stay as they are).
-    """
-    graph = _graph(model)
-    with keras.StatelessScope():
-        out = graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation_fn)
-    return out[0] if isinstance(out, list | tuple) else out
+    issue = graph_issue(model, SUPPORTED_LAYERS, shared=True)
+    if issue is not None:
+        raise TypeError(f"the per-tensor curvature routes do not apply: {issue}")
 
 
 def _activation_is_linear(layer):
@@ -176,7 +126,7 @@ def _downstream(model, layer):
     Found by one eager pass over two zero inputs that marks every tensor computed from the
     layer's output.
     """
-    graph = _graph(model)
+    graph = functional_graph(model)
     shape = [2, *graph.inputs[0].shape[1:]]
     x = tf.zeros(shape, graph.inputs[0].dtype)
     marked, keep, after, calls = set(), [], [], [0]
@@ -196,13 +146,13 @@ def _downstream(model, layer):
 
         return call
 
-    _through_graph(model, x, operation_fn)
+    run_graph(model, x, operation_fn)
     return after, calls[0]
 
 
 def _owner(model, variable):
     """The layer of ``model`` that owns ``variable``."""
-    for layer in _graph(model).operations:
+    for layer in functional_graph(model).operations:
         if any(v is variable for v in layer.trainable_weights):
             return layer
     raise ValueError(f"{variable.path!r} is not a trainable weight of model {model.name!r}")
@@ -246,7 +196,7 @@ def logits_linear_in(model, variable) -> bool:
 
 def _num_logits(model):
     """K, the number of logits."""
-    return int(_graph(model).outputs[0].shape[-1])
+    return int(functional_graph(model).outputs[0].shape[-1])
 
 
 def _has_patches(layer):
@@ -261,7 +211,7 @@ def _has_patches(layer):
 
 
 @tf.function
-def _jacobian_gram(model, x, index):
+def _jacobian_gram(model, x, index, training):
     """||G||_F^2 of weight ``index`` from per-sample Jacobians (method ``"jacobian"``).
 
     The forward pass is :func:`training_logits`' with the owner layer's call written out, so
@@ -285,11 +235,11 @@ def _jacobian_gram(model, x, index):
                     tape.watch(probe)
                     seen["h"], seen["probe"] = h, probe
                     return layer.activation(a + probe)
-                return _call(op, args, kwargs)
+                return call_operation(op, args, kwargs, training)
 
             return call
 
-        z = _through_graph(model, x, operation_fn)
+        z = run_graph(model, x, operation_fn)
         total = tf.reduce_sum(z, axis=0)  # (K,): samples are not coupled downstream
     delta = tape.jacobian(total, seen["probe"])  # (K, B, ..., C)
     h, B, K = seen["h"], tf.shape(z)[0], z.shape[-1]
@@ -333,7 +283,7 @@ def _is_logits_dense(model, layer):
     return calls == 1 and not after
 
 
-def _layer_input(model, layer, x):
+def _layer_input(model, layer, x, training):
     """The input of ``layer`` in the training-mode forward pass with dropout off."""
     seen = []
 
@@ -341,18 +291,18 @@ def _layer_input(model, layer, x):
         def call(*args, **kwargs):
             if op is layer:
                 seen.append(args[0])
-            return _call(op, args, kwargs)
+            return call_operation(op, args, kwargs, training)
 
         return call
 
-    z = _through_graph(model, x, operation_fn)
+    z = run_graph(model, x, operation_fn)
     return seen[0], z
 
 
-def _kronecker(model, x, variable):
+def _kronecker(model, x, variable, training):
     """HessianNorms of a linear logits layer's kernel or bias (``"kronecker"``)."""
     layer = _owner(model, variable)
-    h, z = _layer_input(model, layer, x)
+    h, z = _layer_input(model, layer, x, training)
     p = tf.nn.softmax(tf.cast(z, tf.float64))
     n = int(p.shape[-1])
     lam = softmax_curvature_times(
@@ -373,13 +323,8 @@ def _passes_linearly(op):
     return isinstance(op, _LINEAR_PASS)
 
 
-def _loss(model, x, y):
-    """The mean cross-entropy of the training-mode network with dropout off."""
-    return tf.reduce_mean(cross_entropy(y, training_logits(model, x)))
-
-
 @tf.function
-def _products(model, x, y, index, V, curvature):
+def _products(model, x, y, index, V, curvature, training=TRAINING):
     """(H v, G v) for the rows v of V (c, P), each flattened; H v is zeros if not ``curvature``.
 
     H v by forward-over-backward, G v = J^T Lambda (J v) / B by one JVP and one VJP, the rows
@@ -398,11 +343,11 @@ def _products(model, x, y, index, V, curvature):
             with tf.autodiff.ForwardAccumulator([variable], [v]) as acc:
                 if curvature:
                     with tf.GradientTape() as inner:
-                        z = training_logits(model, x)
+                        z = training_logits(model, x, training)
                         loss = tf.reduce_mean(cross_entropy(y, z))
                     grad = inner.gradient(loss, variable)
                 else:
-                    z = training_logits(model, x)
+                    z = training_logits(model, x, training)
             jv = acc.jvp(z)
             hv = acc.jvp(grad) if curvature else tf.zeros_like(v)
             p = tf.stop_gradient(tf.nn.softmax(z))
@@ -439,7 +384,7 @@ class TensorPlan:
 
 def _activation_bytes(model, batch):
     """Predicted memory of one product: every layer's output for the batch, three copies."""
-    graph = _graph(model)
+    graph = functional_graph(model)
     entries = 0
     for op in graph.operations:
         for node in getattr(op, "_inbound_nodes", []):
@@ -512,14 +457,6 @@ def plan_tensor(model, variable, batch, max_products=4096, memory=2**30, method=
     return TensorPlan(method, size, linear, products, chunk, per)
 
 
-def _as_inputs(model, x, y):
-    """The inputs in the model's dtype and the labels as int32, shape (B,)."""
-    dtype = _graph(model).inputs[0].dtype
-    x = tf.convert_to_tensor(x, dtype)
-    y = tf.cast(tf.reshape(tf.convert_to_tensor(y), [-1]), tf.int32)
-    return x, y
-
-
 def _tf_variable(variable):
     """The ``tf.Variable`` behind a Keras variable (forward-mode autodiff needs it)."""
     return getattr(variable, "value", variable)
@@ -533,7 +470,7 @@ def _index(model, variable):
     raise ValueError(f"{variable.path!r} is not a trainable weight of model {model.name!r}")
 
 
-def _exact(model, x, y, variable, plan):
+def _exact(model, x, y, variable, plan, training):
     """HessianNorms of one tensor by its columns (method ``"columns"`` or ``"columns-linear"``)."""
     index, dtype = _index(model, variable), _tf_variable(variable).dtype
     curvature = not plan.linear
@@ -542,7 +479,10 @@ def _exact(model, x, y, variable, plan):
         # the last chunk is padded with zero rows (index -1), whose products are zero
         rows = np.arange(start, start + plan.chunk)
         V = tf.one_hot(np.where(rows < plan.size, rows, -1), plan.size, dtype=dtype)
-        hv, gv = (t.numpy().astype(np.float64) for t in _products(model, x, y, index, V, curvature))
+        hv, gv = (
+            t.numpy().astype(np.float64)
+            for t in _products(model, x, y, index, V, curvature, training)
+        )
         if not curvature:
             hv = gv
         rv = hv - gv
@@ -551,7 +491,7 @@ def _exact(model, x, y, variable, plan):
     return HessianNorms(math.sqrt(hh), math.sqrt(gg), math.sqrt(rr), float(gr), plan.method)
 
 
-def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, level, seed):
+def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, level, seed, training):
     """HessianNorms of one tensor from Rademacher probes, with intervals (``"hutchinson"``)."""
     index, dtype = _index(model, variable), _tf_variable(variable).dtype
     rng = np.random.default_rng(seed)
@@ -562,7 +502,7 @@ def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, leve
     while len(samples) < target:
         m = min(chunk, target - len(samples))
         V = rng.choice([-1.0, 1.0], size=(chunk, plan.size))
-        out = _products(model, x, y, index, tf.constant(V, dtype), curvature)
+        out = _products(model, x, y, index, tf.constant(V, dtype), curvature, training)
         hv, gv = (t.numpy()[:m].astype(np.float64) for t in out)
         if not curvature:
             hv = gv
@@ -573,7 +513,7 @@ def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, leve
         samples = np.concatenate([samples, new])
         if probes is None and len(samples) >= 10 and _narrow(samples, rel_width, level):
             break
-    est = {t: _norm_estimate(samples[:, i], 0.0, level) for i, t in enumerate("HGR")}
+    est = {t: norm_estimate(samples[:, i], 0.0, level) for i, t in enumerate("HGR")}
     return HessianNorms(
         est["H"].value,
         est["G"].value,
@@ -587,7 +527,7 @@ def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, leve
 def _narrow(samples, rel_width, level):
     """Whether the intervals of ||H|| and ||G|| are within ``rel_width`` of their estimates."""
     for i in (0, 1):
-        e = _norm_estimate(samples[:, i], 0.0, level)
+        e = norm_estimate(samples[:, i], 0.0, level)
         if e.value > 0 and (e.high - e.low) / 2 > rel_width * e.value:
             return False
     return True
@@ -598,7 +538,9 @@ def tensor_hessian_norms(
     variable,
     x,
     y,
+    *,
     method="auto",
+    training=TRAINING,
     rel_width=0.05,
     probes=None,
     max_probes=400,
@@ -609,8 +551,14 @@ def tensor_hessian_norms(
 ):
     """||H||_F, ||G||_F, ||R||_F and <G, R> of the loss Hessian restricted to one weight tensor.
 
-    H = D^2_theta L of the mean cross-entropy of the training-mode network with dropout off
-    (BatchNorm on batch statistics), split H = G + R as in the module docstring. Exact
+    Deprecated as a public name (kept one release): :func:`hessinit.curvature.hessian_norms`
+    takes any model and layer, proves the route and falls back to autodiff; this function is
+    its per-tensor route for graphs of :data:`SUPPORTED_LAYERS`.
+
+    H = D^2_theta L of the mean cross-entropy of the logits of
+    :func:`hessinit.curvature.graph.forward` (``training=True``, the default: BatchNorm on the
+    batch's statistics; ``False``: on its moving statistics; dropout off in both), split
+    H = G + R as in the module docstring. Exact
     (``"columns"`` or, when the logits are piecewise linear in theta, ``"columns-linear"`` with
     R = 0) or estimated (``"hutchinson"``, with 95% intervals), as :func:`plan_tensor` decides.
     Computed in the model's dtype, norms accumulated in float64: build the model with
@@ -618,10 +566,13 @@ def tensor_hessian_norms(
 
     Args:
         model: a Keras model of :data:`SUPPORTED_LAYERS`, built on a ``keras.Input``.
-        variable: one of ``model.trainable_weights``, such as ``model.get_layer("conv1").kernel``.
+        variable: one of ``model.trainable_weights``, such as ``model.get_layer("conv1").kernel``
+            (or a layer name or layer: its kernel, see
+            :func:`hessinit.curvature.inputs.resolve_weight`).
         x: inputs, shape (B, ...).
         y: integer labels, shape (B,).
-        method: one of :data:`METHODS`.
+        method: one of :data:`METHODS` (keyword only, as all options).
+        training: the BatchNorm mode.
         rel_width: Hutchinson: add probes until the intervals of ||H|| and ||G|| have a half
             width of at most ``rel_width`` times the estimate.
         probes: Hutchinson: a fixed number of probes instead (at least 2).
@@ -651,38 +602,26 @@ def tensor_hessian_norms(
     """
     if probes is not None and probes < 2:
         raise ValueError("need at least 2 probes for a confidence interval")
-    x, y = _as_inputs(model, x, y)
+    variable = resolve_weight(model, variable)
+    x, y = check_call(model, x, y)
+    training = bool(training)
     plan = plan_tensor(model, variable, int(x.shape[0]), max_products, memory, method)
     if plan.method == "kronecker":
-        return _kronecker(model, x, variable)
+        return _kronecker(model, x, variable, training)
     if plan.method == "jacobian":
-        g = math.sqrt(float(_jacobian_gram(model, x, _index(model, variable))))
+        g = math.sqrt(float(_jacobian_gram(model, x, _index(model, variable), training)))
         return HessianNorms(g, g, 0.0, 0.0, "jacobian")
     if plan.method == "hutchinson":
-        return _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, level, seed)
-    return _exact(model, x, y, variable, plan)
-
-
-def _resolve(model, layer, weight):
-    """The variable ``weight`` (a name such as ``"kernel"``, or None: the first) of ``layer``."""
-    if isinstance(layer, str):
-        layer = model.get_layer(layer)
-    elif not isinstance(layer, keras.layers.Layer):
-        raise ValueError(f"name the layer (such as 'conv1') or pass the layer, not {layer!r}")
-    variables = layer.trainable_weights
-    if not variables:
-        raise ValueError(f"layer {layer.name!r} has no trainable weights")
-    if weight is None:
-        return variables[0]
-    for v in variables:
-        if v.name == weight or v.path.endswith("/" + weight):
-            return v
-    names = [v.name for v in variables]
-    raise ValueError(f"layer {layer.name!r} has no weight {weight!r}; it has {names}")
+        return _hutchinson(
+            model, x, y, variable, plan, rel_width, probes, max_probes, level, seed, training
+        )
+    return _exact(model, x, y, variable, plan, training)
 
 
 def layer_tensor_norms(model, layer, x, y, weight=None, **options):
     """:func:`tensor_hessian_norms` of one layer's weight, by layer name (or the layer).
+
+    Deprecated alias (kept one release) of :func:`hessinit.curvature.hessian_norms`.
 
     Args:
         model: as in :func:`tensor_hessian_norms`.
@@ -690,7 +629,7 @@ def layer_tensor_norms(model, layer, x, y, weight=None, **options):
         x: inputs, shape (B, ...).
         y: integer labels, shape (B,).
         weight: the weight's name, such as ``"kernel"``, ``"bias"``, ``"gamma"``; ``None``: the
-            layer's first trainable weight (a kernel, or a BatchNorm scale).
+            layer's kernel, or its first trainable weight (a BatchNorm scale).
         **options: passed to :func:`tensor_hessian_norms`.
 
     Returns:
@@ -705,7 +644,7 @@ def layer_tensor_norms(model, layer, x, y, weight=None, **options):
         >>> layer_tensor_norms(model, "d", x, y, weight="bias", method="columns").method
         'columns-linear'
     """
-    return tensor_hessian_norms(model, _resolve(model, layer, weight), x, y, **options)
+    return tensor_hessian_norms(model, resolve_weight(model, layer, weight), x, y, **options)
 
 
 def all_tensor_norms(model, x, y, **options):
@@ -728,6 +667,6 @@ def all_tensor_norms(model, x, y, **options):
     """
     return {
         f"{layer.name}/{v.name}": tensor_hessian_norms(model, v, x, y, **options)
-        for layer in _graph(model).operations
+        for layer in functional_graph(model).operations
         for v in layer.trainable_weights
     }

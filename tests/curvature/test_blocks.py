@@ -6,8 +6,8 @@ import pytest
 from curvature_cases import LAYERS, SHAPE, B, data, layer_refs, small_cached
 
 from hessinit.curvature import layer_curvature
-from hessinit.curvature.blocks import _autodiff_blocks, _recursive_blocks
-from hessinit.curvature.layers import _cast_weights, _dims, _model_inputs
+from hessinit.curvature.blocks import autodiff_blocks, recursive_blocks
+from hessinit.curvature.layers import cast_weights, kernel_dims, model_inputs
 from hessinit.nn import REGISTRY
 
 
@@ -29,21 +29,21 @@ def _assert_blocks_rebuild(X, A, R, H, G):
 
 def _float64_inputs(activation):
     """What the compiled functions receive: float64 weights, activation names, x and y."""
-    weights, acts, x, y = _model_inputs(small_cached(activation), *data())
-    return _cast_weights(weights, _dims(weights)), acts, x, y
+    weights, acts, x, y = model_inputs(small_cached(activation), *data())
+    return cast_weights(weights, kernel_dims(weights)), acts, x, y
 
 
 @pytest.mark.parametrize("activation", list(REGISTRY))
 def test_recursion_rebuilds_full_layer_hessians_for_every_registry_entry(activation):
     """The fast path itself (called directly, whatever the dispatch) against full autodiff."""
     weights, acts, x, y = _float64_inputs(activation)
-    blocks = _recursive_blocks(weights, x, y, acts, 0)
+    blocks = recursive_blocks(weights, x, y, acts, 0)
     for name, (X, A, R) in zip(LAYERS, blocks, strict=True):
         _assert_blocks_rebuild(X, A, R, *layer_refs(activation)[name])
         if REGISTRY[activation].piecewise_linear:  # the zero-curvature shortcut: exact zeros
             assert not np.any(np.asarray(R))
     # a later first layer gives the same blocks for the layers above it
-    upper = _recursive_blocks(weights, x, y, acts, 1)
+    upper = recursive_blocks(weights, x, y, acts, 1)
     for lower, higher in zip(blocks[1:], upper, strict=True):
         for a, b in zip(lower, higher, strict=True):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-13, atol=1e-300)
@@ -56,7 +56,7 @@ def test_autodiff_route_rebuilds_full_layer_hessians(activation):
     weights, acts, x, y = _float64_inputs(activation)
     for k, name in enumerate(LAYERS):
         _assert_blocks_rebuild(
-            *_autodiff_blocks(weights, x, y, acts, k), *layer_refs(activation)[name]
+            *autodiff_blocks(weights, x, y, acts, k), *layer_refs(activation)[name]
         )
 
 

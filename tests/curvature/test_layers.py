@@ -5,14 +5,14 @@ import keras
 import numpy as np
 import pytest
 
-from hessinit.curvature import dropout_masks, layer_curvature, layer_hessian_norms
-from hessinit.curvature.layers import _dense_stack
+from hessinit.curvature import dropout_masks, full_hessian, layer_curvature, layer_hessian_norms
+from hessinit.curvature.layers import dense_stack
 from hessinit.nn import mlp
 
 
 def test_dense_stack_reads_kernels_biases_activations_and_dropout_rates():
     model = mlp(input_shape=(3,), widths=(4, 2), activation="swish", dropout=0.25, seed=0)
-    stack = _dense_stack(model)
+    stack = dense_stack(model)
     assert [(tuple(w.shape), tuple(b.shape), act, rate) for w, b, act, rate in stack] == [
         ((3, 4), (4,), "silu", 0.25),
         ((4, 2), (2,), "silu", 0.25),
@@ -30,7 +30,7 @@ def test_consecutive_dropouts_multiply_keep_probabilities_and_no_bias_reads_zero
             keras.layers.Dense(2),
         ]
     )
-    stack = _dense_stack(model)
+    stack = dense_stack(model)
     assert stack[0][3] == pytest.approx(1 - 0.5 * 0.8)
     np.testing.assert_array_equal(stack[0][1], np.zeros(4))
     masks = dropout_masks(model, 20_000, seed=1)
@@ -65,12 +65,16 @@ def test_unsupported_layer_is_refused():
     ):
         with pytest.raises(TypeError, match="BatchNormalization.*Flatten, Dense and Dropout"):
             call()
-    # layer_hessian_norms takes such models to the per-tensor code, which has its own list
+    # the per-tensor code has its own list: outside it, columns refuse naming the layer, and
+    # the default route falls back to autodiff columns of the model's own call
     model = keras.Sequential(
         [keras.Input((3,)), keras.layers.Dense(4, name="d"), keras.layers.LayerNormalization()]
     )
-    with pytest.raises(TypeError, match="LayerNormalization.*not supported.*Conv2D"):
-        layer_hessian_norms(model, "d", x, y)
+    with pytest.raises(TypeError, match="LayerNormalization.*is not one of.*Conv2D"):
+        layer_hessian_norms(model, "d", x, y, method="columns")
+    n = layer_hessian_norms(model, "d", x, y)
+    ref = full_hessian(model, x, y, layer=model.get_layer("d").kernel)
+    assert n.method == "autodiff" and n.H == pytest.approx(np.linalg.norm(ref), rel=1e-4)
 
 
 def test_only_retracing_warnings_of_tensorflow_are_dropped():

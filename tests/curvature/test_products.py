@@ -21,7 +21,7 @@ def test_hvp_gnvp_and_curvature_vp_match_full_matrix_columns():
     for k in ks:
         e = np.zeros(Hf.shape[0])
         e[k] = 1.0
-        vec = products._unflat(e, variables)
+        vec = products.unflatten(e, variables)
         hv = flat(hvp(model, x, y, vec))
         gv = flat(gnvp(model, x, y, vec))
         rv = flat(curvature_vp(model, x, y, vec))
@@ -88,6 +88,6 @@ def test_num_params_and_flat_round_trip():
     assert num_params([np.zeros((2, 3)), np.zeros(())]) == 7
     assert num_params([]) == 0
     vec = np.arange(num_params(variables), dtype=np.float64)
-    parts = products._unflat(vec, variables)
+    parts = products.unflatten(vec, variables)
     assert [p.shape for p in parts] == [tuple(v.shape) for v in variables]
-    np.testing.assert_array_equal(products._flat(parts), vec)
+    np.testing.assert_array_equal(products.flatten(parts), vec)
