@@ -4,6 +4,8 @@
 - :mod:`~hessinit.study.stats`: confidence intervals for means, paired differences and ratios;
 - :mod:`~hessinit.study.claims`: the verdict vocabulary, the claim rows and the claims ledger
   (with the per-dataset figure label rule), and the rules and wordings several chapters share;
+- :mod:`~hessinit.study.claimdata`: the claims table ``book/claims.yml`` and the engine that
+  turns a chapter's per-setting frame into its ledger row;
 - :mod:`~hessinit.study.experiments`: experiments shared by chapters (the tiny problem, the SGD
   grid);
 - :mod:`~hessinit.study.analysis`: summaries shared by chapters (roots, outcomes, rank
@@ -22,7 +24,8 @@ Imports: the core (:mod:`hessinit.nn`, :mod:`hessinit.curvature`, :mod:`hessinit
 
 import importlib
 
-__all__ = ["analysis", "claims", "convnets", "experiments", "figures", "stats", "sweep"]
+__all__ = ["analysis", "claimdata", "claims", "convnets", "experiments", "figures", "stats",
+           "sweep"]  # fmt: skip
 
 
 def __getattr__(name):
