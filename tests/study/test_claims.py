@@ -46,6 +46,7 @@ def test_verdict_keeps_inconclusive_settings_apart_from_failures(ok, expected):
 
 
 def test_verdict_without_labels_counts_and_rejects_bad_input():
+    assert claims.verdict(True) == "holds"  # one setting, as a bare flag
     assert claims.verdict([True, None, False]) == (
         "holds only when in 1 of 3 settings; inconclusive in 1 of 3 settings"
     )
