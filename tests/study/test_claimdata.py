@@ -141,3 +141,17 @@ def test_reading_the_table_refuses_bad_entries(tmp_path):
     (tmp_path / "c.yml").write_text(yaml.safe_dump({"claims": [good, good]}))
     with pytest.raises(ValueError, match="twice"):
         claimdata.read_claims(tmp_path / "c.yml")
+
+
+def test_the_ledger_collects_the_chapters_of_the_table():
+    """Until the ledger reads its chapter list from book/claims.yml (it needs the file shipped
+    with the package for Colab), the two lists that name the chapters must agree with it."""
+    import yaml
+
+    chapters = claimdata.claim_chapters(TABLE)
+    grid = yaml.safe_load((ROOT / "book" / "grid.yml").read_text())["runs"]
+    collect = next(r["collect"] for r in grid if r["notebook"] == "claims")
+    assert collect == chapters
+    page = (ROOT / "book" / "claims.md").read_text()
+    listed = re.search(r"chapters = (\[.*?\])", page, re.S).group(1)
+    assert ast.literal_eval(listed) == chapters
