@@ -23,8 +23,8 @@ needs a *target* level to fix the overall scale S.
 
 Holds the named schemes (:func:`kernel_stds`, per layer :func:`scheme_std`, for any model of
 convolutions and dense layers :func:`model_kernel_stds`), exact per-layer norms
-(:func:`depth_profile`, :func:`normalized_norms`, :func:`reference_level`), the Hessian-based
-initializer (:func:`hessian_init`) and the comparison of schemes (:func:`profile_schemes`).
+(:func:`depth_profile`, :func:`normalized_norms`, :func:`reference_level`), and the Hessian-based
+initializer (:func:`hessian_init`).
 
 Imports: the core below it, :mod:`hessinit.nn` and :mod:`hessinit.curvature`; never
 :mod:`hessinit.study` or :mod:`hessinit.book`.
@@ -168,7 +168,7 @@ def scheme_label(scheme: str | float) -> str:
         scheme: a scheme as accepted by :func:`kernel_stds`.
 
     Returns:
-        The label used in the ``scheme`` column of :func:`profile_schemes`.
+        The label used in the ``init`` columns of the chapters' frames.
 
     Example:
         >>> scheme_label("He"), scheme_label(2.0), scheme_label(0.5)
@@ -467,72 +467,6 @@ def hessian_init(
         }
     )
     return HessianInit(table, it, evaluations, converged, spread, time.perf_counter() - start)
-
-
-# --------------------------------------------------------------------------------------------
-# Comparing schemes
-# --------------------------------------------------------------------------------------------
-
-
-def profile_schemes(
-    x,
-    y,
-    schemes: Sequence[str | float] = ("lecun", "glorot", "he", 0.5, 1.0, 2.0, 4.0),
-    activations: Sequence[str] = ("relu", "tanh", "linear"),
-    widths: Sequence[int] = (256,) * 8,
-    dropout: float = 0.0,
-    training: bool | None = None,
-    masks: int = 1,
-    seed: int = 0,
-    num_classes: int = 10,
-) -> pd.DataFrame:
-    """:func:`depth_profile` of a fresh MLP for every (activation, scheme), in one tidy frame.
-
-    For each activation, and within it each scheme, builds ``hessinit.nn.mlp(x.shape[1:],
-    num_classes, widths, activation, kernel_stds(scheme, widths, x.shape[1:], num_classes),
-    seed, dropout)`` and profiles it on (x, y).
-
-    Args:
-        x: inputs, shape (B, ...); the input shape is read from it.
-        y: integer labels, shape (B,).
-        schemes: schemes as accepted by :func:`kernel_stds`.
-        activations: the hidden activations.
-        widths: the hidden layers' widths.
-        dropout: the inverted-dropout rate after each hidden layer.
-        training: profile the training-mode network under fixed masks; ``None``: ``dropout >
-            0`` (see :func:`depth_profile`).
-        masks: the number of mask draws averaged (training mode only).
-        seed: the seed of the weights and of the masks.
-        num_classes: the output layer's width.
-
-    Returns:
-        The :func:`depth_profile` frames stacked, with extra columns ``activation``,
-        ``scheme`` (its :func:`scheme_label`, e.g. ``"he"`` or ``"c=2"``), ``dropout`` and
-        ``depth`` (the number of dense layers).
-
-    Example:
-        >>> rng = np.random.default_rng(0)
-        >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
-        >>> frame = profile_schemes(x, y, schemes=("he", 1.0), activations=("relu",),
-        ...                         widths=(5,), num_classes=3)
-        >>> frame[["activation", "scheme", "layer", "depth"]].values.tolist()
-        [['relu', 'he', 1, 2], ['relu', 'he', 2, 2], ['relu', 'c=1', 1, 2], ['relu', 'c=1', 2, 2]]
-    """
-    x = np.asarray(x, np.float32)
-    y = np.asarray(y).reshape(-1)
-    training = dropout > 0 if training is None else training
-    frames = []
-    for activation in activations:
-        for scheme in schemes:
-            stds = kernel_stds(scheme, widths, x.shape[1:], num_classes)
-            model = mlp(x.shape[1:], num_classes, widths, activation, stds, seed, dropout)
-            frame = depth_profile(model, x, y, training=training, masks=masks, seed=seed)
-            frame.insert(0, "scheme", scheme_label(scheme))
-            frame.insert(0, "activation", activation)
-            frame.insert(2, "dropout", dropout)
-            frame["depth"] = len(widths) + 1
-            frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------

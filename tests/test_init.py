@@ -224,21 +224,6 @@ def test_hessian_init_warns_when_target_is_out_of_reach():
     assert not result.converged and result.iterations == 4
 
 
-# ---------------------------------------------------------------------------- profile_schemes
-
-
-def test_profile_schemes_is_one_tidy_frame():
-    x, y = batch(16, shape=(8, 8), classes=10)
-    frame = init.profile_schemes(
-        x, y, schemes=("he", 1.0), activations=("relu", "tanh"), widths=(8, 8)
-    )
-    assert len(frame) == 2 * 2 * 3
-    assert set(frame.scheme) == {"he", "c=1"} and set(frame.depth) == {3}
-    he = frame[(frame.activation == "relu") & (frame.scheme == "he")]
-    model = mlp((8, 8), 10, (8, 8), "relu", init.kernel_stds("he", (8, 8), (8, 8)), 0)
-    np.testing.assert_allclose(he.H, init.depth_profile(model, x, y).H)
-
-
 # --- init_schemes: the depth-stable variance ---
 
 

@@ -10,13 +10,16 @@ group                      may import (besides its own group)
 nn, data                   nothing from hessinit
 curvature                  nn
 train, stepsize, init      nn, curvature, data, and each other
-study                      the core (the groups above)
-book                       data (the CLI's dataset names), nothing else
+study                      the core (the groups above): what chapters share
+chapters                   the core and study; a chapter never imports another
+book                       the core, study and chapters (the runner, the site)
 hessinit, __main__         anything (the top: the lazy public API and the CLI)
 ========================== ======================================================
 
-So the core (nn, curvature, data, train, stepsize, init) imports neither study nor book, and
-nothing but the top imports the root ``hessinit`` namespace.
+So core < study < chapters < book < top: the core imports none of study, chapters or book,
+and nothing but the top imports the root ``hessinit`` namespace. Two more rules hold for every
+module, imports inside functions included: the imports between modules form no cycle, and no
+module imports another module's private (``_``-prefixed) name.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ ALLOWED = {
     "stepsize": {"nn", "curvature", "data", "train", "init"},
     "init": {"nn", "curvature", "data", "train", "stepsize"},
     "study": CORE,
-    "book": {"data"},
+    "chapters": CORE | {"study"},
+    "book": CORE | {"study", "chapters"},
 }
 
 
@@ -97,7 +101,8 @@ def violations(module, imports):
 # --------------------------------------------------------------------------------------------
 
 MODULES = {"hessinit", "hessinit.nn", "hessinit.nn.models", "hessinit.study",
-           "hessinit.study.figures", "hessinit.curvature", "hessinit.curvature.layers",
+           "hessinit.study.figures", "hessinit.chapters", "hessinit.chapters.cnn",
+           "hessinit.book.page", "hessinit.curvature", "hessinit.curvature.layers",
            "hessinit.book", "hessinit.book.runner", "hessinit.data"}  # fmt: skip
 
 
@@ -115,7 +120,10 @@ def test_the_checker_flags_a_function_local_import_of_a_higher_layer():
         ("import hessinit.book.runner as r", "hessinit.train", ["hessinit.book.runner"]),
         ("from hessinit import mlp", "hessinit.data", ["hessinit"]),
         ("from ..curvature import layers", "hessinit.nn.models", ["hessinit.curvature.layers"]),
-        ("from ..study import figures", "hessinit.book.runner", ["hessinit.study.figures"]),
+        ("from ..study import figures", "hessinit.book.runner", []),
+        ("from ..book import page", "hessinit.chapters.cnn", ["hessinit.book.page"]),
+        ("from ..chapters import cnn", "hessinit.study.figures", ["hessinit.chapters.cnn"]),
+        ("from ..study.claims import verdict", "hessinit.chapters.cnn", []),
         ("from ..nn import models", "hessinit.curvature.layers", []),
         ("from ..data import NAMES", "hessinit.book.runner", []),
         ("from . import figures", "hessinit.study", []),
@@ -148,12 +156,172 @@ def test_no_module_imports_a_module_above_its_layer():
     assert not broken, f"imports across layers: {broken}"
 
 
-def test_the_core_imports_neither_study_nor_book():
+def test_the_core_imports_neither_study_nor_chapters_nor_book():
     modules = all_modules()
     for name, path in modules.items():
         if group(name) in CORE:
             imports = hessinit_imports(path.read_text(), name, path.name == "__init__.py")
-            assert not {group(m) for m in imports} & {"study", "book", ""}, (name, imports)
+            above = {"study", "chapters", "book", ""}
+            assert not {group(m) for m in imports} & above, (name, imports)
+
+
+def test_no_chapter_imports_another_chapter():
+    """What two chapters use belongs to the shared study layer, not to one of them."""
+    modules = all_modules()
+    crossing = {}
+    for name, path in modules.items():
+        if group(name) == "chapters" and name != "hessinit.chapters":
+            imports = hessinit_imports(path.read_text(), name, False, set(modules))
+            if others := sorted(m for m in imports if group(m) == "chapters" and m != name):
+                crossing[name] = others
+    assert not crossing, f"chapters importing chapters: {crossing}"
+
+
+# --------------------------------------------------------------------------------------------
+# No import cycle, no private name across modules
+# --------------------------------------------------------------------------------------------
+
+
+def import_graph(modules=None):
+    """Module -> the hessinit modules it imports (anywhere in it), packages' own inits left out.
+
+    An import of a package's submodule also runs the package's ``__init__``; the inits here
+    load their submodules lazily, so an edge to a package stands for the package itself.
+    """
+    modules = all_modules() if modules is None else modules
+    graph = {}
+    for name, path in modules.items():
+        imports = hessinit_imports(path.read_text(), name, path.name == "__init__.py", set(modules))
+        graph[name] = {m for m in imports if m != name and m in modules}
+    return graph
+
+
+def find_cycle(graph):
+    """One cycle of ``graph`` (a list of nodes, first repeated last), or None."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def private_imports(source, module, is_package=False, modules=None):
+    """``(imported module, name)`` for every private name ``source`` takes from another module.
+
+    Private: one leading underscore, not a dunder. Counts ``from X import _name`` anywhere in
+    the code (a function-local import too) where X is a hessinit module other than ``module``.
+    """
+    modules = set(all_modules()) if modules is None else modules
+    package = module if is_package else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            parts = package.split(".")
+            base = ".".join(parts[: len(parts) - node.level + 1])
+            base = f"{base}.{node.module}" if node.module else base
+        else:
+            base = node.module or ""
+        if not (base == "hessinit" or base.startswith("hessinit.")) or base == module:
+            continue
+        for alias in node.names:
+            if alias.name.startswith("_") and not alias.name.startswith("__"):
+                found.add((base, alias.name))
+    return found
+
+
+#: Private names other modules still import, in files of other engineers' branches this
+#: session: curvature (the curvature API issue), train (the many-runs trainer), nn.convnets and
+#: book.runner. The lead empties these lists at merge as those branches name the internal API;
+#: anything not listed here fails.
+KNOWN_PRIVATE = {
+    "hessinit.book.runner": {
+        ("hessinit.book.grid", "_file_hash"),
+        ("hessinit.book.grid", "_names"),
+    },
+    "hessinit.curvature.blocks": {
+        ("hessinit.curvature.layers", "_cast_weights"),
+        ("hessinit.curvature.layers", "_dims"),
+        ("hessinit.curvature.layers", "_model_inputs"),
+    },
+    "hessinit.curvature.hutchinson": {
+        ("hessinit.curvature.products", "_flat"),
+        ("hessinit.curvature.products", "_unflat"),
+    },
+    "hessinit.curvature.kronecker": {
+        ("hessinit.curvature.blocks", "_autodiff_blocks"),
+        ("hessinit.curvature.blocks", "_recursive_blocks"),
+        ("hessinit.curvature.blocks", "_static_blocks"),
+        ("hessinit.curvature.layers", "_cast_weights"),
+        ("hessinit.curvature.layers", "_dense_stack"),
+        ("hessinit.curvature.layers", "_dims"),
+        ("hessinit.curvature.layers", "_model_inputs"),
+    },
+    "hessinit.curvature.spectra": {
+        ("hessinit.curvature.products", "_flat"),
+        ("hessinit.curvature.products", "_unflat"),
+    },
+    "hessinit.curvature.tensors": {("hessinit.curvature.hutchinson", "_norm_estimate")},
+    "hessinit.nn.convnets": {
+        ("hessinit.nn.models", "_check_std"),
+        ("hessinit.nn.models", "_is_number"),
+    },
+    "hessinit.train": {("hessinit.curvature.kronecker", "_is_dense_stack")},
+}
+
+#: Import cycles (broken today only by function-local imports) that other branches remove:
+#: curvature (the curvature API issue) and book (the runner issue). Emptied at merge.
+KNOWN_CYCLES = [
+    {"hessinit.curvature.kronecker", "hessinit.curvature.tensors"},
+    {"hessinit.book.notebook", "hessinit.book.publish"},
+]
+
+
+def test_the_cycle_finder_finds_a_function_local_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_private_name_check_sees_function_local_imports():
+    source = "def f():\n    from ..curvature.kronecker import _dense, public\n"
+    modules = {"hessinit.curvature.kronecker", "hessinit.chapters.cnn"}
+    found = private_imports(source, "hessinit.chapters.cnn", modules=modules)
+    assert found == {("hessinit.curvature.kronecker", "_dense")}
+    assert private_imports("from . import __version__", "hessinit.nn", True, modules) == set()
+
+
+def test_no_import_cycle():
+    graph = import_graph()
+    for known in KNOWN_CYCLES:  # drop the known cycle's edges, then look again
+        for a in known:
+            graph[a] = graph.get(a, set()) - known
+    cycle = find_cycle(graph)
+    assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_no_private_name_is_imported_across_modules():
+    modules = all_modules()
+    bad = {}
+    for name, path in modules.items():
+        found = private_imports(path.read_text(), name, path.name == "__init__.py", set(modules))
+        if found := found - KNOWN_PRIVATE.get(name, set()):
+            bad[name] = sorted(found)
+    assert not bad, f"private names imported across modules (name them in the API): {bad}"
 
 
 def test_every_module_opens_with_a_docstring_saying_what_it_holds_and_imports():

@@ -1,22 +1,31 @@
-"""The studies the book reports: experiments, their analysis, the claims' verdicts and figures.
+"""The shared study layer: what two or more chapters of the book use.
 
 - :mod:`~hessinit.study.sweep`: :func:`~hessinit.study.sweep.sweep`, the one grid loop;
-- :mod:`~hessinit.study.experiments`: grids of networks and curvature measurements (frames);
-- :mod:`~hessinit.study.analysis`: pure pandas summaries, ratios and intervals;
-- :mod:`~hessinit.study.claims`: the verdict vocabulary, each chapter's rules and the ledger;
 - :mod:`~hessinit.study.stats`: confidence intervals for means, paired differences and ratios;
-- :mod:`~hessinit.study.figures`: every figure of the book (drawing only).
+- :mod:`~hessinit.study.claims`: the verdict vocabulary, the claim rows and the claims ledger
+  (with the per-dataset figure label rule), and the rules and wordings several chapters share;
+- :mod:`~hessinit.study.claimdata`: the claims table ``book/claims.yml`` and the engine that
+  turns a chapter's per-setting frame into its ledger row;
+- :mod:`~hessinit.study.experiments`: experiments shared by chapters (the tiny problem, the SGD
+  grid);
+- :mod:`~hessinit.study.analysis`: summaries shared by chapters (roots, outcomes, rank
+  correlations);
+- :mod:`~hessinit.study.convnets`: the convolutional networks of the CNN chapters;
+- :mod:`~hessinit.study.figures`: the figure style and the figures several pages draw.
 
+What one chapter alone computes is in its module of :mod:`hessinit.chapters`, the layer above.
 The submodules load on first use, so that ``from hessinit.study import claims`` needs neither
 TensorFlow nor matplotlib.
 
 Imports: the core (:mod:`hessinit.nn`, :mod:`hessinit.curvature`, :mod:`hessinit.data`,
-:mod:`hessinit.train`, :mod:`hessinit.stepsize`, :mod:`hessinit.init`); never :mod:`hessinit.book`.
+:mod:`hessinit.train`, :mod:`hessinit.stepsize`, :mod:`hessinit.init`); never
+:mod:`hessinit.chapters` or :mod:`hessinit.book`.
 """
 
 import importlib
 
-__all__ = ["analysis", "claims", "experiments", "figures", "stats", "sweep"]
+__all__ = ["analysis", "claimdata", "claims", "convnets", "experiments", "figures", "stats",
+           "sweep"]  # fmt: skip
 
 
 def __getattr__(name):

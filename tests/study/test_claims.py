@@ -1,7 +1,10 @@
-"""Verdicts computed from thresholds, each chapter's rules on synthetic frames where the verdict
-flips, and the claims ledger built from small synthetic tables."""
+"""The claims engine and ledger (hessinit.study.claims): comparisons, verdicts, claim rows, the
+ledger and its rendering.
+"""
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 import pytest
@@ -21,74 +24,114 @@ def test_compare_and_interval_rules():
         claims.compare_interval(2, 1, "<", 0)
 
 
-def test_verdict_over_settings():
-    assert claims.verdict(True) == "holds"
-    assert claims.verdict([False, False]) == "does not hold"
-    assert claims.verdict([True, False, True], ["a", "b", "c"]) == "holds only when a; c"
-    assert claims.verdict([True, False]) == "holds only when in 1 of 2 settings"
-    assert claims.verdict([None, False]) == "inconclusive"
-    # an inconclusive setting is named as such, never counted as a failure
-    assert claims.verdict([None, True], ["a", "b"]) == "holds only when b; inconclusive for a"
+KW = dict(source="paper abstract", wording="w", measure="m", seeds=5, rule="r", figure="fig-a",
+          page="p")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ok", "expected"),
+    [
+        ([True, True], "holds"),
+        ([False, False], "does not hold"),
+        ([True, False], "holds only when A"),
+        ([None, None], "inconclusive"),
+        ([False, None], "inconclusive"),
+        ([True, None], "holds only when A; inconclusive for B"),
+        ([True, None, False], "holds only when A; inconclusive for B"),
+        ([None, True, True], "holds only when B; C; inconclusive for A"),
+    ],
+)
+def test_verdict_keeps_inconclusive_settings_apart_from_failures(ok, expected):
+    assert claims.verdict(ok, where=list("ABC")[: len(ok)]) == expected
+
+
+def test_verdict_without_labels_counts_and_rejects_bad_input():
+    assert claims.verdict(True) == "holds"  # one setting, as a bare flag
+    assert claims.verdict([True, None, False]) == (
+        "holds only when in 1 of 3 settings; inconclusive in 1 of 3 settings"
+    )
     with pytest.raises(ValueError):
-        claims.verdict([True], ["a", "b"])
+        claims.verdict([])
+    with pytest.raises(ValueError):
+        claims.verdict([True, False], where=["a"])
 
 
-def _row(claim, verdict="holds", value=0.5):
-    return claims.claim_row(claim, source="paper abstract", wording="paper says",
-                            setting="setting", measure="R/H", value=value, seeds=3,
-                            rule="R/H < 0.1", verdict=verdict, figure=f"fig-{claim}",
-                            page="page")  # fmt: skip
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(11, 20, "holds"), (1, 9, "does not hold"), (5, 15, "inconclusive"), (-math.inf, math.inf,
+                                                                           "inconclusive")],
+)  # fmt: skip
+def test_interval_verdict_flips_with_the_interval(low, high, expected):
+    assert claims.interval_verdict(low, high, ">", 10) == expected
 
 
-def test_claim_row_rejects_missing_numbers_and_unknown_verdicts():
-    with pytest.raises(ValueError, match="not finite"):
-        _row("1", value=float("nan"))
-    with pytest.raises(ValueError, match="unknown verdict"):
-        _row("1", verdict="probably")
-    assert _row("1", verdict="holds only when tanh: sd <= 0.001")["value"] == 0.5
+def test_claim_row_checks_source_verdict_and_interval():
+    row = claims.claim_row("0.1", setting="s", value=1.0, low=0.5, high=2.0, verdict="holds", **KW)
+    assert set(row) == set(claims.COLUMNS)
+    for verdict in ("not tested: only 20 steps", "inconclusive for a", "holds only when a"):
+        claims.claim_row("0.1", setting="s", value=1.0, verdict=verdict, **KW)
+    with pytest.raises(ValueError, match="source"):
+        claims.claim_row("0.1", setting="s", value=1.0, verdict="holds", **{**KW, "source": "x"})
+    with pytest.raises(ValueError, match="verdict"):
+        claims.claim_row("0.1", setting="s", value=1.0, verdict="probably", **KW)
+    with pytest.raises(ValueError, match="interval"):
+        claims.claim_row("0.1", setting="s", value=3.0, low=0.5, high=2.0, verdict="holds", **KW)
+    with pytest.raises(ValueError, match="finite"):
+        claims.claim_row("0.1", setting="s", value=math.nan, verdict="holds", **KW)
 
 
-def test_ledger_collects_sorts_and_renders(tmp_path):
-    _write(claims.claims_table([_row("2.1"), _row("10.1", "does not hold")]), tmp_path / "b.csv")
-    _write(claims.claims_table([_row("1.2"), _row("1.10")]), tmp_path / "a.csv")
-    table = claims.ledger(["b.csv", "a.csv"], base=tmp_path)
-    assert table["claim"].tolist() == ["1.2", "1.10", "2.1", "10.1"]  # numeric order of ids
-    text = claims.ledger_markdown(table)
-    lines = text.strip().splitlines()
-    assert len(lines) == 2 + 4
-    assert "{ref}`figure <fig-1.10>`" in lines[3] and "R/H = 0.5" in lines[3]
-    assert "**does not hold**" in lines[-1]
-    assert claims.verdict_counts(table) == {
-        "holds": 3, "holds only when": 0, "does not hold": 1, "inconclusive": 0, "not tested": 0,
-    }  # fmt: skip
+def _write(tmp_path, name, rows):
+    claims.claims_table(rows).to_csv(tmp_path / name, index=False)
+    return name
 
 
-def test_ledger_rejects_duplicates_missing_columns_and_no_tables(tmp_path):
-    _write(claims.claims_table([_row("1")]), tmp_path / "a.csv")
-    _write(claims.claims_table([_row("1")]), tmp_path / "b.csv")
+def test_ledger_sorts_allows_one_row_per_setting_and_rejects_duplicates(tmp_path):
+    a = _write(tmp_path, "a.csv", [
+        claims.claim_row("1.10", setting="s", value=1, verdict="holds", **KW),
+        claims.claim_row("0.1", setting="dense1", value=1, verdict="holds", **KW),
+        claims.claim_row("0.1", setting="dense2", value=1, verdict="holds", **KW),
+    ])  # fmt: skip
+    b = _write(tmp_path, "b.csv", [claims.claim_row("1.2", setting="s", value=1, verdict="holds",
+                                                    **KW)])  # fmt: skip
+    table = claims.ledger([a, b], base=tmp_path)
+    assert table[["claim", "setting"]].values.tolist() == [
+        ["0.1", "dense1"], ["0.1", "dense2"], ["1.2", "s"], ["1.10", "s"]
+    ]  # fmt: skip
+    assert table.columns.tolist() == list(claims.COLUMNS)
+    c = _write(tmp_path, "c.csv", [claims.claim_row("1.2", setting="s", value=2, verdict="holds",
+                                                    **KW)])  # fmt: skip
     with pytest.raises(ValueError, match="twice"):
-        claims.ledger(["a.csv", "b.csv"], base=tmp_path)
-    _write(pd.DataFrame({"claim": ["3"]}), tmp_path / "c.csv")
+        claims.ledger([b, c], base=tmp_path)
+    pd.DataFrame({"claim": ["1"], "value": [1]}).to_csv(tmp_path / "old.csv", index=False)
     with pytest.raises(ValueError, match="missing columns"):
-        claims.ledger(["c.csv"], base=tmp_path)
-    with pytest.raises(ValueError, match="no claims table"):
+        claims.ledger(["old.csv"], base=tmp_path)
+    with pytest.raises(ValueError):
         claims.ledger([])
 
 
-def _write(table, path):
-    table.to_csv(path, index=False)
+def test_ledger_markdown_shows_provenance_interval_seeds_and_figure():
+    rows = claims.claims_table([
+        claims.claim_row("0.1", setting="dense1", value=0.29, low=0.16, high=0.43,
+                         verdict="does not hold", **{**KW, "source": "authors' notebook",
+                                                     "wording": "explodes | oscillades"}),
+        claims.claim_row("1.1", setting="relu", value=0.0, verdict="holds", **KW),
+    ])  # fmt: skip
+    text = claims.ledger_markdown(rows)
+    lines = text.splitlines()
+    assert "wording it rests on" in lines[0] and "seeds" in lines[0] and "source" in lines[0]
+    assert len(lines) == 4
+    assert "authors' notebook" in lines[2] and '"explodes \\| oscillades"' in lines[2]
+    assert "m = 0.29 [0.16, 0.43]" in lines[2] and "| 5 |" in lines[2]
+    assert "**does not hold**" in lines[2] and "{ref}`figure <fig-a>`" in lines[2]
+    assert "m = 0 (exact)" in lines[3]
 
 
-# The chapters' rules: each on a synthetic frame where the verdict flips.
-
-
-# The dominance rules (claims 1.1-1.5) are tested in tests/study/test_dominance_rules.py.
-
-
-def _best(c_relu, factor_relu):
-    return pd.DataFrame({"activation": ["relu", "tanh", "relu"], "dropout": [0.0, 0.0, 0.2],
-                         "c": [c_relu, 1.0, 1.6],
-                         "log_factor": [factor_relu, -0.05, 0.1]})  # fmt: skip
-
-
-THEORY = {("relu", 0.0): 2.0, ("tanh", 0.0): 1.0, ("relu", 0.2): 1.6}
+def test_ledger_csv_columns_and_verdict_counts():
+    assert claims.LEDGER_CSV_COLUMNS == ("claim", "source", "setting", "measure", "value", "low",
+                                         "high", "seeds", "verdict")  # fmt: skip
+    assert set(claims.LEDGER_CSV_COLUMNS) <= set(claims.COLUMNS)
+    counts = claims.verdict_counts(pd.DataFrame({"verdict": [
+        "holds", "holds only when a; inconclusive for b", "does not hold", "inconclusive",
+        "not tested: 20 steps only", "does not hold"]}))  # fmt: skip
+    assert counts == {"holds": 1, "holds only when": 1, "does not hold": 2, "inconclusive": 1,
+                      "not tested": 1}  # fmt: skip

@@ -5,8 +5,8 @@ import pytest
 from conftest import random_images
 
 from hessinit import init, train
+from hessinit.chapters import dominance_network, init_schemes, step_size
 from hessinit.nn import mlp
-from hessinit.study import experiments
 from hessinit.study.sweep import sweep
 
 
@@ -68,12 +68,12 @@ def test_errors():
 
 
 def test_whole_network_grid_matches_single_networks(tiny):
-    grid = experiments.whole_network_grid(tiny, ("tanh", "relu"), (0.5, 1.0), widths=(5, 4), n=24,
-                                          probes=6, deflate=2, seed=1)  # fmt: skip
+    grid = dominance_network.whole_network_grid(tiny, ("tanh", "relu"), (0.5, 1.0), widths=(5, 4),
+                                                n=24, probes=6, deflate=2, seed=1)  # fmt: skip
     assert len(grid) == 2 * 2 * 5  # H, G, R, R/H and G/H per network
     assert list(grid.columns[-2:]) == ["activation", "sd"]
     model = mlp((3, 3), 3, widths=(5, 4), activation="relu", kernel_std=1.0, seed=1)
-    one = experiments.whole_network(model, tiny.x, tiny.y, probes=6, deflate=2, seed=1)
+    one = dominance_network.whole_network(model, tiny.x, tiny.y, probes=6, deflate=2, seed=1)
     got = grid.query("activation == 'relu' and sd == 1.0").reset_index(drop=True)
     pd.testing.assert_frame_equal(got.drop(columns=["activation", "sd"]), one, rtol=1e-6)
 
@@ -82,7 +82,7 @@ def test_schedule_runs_stack_the_single_runs(tiny):
     kwargs = dict(widths=(4, 3), steps=3, batch_size=8, hessian_every=1, hessian_batch=12,
                   layers=["dense1"], progress=False)  # fmt: skip
     schedules = {"lr=0.05": 0.05, "1 gamma*": ("taylor", 1.0)}
-    runs = experiments.schedule_runs(tiny, schedules, [0.1, 1.0], [0, 1], **kwargs)
+    runs = step_size.schedule_runs(tiny, schedules, [0.1, 1.0], [0, 1], **kwargs)
     assert list(runs.columns) == [*train.COLUMNS, "schedule"]
     assert list(dict.fromkeys(runs["schedule"])) == list(schedules)
     assert len(runs) == 2 * 2 * 2 * (3 + 1)  # schedules x sds x seeds x (steps + 1), one layer
@@ -95,7 +95,7 @@ def test_schedule_runs_stack_the_single_runs(tiny):
 
 def test_fit_schemes_stack_the_single_fits(tiny):
     train_set, test_set = random_images(16, (3, 3), 3, seed=1), random_images(8, (3, 3), 3, seed=2)
-    fits = experiments.fit_schemes(train_set, test_set, ["lecun", "hessian"], (4,), "relu",
+    fits = init_schemes.fit_schemes(train_set, test_set, ["lecun", "hessian"], (4,), "relu",
                                    [0, 1], steps=2, lr=0.1, batch_size=4, eval_every=1,
                                    hessian_batch=8)  # fmt: skip
     assert list(fits.columns) == ["step", "loss", "test_loss", "test_accuracy", "init", "seed"]

@@ -2,8 +2,7 @@
 
 Norms against Hessians materialized by autodiff on 6x6 images in float64, training against a
 hand-written SGD loop, intervals against scipy, and the rules of claims 5.5 and 5.6 on synthetic
-frames where their verdicts must flip.
-"""
+frames where their verdicts must flip."""
 
 import math
 
@@ -13,9 +12,10 @@ import pytest
 import tensorflow as tf
 from scipy import stats as st
 
+from hessinit.chapters import cnn_training
 from hessinit.curvature import full_hessian
 from hessinit.data import Dataset
-from hessinit.study import claims, cnn, cnn_training
+from hessinit.study import claims, convnets
 
 SHAPE = dict(num_classes=3, channels=(2, 2), dtype="float64")
 
@@ -45,7 +45,7 @@ def test_init_measures_match_materialized_hessians_and_direct_gradients():
     xf = x.reshape(8, -1)
     level = np.linalg.norm(xf.T @ xf / 8) * math.sqrt(2) / (3 * 36)
     for scheme, row in zip((0.5, "he"), out.itertuples(), strict=True):
-        model = cnn.build("cnn relu", scheme, 3, input_shape=(6, 6, 1), **SHAPE)
+        model = convnets.build("cnn relu", scheme, 3, input_shape=(6, 6, 1), **SHAPE)
         hs, fans = [], []
         for name in ("conv1", "conv2", "dense"):
             kernel = model.get_layer(name).kernel
@@ -72,7 +72,7 @@ def test_sgd_outcomes_match_a_hand_written_sgd_loop():
     xt, yt = held.x[..., None].astype(np.float64), held.y
     for scheme, label in (("glorot", "glorot"), (4.0, "c=4")):
         for lr in (0.05, 0.2):
-            model = cnn.build("cnn tanh", scheme, 1, input_shape=(6, 6, 1), **SHAPE)
+            model = convnets.build("cnn tanh", scheme, 1, input_shape=(6, 6, 1), **SHAPE)
             before = float(_loss(model, xt, yt))
             for rows in batches:
                 with tf.GradientTape() as tape:
@@ -191,11 +191,9 @@ def test_track_resnet_is_exact_with_r_zero_and_networks_checked():
 def test_tracking_figure_has_a_column_per_network():
     import matplotlib.pyplot as plt
 
-    from hessinit.study import figures
-
     frame = pd.DataFrame({"network": ["a"] * 4 + ["b"] * 4, "seed": 0, "step": [0, 0, 5, 5] * 2,
                           "layer": ["c1", "d"] * 4, "H": 1.0, "G": 0.9, "R": 0.1})  # fmt: skip
-    fig = figures.plot_cnn_tracking(frame)
+    fig = cnn_training.plot_cnn_tracking(frame)
     assert len(fig.axes) == 4 and [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
     plt.close(fig)
 

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from hessinit.chapters import diagnostic
 from hessinit.study import analysis, claims
 
 
@@ -30,7 +31,7 @@ def _gaps(low, high):
     ],
 )
 def test_diagnostic_rows_41_flip(interval, rho, expected):
-    rows = claims.diagnostic_rows(_corr(*interval, rho), _gaps(0.1, 0.3), threshold=0.5,
+    rows = diagnostic.diagnostic_rows(_corr(*interval, rho), _gaps(0.1, 0.3), threshold=0.5,
                                   setting="s")  # fmt: skip
     assert rows["claim"].tolist() == ["4.1", "4.2"]
     assert rows["verdict"][0] == expected
@@ -43,7 +44,7 @@ def test_diagnostic_rows_41_flip(interval, rho, expected):
     [((0.1, 0.3), "holds"), ((-0.4, -0.1), "does not hold"), ((-0.2, 0.3), "inconclusive")],
 )
 def test_diagnostic_rows_42_flip(gap, expected):
-    rows = claims.diagnostic_rows(_corr(0.6, 0.9, 0.8), _gaps(*gap), threshold=0.5, setting="s")
+    rows = diagnostic.diagnostic_rows(_corr(0.6, 0.9, 0.8), _gaps(*gap), threshold=0.5, setting="s")
     assert rows["verdict"][1] == expected
 
 
@@ -71,7 +72,7 @@ def test_rank_correlations_and_gap_against_scipy():
 def test_deviation_and_outcomes():
     diag = pd.DataFrame({"H_dense1": [100.0], "H_dense2": [0.01]})
     # |log10(100 / 10 / 1)| + |log10(0.01 / 1 / 1)| = 1 + 2
-    assert analysis.deviation(diag, {"dense1": 10, "dense2": 1}, 1.0).tolist() == [3.0]
+    assert diagnostic.deviation(diag, {"dense1": 10, "dense2": 1}, 1.0).tolist() == [3.0]
     final = pd.DataFrame({"init": ["a"] * 4 + ["b"] * 4, "seed": [0, 0, 1, 1] * 2,
                           "schedule": ["x", "y"] * 4, "lr": [0.01, 0.1] * 4,
                           "final_loss": [1.0, 0.5, 1.2, 0.4, 0.3, np.nan, 0.2, 0.1]})  # fmt: skip

@@ -1,7 +1,7 @@
 """Convolutional networks in training: the Hessian norm at init as a diagnostic, and tracking.
 
 Two questions of the CNN chapter's training section, on the networks of
-:data:`hessinit.study.cnn.NETWORKS` that train in inference mode (:data:`TRAINED`: no
+:data:`hessinit.study.convnets.NETWORKS` that train in inference mode (:data:`TRAINED`: no
 BatchNorm):
 
 - **Trainability.** For many initializations (the schemes, and sigma_l^2 = c / fan_in_l for a
@@ -19,14 +19,17 @@ BatchNorm):
   stability bound 2 / lambda_max (:func:`stability`).
 
 Imports: numpy, pandas, the core (:mod:`hessinit.init`, :mod:`hessinit.nn`,
-:mod:`hessinit.curvature`, :mod:`hessinit.stepsize`, :mod:`hessinit.train`) and
-:mod:`hessinit.study` (cnn, analysis, claims, stats).
+:mod:`hessinit.curvature`, :mod:`hessinit.stepsize`, :mod:`hessinit.train`), matplotlib and
+the shared study layer (:mod:`hessinit.study.convnets`, :mod:`hessinit.study.analysis`,
+:mod:`hessinit.study.claims`, :mod:`hessinit.study.figures`, :mod:`hessinit.study.stats`).
+The figure of the tracking section is :func:`plot_cnn_tracking`.
 """
 
 from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -34,25 +37,18 @@ from .. import init
 from ..curvature.tensors import layer_tensor_norms, logits_linear_in
 from ..nn import kernel_fans, kernel_layers, mean_loss
 from ..stepsize import gradient, sgd_steps
+from ..study import analysis, claims, convnets, stats
+from ..study.figures import layer_color, style
 from ..train import run
-from . import analysis, claims, cnn, stats
 
-#: The networks of :data:`hessinit.study.cnn.NETWORKS` this page trains (no BatchNorm: the
+#: The networks of :data:`hessinit.study.convnets.NETWORKS` this page trains (no BatchNorm: the
 #: training steps run in inference mode, where BatchNorm would keep its initial statistics).
 TRAINED = ("cnn relu", "cnn tanh", "resnet")
 
-#: The Hessian predictors :func:`init_measures` returns.
-HESSIAN_PREDICTORS = ("H_first", "H_sum", "H_max", "H_dev")
-
-#: The trivial predictors :func:`init_measures` returns.
-BASELINES = ("loss0", "grad_norm0")
 
 #: The norm :func:`init_measures` counts a kernel Hessian norm that underflowed to 0 at, in
 #: ``H_dev`` (float32's smallest normal number): a saturated softmax, Lambda_i = 0 in float32.
 _TINY = float(np.finfo(np.float32).tiny)
-
-#: The words claim 5.6 rests on (the dominance chapter's, carried through training).
-TRACKING_WORDING = claims.DOMINANCE_WORDING
 
 
 def _check_networks(networks):
@@ -83,14 +79,33 @@ def images(data):
     return x, np.asarray(data.y, np.int32)
 
 
+def _schemes(model, schemes, seed):
+    """Set ``model``'s kernels to those of each scheme in turn (with ``seed``); yield the scheme.
+
+    The kernels of :func:`hessinit.study.convnets.build` are sigma_l Z_l with Z_l the standard
+    normal draws of ``np.random.default_rng([seed, l])`` (:mod:`hessinit.nn.convnets`), so one
+    model object (of the network, never trained: zero biases) takes every seed's and scheme's
+    weights exactly, and the compiled products it is passed to are traced once rather than once
+    per setting.
+    """
+    layers = kernel_layers(model)
+    bases = [np.random.default_rng([seed, k]).standard_normal(tuple(layer.kernel.shape))
+             for k, layer in enumerate(layers, start=1)]  # fmt: skip
+    for scheme in schemes:
+        stds = init.model_kernel_stds(scheme, model)
+        for layer, base, sd in zip(layers, bases, stds, strict=True):
+            layer.kernel.assign((float(sd) * base).astype(layer.kernel.dtype))
+        yield scheme
+
+
 def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, **kwargs):
     """Candidate diagnostics at initialization: kernel Hessian norms and two trivial baselines.
 
     For each network, initialization and seed, on ``hessian_batch`` images drawn without
     replacement by ``np.random.default_rng(seed)``, with the network of
-    :func:`hessinit.study.cnn.build`: ||H_l||_F of every kernel tensor l (exact where the
+    :func:`hessinit.study.convnets.build`: ||H_l||_F of every kernel tensor l (exact where the
     logits are piecewise linear in it, so R = 0, else ``probes`` Hutchinson probes, as in
-    :func:`hessinit.study.cnn.kernel_norms`), the first kernel's (``H_first``, the one the
+    :func:`hessinit.chapters.cnn.kernel_norms`), the first kernel's (``H_first``, the one the
     original experiment scales), their sum and maximum, the distance of the fan-in-normalized
     norms from the data's level, ``H_dev`` = sum_l abs(log10(||H_l||_F / fan_in_l / level)) with
     level :func:`hessinit.init.reference_level` (the diagnostic chapter's; a norm that
@@ -105,7 +120,7 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
         seeds: seeds of the kernels (the same as :func:`sgd_outcomes`') and of the batch.
         hessian_batch: the batch size B.
         probes: Hutchinson probes per estimated tensor (at least 2).
-        **kwargs: passed to :func:`hessinit.study.cnn.build` (e.g. ``channels``).
+        **kwargs: passed to :func:`hessinit.study.convnets.build` (e.g. ``channels``).
 
     Returns:
         One row per (network, init, seed): ``network, init, seed``, :data:`HESSIAN_PREDICTORS`,
@@ -130,7 +145,7 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
     x_all, y_all = images(data)
     rows = []
     for network in networks:
-        model = cnn.build(network, inits[0], seeds[0], input_shape=x_all.shape[1:], **kwargs)
+        model = convnets.build(network, inits[0], seeds[0], input_shape=x_all.shape[1:], **kwargs)
         for seed in seeds:
             rng = np.random.default_rng(seed)
             idx = rng.choice(len(y_all), size=min(hessian_batch, len(y_all)), replace=False)
@@ -158,31 +173,12 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
     return frame.iloc[np.lexsort(keys[::-1])].reset_index(drop=True)
 
 
-def _schemes(model, schemes, seed):
-    """Set ``model``'s kernels to those of each scheme in turn (with ``seed``); yield the scheme.
-
-    The kernels of :func:`hessinit.study.cnn.build` are sigma_l Z_l with Z_l the standard
-    normal draws of ``np.random.default_rng([seed, l])`` (:mod:`hessinit.nn.convnets`), so one
-    model object (of the network, never trained: zero biases) takes every seed's and scheme's
-    weights exactly, and the compiled products it is passed to are traced once rather than once
-    per setting.
-    """
-    layers = kernel_layers(model)
-    bases = [np.random.default_rng([seed, k]).standard_normal(tuple(layer.kernel.shape))
-             for k, layer in enumerate(layers, start=1)]  # fmt: skip
-    for scheme in schemes:
-        stds = init.model_kernel_stds(scheme, model)
-        for layer, base, sd in zip(layers, bases, stds, strict=True):
-            layer.kernel.assign((float(sd) * base).astype(layer.kernel.dtype))
-        yield scheme
-
-
 def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_size=32,
                  **kwargs):  # fmt: skip
     """Held-out loss before and after a short SGD run, per network, init, seed and step size.
 
     For each network, initialization and seed, the network of
-    :func:`hessinit.study.cnn.build` is trained from the same weights on the same mini-batches
+    :func:`hessinit.study.convnets.build` is trained from the same weights on the same mini-batches
     (``steps`` x ``batch_size`` rows drawn with replacement by ``np.random.default_rng(seed)``)
     at every step size of ``lrs`` (:func:`hessinit.stepsize.sgd_steps`, w <- w - lr g), and the
     mean cross-entropy on all of ``held_out`` is taken before and after. One network object per
@@ -197,7 +193,7 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
         lrs: the step sizes.
         steps: SGD steps per run.
         batch_size: the mini-batch size b.
-        **kwargs: passed to :func:`hessinit.study.cnn.build`.
+        **kwargs: passed to :func:`hessinit.study.convnets.build`.
 
     Returns:
         The rows :func:`hessinit.study.analysis.final_eval` reads, with the network: ``network,
@@ -224,8 +220,8 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
     x_test, y_test = images(held_out)
     rows = []
     for network in networks:
-        work = cnn.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
-        start = cnn.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
+        work = convnets.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
+        start = convnets.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
         for seed in seeds:
             batches = np.random.default_rng(seed).integers(0, len(y_all), (steps, batch_size))
             for scheme in _schemes(start, inits, seed):
@@ -320,6 +316,14 @@ def rank_table(table: pd.DataFrame, predictors, baselines, outcomes, n_boot: int
     return pd.concat(parts, ignore_index=True)
 
 
+#: The Hessian predictors :func:`init_measures` returns.
+HESSIAN_PREDICTORS = ("H_first", "H_sum", "H_max", "H_dev")
+
+
+#: The trivial predictors :func:`init_measures` returns.
+BASELINES = ("loss0", "grad_norm0")
+
+
 def rank_gaps(table: pd.DataFrame, corr: pd.DataFrame, n_boot: int = 2000) -> pd.DataFrame:
     """Per (network, outcome): the best Hessian predictor against the best trivial one.
 
@@ -362,6 +366,185 @@ def rank_gaps(table: pd.DataFrame, corr: pd.DataFrame, n_boot: int = 2000) -> pd
                      "rho_hessian": abs(hess["rho"].iloc[top]), "rho_low": ends[top][0],
                      "rho_high": ends[top][1], "gap": gap, "low": low,
                      "high": high})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
+    """Per-kernel H, G, R (and lambda_max) of each network through SGD, by :func:`hessinit.train.run`.
+
+    For each network and seed, the network of :func:`hessinit.study.convnets.build` under
+    ``scheme`` (kernels' seed ``seed``; one model object per network takes each seed's initial
+    weights) is trained by :func:`hessinit.train.run` with ``model=``, which draws its Hessian batch and fresh mini-batches from
+    ``np.random.default_rng(seed)``; each kernel's norms are exact where the logits are
+    piecewise linear in it (R = 0 by structure), else ``probes`` Hutchinson probes.
+
+    Args:
+        data: the training record.
+        networks: names of :data:`TRAINED`.
+        scheme: the initialization (a name or a number c).
+        seeds: the seeds.
+        probes: Hutchinson probes per estimated tensor and checkpoint.
+        **kwargs: passed to :func:`hessinit.train.run` (``steps``, ``lr``, ``batch_size``,
+            ``hessian_every``, ``hessian_batch``, ``spectra``), except ``build``: a dict for
+            :func:`hessinit.study.convnets.build` (e.g. ``{"channels": (4, 8)}``).
+
+    Returns:
+        The frames of :func:`hessinit.train.run`, stacked, with ``network`` first, ``init``
+        and ``exact`` (the tensor's norms are exact) added; ``attrs["diverged"]`` lists the
+        (network, seed) runs that diverged.
+
+    Raises:
+        ValueError: a network outside :data:`TRAINED`.
+
+    Example:
+        >>> from hessinit.data import Dataset
+        >>> rng = np.random.default_rng(0)
+        >>> data = Dataset(rng.random((16, 6, 6), np.float32), rng.integers(0, 3, 16), "tiny",
+        ...                3, (6, 6), "random")
+        >>> out = track(data, ["cnn tanh"], "he", [0], steps=2, hessian_every=2, batch_size=4,
+        ...             hessian_batch=8, build={"num_classes": 3, "channels": (2, 2)})
+        >>> out.dropna(subset=["H"])[["step", "layer", "exact"]].values.tolist()
+        [[0, 'conv1', False], [0, 'conv2', False], [0, 'dense', True], [2, 'conv1', False], [2, 'conv2', False], [2, 'dense', True]]
+    """  # noqa: E501
+    _check_networks(networks)
+    build = dict(kwargs.pop("build", {}))
+    x = images(data)[0]
+    frames, diverged = [], []
+    for network in networks:
+        model = convnets.build(network, scheme, seeds[0], input_shape=x.shape[1:], **build)
+        exact = {layer.name: logits_linear_in(model, layer.kernel)
+                 for layer in kernel_layers(model)}  # fmt: skip
+        for seed in seeds:
+            # one model object per network, so train.run's compiled products are traced once
+            fresh = convnets.build(network, scheme, seed, input_shape=x.shape[1:], **build)
+            model.set_weights(fresh.get_weights())
+            options = {"max_products": 0, "probes": probes, "seed": seed}
+            frame = run(data, math.nan, model=model, seed=seed, tensor_options=options,
+                        progress=False, **kwargs)  # fmt: skip
+            if frame.attrs["diverged_at"] is not None:
+                diverged.append((network, seed))
+            frame.insert(0, "network", network)
+            frame.insert(1, "init", init.scheme_label(scheme))
+            frame["exact"] = frame["layer"].map(exact)
+            frames.append(frame.drop(columns=["sd", "dataset"]))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["diverged"] = diverged
+    return out
+
+
+def dominance_course(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per network and checkpoint: the worst kernel's ||R|| / ||H||, mean over seeds, interval.
+
+    At each checkpoint of each seed the worst kernel is the one with the largest ||R||_F /
+    ||H||_F; its ratio is averaged over the seeds (:func:`hessinit.study.stats.mean_interval`,
+    Student t; a Hutchinson estimate's probe noise is part of the spread).
+
+    Args:
+        frame: rows of :func:`track`.
+
+    Returns:
+        One row per (network, step) checkpoint: ``network, step, R_over_H, low, high,
+        G_over_H, loss`` (the Hessian-batch loss, mean over seeds), ``seeds``, ``exact``
+        (every tensor's norms exact).
+
+    Example:
+        >>> frame = pd.DataFrame({"network": "n", "seed": [0, 0, 1, 1], "step": 0,
+        ...                       "layer": ["a", "b"] * 2, "H": 1.0, "G": 0.9,
+        ...                       "R": [0.1, 0.3, 0.5, 0.2], "hessian_loss": 2.0,
+        ...                       "exact": False})
+        >>> row = dominance_course(frame).iloc[0]
+        >>> float(row["R_over_H"]), int(row["seeds"]), bool(row["exact"])
+        (0.4, 2, False)
+    """
+    cp = frame.dropna(subset=["H"]).assign(R_over_H=lambda f: f["R"] / f["H"],
+                                           G_over_H=lambda f: f["G"] / f["H"])  # fmt: skip
+    rows = []
+    for (network, step), part in cp.groupby(["network", "step"], sort=False):
+        good = part.dropna(subset=["R_over_H"])
+        worst = good.loc[good.groupby("seed")["R_over_H"].idxmax()]
+        r = stats.mean_interval(worst["R_over_H"]) if len(worst) > 1 else None
+        value = float(worst["R_over_H"].mean())
+        rows.append({"network": network, "step": int(step), "R_over_H": value,
+                     "low": r.low if r else math.nan, "high": r.high if r else math.nan,
+                     "G_over_H": float(worst["G_over_H"].mean()),
+                     "loss": float(part.drop_duplicates("seed")["hessian_loss"].mean()),
+                     "seeds": len(worst), "exact": bool(part["exact"].all())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_cnn_tracking(frame: pd.DataFrame, threshold: float = 0.1):
+    """Per kernel tensor, ||H||_F and ||G||_F (top) and ||R||/||H|| (bottom) through training.
+
+    One column per network; one colour per kernel tensor, the mean over seeds at each
+    checkpoint; the dotted line in the bottom row is the threshold of the dominance rule.
+
+    Args:
+        frame: rows of :func:`hessinit.chapters.cnn_training.track` (NaN rows off the
+            checkpoints are skipped).
+        threshold: the R/H threshold.
+
+    Returns:
+        The figure.
+    """
+    cp = frame.dropna(subset=["H"]).assign(R_over_H=lambda f: f["R"] / f["H"])
+    with style():
+        nets = list(dict.fromkeys(cp["network"]))
+        fig, axes = plt.subplots(2, len(nets), figsize=(2.3 * len(nets) + 0.8, 5.0),
+                                 sharex=True, squeeze=False, layout="constrained")  # fmt: skip
+        for k, net in enumerate(nets):
+            part = cp[cp["network"] == net]
+            tensors = list(dict.fromkeys(part["layer"]))
+            top, bottom = axes[0, k], axes[1, k]
+            for name in tensors:
+                mean = part[part["layer"] == name].groupby("step")[["H", "G", "R_over_H"]].mean()
+                color = layer_color(tensors, name)
+                top.plot(mean.index, mean["H"], lw=1.4, color=color, label=f"{name} ‖H‖")
+                top.plot(mean.index, mean["G"], lw=1.0, ls="--", color=color)
+                bottom.plot(mean.index, mean["R_over_H"], "o-", ms=3, lw=1.2, color=color,
+                            label=name)  # fmt: skip
+            bottom.axhline(threshold, color="grey", ls=":", lw=1)
+            top.set_yscale("log")
+            top.set_title(net, fontsize=9)
+            bottom.set_xlabel("SGD step")
+            bottom.legend(frameon=False, fontsize=7)
+        axes[0, 0].set_ylabel("‖H‖_F (solid), ‖G‖_F (dashed)")
+        axes[1, 0].set_ylabel("‖R‖_F / ‖H‖_F")
+    return fig
+
+
+def stability(frame: pd.DataFrame, lr: float) -> pd.DataFrame:
+    """The network's lambda_max at the first and last checkpoint against the bound 2 / lr.
+
+    Gradient descent with step lr on a quadratic with Hessian H is stable iff
+    lr < 2 / lambda_max(H); ``lr_over_bound`` = lr lambda_max / 2 (above 1: unstable on the
+    quadratic model).
+
+    Args:
+        frame: rows of :func:`track` with ``spectra=True``.
+        lr: the step trained with.
+
+    Returns:
+        One row per (network, checkpoint) for the first and the last: ``network, step,
+        lambda_max`` (mean over seeds of the network's), ``lambda_low``, ``lambda_high`` (min
+        and max over seeds), ``lr_over_bound``, ``loss`` (Hessian-batch loss, mean), ``seeds``.
+
+    Example:
+        >>> frame = pd.DataFrame({"network": "n", "seed": [0, 1, 0, 1], "step": [0, 0, 5, 5],
+        ...                       "H": 1.0, "lambda_max_network": [10.0, 30.0, 40.0, 40.0],
+        ...                       "hessian_loss": [2.3, 2.3, 1.0, 1.2]})
+        >>> stability(frame, 0.1)[["step", "lambda_max", "lr_over_bound"]].values.tolist()
+        [[0.0, 20.0, 1.0], [5.0, 40.0, 2.0]]
+    """
+    cp = frame.dropna(subset=["H"]).drop_duplicates(["network", "seed", "step"])
+    rows = []
+    for network, part in cp.groupby("network", sort=False):
+        for step in (part["step"].min(), part["step"].max()):
+            at = part[part["step"] == step]
+            lam = at["lambda_max_network"]
+            rows.append({"network": network, "step": int(step), "lambda_max": lam.mean(),
+                         "lambda_low": lam.min(), "lambda_high": lam.max(),
+                         "lr_over_bound": lr * lam.mean() / 2,
+                         "loss": at["hessian_loss"].mean(), "seeds": len(at)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -427,107 +610,8 @@ def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setti
     )])  # fmt: skip
 
 
-def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
-    """Per-kernel H, G, R (and lambda_max) of each network through SGD, by :func:`hessinit.train.run`.
-
-    For each network and seed, the network of :func:`hessinit.study.cnn.build` under
-    ``scheme`` (kernels' seed ``seed``; one model object per network takes each seed's initial
-    weights) is trained by :func:`hessinit.train.run` with ``model=``, which draws its Hessian batch and fresh mini-batches from
-    ``np.random.default_rng(seed)``; each kernel's norms are exact where the logits are
-    piecewise linear in it (R = 0 by structure), else ``probes`` Hutchinson probes.
-
-    Args:
-        data: the training record.
-        networks: names of :data:`TRAINED`.
-        scheme: the initialization (a name or a number c).
-        seeds: the seeds.
-        probes: Hutchinson probes per estimated tensor and checkpoint.
-        **kwargs: passed to :func:`hessinit.train.run` (``steps``, ``lr``, ``batch_size``,
-            ``hessian_every``, ``hessian_batch``, ``spectra``), except ``build``: a dict for
-            :func:`hessinit.study.cnn.build` (e.g. ``{"channels": (4, 8)}``).
-
-    Returns:
-        The frames of :func:`hessinit.train.run`, stacked, with ``network`` first, ``init``
-        and ``exact`` (the tensor's norms are exact) added; ``attrs["diverged"]`` lists the
-        (network, seed) runs that diverged.
-
-    Raises:
-        ValueError: a network outside :data:`TRAINED`.
-
-    Example:
-        >>> from hessinit.data import Dataset
-        >>> rng = np.random.default_rng(0)
-        >>> data = Dataset(rng.random((16, 6, 6), np.float32), rng.integers(0, 3, 16), "tiny",
-        ...                3, (6, 6), "random")
-        >>> out = track(data, ["cnn tanh"], "he", [0], steps=2, hessian_every=2, batch_size=4,
-        ...             hessian_batch=8, build={"num_classes": 3, "channels": (2, 2)})
-        >>> out.dropna(subset=["H"])[["step", "layer", "exact"]].values.tolist()
-        [[0, 'conv1', False], [0, 'conv2', False], [0, 'dense', True], [2, 'conv1', False], [2, 'conv2', False], [2, 'dense', True]]
-    """  # noqa: E501
-    _check_networks(networks)
-    build = dict(kwargs.pop("build", {}))
-    x = images(data)[0]
-    frames, diverged = [], []
-    for network in networks:
-        model = cnn.build(network, scheme, seeds[0], input_shape=x.shape[1:], **build)
-        exact = {layer.name: logits_linear_in(model, layer.kernel)
-                 for layer in kernel_layers(model)}  # fmt: skip
-        for seed in seeds:
-            # one model object per network, so train.run's compiled products are traced once
-            fresh = cnn.build(network, scheme, seed, input_shape=x.shape[1:], **build)
-            model.set_weights(fresh.get_weights())
-            options = {"max_products": 0, "probes": probes, "seed": seed}
-            frame = run(data, math.nan, model=model, seed=seed, tensor_options=options,
-                        progress=False, **kwargs)  # fmt: skip
-            if frame.attrs["diverged_at"] is not None:
-                diverged.append((network, seed))
-            frame.insert(0, "network", network)
-            frame.insert(1, "init", init.scheme_label(scheme))
-            frame["exact"] = frame["layer"].map(exact)
-            frames.append(frame.drop(columns=["sd", "dataset"]))
-    out = pd.concat(frames, ignore_index=True)
-    out.attrs["diverged"] = diverged
-    return out
-
-
-def dominance_course(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per network and checkpoint: the worst kernel's ||R|| / ||H||, mean over seeds, interval.
-
-    At each checkpoint of each seed the worst kernel is the one with the largest ||R||_F /
-    ||H||_F; its ratio is averaged over the seeds (:func:`hessinit.study.stats.mean_interval`,
-    Student t; a Hutchinson estimate's probe noise is part of the spread).
-
-    Args:
-        frame: rows of :func:`track`.
-
-    Returns:
-        One row per (network, step) checkpoint: ``network, step, R_over_H, low, high,
-        G_over_H, loss`` (the Hessian-batch loss, mean over seeds), ``seeds``, ``exact``
-        (every tensor's norms exact).
-
-    Example:
-        >>> frame = pd.DataFrame({"network": "n", "seed": [0, 0, 1, 1], "step": 0,
-        ...                       "layer": ["a", "b"] * 2, "H": 1.0, "G": 0.9,
-        ...                       "R": [0.1, 0.3, 0.5, 0.2], "hessian_loss": 2.0,
-        ...                       "exact": False})
-        >>> row = dominance_course(frame).iloc[0]
-        >>> float(row["R_over_H"]), int(row["seeds"]), bool(row["exact"])
-        (0.4, 2, False)
-    """
-    cp = frame.dropna(subset=["H"]).assign(R_over_H=lambda f: f["R"] / f["H"],
-                                           G_over_H=lambda f: f["G"] / f["H"])  # fmt: skip
-    rows = []
-    for (network, step), part in cp.groupby(["network", "step"], sort=False):
-        good = part.dropna(subset=["R_over_H"])
-        worst = good.loc[good.groupby("seed")["R_over_H"].idxmax()]
-        r = stats.mean_interval(worst["R_over_H"]) if len(worst) > 1 else None
-        value = float(worst["R_over_H"].mean())
-        rows.append({"network": network, "step": int(step), "R_over_H": value,
-                     "low": r.low if r else math.nan, "high": r.high if r else math.nan,
-                     "G_over_H": float(worst["G_over_H"].mean()),
-                     "loss": float(part.drop_duplicates("seed")["hessian_loss"].mean()),
-                     "seeds": len(worst), "exact": bool(part["exact"].all())})  # fmt: skip
-    return pd.DataFrame(rows)
+#: The words claim 5.6 rests on (the dominance chapter's, carried through training).
+TRACKING_WORDING = claims.DOMINANCE_WORDING
 
 
 def tracking_rows(
@@ -602,39 +686,3 @@ def tracking_rows(
         figure=figure,
         page=page,
     )])  # fmt: skip
-
-
-def stability(frame: pd.DataFrame, lr: float) -> pd.DataFrame:
-    """The network's lambda_max at the first and last checkpoint against the bound 2 / lr.
-
-    Gradient descent with step lr on a quadratic with Hessian H is stable iff
-    lr < 2 / lambda_max(H); ``lr_over_bound`` = lr lambda_max / 2 (above 1: unstable on the
-    quadratic model).
-
-    Args:
-        frame: rows of :func:`track` with ``spectra=True``.
-        lr: the step trained with.
-
-    Returns:
-        One row per (network, checkpoint) for the first and the last: ``network, step,
-        lambda_max`` (mean over seeds of the network's), ``lambda_low``, ``lambda_high`` (min
-        and max over seeds), ``lr_over_bound``, ``loss`` (Hessian-batch loss, mean), ``seeds``.
-
-    Example:
-        >>> frame = pd.DataFrame({"network": "n", "seed": [0, 1, 0, 1], "step": [0, 0, 5, 5],
-        ...                       "H": 1.0, "lambda_max_network": [10.0, 30.0, 40.0, 40.0],
-        ...                       "hessian_loss": [2.3, 2.3, 1.0, 1.2]})
-        >>> stability(frame, 0.1)[["step", "lambda_max", "lr_over_bound"]].values.tolist()
-        [[0.0, 20.0, 1.0], [5.0, 40.0, 2.0]]
-    """
-    cp = frame.dropna(subset=["H"]).drop_duplicates(["network", "seed", "step"])
-    rows = []
-    for network, part in cp.groupby("network", sort=False):
-        for step in (part["step"].min(), part["step"].max()):
-            at = part[part["step"] == step]
-            lam = at["lambda_max_network"]
-            rows.append({"network": network, "step": int(step), "lambda_max": lam.mean(),
-                         "lambda_low": lam.min(), "lambda_high": lam.max(),
-                         "lr_over_bound": lr * lam.mean() / 2,
-                         "loss": at["hessian_loss"].mean(), "seeds": len(at)})  # fmt: skip
-    return pd.DataFrame(rows)

@@ -6,9 +6,10 @@ import pytest
 import tensorflow as tf
 from scipy import stats as st
 
+from hessinit.chapters import cnn
 from hessinit.curvature import full_hessian
 from hessinit.nn.convnets import kernel_fans, kernel_layers, plain_cnn
-from hessinit.study import claims, cnn
+from hessinit.study import claims, convnets
 
 SHAPE = dict(channels=(2, 2), dtype="float64")
 
@@ -41,7 +42,7 @@ def _materialized(model, layer, x, y):
 def test_relu_cnn_has_r_zero_and_exact_h():
     x, y = _data()
     out = cnn.kernel_norms(x, y, ["cnn relu"], ["he"], [0], **SHAPE)
-    model = cnn.build("cnn relu", "he", 0, input_shape=(6, 6, 1), **SHAPE)
+    model = convnets.build("cnn relu", "he", 0, input_shape=(6, 6, 1), **SHAPE)
     for _, row in out.iterrows():
         h, g, r = _materialized(model, row["tensor"], x, y)
         assert r <= 1e-10 * h
@@ -52,7 +53,7 @@ def test_relu_cnn_has_r_zero_and_exact_h():
 def test_tanh_cnn_estimates_match_materialized():
     x, y = _data()
     out = cnn.kernel_norms(x, y, ["cnn tanh"], ["glorot"], [0], probes=400, **SHAPE)
-    model = cnn.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **SHAPE)
+    model = convnets.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **SHAPE)
     row = out[out["tensor"] == "conv2"].iloc[0]
     assert row["method"] == "hutchinson"
     h, g, r = _materialized(model, "conv2", x, y)
@@ -76,7 +77,7 @@ def test_cnn_rows_mark_structural_zero_and_untested_batchnorm():
     summary = pd.DataFrame({"network": ["cnn relu", "resnet"], "init": "he", "R_over_H": 0.0,
                             "low": 0.0, "high": 0.0, "G_over_H": 1.0, "seeds": 3,
                             "exact": True})  # fmt: skip
-    rows = claims.cnn_rows(summary, op="<", threshold=0.1, setting="tiny")
+    rows = cnn.cnn_rows(summary, op="<", threshold=0.1, setting="tiny")
     assert rows["verdict"].tolist()[0] == claims.HOLDS
     assert "R = 0 by structure" in rows["setting"][0]
     assert np.isnan(rows["low"][0])
@@ -85,14 +86,14 @@ def test_cnn_rows_mark_structural_zero_and_untested_batchnorm():
 
 def test_build_rejects_unknown_network():
     with pytest.raises(ValueError, match="unknown network"):
-        cnn.build("vgg", "he", 0)
+        convnets.build("vgg", "he", 0)
 
 
 def test_lambda_max_matches_eigvalsh_of_the_full_hessian():
     x, y = _data()
     out = cnn.lambda_max(x, y, ["cnn tanh", "resnet bn"], ["glorot"], **SHAPE)
     assert out["network"].tolist() == ["cnn tanh"]
-    model = cnn.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **SHAPE)
+    model = convnets.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **SHAPE)
     top = np.linalg.eigvalsh(full_hessian(model, x, y))[-1]
     np.testing.assert_allclose(out["lambda_max"][0], top, rtol=1e-6)
 
@@ -102,7 +103,7 @@ def test_sweep_reuses_one_network_and_matches_each_built_scheme():
     x, y = _data()
     out = cnn.kernel_norms(x, y, ["cnn relu"], [0.5, "he", 8.0], [1, 0], **SHAPE)
     seed1 = out[(out["seed"] == 1) & (out["c"] == 0.5)]
-    model = cnn.build("cnn relu", 0.5, 1, input_shape=(6, 6, 1), **SHAPE)  # seed 1's kernels
+    model = convnets.build("cnn relu", 0.5, 1, input_shape=(6, 6, 1), **SHAPE)  # seed 1's kernels
     for _, row in seed1.iterrows():
         h, _, _ = _materialized(model, row["tensor"], x, y)
         np.testing.assert_allclose(row["H"], h, rtol=1e-8)
@@ -110,7 +111,7 @@ def test_sweep_reuses_one_network_and_matches_each_built_scheme():
     assert out["init"].unique().tolist() == ["c=0.5", "he", "c=8"]
     assert out["c"].iloc[0] == 0.5 and np.isnan(out[out["init"] == "he"]["c"]).all()
     for scheme in (0.5, 8.0):
-        model = cnn.build("cnn relu", scheme, 0, input_shape=(6, 6, 1), **SHAPE)
+        model = convnets.build("cnn relu", scheme, 0, input_shape=(6, 6, 1), **SHAPE)
         rows = out[out["c"] == scheme]
         for _, row in rows.iterrows():
             h, _, _ = _materialized(model, row["tensor"], x, y)

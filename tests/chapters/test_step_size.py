@@ -1,16 +1,25 @@
-"""The step-size chapter's rules (claims 3.1-3.4) on synthetic frames, and its measurements."""
+"""The step-size chapter's rules (claims 3.1-3.4) on synthetic frames, and its measurements.
 
-import math
+And the chapter's figures on small synthetic frames.
+"""
 
-import numpy as np
-import pandas as pd
-import pytest
-import tensorflow as tf
+import matplotlib
 
-from hessinit.curvature import full_hessian
-from hessinit.nn import mean_loss, mlp
-from hessinit.stepsize import sgd_steps
-from hessinit.study import analysis, claims
+matplotlib.use("Agg")
+
+import math  # noqa: E402
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from hessinit.chapters import step_size  # noqa: E402
+from hessinit.curvature import full_hessian  # noqa: E402
+from hessinit.nn import mean_loss, mlp  # noqa: E402
+from hessinit.stepsize import sgd_steps  # noqa: E402
+from hessinit.study import analysis  # noqa: E402
 
 
 def _gains(by_sd):
@@ -31,17 +40,17 @@ def _gains(by_sd):
     ],
 )
 def test_step_model_rows_flip(by_sd, expected):
-    rows = claims.step_model_rows(_gains(by_sd), setting="s")
+    rows = step_size.step_model_rows(_gains(by_sd), setting="s")
     assert rows["verdict"].tolist() == [expected, expected]
     assert set(rows["claim"]) == {"3.1", "3.2"}
     assert (rows["source"] == "this book's formalization").all()
     assert (rows["seeds"] == 3).all()
-    assert claims.STEP_WORDING in set(rows["wording"])
+    assert step_size.STEP_WORDING in set(rows["wording"])
 
 
 def test_step_model_rows_value_is_the_mean_over_seeds_of_sd_averages():
     gains = _gains({0.01: [0.1, 0.2, 0.3], 1.0: [0.3, 0.4, 0.5]})
-    row = claims.step_model_rows(gains, setting="s").iloc[0]
+    row = step_size.step_model_rows(gains, setting="s").iloc[0]
     per_seed = np.array([0.2, 0.3, 0.4])  # seed k: mean over the two sds
     half = 4.302652729911275 * per_seed.std(ddof=1) / math.sqrt(3)  # t_{2, 0.975}
     assert row["value"] == pytest.approx(0.3)
@@ -72,7 +81,7 @@ BEST = pd.DataFrame({"init": [0.01, 1.0], "lr": [0.3, 0.1]})
     ],
 )  # fmt: skip
 def test_step_training_rows_flip(by_sd, diverged, expected):
-    rows = claims.step_training_rows(_diffs(by_sd, diverged), BEST, taylor=["t"], setting="s")
+    rows = step_size.step_training_rows(_diffs(by_sd, diverged), BEST, taylor=["t"], setting="s")
     assert rows["claim"].tolist() == ["3.3"]
     assert rows["verdict"][0] == expected
     assert "sd = 0.01: 0.3" in rows["setting"][0]
@@ -86,7 +95,7 @@ def test_best_fixed_counts_a_diverged_run_as_losing_and_against_best_pairs_seeds
     final["diverged"] = ~np.isfinite(final["final_loss"])
     best = analysis.best_fixed(final, ["a", "b"])
     assert best["best"].tolist() == ["a"]  # b is better on seed 0 but diverged on seed 1
-    diffs = analysis.against_best(final, best, ["t"])
+    diffs = step_size.against_best(final, best, ["t"])
     assert diffs["diff"].round(6).tolist() == [-0.1, 0.1]
 
 
@@ -94,7 +103,7 @@ def test_model_errors_against_hand_computed_values():
     cp = pd.DataFrame({"lr": [0.1], "grad_norm": [2.0], "gHg": [8.0], "gamma_star": [0.5],
                        "predicted": [0.36], "realised": [0.35], "predicted_star": [1.0],
                        "realised_star": [0.8]})  # fmt: skip
-    out = analysis.model_errors(cp).iloc[0]
+    out = step_size.model_errors(cp).iloc[0]
     assert out["err_lin"] == pytest.approx(abs(0.4 - 0.35) / 0.35)
     assert out["err_quad"] == pytest.approx(0.01 / 0.35)
     assert out["err_lin_star"] == pytest.approx(abs(2.0 - 0.8) / 0.8)
@@ -168,13 +177,13 @@ OK = (True, True)
     ],
 )  # fmt: skip
 def test_step_stability_rows_flip(by_sd, expected):
-    rows = claims.step_stability_rows(_outcomes(by_sd), setting="s", first=7)
+    rows = step_size.step_stability_rows(_outcomes(by_sd), setting="s", first=7)
     assert rows["claim"].tolist() == ["3.7", "3.8"] and rows["verdict"].tolist() == expected
     assert (rows["source"] == "this book's formalization").all() and (rows["seeds"] == 3).all()
 
 
 def test_step_stability_rows_values_counts_and_not_tested():
-    rows = claims.step_stability_rows(_outcomes({0.01: [OK, (True, False), OK]}), setting="s")
+    rows = step_size.step_stability_rows(_outcomes({0.01: [OK, (True, False), OK]}), setting="s")
     per_seed = np.array([1.0, 0.0, 1.0])  # above the bound: seed 1's run trained
     half = 4.302652729911275 * per_seed.std(ddof=1) / math.sqrt(3)  # t_{2, 0.975}
     assert rows["value"].tolist() == pytest.approx([1.0, per_seed.mean()])
@@ -183,7 +192,7 @@ def test_step_stability_rows_values_counts_and_not_tested():
     assert text in rows["setting"][1]
     below_only = _outcomes({0.01: [OK] * 2})
     below_only = below_only[~below_only["predicted"]]
-    rows = claims.step_stability_rows(below_only, setting="s")
+    rows = step_size.step_stability_rows(below_only, setting="s")
     assert rows["verdict"].tolist() == ["holds", "not tested: no fixed step of the grid is above "
                                                  "the bound"]  # fmt: skip
 
@@ -197,7 +206,7 @@ def test_stability_outcomes_by_hand():
     })  # fmt: skip
     start = pd.DataFrame({"sd": [0.5, 0.5], "seed": [0, 0], "layer": ["d1", "d2"],
                           "lambda_max": [1.0, 2.0], "lambda_max_network": [4.0, 4.0]})  # fmt: skip
-    out = analysis.stability_outcomes(grid, start, ["a", "b", "c"])
+    out = step_size.stability_outcomes(grid, start, ["a", "b", "c"])
     assert out["bound"].tolist() == [0.5] * 3  # 2 / 4
     assert out["lr_over_bound"].tolist() == pytest.approx([0.2, 0.6, 6.0])
     assert out["initial_loss"].tolist() == [2.0] * 3
@@ -206,7 +215,7 @@ def test_stability_outcomes_by_hand():
     assert out["diverged"].tolist() == [False, False, True]
     assert out["predicted"].tolist() == [False, False, True]
     assert out["agree"].tolist() == [True, False, True]
-    bounds = analysis.stability_bounds(start, lr=0.1)
+    bounds = step_size.stability_bounds(start, lr=0.1)
     assert bounds["part"].tolist() == ["d1", "d2", "network"]
     assert bounds["bound"].tolist() == [2.0, 1.0, 0.5]
     assert bounds["lr_over_bound"].tolist() == pytest.approx([0.05, 0.1, 0.2])
@@ -218,10 +227,8 @@ def test_init_spectra_match_eigvalsh_on_the_same_weights_and_batch():
     shared network object carries no state from one setting to the next."""
     from conftest import random_images
 
-    from hessinit.study import experiments
-
     data = random_images(40, (4, 3), 3, seed=2)
-    frame = experiments.init_spectra(data, [0.5, 2.0], [1], hessian_batch=24, widths=(5,))
+    frame = step_size.init_spectra(data, [0.5, 2.0], [1], hessian_batch=24, widths=(5,))
     assert frame[["sd", "layer"]].values.tolist() == [[0.5, "dense1"], [0.5, "dense2"],
                                                      [2.0, "dense1"], [2.0, "dense2"]]  # fmt: skip
     assert frame["lambda_converged"].all()
@@ -235,3 +242,40 @@ def test_init_spectra_match_eigvalsh_on_the_same_weights_and_batch():
             assert rows.loc[name, "lambda_max"] == pytest.approx(ref, rel=1e-4)
         ref = np.linalg.eigvalsh(full_hessian(model, x, y)).max()
         assert rows["lambda_max_network"].iloc[0] == pytest.approx(ref, rel=1e-4)
+
+
+LAYERS = ["dense1", "dense2"]
+
+
+def test_step_size_figures():
+    schedule = "lr=0.01"
+    cp = pd.DataFrame({"schedule": [schedule] * 4 + ["1 gamma*"] * 4,
+                       "sd": [0.1, 0.1, 1.0, 1.0] * 2,
+                       "seed": 0, "step": [0, 5] * 4, "gamma_star": [1.0, 2.0] * 4,
+                       "predicted_star": 0.1, "realised_star": 0.05,
+                       "hessian_loss": [2.0, 1.0] * 4})  # fmt: skip
+    fig = step_size.plot_gamma(cp, schedule)
+    assert len(fig.axes[0].get_lines()) == 2  # one line per sd
+    fig = step_size.plot_schedules(cp)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]  # two schedules per sd
+    plt.close("all")
+
+
+def test_stability_and_sharpness_figures():
+    outcomes = pd.DataFrame({"sd": [0.01] * 3 + [1.0] * 3, "seed": 0,
+                             "lr": [0.1, 0.3, 1.0] * 2, "lr_over_bound": [0.1, 0.3, 1.0] * 2,
+                             "final_loss": [0.5, 3.0, np.nan] * 2,
+                             "unstable": [False, True, True] * 2,
+                             "diverged": [False, False, True] * 2})  # fmt: skip
+    fig = step_size.plot_stability(outcomes)
+    assert len(fig.axes) == 2 and [len(ax.get_lines()) for ax in fig.axes] == [1, 1]  # bound
+    track = pd.DataFrame({"sd": 1.0, "seed": 0, "step": [0, 0, 1, 1, 2, 2],
+                          "layer": LAYERS * 3,
+                          "lambda_max": [1.0, 2.0, np.nan, np.nan, 1.5, 2.5],
+                          "lambda_max_network": [3.0, 3.0, np.nan, np.nan, 4.0, 4.0]})  # fmt: skip
+    fig = step_size.plot_sharpness(track, lr=0.01)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 4  # two layers, the network and the bound 2 / lr
+    assert lines[2].get_ydata().tolist() == [3.0, 4.0]  # the network, NaN rows skipped
+    assert lines[3].get_ydata()[0] == 200.0
+    plt.close("all")

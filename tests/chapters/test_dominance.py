@@ -1,23 +1,27 @@
-"""The dominance chapter's rules (claims 1.1-1.5) on synthetic frames where each verdict flips,
-and its intervals against independent references."""
+"""The dominance chapter's rules (claims 1.1-1.5) on synthetic frames where each verdict flips, and
+its intervals against independent references.
+
+And the chapter's experiments (:mod:`hessinit.chapters.dominance`,
+:mod:`hessinit.chapters.dominance_network`) against full matrices.
+"""
+
+from __future__ import annotations
 
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import random_images
 from scipy import stats as st
 
-from hessinit.curvature import ratio_estimate
-from hessinit.study import analysis, claims
+from hessinit.chapters import dominance, dominance_network
+from hessinit.curvature import full_gauss_newton, full_hessian, ratio_estimate
+from hessinit.nn import mlp
+from hessinit.study import claims
 from hessinit.study import stats as study_stats
 
 NAN = float("nan")
-
-
-# --------------------------------------------------------------------------------------------
-# 1.1: ReLU, from the autodiff matrices
-# --------------------------------------------------------------------------------------------
 
 
 def _relu_check(values):
@@ -26,21 +30,18 @@ def _relu_check(values):
 
 
 def test_relu_rule_holds_at_round_off_and_fails_above():
-    row = claims.dominance_relu_rows(_relu_check([1e-16, 2e-15]), threshold=1e-10, setting="s")
+    row = dominance.dominance_relu_rows(_relu_check([1e-16, 2e-15]), threshold=1e-10, setting="s")
     assert row["verdict"][0] == claims.HOLDS
     assert row["value"][0] == 2e-15 and row["seeds"][0] == 2
     assert math.isnan(row["low"][0]) and math.isnan(row["high"][0])  # exact: no interval
     assert row["source"][0] in claims.SOURCES and "first term dominates" in row["wording"][0]
-    bad = claims.dominance_relu_rows(_relu_check([1e-3, 0.2]), threshold=1e-10, setting="s")
+    bad = dominance.dominance_relu_rows(_relu_check([1e-3, 0.2]), threshold=1e-10, setting="s")
     assert bad["verdict"][0] == claims.FAILS
     # the tanh control is not part of the ReLU claim
     mixed = pd.concat([_relu_check([1e-16]), _relu_check([0.4]).assign(activation="tanh")])
-    assert claims.dominance_relu_rows(mixed, threshold=1e-10, setting="")["verdict"][0] == "holds"
-
-
-# --------------------------------------------------------------------------------------------
-# 1.2-1.3: smooth activations at initialization
-# --------------------------------------------------------------------------------------------
+    assert (
+        dominance.dominance_relu_rows(mixed, threshold=1e-10, setting="")["verdict"][0] == "holds"
+    )
 
 
 def _summary(r, low, high, seeds, init="lecun", sd=NAN):
@@ -56,7 +57,7 @@ def _summary(r, low, high, seeds, init="lecun", sd=NAN):
 )  # fmt: skip
 def test_init_rule_flips_with_the_interval(interval, expected):
     frame = pd.DataFrame([_summary(*interval, 5), _summary(*interval, 5, init="sd", sd=0.1)])
-    rows = claims.dominance_init_rows(frame, op="<", threshold=0.1, setting="s")
+    rows = dominance.dominance_init_rows(frame, op="<", threshold=0.1, setting="s")
     assert rows["claim"].tolist() == ["1.2", "1.3"]
     assert rows["verdict"].tolist() == [expected, expected]
     assert rows["low"][0] == interval[1] and rows["high"][0] == interval[2]
@@ -68,12 +69,12 @@ def test_init_rule_does_not_judge_saturated_settings_and_says_so():
     frame = pd.DataFrame([_summary(0.05, 0.02, 0.08, 5),
                           _summary(0.05, 0.02, 0.08, 5, init="sd", sd=0.01),
                           _summary(NAN, NAN, NAN, 0, init="sd", sd=10.0)])  # fmt: skip
-    rows = claims.dominance_init_rows(frame, op="<", threshold=0.1, setting="s")
+    rows = dominance.dominance_init_rows(frame, op="<", threshold=0.1, setting="s")
     assert rows["verdict"][1] == "holds"  # judged on the unsaturated setting only
     assert "saturated (not judged): tanh all sd=10" in rows["setting"][1]
     only_saturated = pd.DataFrame([_summary(NAN, NAN, NAN, 0, init="sd", sd=10.0),
                                    _summary(0.05, 0.02, 0.08, 5)])  # fmt: skip
-    rows = claims.dominance_init_rows(only_saturated, op="<", threshold=0.1, setting="s")
+    rows = dominance.dominance_init_rows(only_saturated, op="<", threshold=0.1, setting="s")
     assert rows["verdict"][1].startswith(claims.NOT_TESTED)
 
 
@@ -93,7 +94,7 @@ def test_init_intervals_are_student_t_over_the_worst_layer_per_seed():
         rows.append({"activation": "tanh", "init": "sd", "scaling": "all", "sd": 10.0,
                      "seed": seed, "layer": "d0", "lambda_norm": 0.0, "R_over_H": NAN,
                      "G_over_H": NAN})  # fmt: skip
-    out = analysis.init_intervals(pd.DataFrame(rows))
+    out = dominance.init_intervals(pd.DataFrame(rows))
     mean, sem = np.mean(worst), np.std(worst, ddof=1) / np.sqrt(5)
     half = st.t.ppf(0.975, 4) * sem
     assert out["R_over_H"][0] == pytest.approx(mean)
@@ -101,11 +102,6 @@ def test_init_intervals_are_student_t_over_the_worst_layer_per_seed():
     assert out["G_over_H"][0] == pytest.approx(1 - mean)  # G/H of the same (worst) layer
     assert out["seeds"].tolist() == [5, 0] and out["saturated"].tolist() == [0, 5]
     assert math.isnan(out["R_over_H"][1])
-
-
-# --------------------------------------------------------------------------------------------
-# 1.4: after training
-# --------------------------------------------------------------------------------------------
 
 
 def _end(losses, ratios, activation="tanh"):
@@ -120,21 +116,21 @@ def _end(losses, ratios, activation="tanh"):
      ([0.01, 0.2, 0.4], "inconclusive")],
 )  # fmt: skip
 def test_training_rule_flips_with_the_interval(ratios, expected):
-    iv = analysis.training_intervals(_end([0.05, 0.06, 0.07], ratios))
-    row = claims.dominance_training_rows(iv, op="<", threshold=0.1, target=0.1, setting="s")
+    iv = dominance.training_intervals(_end([0.05, 0.06, 0.07], ratios))
+    row = dominance.dominance_training_rows(iv, op="<", threshold=0.1, target=0.1, setting="s")
     assert row["verdict"][0] == expected
     assert row["seeds"][0] == 3 and row["low"][0] <= row["value"][0] <= row["high"][0]
 
 
 def test_training_rule_is_not_tested_when_the_target_loss_is_not_reached():
-    iv = analysis.training_intervals(_end([0.3, 0.25, 0.05], [0.01, 0.01, 0.01]))
+    iv = dominance.training_intervals(_end([0.3, 0.25, 0.05], [0.01, 0.01, 0.01]))
     assert iv.loc["tanh", "seeds"] == 1  # one seed cannot bound a mean
-    row = claims.dominance_training_rows(iv, op="<", threshold=0.1, target=0.1, setting="s")
+    row = dominance.dominance_training_rows(iv, op="<", threshold=0.1, target=0.1, setting="s")
     assert row["verdict"][0] == (
         "not tested: the lowest Hessian-batch loss reached was 0.05 nats (target <= 0.1)"
     )
     # another activation that reached it is judged; the one that did not is named
-    both = analysis.training_intervals(
+    both = dominance.training_intervals(
         pd.concat(
             [
                 _end([0.3, 0.25, 0.2], [0.01] * 3),
@@ -142,7 +138,7 @@ def test_training_rule_is_not_tested_when_the_target_loss_is_not_reached():
             ]
         )  # fmt: skip
     )
-    row = claims.dominance_training_rows(both, op="<", threshold=0.1, target=0.1, setting="s")
+    row = dominance.dominance_training_rows(both, op="<", threshold=0.1, target=0.1, setting="s")
     assert row["verdict"][0] == "holds only when softplus"
     assert "target not reached by 2 seeds: tanh (lowest loss 0.2)" in row["setting"][0]
 
@@ -153,15 +149,10 @@ def test_training_end_takes_the_last_checkpoint_and_the_worst_layer():
                           "hessian_loss": [2.3, 2.3, 0.05, 0.05, NAN, NAN],
                           "R_over_H": [0.4, 0.6, 0.1, 0.2, NAN, NAN],
                           "G_over_H": [1.0, 0.9, 1.0, 0.95, NAN, NAN]})  # fmt: skip
-    end = analysis.training_end(frame, 0.1)
+    end = dominance.training_end(frame, 0.1)
     assert end[["step", "layer", "R_over_H", "G_over_H", "start", "reached"]].values.tolist() == [
         [5, "d2", 0.2, 0.95, 0.6, True]
     ]
-
-
-# --------------------------------------------------------------------------------------------
-# 1.5: the whole network
-# --------------------------------------------------------------------------------------------
 
 
 def _ratios(rows):
@@ -175,10 +166,11 @@ def test_whole_rule_flips():
     fails = _ratios([("relu", 0.01, 0.9, 0.8, 1.0), ("tanh", 0.01, 0.5, 0.4, 0.6)])
     mixed = _ratios([("relu", 0.01, 0.9, 0.8, 1.0), ("tanh", 1.0, 0.05, 0.04, 0.06)])
     unsure = _ratios([("relu", 0.01, 0.1, 0.05, 0.2)])
-    verdicts = [claims.dominance_whole_rows(r, op="<", threshold=0.1, setting="s")["verdict"][0]
+    rule = dominance_network.dominance_whole_rows
+    verdicts = [rule(r, op="<", threshold=0.1, setting="s")["verdict"][0]
                 for r in (holds, fails, mixed, unsure)]  # fmt: skip
     assert verdicts == ["holds", "does not hold", "holds only when tanh sd=1", "inconclusive"]
-    row = claims.dominance_whole_rows(fails, op="<", threshold=0.1, setting="s")
+    row = dominance_network.dominance_whole_rows(fails, op="<", threshold=0.1, setting="s")
     assert (row["value"][0], row["low"][0], row["high"][0], row["seeds"][0]) == (0.9, 0.8, 1.0, 20)
 
 
@@ -195,33 +187,89 @@ def test_ratio_estimate_is_the_square_root_of_the_paired_delta_method():
     assert core.probes == 12
 
 
-# --------------------------------------------------------------------------------------------
-# The chapter's figures draw from small synthetic frames
-# --------------------------------------------------------------------------------------------
-
-
 def test_dominance_figures_draw():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hessinit.study import figures
-
     check = pd.concat(
         [_relu_check([0.0, 1e-16]), _relu_check([0.4, 0.3]).assign(activation="tanh")]
     )
-    fig = figures.plot_relu_exactness(check, threshold=1e-10)
+    fig = dominance.plot_relu_exactness(check, threshold=1e-10)
     assert len(fig.axes[0].collections) == 2  # one scatter per activation
     summary = pd.DataFrame([_summary(0.05, 0.02, 0.08, 5),
                             _summary(NAN, NAN, NAN, 0, init="sd", sd=10.0)])  # fmt: skip
-    fig = figures.plot_init_intervals(summary, threshold=0.1)
+    fig = dominance.plot_init_intervals(summary, threshold=0.1)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["lecun", "all 10"]
     frame = pd.DataFrame({"activation": "tanh", "seed": [0] * 4 + [1] * 4,
                           "step": [0, 0, 5, 5] * 2, "layer": ["d1", "d2"] * 4, "H": 1.0,
                           "hessian_loss": [2.3, 2.3, 0.05, 0.05] * 2,
                           "R_over_H": [0.4, 0.6, 0.1, 0.2] * 2})  # fmt: skip
-    fig = figures.plot_ratio_against_loss(frame, threshold=0.1, target=0.1)
+    fig = dominance.plot_ratio_against_loss(frame, threshold=0.1, target=0.1)
     seeds = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("seed")]
     assert [list(line.get_ydata()) for line in seeds] == [[0.6, 0.2], [0.6, 0.2]]
     plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return random_images(24, (3, 3), 3, seed=7)
+
+
+def test_scaled_stds():
+    assert dominance.scaled_stds(0.1, "dense1", 3) == 0.1
+    assert dominance.scaled_stds(0.1, "all", 3) == [0.1, 0.1, 0.1]
+    with pytest.raises(ValueError, match="dense1"):
+        dominance.scaled_stds(0.1, "some", 3)
+
+
+def test_along_training_adds_activation_and_ratios(tiny):
+    frame = dominance.along_training(
+        tiny, ("tanh", "softplus"), 0.5, scaling="all", widths=(5, 4), steps=4,
+        hessian_every=2, batch_size=8, progress=False,
+    )  # fmt: skip
+    assert list(frame.columns[-4:]) == ["activation", "scaling", "G_over_H", "R_over_H"]
+    assert set(frame["activation"]) == {"tanh", "softplus"}
+    checkpoints = frame.dropna(subset=["H"])
+    hidden = checkpoints["layer"] != "dense3"
+    assert (checkpoints.loc[hidden, "R_over_H"] > 0).all()
+    assert (checkpoints.loc[~hidden, "R_over_H"] == 0).all()  # the logits layer is linear
+
+
+def test_whole_network_intervals_cover_exact_norms(tiny):
+    model = mlp((3, 3), 3, widths=(5, 4), activation="tanh", kernel_std=[1.0] * 3, seed=1,
+                dtype="float64")  # fmt: skip
+    x = tiny.x.astype(np.float64)
+    frame = dominance_network.whole_network(model, x, tiny.y, probes=60, deflate=8, seed=3)
+    assert list(frame.columns) == ["term", "value", "low", "high", "probes", "deflate"]
+    H = full_hessian(model, x, tiny.y)
+    G = full_gauss_newton(model, x, tiny.y)
+    exact = {"H": np.linalg.norm(H), "G": np.linalg.norm(G), "R": np.linalg.norm(H - G)}
+    exact["R_over_H"], exact["G_over_H"] = exact["R"] / exact["H"], exact["G"] / exact["H"]
+    assert frame["term"].tolist() == list(exact)
+    for row in frame.itertuples():
+        assert row.low <= exact[row.term] <= row.high, (row, exact[row.term])
+        assert row.high - row.low < 0.3 * exact[row.term]
+
+
+def test_whole_network_ratios_read_the_paired_intervals():
+    """The ratio rows of whole_network (paired over probes), not a combination of two intervals."""
+
+    def rows(activation, sd, r, g):
+        terms = (("H", (4.0, 3.0, 5.0)), ("G", (3.0, 2.0, 4.0)), ("R", (2.0, 1.0, 3.0)),
+                 ("R_over_H", r), ("G_over_H", g))  # fmt: skip
+        return [{"activation": activation, "sd": sd, "term": t, "value": v, "low": lo,
+                 "high": hi, "probes": 20} for t, (v, lo, hi) in terms]  # fmt: skip
+
+    frame = pd.DataFrame(
+        rows("relu", 0.1, (0.5, 0.45, 0.55), (0.8, 0.7, 0.9))
+        + rows("tanh", 1.0, (0.2, 0.1, 0.3), (1.1, 1.0, 1.2))
+    )
+    out = dominance_network.whole_network_ratios(frame)
+    assert list(out.columns) == ["activation", "sd", "R_over_H", "low", "high", "G_over_H",
+                                 "G_low", "G_high", "probes"]  # fmt: skip
+    assert out.values.tolist() == [
+        ["relu", 0.1, 0.5, 0.45, 0.55, 0.8, 0.7, 0.9, 20],
+        ["tanh", 1.0, 0.2, 0.1, 0.3, 1.1, 1.0, 1.2, 20],
+    ]

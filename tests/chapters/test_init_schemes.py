@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
+from hessinit.chapters import init_schemes
 from hessinit.study import analysis, claims
 
 
@@ -59,7 +60,7 @@ def _diffs(low, high):
     ],
 )
 def test_improve_rule_flips(low, high, expected):
-    rows = claims.init_improves_rows(_diffs(low, high), margin=0.005, setting="s")
+    rows = init_schemes.init_improves_rows(_diffs(low, high), margin=0.005, setting="s")
     assert rows["verdict"][0] == expected
     assert rows["source"][0] == "this book's formalization"
     assert rows["seeds"][0] == 10
@@ -96,7 +97,7 @@ def test_paired_differences_against_scipy():
     a, b = rng.normal(0.9, 0.01, 10), rng.normal(0.89, 0.01, 10)
     final = pd.DataFrame({"init": ["hessian"] * 10 + ["he"] * 10, "seed": list(range(10)) * 2,
                           "test_accuracy": np.r_[a, b]})  # fmt: skip
-    row = analysis.paired_differences(final, columns=["test_accuracy"]).iloc[0]
+    row = init_schemes.paired_differences(final, columns=["test_accuracy"]).iloc[0]
     d = a - b
     ci = st.t.interval(0.95, 9, loc=d.mean(), scale=st.sem(d))
     assert row["value"] == pytest.approx(d.mean())

@@ -9,67 +9,49 @@ chapter asks for a fixed number of Hutchinson probes instead (``method="hutchins
 
 One network per architecture is kept for every seed and call; a seed's standard normal kernels
 Z_l are the builder's own draws, and every scheme sets kernel l to sigma_l Z_l (so the same
-weights as :func:`build`): a sweep over the variance factor c (kernels N(0, c / fan_in))
-changes the scale, never the directions, and reuses the traced products. The depth-stable scale
-(:class:`ConvDepthGrowth` and :func:`hessinit.study.cnn.stable_roots`) carries the MLP
+weights as :func:`hessinit.study.convnets.build`): a sweep over the variance factor c (kernels
+N(0, c / fan_in)) changes the scale, never the directions, and reuses the traced products. The
+depth-stable scale (:class:`ConvDepthGrowth` and :func:`stable_roots`) carries the MLP
 construction of :class:`hessinit.init.DepthGrowth` to plain ReLU CNNs of growing depth
 (:func:`hessinit.nn.convnets.plain_cnn`); claims 5.3 and 5.4 are built here from the verdict
 helpers of :mod:`hessinit.study.claims`.
 
-Imports: numpy, pandas, :mod:`hessinit.init`, :mod:`hessinit.nn`, :mod:`hessinit.curvature`
-and :mod:`hessinit.study` (claims, stats).
+In the order the page reads: the per-kernel norms (:func:`kernel_norms`, :func:`plot_cnn`), the
+worst kernel's intervals (:func:`worst_intervals`) and claims 5.1 and 5.2 (:func:`cnn_rows`);
+lambda_max over a sweep of c (:func:`lambda_max`, :func:`plot_cnn_sweep`, :func:`sweep_rows`);
+the depth-stable scale (:func:`stable_roots`, :func:`plot_cnn_growth`, :func:`depth_rows`).
+The networks are shared with the CNN training chapter (:mod:`hessinit.study.convnets`).
+
+Imports: numpy, pandas, matplotlib, :mod:`hessinit.init`, :mod:`hessinit.nn`,
+:mod:`hessinit.curvature` and the shared study layer (:mod:`hessinit.study.claims`,
+:mod:`hessinit.study.convnets`, :mod:`hessinit.study.figures`, :mod:`hessinit.study.stats`).
 """
 
 from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from .. import init
 from ..curvature.spectra import network_spectrum
 from ..curvature.tensors import layer_tensor_norms
-from ..nn.convnets import kernel_fans, kernel_layers, plain_cnn, small_cnn, small_resnet
-from . import claims, stats
-
-#: The chapter's networks, each name mapped to its builder and the builder's keyword arguments.
-NETWORKS = {
-    "cnn relu": (small_cnn, {"activation": "relu"}),
-    "cnn tanh": (small_cnn, {"activation": "tanh"}),
-    "resnet": (small_resnet, {"batchnorm": False}),
-    "resnet bn": (small_resnet, {"batchnorm": True}),
-}
-
-
-def build(network: str, scheme: str | float, seed: int, input_shape=(28, 28, 1), **kwargs):
-    """One of :data:`NETWORKS` with every kernel drawn from N(0, sigma_l^2) of ``scheme``.
-
-    Args:
-        network: a key of :data:`NETWORKS`.
-        scheme: as in :func:`hessinit.init.scheme_std` (conv fan-in k k c_in).
-        seed: the kernels' seed.
-        input_shape: (height, width, channels) of one image.
-        **kwargs: passed to the builder (e.g. ``channels``, ``dtype``).
-
-    Returns:
-        The Keras model.
-
-    Raises:
-        ValueError: an unknown network.
-
-    Example:
-        >>> m = build("cnn relu", "he", 0, input_shape=(6, 6, 1), channels=(2, 2))
-        >>> round(float(np.std(m.get_layer("conv2").kernel.numpy()) ** 2 * 18), 1)
-        1.8
-    """
-    if network not in NETWORKS:
-        raise ValueError(f"unknown network {network!r}; choose one of {list(NETWORKS)}")
-    builder, options = NETWORKS[network]
-    options = {**options, **kwargs, "input_shape": input_shape, "seed": seed}
-    stds = init.model_kernel_stds(scheme, builder(**options))
-    return builder(**options, kernel_std=stds)
-
+from ..nn.convnets import kernel_fans, kernel_layers, plain_cnn
+from ..study import claims, stats
+from ..study.claims import (
+    DOMINANCE_WORDING,
+    NOT_TESTED,
+    OP_WORDS,
+    claim_row,
+    claims_table,
+    compare,
+    compare_interval,
+    verdict,
+)
+from ..study.convnets import NETWORKS
+from ..study.figures import LAYER_COLORS, style
 
 #: Networks of :func:`_unit` by (network, input shape, builder options), each with its seeds'
 #: N(0, 1) kernels: every call sets all kernels first, so one Keras model (and its traced
@@ -79,7 +61,7 @@ _UNITS: dict = {}
 
 
 def _unit(network: str, seed: int, input_shape, **kwargs):
-    """(model, Z): :func:`build`'s network with N(0, 1) kernels Z_l of ``seed`` (float64 copies).
+    """(model, Z): the network of ``convnets.build`` with N(0, 1) kernels Z_l of ``seed`` (float64).
 
     The model is shared by every seed; its kernels are Z_l only until the caller sets a scheme.
     """
@@ -133,7 +115,7 @@ def kernel_norms(
         schemes: scheme names or numbers c (c / fan-in).
         seeds: kernel seeds.
         probes: Hutchinson probes per estimated tensor (at least 2).
-        **kwargs: passed to :func:`build` (e.g. ``channels``).
+        **kwargs: passed to :func:`~hessinit.study.convnets.build` (e.g. ``channels``).
 
     Returns:
         One row per (network, scheme, seed, tensor): ``network, init, c, seed, tensor, method,
@@ -180,6 +162,41 @@ def kernel_norms(
     return frame.sort_values("_k", kind="stable").drop(columns="_k").reset_index(drop=True)
 
 
+def plot_cnn(frame: pd.DataFrame, threshold: float = 0.1):
+    """Per kernel tensor, ||G||/||H|| and ||R||/||H|| at initialization, mean over seeds.
+
+    One panel per network; per scheme a colour, G/H filled and R/H hollow markers.
+
+    Args:
+        frame: rows of :func:`hessinit.chapters.cnn.kernel_norms`.
+        threshold: the rule's R/H threshold, drawn as a dotted line.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        nets = list(dict.fromkeys(frame["network"]))
+        fig, axes = plt.subplots(1, len(nets), figsize=(2.2 * len(nets) + 0.8, 3.0),
+                                 sharey=True, squeeze=False, layout="constrained")  # fmt: skip
+        for ax, net in zip(axes[0], nets, strict=True):
+            part = frame[frame["network"] == net]
+            tensors = list(dict.fromkeys(part["tensor"]))
+            xs = np.arange(len(tensors))
+            for k, (scheme, run) in enumerate(part.groupby("init", sort=False)):
+                mean = run.groupby("tensor")[["G_over_H", "R_over_H"]].mean().loc[tensors]
+                color = LAYER_COLORS[k % len(LAYER_COLORS)]
+                ax.plot(xs, mean["G_over_H"], "o-", ms=4, lw=1, color=color,
+                        label=f"{scheme} ‖G‖/‖H‖")  # fmt: skip
+                ax.plot(xs, mean["R_over_H"], "o--", ms=4, lw=1, mfc="none", color=color,
+                        label=f"{scheme} ‖R‖/‖H‖")  # fmt: skip
+            ax.axhline(threshold, color="grey", ls=":", lw=1)
+            ax.set_title(net, fontsize=9)
+            ax.set_xticks(xs, tensors, rotation=45, ha="right", fontsize=7)
+        axes[0, 0].set_ylabel("share of ‖H‖ (mean over seeds)")
+        axes[0, 0].legend(frameon=False, fontsize=7)
+    return fig
+
+
 def worst_intervals(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (network, init): the worst tensor's R/H per seed, averaged over seeds with its interval.
 
@@ -218,6 +235,93 @@ def worst_intervals(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cnn_rows(
+    summary: pd.DataFrame,
+    *,
+    op: str,
+    threshold: float,
+    setting: str,
+    figure: str = "fig-cnn",
+    page: str = "cnn",
+) -> pd.DataFrame:
+    """Claims 5.1-5.2: the linearization term dominates each kernel's block in CNNs at init.
+
+    The dominance chapter's rule (claims 1.2-1.3) carried to convolutional networks: per
+    network and scheme, the 95% interval over seeds of the worst kernel tensor's
+    ||R||_F / ||H||_F meets ``op threshold`` (:func:`compare_interval`; inconclusive when it
+    straddles). A row whose tensors were all computed exactly (``exact``) is judged on its value:
+    for piecewise-linear networks R = 0 by structure, a fact of the architecture, not evidence.
+    Claim 5.1: networks without BatchNorm; claim 5.2: with BatchNorm (``network`` containing
+    "bn"). The value is the largest mean ratio over the settings, with its interval.
+
+    Args:
+        summary: rows of :func:`hessinit.chapters.cnn.worst_intervals`.
+        op: the comparison, e.g. ``"<"``.
+        threshold: the threshold, e.g. 0.1.
+        setting: the data and batch, e.g. ``"mnist-5k, 128 images"``.
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        The two claims rows (:func:`claims_table`); a claim with no setting is
+        :data:`NOT_TESTED`.
+
+    Example:
+        >>> summary = pd.DataFrame({
+        ...     "network": ["cnn relu", "cnn tanh", "resnet bn"], "init": "he",
+        ...     "R_over_H": [0.0, 0.3, 1.0], "low": [0.0, 0.05, 0.9], "high": [0.0, 0.6, 1.1],
+        ...     "G_over_H": [1.0, 0.9, 0.1], "seeds": 3, "exact": [True, False, False]})
+        >>> cnn_rows(summary, op="<", threshold=0.1, setting="tiny")["verdict"].tolist()
+        ['holds only when cnn relu he; inconclusive for cnn tanh he', 'does not hold']
+    """
+    bn = summary["network"].str.contains("bn")
+    parts = (("5.1", summary[~bn], "without BatchNorm"), ("5.2", summary[bn], "with BatchNorm"))
+    rows = []
+    for claim, part, label in parts:
+        labels = [f"{n} {i}" for n, i in zip(part["network"], part["init"], strict=True)]
+        if len(part):
+            flags = [compare(v, op, threshold) if exact else compare_interval(lo, hi, op, threshold)
+                     for v, lo, hi, exact in zip(part["R_over_H"], part["low"], part["high"],
+                                                 part["exact"], strict=True)]  # fmt: skip
+            top = part.loc[part["R_over_H"].idxmax()]
+            exact = bool(top["exact"])
+            value, low, high = top["R_over_H"], top["low"], top["high"]
+            if exact:
+                low = high = math.nan
+            name = f"{top['network']} {top['init']}"
+            measure = (
+                f"largest mean over settings of the worst kernel's R/H ({name}, "
+                f"{'exact' if exact else 'Hutchinson'}; G/H there {top['G_over_H']:.3g})"
+            )
+            text, seeds = verdict(flags, labels), int(part["seeds"].min())
+            structural = [lab for lab, e, v in zip(labels, part["exact"], part["R_over_H"],
+                                                   strict=True) if e and v == 0]  # fmt: skip
+            where = f"{label}; {setting}"
+            if structural:
+                where += "; R = 0 by structure (piecewise linear): " + ", ".join(structural)
+        else:
+            value, low, high, seeds = 0.0, math.nan, math.nan, 0
+            measure, where = "none", f"{label}; {setting}"
+            text = f"{NOT_TESTED}: no network {label}"
+        rows.append(claim_row(
+            claim,
+            source="this book's formalization",
+            wording=DOMINANCE_WORDING,
+            setting=where,
+            measure=measure,
+            value=value,
+            low=low,
+            high=high,
+            seeds=seeds,
+            rule=f"the 95% interval over seeds of the worst kernel's R/H {OP_WORDS[op]} "
+                 f"{threshold:g}, per network and scheme (exact values judged as they are)",
+            verdict=text,
+            figure=figure,
+            page=page,
+        ))  # fmt: skip
+    return claims_table(rows)
+
+
 def lambda_max(x, y, networks, schemes, seed: int = 0, **kwargs) -> pd.DataFrame:
     """lambda_max of the whole network's loss Hessian at initialization, per network and scheme.
 
@@ -232,7 +336,7 @@ def lambda_max(x, y, networks, schemes, seed: int = 0, **kwargs) -> pd.DataFrame
         networks: keys of :data:`NETWORKS` (those with BatchNorm are skipped).
         schemes: scheme names or numbers c.
         seed: the kernels' seed (and the Lanczos start vector's).
-        **kwargs: passed to :func:`build`.
+        **kwargs: passed to :func:`~hessinit.study.convnets.build`.
 
     Returns:
         One row per (network, scheme): ``network, init, c, lambda_max, converged`` (``c`` NaN
@@ -260,6 +364,50 @@ def lambda_max(x, y, networks, schemes, seed: int = 0, **kwargs) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def plot_cnn_sweep(frame: pd.DataFrame, spectra: pd.DataFrame | None = None,
+                   threshold: float = 0.1):  # fmt: skip
+    """Per kernel tensor, ||H||_F and ||R||_F / ||H||_F against the variance factor c.
+
+    One column per network: on top ||H||_F of every kernel tensor (mean over seeds, log-log)
+    and, dashed black, the whole network's lambda_max where it was computed; below R/H per
+    tensor with the rule's threshold (dotted).
+
+    Args:
+        frame: rows of :func:`hessinit.chapters.cnn.kernel_norms` over numeric schemes (``c``).
+        spectra: rows of :func:`hessinit.chapters.cnn.lambda_max` over the same c, or ``None``.
+        threshold: the rule's R/H threshold.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        nets = list(dict.fromkeys(frame["network"]))
+        fig, axes = plt.subplots(2, len(nets), figsize=(1.75 * len(nets) + 0.9, 4.6),
+                                 sharex=True, squeeze=False, layout="constrained")  # fmt: skip
+        for k, net in enumerate(nets):
+            top, bottom = axes[0, k], axes[1, k]
+            part = frame[frame["network"] == net]
+            mean = part.groupby(["tensor", "c"], sort=False)[["H", "R_over_H"]].mean()
+            for j, tensor in enumerate(dict.fromkeys(part["tensor"])):
+                run = mean.loc[tensor].sort_index()
+                color = LAYER_COLORS[j % len(LAYER_COLORS)]
+                top.plot(run.index, run["H"], "o-", ms=3, lw=1, color=color, label=tensor)
+                bottom.plot(run.index, run["R_over_H"], "o-", ms=3, lw=1, color=color)
+            if spectra is not None and (spectra["network"] == net).any():
+                lam = spectra[spectra["network"] == net].sort_values("c")
+                top.plot(lam["c"], lam["lambda_max"], "k--", lw=1, label="λ_max")
+            top.set_xscale("log")
+            top.set_yscale("log")
+            top.set_title(net)
+            top.legend(frameon=False, fontsize=7)
+            bottom.axhline(threshold, color="grey", ls=":", lw=1)
+            bottom.set_ylim(-0.03, 1.03)
+            bottom.set_xlabel("c (variance c / fan-in)")
+        axes[0, 0].set_ylabel("‖H‖_F per kernel")
+        axes[1, 0].set_ylabel("‖R‖_F / ‖H‖_F")
+    return fig
+
+
 def sweep_rows(
     summary: pd.DataFrame,
     *,
@@ -271,7 +419,7 @@ def sweep_rows(
 ) -> pd.DataFrame:
     """Claim 5.4, one row per network: G dominates every kernel block over the sweep of c.
 
-    The rule of claims 5.1-5.2 (:func:`hessinit.study.claims.cnn_rows`) at every variance
+    The rule of claims 5.1-5.2 (:func:`hessinit.chapters.cnn.cnn_rows`) at every variance
     factor c of the sweep: the 95% interval over seeds of the worst kernel tensor's
     ||R||_F / ||H||_F meets ``op threshold`` (:func:`hessinit.study.claims.compare_interval`;
     an exact row is judged on its value). The verdict names the c where it holds
@@ -320,9 +468,6 @@ def sweep_rows(
             "each c of the sweep (exact values judged as they are)",
             verdict=claims.verdict(flags, labels), figure=figure, page=page))  # fmt: skip
     return claims.claims_table(rows)
-
-
-# --- the depth-stable scale of plain ReLU CNNs ---
 
 
 class ConvDepthGrowth(init.DepthGrowth):
@@ -437,7 +582,7 @@ def stable_roots(x, y, depths, channels, batch, seeds, xtol=0.02, guess=2.0, lab
 
     Returns:
         ``(roots, evaluations)``: ``roots`` has the columns of
-        :func:`hessinit.study.experiments.stable_roots` (``label, activation, dropout, seed,
+        :func:`hessinit.chapters.init_schemes.stable_roots` (``label, activation, dropout, seed,
         c_star, log_growth, bracketed, c_lo, c_hi, evaluations, depth, layer, H_norm``, the
         profile at the root; one row with NaN profile for a seed without a root), for
         :func:`hessinit.study.analysis.root_summary`; ``evaluations`` every evaluated
@@ -469,6 +614,39 @@ def stable_roots(x, y, depths, channels, batch, seeds, xtol=0.02, guess=2.0, lab
     return pd.concat(frames, ignore_index=True), pd.DataFrame(evals)
 
 
+def plot_cnn_growth(evaluations: pd.DataFrame, summary: pd.DataFrame, classical: float = 2.0):
+    """The log-growth g(c) per added convolution at every c the root search evaluated.
+
+    One line per seed; the zero line, the classical value (He's c = 2, dashed) and the 95%
+    interval of c* over seeds (shaded).
+
+    Args:
+        evaluations: the ``evaluations`` frame of :func:`hessinit.chapters.cnn.stable_roots`.
+        summary: one row of :func:`hessinit.study.analysis.root_summary` (``c``, ``low``,
+            ``high``).
+        classical: the value compared with.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        fig, ax = plt.subplots(figsize=(5.5, 3.0), layout="constrained")
+        for k, (seed, run) in enumerate(evaluations.groupby("seed")):
+            run = run.sort_values("c")
+            ax.plot(run["c"], run["log_growth"], "o-", ms=3, lw=1,
+                    color=LAYER_COLORS[k % len(LAYER_COLORS)], label=f"seed {seed}")  # fmt: skip
+        row = summary.iloc[0]
+        if np.isfinite(row["low"]) and np.isfinite(row["high"]):
+            ax.axvspan(row["low"], row["high"], color="grey", alpha=0.2, label="c* (95%)")
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.axvline(classical, color="black", ls="--", lw=1, label=f"He, c = {classical:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("variance factor c (kernel variance c / fan-in)")
+        ax.set_ylabel("log-growth g(c) per convolution")
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
 def depth_rows(
     summary: pd.DataFrame,
     *,
@@ -488,7 +666,7 @@ def depth_rows(
 
     Args:
         summary: rows of :func:`hessinit.study.analysis.root_summary` of
-            :func:`hessinit.study.cnn.stable_roots`.
+            :func:`hessinit.chapters.cnn.stable_roots`.
         xtol: the root tolerance in log c.
         max_ratio: the widest interval (high / low) that can decide.
         setting: the networks.

@@ -1,0 +1,194 @@
+"""The diagnostic chapter: is the Hessian norm at initialization a useful diagnostic?
+
+In the order the page reads: the candidate diagnostics at initialization
+(:func:`init_diagnostics`), the deviation of the layer norms from a level (:func:`deviation`)
+and claim 4.1 (:func:`diagnostic_rows`). The outcomes, the rank correlations and their gaps are
+shared with the CNN training chapter (:mod:`hessinit.study.analysis`), as is the figure
+(:func:`hessinit.study.figures.plot_diagnostic`).
+
+Imports: numpy, pandas, the core (:mod:`hessinit.nn`, :mod:`hessinit.curvature`,
+:mod:`hessinit.stepsize`) and the shared study layer (:mod:`hessinit.study.claims`,
+:mod:`hessinit.study.sweep`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..curvature import hessian_norms_all_layers
+from ..nn import mlp
+from ..study.claims import (
+    DIAGNOSTIC_WORDING,
+    abs_interval,
+    claim_row,
+    claims_table,
+    compare_interval,
+    verdict,
+)
+from ..study.sweep import sweep
+
+
+def init_diagnostics(data, inits: dict, seeds, *, hessian_batch=256, widths=(30, 30)):
+    """Candidate diagnostics at initialization: layer Hessian norms and two trivial baselines.
+
+    For each initialization and seed, on a batch of ``hessian_batch`` training images drawn
+    without replacement from ``np.random.default_rng(seed)``: the exact ||H_l||_F of every dense
+    layer (:func:`hessinit.curvature.hessian_norms_all_layers`), their sum and maximum over
+    layers, and the baselines the loss L(w_0) and the gradient norm ||grad L(w_0)|| of the
+    whole network.
+
+    Args:
+        data: the training record.
+        inits: label -> ``kernel_std`` of :func:`hessinit.nn.mlp`.
+        seeds: seeds of the weights (the same as :func:`sgd_grid`'s) and of the batch.
+        hessian_batch: the batch size B.
+        widths: hidden widths.
+
+    Returns:
+        One row per (init, seed): ``init, seed``, ``H_<layer>`` per dense layer, ``H_sum``,
+        ``H_max``, ``loss0``, ``grad_norm0``.
+
+    Example:
+        >>> from hessinit.data import load
+        >>> frame = init_diagnostics(load("mnist-5k", n=32), {"a": 0.1}, [0], hessian_batch=8,
+        ...                          widths=(3,))
+        >>> frame.columns.tolist()
+        ['init', 'seed', 'H_dense1', 'H_dense2', 'H_sum', 'H_max', 'loss0', 'grad_norm0']
+    """
+    from ..stepsize import gradient
+
+    x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
+
+    def point(init, seed):
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(y_all), size=min(hessian_batch, len(y_all)), replace=False)
+        x, y = x_all[idx], y_all[idx]
+        model = mlp(x_all.shape[1:], data.num_classes, widths, kernel_std=inits[init], seed=seed)
+        norms = hessian_norms_all_layers(model, x, y)
+        h = {f"H_{name}": float(v.H) for name, v in norms.items()}
+        loss, g = gradient(model, x, y)
+        grad = float(np.sqrt(sum(float(np.sum(np.square(t.numpy(), dtype=np.float64))) for t in g)))
+        return {**h, "H_sum": sum(h.values()), "H_max": max(h.values()),
+                "loss0": float(loss), "grad_norm0": grad}  # fmt: skip
+
+    return sweep(point, init=list(inits), seed=list(seeds))
+
+
+def deviation(diag: pd.DataFrame, fan_ins: dict, level: float) -> pd.Series:
+    """Distance of the layers' normalized Hessian norms from a level, in decades, summed.
+
+    ``sum_l abs(log10(||H_l||_F / n_in,l / level))``, zero when every layer sits at the level (the
+    paper's principle, "controlling the norm of the layers' Hessians", read as keeping each
+    near one data-given level such as :func:`hessinit.init.reference_level`).
+
+    Args:
+        diag: rows with ``H_<layer>`` columns.
+        fan_ins: layer name -> n_in.
+        level: the level.
+
+    Returns:
+        One value per row.
+
+    Example:
+        >>> diag = pd.DataFrame({"H_dense1": [10.0], "H_dense2": [0.1]})
+        >>> deviation(diag, {"dense1": 10, "dense2": 1}, 1.0).tolist()
+        [1.0]
+    """
+    total = 0.0
+    for name, n_in in fan_ins.items():
+        total = total + np.abs(np.log10(diag[f"H_{name}"] / n_in / level))
+    return total
+
+
+def diagnostic_rows(
+    corr: pd.DataFrame,
+    gaps: pd.DataFrame,
+    *,
+    threshold: float,
+    setting: str,
+    figure: str = "fig-diagnostic",
+    page: str = "diagnostic",
+) -> pd.DataFrame:
+    """Claims 4.1 and 4.2: the Hessian norm at initialization predicts the loss after training.
+
+    4.1, per (Hessian predictor, outcome): the 95% interval of abs(rho) (Spearman, clustered
+    bootstrap over seeds; :func:`abs_interval`) lies above ``threshold``: holds; below it:
+    does not hold; else inconclusive (:func:`interval_verdict`). The settings combine by
+    :func:`verdict`, naming the predictors and outcomes where it holds. The row's value is the
+    abs(rho) of the setting with the highest lower end.
+
+    4.2, per outcome: the Hessian predictor with the highest abs(rho) lower end ranks the outcome
+    better than the best trivial baseline: the paired bootstrap interval of
+    abs(rho_Hessian) - abs(rho_baseline) (:func:`hessinit.study.analysis.rank_gap`) lies above 0.
+    The row's value is the smallest gap over the outcomes.
+
+    Args:
+        corr: rows of :func:`hessinit.study.analysis.rank_correlations` with a ``kind``
+            column, ``"hessian"`` or ``"baseline"``.
+        gaps: one row per outcome: ``outcome``, ``hessian``, ``baseline``, ``gap``, ``low``,
+            ``high``.
+        threshold: the abs(rho) that counts as useful.
+        setting: the initializations and training.
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        The two claims rows (:func:`claims_table`).
+
+    Example:
+        >>> corr = pd.DataFrame({"predictor": ["H_sum", "loss0"], "outcome": "y",
+        ...                      "kind": ["hessian", "baseline"], "rho": [0.3, 0.9],
+        ...                      "low": [-0.1, 0.8], "high": [0.6, 0.95], "n": 5})
+        >>> gaps = pd.DataFrame({"outcome": ["y"], "hessian": "H_sum", "baseline": "loss0",
+        ...                      "gap": [-0.6], "low": [-0.9], "high": [-0.3]})
+        >>> rows = diagnostic_rows(corr, gaps, threshold=0.5, setting="tiny")
+        >>> rows[["claim", "verdict"]].values.tolist()
+        [['4.1', 'inconclusive'], ['4.2', 'does not hold']]
+    """
+    hess = corr[corr["kind"] == "hessian"].reset_index(drop=True)
+    ends = [abs_interval(lo, hi) for lo, hi in zip(hess["low"], hess["high"], strict=True)]
+    oks = [compare_interval(lo, hi, ">", threshold) for lo, hi in ends]
+    where = [f"{p} with {o}" for p, o in zip(hess["predictor"], hess["outcome"], strict=True)]
+    top = int(np.argmax([lo for lo, _ in ends]))
+    lo, hi = ends[top]
+    worst = gaps.loc[gaps["gap"].idxmin()]
+    gap_ok = [compare_interval(a, b, ">", 0) for a, b in zip(gaps["low"], gaps["high"],
+                                                            strict=True)]  # fmt: skip
+    n = int(corr["n"].max())
+    return claims_table([
+        claim_row(
+            "4.1",
+            source="this book's formalization",
+            wording=DIAGNOSTIC_WORDING,
+            setting=f"{setting}; best: {hess['predictor'][top]} with {hess['outcome'][top]}",
+            measure="|Spearman rho|, Hessian norm at init vs final loss",
+            value=abs(hess["rho"][top]),
+            low=lo,
+            high=hi,
+            seeds=n,
+            rule=f"95% interval of |rho| above {threshold:g} (clustered bootstrap over seeds); "
+                 "the Hessian predictors are each layer's norm, their sum, max and the "
+                 "distance from a data-given level",
+            verdict=verdict(oks, where),
+            figure=figure,
+            page=page,
+        ),
+        claim_row(
+            "4.2",
+            source="this book's formalization",
+            wording=DIAGNOSTIC_WORDING,
+            setting=f"{setting}; {worst['hessian']} against {worst['baseline']} "
+                    f"({worst['outcome']})",
+            measure="|rho| Hessian predictor minus |rho| best trivial baseline (worst outcome)",
+            value=worst["gap"],
+            low=worst["low"],
+            high=worst["high"],
+            seeds=n,
+            rule="paired bootstrap interval of the gap above 0: the Hessian norm ranks the "
+                 "initializations better than the initial loss or gradient norm",
+            verdict=verdict(gap_ok, [str(o) for o in gaps["outcome"]]),
+            figure=figure,
+            page=page,
+        ),
+    ])  # fmt: skip

@@ -1,0 +1,347 @@
+"""The initialization schemes chapter: the depth-stable variance, and Hessian init in training.
+
+In the order the page reads: the depth-stable variance measured by root finding
+(:func:`stable_roots`, summarized by :func:`hessinit.study.analysis.root_summary`, figure
+:func:`plot_roots`; claim 2.1 by :func:`hessinit.study.claims.init_root_rows`); the schemes
+trained with a tuned step (:func:`fit_schemes`, :func:`tuned_fits`), their paired differences
+(:func:`paired_differences`) and claim 2.2 (:data:`INIT_IMPROVES`,
+:func:`init_improves_rows`, figure :func:`plot_paired`).
+
+Imports: numpy, pandas, matplotlib, the core (:mod:`hessinit.nn`, :mod:`hessinit.init`,
+:mod:`hessinit.train`) and the shared study layer (:mod:`hessinit.study.claims`,
+:mod:`hessinit.study.experiments`, :mod:`hessinit.study.figures`, :mod:`hessinit.study.stats`,
+:mod:`hessinit.study.sweep`).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..init import hessian_init, kernel_stds, reference_level
+from ..nn import mlp
+from ..study.claims import FAILS, claim_row, claims_table, interval_verdict
+from ..study.experiments import keys_last
+from ..study.figures import LAYER_COLORS, style
+from ..study.sweep import sweep
+from ..train import fit
+
+
+def stable_roots(images, settings, depths, hidden, batch, seeds, xtol=0.01, num_classes=10):
+    """The depth-stable variance factor c* of every setting, found separately for every seed.
+
+    For each setting and seed, a :class:`hessinit.init.DepthGrowth` on ``batch`` images drawn
+    without replacement by ``np.random.default_rng(seed)`` (independent batches and kernels per
+    seed) is solved for log-growth 0 by :func:`hessinit.init.depth_stable_variance`.
+
+    Args:
+        images: a :func:`hessinit.data.load` record.
+        settings: ``(label, activation, dropout rate, guess)`` tuples; ``guess`` only centres
+            the first bracket.
+        depths: numbers of hidden layers, at least two distinct.
+        hidden: units per hidden layer.
+        batch: images per Hessian.
+        seeds: one root per seed.
+        xtol: the root's tolerance in log c.
+        num_classes: the output width.
+
+    Returns:
+        One row per (setting, seed, depth, layer) of the networks at the root: ``label``,
+        ``activation``, ``dropout``, ``seed``, ``c_star`` (NaN without a sign change),
+        ``log_growth`` (at the root), ``bracketed``, ``c_lo``, ``c_hi`` (the last bracket),
+        ``evaluations``, ``depth`` (hidden layers), ``layer``, ``H_norm``; a seed without a
+        root has one row with ``depth``, ``layer`` and ``H_norm`` NaN.
+
+    Example:
+        >>> from hessinit.data import load
+        >>> d = load("mnist-5k", n=16)
+        >>> out = stable_roots(d, [("relu", "relu", 0.0, 2.0)], [1, 2], 4, 8, [0])
+        >>> bool(out["bracketed"].all()), sorted(set(out["depth"]))
+        (True, [1, 2])
+    """
+    from ..init import DepthGrowth, depth_stable_variance
+
+    def solve(setting, seed):
+        label, activation, rate, guess = setting
+        idx = np.random.default_rng(seed).choice(len(images.y), batch, replace=False)
+        growth = DepthGrowth(images.x[idx], images.y[idx], activation, depths, hidden, seed,
+                             rate, num_classes)  # fmt: skip
+        root = depth_stable_variance(growth, guess, xtol=xtol)
+        head = {"label": label, "activation": activation, "dropout": rate, "c_star": root.c,
+                "log_growth": root.log_growth, "bracketed": root.bracketed,
+                "c_lo": root.bracket[0], "c_hi": root.bracket[1],
+                "evaluations": root.evaluations}  # fmt: skip
+        if not root.bracketed:
+            return pd.DataFrame([{**head, "depth": np.nan, "layer": np.nan, "H_norm": np.nan}])
+        return root.profile.assign(**head)[[*head, "depth", "layer", "H_norm"]]
+
+    frame = sweep(solve, setting=settings, seed=seeds)
+    cols = ["label", "activation", "dropout", "seed"]
+    return frame[cols + [c for c in frame.columns if c not in cols + ["setting"]]]
+
+
+def plot_roots(summary: pd.DataFrame, classic: dict):
+    """The depth-stable c* per setting (95% interval over seeds) against the classical value.
+
+    Args:
+        summary: rows of :func:`hessinit.study.analysis.root_summary`.
+        classic: ``label`` -> ``(c, ...)``: the classical value of each setting.
+
+    Returns:
+        The figure.
+    """
+    with style():
+        fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(summary) + 1.2), layout="constrained")
+        ys = np.arange(len(summary))[::-1]
+        ok = summary["seeds"] >= 2
+        s = summary[ok]
+        ax.errorbar(s["c"], ys[ok.to_numpy()], xerr=[s["c"] - s["low"], s["high"] - s["c"]],
+                    fmt="o", ms=4, capsize=3, color=LAYER_COLORS[0],
+                    label="c* (95% interval)")  # fmt: skip
+        ax.plot([classic[k][0] for k in summary["label"]], ys, "x", ms=7, color="black",
+                label="classical value")  # fmt: skip
+        ax.set_yticks(ys, summary["label"])
+        ax.set_xscale("log")
+        ax.set_xlabel("variance factor c (kernel variance c / fan-in)")
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
+    return fig
+
+
+def fit_schemes(train_data, test_data, inits, widths, activation, seeds, steps, lr, batch_size,
+                eval_every, hessian_batch=256):  # fmt: skip
+    """Train ``mlp(widths, activation)`` from each initializer for each seed.
+
+    Each network is trained by :func:`hessinit.train.fit`. ``"hessian"`` means He's kernels, then
+    :func:`hessinit.init.hessian_init` to the data's reference level
+    (:func:`hessinit.init.reference_level`) on the first ``hessian_batch`` training images.
+
+    Args:
+        train_data: the training record (see :func:`hessinit.data.split`).
+        test_data: the held-out record.
+        inits: initializer names: ``"lecun"``, ``"glorot"``, ``"he"`` or ``"hessian"``.
+        widths: hidden layer widths.
+        activation: the hidden activation.
+        seeds: seeds of the kernels and of the mini-batches, one training each.
+        steps: SGD steps.
+        lr: the SGD step size.
+        batch_size: mini-batch size.
+        eval_every: steps between held-out evaluations.
+        hessian_batch: images for the Hessian-based initializer.
+
+    Returns:
+        The stacked frames of ``fit`` with ``init`` and ``seed`` columns last;
+        ``frame.attrs["hessian_init"]`` holds the initializer's per-seed tables (with ``seed``,
+        ``converged`` and ``seconds``), or None when ``"hessian"`` is not in ``inits``.
+
+    Example:
+        >>> from hessinit.data import load, split
+        >>> train_set, test_set = split(load("mnist-5k", n=24), 8)
+        >>> fits = fit_schemes(train_set, test_set, ["he"], (3,), "relu", [0, 1], steps=2, lr=0.1,
+        ...                    batch_size=4, eval_every=2)
+        >>> fits[["step", "init", "seed"]].values.tolist()
+        [[0, 'he', 0], [2, 'he', 0], [0, 'he', 1], [2, 'he', 1]]
+    """
+    shape = train_data.x.shape[1:]
+    x_h, y_h = train_data.x[:hessian_batch], train_data.y[:hessian_batch]
+    tables = []
+
+    def train(seed, init):
+        scheme = "he" if init == "hessian" else init
+        stds = kernel_stds(scheme, widths, shape, train_data.num_classes)
+        model = mlp(shape, train_data.num_classes, widths, activation, stds, seed)
+        if init == "hessian":
+            result = hessian_init(model, x_h, y_h, target=reference_level(x_h))
+            tables.append(result.table.assign(seed=seed, converged=result.converged,
+                                              seconds=result.seconds))  # fmt: skip
+        return fit(model, train_data, test_data, steps=steps, lr=lr, batch_size=batch_size,
+                   eval_every=eval_every, seed=seed, progress=False)  # fmt: skip
+
+    out = keys_last(sweep(train, seed=seeds, init=inits), ["init", "seed"])
+    out.attrs["hessian_init"] = pd.concat(tables, ignore_index=True) if tables else None
+    return out
+
+
+def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, select_seeds,
+               seeds, steps, batch_size, hessian_batch=256):  # fmt: skip
+    """Each initializer trained at its own best step size, chosen on a validation split.
+
+    Selection: for every lr in ``lrs``, :func:`fit_schemes` on ``select_seeds`` evaluated on
+    ``val_data``; each initializer's lr is the one with the highest mean validation accuracy
+    (ties: the lower mean validation loss). Then :func:`fit_schemes` at that lr on ``seeds``,
+    evaluated on ``test_data``. The same seed gives every initializer the same mini-batch order
+    and the same normal draws (scaled per scheme; ``"hessian"`` rescales He's).
+
+    Args:
+        train_data: the training record.
+        val_data: the validation record (selection only).
+        test_data: the held-out record (final scores only).
+        inits: initializer names (see :func:`fit_schemes`).
+        widths: hidden layer widths.
+        activation: the hidden activation.
+        lrs: the step sizes tried.
+        select_seeds: seeds of the selection runs (keep them apart from ``seeds``).
+        seeds: seeds of the final runs.
+        steps: SGD steps.
+        batch_size: mini-batch size.
+        hessian_batch: images for the Hessian-based initializer.
+
+    Returns:
+        ``(selection, final)``: the last evaluations of the selection runs (``init``, ``seed``,
+        ``lr``, ``test_loss``, ``test_accuracy``, the latter two on ``val_data``) and of the
+        final runs (same columns, on ``test_data``); ``final.attrs["hessian_init"]`` holds the
+        initializer's tables.
+
+    Example:
+        >>> from hessinit.data import load, split
+        >>> rest, test_set = split(load("mnist-5k", n=40), 8)
+        >>> train_set, val_set = split(rest, 8, seed=1)
+        >>> sel, fin = tuned_fits(train_set, val_set, test_set, ["he"], (3,), "relu", [0.01, 0.1],
+        ...                       [9], [0, 1], steps=2, batch_size=4)
+        >>> sorted(set(sel["lr"])), fin[["init", "seed"]].values.tolist()
+        ([0.01, 0.1], [['he', 0], ['he', 1]])
+    """
+
+    def last(frame):
+        out = frame[frame["step"] == frame["step"].max()].reset_index(drop=True)
+        out.attrs = {}  # the initializer's tables are collected separately
+        return out
+
+    def select(lr):
+        return last(fit_schemes(train_data, val_data, inits, widths, activation, select_seeds,
+                                steps, lr, batch_size, steps, hessian_batch))  # fmt: skip
+
+    selection = sweep(select, lr=lrs)
+    score = selection.groupby(["init", "lr"])[["test_accuracy", "test_loss"]].mean().reset_index()
+    score = score.sort_values(["init", "test_accuracy", "test_loss"], ascending=[True, False, True])
+    best = score.groupby("init").first()["lr"]
+    finals, tables = [], []
+    for init in inits:
+        out = fit_schemes(train_data, test_data, [init], widths, activation, seeds, steps,
+                          float(best[init]), batch_size, steps, hessian_batch)  # fmt: skip
+        finals.append(last(out).assign(lr=float(best[init])))
+        if out.attrs.get("hessian_init") is not None:
+            tables.append(out.attrs["hessian_init"])
+    final = pd.concat(finals, ignore_index=True)
+    final.attrs["hessian_init"] = pd.concat(tables, ignore_index=True) if tables else None
+    return selection, final
+
+
+def paired_differences(final: pd.DataFrame, challenger: str = "hessian",
+                       columns=("test_accuracy", "test_loss")) -> pd.DataFrame:  # fmt: skip
+    """The challenger's final score minus each rival's, paired by seed, with 95% t-intervals.
+
+    For rival r and score s, d_k = s_k(challenger) - s_k(r) over the seeds k both ran, and the
+    interval is :func:`hessinit.study.stats.paired_difference` (Student t on the d_k).
+
+    Args:
+        final: one row per (``init``, ``seed``) with the score ``columns`` (e.g. the ``final``
+            frame of :func:`hessinit.chapters.init_schemes.tuned_fits`).
+        challenger: the ``init`` compared with every other.
+        columns: the scores.
+
+    Returns:
+        One row per (rival, score): ``rival``, ``score``, ``value``, ``low``, ``high``,
+        ``seeds``.
+
+    Example:
+        >>> final = pd.DataFrame({"init": ["he", "hessian"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+        ...                       "test_accuracy": [0.90, 0.91, 0.90, 0.92, 0.90, 0.93]})
+        >>> paired_differences(final, columns=["test_accuracy"]).round(4).values.tolist()
+        [['he', 'test_accuracy', 0.02, -0.0048, 0.0448, 3]]
+    """
+    from ..study import stats  # the study layer's intervals (Student t over seeds)
+
+    rows = []
+    for score in columns:
+        wide = final.pivot_table(index="seed", columns="init", values=score)
+        for rival in [c for c in wide.columns if c != challenger]:
+            both = wide[[challenger, rival]].dropna()
+            est = stats.paired_difference(both[challenger], both[rival])
+            rows.append({"rival": rival, "score": score, "value": est.value, "low": est.low,
+                         "high": est.high, "seeds": est.n})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+#: The abstract's words claim 2.2 rests on (ACML 2021).
+INIT_IMPROVES = (
+    "we develop an approximated chain rule for Hessians which along with the principle of "
+    "controlling the norm of the layers' Hessians, can be used to explain, generalize and "
+    "improve upon existing initialization schemes."
+)
+
+
+def init_improves_rows(
+    diffs: pd.DataFrame,
+    *,
+    margin: float,
+    setting: str,
+    figure: str = "fig-init-paired",
+    page: str = "init_schemes",
+) -> pd.DataFrame:
+    """Claim 2.2, one row per rival: the Hessian-based initializer beats it in held-out accuracy.
+
+    On the paired accuracy difference (Hessian-based minus rival) with 95% interval [low, high]:
+    "holds" when low > 0; "does not hold (no detectable difference)" when the interval lies
+    inside (-``margin``, ``margin``); "does not hold" when high < 0; else "inconclusive".
+
+    Args:
+        diffs: rows of :func:`hessinit.chapters.init_schemes.paired_differences` (the
+            ``test_accuracy`` rows are used).
+        margin: the equivalence margin, in accuracy (0.005 = half a point).
+        setting: the training, with the rival appended.
+        figure: the figure label of the rows.
+        page: the chapter.
+
+    Returns:
+        The claims rows (:func:`claims_table`).
+
+    Example:
+        >>> diffs = pd.DataFrame({"rival": ["a", "b", "c", "d"], "score": "test_accuracy",
+        ...     "value": [0.02, 0.0, -0.02, 0.004], "low": [0.01, -0.002, -0.03, -0.004],
+        ...     "high": [0.03, 0.002, -0.01, 0.012], "seeds": 10})
+        >>> init_improves_rows(diffs, margin=0.005, setting="s")["verdict"].tolist()
+        ['holds', 'does not hold (no detectable difference)', 'does not hold', 'inconclusive']
+    """
+    rows = []
+    for r in diffs[diffs["score"] == "test_accuracy"].itertuples():
+        if -margin < r.low and r.high < margin:
+            v = f"{FAILS} (no detectable difference)"
+        else:
+            v = interval_verdict(r.low, r.high, ">", 0.0)
+        rows.append(claim_row(
+            "2.2", source="this book's formalization", wording=INIT_IMPROVES,
+            setting=f"{setting}; versus {r.rival}",
+            measure="held-out accuracy, Hessian-based minus rival (paired by seed)",
+            value=r.value, low=r.low, high=r.high, seeds=int(r.seeds),
+            rule=f"95% t-interval of the paired difference above 0; inside +-{margin:g}: no "
+            "detectable difference; below 0: worse",
+            verdict=v, figure=figure, page=page))  # fmt: skip
+    return claims_table(rows)
+
+
+def plot_paired(diffs: pd.DataFrame, margin: float):
+    """Paired differences, Hessian-based minus each rival, with 95% intervals, per score.
+
+    Args:
+        diffs: rows of :func:`hessinit.chapters.init_schemes.paired_differences`.
+        margin: the accuracy equivalence margin, drawn as a band.
+
+    Returns:
+        The figure: one panel per score.
+    """
+    scores = list(dict.fromkeys(diffs["score"]))
+    with style():
+        fig, axes = plt.subplots(1, len(scores), figsize=(3.2 * len(scores) + 0.6, 2.8),
+                                 squeeze=False, layout="constrained")  # fmt: skip
+        for ax, score in zip(axes[0], scores, strict=True):
+            d = diffs[diffs["score"] == score]
+            ys = np.arange(len(d))[::-1]
+            ax.errorbar(d["value"], ys, xerr=[d["value"] - d["low"], d["high"] - d["value"]],
+                        fmt="o", ms=4, capsize=3, color=LAYER_COLORS[2])  # fmt: skip
+            ax.axvline(0, color="black", lw=0.8)
+            if score == "test_accuracy":
+                ax.axvspan(-margin, margin, color="grey", alpha=0.2, lw=0)
+            ax.set_yticks(ys, [f"vs {r}" for r in d["rival"]])
+            ax.set_xlabel(f"Hessian-based minus rival: {score.replace('_', ' ')}")
+    return fig

@@ -1,0 +1,167 @@
+"""The original experiment chapter (hessinit.chapters.original): its summaries and the rules of
+claims 0.1 and 0.2 on synthetic frames where the verdict flips.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hessinit.chapters import original
+
+
+def _frame():
+    rows = []
+    for sd, h in ((1e-5, [3.0, 4.0, 3.5]), (1.0, [0.5, 0.2, 1.0])):
+        for step, value in enumerate(h):
+            for layer in ("dense1", "dense2"):
+                rows.append({"dataset": "d", "sd": sd, "step": step, "layer": layer,
+                             "loss": 2.3 - 0.1 * step, "H": value, "G": value,
+                             "R": 0.0})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_dense1_course_uses_the_numbers():
+    course = original.dense1_course(_frame())
+    big = course.set_index("sd").loc[1.0]
+    assert (big["H_init"], big["H_end"], big["H_min"], big["H_max"]) == (0.5, 1.0, 0.2, 1.0)
+    assert big["loss_init"] == pytest.approx(2.3)
+    assert big["loss_end"] == pytest.approx(2.1)  # the last 10% of 3 steps: one step
+
+
+def _runs(h_big, h_small, seeds=(0, 1, 2)):
+    """A tidy frame of two sds and three seeds at three checkpoints, dense1 only."""
+    rows = []
+    for seed in seeds:
+        for sd, values in ((1.0, h_big), (1e-5, h_small)):
+            for step, h in zip((0, 10, 20), values, strict=True):
+                rows.append(
+                    {
+                        "sd": sd,
+                        "seed": seed,
+                        "step": step,
+                        "layer": "dense1",
+                        "H": h * (1 + 0.01 * seed),
+                        "hessian_loss": 2.3 - 0.01 * step,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_sd_ratio_course_and_extremes_match_a_direct_computation():
+    frame = _runs([0.5, 1.0, 0.8], [4.0, 4.0, 4.0])
+    ratio = original.sd_ratio_course(frame)
+    assert len(ratio) == 9
+    np.testing.assert_allclose(ratio["ratio"][:3], [0.125, 0.25, 0.2])  # seed 0
+    ext = original.seed_extremes(ratio)
+    np.testing.assert_allclose(ext["high"], [0.25, 0.25, 0.25])
+    np.testing.assert_allclose(ext["low"], [0.125] * 3)
+
+
+def test_peak_swing_and_loss_gains():
+    frame = pd.DataFrame(
+        {
+            "sd": 1.0,
+            "seed": 0,
+            "layer": "dense2",
+            "step": [0, 10, 20, 30],
+            "H": [30.0, 100.0, 5.0, 40.0],
+            "hessian_loss": [2.3, 2.0, 1.3, 1.1],
+        }
+    )
+    p = original.peak_swing(frame, 1.0).iloc[0]
+    assert (p["peak"], p["trough"], p["swing"]) == (100.0, 5.0, 20.0)
+    g = original.loss_gains(frame).iloc[0]
+    assert g["gain"] == pytest.approx(1.2) and g["early_step"] == 10
+    assert g["early_gain"] == pytest.approx(0.3)
+    g = original.loss_gains(frame, early=0.5).iloc[0]
+    assert g["early_step"] == 20 and g["early_gain"] == pytest.approx(1.0)
+
+
+def _peaks(peak, swing, layer="dense2"):
+    return pd.DataFrame({"layer": layer, "seed": range(len(peak)), "peak": peak, "swing": swing})
+
+
+@pytest.mark.parametrize(
+    ("high", "expected"),
+    [([20.0, 21.0, 22.0], "holds"), ([0.2, 0.25, 0.3], "does not hold"),
+     ([1.0, 30.0, 5.0], "inconclusive")],
+)  # fmt: skip
+def test_original_explode_rule_on_dense1_flips(high, expected):
+    extremes = pd.DataFrame({"seed": [0, 1, 2], "high": high})
+    rows = original.original_explode_rows(
+        extremes,
+        _peaks([1.0] * 3, [1.0] * 3, "dense1"),
+        big=1.0,
+        small=1e-5,
+        factor=10,
+        peak=30,
+        swing=10,
+        setting="t",
+    )
+    assert len(rows) == 1  # dense1's own peaks are not a second row
+    row = rows.iloc[0]
+    assert row["verdict"] == expected and row["source"] == "authors' notebook"
+    assert row["wording"] == original.NOTEBOOK_EXPLODES and "oscillades" in row["wording"]
+    assert row["value"] == pytest.approx(np.mean(high)) and row["seeds"] == 3
+    assert row["low"] <= row["value"] <= row["high"]
+
+
+@pytest.mark.parametrize(
+    ("peak", "swing", "expected"),
+    [
+        ([100.0, 110.0, 90.0], [50.0, 60.0, 40.0], "holds"),
+        ([100.0, 110.0, 90.0], [1.5, 2.0, 1.8], "holds only when read as 'very big values"),
+        ([3.0, 4.0, 5.0], [50.0, 60.0, 40.0], "does not hold"),
+        ([5.0, 200.0, 90.0], [50.0, 60.0, 40.0], "inconclusive"),
+    ],
+)
+def test_original_explode_rule_on_the_other_layers_flips(peak, swing, expected):
+    extremes = pd.DataFrame({"seed": [0, 1, 2], "high": [0.2, 0.25, 0.3]})
+    rows = original.original_explode_rows(extremes, _peaks(peak, swing), big=1.0, small=1e-5,
+                                        factor=10, peak=30, swing=10, setting="t")  # fmt: skip
+    assert rows["verdict"][1].startswith(expected)
+    assert rows["setting"][1].startswith("dense2 at sd 1")
+
+
+def _gains(small, base, bad=None):
+    rows = [{"sd": 1e-5, "seed": s, "gain": g, "loss_end": 1.0} for s, g in enumerate(small)]
+    rows += [{"sd": 0.01, "seed": s, "gain": g, "loss_end": 0.5} for s, g in enumerate(base)]
+    if bad is not None:  # a large gain from a bad start, with a worse final loss
+        rows += [{"sd": 1.0, "seed": s, "gain": g, "loss_end": 0.9} for s, g in enumerate(bad)]
+    return pd.DataFrame(rows)
+
+
+def test_original_slow_rule_flips_and_uses_the_best_final_loss_as_baseline():
+    kw = dict(small=1e-5, fraction=0.5, min_gain=0.1, setting="t")
+    holds = original.original_slow_rows(_gains([0.1, 0.12, 0.08], [1.0, 1.1, 0.9]), **kw).iloc[0]
+    assert holds["verdict"] == "holds"
+    assert holds["value"] == pytest.approx(0.3 / 3.0)  # ratio of the mean gains
+    fails = original.original_slow_rows(_gains([1.8, 1.9, 1.85], [1.9, 1.95, 1.9], [9, 10, 9]),
+                                      **kw).iloc[0]  # fmt: skip
+    assert fails["verdict"] == "does not hold" and "(0.01)" in fails["setting"]
+    assert fails["value"] == pytest.approx(5.55 / 5.75)
+    unsure = original.original_slow_rows(_gains([0.1, 1.5, 0.2], [1.0, 1.1, 0.9]), **kw).iloc[0]
+    assert unsure["verdict"] == "inconclusive"
+    untested = original.original_slow_rows(_gains([0.01] * 3, [0.02] * 3), **kw).iloc[0]
+    assert untested["verdict"].startswith("not tested") and math.isnan(untested["low"])
+
+
+def test_training_curves_share_both_axes_and_draw_bands():
+    import matplotlib.pyplot as plt
+
+    from hessinit.study import figures
+
+    frame = _runs([0.5, 1.0, 0.8], [4.0, 4.0, 4.0]).assign(loss=2.0)
+    fig = figures.training_curves(frame, "H", title="t")
+    left = [ax for ax in fig.axes if ax.get_xlabel() == "SGD step"]
+    rights = [ax for ax in fig.axes if ax not in left]
+    assert len(fig.axes) == 4 and len(rights) == 2
+    assert rights[0].get_shared_y_axes().joined(rights[0], rights[1])
+    assert left[0].get_shared_y_axes().joined(left[0], left[1])
+    assert rights[0].collections  # the min-max band over seeds
+    assert "3 seeds" in fig._suptitle.get_text()
+    plt.close(fig)
