@@ -8,11 +8,15 @@ The package is layered; a module imports only from its own layer or the layers b
 1. core: :mod:`hessinit.nn` (models, loss, activation registry), :mod:`hessinit.curvature`
    (exact layer Hessians, products, estimates), :mod:`hessinit.data` (datasets),
    :mod:`hessinit.train`, :mod:`hessinit.stepsize`, :mod:`hessinit.init`;
-2. :mod:`hessinit.study`: experiments, analysis, the claims' verdicts and figures;
-3. :mod:`hessinit.book`: the run grid, the papermill runner and the notebook helpers;
-4. ``hessinit.__main__``: the command line.
+2. :mod:`hessinit.study`: what two or more chapters share (statistics, the claims engine and
+   ledger, the figure style, shared experiments);
+3. :mod:`hessinit.chapters`: one module per page of the book (its experiment, summaries, claim
+   rules and figures); a chapter never imports another;
+4. :mod:`hessinit.book`: the run grid, the papermill runner and the notebook helpers;
+5. ``hessinit.__main__``: the command line.
 
-The core imports neither :mod:`hessinit.study` nor :mod:`hessinit.book`;
+The core imports none of :mod:`hessinit.study`, :mod:`hessinit.chapters` and
+:mod:`hessinit.book`; no module imports another's private name or sits on an import cycle;
 ``tests/test_layering.py`` checks these rules on every module.
 
 Imports: nothing at import time but the standard library. The public API below is re-exported
@@ -88,7 +92,7 @@ _API = {
     "hessian_init": "init",
 }
 
-_SUBPACKAGES = ("nn", "curvature", "data", "train", "stepsize", "init", "study", "book")
+_SUBPACKAGES = ("nn", "curvature", "data", "train", "stepsize", "init", "study", "chapters", "book")
 
 __all__ = sorted(_API) + list(_SUBPACKAGES)
 

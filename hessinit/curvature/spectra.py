@@ -41,7 +41,7 @@ from ..nn.models import get_dense
 from .graph import TRAINING
 from .operators import ROUTES, check_choice, curvature_operator
 
-#: The eigenvalues asked for: largest algebraic (``"LA"``, lambda_max first), largest in
+#: The eigenvalues one may ask for, largest algebraic (``"LA"``, lambda_max first), largest in
 #: magnitude (``"LM"``) or smallest algebraic (``"SA"``, lambda_min first).
 WHICH = ("LA", "LM", "SA")
 

@@ -34,7 +34,7 @@ from .claims import (
 CLAIM_KEYS = ("id", "chapter", "source", "wording", "measure", "op", "threshold", "kind",
               "figure", "rule", "not_tested")  # fmt: skip
 
-#: The kinds of claim: true by construction, a property of the measurement, a finding.
+#: The kinds of claim (true by construction, a property of the measurement, a finding).
 KINDS = ("fact", "sanity", "empirical")
 
 #: The columns of the per-setting frame that :func:`frame_rows` judges.
