@@ -1,10 +1,10 @@
-"""Time per run-step of R stacked runs (hessinit.stacked) against today's single-run step.
+"""Time per run-step of R stacked runs (hessinit.train.stacked) against today's single-run step.
 
-The paper's MLP (784-30-30-10, ReLU) at batch 32 on mnist-5k. For R in (1, 6, 18, 60, 180) it
-times :func:`hessinit.stacked.sgd_steps` (R weight sets stacked, one XLA-compiled step for all,
-CHUNK steps per call) and, in the same process, the step :func:`hessinit.train.run` takes today
-(``train._sgd_step`` on a Keras model, one mini-batch drawn and copied per step, as ``run``
-does). Each figure is the fastest of ``--repeats`` timed blocks after a warm-up call.
+The paper's MLP (784-30-30-10, ReLU) at batch 32 on mnist-5k. For R in (1, 6, 18, 60, 180)
+it times :func:`hessinit.train.stacked.sgd_steps` (R weight sets stacked, one XLA-compiled step
+for all, CHUNK steps per call) and, in the same process, the step :func:`hessinit.train.run`
+takes today (``train._sgd_step`` on a Keras model, one mini-batch drawn and copied per step, as
+``run`` does). Each figure is the fastest of ``--repeats`` timed blocks after a warm-up call.
 
 The FLOP floor of one run-step: forward 2 b sum_k n_{k-1} n_k, the kernels' gradients as much
 again, the inputs' gradients 2 b sum_{k >= 2} n_{k-1} n_k (the images need none) and the update
@@ -63,9 +63,10 @@ def main(argv=None):
 
     import tensorflow as tf
 
-    from hessinit import stacked, train
+    from hessinit import train
     from hessinit.data import load
     from hessinit.nn import mlp
+    from hessinit.train import stacked
 
     data = load("mnist-5k")
     x_all = data.x.reshape(len(data.y), -1).astype(np.float32)
@@ -89,7 +90,7 @@ def main(argv=None):
             idx = rng.integers(0, n, size=batch)
             loss = train._sgd_step(model, tf.constant(xs[idx]), tf.constant(y_all[idx]),
                                    tf.constant(0.01, tf.float32))  # fmt: skip
-        float(loss)
+            float(loss)  # train.run reads every step's loss
 
     single(10)
     best = np.inf

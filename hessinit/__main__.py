@@ -1,11 +1,11 @@
 """Command line: ``python -m hessinit experiment ...`` and ``python -m hessinit book ...``.
 
 ``experiment`` trains the paper's network for each std and seed (all runs as one compiled program,
-:mod:`hessinit.stacked`) and writes a CSV and a figure;
+:mod:`hessinit.train.stacked`) and writes a CSV and a figure;
 ``book`` runs every notebook with papermill and builds the site (:mod:`hessinit.book.cli`).
 
 Imports: the top of the package, it may use every layer, each only when its subcommand runs:
-:mod:`hessinit.book` only for ``book``; :mod:`hessinit.data`, :mod:`hessinit.stacked` and
+:mod:`hessinit.book` only for ``book``; :mod:`hessinit.data`, :mod:`hessinit.train.stacked` and
 :mod:`hessinit.study.figures` (and with them TensorFlow) only for ``experiment``. Parsing the
 command line, and checking every value of ``experiment`` (its output folder included), imports
 none of them.
@@ -102,14 +102,14 @@ def _experiment(args):
     """The ``experiment`` subcommand: train, write ``OUT/DATASET.csv`` and ``.png``, report.
 
     Every value is checked before TensorFlow loads. The runs (every ``--sd`` with every
-    ``--seed``) train as one compiled program (:func:`hessinit.stacked.train_runs`).
+    ``--seed``) train as one compiled program (:func:`hessinit.train.stacked.train_runs`).
     """
     _check_out(args.out)
     from . import data  # numpy only: --n and the files are checked before TensorFlow loads
 
     dataset = data.load(args.dataset, n=args.n, seed=args.seed[0])
-    from . import stacked
     from .study import figures as plots
+    from .train import stacked
 
     frame_path = args.out / f"{args.dataset}.csv"
     figure_path = args.out / f"{args.dataset}.png"

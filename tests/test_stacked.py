@@ -1,4 +1,4 @@
-"""Many runs as one program (hessinit.stacked) against independent references.
+"""Many runs as one program (hessinit.train.stacked) against independent references.
 
 References: today's single-run trainer ``train.run`` (its own Keras model, its own compiled
 step, its own Hessian tracking), the same run trained alone, the layer Hessians materialized by
@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from conftest import random_images
 
-from hessinit import stacked, train
+from hessinit import train
 from hessinit.curvature import full_gauss_newton, full_hessian, hessian_norms_all_layers
 from hessinit.nn import mlp
-from hessinit.stacked import Run
+from hessinit.train import stacked
+from hessinit.train.stacked import Run
 
 
 @pytest.fixture(scope="module")

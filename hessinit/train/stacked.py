@@ -50,9 +50,9 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .curvature.kronecker import _sym_pack, _use_realignment
-from .nn.activations import REGISTRY, is_piecewise_linear
-from .nn.models import _check_std, _is_number
+from ..curvature.kronecker import _sym_pack, _use_realignment
+from ..nn.activations import REGISTRY, is_piecewise_linear
+from ..nn.models import _check_std, _is_number
 
 #: Columns of the frame :func:`train_runs` returns, in order.
 COLUMNS = (
