@@ -1,14 +1,16 @@
 """Time per run-step of R stacked runs (hessinit.train.stacked) against today's single-run step.
 
 The paper's MLP (784-30-30-10, ReLU) at batch 32 on mnist-5k. For R in (1, 6, 18, 60, 180)
-it times :func:`hessinit.train.stacked.sgd_steps` (R weight sets stacked, one XLA-compiled step
-for all, CHUNK steps per call) and, in the same process, the step :func:`hessinit.train.run`
-takes today (``train._sgd_step`` on a Keras model, one mini-batch drawn and copied per step, as
-``run`` does). Each figure is the fastest of ``--repeats`` timed blocks after a warm-up call.
+it times :func:`hessinit.train.stacked.sgd_steps` (R weight sets stacked, one compiled step for
+all, CHUNK steps per call; compiled by XLA, ``stacked_xla``, and as a TensorFlow graph,
+``stacked_graph``; ``sgd_steps`` picks XLA up to XLA_MAX_RUNS runs) and, in the same process,
+the step :func:`hessinit.train.run` takes today (``train._sgd_step`` on a Keras model, one
+mini-batch drawn and copied per step, as ``run`` does). Each figure is the fastest of
+``--repeats`` timed blocks after a warm-up call.
 
 The FLOP floor of one run-step: forward 2 b sum_k n_{k-1} n_k, the kernels' gradients as much
 again, the inputs' gradients 2 b sum_{k >= 2} n_{k-1} n_k (the images need none) and the update
-2 x (number of weights): 3.24 MFLOP for this network at b = 32. The floor time is that over the
+2 x (number of weights): 3.29 MFLOP for this network at b = 32. The floor time is that over the
 float32 matmul rate this machine achieves on a 1024^3 product, measured in the same run.
 
 Writes ``benchmarks/results/stacked_training.csv`` with columns
@@ -111,16 +113,18 @@ def main(argv=None):
                    for k in range(3)]  # fmt: skip
         lr = np.full(R, 0.01, np.float32)
         idx = rng.integers(0, n, size=(args.steps, R, batch))
-        weights, _ = stacked.sgd_steps(weights, x_t, y_t, idx[: stacked.CHUNK], lr, acts)
-        best = np.inf
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            weights, losses = stacked.sgd_steps(weights, x_t, y_t, idx, lr, acts)
-            best = min(best, (time.perf_counter() - start) / (args.steps * R))
-        assert np.isfinite(losses).all()
-        rows.append(("stacked", R, best, single_time / best, best / floor, rate))
-        print(f"stacked R = {R:3d}: {best * 1e3:.4f} ms per run-step, {single_time / best:.1f}x "
-              f"cheaper than train.run's step, {best / floor:.2f}x floor")  # fmt: skip
+        for jit, method in ((True, "stacked_xla"), (False, "stacked_graph")):
+            w, _ = stacked.sgd_steps(weights, x_t, y_t, idx[: stacked.CHUNK], lr, acts, jit=jit)
+            best = np.inf
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                w, losses = stacked.sgd_steps(w, x_t, y_t, idx, lr, acts, jit=jit)
+                best = min(best, (time.perf_counter() - start) / (args.steps * R))
+            assert np.isfinite(losses).all()
+            rows.append((method, R, best, single_time / best, best / floor, rate))
+            print(f"{method:13s} R = {R:3d}: {best * 1e3:.4f} ms per run-step, "
+                  f"{single_time / best:.1f}x cheaper than train.run's step, "
+                  f"{best / floor:.2f}x floor")  # fmt: skip
     load = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as f:

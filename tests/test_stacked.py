@@ -92,6 +92,18 @@ def test_run_alone_and_among_others_agree(tiny):
         _close(mine, alone, column, 1e-6)
 
 
+def test_many_runs_take_the_graph_step_and_agree_with_xla(tiny):
+    """Above XLA_MAX_RUNS the step runs as a TensorFlow graph: a run among that many equals
+    the same run alone (XLA-compiled) to float rounding."""
+    others = [Run(seed=s, sd=0.4) for s in range(10, 10 + stacked.XLA_MAX_RUNS)]
+    target = Run(seed=4, sd=0.6, lr=0.03)
+    among = stacked.train_runs(tiny, [*others, target], **KW)
+    alone = stacked.train_runs(tiny, [target], **KW).assign(run=len(others))
+    mine = among[among["run"] == len(others)].reset_index(drop=True)
+    for column in ("loss", "H", "G", "hessian_loss", "grad_norm"):
+        _close(mine, alone, column, 1e-5)
+
+
 def test_a_diverging_run_is_flagged_and_the_others_go_on(tiny):
     """One absurd learning rate: that run ends at its first non-finite loss, as train.run's
     does; the runs beside it equal their own train.run."""

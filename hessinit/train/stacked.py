@@ -10,9 +10,10 @@ W_k in R^{R x n_{k-1} x n_k} and b_k in R^{R x n_k}, and one step updates every 
 with batched matrix products. L_r depends on run r's weights only, so the gradient of
 sum_r L_r with respect to W[r] is grad L_r: one backward pass gives every run's gradient, and a
 run's numbers do not depend on which runs share its program (a run that diverges to NaN or inf
-stays in its own slice). The step is one ``tf.function(jit_compile=True)`` that runs up to
-:data:`CHUNK` steps per call; it is traced once per architecture, number of runs, batch size and
-dataset size, and reused by every later call in the process.
+stays in its own slice). The step is one compiled ``tf.function`` that runs up to :data:`CHUNK`
+steps per call (XLA-compiled up to :data:`XLA_MAX_RUNS` runs, a TensorFlow graph above); it is
+traced once per architecture, number of runs, batch size and dataset size, and reused by every
+later call in the process.
 
 Every draw of run r comes from ``np.random.default_rng(s_r)`` exactly as in
 :func:`hessinit.train.run` (the Hessian batch without replacement, one fixed mini-batch, then
@@ -175,8 +176,7 @@ def _stacked_losses(weights, x, y, acts):
     return tf.reduce_mean(tf.reduce_logsumexp(h, axis=-1) - true_logit, axis=1)
 
 
-@tf.function(jit_compile=True)
-def _sgd_chunk(weights, x_all, y_all, idx, count, lr, acts):
+def _chunk(weights, x_all, y_all, idx, count, lr, acts):
     """``count`` SGD steps of all runs; idx (CHUNK, R, b) rows of x_all; losses (CHUNK, R)."""
     chunk, runs = idx.shape[0], idx.shape[1]
     flat = [t for pair in weights for t in pair]
@@ -202,13 +202,24 @@ def _sgd_chunk(weights, x_all, y_all, idx, count, lr, acts):
     return list(zip(flat[::2], flat[1::2], strict=True)), losses
 
 
+#: The chunk of steps compiled by XLA, and as a plain TensorFlow graph (see :data:`XLA_MAX_RUNS`).
+_sgd_chunk = tf.function(_chunk, jit_compile=True)
+_sgd_chunk_graph = tf.function(_chunk, jit_compile=False)
+
+#: Up to this many runs the step is compiled by XLA; above it, it runs as a TensorFlow graph,
+#: whose batched matmul kernel spreads the runs over the cores: measured on 2 cores (load 3.5,
+#: ms per run-step, XLA / graph) 0.10 / 0.08-0.13 at R = 18, 0.10-0.16 / 0.070 at R = 60 and
+#: 0.23-0.32 / 0.071 at R = 180.
+XLA_MAX_RUNS = 32
+
+
 @tf.function(jit_compile=True)
 def _loss_only(weights, x_all, y_all, idx, acts):
     """Per-run mini-batch losses (R,) on rows idx (R, b), no step."""
     return _stacked_losses(weights, tf.gather(x_all, idx), tf.gather(y_all, idx), acts)
 
 
-def sgd_steps(weights, x, y, idx, lr, acts):
+def sgd_steps(weights, x, y, idx, lr, acts, jit=None):
     """SGD steps of R stacked runs, :data:`CHUNK` steps per compiled call.
 
     Step t of run r takes the mini-batch ``x[idx[t, r]]``, ``y[idx[t, r]]`` and
@@ -222,6 +233,8 @@ def sgd_steps(weights, x, y, idx, lr, acts):
         idx: the rows of every step's mini-batch, an integer array (T, R, b).
         lr: the step size of each run, an array (R,).
         acts: the activation name of each dense layer (the last one ``"linear"``).
+        jit: compile the step with XLA (True) or run it as a TensorFlow graph (False); None:
+            XLA up to :data:`XLA_MAX_RUNS` runs, the graph above (the faster of the two there).
 
     Returns:
         ``(weights, losses)``: the weights after the T steps, and the mini-batch loss of each
@@ -241,13 +254,14 @@ def sgd_steps(weights, x, y, idx, lr, acts):
     steps, runs, batch = idx.shape
     lr = tf.constant(np.asarray(lr, np.float32))
     acts = tuple(acts)
+    step = _sgd_chunk if (runs <= XLA_MAX_RUNS if jit is None else jit) else _sgd_chunk_graph
     out = []
     for start in range(0, steps, CHUNK):
         part = idx[start : start + CHUNK]
         count = len(part)
         if count < CHUNK:
             part = np.concatenate([part, np.zeros((CHUNK - count, runs, batch), np.int32)])
-        weights, losses = _sgd_chunk(weights, x, y, tf.constant(part), tf.constant(count), lr, acts)
+        weights, losses = step(weights, x, y, tf.constant(part), tf.constant(count), lr, acts)
         out.append(losses.numpy()[:count])
     return weights, np.concatenate(out) if out else np.zeros((0, runs), np.float32)
 
