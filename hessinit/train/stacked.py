@@ -279,7 +279,7 @@ def _derivatives(act, a):
 
 
 def _pack(M):
-    """:func:`hessinit.curvature.kronecker._sym_pack` of (R, B, n, n) blocks: (R, B, p)."""
+    """``hessinit.curvature.kronecker._sym_pack`` of (R, B, n, n) blocks: (R, B, p)."""
     shape = tf.shape(M)
     return tf.reshape(_sym_pack(M), [shape[0], shape[1], -1])
 
@@ -327,7 +327,7 @@ def _track(weights, x, y, acts, layers, realign, gram):
     """Per-run loss, accuracy, gradient norm and [gg, rr, gr, scale] of ``layers``, float64.
 
     The blocks A_k, R_k of every layer come from the backward recursion of
-    :func:`hessinit.curvature.blocks._recursive_blocks` with a run axis in front; the gradient
+    ``hessinit.curvature.blocks._recursive_blocks`` with a run axis in front; the gradient
     of layer k's kernel is (1/B) X_k^T g_k with g_k = dl/da_k per sample.
     """
     weights = [(tf.cast(w, tf.float64), tf.cast(b, tf.float64)) for w, b in weights]
