@@ -1,12 +1,14 @@
 """Command line: ``python -m hessinit experiment ...`` and ``python -m hessinit book ...``.
 
-``experiment`` trains the paper's network for each std and writes a CSV and a figure;
+``experiment`` trains the paper's network for each std and seed (all runs as one compiled program,
+:mod:`hessinit.train.stacked`) and writes a CSV and a figure;
 ``book`` runs every notebook with papermill and builds the site (:mod:`hessinit.book.cli`).
 
 Imports: the top of the package, it may use every layer, each only when its subcommand runs:
-:mod:`hessinit.book` only for ``book``; :mod:`hessinit.data`, :mod:`hessinit.train` and
+:mod:`hessinit.book` only for ``book``; :mod:`hessinit.data`, :mod:`hessinit.train.stacked` and
 :mod:`hessinit.study.figures` (and with them TensorFlow) only for ``experiment``. Parsing the
-command line imports none of them.
+command line, and checking every value of ``experiment`` (its output folder included), imports
+none of them.
 """
 
 from __future__ import annotations
@@ -60,28 +62,72 @@ def _count(minimum):
     return parse
 
 
+#: The activations ``experiment`` trains with: the names of
+#: :data:`hessinit.nn.activations.REGISTRY` (written out so that the command line can check a
+#: name before TensorFlow loads; ``tests/book/test_cli.py`` checks that they agree).
+ACTIVATIONS = (
+    "linear", "relu", "leaky_relu", "tanh", "sigmoid", "softplus", "gelu", "elu", "selu", "silu",
+)  # fmt: skip
+
+
+def _check_out(path):
+    """Refuse an output folder that is a file or cannot be written, before any work.
+
+    The nearest existing folder on the way to ``path`` must take a new file (a real write,
+    which also catches read-only file systems and permissions root would bypass in a check).
+
+    >>> _check_out(Path(__file__))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: --out ...__main__.py is an existing file, not a folder: name a folder for the ...
+    """
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"--out {path} is an existing file, not a folder: name a folder for the CSV and figure"
+        )
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {path}: {parent} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"--out {path}: cannot write in {parent} ({err.strerror}); name a writable folder"
+        ) from None
+
+
 def _experiment(args):
-    """The ``experiment`` subcommand: train, write ``OUT/DATASET.csv`` and ``.png``, report."""
-    from . import data, train
+    """The ``experiment`` subcommand: train, write ``OUT/DATASET.csv`` and ``.png``, report.
+
+    Every value is checked before TensorFlow loads. The runs (every ``--sd`` with every
+    ``--seed``) train as one compiled program (:func:`hessinit.train.stacked.train_runs`).
+    """
+    _check_out(args.out)
+    from . import data  # numpy only: --n and the files are checked before TensorFlow loads
+
+    dataset = data.load(args.dataset, n=args.n, seed=args.seed[0])
     from .study import figures as plots
+    from .train import stacked
 
     frame_path = args.out / f"{args.dataset}.csv"
     figure_path = args.out / f"{args.dataset}.png"
-    dataset = data.load(args.dataset, n=args.n, seed=args.seed)
+    runs = stacked.grid(sds=args.sd, seeds=args.seed, lrs=[args.lr])
     start = time.perf_counter()
-    frame = train.experiment(
+    frame = stacked.train_runs(
         dataset,
-        sds=args.sd,
+        runs,
         steps=args.steps,
-        lr=args.lr,
         batch_size=args.batch_size,
         hessian_every=args.hessian_every,
         hessian_batch=args.hessian_batch,
         activation=args.activation,
-        seed=args.seed,
         same_batch=args.same_batch,
     )
     elapsed = time.perf_counter() - start
+    diverged = frame.attrs.get("diverged") or {}
+    frame.attrs["diverged_at"] = min(diverged.values()) if diverged else None
     args.out.mkdir(parents=True, exist_ok=True)
     fig = plots.training_curves(frame, title=f"{dataset.name}: loss and exact Hessian norms")
     # Write to temporary names first, so that a failure leaves no half-written result.
@@ -90,10 +136,13 @@ def _experiment(args):
         plots.save(fig, Path(tmp) / "figure.png")
         os.replace(Path(tmp) / "frame.csv", frame_path)
         os.replace(Path(tmp) / "figure.png", figure_path)
-    at_init = frame[frame["step"] == 0].set_index(["sd", "layer"])[["H", "G", "R"]]
-    print(f"\n{len(args.sd)} runs of {args.steps} steps in {elapsed:.1f} s")
-    print("Hessian norms at init (Hessian batch of", args.hessian_batch, "images):")
+    at_init = frame[frame["step"] == 0].groupby(["sd", "layer"])[["H", "G", "R"]].mean()
+    print(f"\n{len(runs)} runs of {args.steps} steps in {elapsed:.1f} s, as one program")
+    mean = f", mean over {len(args.seed)} seeds" if len(args.seed) > 1 else ""
+    print(f"Hessian norms at init (Hessian batch of {args.hessian_batch} images{mean}):")
     print(at_init.to_string(float_format=lambda v: f"{v:.4g}"))
+    for r, step in diverged.items():
+        print(f"run sd={runs[r].sd:g} seed={runs[r].seed} diverged at step {step}")
     print(f"wrote {frame_path} and {figure_path}")
 
 
@@ -107,8 +156,10 @@ def _parser(book_options):
     exp = sub.add_parser(
         "experiment",
         help="the original experiment with its bugs fixed: writes a CSV and a PNG",
-        description="Train the paper's MLP with SGD for each std and track the exact Hessian "
-        "norms of every dense layer; writes OUT/DATASET.csv and OUT/DATASET.png.",
+        description="Train the paper's MLP with SGD for each std and seed, all runs as one "
+        "compiled program, and track the exact Hessian norms of every dense layer; writes "
+        "OUT/DATASET.csv (one row per run, step and layer) and OUT/DATASET.png (mean and "
+        "min-max band over the seeds).",
     )
     from .data import NAMES  # the dataset names: no TensorFlow
 
@@ -147,7 +198,9 @@ def _parser(book_options):
     exp.add_argument(
         "--activation",
         default="relu",
-        help="hidden activation, a name of hessinit.nn.ACTIVATIONS (default: %(default)s)",
+        choices=ACTIVATIONS,
+        metavar="ACTIVATION",
+        help=f"hidden activation, one of {', '.join(ACTIVATIONS)} (default: %(default)s)",
     )
     exp.add_argument(
         "--n",
@@ -155,7 +208,15 @@ def _parser(book_options):
         default=None,
         help="use a random subset of n images (default: the whole dataset)",
     )
-    exp.add_argument("--seed", type=_count(0), default=0, help="random seed (default: %(default)s)")
+    exp.add_argument(
+        "--seed",
+        type=_count(0),
+        nargs="+",
+        default=[0],
+        metavar="SEED",
+        help="seeds of the weights and data order, one run per std and seed; the first also "
+        "draws the --n subset (default: 0)",
+    )
     exp.add_argument(
         "--same-batch",
         action="store_true",

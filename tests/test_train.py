@@ -200,15 +200,30 @@ def test_training_curves_figure(tiny, tmp_path):
 
 
 def test_command_line_experiment(tmp_path, capsys):
+    """Two stds x two seeds as one program: one tidy CSV, whose runs equal train.run's."""
+    from hessinit.data import load
+
     out = tmp_path / "out"
     code = main(["experiment", "--steps", "4", "--hessian-every", "2", "--hessian-batch", "64",
-                 "--n", "300", "--sd", "0.01", "1", "--out", str(out)])  # fmt: skip
+                 "--n", "300", "--sd", "0.01", "1", "--seed", "0", "3",
+                 "--out", str(out)])  # fmt: skip
     assert code == 0
     frame = __import__("pandas").read_csv(out / "mnist-5k.csv")
-    assert sorted(frame["sd"].unique()) == [0.01, 1.0]
+    for column in ("sd", "seed", "step", "layer", "H", "G", "R", "loss"):
+        assert column in frame
+    assert sorted(frame["sd"].unique()) == [0.01, 1.0] and sorted(frame["seed"].unique()) == [0, 3]
+    assert len(frame) == 4 * 5 * 3  # runs x steps 0..4 x layers
+    ref = train.run(load("mnist-5k", n=300, seed=0), 1.0, seed=3, steps=4, hessian_every=2,
+                    hessian_batch=64, progress=False)  # fmt: skip
+    mine = frame.query("sd == 1.0 and seed == 3").reset_index(drop=True)
+    for column in ("H", "G", "loss"):
+        a, b = mine[column].to_numpy(float), ref[column].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a[~np.isnan(b)], b[~np.isnan(b)], rtol=1e-5)
     assert (out / "mnist-5k.png").stat().st_size > 10_000
     assert sorted(p.name for p in out.iterdir()) == ["mnist-5k.csv", "mnist-5k.png"]
-    assert "Hessian norms at init" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "4 runs of 4 steps" in text and "Hessian norms at init" in text
 
 
 def test_command_line_errors(tmp_path, capsys):

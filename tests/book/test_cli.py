@@ -123,6 +123,49 @@ def test_experiment_rejects_bad_values_by_name_before_importing_tensorflow(argv,
     assert seconds < 5  # TensorFlow's import alone takes 10 s or more here
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--activation", "nosuch"], "argument --activation: invalid choice: 'nosuch'"),
+        (["--out", "pyproject.toml"], "--out pyproject.toml is an existing file, not a folder"),
+        (["--out", "pyproject.toml/runs"], "--out pyproject.toml/runs: pyproject.toml is a file"),
+    ],
+)
+def test_experiment_refuses_activation_and_output_before_importing_tensorflow(argv, message):
+    proc, seconds = _cli("experiment", *argv)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert seconds < 5  # TensorFlow's import alone takes 10 s or more here
+
+
+def test_experiment_refuses_an_unwritable_output_folder(tmp_path):
+    """A real write is tried (root passes every permission check): a read-only folder for a
+    user, /proc (where even root cannot create files) for root."""
+    import os
+
+    if os.geteuid() == 0:
+        target = Path("/proc/hessinit-runs")
+        if not Path("/proc").is_dir():
+            pytest.skip("no /proc to stand for an unwritable folder")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = locked / "runs"
+    proc, seconds = _cli("experiment", "--out", str(target))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"--out {target}: cannot write in {target.parent}" in proc.stderr
+    assert seconds < 5 and not target.exists()
+
+
+def test_experiment_activations_are_the_registry():
+    """The command line lists the names (to check them without TensorFlow); they must be the
+    registry's, in its order."""
+    from hessinit.__main__ import ACTIVATIONS
+    from hessinit.nn.activations import REGISTRY
+
+    assert ACTIVATIONS == tuple(REGISTRY)
+
+
 def test_experiment_help_shows_defaults_and_choices():
     proc, _ = _cli("experiment", "--help")
     for text in ("(default: 1000)", "(default: 0.01)", "{mnist-5k,mnist,", "(default: relu)"):

@@ -16,7 +16,8 @@ Hessians H_l = G_l + R_l of the chosen dense layers and the Taylor quantities of
 (:func:`hessinit.curvature.layer_tensor_norms`).
 
 Holds :func:`run`, :func:`experiment`, :func:`fit`, :data:`COLUMNS` and
-:data:`SPECTRA_COLUMNS`.
+:data:`SPECTRA_COLUMNS`: one run at a time, any Keras model. Many runs of one MLP train as one
+compiled program in :mod:`hessinit.train.stacked`, each run equal to :func:`run`'s.
 
 Imports: the core below it, :mod:`hessinit.nn`, :mod:`hessinit.curvature` and
 :mod:`hessinit.stepsize` (datasets are duck-typed records, so not even :mod:`hessinit.data`);
@@ -33,17 +34,17 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .curvature import (
+from ..curvature import (
     hessian_norms_all_layers,
     input_gram,
     layer_spectrum,
     network_spectrum,
     tf_variables,
 )
-from .curvature.kronecker import _is_dense_stack
-from .curvature.tensors import layer_tensor_norms
-from .nn import dense_layers, kernel_layers, mean_loss, mlp, softmax_saturation
-from .stepsize import curvature_along_gradient, gamma_star, taylor_step
+from ..curvature.kronecker import _is_dense_stack
+from ..curvature.tensors import layer_tensor_norms
+from ..nn import dense_layers, kernel_layers, mean_loss, mlp, softmax_saturation
+from ..stepsize import curvature_along_gradient, gamma_star, taylor_step
 
 #: Columns of the frame :func:`run` returns, in order.
 COLUMNS = (
