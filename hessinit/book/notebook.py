@@ -10,8 +10,9 @@ wrote next to it, else those of the published book, with :func:`chapter_tables`,
 performance chapter the committed benchmark results with :func:`benchmark_results`.
 
 Every relative path a notebook writes to is taken relative to :func:`output_folder`, the folder
-of the executed notebook: a plain ``papermill book/x.ipynb out/x.ipynb`` writes its tables into
-``out/`` whatever the working directory.
+of the executed notebook: the parameter ``output_dir`` when given (the book's runner always
+passes it), else, for a plain ``papermill book/x.ipynb out/x.ipynb``, the folder of that
+command's output notebook, whatever the working directory.
 
 A table is shown for reading with :func:`show_table`: chosen columns with their units, a few
 rows at a few significant digits, and the full table as a CSV the page links to.
@@ -83,6 +84,26 @@ def atomic_path(path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: The parameter that tells a notebook the folder of its executed notebook, where its relative
+#: outputs go (:func:`output_folder`). The book's runner passes it to every run; papermill
+#: injects it even where the notebook's parameters cell does not name it.
+OUTPUT_PARAMETER = "output_dir"
+
+
+def _notebook_global(name):
+    """The value of ``name`` in the namespace of the notebook being executed, or None.
+
+    The notebook's globals are IPython's user namespace; outside IPython (a script, a
+    doctest) there is none. IPython is not imported here: a kernel has imported it already.
+
+    >>> _notebook_global("output_dir") is None  # not in a notebook
+    True
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return None if shell is None else shell.user_ns.get(name)
 
 
 #: What the papermill that started a kernel made of its command line: run by that command's
@@ -190,15 +211,17 @@ def _kernel_output():
 def output_folder():
     """The folder of the notebook being executed: where a notebook's relative paths point.
 
-    A ``papermill book/x.ipynb out/x.ipynb`` command starts the kernel in the shell's working
-    directory (unless ``--cwd``); the notebook's tables belong next to ``out/x.ipynb`` all the
-    same. So, in order:
+    In order:
 
-    - in a Jupyter kernel started by a ``papermill`` command (the kernel's parent process,
-      ``$JPY_PARENT_PID``; Linux): the folder of that command's output notebook
-      (:func:`papermill_output`);
-    - else the working directory: the book's runner starts each kernel in its output folder
-      (papermill's ``cwd``), and Jupyter and Colab in the notebook's own.
+    - the notebook's parameter ``output_dir`` (:data:`OUTPUT_PARAMETER`), relative to the
+      working directory unless absolute: the book's runner passes it to every run (``"."``,
+      the kernel's working directory), and a reader may pass it to papermill
+      (``-p output_dir out``);
+    - in a Jupyter kernel started by a plain ``papermill book/x.ipynb out/x.ipynb`` command,
+      which starts the kernel in the shell's working directory (unless ``--cwd``): the folder
+      of that command's output notebook (:func:`papermill_output`, which reads the command from
+      Linux's ``/proc``; the only use of another process's command line, for plain papermill);
+    - else the working directory: Jupyter and Colab start a kernel in the notebook's own.
 
     Returns:
         pathlib.Path: An absolute folder.
@@ -208,6 +231,9 @@ def output_folder():
         >>> output_folder() == Path(os.getcwd())  # not a kernel started by papermill
         True
     """
+    given = _notebook_global(OUTPUT_PARAMETER)
+    if given:
+        return Path(given).resolve()
     output = _kernel_output()
     return output.parent if output is not None else Path(os.getcwd())
 

@@ -183,3 +183,7 @@ def test_under_the_runner_outputs_stay_next_to_the_run(tmp_path):
     assert outcome.status == "ok", outcome.error
     assert sorted(outcome.files) == ["site/full/x.csv", "site/t.csv"]
     assert "[The full table](full/x.csv)" in outcome.notebook
+    # The runner told the kernel its output folder: the notebook needs no other process.
+    injected = [c for c in nbformat.reads(outcome.notebook, as_version=4).cells
+                if "injected-parameters" in c.metadata.get("tags", [])]  # fmt: skip
+    assert 'output_dir = "."' in injected[0].source

@@ -1,8 +1,10 @@
 """The papermill runner and the site build (hessinit.book.runner), on a small copy of the book.
 
-The slow part executes every notebook at ``--small`` size into a temporary copy of the book and
-builds it once, API reference included (a few minutes on 2 cores); later tests reuse that copy.
-The test that breaks a run comes last, since it changes the copy.
+The slow part reads the small book of the session (the ``small_book`` fixture of
+tests/conftest.py: every notebook executed once at ``--small`` size into a temporary copy of the
+book, and the site built, API reference included; a few minutes on 2 cores). The quick part
+checks every outcome of the runner on tiny books of plain-Python notebooks (tests/book/
+tiny_books.py), a second or two per run, and executes no notebook of the book.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -115,25 +118,18 @@ def test_the_files_a_run_reads_are_part_of_its_key(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# Execute everything at a small size, build, inspect the site (slow)
+# The small book: every notebook executed at a small size, the site built (slow)
 # --------------------------------------------------------------------------------------------
 
 
 # small_book (tests/conftest.py): the book executed at --small and built, once per session.
 
 
-def _args(root, *extra):
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    book_cli.add_arguments(parser)
-    return parser.parse_args(["--root", str(root), "--small", *extra])
-
-
 def _html(root, page):
     return (root / "_build" / "html" / "_runs" / "site" / f"{page}.html").read_text()
 
 
+@pytest.mark.slow
 def test_small_book_runs_and_builds_without_warnings(small_book):
     root, code = small_book
     assert code == 0
@@ -144,6 +140,7 @@ def test_small_book_runs_and_builds_without_warnings(small_book):
     assert not list(root.rglob(".*.partial.ipynb"))
 
 
+@pytest.mark.slow
 def test_every_chapter_page_has_figures_no_errors_and_colab_links_to_files(small_book):
     root, _ = small_book
     assert (root / "_build" / "html" / "book" / "intro.html").exists()
@@ -164,6 +161,7 @@ def test_every_chapter_page_has_figures_no_errors_and_colab_links_to_files(small
     assert "glue" not in _html(root, "sd_sweep").split("Over ", 1)[1][:300]
 
 
+@pytest.mark.slow
 def test_a_second_run_skips_everything(small_book):
     root, _ = small_book
     runner = book_runner.Runner(root, small=True)
@@ -174,6 +172,7 @@ def test_a_second_run_skips_everything(small_book):
     assert all(runner.key(r) != runner.read_record(r)["key"] for r in runner.runs[:2])
 
 
+@pytest.mark.slow
 def test_claims_ledger_rows_come_from_the_chapters_and_link_their_figures(small_book):
     import pandas as pd
 
@@ -188,6 +187,7 @@ def test_claims_ledger_rows_come_from_the_chapters_and_link_their_figures(small_
     assert "glue" not in html.split("claims tested", 1)[0][-400:]
 
 
+@pytest.mark.slow
 def test_the_api_page_shows_docstrings_math_and_examples(small_book):
     root, _ = small_book
     html = (root / "_build" / "html" / "book" / "api.html").read_text()
@@ -200,34 +200,6 @@ def test_the_api_page_shows_docstrings_math_and_examples(small_book):
         assert f'id="{name}"' in html, name
     assert html.count("&gt;&gt;&gt;") > 20  # the doctest examples
     assert 'class="sig-name descname"' in html and "Parameters" in html and "Returns" in html
-
-
-def test_failing_run_and_unavailable_dataset_are_reported(small_book, monkeypatch, capsys):
-    root, _ = small_book
-    monkeypatch.setenv("KERAS_HOME", str(root / "empty-keras-home"))
-    grid = yaml.safe_load((root / "book" / "grid.yml").read_text())
-    grid["runs"][0]["small"]["n"] = -1  # chain_rule: data.load raises ValueError
-    (root / "book" / "grid-broken.yml").write_text(yaml.safe_dump(grid))
-    code = book_cli.main(
-        _args(root, "--grid", str(root / "book" / "grid-broken.yml"), "--datasets", "mnist-5k",
-              "cifar10")
-    )  # fmt: skip
-    out = capsys.readouterr()
-    assert code == 1
-    assert "FAILED site/chain_rule" in out.err and "ValueError" in out.err
-    assert "dataset cifar10 unavailable" in out.out
-    records = {p.stem: json.loads(p.read_text()) for p in (root / "_runs" / "records").glob("*")}
-    assert records["site__original__cifar10"]["status"] == "unavailable"
-    assert records["site__chain_rule"]["status"] == "failed"
-    # The failed run left no page, the unavailable dataset has none, the others are intact.
-    assert not (root / "_runs" / "site" / "chain_rule.ipynb").exists()
-    assert (root / "_runs" / "failed" / "site__chain_rule.ipynb").exists()
-    assert not (root / "_runs" / "site" / "original" / "cifar10.ipynb").exists()
-    assert (root / "_runs" / "site" / "original" / "mnist-5k.ipynb").exists()
-    toc = (root / "_runs" / "_toc.yml").read_text()
-    assert "cifar10" not in toc and "chain_rule" not in toc and "mnist-5k" in toc
-    assert (root / "_build" / "html" / "_runs" / "site" / "sd_sweep.html").exists()
-    assert not (root / "_build" / "html" / "_runs" / "site" / "chain_rule.html").exists()
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,6 +274,9 @@ def test_every_run_is_recorded_ok_only_with_its_table_and_rerun_only_when_change
     assert {k: r.status for k, r in results.items() if r.status != "skipped"} == {
         "site/no_table": "failed"
     }
+    # The code is part of the key: any change to hessinit/*.py reruns every run.
+    runner.code_hash = "changed"
+    assert all(runner.key(r) != runner.read_record(r)["key"] for r in runner.runs[:2])
 
 
 def test_stale_runs_with_only_and_a_missing_upstream_table(tmp_path, capsys, pinned_code):
@@ -364,6 +339,69 @@ def test_unavailable_and_empty_runs_replace_an_old_ok_record(tmp_path):
     assert records["site/mnist-5k"]["status"] == "unavailable"
     assert "DatasetUnavailableError: no such file: tiny.npz" in records["site/mnist-5k"]["error"]
     assert records["site/total"]["status"] == "empty"
+
+
+#: Writes its table, except for one dataset, which it cannot load (as data.load offline).
+BY_DATASET = [
+    "dataset = 'mnist-5k'\ntable = 'out.csv'",
+    "class DatasetUnavailableError(Exception):\n    pass\n\n"
+    "if dataset == 'cifar10':\n    raise DatasetUnavailableError(f'no file for {dataset}')\n"
+    "open(table, 'w').write('x\\n1\\n')",
+]
+TOC = """\
+    format: jb-book
+    root: book/intro
+    parts:
+      - caption: Runs
+        chapters:
+          - glob: _runs/site/load/*
+          - file: _runs/site/w
+          - file: _runs/site/no_table
+"""
+
+
+def test_failing_run_and_unavailable_dataset_are_reported_and_left_out_of_the_site(
+    tmp_path, capsys, pinned_code
+):
+    grid = """\
+        runs:
+          - {notebook: by_dataset, output: 'site/load/{dataset}.ipynb'}
+          - {notebook: writer, output: 'site/more/{dataset}.ipynb'}
+          - {notebook: writer, output: site/w.ipynb}
+          - {notebook: no_table, output: site/no_table.ipynb}
+    """
+    notebooks = {"by_dataset": BY_DATASET, "writer": tiny_books.WRITER,
+                 "no_table": tiny_books.NO_TABLE}  # fmt: skip
+    root = tiny_books.make_book(tmp_path, notebooks, grid)
+    (root / "_toc.yml").write_text(textwrap.dedent(TOC))
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    code = book_cli.main(tiny_books.args(root, "--datasets", "mnist-5k", "cifar10"))
+    out = capsys.readouterr()
+    assert code == 1
+    assert "FAILED site/no_table: the notebook wrote no table 'no_table.csv'" in out.err
+    assert "dataset cifar10 unavailable, its pages are left out: DatasetUnavailableError: " \
+        "no file for cifar10" in out.out  # fmt: skip
+    records = _records(root)
+    assert _statuses(root) == {
+        "site/load/mnist-5k": "ok",
+        "site/load/cifar10": "unavailable",
+        "site/more/mnist-5k": "ok",
+        "site/more/cifar10": "unavailable",
+        "site/w": "ok",
+        "site/no_table": "failed",
+    }
+    # The second run of cifar10 was not executed: its dataset was already known unavailable.
+    assert (
+        records["site/more/cifar10"]["seconds"] == 0 and not records["site/more/cifar10"]["worker"]
+    )
+    # The failed run left no page but its partly executed notebook; the unavailable dataset
+    # left none; the table of contents lists only the pages that exist.
+    assert not (root / "_runs" / "site" / "no_table.ipynb").exists()
+    assert (root / "_runs" / "failed" / "site__no_table.ipynb").exists()
+    assert not (root / "_runs" / "site" / "load" / "cifar10.ipynb").exists()
+    toc = yaml.safe_load(book_runner.Runner(root).write_toc().read_text())
+    files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
+    assert files == ["_runs/site/load/mnist-5k", "_runs/site/w"]
 
 
 def test_ctrl_c_stops_with_a_summary_and_a_rerun_resumes(tmp_path):
