@@ -382,6 +382,8 @@ def execute_job(job):
             timed_out = "didn't respond" in str(err) and time.monotonic() >= deadline - 1
             status = "timed out" if timed_out else "failed"
             error = f"{type(err).__name__}: {err}"
+            if timed_out:
+                error = f"exceeded its limit of {job.timeout:g} s (timeout in grid.yml): {error}"
         except Exception as err:  # noqa: BLE001 - any failure of the run is its outcome
             ename = getattr(err, "ename", type(err).__name__)
             evalue = getattr(err, "evalue", str(err))

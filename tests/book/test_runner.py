@@ -64,16 +64,25 @@ def test_the_api_page_documents_every_module():
     assert {"file": "book/api"} in [c for part in toc["parts"] for c in part["chapters"]]
 
 
+#: The smallest executed notebook a page is made of.
+PAGE = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
 def test_toc_keeps_only_pages_that_exist(tmp_path):
     shutil.copy(ROOT / "_toc.yml", tmp_path)
     shutil.copy(ROOT / "_config.yml", tmp_path)
     shutil.copytree(ROOT / "book", tmp_path / "book")
     (tmp_path / "_runs" / "site" / "original").mkdir(parents=True)
-    (tmp_path / "_runs" / "site" / "original" / "mnist.ipynb").write_text("{}")
-    (tmp_path / "_runs" / "site" / "original" / ".x.partial.ipynb").write_text("{}")
-    toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
+    (tmp_path / "_runs" / "site" / "original" / "mnist.ipynb").write_text(PAGE)
+    (tmp_path / "_runs" / "site" / "original" / ".x.partial.ipynb").write_text(PAGE)
+    # a page cut short is left out, by name: the site build never meets it
+    (tmp_path / "_runs" / "site" / "original" / "cifar10.ipynb").write_text(PAGE[:20])
+    runner = book_runner.Runner(tmp_path)
+    toc = yaml.safe_load(runner.write_toc().read_text())
     files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
     assert files == ["_runs/site/original/mnist", "book/api", "book/bibliography"]
+    assert list(runner.left_out) == ["_runs/site/original/cifar10.ipynb"]
+    assert runner.left_out["_runs/site/original/cifar10.ipynb"].startswith("not valid JSON")
     assert toc["root"] == "book/intro"
     # a chapter whose sections all failed keeps no empty `sections:` (sphinx-external-toc
     # rejects an empty list, and the whole site would fail to build)
@@ -81,7 +90,7 @@ def test_toc_keeps_only_pages_that_exist(tmp_path):
         "format: jb-book\nroot: book/intro\nparts:\n  - caption: A\n    chapters:\n"
         "      - file: _runs/site/a\n        sections:\n          - file: _runs/site/b\n"
     )
-    (tmp_path / "_runs" / "site" / "a.ipynb").write_text("{}")
+    (tmp_path / "_runs" / "site" / "a.ipynb").write_text(PAGE)
     toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
     assert toc["parts"] == [{"caption": "A", "chapters": [{"file": "_runs/site/a"}]}]
 
@@ -92,7 +101,7 @@ def test_toc_lists_the_cnn_pages_of_each_dataset_before_the_ledger(tmp_path):
     shutil.copytree(ROOT / "book", tmp_path / "book")
     for page in ("cnn/mnist-5k", "cnn/cifar10", "cnn_training/mnist-5k", "claims"):
         (tmp_path / "_runs" / "site" / page).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "_runs" / "site" / f"{page}.ipynb").write_text("{}")
+        (tmp_path / "_runs" / "site" / f"{page}.ipynb").write_text(PAGE)
     toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
     files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
     site = [f.removeprefix("_runs/site/") for f in files if f.startswith("_runs/")]
@@ -290,7 +299,10 @@ def test_stale_runs_with_only_and_a_missing_upstream_table(tmp_path, capsys, pin
     status = _statuses(root)
     # w-2 is not selected and incomplete: stale, and its collector does not read it as current.
     assert status["site/w-2"] == "stale" and status["site/total"] == "stale"
-    assert "STALE site/w-2: not selected by --only and its outputs are missing" in out
+    assert (
+        "STALE site/w-2: not selected by --only and its outputs do not verify: "
+        "_runs/site/w-2.csv is missing"
+    ) in out
     assert "STALE site/total: it collects stale runs: site/w-2" in out
     assert status["site/w-1"] == "ok"  # current: its record is untouched
     # Out of date by a code change: every unselected run is stale, none is silently "skipped".
@@ -303,6 +315,61 @@ def test_stale_runs_with_only_and_a_missing_upstream_table(tmp_path, capsys, pin
     assert book_cli.main(tiny_books.args(root, "--only", "site/w-*", "site/total")) == 0
     assert (root / "_runs" / "site" / "w-2.csv").exists()
     assert _statuses(root)["site/total"] == "ok"
+
+
+def test_outputs_that_do_not_verify_are_redone_and_named(tmp_path, capsys, pinned_code):
+    grid = """\
+        runs:
+          - {notebook: writer, output: site/w.ipynb}
+          - {notebook: collector, output: site/total.ipynb, collect: writer}
+    """
+    notebooks = {"writer": tiny_books.WRITER, "collector": tiny_books.COLLECTOR}
+    root = tiny_books.make_book(tmp_path, notebooks, grid)
+    assert book_cli.main(tiny_books.args(root)) == 0
+    # Each record is the manifest of what its run wrote: hashes, sizes, a table's rows.
+    manifest = _records(root)["site/w"]["outputs"]
+    assert sorted(manifest) == ["site/w.csv", "site/w.ipynb"]
+    assert manifest["site/w.csv"]["rows"] == 3
+    table = root / "_runs" / "site" / "w.csv"
+    assert manifest["site/w.csv"]["bytes"] == table.stat().st_size
+    original = table.read_text()
+
+    # A table cut short: its run is redone, not skipped, and the build names the file.
+    table.write_text(original[: original.rindex("3,")])
+    capsys.readouterr()
+    assert book_cli.main(tiny_books.args(root)) == 0
+    out = capsys.readouterr().out
+    assert (
+        "REDONE site/w: its outputs did not verify: _runs/site/w.csv has 2 rows where its "
+        "manifest records 3"
+    ) in out
+    assert table.read_text() == original and "runs: 1 ok, 1 skipped" in out
+
+    # An executed notebook cut to invalid JSON: the same.
+    page = root / "_runs" / "site" / "total.ipynb"
+    whole = page.read_bytes()
+    page.write_bytes(whole[: len(whole) // 2])
+    assert book_cli.main(tiny_books.args(root)) == 0
+    out = capsys.readouterr().out
+    assert "REDONE site/total: its outputs did not verify: _runs/site/total.ipynb is not " \
+        "valid JSON" in out  # fmt: skip
+    assert json.loads(page.read_text())["cells"]
+
+    # Not selected by --only, it is stale, says why, and stays out of the site.
+    page.write_bytes(whole[:100])
+    assert book_cli.main(tiny_books.args(root, "--only", "site/w")) == 0
+    out = capsys.readouterr().out
+    assert "STALE site/total: not selected by --only and its outputs do not verify: " \
+        "_runs/site/total.ipynb is not valid JSON" in out  # fmt: skip
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n  - caption: A\n    chapters:\n"
+        "      - file: _runs/site/w\n      - file: _runs/site/total\n"
+    )
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    runner = book_runner.Runner(root)
+    toc = yaml.safe_load(runner.write_toc().read_text())
+    assert [c["file"] for p in toc["parts"] for c in p["chapters"]] == ["_runs/site/w"]
+    assert list(runner.left_out) == ["_runs/site/total.ipynb"]
 
 
 def test_a_run_over_its_time_limit_is_timed_out_and_the_others_go_on(tmp_path, capsys):
