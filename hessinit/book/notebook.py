@@ -54,6 +54,38 @@ PACKAGES = (
 )
 
 
+def terminal_progress_bars():
+    """In a Jupyter kernel without ipywidgets, make ``tqdm.auto`` the plain bar, silently.
+
+    ``tqdm.auto`` picks the widget bar in a Jupyter kernel; without ipywidgets it warns
+    ``TqdmWarning: IProgress not found`` into the notebook's output and falls back to the
+    plain text bar. The book's notebooks need no widgets (their training loops show no bar), so
+    this takes the fallback without the warning: it imports ``tqdm.auto`` once with that
+    warning ignored, and every later ``from tqdm.auto import tqdm`` (in :mod:`hessinit.train`,
+    say) gets the plain bar. :mod:`hessinit.book` calls it when imported, which every notebook
+    does first. Elsewhere (no kernel, ipywidgets installed, ``tqdm.auto`` already imported) it
+    does nothing.
+
+    Returns:
+        bool: Whether it chose the plain bar.
+
+    Example:
+        >>> terminal_progress_bars()  # not in a Jupyter kernel
+        False
+    """
+    import importlib.util
+
+    if "ipykernel.zmqshell" not in sys.modules or "tqdm.autonotebook" in sys.modules:
+        return False
+    if importlib.util.find_spec("ipywidgets") is not None:
+        return False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import tqdm.auto  # noqa: F401 - imported for its choice of bar
+
+    return True
+
+
 @contextmanager
 def atomic_path(path):
     """A temporary file next to ``path`` that replaces ``path`` when the block succeeds.

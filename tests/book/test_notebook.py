@@ -187,3 +187,35 @@ def test_under_the_runner_outputs_stay_next_to_the_run(tmp_path):
     injected = [c for c in nbformat.reads(outcome.notebook, as_version=4).cells
                 if "injected-parameters" in c.metadata.get("tags", [])]  # fmt: skip
     assert 'output_dir = "."' in injected[0].source
+
+
+def _stream_text(notebook_json):
+    nb = nbformat.reads(notebook_json, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_an_executed_notebook_shows_no_progress_bar_warning():
+    """tqdm.auto in the runner's kernel: plain bars after ``from hessinit import book``, no
+    "IProgress not found" warning; without that import (and without ipywidgets) the warning is
+    there, so the check can fail."""
+    import importlib.util
+
+    from hessinit.book.execute import Job, execute_job
+
+    bar = "from tqdm.auto import tqdm\nprint(sum(tqdm(range(3))), tqdm.__mro__[1].__module__)"
+    outcomes = {}
+    for name, first in (("book", "from hessinit import book"), ("plain", "import sys")):
+        nb = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell("table = 'x.csv'", metadata={"tags": ["parameters"]}),
+                   nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(bar),
+                   nbformat.v4.new_code_cell("open(table, 'w').write('a\\n1\\n')")]
+        )  # fmt: skip
+        job = Job(f"site/{name}", name, nbformat.writes(nb), f"site/{name}.ipynb",
+                  {"table": f"{name}.csv"}, timeout=120)  # fmt: skip
+        outcome = execute_job(job)
+        assert outcome.status == "ok", outcome.error
+        outcomes[name] = _stream_text(outcome.notebook)
+    assert "IProgress" not in outcomes["book"] and "TqdmWarning" not in outcomes["book"]
+    assert "3 tqdm.std" in outcomes["book"]  # the plain bar
+    if importlib.util.find_spec("ipywidgets") is None:
+        assert "IProgress not found" in outcomes["plain"]
