@@ -219,3 +219,56 @@ def test_an_executed_notebook_shows_no_progress_bar_warning():
     assert "3 tqdm.std" in outcomes["book"]  # the plain bar
     if importlib.util.find_spec("ipywidgets") is None:
         assert "IProgress not found" in outcomes["plain"]
+
+
+def _parameters_cell(name):
+    nb = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    return cell.source
+
+
+def test_every_notebook_declares_typed_parameters_whose_defaults_fit():
+    """Each parameters cell annotates every parameter; typed_parameters keeps the defaults."""
+    for name in NOTEBOOKS:
+        namespace = {}
+        exec(_parameters_cell(name), namespace)  # plain annotated assignments
+        defaults = {k: v for k, v in namespace.items() if not k.startswith("__")}
+        assert set(namespace["__annotations__"]) == set(defaults), name
+        assert notebook.typed_parameters(namespace) == defaults, name
+
+
+def _injected(name, *pairs):
+    """A notebook's namespace after its parameters cell and papermill's ``-p NAME TEXT``."""
+    from papermill.cli import _resolve_type
+
+    namespace = {}
+    exec(_parameters_cell(name), namespace)
+    for key, text in pairs:
+        namespace[key] = _resolve_type(text)  # what papermill's -p makes of the text
+    return namespace
+
+
+def test_typed_parameters_convert_what_papermill_passes():
+    namespace = _injected("original", ("steps", "300"), ("sds", "0.01, 1"), ("seeds", "[3]"),
+                          ("lr", "1e-3"), ("dataset", "fashion_mnist"))  # fmt: skip
+    notebook.typed_parameters(namespace)
+    assert namespace["steps"] == 300 and type(namespace["steps"]) is int
+    assert namespace["sds"] == [0.01, 1.0] and all(type(v) is float for v in namespace["sds"])
+    assert namespace["seeds"] == [3] and namespace["lr"] == 0.001
+    assert namespace["dataset"] == "fashion_mnist"
+
+
+def test_typed_parameters_refuse_a_wrong_type_naming_the_parameter():
+    import pytest
+
+    namespace = _injected("original", ("steps", "abc"))
+    with pytest.raises(notebook.ParameterError, match=r"steps: expected int, got 'abc'"):
+        notebook.typed_parameters(namespace)
+    namespace = _injected("original", ("sds", "0.01, abc"), ("seeds", "0.5"))
+    with pytest.raises(notebook.ParameterError) as err:
+        notebook.typed_parameters(namespace)
+    message = str(err.value)
+    assert "sds: expected list[float], got '0.01, abc' (item 2, 'abc' is not a number)" in message
+    assert "seeds: expected list[int], got 0.5 (item 1, 0.5 is not an integer)" in message
+    with pytest.raises(notebook.ParameterError, match="dataset: expected str, got 5"):
+        notebook.typed_parameters(_injected("original", ("dataset", "5")))
