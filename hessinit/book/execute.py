@@ -306,9 +306,9 @@ def execute_job(job):
     The folder holds ``book/<notebook>.ipynb``, the job's files at their paths, and
     ``_runs/<output>``, the executed notebook, whose folder is the kernel's working directory
     (so relative paths in the parameters mean what they mean in the book); besides the job's
-    parameters the notebook gets ``output_dir = "."`` (:data:`hessinit.book.notebook.
-    OUTPUT_PARAMETER`), its output folder, so that it never looks at another process to find
-    it. Each cell may run for what is left of the job's time limit.
+    parameters the notebook gets ``output_dir = "."``, its output folder
+    (:data:`~hessinit.book.notebook.OUTPUT_PARAMETER`), so that it never looks at another
+    process to find it. Each cell may run for what is left of the job's time limit.
 
     Args:
         job: A :class:`Job`.
