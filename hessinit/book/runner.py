@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -511,42 +512,23 @@ class Runner:
             hessinit.book.execute.KernelError: If the ``hessinit`` kernel runs another Python.
             hessinit.book.execute.CodeMismatchError: If a worker runs other code.
         """
-        from tqdm.std import tqdm  # a terminal's bar, also when run from a notebook
+        from tqdm.std import tqdm  # a terminal's bar, also when called from a notebook
 
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         pool = pool or SerialPool()
-        # The kernels inherit file descriptor 2: send their start-up chatter (TensorFlow, ZMQ)
-        # to _runs/kernels.log and keep the terminal for the progress bar.
-        sys.stderr.flush()
-        saved = os.dup(2)
-        terminal = os.fdopen(os.dup(saved), "w")
-        bar = None
-        with open(self.runs_dir / "kernels.log", "a") as log:
-            os.dup2(log.fileno(), 2)
+        with _stderr_to(self.runs_dir / "kernels.log") as terminal, pool:
+            if pool.dashboard:
+                print(f"Dask dashboard: {pool.dashboard}", file=terminal, flush=True)
+            bar = tqdm(total=len(self.runs), desc="book runs", unit="run",
+                       disable=not progress, file=terminal)  # fmt: skip
             try:
-                with pool:
-                    if pool.dashboard:
-                        print(f"Dask dashboard: {pool.dashboard}", file=terminal, flush=True)
-                    bar = tqdm(
-                        total=len(self.runs),
-                        desc="book runs",
-                        unit="run",
-                        disable=not progress,
-                        file=terminal,
-                    )
-                    try:
-                        self.execute(pool, bar)
-                    except KeyboardInterrupt:
-                        pool.cancel()
-                        self.interrupted = True
+                self.execute(pool, bar)
+            except KeyboardInterrupt:
+                pool.cancel()
+                self.interrupted = True
             finally:
-                if bar is not None:
-                    bar.close()
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                terminal.close()
+                bar.close()
         return self.results
 
     def execute(self, pool, bar):
@@ -619,6 +601,29 @@ class Runner:
         cmd = [exe, "build", str(self.root), "--toc", str(toc), "-W", "-n", "--keep-going"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         return proc.returncode, proc.stdout + proc.stderr
+
+
+@contextmanager
+def _stderr_to(log):
+    """Send file descriptor 2 to the file ``log`` (appended) and yield the terminal's stderr.
+
+    The kernels inherit file descriptor 2: their start-up chatter (TensorFlow, ZMQ) goes to the
+    log, and the terminal is kept for the progress bar. Restored on leaving.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w")
+    try:
+        with open(log, "a") as out:
+            os.dup2(out.fileno(), 2)
+            try:
+                yield terminal
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+        terminal.close()
 
 
 def _toc_files(toc):
