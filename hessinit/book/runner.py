@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import gc
 import hashlib
 import io
 import json
@@ -619,6 +620,10 @@ def _stderr_to(log):
             try:
                 yield terminal
             finally:
+                # An interrupted kernel client can leave an asyncio task whose error nobody
+                # read (DeadKernelError); its traceback is printed when the task is collected:
+                # collect it now, into the log, not onto the terminal after the summary.
+                gc.collect()
                 sys.stderr.flush()
                 os.dup2(saved, 2)
     finally:
