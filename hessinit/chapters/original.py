@@ -426,3 +426,148 @@ def dense1_course(frame, layer="dense1"):
             }
         )
     return pd.DataFrame(rows)
+
+
+def seed_spread(frame: pd.DataFrame, sd: float, layer: str = "dense1") -> float:
+    """How far the seeds disagree: the largest max / min over seeds of ||H||_F at one step.
+
+    Args:
+        frame: rows of :func:`hessinit.chapters.original.original_runs` (``sd``, ``seed``,
+            ``step``, ``layer``, ``H``; NaN between checkpoints).
+        sd: the initial std whose runs are compared.
+        layer: the dense layer.
+
+    Returns:
+        max over checkpoints of (largest ||H||_F over seeds) / (smallest ||H||_F over seeds).
+
+    Example:
+        >>> frame = pd.DataFrame({"sd": 1.0, "seed": [0, 1, 0, 1], "step": [0, 0, 10, 10],
+        ...                       "layer": "dense1", "H": [1.0, 2.0, 3.0, 12.0]})
+        >>> seed_spread(frame, 1.0)
+        4.0
+    """
+    h = frame[(frame["layer"] == layer) & (frame["sd"] == sd) & frame["H"].notna()]
+    spread = h.groupby("step")["H"].agg(["min", "max"])
+    return float((spread["max"] / spread["min"]).max())
+
+
+def peaks_sentence(peaks: pd.DataFrame) -> str:
+    """The prose on each layer but dense1: its mean peak, the seeds' range and its fall.
+
+    Args:
+        peaks: per (layer, seed), ``peak``, ``swing`` and ``trough``
+            (:func:`hessinit.chapters.original.peak_swing`); dense1's rows are left out.
+
+    Returns:
+        One clause per layer, joined by "; ".
+
+    Example:
+        >>> peaks = pd.DataFrame({"layer": ["dense1", "dense2", "dense2"], "seed": [0, 0, 1],
+        ...                       "peak": [1.0, 100.0, 200.0], "swing": [1.0, 2.0, 3.0],
+        ...                       "trough": [1.0, 50.0, 66.0]})
+        >>> peaks_sentence(peaks)
+        'dense2 peaks at 150 on average (seeds from 100 to 200), and after its peak falls by a factor of only 2 to 3, to no less than 50'
+    """  # noqa: E501
+    others = peaks[peaks["layer"] != "dense1"].groupby("layer")
+    return "; ".join(
+        f"{layer} peaks at {part['peak'].mean():.3g} on average (seeds from "
+        f"{part['peak'].min():.3g} to {part['peak'].max():.3g}), and after its peak falls by a "
+        f"factor of only {part['swing'].min():.2g} to {part['swing'].max():.2g}, to no less than "
+        f"{part['trough'].min():.3g}"
+        for layer, part in others
+    )
+
+
+def layer_verdicts(explode_rows: pd.DataFrame) -> str:
+    """The verdicts of claim 0.1 on the layers after dense1, as Markdown.
+
+    Args:
+        explode_rows: :func:`hessinit.chapters.original.original_explode_rows` (dense1 first).
+
+    Returns:
+        "<layer>: **<verdict>**" per layer, joined by "; ".
+
+    Example:
+        >>> rows = pd.DataFrame({"setting": ["dense1, sd 1 against sd 1e-05; t",
+        ...                                  "dense2 at sd 1; t", "dense3 at sd 1; t"],
+        ...                      "verdict": ["does not hold", "holds", "inconclusive"]})
+        >>> layer_verdicts(rows)
+        'dense2: **holds**; dense3: **inconclusive**'
+    """
+    rows = explode_rows.iloc[1:]
+    return "; ".join(
+        f"{setting.split(' at ')[0]}: **{verdict}**"
+        for setting, verdict in zip(rows["setting"], rows["verdict"], strict=True)
+    )
+
+
+#: The one-word answer to a claim's question, by its verdict.
+ANSWERS = {FAILS: "No.", HOLDS: "Yes."}
+
+
+def answer(verdict: str) -> str:
+    """The answer the text gives to a claim's question: "No.", "Yes." or "Not decided here.".
+
+    Args:
+        verdict: a claims row's verdict (:mod:`hessinit.study.claims`).
+
+    Returns:
+        The answer, in bold Markdown.
+
+    Example:
+        >>> answer("does not hold"), answer("holds"), answer("inconclusive")
+        ('**No.**', '**Yes.**', '**Not decided here.**')
+    """
+    return f"**{ANSWERS.get(verdict, 'Not decided here.')}**"
+
+
+def slow_rule_text(row: pd.Series, fraction: float) -> str:
+    """The sentence on claim 0.2's rule: the ratio with its interval where there is one.
+
+    Args:
+        row: the row of :func:`hessinit.chapters.original.original_slow_rows` (``value``,
+            ``low``, ``high``, ``verdict``).
+        fraction: the share of the baseline's gain that counts as "very small".
+
+    Returns:
+        Markdown: the ratio, its 95% interval and the verdict; only the verdict when the
+        interval is missing (one seed, or the claim not tested).
+
+    Example:
+        >>> row = pd.Series({"value": 0.1, "low": 0.05, "high": 0.15, "verdict": "holds"})
+        >>> slow_rule_text(row, 0.5)
+        'The ratio of the gains is 0.1 [0.05, 0.15], so the rule (its 95% interval below 0.5) gives **holds**.'
+        >>> slow_rule_text(pd.Series({"value": 0.1, "low": np.nan, "high": np.nan,
+        ...                           "verdict": "not tested"}), 0.5)
+        'The rule gives **not tested**.'
+    """  # noqa: E501
+    if not np.isfinite(row["low"]):
+        return f"The rule gives **{row['verdict']}**."
+    return (
+        f"The ratio of the gains is {row['value']:.3g} [{row['low']:.3g}, {row['high']:.3g}], "
+        f"so the rule (its 95% interval below {fraction:g}) gives **{row['verdict']}**."
+    )
+
+
+def gradients_at(grads: pd.DataFrame, sds) -> pd.DataFrame:
+    """Mean gradient norm of each layer at the smallest, middle and largest sd.
+
+    Args:
+        grads: per (sd, seed, layer), ``grad`` (:func:`hessinit.chapters.original.
+            layer_gradients`).
+        sds: the sds; the middle one is ``sorted(sds)[len(sds) // 2]``.
+
+    Returns:
+        One row per layer, columns ``small``, ``mid``, ``big`` (means over seeds).
+
+    Example:
+        >>> grads = pd.DataFrame({"sd": [0.1, 0.1, 1.0, 10.0], "seed": [0, 1, 0, 0],
+        ...                       "layer": "dense1", "grad": [1.0, 3.0, 4.0, 5.0]})
+        >>> gradients_at(grads, [0.1, 1.0, 10.0]).loc["dense1"].tolist()
+        [2.0, 4.0, 5.0]
+    """
+    mean = grads.groupby(["layer", "sd"])["grad"].mean().unstack("sd")
+    mid = sorted(sds)[len(sds) // 2]
+    return pd.DataFrame(
+        {"small": mean[min(sds)], "mid": mean[mid], "big": mean[max(sds)]}
+    ).rename_axis("layer")

@@ -131,3 +131,92 @@ def plot_benchmark(norms):
         ax.set_title("‖H‖_F of dense1 (23,520 × 23,520)")
         ax.legend(frameon=False, fontsize=8)
     return fig
+
+
+def aim_word(met) -> str:
+    """How the text says whether a speedup reached its aim: "meets" or "falls short of".
+
+    Args:
+        met: whether the speedup reached the aim.
+
+    Returns:
+        The verb phrase.
+
+    Example:
+        >>> aim_word(True), aim_word(False)
+        ('meets', 'falls short of')
+    """
+    return "meets" if met else "falls short of"
+
+
+def target_word(seconds, limit) -> str:
+    """Whether a time is "within" a target (strictly below ``limit`` seconds) or "above" it.
+
+    Args:
+        seconds: the measured time; NaN counts as above.
+        limit: the target in seconds.
+
+    Returns:
+        "within" or "above".
+
+    Example:
+        >>> target_word(0.4, 1), target_word(1.0, 1), target_word(float("nan"), 30)
+        ('within', 'above', 'above')
+    """
+    return "within" if seconds < limit else "above"
+
+
+def cnn_summary(cnn: pd.DataFrame, target: float = 30.0) -> dict:
+    """What the text says of the convolutional benchmark (``curvature_cnn.csv``).
+
+    The exact methods are those other than ``hutchinson``, ``materialized`` and ``hvp+gnvp``.
+    A Hutchinson interval covers a tensor when the exact ||H||_F of the same (model, tensor)
+    lies in [H_low, H_high].
+
+    Args:
+        cnn: rows of ``benchmarks/curvature_cnn.py`` (``model``, ``tensor``, ``method``,
+            ``status``, ``seconds``, ``H``, ``H_low``, ``H_high``, ``rel_diff``, ``load``,
+            ``note``).
+        target: seconds the plain ResNet's exact norms should take.
+
+    Returns:
+        ``cnn_plain_s``, ``cnn_small_s``, ``cnn_bn_s`` (exact seconds per model, NaN if
+        absent), ``cnn_bn_skipped``, ``cnn_skipped`` (exact tensors skipped), ``cnn_target``
+        (:func:`target_word` of the plain ResNet's seconds), ``cnn_mat_rel`` (largest relative
+        difference to the materialized Hessian), ``cnn_load``, ``cnn_hut_n`` (tensors with an
+        exact value and an estimate), ``cnn_hut_cover`` (of those, covered) and ``cnn_probes``.
+
+    Example:
+        >>> cnn = pd.DataFrame({
+        ...     "model": "small_resnet", "tensor": ["a", "b", "a", "b"],
+        ...     "method": ["exact", "exact", "hutchinson", "hutchinson"], "status": "ok",
+        ...     "seconds": [10.0, 5.0, 1.0, 1.0], "H": [2.0, 3.0, 2.1, 5.0],
+        ...     "H_low": [None, None, 1.9, 4.0], "H_high": [None, None, 2.3, 6.0],
+        ...     "rel_diff": None, "load": 1.0, "note": ["", "", "8 probes", "8 probes"]})
+        >>> s = cnn_summary(cnn)
+        >>> float(s["cnn_plain_s"]), s["cnn_target"], s["cnn_hut_n"], s["cnn_hut_cover"]
+        (15.0, 'within', 2, 1)
+    """
+    exact = cnn[~cnn["method"].isin(["hutchinson", "materialized", "hvp+gnvp"])]
+    done = exact[exact["status"] == "ok"]
+    per_model = done.groupby("model")["seconds"].sum()
+    skipped = exact[exact["status"] == "skipped"]
+    mat = cnn[(cnn["method"] == "materialized") & (cnn["status"] == "ok")]
+    hut = cnn[(cnn["method"] == "hutchinson") & (cnn["status"] == "ok")]
+    hut = hut.set_index(["model", "tensor"])
+    truth = done.set_index(["model", "tensor"])["H"].reindex(hut.index)
+    known = truth.notna()
+    covered = (hut["H_low"] <= truth) & (truth <= hut["H_high"])
+    return {
+        "cnn_plain_s": per_model.get("small_resnet", float("nan")),
+        "cnn_small_s": per_model.get("small_cnn", float("nan")),
+        "cnn_bn_s": per_model.get("small_resnet_bn", float("nan")),
+        "cnn_bn_skipped": int((skipped["model"] == "small_resnet_bn").sum()),
+        "cnn_skipped": int(len(skipped)),
+        "cnn_target": target_word(per_model.get("small_resnet", 1e9), target),
+        "cnn_mat_rel": mat["rel_diff"].max() if len(mat) else float("nan"),
+        "cnn_load": cnn["load"].mean(),
+        "cnn_hut_n": int(known.sum()),
+        "cnn_hut_cover": int(covered[known].sum()),
+        "cnn_probes": cnn.loc[cnn["method"] == "hutchinson", "note"].iloc[0],
+    }

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..study.figures import LAYER_COLORS, style
+from ..train import run
 
 
 def read_tables(paths, base="."):
@@ -162,3 +163,26 @@ def loglog_slopes(summary, column="H_init", max_sd=0.01):
         slope = np.polyfit(np.log(g["sd"]), np.log(g[column]), 1)[0] if len(g) > 1 else math.nan
         rows.append({"dataset": dataset, "layer": layer, "slope": slope})
     return pd.DataFrame(rows)
+
+
+def sd_run_tables(images, sds, write_table, **settings) -> list[str]:
+    """Train one run per sd and write each table, as the sd runs of the grid do.
+
+    What this chapter does outside the runner (Colab, plain papermill), where no sd run's
+    table is given: :func:`hessinit.train.run` of ``images`` at each sd, each written as
+    ``sd_run-<sd>.csv``.
+
+    Args:
+        images: the training data (:func:`hessinit.data.load`).
+        sds: the initial stds of dense1's kernel.
+        write_table: ``write_table(frame, path)`` -> the path written
+            (:func:`hessinit.book.notebook.write_table`).
+        **settings: passed to :func:`hessinit.train.run` (steps, batch_size, lr,
+            hessian_every, hessian_batch, seed, progress).
+
+    Returns:
+        The written paths, as text, in the order of ``sds``.
+    """
+    return [
+        str(write_table(run(images, value, **settings), f"sd_run-{value:g}.csv")) for value in sds
+    ]

@@ -165,3 +165,46 @@ def test_training_curves_share_both_axes_and_draw_bands():
     assert rights[0].collections  # the min-max band over seeds
     assert "3 seeds" in fig._suptitle.get_text()
     plt.close(fig)
+
+
+def test_answer_flips_with_the_verdict():
+    assert original.answer("does not hold") == "**No.**"
+    assert original.answer("holds") == "**Yes.**"
+    assert original.answer("not tested: one seed") == "**Not decided here.**"
+
+
+def test_slow_rule_text_quotes_the_interval_only_where_there_is_one():
+    gains = pd.DataFrame({"sd": [1e-5] * 3 + [1.0] * 3, "seed": [0, 1, 2] * 2,
+                          "gain": [0.1, 0.12, 0.08, 1.0, 1.1, 0.9], "loss_end": 1.0})  # fmt: skip
+    tested = original.original_slow_rows(gains, small=1e-5, fraction=0.5, min_gain=0.1, setting="t")
+    text = original.slow_rule_text(tested.iloc[0], 0.5)
+    assert text.startswith("The ratio of the gains is 0.1 [") and text.endswith("**holds**.")
+    untested = original.original_slow_rows(
+        gains.assign(gain=0.01), small=1e-5, fraction=0.5, min_gain=0.1, setting="t"
+    )
+    assert original.slow_rule_text(untested.iloc[0], 0.5).startswith("The rule gives **not tested")
+
+
+def test_seed_spread_is_the_worst_checkpoint_ratio():
+    frame = pd.DataFrame({"sd": [1.0] * 4 + [0.1] * 2, "seed": [0, 1, 0, 1, 0, 1],
+                          "step": [0, 0, 5, 5, 0, 0], "layer": "dense1",
+                          "H": [2.0, 3.0, 1.0, 5.0, 1.0, 100.0]})  # fmt: skip
+    assert original.seed_spread(frame, 1.0) == pytest.approx(5.0)
+    assert original.seed_spread(frame, 0.1) == pytest.approx(100.0)
+
+
+def test_peaks_sentence_and_layer_verdicts_name_the_later_layers_only():
+    peaks = pd.DataFrame({"layer": ["dense1", "dense3"], "seed": 0, "peak": [7.0, 40.0],
+                          "swing": [1.0, 4.0], "trough": [7.0, 10.0]})  # fmt: skip
+    text = original.peaks_sentence(peaks)
+    assert text.startswith("dense3 peaks at 40") and "dense1" not in text
+    rows = pd.DataFrame({"setting": ["dense1, sd 1 against sd 0.01; x", "dense3 at sd 1; x"],
+                         "verdict": ["holds", "does not hold"]})  # fmt: skip
+    assert original.layer_verdicts(rows) == "dense3: **does not hold**"
+
+
+def test_gradients_at_takes_the_middle_sd_of_the_sorted_grid():
+    grads = pd.DataFrame({"sd": [10.0, 0.1, 1.0, 1.0], "seed": [0, 0, 0, 1], "layer": "dense2",
+                          "grad": [9.0, 1.0, 2.0, 4.0]})  # fmt: skip
+    row = original.gradients_at(grads, [10.0, 0.1, 1.0]).loc["dense2"]
+    assert (row["small"], row["mid"], row["big"]) == (1.0, 3.0, 9.0)

@@ -49,3 +49,29 @@ def test_benchmark_results_are_committed_and_exact():
     summary = performance.benchmark_summary(norms)
     assert len(summary) >= 2 and (summary["max_rel_diff"] < 1e-6).all()
     assert {"tracking_kronecker", "tracking_materializing"} <= set(tracking["method"])
+
+
+def test_aim_and_target_words_flip_at_the_limit():
+    assert performance.aim_word(True) == "meets"
+    assert performance.aim_word(False) == "falls short of"
+    assert performance.target_word(29.9, 30) == "within"
+    assert performance.target_word(30.0, 30) == "above"
+
+
+def test_cnn_summary_counts_covering_intervals_and_skips():
+    cnn = pd.DataFrame({
+        "model": ["small_resnet", "small_resnet", "small_resnet_bn", "small_resnet",
+                  "small_resnet"],
+        "tensor": ["a", "b", "c", "a", "b"],
+        "method": ["exact", "exact", "exact", "hutchinson", "hutchinson"],
+        "status": ["ok", "ok", "skipped", "ok", "ok"],
+        "seconds": [20.0, 15.0, None, 1.0, 1.0], "H": [2.0, 3.0, None, 2.0, 3.0],
+        "H_low": [None, None, None, 1.0, 2.5], "H_high": [None, None, None, 3.0, 3.5],
+        "rel_diff": None, "load": [1.0, 3.0, 1.0, 1.0, 1.0], "note": "4 probes",
+    })  # fmt: skip
+    s = performance.cnn_summary(cnn)
+    assert s["cnn_plain_s"] == 35.0 and s["cnn_target"] == "above"
+    assert (s["cnn_hut_n"], s["cnn_hut_cover"]) == (2, 2)
+    assert (s["cnn_skipped"], s["cnn_bn_skipped"]) == (1, 1)
+    assert math.isnan(s["cnn_small_s"]) and math.isnan(s["cnn_mat_rel"])
+    assert performance.cnn_summary(cnn.assign(H_high=1.5))["cnn_hut_cover"] == 0

@@ -57,3 +57,20 @@ def test_sweep_and_benchmark():
                           "seconds": [0.1, 0.2, 2.0], "status": "ok"})  # fmt: skip
     assert len(_lines(performance.plot_benchmark(norms))) == 2
     plt.close("all")
+
+
+def test_sd_run_tables_trains_each_sd_and_writes_its_table(tmp_path):
+    from tests.conftest import random_images
+
+    images = random_images(32, (4, 4), 3, seed=0)
+    written = {}
+
+    def write(frame, path):
+        written[path] = frame
+        return tmp_path / path
+
+    settings = dict(steps=2, batch_size=4, hessian_every=1, hessian_batch=8, seed=0)
+    paths = sd_sweep.sd_run_tables(images, [0.01, 1.0], write, progress=False, **settings)
+    assert paths == [str(tmp_path / "sd_run-0.01.csv"), str(tmp_path / "sd_run-1.csv")]
+    assert sorted(written["sd_run-1.csv"]["sd"].unique()) == [1.0]
+    assert written["sd_run-0.01.csv"]["step"].max() == 2  # steps 0, 1, 2
