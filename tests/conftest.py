@@ -49,12 +49,14 @@ def keras_cache(tmp_path, monkeypatch):
     return root
 
 
-# --- The small book, executed and built once per session and shared by the site's tests: the
-# runner's tests (book/test_runner.py), the browser test (book/test_browser.py) and the prose
-# check (book/test_site_prose.py). It lives here, not in tests/book/conftest.py, because the test
-# modules import this file by name (``from conftest import random_images``) and a second conftest
-# would shadow it. The runner's test that breaks a run comes last in the session, since it changes
-# the copy.
+# --- The small book: every notebook of the book executed once at --small size and the site
+# built, once per session, shared by the slow tests that read it: the runner's
+# (book/test_runner.py), the browser's (book/test_browser.py), the prose check
+# (book/test_site_prose.py), the Colab-like test (book/test_colab.py: its ledger and results
+# archive) and the Dask test (book/test_dask.py: its tables). Only tests marked slow may use it:
+# `pytest -m "not slow"` executes no notebook of the book. No test changes the copy. It lives
+# here, not in tests/book/conftest.py, because the test modules import this file by name
+# (``from conftest import random_images``) and a second conftest would shadow it.
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,3 +77,22 @@ def small_book(tmp_path_factory):
         mp.setattr(book_runner, "package_hash", lambda: pinned)
         code = book_cli.main(parser.parse_args(["--root", str(root), "--small"]))
         yield root, code
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test that uses the small book without being marked slow.
+
+    ``pytest -m "not slow"`` must execute no notebook of the book, and the small book executes
+    them all.
+    """
+    quick = [
+        item.nodeid
+        for item in items
+        if "small_book" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("slow") is None
+    ]
+    if quick:
+        raise pytest.UsageError(
+            "these tests use the small_book fixture (every notebook executed) but are not "
+            f"marked @pytest.mark.slow: {', '.join(quick)}"
+        )

@@ -7,8 +7,8 @@
   process or on a Dask worker);
 - :mod:`~hessinit.book.pool`: where runs execute: this process, or a Dask cluster;
 - :mod:`~hessinit.book.notebook`: ``write_table``, ``show_table``, ``glue``, ``listed``,
-  ``read_records``, ``versions``, and the fallbacks outside the runner ``chapter_tables`` and
-  ``benchmark_results``;
+  ``typed_parameters``, ``read_records``, ``versions``, ``terminal_progress_bars`` (called on
+  import), and the fallbacks outside the runner ``chapter_tables`` and ``benchmark_results``;
 - :mod:`~hessinit.book.cli`: the ``python -m hessinit book`` options;
 - :mod:`~hessinit.book.xref`: the Sphinx extension that resolves references to re-exported names
   on the API page.
@@ -29,9 +29,14 @@ from .notebook import (
     listed,
     read_records,
     show_table,
+    terminal_progress_bars,
+    typed_parameters,
     versions,
     write_table,
 )
+
+# No "TqdmWarning: IProgress not found" in a notebook's output (notebooks import this first).
+terminal_progress_bars()
 
 __all__ = [
     "benchmark_results",
@@ -41,6 +46,8 @@ __all__ = [
     "listed",
     "read_records",
     "show_table",
+    "terminal_progress_bars",
+    "typed_parameters",
     "versions",
     "write_table",
 ]

@@ -135,9 +135,11 @@ def main(args):
     """Run the grid, build the site and report: the ``book`` subcommand.
 
     Runs whose dataset cannot be loaded are reported and left out of the site without changing
-    the exit code; stale runs (not selected by ``--only``) are reported; failed and timed-out
-    runs and a failed build are reported on stderr. A Ctrl-C stops the runs, says which
-    finished and which a rerun will redo, and builds no site.
+    the exit code; stale runs (not selected by ``--only``) and runs executed again because
+    their outputs did not verify are reported, naming the file; failed and timed-out runs, a
+    failed build and pages left out of the site as unreadable notebooks (with the command that
+    redoes them) are reported on stderr. A Ctrl-C stops the runs, says which finished and which
+    a rerun will redo, and builds no site.
 
     Args:
         args: The options parsed by a parser :func:`add_arguments` filled.
@@ -194,6 +196,8 @@ def main(args):
     for dataset, error in runner.unavailable.items():
         print(f"dataset {dataset} unavailable, its pages are left out: {error}")
     for r in results.values():
+        if r.redone:
+            print(f"REDONE {r.id}: its outputs did not verify: {r.redone}")
         if r.status == "stale":
             print(f"STALE {r.id}: {r.error}; its page shows older results")
     failed = [r for r in results.values() if r.status in ("failed", "timed out")]
@@ -210,11 +214,19 @@ def main(args):
     code = 1 if failed else 0
     if not args.no_build:
         start = time.perf_counter()
-        rc, log = runner.build()
+        rc, log = runner.render()
         print(
             f"site: {runner.root / '_build' / 'html' / 'index.html'} "
             f"({'ok' if rc == 0 else 'FAILED'}, {time.perf_counter() - start:.0f} s)"
         )
+        for page, why in runner.left_out.items():
+            run_id = Path(page).relative_to("_runs").with_suffix("").as_posix()
+            print(
+                f"LEFT OUT {page}: {why}; redo it with `python -m hessinit book --force --only "
+                f"{run_id}`",
+                file=sys.stderr,
+            )
+            code = 1
         if rc != 0:
             print(log[-5000:], file=sys.stderr)
             code = 1

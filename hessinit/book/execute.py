@@ -16,6 +16,7 @@ nbclient and the Jupyter kernel machinery when a job is executed.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .grid import RUNS, package_hash
+from .notebook import OUTPUT_PARAMETER
 
 #: The Jupyter kernel every run executes on, installed into this environment (``sys.prefix``).
 KERNEL = "hessinit"
@@ -281,6 +283,18 @@ def _environment(job):
         _set_environment(saved)
 
 
+class _OutputParameter(logging.Filter):
+    """Drops papermill's warning that :data:`OUTPUT_PARAMETER` is not in a parameters cell.
+
+    The runner passes it to every notebook, which need not declare it: papermill injects it
+    all the same, and :func:`hessinit.book.notebook.output_folder` reads it.
+    """
+
+    def filter(self, record):
+        """Whether to keep ``record``: any but that one warning."""
+        return record.getMessage() != f"Passed unknown parameter: {OUTPUT_PARAMETER}"
+
+
 def _write(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -291,8 +305,10 @@ def execute_job(job):
 
     The folder holds ``book/<notebook>.ipynb``, the job's files at their paths, and
     ``_runs/<output>``, the executed notebook, whose folder is the kernel's working directory
-    (so relative paths in the parameters mean what they mean in the book). Each cell may run
-    for what is left of the job's time limit.
+    (so relative paths in the parameters mean what they mean in the book); besides the job's
+    parameters the notebook gets ``output_dir = "."``, its output folder
+    (:data:`~hessinit.book.notebook.OUTPUT_PARAMETER`), so that it never looks at another
+    process to find it. Each cell may run for what is left of the job's time limit.
 
     Args:
         job: A :class:`Job`.
@@ -342,11 +358,14 @@ def execute_job(job):
         out.parent.mkdir(parents=True, exist_ok=True)
         inputs = {root / rel for rel in job.files}
         status, error = "ok", ""
+        quiet = _OutputParameter()
+        logging.getLogger("papermill").addFilter(quiet)
         try:
             papermill.execute_notebook(
                 str(source),
                 str(out),
-                parameters=job.parameters,
+                # The output folder: the kernel's working directory (``cwd`` below).
+                parameters={**job.parameters, OUTPUT_PARAMETER: "."},
                 kernel_name=KERNEL,
                 language="python",
                 cwd=str(out.parent),
@@ -363,11 +382,15 @@ def execute_job(job):
             timed_out = "didn't respond" in str(err) and time.monotonic() >= deadline - 1
             status = "timed out" if timed_out else "failed"
             error = f"{type(err).__name__}: {err}"
+            if timed_out:
+                error = f"exceeded its limit of {job.timeout:g} s (timeout in grid.yml): {error}"
         except Exception as err:  # noqa: BLE001 - any failure of the run is its outcome
             ename = getattr(err, "ename", type(err).__name__)
             evalue = getattr(err, "evalue", str(err))
             status = "unavailable" if ename == "DatasetUnavailableError" else "failed"
             error = f"{ename}: {evalue}".strip()
+        finally:
+            logging.getLogger("papermill").removeFilter(quiet)
         notebook = out.read_text() if out.exists() else None
         files = {}
         if status == "ok":

@@ -10,8 +10,9 @@ wrote next to it, else those of the published book, with :func:`chapter_tables`,
 performance chapter the committed benchmark results with :func:`benchmark_results`.
 
 Every relative path a notebook writes to is taken relative to :func:`output_folder`, the folder
-of the executed notebook: a plain ``papermill book/x.ipynb out/x.ipynb`` writes its tables into
-``out/`` whatever the working directory.
+of the executed notebook: the parameter ``output_dir`` when given (the book's runner always
+passes it), else, for a plain ``papermill book/x.ipynb out/x.ipynb``, the folder of that
+command's output notebook, whatever the working directory.
 
 A table is shown for reading with :func:`show_table`: chosen columns with their units, a few
 rows at a few significant digits, and the full table as a CSV the page links to.
@@ -53,6 +54,38 @@ PACKAGES = (
 )
 
 
+def terminal_progress_bars():
+    """In a Jupyter kernel without ipywidgets, make ``tqdm.auto`` the plain bar, silently.
+
+    ``tqdm.auto`` picks the widget bar in a Jupyter kernel; without ipywidgets it warns
+    ``TqdmWarning: IProgress not found`` into the notebook's output and falls back to the
+    plain text bar. The book's notebooks need no widgets (their training loops show no bar), so
+    this takes the fallback without the warning: it imports ``tqdm.auto`` once with that
+    warning ignored, and every later ``from tqdm.auto import tqdm`` (in :mod:`hessinit.train`,
+    say) gets the plain bar. :mod:`hessinit.book` calls it when imported, which every notebook
+    does first. Elsewhere (no kernel, ipywidgets installed, ``tqdm.auto`` already imported) it
+    does nothing.
+
+    Returns:
+        bool: Whether it chose the plain bar.
+
+    Example:
+        >>> terminal_progress_bars()  # not in a Jupyter kernel
+        False
+    """
+    import importlib.util
+
+    if "ipykernel.zmqshell" not in sys.modules or "tqdm.autonotebook" in sys.modules:
+        return False
+    if importlib.util.find_spec("ipywidgets") is not None:
+        return False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import tqdm.auto  # noqa: F401 - imported for its choice of bar
+
+    return True
+
+
 @contextmanager
 def atomic_path(path):
     """A temporary file next to ``path`` that replaces ``path`` when the block succeeds.
@@ -83,6 +116,26 @@ def atomic_path(path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: The parameter that tells a notebook the folder of its executed notebook, where its relative
+#: outputs go (:func:`output_folder`). The book's runner passes it to every run; papermill
+#: injects it even where the notebook's parameters cell does not name it.
+OUTPUT_PARAMETER = "output_dir"
+
+
+def _notebook_global(name):
+    """The value of ``name`` in the namespace of the notebook being executed, or None.
+
+    The notebook's globals are IPython's user namespace; outside IPython (a script, a
+    doctest) there is none. IPython is not imported here: a kernel has imported it already.
+
+    >>> _notebook_global("output_dir") is None  # not in a notebook
+    True
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return None if shell is None else shell.user_ns.get(name)
 
 
 #: What the papermill that started a kernel made of its command line: run by that command's
@@ -190,15 +243,17 @@ def _kernel_output():
 def output_folder():
     """The folder of the notebook being executed: where a notebook's relative paths point.
 
-    A ``papermill book/x.ipynb out/x.ipynb`` command starts the kernel in the shell's working
-    directory (unless ``--cwd``); the notebook's tables belong next to ``out/x.ipynb`` all the
-    same. So, in order:
+    In order:
 
-    - in a Jupyter kernel started by a ``papermill`` command (the kernel's parent process,
-      ``$JPY_PARENT_PID``; Linux): the folder of that command's output notebook
-      (:func:`papermill_output`);
-    - else the working directory: the book's runner starts each kernel in its output folder
-      (papermill's ``cwd``), and Jupyter and Colab in the notebook's own.
+    - the notebook's parameter ``output_dir`` (:data:`OUTPUT_PARAMETER`), relative to the
+      working directory unless absolute: the book's runner passes it to every run (``"."``,
+      the kernel's working directory), and a reader may pass it to papermill
+      (``-p output_dir out``);
+    - in a Jupyter kernel started by a plain ``papermill book/x.ipynb out/x.ipynb`` command,
+      which starts the kernel in the shell's working directory (unless ``--cwd``): the folder
+      of that command's output notebook (:func:`papermill_output`, which reads the command from
+      Linux's ``/proc``; the only use of another process's command line, for plain papermill);
+    - else the working directory: Jupyter and Colab start a kernel in the notebook's own.
 
     Returns:
         pathlib.Path: An absolute folder.
@@ -208,6 +263,9 @@ def output_folder():
         >>> output_folder() == Path(os.getcwd())  # not a kernel started by papermill
         True
     """
+    given = _notebook_global(OUTPUT_PARAMETER)
+    if given:
+        return Path(given).resolve()
     output = _kernel_output()
     return output.parent if output is not None else Path(os.getcwd())
 
@@ -501,6 +559,165 @@ def listed(value):
         inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
         return [_item(part) for part in inner.split(",") if part.strip()]
     return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
+
+
+class ParameterError(ValueError):
+    """A notebook parameter that is not of its declared type; the message names both."""
+
+
+_WORDS = {int: "an integer", float: "a number", str: "a text", bool: "true or false"}
+
+
+def _scalar(value, kind):
+    """``value`` as ``kind`` (int, float, str or bool), or ValueError.
+
+    >>> _scalar("300", int), _scalar(2.0, int), _scalar("1e-5", float), _scalar("no", bool)
+    (300, 2, 1e-05, False)
+    >>> _scalar("abc", int)
+    Traceback (most recent call last):
+    ValueError: 'abc' is not an integer
+    """
+    text = value.strip() if isinstance(value, str) else None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            if text is not None and text.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return text.lower() in ("true", "1", "yes")
+        elif kind is str:
+            if isinstance(value, str):
+                return value
+        elif not isinstance(value, bool):
+            if kind is int and isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, (int, float)) and not (kind is int and isinstance(value, float)):
+                return kind(value)
+            if text is not None:
+                return kind(text)
+    except (TypeError, ValueError):
+        pass
+    raise ValueError(f"{value!r} is not {_WORDS[kind]}")
+
+
+def _typed(value, kind):
+    """``value`` converted to the annotation ``kind``, or ValueError saying which part is wrong.
+
+    ``int``, ``float``, ``str``, ``bool``; ``list`` (any items) and ``list[T]`` (from a list,
+    one value, or the text of a list: :func:`listed`); ``A | B`` (the first that fits; ``None``
+    from ``None`` or ``"None"``). Other annotations leave the value as it is.
+
+    >>> _typed("0.01, 1", list[float]), _typed("[[8, 6]]", list[list[int]])
+    ([0.01, 1.0], [[8, 6]])
+    >>> _typed("[1, 2]", "list[int]")  # postponed, as text
+    [1, 2]
+    >>> _typed("0.01, abc", list[float])
+    Traceback (most recent call last):
+    ValueError: item 2, 'abc' is not a number
+    """
+    import types
+    import typing
+
+    if isinstance(kind, str):  # a postponed annotation (``from __future__ import annotations``)
+        names = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "None": None}
+        try:
+            kind = eval(kind, {"__builtins__": {}}, names)  # noqa: S307 - those names only
+        except Exception:  # noqa: BLE001 - an annotation of another kind: left as it is
+            return value
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is None or kind is type(None):
+        if value is None or (isinstance(value, str) and value.strip() == "None"):
+            return None
+        raise ValueError(f"{value!r} is not None")
+    if origin in (typing.Union, types.UnionType):
+        reasons = []
+        for alternative in args:
+            try:
+                return _typed(value, alternative)
+            except ValueError as err:
+                reasons.append(str(err))
+        raise ValueError(" and ".join(dict.fromkeys(reasons)))
+    if kind is list or origin is list:
+        items = listed(value)
+        if not args:
+            return items
+        out = []
+        for i, item in enumerate(items, 1):
+            try:
+                if typing.get_origin(args[0]) is list and not isinstance(item, (list, tuple)):
+                    raise ValueError(f"{item!r} is not a list")
+                out.append(_typed(item, args[0]))
+            except ValueError as err:
+                raise ValueError(f"item {i}, {err}") from None
+        return out
+    if kind in _WORDS:
+        return _scalar(value, kind)
+    return value
+
+
+def _spelled(kind):
+    """An annotation as the parameters cell writes it: ``int``, ``list[float]``, ``str | None``.
+
+    >>> _spelled(int), _spelled(list[float]), _spelled("list[int]")
+    ('int', 'list[float]', 'list[int]')
+    """
+    if isinstance(kind, str):
+        return kind
+    return kind.__name__ if isinstance(kind, type) else str(kind).replace("NoneType", "None")
+
+
+def typed_parameters(namespace, types=None):
+    """Convert a notebook's parameters to their declared types, or refuse, naming each.
+
+    One call per notebook, right after its parameters cell: ``book.typed_parameters(globals())``.
+    The types are those the parameters cell declares once, as annotations (``steps: int =
+    300``, ``sds: list[float] = [0.01, 1.0]``): papermill's ``-p`` passes numbers as numbers
+    and everything else as text, so ``-p steps 300`` arrives as 300 and ``-p sds "0.01, 1"`` as
+    a text, which becomes ``[0.01, 1.0]``; ``-p steps abc`` is refused before anything runs,
+    with the parameter's name and its type. Conversions: ``int`` from an integer, an integral
+    float or its text; ``float`` from a number or its text; ``str`` from text only; ``bool``
+    from ``true``/``false``/``yes``/``no``/``1``/``0``; lists as :func:`listed` reads them, each
+    item converted; ``A | B`` the first that fits. Other annotations are left as they are.
+
+    Args:
+        namespace: The notebook's globals (``globals()``), changed in place.
+        types: ``{name: type}`` to use instead of the namespace's ``__annotations__``.
+
+    Returns:
+        dict: ``{name: converted value}`` of the typed parameters.
+
+    Raises:
+        ParameterError: If a value cannot be converted (one line per parameter, each naming
+            the parameter, its type and the value) or a typed name is not set.
+
+    Example:
+        >>> ns = {"steps": "300", "sds": "0.01, 1", "dataset": "mnist-5k"}
+        >>> ns["__annotations__"] = {"steps": int, "sds": list[float], "dataset": str}
+        >>> typed_parameters(ns)
+        {'steps': 300, 'sds': [0.01, 1.0], 'dataset': 'mnist-5k'}
+        >>> typed_parameters({"steps": "abc", "sds": "0.01, abc"},
+        ...                  {"steps": int, "sds": list[float]})
+        Traceback (most recent call last):
+        hessinit.book.notebook.ParameterError: parameters of the wrong type:
+          steps: expected int, got 'abc' ('abc' is not an integer)
+          sds: expected list[float], got '0.01, abc' (item 2, 'abc' is not a number)
+    """
+    declared = dict(namespace.get("__annotations__", {}) if types is None else types)
+    converted, wrong = {}, []
+    for name, kind in declared.items():
+        if name not in namespace:
+            wrong.append(f"{name}: declared {_spelled(kind)} but not set")
+            continue
+        value = namespace[name]
+        try:
+            converted[name] = _typed(value, kind)
+        except ValueError as err:
+            wrong.append(f"{name}: expected {_spelled(kind)}, got {value!r} ({err})")
+    if wrong:
+        raise ParameterError("parameters of the wrong type:\n  " + "\n  ".join(wrong))
+    namespace.update(converted)
+    return converted
 
 
 def chapter_tables(tables, chapters, folder=None):

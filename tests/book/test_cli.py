@@ -58,6 +58,9 @@ def test_book_help_lists_the_book_options():
     ).stdout
     for option in ("--small", "--only", "--force", "--no-build", "--list", "--all-datasets"):
         assert option in out
+    # plain text: no reStructuredText markup from docstrings
+    for markup in ("``", ":mod:", ":func:", ":class:"):
+        assert markup not in out, markup
     top = subprocess.run(
         [sys.executable, "-m", "hessinit", "--help"], capture_output=True, text=True, check=True
     ).stdout

@@ -1,22 +1,28 @@
-"""Every committed notebook in a Colab-like environment by plain papermill, and its install cell.
+"""The book's notebooks in a Colab-like environment by plain papermill, and their install cell.
 
 Colab preinstalls numpy, TensorFlow, pandas, matplotlib (and scipy, scikit-learn, IPython's
 kernel, ...), imports ``google.colab`` in its kernel, and has neither hessinit nor myst-nb nor
 papermill. The slow test builds such an environment: a virtual environment that sees only that
 set of packages (linked from this interpreter's, with their dependencies, so nothing is
 downloaded), a fake ``google.colab`` imported when the kernel starts, and ``$HESSINIT_SOURCE``
-pointing the notebooks' install cell at a wheel of this checkout. Each notebook then runs top to
-bottom, install cell included, at the small parameters of ``book/grid.yml`` given as ``-p``
-(lists in their text form), by a plain ``papermill`` command without ``--cwd`` from a temporary
-working directory, its output notebook in a folder elsewhere; nothing may be written outside that
-folder (the kernel, which has no papermill, starts in the working directory and must find the
-output folder itself). Collecting chapters get no ``tables``, as in Colab: sd_sweep trains its
-runs, claims reads the chapters' tables next to it.
+pointing the notebooks' install cell at a wheel of this checkout.
+
+One notebook runs there, so that the suite executes each notebook of the book once (the small
+book) and this one twice: ``claims``, alone, as a Colab reader opens it, top to bottom, install
+cell included, by a plain ``papermill`` command without ``--cwd`` from a temporary working
+directory, its output notebook in a folder elsewhere. It finds no chapter table next to it and
+reads those of the published book, here the small book's results archive
+(``$HESSINIT_RESULTS_URL``): its ledger must equal the one the small book's runner made, its
+glued values must show as plain output, and nothing may be written outside the output folder
+(the kernel, which has no papermill, starts in the working directory and must find the output
+folder itself). Every import statement of every notebook then runs in that environment, after
+the install cell: no notebook needs a package Colab lacks.
 
 References: pyproject.toml, constraints.txt and _config.yml (the install cell must agree with
-them), and the executed notebooks' outputs (figures, glued values as plain output).
+them), the small book's ledger (``_runs/site/claims.csv``), and the executed notebook's outputs.
 """
 
+import ast
 import json
 import os
 import re
@@ -29,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 from notebook_runs import ROOT, cli_arguments, notebooks, small_parameters
@@ -155,8 +162,9 @@ def checkout_wheel(root):
 def _probe(python, code):
     """The exit code of ``python -c code``, run outside the checkout (so no local import)."""
     return subprocess.run(
-        [python, "-c", code], cwd=Path(python).parents[2], capture_output=True, text=True
-    ).returncode
+        [python, "-c", code], cwd=Path(python).parents[2], capture_output=True, text=True,
+        env=_reader_environment(),
+    ).returncode  # fmt: skip
 
 
 def _outputs(nb, kind):
@@ -166,8 +174,42 @@ def _outputs(nb, kind):
     ]  # fmt: skip
 
 
+def import_statements():
+    """Every import statement at the top of a code cell of a notebook of the book, once each.
+
+    IPython's ``%`` and ``!`` lines are left out; imports nested in a block (an ``if``, a
+    ``try``) too, since they may be optional.
+    """
+    statements = []
+    for name in notebooks():
+        nb = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            lines = [line for line in cell.source.splitlines() if line.lstrip()[:1] not in "%!"]
+            for node in ast.parse("\n".join(lines)).body:
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+                    text = ast.unparse(node)
+                    if text not in statements:
+                        statements.append(text)
+    return statements
+
+
+def test_the_import_statements_are_found():
+    found = import_statements()
+    assert "from hessinit import book" in found and "from hessinit.study import claims" in found
+    assert not [s for s in found if "myst_nb" in s or "papermill" in s]
+
+
 @pytest.mark.slow
-def test_every_notebook_runs_in_a_colab_like_environment(tmp_path):
+def test_claims_alone_runs_in_a_colab_like_environment_and_every_import_of_the_book_works(
+    tmp_path, small_book
+):
+    from hessinit.book import publish
+
+    book_root, code = small_book
+    assert code == 0
+    archive = book_root / "_build" / "html" / publish.ARCHIVE
     start = time.perf_counter()
     python = colab_environment(tmp_path)
     wheel = checkout_wheel(tmp_path)
@@ -189,45 +231,47 @@ def test_every_notebook_runs_in_a_colab_like_environment(tmp_path):
     (kernels / "kernel.json").write_text(json.dumps(spec))
     setup = time.perf_counter() - start
     work = tmp_path / "work"  # the reader's working directory
-    out = tmp_path / "out"  # where the executed notebooks go
+    out = tmp_path / "out"  # where the executed notebook goes
     work.mkdir()
     out.mkdir()
     before = sorted(p.name for p in tmp_path.iterdir())
-    env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "jupyter"), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    params = small_parameters()
-    # a Colab user with a clone of the repository; without one the notebook reads the results
-    # from the repository at the installed release (book.benchmark_results), which needs network
-    params["performance"] = {"results": str(ROOT / "benchmarks" / "results")}
+    env = {**_reader_environment(), "JUPYTER_PATH": str(tmp_path / "jupyter"),
+           "TF_CPP_MIN_LOG_LEVEL": "3", publish.ARCHIVE_URL_ENV: archive.as_uri()}  # fmt: skip
     print(f"Colab-like environment built in {setup:.0f} s")
-    seconds = {}
-    for name in notebooks():
-        t = time.perf_counter()
-        result = subprocess.run(
-            [
-                sys.executable, "-m", "papermill", str(ROOT / "book" / f"{name}.ipynb"),
-                str(out / f"{name}.ipynb"), "-k", "colab", "--no-progress-bar",
-                *cli_arguments(params.get(name, {})),
-            ],
-            cwd=work, env=env, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
-        seconds[name] = round(time.perf_counter() - t, 1)
-        assert result.returncode == 0, f"{name} failed in Colab:\n{result.stderr[-3000:]}"
-    print(f"Colab-like environment: seconds per notebook: {seconds}")
+    t = time.perf_counter()
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "papermill", str(ROOT / "book" / "claims.ipynb"),
+            str(out / "claims.ipynb"), "-k", "colab", "--no-progress-bar",
+            *cli_arguments(small_parameters().get("claims", {})),
+        ],
+        cwd=work, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, f"claims failed in Colab:\n{result.stderr[-3000:]}"
+    print(f"Colab-like environment: claims in {time.perf_counter() - t:.0f} s")
     assert _probe(python, "import hessinit, mlxtend") == 0  # installed by the install cell
     assert _probe(python, "import myst_nb") != 0  # and myst-nb was not needed
-    # plain papermill wrote nothing outside the output folder; the collectors found their inputs
+    # plain papermill wrote nothing outside the output folder
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert list(work.iterdir()) == []
-    written = {p.name for p in out.iterdir()}
-    for table in ("original.csv", "sd_run.csv", "dominance.csv", "claims.csv", "performance.csv"):
-        assert table in written, sorted(written)
-    assert {"sd_run-1e-05.csv", "sd_run-10.csv"} <= written  # trained by sd_sweep itself
-    for name in notebooks():
-        nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
-        text = (ROOT / "book" / f"{name}.md").read_text()
-        if "figures.plot" in text:
-            assert _outputs(nb, "image/png"), f"{name}: no figure in Colab"
-        if "book.glue(" in text:
-            shown = [o["data"]["text/markdown"] for o in _outputs(nb, "text/markdown")]
-            glued = [s for s in shown if re.match(r"\*\*\w+\*\* = ", s)]
-            assert glued, f"{name}: glued values not shown"
+    # the ledger of the published tables is the runner's, and the page says where they came from
+    ours = pd.read_csv(out / "claims.csv")
+    pd.testing.assert_frame_equal(ours, pd.read_csv(book_root / "_runs" / "site" / "claims.csv"))
+    text = (out / "claims.ipynb").read_text()
+    assert "published book" in text and archive.as_uri() in text
+    nb = nbformat.read(out / "claims.ipynb", as_version=4)
+    shown = [o["data"]["text/markdown"] for o in _outputs(nb, "text/markdown")]
+    assert [s for s in shown if re.match(r"\*\*\w+\*\* = ", s)], "glued values not shown"
+    # every import of every notebook works in Colab once the install cell has run
+    statements = import_statements()
+    probe = subprocess.run(
+        [python, "-c", "\n".join(statements)], cwd=work, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert list(work.iterdir()) == []
+
+
+def _reader_environment():
+    """This process's environment without ``PYTHONPATH``: a Colab reader has no checkout on it."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

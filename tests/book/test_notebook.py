@@ -183,3 +183,92 @@ def test_under_the_runner_outputs_stay_next_to_the_run(tmp_path):
     assert outcome.status == "ok", outcome.error
     assert sorted(outcome.files) == ["site/full/x.csv", "site/t.csv"]
     assert "[The full table](full/x.csv)" in outcome.notebook
+    # The runner told the kernel its output folder: the notebook needs no other process.
+    injected = [c for c in nbformat.reads(outcome.notebook, as_version=4).cells
+                if "injected-parameters" in c.metadata.get("tags", [])]  # fmt: skip
+    assert 'output_dir = "."' in injected[0].source
+
+
+def _stream_text(notebook_json):
+    nb = nbformat.reads(notebook_json, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_an_executed_notebook_shows_no_progress_bar_warning():
+    """tqdm.auto in the runner's kernel: plain bars after ``from hessinit import book``, no
+    "IProgress not found" warning; without that import (and without ipywidgets) the warning is
+    there, so the check can fail."""
+    import importlib.util
+
+    from hessinit.book.execute import Job, execute_job
+
+    bar = "from tqdm.auto import tqdm\nprint(sum(tqdm(range(3))), tqdm.__mro__[1].__module__)"
+    outcomes = {}
+    for name, first in (("book", "from hessinit import book"), ("plain", "import sys")):
+        nb = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell("table = 'x.csv'", metadata={"tags": ["parameters"]}),
+                   nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(bar),
+                   nbformat.v4.new_code_cell("open(table, 'w').write('a\\n1\\n')")]
+        )  # fmt: skip
+        job = Job(f"site/{name}", name, nbformat.writes(nb), f"site/{name}.ipynb",
+                  {"table": f"{name}.csv"}, timeout=120)  # fmt: skip
+        outcome = execute_job(job)
+        assert outcome.status == "ok", outcome.error
+        outcomes[name] = _stream_text(outcome.notebook)
+    assert "IProgress" not in outcomes["book"] and "TqdmWarning" not in outcomes["book"]
+    assert "3 tqdm.std" in outcomes["book"]  # the plain bar
+    if importlib.util.find_spec("ipywidgets") is None:
+        assert "IProgress not found" in outcomes["plain"]
+
+
+def _parameters_cell(name):
+    nb = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    return cell.source
+
+
+def test_every_notebook_declares_typed_parameters_whose_defaults_fit():
+    """Each parameters cell annotates every parameter; typed_parameters keeps the defaults."""
+    for name in NOTEBOOKS:
+        namespace = {}
+        exec(_parameters_cell(name), namespace)  # plain annotated assignments
+        defaults = {k: v for k, v in namespace.items() if not k.startswith("__")}
+        assert set(namespace["__annotations__"]) == set(defaults), name
+        assert notebook.typed_parameters(namespace) == defaults, name
+
+
+def _injected(name, *pairs):
+    """A notebook's namespace after its parameters cell and papermill's ``-p NAME TEXT``."""
+    from papermill.cli import _resolve_type
+
+    namespace = {}
+    exec(_parameters_cell(name), namespace)
+    for key, text in pairs:
+        namespace[key] = _resolve_type(text)  # what papermill's -p makes of the text
+    return namespace
+
+
+def test_typed_parameters_convert_what_papermill_passes():
+    namespace = _injected("original", ("steps", "300"), ("sds", "0.01, 1"), ("seeds", "[3]"),
+                          ("lr", "1e-3"), ("dataset", "fashion_mnist"))  # fmt: skip
+    notebook.typed_parameters(namespace)
+    assert namespace["steps"] == 300 and type(namespace["steps"]) is int
+    assert namespace["sds"] == [0.01, 1.0] and all(type(v) is float for v in namespace["sds"])
+    assert namespace["seeds"] == [3] and namespace["lr"] == 0.001
+    assert namespace["dataset"] == "fashion_mnist"
+
+
+def test_typed_parameters_refuse_a_wrong_type_naming_the_parameter():
+    import pytest
+
+    namespace = _injected("original", ("steps", "abc"))
+    with pytest.raises(notebook.ParameterError, match=r"steps: expected int, got 'abc'"):
+        notebook.typed_parameters(namespace)
+    namespace = _injected("original", ("sds", "0.01, abc"), ("seeds", "0.5"))
+    with pytest.raises(notebook.ParameterError) as err:
+        notebook.typed_parameters(namespace)
+    message = str(err.value)
+    assert "sds: expected list[float], got '0.01, abc' (item 2, 'abc' is not a number)" in message
+    assert "seeds: expected list[int], got 0.5 (item 1, 0.5 is not an integer)" in message
+    with pytest.raises(notebook.ParameterError, match="dataset: expected str, got 5"):
+        notebook.typed_parameters(_injected("original", ("dataset", "5")))

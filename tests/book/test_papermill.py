@@ -1,10 +1,10 @@
-"""Every committed notebook as a papermill user runs it: typed parameters, lists from ``-p``, and
-the reproducibility chapter's commands.
+"""Every committed notebook as a papermill user runs it: typed parameters, lists from ``-p``, the
+reproducibility chapter's commands, and where a plain ``papermill`` command's outputs go.
 
-The notebooks themselves are executed once, by plain ``papermill`` commands without ``--cwd``
-from a temporary working directory, in test_colab.py (one run serves both: a Colab-like kernel,
-the ``-p`` text form of lists, and the check that nothing is written outside the output folder).
-Here one cheap notebook runs on the host's kernel exactly as the reproducibility chapter shows.
+No notebook of the book is executed here (the small book executes each once, and the Colab-like
+test runs one by a plain ``papermill`` command without ``--cwd``): the commands are checked
+against papermill's own parameter inference, and a tiny notebook of two cells that writes its
+table with ``book.write_table`` shows where a plain ``papermill`` command's outputs go.
 
 References: papermill's own parameter inference (``inspect_notebook``, what ``--help-notebook``
 prints), papermill's own ``-p`` value conversion, and the commands in book/reproducibility.md.
@@ -90,21 +90,52 @@ def test_reproducibility_shows_a_papermill_command_per_notebook():
     assert set(by_name) == set(notebooks())
 
 
-def test_the_chapters_command_writes_only_next_to_its_output_notebook(tmp_path):
-    """reproducibility's own command, as shown, from a folder that looks like the repository:
-    its table lands in out/ next to the executed notebook, and nothing else is written."""
-    (cmd,) = [c for c in _commands() if c[1] == "book/reproducibility.ipynb"]
-    (tmp_path / "book").symlink_to(ROOT / "book")
-    (tmp_path / "out").mkdir()
+#: A notebook that writes its table with the book's helper, as every chapter does.
+TABLE_WRITER = [
+    "table = 't.csv'",
+    "import pandas as pd\nfrom hessinit import book\n"
+    "book.write_table(pd.DataFrame({'a': [1]}), table)",
+]
+
+
+def _papermill(tmp_path, *extra):
+    """``papermill tiny.ipynb out/tiny.ipynb EXTRA`` run from ``tmp_path/work``, without --cwd."""
+    import nbformat
+    import tiny_books
+
+    work = tmp_path / "work"
+    (work / "out").mkdir(parents=True)  # papermill needs the output folder to exist
+    nbformat.write(tiny_books.notebook(TABLE_WRITER), tmp_path / "tiny.ipynb")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, "-m", *cmd, "--no-progress-bar"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "papermill", str(tmp_path / "tiny.ipynb"), "out/tiny.ipynb",
+         "--no-progress-bar", *extra],
+        cwd=work, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["book", "out"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "reproducibility.ipynb",
-        "runs.csv",
-    ]
     assert "cannot read the papermill command" not in result.stderr
+    return work
+
+
+def test_a_plain_papermill_command_writes_tables_next_to_its_output_notebook(tmp_path):
+    """Without --cwd the kernel starts in the working directory, yet the table goes next to
+    out/tiny.ipynb (the kernel reads its papermill command: Linux's /proc), as the
+    reproducibility chapter's commands promise; nothing else is written."""
+    work = _papermill(tmp_path)
+    assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == [
+        "out",
+        "out/t.csv",
+        "out/tiny.ipynb",
+    ]
+
+
+def test_the_output_folder_parameter_says_where_tables_go(tmp_path):
+    """``-p output_dir FOLDER`` (what the book's runner passes every notebook) wins over the
+    command line: the table goes to FOLDER, relative to the kernel's working directory."""
+    work = _papermill(tmp_path, "-p", book.notebook.OUTPUT_PARAMETER, "tables")
+    assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == [
+        "out",
+        "out/tiny.ipynb",
+        "tables",
+        "tables/t.csv",
+    ]

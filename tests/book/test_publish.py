@@ -4,8 +4,8 @@ A notebook opened alone (Colab) has no tables next to it; ``book.chapter_tables`
 chapters' tables from the published book's archive (``publish.published_tables``). The tests
 serve an archive from this machine (a ``file://`` address, a local HTTP server), never the
 network. References: the site address GitHub Pages gives the repository named in
-``_config.yml``, the tables put into the archive, and for the claims ledger the ledger the runner
-built from the same tables (the session's small book).
+``_config.yml`` and the tables put into the archive. The claims ledger read from the small
+book's archive is compared with the runner's in tests/book/test_colab.py.
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ import http.server
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import urllib.request
-import zipfile
 
 import pandas as pd
 import pytest
@@ -128,25 +125,5 @@ def test_an_archive_without_these_chapters_is_an_error(tmp_path):
         publish.published_tables(["step_size"], tmp_path / "got", archive.as_uri())
 
 
-@pytest.mark.slow
-def test_the_claims_ledger_alone_equals_the_published_one(small_book, tmp_path):
-    """claims run alone by plain papermill, in an empty folder, with the small book's archive as
-    the published one: its ledger is the runner's, and the page says where it came from."""
-    root, _ = small_book
-    archive = root / "_build" / "html" / publish.ARCHIVE
-    with zipfile.ZipFile(archive) as zf:
-        assert "records/site__claims.json" in zf.namelist()
-    env = {**os.environ, publish.ARCHIVE_URL_ENV: archive.as_uri(), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    (tmp_path / "out").mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "papermill", str(ROOT / "book" / "claims.ipynb"),
-         "out/claims.ipynb", "--no-progress-bar"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    ours = pd.read_csv(tmp_path / "out" / "claims.csv")
-    theirs = pd.read_csv(root / "_runs" / "site" / "claims.csv")
-    pd.testing.assert_frame_equal(ours, theirs)
-    text = (tmp_path / "out" / "claims.ipynb").read_text()
-    assert "published book" in text and archive.as_uri() in text
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+# claims run alone against the small book's archive as the published one: tests/book/test_colab.py
+# (in a Colab-like environment, its ledger compared with the runner's).

@@ -1,8 +1,10 @@
 """The papermill runner and the site build (hessinit.book.runner), on a small copy of the book.
 
-The slow part executes every notebook at ``--small`` size into a temporary copy of the book and
-builds it once, API reference included (a few minutes on 2 cores); later tests reuse that copy.
-The test that breaks a run comes last, since it changes the copy.
+The slow part reads the small book of the session (the ``small_book`` fixture of
+tests/conftest.py: every notebook executed once at ``--small`` size into a temporary copy of the
+book, and the site built, API reference included; a few minutes on 2 cores). The quick part
+checks every outcome of the runner on tiny books of plain-Python notebooks (tests/book/
+tiny_books.py), a second or two per run, and executes no notebook of the book.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -61,16 +64,25 @@ def test_the_api_page_documents_every_module():
     assert {"file": "book/api"} in [c for part in toc["parts"] for c in part["chapters"]]
 
 
+#: The smallest executed notebook a page is made of.
+PAGE = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
 def test_toc_keeps_only_pages_that_exist(tmp_path):
     shutil.copy(ROOT / "_toc.yml", tmp_path)
     shutil.copy(ROOT / "_config.yml", tmp_path)
     shutil.copytree(ROOT / "book", tmp_path / "book")
     (tmp_path / "_runs" / "site" / "original").mkdir(parents=True)
-    (tmp_path / "_runs" / "site" / "original" / "mnist.ipynb").write_text("{}")
-    (tmp_path / "_runs" / "site" / "original" / ".x.partial.ipynb").write_text("{}")
-    toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
+    (tmp_path / "_runs" / "site" / "original" / "mnist.ipynb").write_text(PAGE)
+    (tmp_path / "_runs" / "site" / "original" / ".x.partial.ipynb").write_text(PAGE)
+    # a page cut short is left out, by name: the site build never meets it
+    (tmp_path / "_runs" / "site" / "original" / "cifar10.ipynb").write_text(PAGE[:20])
+    runner = book_runner.Runner(tmp_path)
+    toc = yaml.safe_load(runner.write_toc().read_text())
     files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
     assert files == ["_runs/site/original/mnist", "book/api", "book/bibliography"]
+    assert list(runner.left_out) == ["_runs/site/original/cifar10.ipynb"]
+    assert runner.left_out["_runs/site/original/cifar10.ipynb"].startswith("not valid JSON")
     assert toc["root"] == "book/intro"
     # a chapter whose sections all failed keeps no empty `sections:` (sphinx-external-toc
     # rejects an empty list, and the whole site would fail to build)
@@ -78,7 +90,7 @@ def test_toc_keeps_only_pages_that_exist(tmp_path):
         "format: jb-book\nroot: book/intro\nparts:\n  - caption: A\n    chapters:\n"
         "      - file: _runs/site/a\n        sections:\n          - file: _runs/site/b\n"
     )
-    (tmp_path / "_runs" / "site" / "a.ipynb").write_text("{}")
+    (tmp_path / "_runs" / "site" / "a.ipynb").write_text(PAGE)
     toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
     assert toc["parts"] == [{"caption": "A", "chapters": [{"file": "_runs/site/a"}]}]
 
@@ -89,7 +101,7 @@ def test_toc_lists_the_cnn_pages_of_each_dataset_before_the_ledger(tmp_path):
     shutil.copytree(ROOT / "book", tmp_path / "book")
     for page in ("cnn/mnist-5k", "cnn/cifar10", "cnn_training/mnist-5k", "claims"):
         (tmp_path / "_runs" / "site" / page).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "_runs" / "site" / f"{page}.ipynb").write_text("{}")
+        (tmp_path / "_runs" / "site" / f"{page}.ipynb").write_text(PAGE)
     toc = yaml.safe_load(book_runner.Runner(tmp_path).write_toc().read_text())
     files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
     site = [f.removeprefix("_runs/site/") for f in files if f.startswith("_runs/")]
@@ -115,25 +127,18 @@ def test_the_files_a_run_reads_are_part_of_its_key(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# Execute everything at a small size, build, inspect the site (slow)
+# The small book: every notebook executed at a small size, the site built (slow)
 # --------------------------------------------------------------------------------------------
 
 
 # small_book (tests/conftest.py): the book executed at --small and built, once per session.
 
 
-def _args(root, *extra):
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    book_cli.add_arguments(parser)
-    return parser.parse_args(["--root", str(root), "--small", *extra])
-
-
 def _html(root, page):
     return (root / "_build" / "html" / "_runs" / "site" / f"{page}.html").read_text()
 
 
+@pytest.mark.slow
 def test_small_book_runs_and_builds_without_warnings(small_book):
     root, code = small_book
     assert code == 0
@@ -144,6 +149,7 @@ def test_small_book_runs_and_builds_without_warnings(small_book):
     assert not list(root.rglob(".*.partial.ipynb"))
 
 
+@pytest.mark.slow
 def test_every_chapter_page_has_figures_no_errors_and_colab_links_to_files(small_book):
     root, _ = small_book
     assert (root / "_build" / "html" / "book" / "intro.html").exists()
@@ -164,6 +170,7 @@ def test_every_chapter_page_has_figures_no_errors_and_colab_links_to_files(small
     assert "glue" not in _html(root, "sd_sweep").split("Over ", 1)[1][:300]
 
 
+@pytest.mark.slow
 def test_a_second_run_skips_everything(small_book):
     root, _ = small_book
     runner = book_runner.Runner(root, small=True)
@@ -174,6 +181,7 @@ def test_a_second_run_skips_everything(small_book):
     assert all(runner.key(r) != runner.read_record(r)["key"] for r in runner.runs[:2])
 
 
+@pytest.mark.slow
 def test_claims_ledger_rows_come_from_the_chapters_and_link_their_figures(small_book):
     import pandas as pd
 
@@ -188,6 +196,7 @@ def test_claims_ledger_rows_come_from_the_chapters_and_link_their_figures(small_
     assert "glue" not in html.split("claims tested", 1)[0][-400:]
 
 
+@pytest.mark.slow
 def test_the_api_page_shows_docstrings_math_and_examples(small_book):
     root, _ = small_book
     html = (root / "_build" / "html" / "book" / "api.html").read_text()
@@ -200,34 +209,6 @@ def test_the_api_page_shows_docstrings_math_and_examples(small_book):
         assert f'id="{name}"' in html, name
     assert html.count("&gt;&gt;&gt;") > 20  # the doctest examples
     assert 'class="sig-name descname"' in html and "Parameters" in html and "Returns" in html
-
-
-def test_failing_run_and_unavailable_dataset_are_reported(small_book, monkeypatch, capsys):
-    root, _ = small_book
-    monkeypatch.setenv("KERAS_HOME", str(root / "empty-keras-home"))
-    grid = yaml.safe_load((root / "book" / "grid.yml").read_text())
-    grid["runs"][0]["small"]["n"] = -1  # chain_rule: data.load raises ValueError
-    (root / "book" / "grid-broken.yml").write_text(yaml.safe_dump(grid))
-    code = book_cli.main(
-        _args(root, "--grid", str(root / "book" / "grid-broken.yml"), "--datasets", "mnist-5k",
-              "cifar10")
-    )  # fmt: skip
-    out = capsys.readouterr()
-    assert code == 1
-    assert "FAILED site/chain_rule" in out.err and "ValueError" in out.err
-    assert "dataset cifar10 unavailable" in out.out
-    records = {p.stem: json.loads(p.read_text()) for p in (root / "_runs" / "records").glob("*")}
-    assert records["site__original__cifar10"]["status"] == "unavailable"
-    assert records["site__chain_rule"]["status"] == "failed"
-    # The failed run left no page, the unavailable dataset has none, the others are intact.
-    assert not (root / "_runs" / "site" / "chain_rule.ipynb").exists()
-    assert (root / "_runs" / "failed" / "site__chain_rule.ipynb").exists()
-    assert not (root / "_runs" / "site" / "original" / "cifar10.ipynb").exists()
-    assert (root / "_runs" / "site" / "original" / "mnist-5k.ipynb").exists()
-    toc = (root / "_runs" / "_toc.yml").read_text()
-    assert "cifar10" not in toc and "chain_rule" not in toc and "mnist-5k" in toc
-    assert (root / "_build" / "html" / "_runs" / "site" / "sd_sweep.html").exists()
-    assert not (root / "_build" / "html" / "_runs" / "site" / "chain_rule.html").exists()
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,6 +283,9 @@ def test_every_run_is_recorded_ok_only_with_its_table_and_rerun_only_when_change
     assert {k: r.status for k, r in results.items() if r.status != "skipped"} == {
         "site/no_table": "failed"
     }
+    # The code is part of the key: any change to hessinit/*.py reruns every run.
+    runner.code_hash = "changed"
+    assert all(runner.key(r) != runner.read_record(r)["key"] for r in runner.runs[:2])
 
 
 def test_stale_runs_with_only_and_a_missing_upstream_table(tmp_path, capsys, pinned_code):
@@ -315,7 +299,10 @@ def test_stale_runs_with_only_and_a_missing_upstream_table(tmp_path, capsys, pin
     status = _statuses(root)
     # w-2 is not selected and incomplete: stale, and its collector does not read it as current.
     assert status["site/w-2"] == "stale" and status["site/total"] == "stale"
-    assert "STALE site/w-2: not selected by --only and its outputs are missing" in out
+    assert (
+        "STALE site/w-2: not selected by --only and its outputs do not verify: "
+        "_runs/site/w-2.csv is missing"
+    ) in out
     assert "STALE site/total: it collects stale runs: site/w-2" in out
     assert status["site/w-1"] == "ok"  # current: its record is untouched
     # Out of date by a code change: every unselected run is stale, none is silently "skipped".
@@ -328,6 +315,61 @@ def test_stale_runs_with_only_and_a_missing_upstream_table(tmp_path, capsys, pin
     assert book_cli.main(tiny_books.args(root, "--only", "site/w-*", "site/total")) == 0
     assert (root / "_runs" / "site" / "w-2.csv").exists()
     assert _statuses(root)["site/total"] == "ok"
+
+
+def test_outputs_that_do_not_verify_are_redone_and_named(tmp_path, capsys, pinned_code):
+    grid = """\
+        runs:
+          - {notebook: writer, output: site/w.ipynb}
+          - {notebook: collector, output: site/total.ipynb, collect: writer}
+    """
+    notebooks = {"writer": tiny_books.WRITER, "collector": tiny_books.COLLECTOR}
+    root = tiny_books.make_book(tmp_path, notebooks, grid)
+    assert book_cli.main(tiny_books.args(root)) == 0
+    # Each record is the manifest of what its run wrote: hashes, sizes, a table's rows.
+    manifest = _records(root)["site/w"]["outputs"]
+    assert sorted(manifest) == ["site/w.csv", "site/w.ipynb"]
+    assert manifest["site/w.csv"]["rows"] == 3
+    table = root / "_runs" / "site" / "w.csv"
+    assert manifest["site/w.csv"]["bytes"] == table.stat().st_size
+    original = table.read_text()
+
+    # A table cut short: its run is redone, not skipped, and the build names the file.
+    table.write_text(original[: original.rindex("3,")])
+    capsys.readouterr()
+    assert book_cli.main(tiny_books.args(root)) == 0
+    out = capsys.readouterr().out
+    assert (
+        "REDONE site/w: its outputs did not verify: _runs/site/w.csv has 2 rows where its "
+        "manifest records 3"
+    ) in out
+    assert table.read_text() == original and "runs: 1 ok, 1 skipped" in out
+
+    # An executed notebook cut to invalid JSON: the same.
+    page = root / "_runs" / "site" / "total.ipynb"
+    whole = page.read_bytes()
+    page.write_bytes(whole[: len(whole) // 2])
+    assert book_cli.main(tiny_books.args(root)) == 0
+    out = capsys.readouterr().out
+    assert "REDONE site/total: its outputs did not verify: _runs/site/total.ipynb is not " \
+        "valid JSON" in out  # fmt: skip
+    assert json.loads(page.read_text())["cells"]
+
+    # Not selected by --only, it is stale, says why, and stays out of the site.
+    page.write_bytes(whole[:100])
+    assert book_cli.main(tiny_books.args(root, "--only", "site/w")) == 0
+    out = capsys.readouterr().out
+    assert "STALE site/total: not selected by --only and its outputs do not verify: " \
+        "_runs/site/total.ipynb is not valid JSON" in out  # fmt: skip
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n  - caption: A\n    chapters:\n"
+        "      - file: _runs/site/w\n      - file: _runs/site/total\n"
+    )
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    runner = book_runner.Runner(root)
+    toc = yaml.safe_load(runner.write_toc().read_text())
+    assert [c["file"] for p in toc["parts"] for c in p["chapters"]] == ["_runs/site/w"]
+    assert list(runner.left_out) == ["_runs/site/total.ipynb"]
 
 
 def test_a_run_over_its_time_limit_is_timed_out_and_the_others_go_on(tmp_path, capsys):
@@ -364,6 +406,69 @@ def test_unavailable_and_empty_runs_replace_an_old_ok_record(tmp_path):
     assert records["site/mnist-5k"]["status"] == "unavailable"
     assert "DatasetUnavailableError: no such file: tiny.npz" in records["site/mnist-5k"]["error"]
     assert records["site/total"]["status"] == "empty"
+
+
+#: Writes its table, except for one dataset, which it cannot load (as data.load offline).
+BY_DATASET = [
+    "dataset = 'mnist-5k'\ntable = 'out.csv'",
+    "class DatasetUnavailableError(Exception):\n    pass\n\n"
+    "if dataset == 'cifar10':\n    raise DatasetUnavailableError(f'no file for {dataset}')\n"
+    "open(table, 'w').write('x\\n1\\n')",
+]
+TOC = """\
+    format: jb-book
+    root: book/intro
+    parts:
+      - caption: Runs
+        chapters:
+          - glob: _runs/site/load/*
+          - file: _runs/site/w
+          - file: _runs/site/no_table
+"""
+
+
+def test_failing_run_and_unavailable_dataset_are_reported_and_left_out_of_the_site(
+    tmp_path, capsys, pinned_code
+):
+    grid = """\
+        runs:
+          - {notebook: by_dataset, output: 'site/load/{dataset}.ipynb'}
+          - {notebook: writer, output: 'site/more/{dataset}.ipynb'}
+          - {notebook: writer, output: site/w.ipynb}
+          - {notebook: no_table, output: site/no_table.ipynb}
+    """
+    notebooks = {"by_dataset": BY_DATASET, "writer": tiny_books.WRITER,
+                 "no_table": tiny_books.NO_TABLE}  # fmt: skip
+    root = tiny_books.make_book(tmp_path, notebooks, grid)
+    (root / "_toc.yml").write_text(textwrap.dedent(TOC))
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    code = book_cli.main(tiny_books.args(root, "--datasets", "mnist-5k", "cifar10"))
+    out = capsys.readouterr()
+    assert code == 1
+    assert "FAILED site/no_table: the notebook wrote no table 'no_table.csv'" in out.err
+    assert "dataset cifar10 unavailable, its pages are left out: DatasetUnavailableError: " \
+        "no file for cifar10" in out.out  # fmt: skip
+    records = _records(root)
+    assert _statuses(root) == {
+        "site/load/mnist-5k": "ok",
+        "site/load/cifar10": "unavailable",
+        "site/more/mnist-5k": "ok",
+        "site/more/cifar10": "unavailable",
+        "site/w": "ok",
+        "site/no_table": "failed",
+    }
+    # The second run of cifar10 was not executed: its dataset was already known unavailable.
+    assert (
+        records["site/more/cifar10"]["seconds"] == 0 and not records["site/more/cifar10"]["worker"]
+    )
+    # The failed run left no page but its partly executed notebook; the unavailable dataset
+    # left none; the table of contents lists only the pages that exist.
+    assert not (root / "_runs" / "site" / "no_table.ipynb").exists()
+    assert (root / "_runs" / "failed" / "site__no_table.ipynb").exists()
+    assert not (root / "_runs" / "site" / "load" / "cifar10.ipynb").exists()
+    toc = yaml.safe_load(book_runner.Runner(root).write_toc().read_text())
+    files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
+    assert files == ["_runs/site/load/mnist-5k", "_runs/site/w"]
 
 
 def test_ctrl_c_stops_with_a_summary_and_a_rerun_resumes(tmp_path):

@@ -5,17 +5,23 @@ value. :func:`prose_offenders` finds such names: inline code (``<code>``, ``<spa
 whose text is one of the notebook's parameter names, inside the page's prose, that is outside
 the code cells (inputs and outputs) and outside the folded "Parameters of this run" table.
 
-The site test reads the small book of the session (the ``small_book`` fixture of
-tests/conftest.py, built once and shared with the runner's and the browser's tests).
+The quick test reads the committed notebooks' Markdown (:func:`markdown_offenders`: inline code
+in prose, MyST roles such as ``{glue:text}`` and code blocks left out); the slow one reads the
+small book's site (the ``small_book`` fixture of tests/conftest.py, built once and shared with
+the runner's and the browser's tests), where runner-made text is also seen.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
+import pytest
 from bs4 import BeautifulSoup
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Elements of a page that are not prose.
 NOT_PROSE = ("div.cell", "details", "div.highlight", "pre", "nav", "header", "footer",
@@ -122,7 +128,70 @@ def site_offenders(root: Path) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.slow
 def test_no_page_of_the_small_book_shows_a_parameter_name_in_its_prose(small_book):
     root, _ = small_book
     assert list((root / "_build" / "html" / "_runs").rglob("*.html"))
     assert site_offenders(root) == {}
+
+
+#: A fenced code block (a language or none; MyST directives such as ``{note}`` hold prose) or a
+#: glue directive (its body is a glue key, replaced by the value).
+_BLOCK = re.compile(r"^(`{3,}|:{3,})(\w*|\{glue[:\w]*\})[ \t]*\n.*?^\1[ \t]*$", re.M | re.S)
+#: A MyST role: ``{glue:text}`key```, ``{cite}`x```: the text shows the role's result.
+_ROLE = re.compile(r"\{[\w:.-]+\}`[^`]*`")
+#: Inline code in Markdown (single backticks) or in reStructuredText (double).
+_CODE = re.compile(r"``([^`\n]+)``|(?<!`)`([^`\n]+)`(?!`)")
+
+
+def markdown_offenders(notebook: dict) -> list[str]:
+    """The parameter names a notebook's Markdown shows as inline code in its prose.
+
+    What the site check finds without executing anything: inline code in the Markdown cells
+    (not those tagged ``remove-cell``), with MyST roles (glued values, citations), fenced code
+    blocks and glue directives left out.
+
+    Args:
+        notebook: the committed notebook's JSON.
+
+    Returns:
+        The offending names, in order of appearance (with repeats).
+    """
+    names = parameter_names(notebook)
+    found = []
+    for cell in notebook.get("cells", []):
+        if cell["cell_type"] != "markdown" or "remove-cell" in cell.get("metadata", {}).get(
+            "tags", []
+        ):
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        text = _ROLE.sub("", _BLOCK.sub("", source))
+        found += [n for pair in _CODE.findall(text) for n in pair if n.strip() in names]
+    return found
+
+
+def _markdown_notebook(text):
+    return {"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]},
+         "source": "probes, seeds = 3, [0]"},
+        {"cell_type": "markdown", "metadata": {}, "source": text},
+    ]}  # fmt: skip
+
+
+def test_the_markdown_checker_flags_names_in_prose_only():
+    prose = "From `probes` probes, ``seeds`` seeds and `numpy`.\n"
+    hidden = (
+        "Over {glue:text}`probes` probes ({cite}`seeds`).\n\n"
+        "```bash\npapermill -p `probes` 3\n```\n"
+        ":::{glue:md} seeds\n:::\n"
+    )
+    assert markdown_offenders(_markdown_notebook(prose + hidden)) == ["probes", "seeds"]
+    assert markdown_offenders(_markdown_notebook(hidden)) == []
+    admonition = "```{note}\nWith `seeds` seeds.\n```\n"  # a directive's body is prose
+    assert markdown_offenders(_markdown_notebook(admonition)) == ["seeds"]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "book").glob("*.ipynb")))
+def test_no_notebook_shows_a_parameter_name_in_its_prose(name):
+    notebook = json.loads((ROOT / "book" / f"{name}.ipynb").read_text())
+    assert markdown_offenders(notebook) == []
