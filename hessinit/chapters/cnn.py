@@ -688,3 +688,139 @@ def depth_rows(
     rows = claims.init_root_rows(summary, classic=classic, xtol=xtol, max_ratio=max_ratio,
                                  setting=setting, figure=figure, page=page)  # fmt: skip
     return rows.assign(claim="5.3")
+
+
+# --------------------------------------------------------------------------------------------
+# The words the page's prose reads from the measurements
+# --------------------------------------------------------------------------------------------
+
+
+def sweep_words(
+    sweep: pd.DataFrame, spectra: pd.DataFrame, summary: pd.DataFrame, sweep_claims: pd.DataFrame
+) -> dict[str, str]:
+    """What the c sweep's prose says: how far each network's norms move, and claim 5.4's verdict.
+
+    Per network: ``moves`` is the largest, over kernel tensors, of max_c / min_c of the mean
+    ||H||_F over seeds; ``lam_moves`` is max_c / min_c of lambda_max; ``worst_range`` the range
+    of the worst ||R|| / ||H|| over c; ``v54`` each network's verdict (the network is the
+    setting's text before its first comma).
+
+    Args:
+        sweep: :func:`kernel_norms` over the sweep (``network``, ``tensor``, ``c``, ``H``).
+        spectra: :func:`lambda_max` (``network``, ``lambda_max``).
+        summary: :func:`worst_intervals` of ``sweep`` (``network``, ``R_over_H``).
+        sweep_claims: :func:`sweep_rows` (``setting``, ``verdict``).
+
+    Returns:
+        ``{"v54", "moves", "lam_moves", "worst_range"}`` -> Markdown text.
+
+    Example:
+        >>> sweep = pd.DataFrame({"network": ["a"] * 4, "tensor": ["k1", "k1", "k2", "k2"],
+        ...                       "c": [1, 4, 1, 4], "H": [1.0, 8.0, 1.0, 2.0]})
+        >>> spectra = pd.DataFrame({"network": ["a", "a"], "lambda_max": [3.0, 12.0]})
+        >>> summary = pd.DataFrame({"network": ["a", "a"], "R_over_H": [0.01, 0.2]})
+        >>> rows = pd.DataFrame({"setting": ["a, mnist"], "verdict": ["holds"]})
+        >>> sweep_words(sweep, spectra, summary, rows)  # doctest: +NORMALIZE_WHITESPACE
+        {'v54': 'a: holds', 'moves': 'a 8', 'lam_moves': 'a a factor 4',
+         'worst_range': 'a 0.01 to 0.2'}
+    """
+    nets = sweep_claims["setting"].str.split(",").str[0]
+    moves = sweep.groupby(["network", "tensor", "c"], sort=False)["H"].mean()
+    moves = moves.groupby(["network", "tensor"], sort=False).agg(lambda v: v.max() / v.min())
+    moves = moves.groupby("network", sort=False).max()
+    lam = spectra.groupby("network", sort=False)["lambda_max"].agg(lambda v: v.max() / v.min())
+    ranges = summary.groupby("network", sort=False)["R_over_H"].agg(["min", "max"])
+    return {
+        "v54": "; ".join(f"{n}: {v}" for n, v in zip(nets, sweep_claims["verdict"], strict=True)),
+        "moves": ", ".join(f"{n} {v:.3g}" for n, v in moves.items()),
+        "lam_moves": ", ".join(f"{n} a factor {v:.3g}" for n, v in lam.items()),
+        "worst_range": ", ".join(
+            f"{n} {r['min']:.2g} to {r['max']:.2g}" for n, r in ranges.iterrows()
+        ),
+    }
+
+
+def he_side(low: float, high: float, classical: float = 2.0) -> str:
+    """Where an interval [low, high] of c* lies against He's c = 2.
+
+    Args:
+        low: The interval's lower end.
+        high: Its upper end.
+        classical: The reference variance factor (He's 2).
+
+    Returns:
+        "above" if low > classical, "below" if high < classical, else "around".
+
+    Example:
+        >>> he_side(2.5, 3.0), he_side(1.0, 1.5), he_side(1.5, 2.5)
+        ('above', 'below', 'around')
+    """
+    return "above" if low > classical else "below" if high < classical else "around"
+
+
+def seed_slopes(evaluations: pd.DataFrame) -> pd.Series:
+    """Per seed, the least-squares slope of log growth against log c over the root search.
+
+    Args:
+        evaluations: :func:`stable_roots`' evaluations (``seed``, ``c``, ``log_growth``).
+
+    Returns:
+        seed -> slope d log g / d log c (NaN for a seed with fewer than two evaluations).
+
+    Example:
+        >>> ev = pd.DataFrame({"seed": [0, 0, 1], "c": [1.0, np.e, 2.0],
+        ...                    "log_growth": [0.0, 3.0, 1.0]})
+        >>> seed_slopes(ev).round(6).tolist()
+        [3.0, nan]
+    """
+    return (
+        evaluations.assign(u=np.log(evaluations["c"]))
+        .groupby("seed")
+        .apply(
+            lambda e: np.polyfit(e["u"], e["log_growth"], 1)[0] if len(e) > 1 else np.nan,
+            include_groups=False,
+        )
+    )
+
+
+def root_words(summary: pd.DataFrame, evaluations: pd.DataFrame, roots: pd.DataFrame) -> dict:
+    """What the depth-stable scale's prose says about c*, its seeds and the growth's slopes.
+
+    ``c_cnn`` states c* with its interval and its side of He's c = 2 (:func:`he_side`) when two
+    or more seeds found a root, else how many did; ``g_slope`` the range of :func:`seed_slopes`;
+    ``c_seeds`` each seed's first root ("none" where it found none); ``spread_cnn`` the spread.
+
+    Args:
+        summary: :func:`hessinit.study.analysis.root_summary` (its first row is used).
+        evaluations: :func:`stable_roots`' evaluations.
+        roots: :func:`stable_roots`' roots (``seed``, ``c_star``).
+
+    Returns:
+        ``{"c_cnn", "g_slope", "c_seeds", "spread_cnn"}`` -> text.
+
+    Example:
+        >>> summary = pd.DataFrame({"c": [3.0], "low": [2.5], "high": [3.5], "seeds": [2],
+        ...                         "spread": [1.2]})
+        >>> ev = pd.DataFrame({"seed": [0, 0, 1, 1], "c": [1.0, np.e] * 2,
+        ...                    "log_growth": [0.0, 1.0, 0.0, 2.0]})
+        >>> roots = pd.DataFrame({"seed": [0, 1], "c_star": [2.9, np.nan]})
+        >>> words = root_words(summary, ev, roots)
+        >>> words["c_cnn"][-18:], words["g_slope"], words["c_seeds"]
+        ("above He's $c = 2$", '1.00 to 2.00', '2.9, none')
+    """
+    r = summary.iloc[0]
+    if r["seeds"] >= 2:
+        c_cnn = (
+            f"$c^* = {r['c']:.3g}$ [{r['low']:.3g}, {r['high']:.3g}] (geometric mean over "
+            f"{int(r['seeds'])} seeds, 95% interval), {he_side(r['low'], r['high'])} He's $c = 2$"
+        )
+    else:
+        c_cnn = f"no $c^*$ on two or more seeds ({int(r['seeds'])} found one)"
+    slope = seed_slopes(evaluations)
+    per_seed = roots.groupby("seed")["c_star"].first()
+    return {
+        "c_cnn": c_cnn,
+        "g_slope": f"{slope.min():.2f} to {slope.max():.2f}",
+        "c_seeds": ", ".join("none" if np.isnan(v) else f"{v:.3g}" for v in per_seed),
+        "spread_cnn": f"{r['spread']:.3g}",
+    }

@@ -345,3 +345,122 @@ def plot_paired(diffs: pd.DataFrame, margin: float):
             ax.set_yticks(ys, [f"vs {r}" for r in d["rival"]])
             ax.set_xlabel(f"Hessian-based minus rival: {score.replace('_', ' ')}")
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# The words the page's prose reads from the measurements
+# --------------------------------------------------------------------------------------------
+
+#: The settings whose c* the text states one by one (label in the roots' summary).
+ACTIVATIONS = ("relu", "tanh", "linear", "sigmoid", "softplus")
+
+
+def _verdicts(rows: pd.DataFrame) -> str:
+    """Each row's verdict after the last "; "-part of its setting, joined by "; "."""
+    pairs = zip(rows["setting"], rows["verdict"], strict=True)
+    return "; ".join(f"{s.split('; ')[-1]}: {v}" for s, v in pairs)
+
+
+def root_words(summary: pd.DataFrame, classic: dict, root_claims: pd.DataFrame) -> dict:
+    """What the depth-stable variance section says: c* per setting against its classical value.
+
+    For each of :data:`ACTIVATIONS`: ``c_<a>`` is "c* [low, high]", ``spread_<a>`` the spread
+    of the seeds' roots and ``mf_<a>`` the classical value; ``c_drop`` the dropout settings with
+    their 2q; ``spread_all`` the smallest spread to the largest ``spread_max``; ``v21`` the
+    verdict per setting.
+
+    Args:
+        summary: :func:`hessinit.study.analysis.root_summary` (``label``, ``c``, ``low``,
+            ``high``, ``spread``, ``spread_max``, ``dropout``).
+        classic: label -> (classical c, its name, source).
+        root_claims: :func:`hessinit.study.claims.init_root_rows` (``setting``, ``verdict``).
+
+    Returns:
+        Glue name -> text.
+
+    Example:
+        >>> labels = [*ACTIVATIONS, "relu, q = 0.5"]
+        >>> summary = pd.DataFrame({"label": labels, "c": [2.0, 1, 1, 3, 2, 1.1],
+        ...     "low": [1.9, 0.9, 0.9, 2.9, 1.9, 1.0], "high": [2.1, 1.1, 1.1, 3.1, 2.1, 1.2],
+        ...     "spread": [1.01] * 6, "spread_max": [1.05] * 5 + [1.2],
+        ...     "dropout": [0.0] * 5 + [0.5]})
+        >>> classic = {k: (c, "", "") for k, c in zip(labels, [2, 1, 1, 3.5, 2, 1])}
+        >>> rows = pd.DataFrame({"setting": ["MLPs; relu"], "verdict": ["holds"]})
+        >>> words = root_words(summary, classic, rows)
+        >>> words["c_relu"], words["mf_sigmoid"], words["c_drop"], words["v21"]
+        ('2 [1.9, 2.1]', '3.5', 'q = 0.5: 1.1 [1, 1.2] (2q = 1)', 'relu: holds')
+    """
+    by = summary.set_index("label")
+    words = {}
+    for a in ACTIVATIONS:
+        words[f"c_{a}"] = f"{by.loc[a, 'c']:.3g} [{by.loc[a, 'low']:.3g}, {by.loc[a, 'high']:.3g}]"
+        words[f"spread_{a}"] = f"{by.loc[a, 'spread']:.3g}"
+        words[f"mf_{a}"] = f"{classic[a][0]:.3g}"
+    drops = summary[summary["dropout"] > 0]
+    words["c_drop"] = "; ".join(
+        f"q = {1 - r.dropout:g}: {r.c:.3g} [{r.low:.3g}, {r.high:.3g}] "
+        f"(2q = {2 * (1 - r.dropout):g})"
+        for r in drops.itertuples()
+    )
+    words["spread_all"] = f"{summary['spread'].min():.3g} to {summary['spread_max'].max():.3g}"
+    words["v21"] = _verdicts(root_claims)
+    return words
+
+
+def lr_edge(chosen: dict, lrs) -> str:
+    """Warn when a chosen step size is the largest of the grid (the tuning is bounded above).
+
+    Args:
+        chosen: initializer -> its chosen step size, in the order the text names them.
+        lrs: The grid of step sizes tried.
+
+    Returns:
+        The sentence the page prints.
+
+    Example:
+        >>> lr_edge({"he": 0.1, "lecun": 0.03}, [0.03, 0.1])
+        'The step size chosen for he is the largest tried, so a larger one might serve them better: the grid bounds the tuning from above.'
+        >>> lr_edge({"he": 0.03}, [0.03, 0.1])
+        'No chosen step size lies at the edge of the grid.'
+    """  # noqa: E501
+    edge = [k for k, lr in chosen.items() if lr == max(lrs)]
+    if not edge:
+        return "No chosen step size lies at the edge of the grid."
+    return (
+        f"The step size chosen for {', '.join(edge)} is the largest tried, so a larger one might "
+        "serve them better: the grid bounds the tuning from above."
+    )
+
+
+def training_words(final: pd.DataFrame, inits, lrs, improve_claims: pd.DataFrame) -> dict:
+    """What the tuned-training section says: chosen steps, the edge warning, accuracies, verdicts.
+
+    Args:
+        final: :func:`tuned_fits`' final runs (``init``, ``lr``, ``test_accuracy``; its
+            ``attrs["hessian_init"]`` has the Hessian initializer's ``scale`` per seed).
+        inits: The initializers, in the order the text names them.
+        lrs: The grid of step sizes tried.
+        improve_claims: :func:`init_improves_rows` (``setting``, ``verdict``).
+
+    Returns:
+        ``{"lr_chosen", "lr_edge", "acc_text", "scale_text", "v22"}`` -> text.
+
+    Example:
+        >>> final = pd.DataFrame({"init": ["he", "he", "hessian"], "lr": [0.1, 0.1, 0.03],
+        ...                       "test_accuracy": [0.8, 0.9, 0.7]})
+        >>> final.attrs["hessian_init"] = pd.DataFrame({"scale": [0.5, 1.25]})
+        >>> rows = pd.DataFrame({"setting": ["MLP; vs he"], "verdict": ["does not hold"]})
+        >>> words = training_words(final, ["he", "hessian"], [0.03, 0.1], rows)
+        >>> words["lr_chosen"], words["acc_text"], words["scale_text"], words["v22"]
+        ('he 0.1, hessian 0.03', 'he 0.850, hessian 0.700', '0.50 to 1.25', 'vs he: does not hold')
+    """
+    lr_of = final.groupby("init")["lr"].first()
+    acc = final.groupby("init")["test_accuracy"].mean()
+    scales = final.attrs["hessian_init"]
+    return {
+        "lr_chosen": ", ".join(f"{k} {lr_of[k]:g}" for k in inits),
+        "lr_edge": lr_edge({k: lr_of[k] for k in inits}, lrs),
+        "acc_text": ", ".join(f"{k} {acc[k]:.3f}" for k in inits),
+        "scale_text": f"{scales['scale'].min():.2f} to {scales['scale'].max():.2f}",
+        "v22": _verdicts(improve_claims),
+    }

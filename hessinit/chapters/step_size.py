@@ -714,3 +714,76 @@ def step_stability_rows(
             verdict=verdict(oks, where),
         ))  # fmt: skip
     return claims_table(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# The words the page's prose reads from the measurements
+# --------------------------------------------------------------------------------------------
+
+
+def bound_place(share: float) -> str:
+    """Where a step lies against the stability bound 2 / lambda_max, as the text words it.
+
+    Args:
+        share: lr * lambda_max / 2, the step as a fraction of the bound.
+
+    Returns:
+        "far inside" (share < 0.1), "inside" (share < 1) or "beyond".
+
+    Example:
+        >>> bound_place(0.05), bound_place(0.5), bound_place(1.0), bound_place(3.0)
+        ('far inside', 'inside', 'beyond', 'beyond')
+    """
+    place = "inside" if share < 1 else "beyond"
+    return f"{'far ' if share < 0.1 else ''}{place}"
+
+
+def stability_words(
+    bounds: pd.DataFrame, track: pd.DataFrame, outcomes: pd.DataFrame, lr: float
+) -> dict:
+    """What the stability section says: the bound's range, sharpening, and the grid's outcomes.
+
+    ``share_lr_max``, ``bound_min``, ``bound_max`` from the network rows of ``bounds``;
+    ``sharp_growth``: the largest, over sds, of lambda_max at the last checkpoint over the first;
+    ``end_share``: the largest lr * lambda_max / 2 over the checkpoints and ``lr_place`` its
+    :func:`bound_place`; ``n_fixed_runs``, ``n_too_safe`` (failure predicted, trained) and
+    ``n_missed`` (failure not predicted, failed) from ``outcomes``.
+
+    Args:
+        bounds: :func:`stability_bounds` (``part``, ``lr_over_bound``, ``bound``).
+        track: :func:`schedule_runs` with spectra (``sd``, ``step``, ``lambda_max``,
+            ``lambda_max_network``).
+        outcomes: :func:`stability_outcomes` (``predicted``, ``unstable``).
+        lr: The tracked fixed step.
+
+    Returns:
+        Glue name -> value.
+
+    Example:
+        >>> bounds = pd.DataFrame({"part": ["network", "dense1"], "lr_over_bound": [0.2, 0.1],
+        ...                        "bound": [0.4, 2.0]})
+        >>> track = pd.DataFrame({"sd": [1, 1, 1], "step": [0, 0, 5], "lambda_max": [1.0] * 3,
+        ...                       "lambda_max_network": [2.0, 2.0, 8.0]})
+        >>> outcomes = pd.DataFrame({"predicted": [True, False, True],
+        ...                          "unstable": [False, True, True]})
+        >>> words = stability_words(bounds, track, outcomes, lr=0.1)
+        >>> float(words["sharp_growth"]), float(words["end_share"]), words["lr_place"]
+        (4.0, 0.4, 'inside')
+        >>> words["n_fixed_runs"], words["n_too_safe"], words["n_missed"]
+        (3, 1, 1)
+    """
+    net = bounds[bounds["part"] == "network"]
+    tracked = track.dropna(subset=["lambda_max"]).drop_duplicates(["sd", "step"])
+    growth = tracked.groupby("sd")["lambda_max_network"].agg(lambda s: s.iloc[-1] / s.iloc[0])
+    share = (tracked["lambda_max_network"] * lr / 2).max()
+    return {
+        "share_lr_max": net["lr_over_bound"].max(),
+        "bound_min": net["bound"].min(),
+        "bound_max": net["bound"].max(),
+        "sharp_growth": growth.max(),
+        "n_fixed_runs": len(outcomes),
+        "n_too_safe": int((outcomes["predicted"] & ~outcomes["unstable"]).sum()),
+        "n_missed": int((~outcomes["predicted"] & outcomes["unstable"]).sum()),
+        "end_share": share,
+        "lr_place": bound_place(share),
+    }

@@ -192,3 +192,47 @@ def test_depth_rows_use_the_mlp_rule_against_he():
     assert verdicts[0]["verdict"] == claims.HOLDS
     assert verdicts[1]["verdict"] == f"{claims.FAILS}: c* = 3 [2.8, 3.2] lies above 2"
     assert verdicts[2]["verdict"] == claims.INCONCLUSIVE
+
+
+# --- the words the page's prose reads (synthetic inputs where the words must flip) ---
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "side"),
+    [(2.01, 3.0, "above"), (1.0, 1.99, "below"), (1.9, 2.1, "around"), (2.0, 2.5, "around")],
+)
+def test_he_side_flips_at_two(low, high, side):
+    assert cnn.he_side(low, high) == side
+
+
+def test_seed_slopes_match_two_point_slopes():
+    c = np.array([0.5, 2.0, 8.0])
+    ev = pd.DataFrame(
+        {
+            "seed": [0] * 3 + [1] * 3,
+            "c": np.r_[c, c],
+            "log_growth": np.r_[np.log(c), -2 * np.log(c)],
+        }
+    )
+    np.testing.assert_allclose(cnn.seed_slopes(ev).to_numpy(), [1.0, -2.0])
+
+
+def test_root_words_without_two_roots_says_how_many():
+    summary = pd.DataFrame({"c": [np.nan], "low": [np.nan], "high": [np.nan], "seeds": [1],
+                            "spread": [np.nan]})  # fmt: skip
+    ev = pd.DataFrame({"seed": [0, 0], "c": [1.0, 4.0], "log_growth": [0.0, 1.0]})
+    roots = pd.DataFrame({"seed": [0, 1], "c_star": [np.nan, 3.0]})
+    words = cnn.root_words(summary, ev, roots)
+    assert words["c_cnn"] == "no $c^*$ on two or more seeds (1 found one)"
+    assert words["c_seeds"] == "none, 3"
+
+
+def test_sweep_words_take_the_largest_tensor_move():
+    sweep = pd.DataFrame({"network": ["n"] * 4, "tensor": ["a", "a", "b", "b"],
+                          "c": [1, 2, 1, 2], "H": [2.0, 3.0, 1.0, 5.0]})  # fmt: skip
+    spectra = pd.DataFrame({"network": ["n", "n"], "lambda_max": [2.0, 1.0]})
+    summary = pd.DataFrame({"network": ["n"], "R_over_H": [0.5]})
+    rows = pd.DataFrame({"setting": ["n, x"], "verdict": ["does not hold"]})
+    words = cnn.sweep_words(sweep, spectra, summary, rows)
+    assert words == {"v54": "n: does not hold", "moves": "n 5", "lam_moves": "n a factor 2",
+                     "worst_range": "n 0.5 to 0.5"}  # fmt: skip

@@ -102,3 +102,50 @@ def test_paired_differences_against_scipy():
     ci = st.t.interval(0.95, 9, loc=d.mean(), scale=st.sem(d))
     assert row["value"] == pytest.approx(d.mean())
     assert (row["low"], row["high"]) == pytest.approx(ci)
+
+
+# --- the words the page's prose reads (synthetic inputs where the words must flip) ---
+
+
+def test_lr_edge_flips_when_a_chosen_step_is_the_grid_maximum():
+    from hessinit.chapters.init_schemes import lr_edge
+
+    assert lr_edge({"he": 0.03, "lecun": 0.01}, [0.01, 0.03, 0.1]).startswith("No chosen")
+    text = lr_edge({"he": 0.1, "lecun": 0.01, "glorot": 0.1}, [0.01, 0.03, 0.1])
+    assert text.startswith("The step size chosen for he, glorot is the largest tried")
+
+
+def test_training_words_average_accuracy_per_init_in_text_order():
+    import pandas as pd
+
+    from hessinit.chapters.init_schemes import training_words
+
+    final = pd.DataFrame({"init": ["a", "b", "a", "b"], "lr": [0.01, 0.1, 0.01, 0.1],
+                          "test_accuracy": [0.5, 0.9, 0.7, 0.8]})  # fmt: skip
+    final.attrs["hessian_init"] = pd.DataFrame({"scale": [2.0, 3.0]})
+    rows = pd.DataFrame({"setting": ["x; vs a", "x; vs b"], "verdict": ["holds", "inconclusive"]})
+    words = training_words(final, ["b", "a"], [0.01, 0.1], rows)
+    assert words["acc_text"] == "b 0.850, a 0.600"
+    assert words["lr_chosen"] == "b 0.1, a 0.01"
+    assert words["lr_edge"].startswith("The step size chosen for b is")
+    assert words["v22"] == "vs a: holds; vs b: inconclusive"
+
+
+def test_root_words_state_each_activation_and_dropout():
+    import pandas as pd
+
+    from hessinit.chapters.init_schemes import ACTIVATIONS, root_words
+
+    labels = [*ACTIVATIONS, "relu, q = 0.8"]
+    summary = pd.DataFrame({"label": labels, "c": [2.5, 1, 1, 3, 2, 1.6],
+                            "low": [2.25, 0.9, 0.9, 2.9, 1.9, 1.5],
+                            "high": [2.75, 1.1, 1.1, 3.1, 2.1, 1.7], "spread": [1.5] * 6,
+                            "spread_max": [2.0] * 5 + [4.0],
+                            "dropout": [0.0] * 5 + [0.2]})  # fmt: skip
+    classic = {k: (1.0, "", "") for k in labels}
+    rows = pd.DataFrame({"setting": ["m; relu"], "verdict": ["does not hold"]})
+    words = root_words(summary, classic, rows)
+    assert words["c_relu"] == "2.5 [2.25, 2.75]"
+    assert words["c_drop"] == "q = 0.8: 1.6 [1.5, 1.7] (2q = 1.6)"
+    assert words["spread_all"] == "1.5 to 4"
+    assert len(words) == 3 * len(ACTIVATIONS) + 3

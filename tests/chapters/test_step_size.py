@@ -279,3 +279,39 @@ def test_stability_and_sharpness_figures():
     assert lines[2].get_ydata().tolist() == [3.0, 4.0]  # the network, NaN rows skipped
     assert lines[3].get_ydata()[0] == 200.0
     plt.close("all")
+
+
+# --- the words the page's prose reads (synthetic inputs where the words must flip) ---
+
+
+def test_bound_place_flips_at_a_tenth_and_at_the_bound():
+    from hessinit.chapters.step_size import bound_place
+
+    assert [bound_place(s) for s in (0.099, 0.1, 0.999, 1.0)] == [
+        "far inside",
+        "inside",
+        "inside",
+        "beyond",
+    ]
+
+
+def test_stability_words_use_network_rows_and_first_to_last_checkpoint():
+    import pandas as pd
+
+    from hessinit.chapters.step_size import stability_words
+
+    bounds = pd.DataFrame(
+        {"part": ["network", "network", "dense1"], "lr_over_bound": [0.5, 2.5, 9.0],
+         "bound": [0.004, 0.02, 100.0]}
+    )  # fmt: skip
+    track = pd.DataFrame(
+        {"sd": [0.1, 0.1, 0.1, 1.0, 1.0], "step": [0, 10, 20, 0, 20],
+         "lambda_max": [1.0, None, 1.0, 1.0, 1.0],
+         "lambda_max_network": [10.0, 999.0, 30.0, 40.0, 20.0]}
+    )  # fmt: skip
+    outcomes = pd.DataFrame({"predicted": [True, True, False], "unstable": [True, False, False]})
+    words = stability_words(bounds, track, outcomes, lr=0.1)
+    assert words["share_lr_max"] == 2.5 and words["bound_min"] == 0.004
+    assert words["sharp_growth"] == 3.0  # sd 0.1: 30 / 10 (the NaN checkpoint dropped)
+    assert abs(words["end_share"] - 2.0) < 1e-12 and words["lr_place"] == "beyond"
+    assert (words["n_fixed_runs"], words["n_too_safe"], words["n_missed"]) == (3, 1, 0)
