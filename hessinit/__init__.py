@@ -85,6 +85,8 @@ _API = {
     "run": "train",
     "experiment": "train",
     "fit": "train",
+    "train_runs": "train.stacked",
+    "Run": "train.stacked",
     "taylor_step": "stepsize",
     "gamma_star": "stepsize",
     "kernel_stds": "init",

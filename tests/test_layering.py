@@ -244,51 +244,11 @@ def private_imports(source, module, is_package=False, modules=None):
     return found
 
 
-#: Private names other modules still import, in files of other engineers' branches this
-#: session: curvature (the curvature API issue), train (the many-runs trainer), nn.convnets and
-#: book.runner. The lead empties these lists at merge as those branches name the internal API;
-#: anything not listed here fails.
-KNOWN_PRIVATE = {
-    "hessinit.book.runner": {
-        ("hessinit.book.grid", "_file_hash"),
-        ("hessinit.book.grid", "_names"),
-    },
-    "hessinit.curvature.blocks": {
-        ("hessinit.curvature.layers", "_cast_weights"),
-        ("hessinit.curvature.layers", "_dims"),
-        ("hessinit.curvature.layers", "_model_inputs"),
-    },
-    "hessinit.curvature.hutchinson": {
-        ("hessinit.curvature.products", "_flat"),
-        ("hessinit.curvature.products", "_unflat"),
-    },
-    "hessinit.curvature.kronecker": {
-        ("hessinit.curvature.blocks", "_autodiff_blocks"),
-        ("hessinit.curvature.blocks", "_recursive_blocks"),
-        ("hessinit.curvature.blocks", "_static_blocks"),
-        ("hessinit.curvature.layers", "_cast_weights"),
-        ("hessinit.curvature.layers", "_dense_stack"),
-        ("hessinit.curvature.layers", "_dims"),
-        ("hessinit.curvature.layers", "_model_inputs"),
-    },
-    "hessinit.curvature.spectra": {
-        ("hessinit.curvature.products", "_flat"),
-        ("hessinit.curvature.products", "_unflat"),
-    },
-    "hessinit.curvature.tensors": {("hessinit.curvature.hutchinson", "_norm_estimate")},
-    "hessinit.nn.convnets": {
-        ("hessinit.nn.models", "_check_std"),
-        ("hessinit.nn.models", "_is_number"),
-    },
-    "hessinit.train": {("hessinit.curvature.kronecker", "_is_dense_stack")},
-}
+#: Private names other modules may import: none.
+KNOWN_PRIVATE: dict = {}
 
-#: Import cycles (broken today only by function-local imports) that other branches remove:
-#: curvature (the curvature API issue) and book (the runner issue). Emptied at merge.
-KNOWN_CYCLES = [
-    {"hessinit.curvature.kronecker", "hessinit.curvature.tensors"},
-    {"hessinit.book.notebook", "hessinit.book.publish"},
-]
+#: Import cycles tolerated: none.
+KNOWN_CYCLES: list = []
 
 
 def test_the_cycle_finder_finds_a_function_local_cycle():

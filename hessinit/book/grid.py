@@ -190,11 +190,18 @@ def read_grid(path, datasets=None, small=False):
     return runs
 
 
-def _names(collect):
+def collected_names(collect):
     """The notebooks a ``collect:`` entry names: one name or a list of names.
 
-    >>> _names("sd_run"), _names(["dominance", "step_size"])
-    (['sd_run'], ['dominance', 'step_size'])
+    Args:
+        collect: one notebook's name, or a list of names.
+
+    Returns:
+        list[str]: the names.
+
+    Example:
+        >>> collected_names("sd_run"), collected_names(["dominance", "step_size"])
+        (['sd_run'], ['dominance', 'step_size'])
     """
     return [collect] if isinstance(collect, str) else list(collect)
 
@@ -218,6 +225,19 @@ def package_hash():
     return h.hexdigest()
 
 
-def _file_hash(path):
-    """The sha256 of a file's bytes, in hexadecimal."""
+def file_hash(path):
+    """The sha256 of a file's bytes, in hexadecimal.
+
+    Args:
+        path: the file.
+
+    Returns:
+        str: 64 hexadecimal digits.
+
+    Example:
+        >>> import tempfile
+        >>> f = tempfile.NamedTemporaryFile(delete=False); _ = f.write(b""); f.close()
+        >>> file_hash(f.name)[:12]
+        'e3b0c44298fc'
+    """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

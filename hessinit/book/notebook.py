@@ -2,12 +2,12 @@
 
 A notebook writes its tidy results with :func:`write_table` (the CSV the runner hands to the
 collecting chapters), puts computed numbers into its prose with :func:`glue` (and shows them as
-plain output in Colab, where the book's text cannot insert them), reads list parameters given on
-papermill's command line with :func:`listed`, and the reproducibility chapter lists the run
-records (:func:`read_records`) and the installed versions (:func:`versions`). Outside the
-runner (Colab, a plain ``papermill`` call) a collecting chapter finds the tables the chapters
-wrote next to it, else those of the published book, with :func:`chapter_tables`, and the
-performance chapter the committed benchmark results with :func:`benchmark_results`.
+plain output in Colab, where the book's text cannot insert them), and the reproducibility
+chapter lists the run records (:func:`read_records`) and the installed versions
+(:func:`versions`). Outside the runner (Colab, a plain ``papermill`` call) a collecting chapter
+finds the tables the chapters wrote next to it, else those of the published book, with
+:func:`hessinit.book.publish.chapter_tables`, and the performance chapter the committed
+benchmark results with :func:`benchmark_results`.
 
 Every relative path a notebook writes to is taken relative to :func:`output_folder`, the folder
 of the executed notebook: the parameter ``output_dir`` when given (the book's runner always
@@ -18,13 +18,11 @@ A table is shown for reading with :func:`show_table`: chosen columns with their 
 rows at a few significant digits, and the full table as a CSV the page links to.
 
 Imports: the standard library only (myst-nb, IPython and pandas when a helper that needs them
-is called, :mod:`hessinit.book.publish` when the published tables are fetched); nothing from the
-rest of the package.
+is called); nothing from the rest of the package.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import os
@@ -517,266 +515,6 @@ def _show(name, value):
         display(value)
     else:
         display(Glued(name, value))
-
-
-def _item(text):
-    """One list item given as text: a Python literal if it is one, else the text, unquoted."""
-    text = text.strip()
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text.strip("'\"")
-
-
-def listed(value):
-    """A list parameter as a list, however it was given: by the grid, ``-p`` or ``-y``.
-
-    papermill's ``-p name value`` passes numbers as numbers and everything else as text, so a
-    list parameter can arrive as a list (the grid, ``-y "sds: [0.1, 1]"``), as one value
-    (``-p sds 0.1``) or as the text of a list (``-p sds "[0.1, 1]"``, ``-p smooth "tanh, gelu"``).
-    Text is read as a Python literal; items that are not literals stay text.
-
-    Args:
-        value: The parameter's value.
-
-    Returns:
-        list: ``value`` itself for a list or tuple, the parsed items for text, else ``[value]``.
-
-    Example:
-        >>> listed([0.1, 1.0]), listed(0.1), listed("[1e-5, 0.01]"), listed("tanh, gelu")
-        ([0.1, 1.0], [0.1], [1e-05, 0.01], ['tanh', 'gelu'])
-        >>> listed("[lecun, 0.25]"), listed("relu"), listed("[[8, 6]]")
-        (['lecun', 0.25], ['relu'], [[8, 6]])
-    """
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if not isinstance(value, str):
-        return [value]
-    text = value.strip()
-    try:
-        parsed = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
-        return [_item(part) for part in inner.split(",") if part.strip()]
-    return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
-
-
-class ParameterError(ValueError):
-    """A notebook parameter that is not of its declared type; the message names both."""
-
-
-_WORDS = {int: "an integer", float: "a number", str: "a text", bool: "true or false"}
-
-
-def _scalar(value, kind):
-    """``value`` as ``kind`` (int, float, str or bool), or ValueError.
-
-    >>> _scalar("300", int), _scalar(2.0, int), _scalar("1e-5", float), _scalar("no", bool)
-    (300, 2, 1e-05, False)
-    >>> _scalar("abc", int)
-    Traceback (most recent call last):
-    ValueError: 'abc' is not an integer
-    """
-    text = value.strip() if isinstance(value, str) else None
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, int) and value in (0, 1):
-                return bool(value)
-            if text is not None and text.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return text.lower() in ("true", "1", "yes")
-        elif kind is str:
-            if isinstance(value, str):
-                return value
-        elif not isinstance(value, bool):
-            if kind is int and isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, (int, float)) and not (kind is int and isinstance(value, float)):
-                return kind(value)
-            if text is not None:
-                return kind(text)
-    except (TypeError, ValueError):
-        pass
-    raise ValueError(f"{value!r} is not {_WORDS[kind]}")
-
-
-def _typed(value, kind):
-    """``value`` converted to the annotation ``kind``, or ValueError saying which part is wrong.
-
-    ``int``, ``float``, ``str``, ``bool``; ``list`` (any items) and ``list[T]`` (from a list,
-    one value, or the text of a list: :func:`listed`); ``A | B`` (the first that fits; ``None``
-    from ``None`` or ``"None"``). Other annotations leave the value as it is.
-
-    >>> _typed("0.01, 1", list[float]), _typed("[[8, 6]]", list[list[int]])
-    ([0.01, 1.0], [[8, 6]])
-    >>> _typed("[1, 2]", "list[int]")  # postponed, as text
-    [1, 2]
-    >>> _typed("0.01, abc", list[float])
-    Traceback (most recent call last):
-    ValueError: item 2, 'abc' is not a number
-    """
-    import types
-    import typing
-
-    if isinstance(kind, str):  # a postponed annotation (``from __future__ import annotations``)
-        names = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "None": None}
-        try:
-            kind = eval(kind, {"__builtins__": {}}, names)  # noqa: S307 - those names only
-        except Exception:  # noqa: BLE001 - an annotation of another kind: left as it is
-            return value
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if kind is None or kind is type(None):
-        if value is None or (isinstance(value, str) and value.strip() == "None"):
-            return None
-        raise ValueError(f"{value!r} is not None")
-    if origin in (typing.Union, types.UnionType):
-        reasons = []
-        for alternative in args:
-            try:
-                return _typed(value, alternative)
-            except ValueError as err:
-                reasons.append(str(err))
-        raise ValueError(" and ".join(dict.fromkeys(reasons)))
-    if kind is list or origin is list:
-        items = listed(value)
-        if not args:
-            return items
-        out = []
-        for i, item in enumerate(items, 1):
-            try:
-                if typing.get_origin(args[0]) is list and not isinstance(item, (list, tuple)):
-                    raise ValueError(f"{item!r} is not a list")
-                out.append(_typed(item, args[0]))
-            except ValueError as err:
-                raise ValueError(f"item {i}, {err}") from None
-        return out
-    if kind in _WORDS:
-        return _scalar(value, kind)
-    return value
-
-
-def _spelled(kind):
-    """An annotation as the parameters cell writes it: ``int``, ``list[float]``, ``str | None``.
-
-    >>> _spelled(int), _spelled(list[float]), _spelled("list[int]")
-    ('int', 'list[float]', 'list[int]')
-    """
-    if isinstance(kind, str):
-        return kind
-    return kind.__name__ if isinstance(kind, type) else str(kind).replace("NoneType", "None")
-
-
-def typed_parameters(namespace, types=None):
-    """Convert a notebook's parameters to their declared types, or refuse, naming each.
-
-    One call per notebook, right after its parameters cell: ``book.typed_parameters(globals())``.
-    The types are those the parameters cell declares once, as annotations (``steps: int =
-    300``, ``sds: list[float] = [0.01, 1.0]``): papermill's ``-p`` passes numbers as numbers
-    and everything else as text, so ``-p steps 300`` arrives as 300 and ``-p sds "0.01, 1"`` as
-    a text, which becomes ``[0.01, 1.0]``; ``-p steps abc`` is refused before anything runs,
-    with the parameter's name and its type. Conversions: ``int`` from an integer, an integral
-    float or its text; ``float`` from a number or its text; ``str`` from text only; ``bool``
-    from ``true``/``false``/``yes``/``no``/``1``/``0``; lists as :func:`listed` reads them, each
-    item converted; ``A | B`` the first that fits. Other annotations are left as they are.
-
-    Args:
-        namespace: The notebook's globals (``globals()``), changed in place.
-        types: ``{name: type}`` to use instead of the namespace's ``__annotations__``.
-
-    Returns:
-        dict: ``{name: converted value}`` of the typed parameters.
-
-    Raises:
-        ParameterError: If a value cannot be converted (one line per parameter, each naming
-            the parameter, its type and the value) or a typed name is not set.
-
-    Example:
-        >>> ns = {"steps": "300", "sds": "0.01, 1", "dataset": "mnist-5k"}
-        >>> ns["__annotations__"] = {"steps": int, "sds": list[float], "dataset": str}
-        >>> typed_parameters(ns)
-        {'steps': 300, 'sds': [0.01, 1.0], 'dataset': 'mnist-5k'}
-        >>> typed_parameters({"steps": "abc", "sds": "0.01, abc"},
-        ...                  {"steps": int, "sds": list[float]})
-        Traceback (most recent call last):
-        hessinit.book.notebook.ParameterError: parameters of the wrong type:
-          steps: expected int, got 'abc' ('abc' is not an integer)
-          sds: expected list[float], got '0.01, abc' (item 2, 'abc' is not a number)
-    """
-    declared = dict(namespace.get("__annotations__", {}) if types is None else types)
-    converted, wrong = {}, []
-    for name, kind in declared.items():
-        if name not in namespace:
-            wrong.append(f"{name}: declared {_spelled(kind)} but not set")
-            continue
-        value = namespace[name]
-        try:
-            converted[name] = _typed(value, kind)
-        except ValueError as err:
-            wrong.append(f"{name}: expected {_spelled(kind)}, got {value!r} ({err})")
-    if wrong:
-        raise ParameterError("parameters of the wrong type:\n  " + "\n  ".join(wrong))
-    namespace.update(converted)
-    return converted
-
-
-def chapter_tables(tables, chapters, folder=None):
-    """The tables a collecting chapter reads: those given, else next to it, else the published.
-
-    The runner passes ``tables``. Outside it, a chapter run with its default parameters writes
-    ``<chapter>.csv`` next to its executed notebook (:func:`output_folder`), so the collecting
-    chapter looks for each of ``chapters`` in ``folder``. Where none is there (a notebook opened
-    alone in Colab), it reads the tables of the published book from its results archive
-    (:func:`hessinit.book.publish.published_tables`), saved under ``folder/published``. Outside
-    the runner it prints a sentence saying where the tables came from.
-
-    Args:
-        tables: The tables given (may be empty); used as given.
-        chapters: The chapters' names, e.g. ``["original", "dominance"]``.
-        folder: Where to look; None: :func:`output_folder`.
-
-    Returns:
-        list[str]: ``tables`` if not empty, else the paths of the ``<chapter>.csv`` that exist,
-        else those of the published tables.
-
-    Raises:
-        FileNotFoundError: none is given, none is next to the notebook and the published
-            tables cannot be read (offline, unreachable); the message says what to run first.
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (folder / "original.csv").write_text("claim,verdict")
-        >>> found = chapter_tables([], ["original", "dominance"], folder)  # doctest: +ELLIPSIS
-        The tables of original, read from .../original.csv.
-        >>> [pathlib.Path(p).name for p in found]
-        ['original.csv']
-        >>> chapter_tables(["a.csv"], ["original"], folder)
-        ['a.csv']
-    """
-    if tables:
-        return list(tables)
-    folder = output_folder() if folder is None else Path(folder).resolve()
-    found = [folder / f"{c}.csv" for c in chapters if (folder / f"{c}.csv").exists()]
-    if found:
-        names = ", ".join(p.stem for p in found)
-        print(f"The tables of {names}, read from {', '.join(map(str, found))}.")
-        return [str(p) for p in found]
-    from .publish import published_tables
-
-    try:
-        paths, note = published_tables(chapters, folder / "published")
-    except FileNotFoundError as err:
-        raise FileNotFoundError(
-            f"No tables to collect: none was given (the book's runner passes them), none of "
-            f"{', '.join(f'{c}.csv' for c in chapters)} is in {folder}, and {err} Run those "
-            f"chapters first with their outputs in {folder} (e.g. papermill "
-            f"book/{chapters[0]}.ipynb {folder / chapters[0]}.ipynb, and so on for "
-            f"{', '.join(chapters[1:]) or 'no other'}), or pass their tables: "
-            '-y "tables: [path/a.csv, path/b.csv]".'
-        ) from None
-    print(note)
-    return [str(p) for p in paths]
 
 
 #: The benchmark's result files that the performance chapter reads.

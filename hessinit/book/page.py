@@ -6,7 +6,8 @@ place that names the repository, ``repository:`` in the book's ``_config.yml``.
 
 It is also a small Sphinx extension (:func:`setup`) that lists each script of a page once.
 
-Imports: the standard library and PyYAML; nbformat when a notebook is decorated.
+Imports: the standard library, PyYAML and :mod:`hessinit.study.claims` (the figure-label rule);
+nbformat when a notebook is decorated.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import re
 from pathlib import Path
 
 import yaml
+
+from ..study.claims import figure_label
 
 
 def _repository(root):
@@ -135,8 +138,7 @@ def _label_figures(nb, dataset):
 
     Every dataset's page of a per-dataset chapter has the same figures; Sphinx needs labels
     unique in the book (a second ``fig-cnn`` is a warning, which fails the ``-W`` build). The
-    claims ledger links to these labels by the same rule (``hessinit.study.claims.figure_label``,
-    which this layer may not import; tests/book/test_page.py builds both together).
+    label is :func:`hessinit.study.claims.figure_label`'s, the rule the claims ledger links by.
 
     >>> import nbformat
     >>> cell = nbformat.v4.new_code_cell("plot()")
@@ -148,7 +150,7 @@ def _label_figures(nb, dataset):
     for cell in nb.cells:
         figure = cell.metadata.get("mystnb", {}).get("figure", {})
         if cell.cell_type == "code" and figure.get("name"):
-            figure["name"] = f"{figure['name']}-{dataset}"
+            figure["name"] = figure_label(figure["name"], f"page/{dataset}")
     return nb
 
 

@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .notebook import atomic_path, github_repository
+from .notebook import atomic_path, github_repository, output_folder
 
 #: The archive's file name at the root of the built site.
 ARCHIVE = "hessinit-book-results.zip"
@@ -293,3 +293,61 @@ def setup(app):
     """
     app.connect("build-finished", _write_archive)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def chapter_tables(tables, chapters, folder=None):
+    """The tables a collecting chapter reads: those given, else next to it, else the published.
+
+    The runner passes ``tables``. Outside it, a chapter run with its default parameters writes
+    ``<chapter>.csv`` next to its executed notebook
+    (:func:`hessinit.book.notebook.output_folder`), so the collecting chapter looks for each of
+    ``chapters`` in ``folder``. Where none is there (a notebook opened alone in Colab), it reads
+    the tables of the published book from its results archive (:func:`published_tables`), saved
+    under ``folder/published``. Outside the runner it prints a sentence saying where the tables
+    came from.
+
+    Args:
+        tables: The tables given (may be empty); used as given.
+        chapters: The chapters' names, e.g. ``["original", "dominance"]``.
+        folder: Where to look; None: :func:`hessinit.book.notebook.output_folder`.
+
+    Returns:
+        list[str]: ``tables`` if not empty, else the paths of the ``<chapter>.csv`` that exist,
+        else those of the published tables.
+
+    Raises:
+        FileNotFoundError: none is given, none is next to the notebook and the published
+            tables cannot be read (offline, unreachable); the message says what to run first.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "original.csv").write_text("claim,verdict")
+        >>> found = chapter_tables([], ["original", "dominance"], folder)  # doctest: +ELLIPSIS
+        The tables of original, read from .../original.csv.
+        >>> [pathlib.Path(p).name for p in found]
+        ['original.csv']
+        >>> chapter_tables(["a.csv"], ["original"], folder)
+        ['a.csv']
+    """
+    if tables:
+        return list(tables)
+    folder = output_folder() if folder is None else Path(folder).resolve()
+    found = [folder / f"{c}.csv" for c in chapters if (folder / f"{c}.csv").exists()]
+    if found:
+        names = ", ".join(p.stem for p in found)
+        print(f"The tables of {names}, read from {', '.join(map(str, found))}.")
+        return [str(p) for p in found]
+    try:
+        paths, note = published_tables(chapters, folder / "published")
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"No tables to collect: none was given (the book's runner passes them), none of "
+            f"{', '.join(f'{c}.csv' for c in chapters)} is in {folder}, and {err} Run those "
+            f"chapters first with their outputs in {folder} (e.g. papermill "
+            f"book/{chapters[0]}.ipynb {folder / chapters[0]}.ipynb, and so on for "
+            f"{', '.join(chapters[1:]) or 'no other'}), or pass their tables: "
+            '-y "tables: [path/a.csv, path/b.csv]".'
+        ) from None
+    print(note)
+    return [str(p) for p in paths]

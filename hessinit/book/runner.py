@@ -47,7 +47,7 @@ from pathlib import Path
 import yaml
 
 from .execute import Job
-from .grid import RUNS, _file_hash, _names, package_hash, read_grid
+from .grid import RUNS, collected_names, file_hash, package_hash, read_grid
 from .notebook import atomic_path, versions
 from .page import decorate
 from .pool import SerialPool
@@ -299,7 +299,7 @@ class Runner:
             return []
         if run.collect == "records":
             return [r.id for r in self.runs if r is not run]
-        names = _names(run.collect)
+        names = collected_names(run.collect)
         return [r.id for r in self.runs if r.notebook in names]
 
     def _collect(self, run):
@@ -332,7 +332,7 @@ class Runner:
                     and self.results[r.id].status in ("ok", "skipped")
                 ]
                 paths = [self._outputs(r)[1] for r in done if self._outputs(r)[1] is not None]
-                run.inputs = [_file_hash(p) for p in paths]
+                run.inputs = [file_hash(p) for p in paths]
                 run.parameters["tables"] = [os.path.relpath(p, out_dir) for p in paths]
         except (OSError, ValueError, KeyError) as err:
             return Result(
@@ -351,15 +351,14 @@ class Runner:
         its outputs verify).
         """
         payload = {
-            "notebook": _file_hash(self.root / "book" / f"{run.notebook}.ipynb"),
+            "notebook": file_hash(self.root / "book" / f"{run.notebook}.ipynb"),
             "parameters": run.parameters,
             "inputs": run.inputs,
             "code": self.code_hash,
         }
         if run.files:
             payload["files"] = {
-                f: _file_hash(self.root / f) if (self.root / f).exists() else None
-                for f in run.files
+                f: file_hash(self.root / f) if (self.root / f).exists() else None for f in run.files
             }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

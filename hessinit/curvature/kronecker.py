@@ -36,7 +36,6 @@ import tensorflow as tf
 from ..nn.activations import is_elementwise, is_piecewise_linear
 from ..nn.models import dense_layers, get_dense
 from .blocks import autodiff_blocks, recursive_blocks, static_blocks
-from .graph import is_dense_stack
 from .inputs import check_call
 from .layers import cast_weights, kernel_dims, model_inputs
 
@@ -135,7 +134,7 @@ def _double_sum(X, a, r, chunk, has_r, K_full=None, precision="float64"):
 
 def _realign_sums(X, a, r, has_r):
     """The sums of :func:`_double_sum` by the realignment S = sum_i vec(x_i x_i^T) vec(M_i)^T."""
-    xx = _sym_pack(X[:, :, None] * X[:, None, :])
+    xx = sym_pack(X[:, :, None] * X[:, None, :])
     SA = tf.matmul(xx, a, transpose_a=True)
     gg = tf.reduce_sum(SA * SA)
     if not has_r:
@@ -144,10 +143,23 @@ def _realign_sums(X, a, r, has_r):
     return tf.stack([gg, tf.reduce_sum(SR * SR), tf.reduce_sum(SA * SR)])
 
 
-def _sym_pack(M):
+def sym_pack(M):
     """Upper triangles of symmetric matrices (..., n, n) as vectors, Frobenius product kept.
 
     Off-diagonal entries are weighted by sqrt(2), so that u . v of packed vectors is <U, V>_F.
+
+    Args:
+        M: a tensor of symmetric matrices, shape (..., n, n).
+
+    Returns:
+        tf.Tensor: shape (prod(...), n (n + 1) / 2).
+
+    Example:
+        >>> import numpy as np, tensorflow as tf
+        >>> U = tf.constant([[[1.0, 2.0], [2.0, 3.0]]], tf.float64)
+        >>> u = sym_pack(U)
+        >>> float(tf.reduce_sum(u * u)), float(tf.reduce_sum(U * U))
+        (18.0, 18.0)
     """
     n = M.shape[-1]
     i, j = np.triu_indices(n)
@@ -156,11 +168,23 @@ def _sym_pack(M):
     return tf.gather(flat, i * n + j, axis=1) * weight
 
 
-def _use_realignment(B, n_in, p_out):
+def use_realignment(B: int, n_in: int, p_out: int) -> bool:
     """Whether the realignment is cheaper than the double sum.
 
     The realignment costs B p_in p_out with p_in = n_in (n_in + 1) / 2 packed input entries and
     ``p_out`` packed block entries, the double sum B^2 (n_in + p_out).
+
+    Args:
+        B: the batch size.
+        n_in: the layer's input width.
+        p_out: the number of packed entries of a per-sample output block.
+
+    Returns:
+        bool: True where the realignment costs less.
+
+    Example:
+        >>> use_realignment(1024, 30, 465), use_realignment(1024, 784, 465)
+        (True, False)
     """
     return B * (n_in * (n_in + 1) // 2) * p_out < B * B * (n_in + p_out)
 
@@ -174,7 +198,7 @@ def _max_abs(t):
 def _layer_sums(X, A, R, chunk, has_r, realign, K_full=None, sx=None, precision="float64"):
     """[gg, rr, gr, scale] of one layer from its blocks, in graph (see :func:`kron_norms`)."""
     B = tf.cast(tf.shape(X)[0], tf.float64)
-    a, r = _sym_pack(A), _sym_pack(R)
+    a, r = sym_pack(A), sym_pack(R)
     if sx is None:
         sx = _max_abs(X)
     sm = _max_abs(tf.concat([tf.reshape(a, [-1]), tf.reshape(r, [-1])], 0) if has_r else a)
@@ -257,7 +281,7 @@ def _norms_of_layers(model, indices, x, y, chunk=1024, gram=None, masks=None, pr
     for k in indices:
         n_in = int(weights[k][0].shape[0])
         n_out = int(weights[k][0].shape[1])
-        realign.append(_use_realignment(B, n_in, n_out * (n_out + 1) // 2))
+        realign.append(use_realignment(B, n_in, n_out * (n_out + 1) // 2))
     args = (tuple(indices), tf.constant(int(chunk)), tuple(realign), gram, masks, precision)
     sums = _norm_sums(weights, x, y, acts, kernel_dims(weights), *args).numpy()
     return [_scaled_norms(gg, rr, gr, scale) for gg, rr, gr, scale in sums]
@@ -300,7 +324,7 @@ def kron_norms(X, A, R, chunk=1024, precision="float64"):
     _check_precision(precision)
     X, A, R = (tf.constant(np.asarray(t, np.float64)) for t in (X, A, R))
     (B, n_in), n_out = X.shape, A.shape[-1]
-    realign = _use_realignment(B, n_in, n_out * (n_out + 1) // 2)
+    realign = use_realignment(B, n_in, n_out * (n_out + 1) // 2)
     has_r = bool(tf.reduce_any(R != 0))
     sums = _layer_sums(X, A, R, int(chunk), has_r, realign, precision=precision)
     return _scaled_norms(*sums.numpy())
@@ -371,11 +395,6 @@ def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64", **o
     x, y = check_call(model, x, y)
     index, _ = get_dense(model, layer)
     return _norms_of_layers(model, (index,), x, y, chunk=chunk, precision=precision)[0]
-
-
-#: Deprecated private name of :func:`hessinit.curvature.graph.is_dense_stack`, kept until
-#: :mod:`hessinit.train` imports the public one.
-_is_dense_stack = is_dense_stack
 
 
 def hessian_norms_all_layers(

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from .activations import activation_name
-from .models import _check_std, _is_number
+from .models import check_std, is_number
 
 
 def kernel_layers(model) -> list:
@@ -73,7 +73,7 @@ class _Kernels:
     """Numpy-drawn kernel initializers: the k-th kernel layer N(0, sd_k^2) or Glorot-uniform."""
 
     def __init__(self, kernel_std, count, seed):
-        if kernel_std is None or _is_number(kernel_std):
+        if kernel_std is None or is_number(kernel_std):
             stds = [kernel_std] + [None] * (count - 1)
         else:
             stds = list(kernel_std)
@@ -82,7 +82,7 @@ class _Kernels:
                     f"kernel_std needs one entry per kernel layer ({count}), got {len(stds)}"
                 )
         for k, sd in enumerate(stds, start=1):
-            _check_std(sd, f"kernel_std of kernel layer {k}")
+            check_std(sd, f"kernel_std of kernel layer {k}")
         self.stds, self.seed, self.k = stds, seed, 0
 
     def __call__(self):

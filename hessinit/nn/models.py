@@ -26,16 +26,42 @@ import tensorflow as tf
 from .activations import activation_name
 
 
-def _is_number(value):
-    """Whether ``value`` is a real number (numpy scalars included, booleans not)."""
+def is_number(value) -> bool:
+    """Whether ``value`` is a real number (numpy scalars included, booleans not).
+
+    Args:
+        value: anything.
+
+    Returns:
+        bool: True for ints, floats and numpy real scalars; False for booleans and the rest.
+
+    Example:
+        >>> is_number(0.01), is_number(True), is_number("0.01")
+        (True, False, False)
+    """
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _check_std(sd, name):
-    """Raise unless ``sd`` is None or a positive finite number; ``name`` goes in the message."""
+def check_std(sd, name: str) -> None:
+    """Raise unless ``sd`` is None or a positive finite number.
+
+    Args:
+        sd: a standard deviation, or None for the Keras default initializer.
+        name: what ``sd`` is, for the message.
+
+    Raises:
+        TypeError: If ``sd`` is not a number.
+        ValueError: If ``sd`` is not positive and finite.
+
+    Example:
+        >>> check_std(0.01, "kernel_std")
+        >>> check_std(-1.0, "kernel_std")
+        Traceback (most recent call last):
+        ValueError: kernel_std must be a positive finite standard deviation, got -1.0
+    """
     if sd is None:
         return
-    if not _is_number(sd):
+    if not is_number(sd):
         raise TypeError(f"{name} must be a number or None (Keras default), got {sd!r}")
     if not sd > 0 or sd != sd or sd == float("inf"):
         raise ValueError(f"{name} must be a positive finite standard deviation, got {sd!r}")
@@ -102,7 +128,7 @@ def mlp(
         raise ValueError(f"dropout is a rate in [0, 1), got {dropout}")
     activation_name(activation)  # raises ValueError for an unknown activation
     n_dense = len(widths) + 1
-    if kernel_std is None or _is_number(kernel_std):
+    if kernel_std is None or is_number(kernel_std):
         stds = [kernel_std] + [None] * (n_dense - 1)
     else:
         stds = list(kernel_std)
@@ -112,7 +138,7 @@ def mlp(
                 f"got {len(stds)}"
             )
     for k, sd in enumerate(stds, start=1):
-        _check_std(sd, f"kernel_std of dense{k}")
+        check_std(sd, f"kernel_std of dense{k}")
 
     fans = [int(np.prod(input_shape)), *widths, int(num_classes)]
 

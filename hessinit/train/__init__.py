@@ -37,11 +37,11 @@ from tqdm.auto import tqdm
 from ..curvature import (
     hessian_norms_all_layers,
     input_gram,
+    is_dense_stack,
     layer_spectrum,
     network_spectrum,
     tf_variables,
 )
-from ..curvature.kronecker import _is_dense_stack
 from ..curvature.tensors import layer_tensor_norms
 from ..nn import dense_layers, kernel_layers, mean_loss, mlp, softmax_saturation
 from ..stepsize import curvature_along_gradient, gamma_star, taylor_step
@@ -236,7 +236,7 @@ def run(
         )
     else:
         x_all = _fit_input(model, x_all)
-    dense = _is_dense_stack(model)
+    dense = is_dense_stack(model)
     default = dense_layers(model) if dense else kernel_layers(model)
     names = [d.name for d in default] if layers is None else list(layers)
     rng = np.random.default_rng(seed)

@@ -51,9 +51,9 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ..curvature.kronecker import _sym_pack, _use_realignment
+from ..curvature.kronecker import sym_pack, use_realignment
 from ..nn.activations import REGISTRY, is_piecewise_linear
-from ..nn.models import _check_std, _is_number
+from ..nn.models import check_std, is_number
 
 #: Columns of the frame :func:`train_runs` returns, in order.
 COLUMNS = (
@@ -95,7 +95,7 @@ class Run:
     def stds(self, n_dense):
         """The initial std of each of ``n_dense`` dense layers (``None``: Glorot-uniform)."""
         spec = self.sd if self.kernel_std is None else self.kernel_std
-        if spec is None or _is_number(spec):
+        if spec is None or is_number(spec):
             return (spec,) + (None,) * (n_dense - 1)
         stds = tuple(spec)
         if len(stds) != n_dense:
@@ -150,7 +150,7 @@ def initial_weights(fans, stds, seed):
     """
     weights = []
     for k, sd in enumerate(stds, start=1):
-        _check_std(sd, f"kernel_std of dense{k}")
+        check_std(sd, f"kernel_std of dense{k}")
         rng = np.random.default_rng([seed, k])
         fan_in, fan_out = fans[k - 1], fans[k]
         if sd is None:
@@ -279,9 +279,9 @@ def _derivatives(act, a):
 
 
 def _pack(M):
-    """``hessinit.curvature.kronecker._sym_pack`` of (R, B, n, n) blocks: (R, B, p)."""
+    """``hessinit.curvature.kronecker.sym_pack`` of (R, B, n, n) blocks: (R, B, p)."""
     shape = tf.shape(M)
-    return tf.reshape(_sym_pack(M), [shape[0], shape[1], -1])
+    return tf.reshape(sym_pack(M), [shape[0], shape[1], -1])
 
 
 def _run_max_abs(t):
@@ -440,7 +440,7 @@ def stacked_norms(weights, x, y, acts, layers=None, gram=None):
     x, y = tf.convert_to_tensor(x), tf.cast(tf.convert_to_tensor(y), tf.int32)
     B = int(x.shape[1])
     realign = tuple(
-        _use_realignment(B, int(w.shape[1]), int(w.shape[2]) * (int(w.shape[2]) + 1) // 2)
+        use_realignment(B, int(w.shape[1]), int(w.shape[2]) * (int(w.shape[2]) + 1) // 2)
         for w, _ in weights
     )
     loss, accuracy, grad_norm, sums = _track(weights, x, y, acts, layers, realign, gram)
@@ -537,7 +537,7 @@ def train_runs(
     if steps < 0 or batch_size < 1 or hessian_every < 1 or hessian_batch < 1:
         raise ValueError("steps >= 0, batch_size >= 1, hessian_every >= 1, hessian_batch >= 1")
     for run in runs:
-        if not (_is_number(run.lr) and 0 < run.lr < math.inf):
+        if not (is_number(run.lr) and 0 < run.lr < math.inf):
             raise ValueError(f"lr must be a positive number, got {run.lr!r}")
     if activation not in REGISTRY:
         raise ValueError(

@@ -44,7 +44,7 @@ def test_collecting_entries_get_no_table_and_keep_their_inputs(tmp_path):
     assert runs[0].parameters == {"dataset": "a", "table": "a.csv"} and runs[0].dataset == "a"
     assert runs[0].files == ["data/f.csv"]
     assert runs[2].parameters == {} and runs[2].collect == ["one", "two"]
-    assert book_grid._names(runs[2].collect) == ["one", "two"]
+    assert book_grid.collected_names(runs[2].collect) == ["one", "two"]
 
 
 def test_two_runs_writing_one_output_are_an_error(tmp_path):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from hessinit.book import notebook
+from hessinit.book import notebook, parameters
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The executed notebooks: every book/*.ipynb. Plain pages (intro, api, bibliography) have none.
@@ -234,7 +234,7 @@ def test_every_notebook_declares_typed_parameters_whose_defaults_fit():
         exec(_parameters_cell(name), namespace)  # plain annotated assignments
         defaults = {k: v for k, v in namespace.items() if not k.startswith("__")}
         assert set(namespace["__annotations__"]) == set(defaults), name
-        assert notebook.typed_parameters(namespace) == defaults, name
+        assert parameters.typed_parameters(namespace) == defaults, name
 
 
 def _injected(name, *pairs):
@@ -251,7 +251,7 @@ def _injected(name, *pairs):
 def test_typed_parameters_convert_what_papermill_passes():
     namespace = _injected("original", ("steps", "300"), ("sds", "0.01, 1"), ("seeds", "[3]"),
                           ("lr", "1e-3"), ("dataset", "fashion_mnist"))  # fmt: skip
-    notebook.typed_parameters(namespace)
+    parameters.typed_parameters(namespace)
     assert namespace["steps"] == 300 and type(namespace["steps"]) is int
     assert namespace["sds"] == [0.01, 1.0] and all(type(v) is float for v in namespace["sds"])
     assert namespace["seeds"] == [3] and namespace["lr"] == 0.001
@@ -262,13 +262,13 @@ def test_typed_parameters_refuse_a_wrong_type_naming_the_parameter():
     import pytest
 
     namespace = _injected("original", ("steps", "abc"))
-    with pytest.raises(notebook.ParameterError, match=r"steps: expected int, got 'abc'"):
-        notebook.typed_parameters(namespace)
+    with pytest.raises(parameters.ParameterError, match=r"steps: expected int, got 'abc'"):
+        parameters.typed_parameters(namespace)
     namespace = _injected("original", ("sds", "0.01, abc"), ("seeds", "0.5"))
-    with pytest.raises(notebook.ParameterError) as err:
-        notebook.typed_parameters(namespace)
+    with pytest.raises(parameters.ParameterError) as err:
+        parameters.typed_parameters(namespace)
     message = str(err.value)
     assert "sds: expected list[float], got '0.01, abc' (item 2, 'abc' is not a number)" in message
     assert "seeds: expected list[int], got 0.5 (item 1, 0.5 is not an integer)" in message
-    with pytest.raises(notebook.ParameterError, match="dataset: expected str, got 5"):
-        notebook.typed_parameters(_injected("original", ("dataset", "5")))
+    with pytest.raises(parameters.ParameterError, match="dataset: expected str, got 5"):
+        parameters.typed_parameters(_injected("original", ("dataset", "5")))

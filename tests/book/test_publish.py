@@ -23,7 +23,7 @@ import pytest
 import yaml
 from notebook_runs import ROOT
 
-from hessinit.book import notebook, publish
+from hessinit.book import publish
 
 CHAPTERS = ["original", "dominance"]
 
@@ -64,7 +64,7 @@ def test_a_collector_alone_reads_the_published_tables_and_says_so(tmp_path, monk
     monkeypatch.setenv(publish.ARCHIVE_URL_ENV, archive.as_uri())
     out = tmp_path / "out"
     out.mkdir()
-    tables = notebook.chapter_tables([], CHAPTERS, out)
+    tables = publish.chapter_tables([], CHAPTERS, out)
     published = out / "published" / "site"
     assert tables == [
         str(published / "original" / "mnist-5k.csv"),
@@ -75,7 +75,7 @@ def test_a_collector_alone_reads_the_published_tables_and_says_so(tmp_path, monk
     assert "published book's" in said and archive.as_uri() in said and "hessinit 0.1.0" in said
     # tables next to the notebook come first, and the sentence says so
     (out / "dominance.csv").write_text("claim\n3\n")
-    assert notebook.chapter_tables([], CHAPTERS, out) == [str(out / "dominance.csv")]
+    assert publish.chapter_tables([], CHAPTERS, out) == [str(out / "dominance.csv")]
     assert "published" not in capsys.readouterr().out
 
 
@@ -103,7 +103,7 @@ def test_offline_or_unreachable_says_what_to_run_first(tmp_path, monkeypatch):
     monkeypatch.setenv("HESSINIT_OFFLINE", "1")
     monkeypatch.setenv(publish.ARCHIVE_URL_ENV, "https://hessinit.example/r.zip")
     with pytest.raises(FileNotFoundError) as err:
-        notebook.chapter_tables([], CHAPTERS, tmp_path)
+        publish.chapter_tables([], CHAPTERS, tmp_path)
     message = str(err.value)
     assert "HESSINIT_OFFLINE" in message and "https://hessinit.example/r.zip" in message
     assert f"papermill book/original.ipynb {tmp_path / 'original'}.ipynb" in message

@@ -13,13 +13,13 @@ from hessinit.curvature import (
     full_hessian,
     hessian_norms,
     hutchinson_trace,
+    is_dense_stack,
     lanczos_quadrature,
     layer_hessian_norms,
     layer_spectrum,
     spectral_density,
     spectrum,
 )
-from hessinit.curvature.kronecker import _is_dense_stack
 
 F = "float64"
 B, N_IN, K = 6, 3, 3
@@ -132,7 +132,7 @@ def test_spectra_match_eigvalsh_or_refuse(kind, method):
 def test_the_issues_cases_no_longer_take_the_rebuilt_stack():
     for kind in ("ops", "shared", "subclassed"):
         model = build(kind)
-        assert not _is_dense_stack(model)
+        assert not is_dense_stack(model)
         assert dense_stack_issue(model)
     assert "multiply" in dense_stack_issue(build("ops"))
     assert "called 2 times" in dense_stack_issue(build("shared"))

@@ -226,13 +226,13 @@ def _spy_realignment(monkeypatch, n_in):
     """Record whether kron_norms packs per-sample (n_in x n_in) matrices x_i x_i^T, which only
     the realignment path does."""
     seen = []
-    original = kronecker._sym_pack
+    original = kronecker.sym_pack
 
     def spy(M):
         seen.append(M.shape[-1] == n_in and M.ndim == 3)
         return original(M)
 
-    monkeypatch.setattr(kronecker, "_sym_pack", spy)
+    monkeypatch.setattr(kronecker, "sym_pack", spy)
     return seen
 
 
