@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from ..study.claims import figure_label
+from .colab import edition_url
 
 
 def _repository(root):
@@ -66,19 +67,14 @@ def colab_url(root, notebook):
 def _badge(root, run):
     """The Markdown of the page's Open-in-Colab badge (empty without a GitHub repository).
 
-    A per-dataset page says which parameter to set in Colab, whose copy of the notebook starts
-    with the default dataset.
+    It opens the page's Colab edition at the release the notebooks install
+    (:func:`hessinit.book.colab.edition_url`), which keeps the run's parameters (a per-dataset
+    page's dataset included).
     """
-    url = colab_url(root, run.notebook)
+    url = edition_url(root, run.output)
     if url is None:
         return ""
-    text = f'<a class="colab-badge" href="{url}">Open in Colab</a>'
-    if run.dataset is not None:
-        text += (
-            f' <span class="colab-hint">then set <code>dataset = &quot;{run.dataset}&quot;</code> '
-            "in the parameters cell to rerun this page's dataset</span>"
-        )
-    return text + "\n"
+    return f'<a class="colab-badge" href="{url}">Open in Colab</a>\n'
 
 
 def _under_title(source, badge, dataset):

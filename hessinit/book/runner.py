@@ -46,6 +46,7 @@ from pathlib import Path
 
 import yaml
 
+from .colab import write_edition
 from .execute import Job
 from .grid import RUNS, collected_names, file_hash, package_hash, read_grid
 from .notebook import atomic_path, versions
@@ -600,7 +601,15 @@ class Runner:
         exe = shutil.which("jupyter-book") or str(Path(sys.executable).parent / "jupyter-book")
         cmd = [exe, "build", str(self.root), "--toc", str(toc), "-W", "-n", "--keep-going"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
-        return proc.returncode, proc.stdout + proc.stderr
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            return proc.returncode, output
+        # The Colab edition of the same runs, published beside the site (issue: ways in).
+        try:
+            pages = write_edition(self.root, self.root / "_build" / "html" / "colab")
+        except (ValueError, FileNotFoundError, OSError) as err:
+            return 1, output + f"\nerror: the Colab edition: {err}\n"
+        return 0, output + f"\nwrote the Colab edition of {len(pages)} pages to _build/html/colab\n"
 
 
 @contextmanager

@@ -72,9 +72,6 @@ def test_the_colab_edition_is_published_at_the_release():
     assert colab.edition_url(ROOT, "sweep/mnist-5k/sd-1.ipynb") is None  # not a page
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hook for the lead: page._badge must use colab.edition_url (see report)"
-)
 def test_the_badges_open_the_release_edition():
     from hessinit.book.grid import Run
     from hessinit.book.page import _badge

@@ -26,6 +26,7 @@ import yaml
 from conftest import default_sigint
 
 from hessinit.book import cli as book_cli
+from hessinit.book import colab
 from hessinit.book import execute as book_execute
 from hessinit.book import grid as book_grid
 from hessinit.book import notebook as book
@@ -162,10 +163,10 @@ def test_every_chapter_page_has_figures_no_errors_and_colab_links_to_files(small
             assert "<img" in html, page
         links = re.findall(r'href="https://colab\.research\.google\.com/github/([^"]+)"', html)
         assert links, page
-        for link in links:
-            owner_repo_blob, path = link.split("/blob/main/", 1)
-            assert owner_repo_blob == "hessinit/hessinit"
-            assert (ROOT / path).is_file(), f"{page}: Colab link to missing {path}"
+        for link in links:  # the page's Colab edition at the release, written by the build
+            owner_repo, path = link.split(f"/blob/colab/{colab.release_ref(ROOT)}/", 1)
+            assert owner_repo == "hessinit/hessinit"
+            assert (root / "_build" / "html" / "colab" / path).is_file(), f"{page}: {path}"
     # The numbers in the text come from glue, never a placeholder.
     assert "glue" not in _html(root, "sd_sweep").split("Over ", 1)[1][:300]
 
