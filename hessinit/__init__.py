@@ -29,11 +29,15 @@ when a numerical function is first touched):
 """
 
 import importlib
+import importlib.metadata
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.2.0"
+try:  # the one source of the version is pyproject.toml, read from the installed metadata
+    __version__ = importlib.metadata.version("hessinit")
+except importlib.metadata.PackageNotFoundError:  # a checkout on the path, not installed
+    __version__ = "unknown"
 
 #: Public name -> the module that defines it.
 _API = {
