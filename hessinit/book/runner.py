@@ -200,7 +200,7 @@ class Runner:
         ValueError: If an ``only`` pattern matches no run (the message lists the runs).
 
     Attributes:
-        runs (list[Run]): The grid's runs, in order.
+        runs (list[hessinit.book.grid.Run]): The grid's runs, in order.
         results (dict[str, Result]): What became of each run, by id, once executed.
         unavailable (dict[str, str]): The datasets that could not be loaded, with the error.
         left_out (dict[str, str]): The pages :meth:`render` left out of the site because they

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+#: The source of a claim that rests on this book's reading of the paper, not its words.
 FORMALIZATION = "this book's formalization"
 
 
 def sources_text(ledger: pd.DataFrame) -> str:
     """Say how many rows rest on each source, most frequent first.
 
-    A row's source is the paper's text it quotes, or :data:`FORMALIZATION` (our reading), which
+    A row's source is the paper's text it quotes, or
+    :data:`hessinit.chapters.claims.FORMALIZATION` (our reading), which
     reads "n from this book's formalizations"; any other source reads "n from the <source>".
 
     Args:

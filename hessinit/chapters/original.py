@@ -553,8 +553,7 @@ def gradients_at(grads: pd.DataFrame, sds) -> pd.DataFrame:
     """Mean gradient norm of each layer at the smallest, middle and largest sd.
 
     Args:
-        grads: per (sd, seed, layer), ``grad`` (:func:`hessinit.chapters.original.
-            layer_gradients`).
+        grads: per (sd, seed, layer), ``grad`` (:func:`layer_gradients`).
         sds: the sds; the middle one is ``sorted(sds)[len(sds) // 2]``.
 
     Returns:

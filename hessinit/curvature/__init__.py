@@ -4,7 +4,8 @@ One public API: :func:`hessian_norms` (one tensor's ||H||, ||G||, ||R||, any mod
 proved), :func:`spectrum` (eigenpairs of one tensor or the whole network, ``which`` LA/LM/SA),
 :func:`hutchinson_trace` and :func:`spectral_density` (trace with an interval, SLQ density),
 all keyword-only options, ``term`` H/G/R and one ``training`` default (:data:`TRAINING`: BatchNorm
-on batch statistics, dropout off). Older names are kept as deprecated aliases (:data:`DEPRECATED`).
+on batch statistics, dropout off). Older names are kept as deprecated aliases
+(``hessinit.curvature.DEPRECATED``).
 
 - :mod:`~hessinit.curvature.graph`: what a model's functional graph proves, and the forward pass;
 - :mod:`~hessinit.curvature.inputs`: model, inputs, labels and layer checked at the door;

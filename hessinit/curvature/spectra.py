@@ -269,9 +269,9 @@ def spectrum(
     :func:`hessinit.curvature.graph.forward` (``training=True``: BatchNorm on the batch's
     statistics; dropout off), its Gauss-Newton term G or its curvature term R = H - G,
     restricted to one tensor (``layer``) or over all trainable weights (``layer=None``, cross-layer
-    blocks included). The product comes from :func:`hessinit.curvature.operators.
-    curvature_operator` (Kronecker for a dense kernel of a model proved to be a dense stack,
-    else autodiff); Lanczos and the residual check from :func:`top_eigenvalues`.
+    blocks included). The product comes from
+    :func:`hessinit.curvature.operators.curvature_operator` (Kronecker for a dense kernel of a
+    model proved to be a dense stack, else autodiff); Lanczos and the residual check from :func:`top_eigenvalues`.
 
     Args:
         model: a Keras model mapping inputs to logits.
