@@ -193,7 +193,7 @@ def typed_parameters(namespace, types=None):
         >>> typed_parameters({"steps": "abc", "sds": "0.01, abc"},
         ...                  {"steps": int, "sds": list[float]})
         Traceback (most recent call last):
-        hessinit.book.notebook.ParameterError: parameters of the wrong type:
+        hessinit.book.parameters.ParameterError: parameters of the wrong type:
           steps: expected int, got 'abc' ('abc' is not an integer)
           sds: expected list[float], got '0.01, abc' (item 2, 'abc' is not a number)
     """

@@ -271,7 +271,8 @@ def spectrum(
     restricted to one tensor (``layer``) or over all trainable weights (``layer=None``, cross-layer
     blocks included). The product comes from
     :func:`hessinit.curvature.operators.curvature_operator` (Kronecker for a dense kernel of a
-    model proved to be a dense stack, else autodiff); Lanczos and the residual check from :func:`top_eigenvalues`.
+    model proved to be a dense stack, else autodiff); Lanczos and the residual check from
+    :func:`top_eigenvalues`.
 
     Args:
         model: a Keras model mapping inputs to logits.
