@@ -2,10 +2,11 @@
 
 In the order the page reads: the depth-stable variance measured by root finding
 (:func:`stable_roots`, summarized by :func:`hessinit.study.analysis.root_summary`, figure
-:func:`plot_roots`; claim 2.1 by :func:`hessinit.study.claims.init_root_rows`); the schemes
+:func:`plot_roots`; claim 2.1 by :func:`init_root_rows`); the schemes
 trained with a tuned step (:func:`fit_schemes`, :func:`tuned_fits`), their paired differences
-(:func:`paired_differences`) and claim 2.2 (:data:`INIT_IMPROVES`,
-:func:`init_improves_rows`, figure :func:`plot_paired`).
+(:func:`paired_differences`) and claim 2.2 (:func:`init_improves_rows`, figure
+:func:`plot_paired`). The claims' words come from the claims table
+(:func:`hessinit.study.claimdata.ledger_row`).
 
 Imports: numpy, pandas, matplotlib, the core (:mod:`hessinit.nn`, :mod:`hessinit.init`,
 :mod:`hessinit.train`) and the shared study layer (:mod:`hessinit.study.claims`,
@@ -15,13 +16,16 @@ Imports: numpy, pandas, matplotlib, the core (:mod:`hessinit.nn`, :mod:`hessinit
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ..init import hessian_init, kernel_stds, reference_level
 from ..nn import mlp
-from ..study.claims import FAILS, claim_row, claims_table, interval_verdict
+from ..study.claimdata import ledger_row
+from ..study.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_TESTED, claims_table, interval_verdict
 from ..study.experiments import keys_last
 from ..study.figures import LAYER_COLORS, style
 from ..study.sweep import sweep
@@ -264,11 +268,81 @@ def paired_differences(final: pd.DataFrame, challenger: str = "hessian",
 
 
 #: The abstract's words claim 2.2 rests on (ACML 2021).
-INIT_IMPROVES = (
-    "we develop an approximated chain rule for Hessians which along with the principle of "
-    "controlling the norm of the layers' Hessians, can be used to explain, generalize and "
-    "improve upon existing initialization schemes."
-)
+def init_root_rows(
+    summary: pd.DataFrame,
+    *,
+    classic: dict,
+    xtol: float,
+    max_ratio: float,
+    setting: str,
+    page: str = "init_schemes",
+    claim: str = "2.1",
+) -> pd.DataFrame:
+    """Claim 2.1, one row per setting: the depth-stable c* recovers the classical variance.
+
+    The rule, with [low, high] the 95% interval of c* widened by the root's tolerance, i.e.
+    [low e^-xtol, high e^xtol]: "holds" when the classical value lies in it and high / low <=
+    ``max_ratio``; "inconclusive" when it lies in it but high / low > ``max_ratio`` (too wide to
+    tell the classical value from one ``max_ratio`` times away); "does not hold" when it lies
+    outside; "not tested" when fewer than two seeds found a sign change of the log-growth.
+
+    Args:
+        summary: rows of :func:`hessinit.study.analysis.root_summary`.
+        classic: ``label`` -> ``(c, name, source)``: the classical value, its name in the text
+            (e.g. "He, c = 2") and the row's source (one of
+            :data:`hessinit.study.claims.SOURCES`).
+        xtol: the root-finding tolerance in log c.
+        max_ratio: the widest interval (high / low) that can decide.
+        setting: the networks, with the label appended.
+        page: the chapter.
+        claim: the claim judged by this rule (5.3 judges the CNN roots alike).
+
+    Returns:
+        The claims rows (:func:`hessinit.study.claims.claims_table`).
+
+    Example:
+        >>> summary = pd.DataFrame({"label": ["relu", "tanh", "wide", "none"],
+        ...     "c": [2.0, 1.2, 1.5, float("nan")], "low": [1.95, 1.15, 0.5, float("nan")],
+        ...     "high": [2.05, 1.25, 4.0, float("nan")], "seeds": [4, 4, 4, 0],
+        ...     "c_lo": 0.5, "c_hi": 8.0})
+        >>> classic = {k: (v, k, "paper abstract") for k, v in
+        ...            [("relu", 2.0), ("tanh", 1.0), ("wide", 1.0), ("none", 1.0)]}
+        >>> rows = init_root_rows(summary, classic=classic, xtol=0.01, max_ratio=1.5, setting="s")
+        >>> [v.split(":")[0] for v in rows["verdict"]]
+        ['holds', 'does not hold', 'inconclusive', 'not tested']
+    """
+    rows = []
+    for r in summary.itertuples():
+        value, name, source = classic[r.label]
+        if r.seeds < 2:
+            c = r.c if math.isfinite(r.c) else value
+            rows.append(ledger_row(
+                claim, source=source, setting=f"{setting}; {r.label}",
+                detail="no root found", value=c, seeds=int(r.seeds),
+                rule=f"{name} lies in the 95% interval of c* over the seeds",
+                verdict=f"{NOT_TESTED}: the log-growth did not change sign in c between "
+                f"{r.c_lo:.3g} and {r.c_hi:.3g} on {int(r.seeds)} seeds (two are needed)",
+                page=page))  # fmt: skip
+            continue
+        lo, hi = r.low * math.exp(-xtol), r.high * math.exp(xtol)
+        inside = lo <= value <= hi
+        if inside and hi / lo > max_ratio:
+            v = INCONCLUSIVE
+        elif inside:
+            v = HOLDS
+        else:
+            side = "above" if value < lo else "below"
+            v = f"{FAILS}: c* = {r.c:.3g} [{r.low:.3g}, {r.high:.3g}] lies {side} {value:g}"
+        rows.append(ledger_row(
+            claim, source=source, setting=f"{setting}; {r.label}",
+            detail="geometric mean over seeds",
+            value=r.c, low=r.low, high=r.high, seeds=int(r.seeds),
+            rule=f"{name} lies in the 95% t-interval of log c* over the seeds, widened by the "
+            f"root tolerance (x e^+-{xtol:g}); inconclusive when that interval is wider than a "
+            f"factor {max_ratio:g}",
+            verdict=v, page=page))  # fmt: skip
+    return claims_table(rows)
+
 
 
 def init_improves_rows(
@@ -276,7 +350,6 @@ def init_improves_rows(
     *,
     margin: float,
     setting: str,
-    figure: str = "fig-init-paired",
     page: str = "init_schemes",
 ) -> pd.DataFrame:
     """Claim 2.2, one row per rival: the Hessian-based initializer beats it in held-out accuracy.
@@ -290,7 +363,6 @@ def init_improves_rows(
             ``test_accuracy`` rows are used).
         margin: the equivalence margin, in accuracy (0.005 = half a point).
         setting: the training, with the rival appended.
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -309,14 +381,12 @@ def init_improves_rows(
             v = f"{FAILS} (no detectable difference)"
         else:
             v = interval_verdict(r.low, r.high, ">", 0.0)
-        rows.append(claim_row(
-            "2.2", source="this book's formalization", wording=INIT_IMPROVES,
-            setting=f"{setting}; versus {r.rival}",
-            measure="held-out accuracy, Hessian-based minus rival (paired by seed)",
+        rows.append(ledger_row(
+            "2.2", setting=f"{setting}; versus {r.rival}",
             value=r.value, low=r.low, high=r.high, seeds=int(r.seeds),
             rule=f"95% t-interval of the paired difference above 0; inside +-{margin:g}: no "
             "detectable difference; below 0: worse",
-            verdict=v, figure=figure, page=page))  # fmt: skip
+            verdict=v, page=page))  # fmt: skip
     return claims_table(rows)
 
 

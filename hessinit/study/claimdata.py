@@ -1,17 +1,24 @@
-"""Claims as data: the claims table ``book/claims.yml`` and the engine that judges a frame.
+"""Claims as data: the claims table ``claims.yml`` and the engine that turns results into rows.
 
-Each claim of the ledger is one entry of ``book/claims.yml`` (:data:`CLAIM_KEYS`: its id,
+Each claim of the ledger is one entry of ``claims.yml`` (:data:`CLAIM_KEYS`: its id,
 chapter, source, the exact wording it rests on, measure, comparison, threshold, kind, figure,
-rule and what "not tested" means for it), read by :func:`read_claims`. A chapter that supplies a
-per-setting frame (:data:`FRAME_COLUMNS`: setting, value, low, high, seeds, judged) gets its
+rule and what "not tested" means for it), read by :func:`read_claims`. The table is package
+data (:data:`CLAIMS_FILE`, ``hessinit/study/claims.yml``; ``book/claims.yml`` links to it), so
+an installed wheel and the book read the same file (:func:`claims_yml`). A chapter that supplies
+a per-setting frame (:data:`FRAME_COLUMNS`: setting, value, low, high, seeds, judged) gets its
 ledger row from :func:`frame_rows`, with the verdict semantics of :mod:`hessinit.study.claims`;
-:func:`claim_chapters` is the ledger's chapter list, read from the same table.
+a chapter whose rule judges its settings itself gets its row from :func:`ledger_row`. Both take
+the claim's source, wording, measure, kind and figure from the table, never from the chapter;
+they are the only callers of :func:`hessinit.study.claims.claim_row`.
+:func:`claim_chapters` is the ledger's chapter list, read from the same table, and
+:func:`kind_counts` counts the ledger's rows per kind.
 
 Imports: pandas, PyYAML (inside :func:`read_claims`) and :mod:`hessinit.study.claims`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -30,11 +37,19 @@ from .claims import (
 
 # --------------------------------------------------------------------------------------------
 
-#: The keys of every entry of ``book/claims.yml``.
+#: The claims table shipped with the package (``book/claims.yml`` is a link to it).
+CLAIMS_FILE = Path(__file__).with_name("claims.yml")
+
+#: The keys of every entry of the claims table.
 CLAIM_KEYS = ("id", "chapter", "source", "wording", "measure", "op", "threshold", "kind",
               "figure", "rule", "not_tested")  # fmt: skip
 
-#: The kinds of claim (true by construction, a property of the measurement, a finding).
+#: Optional keys of an entry: ``structural_kind``, the kind of the rows a chapter marks as
+#: true by the network's structure (e.g. the ReLU parts of the CNN rows, R = 0 exactly).
+OPTIONAL_KEYS = ("structural_kind",)
+
+#: The kinds of claim (mathematics verified to round-off, true by construction of the test and
+#: kept as a check of the code, a finding).
 KINDS = ("fact", "sanity", "empirical")
 
 #: The columns of the per-setting frame that :func:`frame_rows` judges.
@@ -71,19 +86,133 @@ def read_claims(path: str | Path) -> dict[str, dict]:
     table = {}
     for entry in entries:
         cid = str(entry.get("id"))
-        if set(entry) != set(CLAIM_KEYS):
-            wrong = sorted(set(entry) ^ set(CLAIM_KEYS))
+        keys = set(entry) - set(OPTIONAL_KEYS)
+        if keys != set(CLAIM_KEYS):
+            wrong = sorted(keys ^ set(CLAIM_KEYS))
             raise ValueError(f"claim {cid}: missing or unknown keys {wrong}")
         if cid in table:
             raise ValueError(f"claim {cid} is listed twice")
         if entry["source"] not in SOURCES:
             raise ValueError(f"claim {cid}: source must be one of {SOURCES}")
-        if entry["kind"] not in KINDS:
+        if entry["kind"] not in KINDS or entry.get("structural_kind", "fact") not in KINDS:
             raise ValueError(f"claim {cid}: kind must be one of {KINDS}")
         if entry["op"] not in (*OP_WORDS, "~"):
             raise ValueError(f"claim {cid}: op must be one of {(*OP_WORDS, '~')}")
         table[cid] = {**entry, "id": cid}
     return table
+
+
+@functools.cache
+def _shipped() -> dict[str, dict]:
+    return read_claims(CLAIMS_FILE)
+
+
+def claims_yml() -> dict[str, dict]:
+    """The claims table shipped with the package (:data:`CLAIMS_FILE`), read once.
+
+    Returns:
+        :func:`read_claims` of :data:`CLAIMS_FILE` (a copy: editing it does not change the
+        table).
+
+    Example:
+        >>> claims_yml()["1.1"]["kind"]
+        'fact'
+    """
+    return {cid: dict(entry) for cid, entry in _shipped().items()}
+
+
+def ledger_row(
+    claim: str,
+    *,
+    setting: str,
+    value: float,
+    low: float = math.nan,
+    high: float = math.nan,
+    seeds: int,
+    rule: str,
+    verdict: str,
+    detail: str | None = None,
+    source: str | None = None,
+    structural: bool = False,
+    page: str | None = None,
+) -> dict:
+    """One ledger row of the claim ``claim``: the chapter's result, the table's words.
+
+    The source, wording, measure, kind and figure come from the claims table
+    (:func:`claims_yml`); the chapter supplies what it measured and judged. The measure reads
+    ``"<the table's measure> (<detail>)"`` when the chapter names the setting its number comes
+    from. The kind is the entry's ``kind``, or its ``structural_kind`` for a row the chapter
+    marks ``structural`` (every judged setting true by the network's structure).
+
+    Args:
+        claim: the claim's id in the table.
+        setting: what was measured.
+        value: the measured number.
+        low: lower end of its 95% interval (NaN when none applies).
+        high: upper end.
+        seeds: independent seeds or batches behind ``value``.
+        rule: the rule, in words, with the thresholds the notebook ran with.
+        verdict: the verdict (:mod:`hessinit.study.claims`).
+        detail: where the number comes from (the worst setting), appended to the measure.
+        source: the row's source where the table's entry names one per setting (claim 2.1:
+            the abstract for the activations it names); default the entry's.
+        structural: every judged setting is true by the network's structure.
+        page: the page of the row (default: the entry's chapter; per-dataset pages pass
+            ``"<chapter>/<dataset>"``).
+
+    Returns:
+        A row of :func:`hessinit.study.claims.claim_row` (its ``kind`` set).
+
+    Raises:
+        KeyError: an id not in the table.
+
+    Example:
+        >>> row = ledger_row("1.1", setting="relu", value=0.0, seeds=2, rule="r",
+        ...                  verdict="holds")
+        >>> row["kind"], row["figure"], row["measure"] == claims_yml()["1.1"]["measure"]
+        ('fact', 'fig-dominance-relu', True)
+    """
+    entry = _shipped()[str(claim)]
+    measure = entry["measure"] if detail is None else f"{entry['measure']} ({detail})"
+    kind = entry.get("structural_kind", entry["kind"]) if structural else entry["kind"]
+    return claim_row(
+        entry["id"],
+        source=entry["source"] if source is None else source,
+        wording=entry["wording"],
+        setting=setting,
+        measure=measure,
+        value=value,
+        low=low,
+        high=high,
+        seeds=seeds,
+        rule=rule,
+        verdict=verdict,
+        figure=entry["figure"],
+        page=entry["chapter"] if page is None else page,
+        kind=kind,
+    )
+
+
+def kind_counts(ledger: pd.DataFrame) -> dict[str, int]:
+    """How many rows of the ledger are of each kind (:data:`KINDS`, in that order).
+
+    Args:
+        ledger: rows with a ``kind`` column.
+
+    Returns:
+        kind -> number of rows, every kind of :data:`KINDS` listed (0 when none).
+
+    Raises:
+        ValueError: a kind not in :data:`KINDS`.
+
+    Example:
+        >>> kind_counts(pd.DataFrame({"kind": ["empirical", "fact", "empirical"]}))
+        {'fact': 1, 'sanity': 0, 'empirical': 2}
+    """
+    unknown = sorted(set(ledger["kind"]) - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown kinds {unknown}: a kind is one of {KINDS}")
+    return {k: int((ledger["kind"] == k).sum()) for k in KINDS}
 
 
 def claim_chapters(table: dict[str, dict]) -> list[str]:
@@ -186,4 +315,5 @@ def frame_rows(
         verdict=text,
         figure=entry["figure"] if figure is None else figure,
         page=entry["chapter"] if page is None else page,
+        kind=entry["kind"],
     )])  # fmt: skip

@@ -74,11 +74,12 @@ COLUMNS = (
     "verdict",
     "figure",
     "page",
+    "kind",
 )
 
 #: Columns of the ledger's own CSV (the claims page's ``table``), the row without its text.
-LEDGER_CSV_COLUMNS = ("claim", "source", "setting", "measure", "value", "low", "high", "seeds",
-                      "verdict")  # fmt: skip
+LEDGER_CSV_COLUMNS = ("claim", "kind", "source", "setting", "measure", "value", "low", "high",
+                      "seeds", "verdict")  # fmt: skip
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -247,8 +248,9 @@ def claim_row(
     verdict: str,
     figure: str,
     page: str,
+    kind: str = "empirical",
 ) -> dict:
-    """One row of a claims table.
+    """One row of a claims table (built by :mod:`hessinit.study.claimdata`, its only caller).
 
     Args:
         claim: the claim's id, e.g. ``"1.2"`` (made a string).
@@ -265,13 +267,14 @@ def claim_row(
         verdict: a verdict (see the module docstring).
         figure: the label of the figure the number comes from.
         page: the chapter.
+        kind: ``"fact"``, ``"sanity"`` or ``"empirical"`` (the claims table's kind).
 
     Returns:
         A dict with the keys :data:`COLUMNS`.
 
     Raises:
-        ValueError: when ``value`` is not finite, ``source`` or ``verdict`` is unknown, or the
-            interval does not contain the value.
+        ValueError: when ``value`` is not finite, ``source``, ``kind`` or ``verdict`` is
+            unknown, or the interval does not contain the value.
 
     Example:
         >>> row = claim_row(
@@ -286,12 +289,14 @@ def claim_row(
         raise ValueError(f"claim {claim}: the measured value is not finite ({value})")
     if source not in SOURCES:
         raise ValueError(f"claim {claim}: source must be one of {SOURCES}, got {source!r}")
+    if kind not in ("fact", "sanity", "empirical"):
+        raise ValueError(f"claim {claim}: kind must be fact, sanity or empirical, got {kind!r}")
     if not (verdict == HOLDS or verdict.startswith((ONLY_WHEN, NOT_TESTED, FAILS, INCONCLUSIVE))):
         raise ValueError(f"claim {claim}: unknown verdict {verdict!r}")
     if not (math.isnan(low) or low <= value) or not (math.isnan(high) or value <= high):
         raise ValueError(f"claim {claim}: the interval [{low}, {high}] misses the value {value}")
     values = (str(claim), source, wording, setting, measure, value, low, high, int(seeds), rule,
-              verdict, figure, page)  # fmt: skip
+              verdict, figure, page, kind)  # fmt: skip
     return dict(zip(COLUMNS, values, strict=True))
 
 
@@ -494,109 +499,10 @@ def verdict_counts(table: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-#: The words claims 1.1-1.5 formalize (the paper's body, with its conditions, was not available).
-DOMINANCE_WORDING = (
-    "authors' notebook: \"We empirically validate ... that for neural networks, under certain "
-    'conditions, the first term dominates!"; ACML 2021 abstract: "We demonstrate both '
-    'theoretically and empirically the accuracy of our approximation"'
-)
-
-
 def interval_flags(frame: pd.DataFrame, op: str, threshold: float) -> list:
     """compare_interval over the rows' ``low``/``high`` (None where inconclusive)."""
     return [compare_interval(lo, hi, op, threshold)
             for lo, hi in zip(frame["low"], frame["high"], strict=True)]  # fmt: skip
-
-
-#: The abstracts' words claims 2.1 and 2.2 rest on (arXiv v1 and ACML 2021).
-INIT_RECOVERS = (
-    "The proposed approach is more systematic and recovers previous results for DNN activations "
-    "such as smooth functions, dropouts, and ReLU."
-)
-
-
-def init_root_rows(
-    summary: pd.DataFrame,
-    *,
-    classic: dict,
-    xtol: float,
-    max_ratio: float,
-    setting: str,
-    figure: str = "fig-init-roots",
-    page: str = "init_schemes",
-) -> pd.DataFrame:
-    """Claim 2.1, one row per setting: the depth-stable c* recovers the classical variance.
-
-    The rule, with [low, high] the 95% interval of c* widened by the root's tolerance, i.e.
-    [low e^-xtol, high e^xtol]: "holds" when the classical value lies in it and high / low <=
-    ``max_ratio``; "inconclusive" when it lies in it but high / low > ``max_ratio`` (too wide to
-    tell the classical value from one ``max_ratio`` times away); "does not hold" when it lies
-    outside; "not tested" when fewer than two seeds found a sign change of the log-growth.
-
-    Args:
-        summary: rows of :func:`hessinit.study.analysis.root_summary`.
-        classic: ``label`` -> ``(c, name, source)``: the classical value, its name in the text
-            (e.g. "He, c = 2") and the row's source (one of :data:`SOURCES`).
-        xtol: the root-finding tolerance in log c.
-        max_ratio: the widest interval (high / low) that can decide.
-        setting: the networks, with the label appended.
-        figure: the figure label of the rows.
-        page: the chapter.
-
-    Returns:
-        The claims rows (:func:`claims_table`).
-
-    Example:
-        >>> summary = pd.DataFrame({"label": ["relu", "tanh", "wide", "none"],
-        ...     "c": [2.0, 1.2, 1.5, float("nan")], "low": [1.95, 1.15, 0.5, float("nan")],
-        ...     "high": [2.05, 1.25, 4.0, float("nan")], "seeds": [4, 4, 4, 0],
-        ...     "c_lo": 0.5, "c_hi": 8.0})
-        >>> classic = {k: (v, k, "paper abstract") for k, v in
-        ...            [("relu", 2.0), ("tanh", 1.0), ("wide", 1.0), ("none", 1.0)]}
-        >>> rows = init_root_rows(summary, classic=classic, xtol=0.01, max_ratio=1.5, setting="s")
-        >>> [v.split(":")[0] for v in rows["verdict"]]
-        ['holds', 'does not hold', 'inconclusive', 'not tested']
-    """
-    rows = []
-    for r in summary.itertuples():
-        value, name, source = classic[r.label]
-        if r.seeds < 2:
-            c = r.c if math.isfinite(r.c) else value
-            rows.append(claim_row(
-                "2.1", source=source, wording=INIT_RECOVERS, setting=f"{setting}; {r.label}",
-                measure="depth-stable variance factor c* (no root found)", value=c,
-                seeds=int(r.seeds),
-                rule=f"{name} lies in the 95% interval of c* over the seeds",
-                verdict=f"{NOT_TESTED}: the log-growth did not change sign in c between "
-                f"{r.c_lo:.3g} and {r.c_hi:.3g} on {int(r.seeds)} seeds (two are needed)",
-                figure=figure, page=page))  # fmt: skip
-            continue
-        lo, hi = r.low * math.exp(-xtol), r.high * math.exp(xtol)
-        inside = lo <= value <= hi
-        if inside and hi / lo > max_ratio:
-            v = INCONCLUSIVE
-        elif inside:
-            v = HOLDS
-        else:
-            side = "above" if value < lo else "below"
-            v = f"{FAILS}: c* = {r.c:.3g} [{r.low:.3g}, {r.high:.3g}] lies {side} {value:g}"
-        rows.append(claim_row(
-            "2.1", source=source, wording=INIT_RECOVERS, setting=f"{setting}; {r.label}",
-            measure="depth-stable variance factor c* (geometric mean over seeds)",
-            value=r.c, low=r.low, high=r.high, seeds=int(r.seeds),
-            rule=f"{name} lies in the 95% t-interval of log c* over the seeds, widened by the "
-            f"root tolerance (x e^+-{xtol:g}); inconclusive when that interval is wider than a "
-            f"factor {max_ratio:g}",
-            verdict=v, figure=figure, page=page))  # fmt: skip
-    return claims_table(rows)
-
-
-#: The abstracts' words claim 4.1 rests on.
-DIAGNOSTIC_WORDING = (
-    "the Hessian norm is a useful diagnostic tool which helps to rigorously initialize and "
-    "evaluate initialization schemes (ACML 2021); tracking the Hessian norm is a useful "
-    "diagnostic tool (arXiv v1)"
-)
 
 
 def abs_interval(low: float, high: float) -> tuple[float, float]:
