@@ -40,11 +40,10 @@ from ..curvature.spectra import network_spectrum
 from ..curvature.tensors import layer_tensor_norms
 from ..nn.convnets import kernel_fans, kernel_layers, plain_cnn
 from ..study import claims, stats
+from ..study.claimdata import ledger_row, root_rows
 from ..study.claims import (
-    DOMINANCE_WORDING,
     NOT_TESTED,
     OP_WORDS,
-    claim_row,
     claims_table,
     compare,
     compare_interval,
@@ -241,7 +240,6 @@ def cnn_rows(
     op: str,
     threshold: float,
     setting: str,
-    figure: str = "fig-cnn",
     page: str = "cnn",
 ) -> pd.DataFrame:
     """Claims 5.1-5.2: the linearization term dominates each kernel's block in CNNs at init.
@@ -259,7 +257,6 @@ def cnn_rows(
         op: the comparison, e.g. ``"<"``.
         threshold: the threshold, e.g. 0.1.
         setting: the data and batch, e.g. ``"mnist-5k, 128 images"``.
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -290,8 +287,8 @@ def cnn_rows(
                 low = high = math.nan
             name = f"{top['network']} {top['init']}"
             measure = (
-                f"largest mean over settings of the worst kernel's R/H ({name}, "
-                f"{'exact' if exact else 'Hutchinson'}; G/H there {top['G_over_H']:.3g})"
+                f"largest mean over settings: {name}, {'exact' if exact else 'Hutchinson'}; "
+                f"G/H there {top['G_over_H']:.3g}"
             )
             text, seeds = verdict(flags, labels), int(part["seeds"].min())
             structural = [lab for lab, e, v in zip(labels, part["exact"], part["R_over_H"],
@@ -303,12 +300,10 @@ def cnn_rows(
             value, low, high, seeds = 0.0, math.nan, math.nan, 0
             measure, where = "none", f"{label}; {setting}"
             text = f"{NOT_TESTED}: no network {label}"
-        rows.append(claim_row(
+        rows.append(ledger_row(
             claim,
-            source="this book's formalization",
-            wording=DOMINANCE_WORDING,
             setting=where,
-            measure=measure,
+            detail=measure,
             value=value,
             low=low,
             high=high,
@@ -316,7 +311,6 @@ def cnn_rows(
             rule=f"the 95% interval over seeds of the worst kernel's R/H {OP_WORDS[op]} "
                  f"{threshold:g}, per network and scheme (exact values judged as they are)",
             verdict=text,
-            figure=figure,
             page=page,
         ))  # fmt: skip
     return claims_table(rows)
@@ -414,7 +408,6 @@ def sweep_rows(
     op: str,
     threshold: float,
     setting: str,
-    figure: str = "fig-cnn-sweep",
     page: str = "cnn",
 ) -> pd.DataFrame:
     """Claim 5.4, one row per network: G dominates every kernel block over the sweep of c.
@@ -431,7 +424,6 @@ def sweep_rows(
         op: the comparison, e.g. ``"<"``.
         threshold: the threshold, e.g. 0.1.
         setting: the data and batch.
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -456,17 +448,19 @@ def sweep_rows(
         low, high = (math.nan, math.nan) if exact else (top["low"], top["high"])
         where = f"{network}, kernels N(0, c / fan-in), c from {part['c'].min():g} to "
         where += f"{part['c'].max():g}; {setting}"
-        if bool(part["exact"].all()) and bool((part["R_over_H"] == 0).all()):
+        structural = bool(part["exact"].all()) and bool((part["R_over_H"] == 0).all())
+        if structural:
             where += "; R = 0 by structure (piecewise linear)"
-        rows.append(claims.claim_row(
-            "5.4", source="this book's formalization", wording=claims.DOMINANCE_WORDING,
+        rows.append(ledger_row(
+            "5.4",
             setting=where,
-            measure=f"largest mean over the sweep of the worst kernel's R/H (c = {top['c']:g}, "
-            f"{'exact' if exact else 'Hutchinson'}; G/H there {top['G_over_H']:.3g})",
+            detail=f"largest mean over the sweep: c = {top['c']:g}, "
+            f"{'exact' if exact else 'Hutchinson'}; G/H there {top['G_over_H']:.3g}",
+            structural=structural,
             value=top["R_over_H"], low=low, high=high, seeds=int(part["seeds"].min()),
             rule=f"the 95% interval over seeds of the worst kernel's R/H {op} {threshold:g}, at "
             "each c of the sweep (exact values judged as they are)",
-            verdict=claims.verdict(flags, labels), figure=figure, page=page))  # fmt: skip
+            verdict=claims.verdict(flags, labels), page=page))  # fmt: skip
     return claims.claims_table(rows)
 
 
@@ -653,12 +647,11 @@ def depth_rows(
     xtol: float,
     max_ratio: float,
     setting: str,
-    figure: str = "fig-cnn-roots",
     page: str = "cnn",
 ) -> pd.DataFrame:
     """Claim 5.3: the depth-stable c* of plain ReLU CNNs recovers He's c = 2.
 
-    Claim 2.1's rule (:func:`hessinit.study.claims.init_root_rows`, the MLP rows) applied to
+    Claim 2.1's rule (:func:`hessinit.study.claimdata.root_rows`, the MLP rows) applied to
     the CNN roots, so the two chapters judge alike: He's value must lie in the 95% interval of
     c* over seeds widened by the root tolerance, and that interval be no wider than a factor
     ``max_ratio``. The source is this book's formalization: the abstract says the approach
@@ -670,7 +663,6 @@ def depth_rows(
         xtol: the root tolerance in log c.
         max_ratio: the widest interval (high / low) that can decide.
         setting: the networks.
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -685,9 +677,8 @@ def depth_rows(
     """
     classic = {label: (2.0, "He's c = 2", "this book's formalization")
                for label in summary["label"]}  # fmt: skip
-    rows = claims.init_root_rows(summary, classic=classic, xtol=xtol, max_ratio=max_ratio,
-                                 setting=setting, figure=figure, page=page)  # fmt: skip
-    return rows.assign(claim="5.3")
+    return root_rows("5.3", summary, classic=classic, xtol=xtol, max_ratio=max_ratio,
+                     setting=setting, page=page)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

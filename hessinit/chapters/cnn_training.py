@@ -38,6 +38,7 @@ from ..curvature.tensors import layer_tensor_norms, logits_linear_in
 from ..nn import kernel_fans, kernel_layers, mean_loss
 from ..stepsize import gradient, sgd_steps
 from ..study import analysis, claims, convnets, stats
+from ..study.claimdata import ledger_row
 from ..study.figures import layer_color, style
 from ..train import run
 
@@ -549,7 +550,6 @@ def stability(frame: pd.DataFrame, lr: float) -> pd.DataFrame:
 
 
 def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setting: str,
-                      figure: str = "fig-cnn-trainability",
                       page: str = "cnn_training") -> pd.DataFrame:  # fmt: skip
     """Claim 5.5: the Hessian norm at initialization is a useful diagnostic of CNN training.
 
@@ -566,7 +566,6 @@ def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setti
         threshold: the abs(rho) that counts as a useful ranking.
         seeds: the number of seeds behind the correlations.
         setting: the networks, initializations and training.
-        figure: the figure label of the row.
         page: the chapter.
 
     Returns:
@@ -589,14 +588,11 @@ def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setti
                      else True)  # fmt: skip
     where = [f"{n}, {o}" for n, o in zip(gaps["network"], gaps["outcome"], strict=True)]
     top = gaps.loc[gaps["rho_low"].idxmax()]
-    return claims.claims_table([claims.claim_row(
+    return claims.claims_table([ledger_row(
         "5.5",
-        source="this book's formalization",
-        wording=claims.DIAGNOSTIC_WORDING,
         setting=f"{setting}; best: {top['hessian']} for {top['outcome']} ({top['network']}), "
                 f"gap over {top['baseline']} {top['gap']:.2f} [{top['low']:.2f}, "
                 f"{top['high']:.2f}]",
-        measure="|Spearman rho|, Hessian norm at init vs held-out loss after training",
         value=top["rho_hessian"],
         low=top["rho_low"],
         high=top["rho_high"],
@@ -605,13 +601,8 @@ def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setti
              "paired interval of |rho| minus the best trivial predictor's (initial loss or "
              "gradient norm) above 0 (clustered bootstrap over seeds)",
         verdict=claims.verdict(flags, where),
-        figure=figure,
         page=page,
     )])  # fmt: skip
-
-
-#: The words claim 5.6 rests on (the dominance chapter's, carried through training).
-TRACKING_WORDING = claims.DOMINANCE_WORDING
 
 
 def tracking_rows(
@@ -620,7 +611,6 @@ def tracking_rows(
     op: str = "<",
     threshold: float,
     setting: str,
-    figure: str = "fig-cnn-tracking",
     page: str = "cnn_training",
 ) -> pd.DataFrame:
     """Claim 5.6: the linearization term keeps dominating each kernel's block through training.
@@ -637,7 +627,6 @@ def tracking_rows(
         op: the comparison.
         threshold: the R/H threshold.
         setting: the training.
-        figure: the figure label of the row.
         page: the chapter.
 
     Returns:
@@ -668,13 +657,12 @@ def tracking_rows(
     structural = list(dict.fromkeys(course.loc[zero, "network"]))
     where = setting + ("; R = 0 by structure (piecewise linear): " + ", ".join(structural)
                        if structural else "")  # fmt: skip
-    return claims.claims_table([claims.claim_row(
+    return claims.claims_table([ledger_row(
         "5.6",
-        source="this book's formalization",
-        wording=TRACKING_WORDING,
         setting=where,
-        measure=f"largest mean worst-kernel R/H over checkpoints ({top['network']}, step "
-                f"{int(top['step'])}; G/H there {top['G_over_H']:.3g})",
+        detail=f"largest mean over checkpoints: {top['network']}, step {int(top['step'])}; "
+               f"G/H there {top['G_over_H']:.3g}",
+        structural=len(structural) == course["network"].nunique(),
         value=top["R_over_H"],
         low=low,
         high=high,
@@ -683,6 +671,5 @@ def tracking_rows(
              f"of the worst kernel's R/H {'below' if op == '<' else op} {threshold:g} (exact "
              "values judged as they are)",
         verdict=claims.verdict(flags, names),
-        figure=figure,
         page=page,
     )])  # fmt: skip

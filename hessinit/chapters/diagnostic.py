@@ -18,10 +18,9 @@ import pandas as pd
 
 from ..curvature import hessian_norms_all_layers
 from ..nn import mlp
+from ..study.claimdata import ledger_row
 from ..study.claims import (
-    DIAGNOSTIC_WORDING,
     abs_interval,
-    claim_row,
     claims_table,
     compare_interval,
     verdict,
@@ -107,7 +106,6 @@ def diagnostic_rows(
     *,
     threshold: float,
     setting: str,
-    figure: str = "fig-diagnostic",
     page: str = "diagnostic",
 ) -> pd.DataFrame:
     """Claims 4.1 and 4.2: the Hessian norm at initialization predicts the loss after training.
@@ -130,7 +128,6 @@ def diagnostic_rows(
             ``high``.
         threshold: the abs(rho) that counts as useful.
         setting: the initializations and training.
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -157,12 +154,9 @@ def diagnostic_rows(
                                                             strict=True)]  # fmt: skip
     n = int(corr["n"].max())
     return claims_table([
-        claim_row(
+        ledger_row(
             "4.1",
-            source="this book's formalization",
-            wording=DIAGNOSTIC_WORDING,
             setting=f"{setting}; best: {hess['predictor'][top]} with {hess['outcome'][top]}",
-            measure="|Spearman rho|, Hessian norm at init vs final loss",
             value=abs(hess["rho"][top]),
             low=lo,
             high=hi,
@@ -171,16 +165,13 @@ def diagnostic_rows(
                  "the Hessian predictors are each layer's norm, their sum, max and the "
                  "distance from a data-given level",
             verdict=verdict(oks, where),
-            figure=figure,
             page=page,
         ),
-        claim_row(
+        ledger_row(
             "4.2",
-            source="this book's formalization",
-            wording=DIAGNOSTIC_WORDING,
             setting=f"{setting}; {worst['hessian']} against {worst['baseline']} "
                     f"({worst['outcome']})",
-            measure="|rho| Hessian predictor minus |rho| best trivial baseline (worst outcome)",
+            detail="worst outcome",
             value=worst["gap"],
             low=worst["low"],
             high=worst["high"],
@@ -188,7 +179,6 @@ def diagnostic_rows(
             rule="paired bootstrap interval of the gap above 0: the Hessian norm ranks the "
                  "initializations better than the initial loss or gradient norm",
             verdict=verdict(gap_ok, [str(o) for o in gaps["outcome"]]),
-            figure=figure,
             page=page,
         ),
     ])  # fmt: skip

@@ -26,11 +26,10 @@ import pandas as pd
 from ..curvature import full_gauss_newton, full_hessian, hessian_norms_all_layers
 from ..init import kernel_stds
 from ..nn import dense_layers, mlp, softmax_saturation
+from ..study.claimdata import ledger_row
 from ..study.claims import (
-    DOMINANCE_WORDING,
     NOT_TESTED,
     OP_WORDS,
-    claim_row,
     claims_table,
     compare,
     interval_flags,
@@ -116,7 +115,6 @@ def dominance_relu_rows(
     *,
     threshold: float,
     setting: str,
-    figure: str = "fig-dominance-relu",
     page: str = "dominance",
 ) -> pd.DataFrame:
     """Claim 1.1: for ReLU, R = 0 on each layer's block, measured from the autodiff matrices.
@@ -132,7 +130,6 @@ def dominance_relu_rows(
         check: rows of :func:`hessinit.chapters.dominance.relu_exactness`.
         threshold: the round-off level, e.g. 1e-10.
         setting: the networks and data.
-        figure: the figure label of the row.
         page: the chapter.
 
     Returns:
@@ -150,18 +147,14 @@ def dominance_relu_rows(
     """
     relu = check[check["activation"] == "relu"].dropna(subset=["R_over_H"])  # NaN: H_l = 0
     worst = relu.groupby("seed", sort=False)["R_over_H"].max()
-    return claims_table([claim_row(
+    return claims_table([ledger_row(
             "1.1",
-            source="this book's formalization",
-            wording=DOMINANCE_WORDING,
             setting=f"ReLU; {setting}",
-            measure="largest ||H_l - G_l||_F / ||H_l||_F over layer blocks and seeds (autodiff)",
             value=worst.max(),
             seeds=len(worst),
             rule=f"||H_l - G_l||_F / ||H_l||_F < {threshold:g} (round-off) on every layer block",
             verdict=verdict(compare(worst.values, "<", threshold),
                             [f"seed {s}" for s in worst.index]),
-            figure=figure,
             page=page,
         )])  # fmt: skip
 
@@ -378,7 +371,6 @@ def dominance_init_rows(
     op: str,
     threshold: float,
     setting: str,
-    figure: str = "fig-dominance-init",
     page: str = "dominance",
 ) -> pd.DataFrame:
     """Claims 1.2-1.3: the linearization term dominates each layer's block at initialization.
@@ -396,7 +388,6 @@ def dominance_init_rows(
         op: the comparison, e.g. ``"<"``.
         threshold: the threshold, e.g. 0.1.
         setting: the network and data, e.g. ``"784-30-30-10 MLP, 256 images per seed"``.
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -441,22 +432,17 @@ def dominance_init_rows(
             top = judged.loc[judged["R_over_H"].idxmax()]
             value, low, high = top["R_over_H"], top["low"], top["high"]
             name = labels(top.to_frame().T)[0]
-            measure = (
-                f"largest mean over settings of the worst layer's R/H ({name}; "
-                f"G/H there {top['G_over_H']:.3g})"
-            )
+            measure = f"largest mean over settings: {name}; G/H there {top['G_over_H']:.3g}"
             text = verdict(interval_flags(judged, op, threshold), labels(judged))
             seeds = int(judged["seeds"].min())
         else:
             value, low, high, seeds = 0.0, math.nan, math.nan, 0
             measure = "none: every setting saturated"
             text = f"{NOT_TESTED}: every setting saturated the softmax"
-        rows.append(claim_row(
+        rows.append(ledger_row(
             claim,
-            source="this book's formalization",
-            wording=DOMINANCE_WORDING,
             setting=where,
-            measure=measure,
+            detail=measure,
             value=value,
             low=low,
             high=high,
@@ -464,7 +450,6 @@ def dominance_init_rows(
             rule=f"the 95% interval over seeds of the worst layer's R/H {OP_WORDS[op]} "
                  f"{threshold:g}, per setting",
             verdict=text,
-            figure=figure,
             page=page,
         ))  # fmt: skip
     return claims_table(rows)
@@ -609,7 +594,6 @@ def dominance_training_rows(
     threshold: float,
     target: float,
     setting: str,
-    figure: str = "fig-dominance-training",
     page: str = "dominance",
 ) -> pd.DataFrame:
     """Claim 1.4: the linearization term dominates each layer's block once the loss is low.
@@ -627,7 +611,6 @@ def dominance_training_rows(
         threshold: the threshold.
         target: the loss (nats, on the Hessian batch) a run must reach.
         setting: the training, e.g. ``"784-30-30-10, SGD lr 0.1, 3000 steps"``.
-        figure: the figure label of the row.
         page: the chapter.
 
     Returns:
@@ -659,26 +642,21 @@ def dominance_training_rows(
         top = judged.loc[judged["R_over_H"].idxmax()]
         value, low, high = top["R_over_H"], top["low"], top["high"]
         seeds = int(judged["seeds"].min())
-        measure = (
-            f"largest mean final worst-layer R/H over activations ({top.name}; G/H there "
-            f"{top['G_over_H']:.3g})"
-        )
+        measure = f"largest mean over activations: {top.name}; G/H there {top['G_over_H']:.3g}"
         # an activation that did not reach the target is not among the settings where it holds
         flags = interval_flags(judged, op, threshold) + [False] * len(missed)
         text = verdict(flags, [*judged.index, *missed.index])
     else:
         value, low, high, seeds = smooth["loss_min"].min(), math.nan, math.nan, 0
-        measure = "lowest Hessian-batch loss reached (nats); R/H not judged"
+        measure = "not reached: the value is the lowest Hessian-batch loss, nats"
         text = (
             f"{NOT_TESTED}: the lowest Hessian-batch loss reached was {value:.3g} nats "
             f"(target <= {target:g})"
         )
-    return claims_table([claim_row(
+    return claims_table([ledger_row(
             "1.4",
-            source="this book's formalization",
-            wording=DOMINANCE_WORDING,
             setting=where,
-            measure=measure,
+            detail=measure,
             value=value,
             low=low,
             high=high,
@@ -686,7 +664,6 @@ def dominance_training_rows(
             rule=f"after training to a loss <= {target:g}: the 95% interval over seeds of the "
                  f"worst layer's R/H {OP_WORDS[op]} {threshold:g}, per activation",
             verdict=text,
-            figure=figure,
             page=page,
         )])  # fmt: skip
 

@@ -20,10 +20,9 @@ import pandas as pd
 
 from ..curvature import full_gauss_newton, full_hessian, hutchinson_norms, num_params
 from ..nn import mlp
+from ..study.claimdata import ledger_row
 from ..study.claims import (
-    DOMINANCE_WORDING,
     OP_WORDS,
-    claim_row,
     claims_table,
     interval_flags,
     verdict,
@@ -228,7 +227,6 @@ def dominance_whole_rows(
     op: str,
     threshold: float,
     setting: str,
-    figure: str = "fig-dominance-whole",
     page: str = "dominance",
 ) -> pd.DataFrame:
     """Claim 1.5: the linearization term dominates the Hessian of the whole network.
@@ -244,7 +242,6 @@ def dominance_whole_rows(
         op: the comparison, e.g. ``"<"``.
         threshold: the threshold.
         setting: the estimate's setting (weights, stds, images, probes).
-        figure: the figure label of the row.
         page: the chapter.
 
     Returns:
@@ -263,13 +260,11 @@ def dominance_whole_rows(
     """
     where = [f"{a} sd={s:g}" for a, s in zip(ratios["activation"], ratios["sd"], strict=True)]
     top = ratios.loc[ratios["R_over_H"].idxmax()]
-    return claims_table([claim_row(
+    return claims_table([ledger_row(
             "1.5",
-            source="this book's formalization",
-            wording=DOMINANCE_WORDING,
             setting=setting,
-            measure=f"largest whole-network R/H over the networks ({top['activation']} "
-                    f"sd={top['sd']:g}; G/H there {top['G_over_H']:.3g})",
+            detail=f"largest over the networks: {top['activation']} sd={top['sd']:g}; G/H "
+                   f"there {top['G_over_H']:.3g}",
             value=top["R_over_H"],
             low=top["low"],
             high=top["high"],
@@ -277,6 +272,5 @@ def dominance_whole_rows(
             rule=f"the paired 95% interval (same probes) of the whole network's R/H "
                  f"{OP_WORDS[op]} {threshold:g}, per network",
             verdict=verdict(interval_flags(ratios, op, threshold), where),
-            figure=figure,
             page=page,
         )])  # fmt: skip

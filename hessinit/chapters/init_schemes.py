@@ -16,16 +16,14 @@ Imports: numpy, pandas, matplotlib, the core (:mod:`hessinit.nn`, :mod:`hessinit
 
 from __future__ import annotations
 
-import math
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ..init import hessian_init, kernel_stds, reference_level
 from ..nn import mlp
-from ..study.claimdata import ledger_row
-from ..study.claims import FAILS, HOLDS, INCONCLUSIVE, NOT_TESTED, claims_table, interval_verdict
+from ..study.claimdata import ledger_row, root_rows
+from ..study.claims import FAILS, claims_table, interval_verdict
 from ..study.experiments import keys_last
 from ..study.figures import LAYER_COLORS, style
 from ..study.sweep import sweep
@@ -276,73 +274,34 @@ def init_root_rows(
     max_ratio: float,
     setting: str,
     page: str = "init_schemes",
-    claim: str = "2.1",
 ) -> pd.DataFrame:
     """Claim 2.1, one row per setting: the depth-stable c* recovers the classical variance.
 
-    The rule, with [low, high] the 95% interval of c* widened by the root's tolerance, i.e.
-    [low e^-xtol, high e^xtol]: "holds" when the classical value lies in it and high / low <=
-    ``max_ratio``; "inconclusive" when it lies in it but high / low > ``max_ratio`` (too wide to
-    tell the classical value from one ``max_ratio`` times away); "does not hold" when it lies
-    outside; "not tested" when fewer than two seeds found a sign change of the log-growth.
+    The rule of :func:`hessinit.study.claimdata.root_rows` (shared with the CNN chapter's
+    claim 5.3) on the MLP roots.
 
     Args:
         summary: rows of :func:`hessinit.study.analysis.root_summary`.
         classic: ``label`` -> ``(c, name, source)``: the classical value, its name in the text
-            (e.g. "He, c = 2") and the row's source (one of
-            :data:`hessinit.study.claims.SOURCES`).
+            (e.g. "He, c = 2") and the row's source.
         xtol: the root-finding tolerance in log c.
         max_ratio: the widest interval (high / low) that can decide.
         setting: the networks, with the label appended.
         page: the chapter.
-        claim: the claim judged by this rule (5.3 judges the CNN roots alike).
 
     Returns:
-        The claims rows (:func:`hessinit.study.claims.claims_table`).
+        The claims rows, claim ``"2.1"``.
 
     Example:
-        >>> summary = pd.DataFrame({"label": ["relu", "tanh", "wide", "none"],
-        ...     "c": [2.0, 1.2, 1.5, float("nan")], "low": [1.95, 1.15, 0.5, float("nan")],
-        ...     "high": [2.05, 1.25, 4.0, float("nan")], "seeds": [4, 4, 4, 0],
-        ...     "c_lo": 0.5, "c_hi": 8.0})
-        >>> classic = {k: (v, k, "paper abstract") for k, v in
-        ...            [("relu", 2.0), ("tanh", 1.0), ("wide", 1.0), ("none", 1.0)]}
-        >>> rows = init_root_rows(summary, classic=classic, xtol=0.01, max_ratio=1.5, setting="s")
-        >>> [v.split(":")[0] for v in rows["verdict"]]
-        ['holds', 'does not hold', 'inconclusive', 'not tested']
+        >>> summary = pd.DataFrame({"label": ["relu"], "c": [2.0], "low": [1.95],
+        ...     "high": [2.05], "seeds": [4], "c_lo": 0.5, "c_hi": 8.0})
+        >>> classic = {"relu": (2.0, "He, c = 2", "paper abstract")}
+        >>> init_root_rows(summary, classic=classic, xtol=0.01, max_ratio=1.5,
+        ...                setting="s")[["claim", "verdict"]].values.tolist()
+        [['2.1', 'holds']]
     """
-    rows = []
-    for r in summary.itertuples():
-        value, name, source = classic[r.label]
-        if r.seeds < 2:
-            c = r.c if math.isfinite(r.c) else value
-            rows.append(ledger_row(
-                claim, source=source, setting=f"{setting}; {r.label}",
-                detail="no root found", value=c, seeds=int(r.seeds),
-                rule=f"{name} lies in the 95% interval of c* over the seeds",
-                verdict=f"{NOT_TESTED}: the log-growth did not change sign in c between "
-                f"{r.c_lo:.3g} and {r.c_hi:.3g} on {int(r.seeds)} seeds (two are needed)",
-                page=page))  # fmt: skip
-            continue
-        lo, hi = r.low * math.exp(-xtol), r.high * math.exp(xtol)
-        inside = lo <= value <= hi
-        if inside and hi / lo > max_ratio:
-            v = INCONCLUSIVE
-        elif inside:
-            v = HOLDS
-        else:
-            side = "above" if value < lo else "below"
-            v = f"{FAILS}: c* = {r.c:.3g} [{r.low:.3g}, {r.high:.3g}] lies {side} {value:g}"
-        rows.append(ledger_row(
-            claim, source=source, setting=f"{setting}; {r.label}",
-            detail="geometric mean over seeds",
-            value=r.c, low=r.low, high=r.high, seeds=int(r.seeds),
-            rule=f"{name} lies in the 95% t-interval of log c* over the seeds, widened by the "
-            f"root tolerance (x e^+-{xtol:g}); inconclusive when that interval is wider than a "
-            f"factor {max_ratio:g}",
-            verdict=v, page=page))  # fmt: skip
-    return claims_table(rows)
-
+    return root_rows("2.1", summary, classic=classic, xtol=xtol, max_ratio=max_ratio,
+                     setting=setting, page=page)  # fmt: skip
 
 
 def init_improves_rows(
@@ -443,7 +402,7 @@ def root_words(summary: pd.DataFrame, classic: dict, root_claims: pd.DataFrame) 
         summary: :func:`hessinit.study.analysis.root_summary` (``label``, ``c``, ``low``,
             ``high``, ``spread``, ``spread_max``, ``dropout``).
         classic: label -> (classical c, its name, source).
-        root_claims: :func:`hessinit.study.claims.init_root_rows` (``setting``, ``verdict``).
+        root_claims: :func:`init_root_rows` (``setting``, ``verdict``).
 
     Returns:
         Glue name -> text.

@@ -3,10 +3,10 @@
 In the order the page reads: the runs over seeds and stds (:func:`original_runs`), the per-seed
 course of ||R|| / ||H|| and its extremes (:func:`sd_ratio_course`, :func:`seed_extremes`), the
 swing of the Hessian norm around its peak (:func:`peak_swing`) and the rule of claim 0.1 on the
-authors' words :data:`NOTEBOOK_EXPLODES` (:func:`original_explode_rows`); the early loss gains
+authors' words (:func:`original_explode_rows`); the early loss gains
 (:func:`loss_gains`) and per-layer gradients (:func:`layer_gradients`) behind claim 0.2
-(:data:`NOTEBOOK_SLOW`, :func:`original_slow_rows`); the dense1 course of the repeated-batch
-run (:func:`dense1_course`).
+(:func:`original_slow_rows`; the words of both come from the claims table); the dense1
+course of the repeated-batch run (:func:`dense1_course`).
 
 Imports: numpy, pandas, the core (:mod:`hessinit.nn`, :mod:`hessinit.train`) and the shared
 study layer (:mod:`hessinit.study.claims`, :mod:`hessinit.study.stats`,
@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 
 from ..nn import dense_layers, mean_loss, mlp
+from ..study.claimdata import ledger_row
 from ..study.claims import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
     NOT_TESTED,
     ONLY_WHEN,
-    claim_row,
     claims_table,
     compare_interval,
     interval_verdict,
@@ -140,10 +140,6 @@ def peak_swing(frame: pd.DataFrame, sd: float) -> pd.DataFrame:
 
 
 #: The authors' notebook on a large initial std, verbatim (its typos kept).
-NOTEBOOK_EXPLODES = ("For big sdt, the Hessian explodes and oscillades from very big values like "
-                     "100 to very small ones.")  # fmt: skip
-
-
 def _all_of(flags) -> bool | None:
     """Conjunction of comparisons that may be inconclusive (None)."""
     if any(f is False for f in flags):
@@ -161,7 +157,6 @@ def original_explode_rows(
     peak: float,
     swing: float,
     setting: str,
-    figure: str = "fig-original-fresh",
     page: str = "original",
 ) -> pd.DataFrame:
     """Claim 0.1: for a big sd the Hessian "explodes and oscillades ... like 100".
@@ -185,7 +180,6 @@ def original_explode_rows(
         peak: the peak that counts as "very big values like 100".
         swing: the peak / trough that counts as an oscillation to "very small ones".
         setting: the training (data, steps, lr).
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -201,16 +195,14 @@ def original_explode_rows(
         [['dense1, sd 1 against sd 1e-05; tiny', 'does not hold'], ['dense2 at sd 1; tiny', 'holds']]
     """  # noqa: E501
     e = mean_interval(extremes["high"])
-    rows = [claim_row(
+    rows = [ledger_row(
         "0.1",
-        source="authors' notebook",
-        wording=NOTEBOOK_EXPLODES,
         setting=f"dense1, sd {big:g} against sd {small:g}; {setting}",
-        measure="largest ||H_dense1||_F(sd big) / ||H_dense1||_F(sd small) over checkpoints",
+        detail="dense1: the largest ratio over checkpoints",
         value=e.value, low=e.low, high=e.high, seeds=e.n,
         rule=f"the 95% interval above {factor:g} (dense1 is the layer the notebook measures)",
         verdict=interval_verdict(e.low, e.high, ">", factor),
-        figure=figure, page=page,
+        page=page,
     )]  # fmt: skip
     for layer, part in peaks[peaks["layer"] != "dense1"].groupby("layer", sort=True):
         p = mean_interval(part["peak"])
@@ -223,18 +215,16 @@ def original_explode_rows(
         else:
             ok = _all_of([high, falls])
             text = INCONCLUSIVE if ok is None else HOLDS if ok else FAILS
-        rows.append(claim_row(
+        rows.append(ledger_row(
             "0.1",
-            source="authors' notebook",
-            wording=NOTEBOOK_EXPLODES,
             setting=f"{layer} at sd {big:g}; {setting}",
-            measure=f"peak ||H_{layer}||_F over training (peak / later trough: "
-            f"{10 ** w.value:.2g}, geometric mean)",
+            detail=f"{layer}: peak ||H_{layer}||_F over training; peak / later trough "
+            f"{10 ** w.value:.2g}, geometric mean",
             value=p.value, low=p.low, high=p.high, seeds=p.n,
             rule=f"95% intervals of the peak above {peak:g} and of log10(peak / trough after "
             f"it) above {math.log10(swing):g}",
             verdict=text,
-            figure=figure, page=page,
+            page=page,
         ))  # fmt: skip
     return claims_table(rows)
 
@@ -319,10 +309,6 @@ def layer_gradients(data, sds, seeds, widths=(30, 30), hessian_batch=1024) -> pd
 
 
 #: The authors' notebook on a small initial std, verbatim.
-NOTEBOOK_SLOW = ("For small sdt, while the hessian is very small, the gradients are very small too "
-                 "and then we get very small gains.")  # fmt: skip
-
-
 def original_slow_rows(
     gains: pd.DataFrame,
     *,
@@ -330,7 +316,6 @@ def original_slow_rows(
     fraction: float,
     min_gain: float,
     setting: str,
-    figure: str = "fig-original-fresh",
     page: str = "original",
 ) -> pd.DataFrame:
     """Claim 0.2: for a small sd "we get very small gains".
@@ -349,7 +334,6 @@ def original_slow_rows(
         fraction: the largest share of the baseline's gain that counts as "very small".
         min_gain: the mean gain (nats) the baseline must reach for the claim to be testable.
         setting: the training.
-        figure: the figure label of the row.
         page: the chapter.
 
     Returns:
@@ -369,21 +353,21 @@ def original_slow_rows(
     others = table.drop(columns=[small])
     final = gains[gains["sd"] != small].groupby("sd")["loss_end"].mean()
     best = final.idxmin()
-    base = dict(claim="0.2", source="authors' notebook", wording=NOTEBOOK_SLOW,
+    base = dict(claim="0.2",
                 setting=f"sd {small:g} against the sd with the lowest final loss ({best:g}); "
                 f"{setting}",
-                seeds=len(table), figure=figure, page=page)  # fmt: skip
+                seeds=len(table), page=page)  # fmt: skip
     if not others[best].mean() >= min_gain:
-        return claims_table([claim_row(
-            **base, measure=f"mean loss gain at sd {best:g} (nats)", value=others[best].mean(),
+        return claims_table([ledger_row(
+            **base, detail=f"not reached: mean loss gain at sd {best:g}, nats",
+            value=others[best].mean(),
             rule=f"testable once some sd gains {min_gain:g} nats",
             verdict=f"{NOT_TESTED}: the baseline gained less than {min_gain:g} nats on average "
             f"({others[best].mean():.3g} at sd {best:g})",
         )])  # fmt: skip
     r = ratio_of_means(table[small], table[best])
-    return claims_table([claim_row(
+    return claims_table([ledger_row(
         **base,
-        measure="loss gain on the Hessian batch, small sd / best sd (ratio of means)",
         value=r.value, low=r.low, high=r.high,
         rule=f"the 95% interval below {fraction:g} (a 'very small' gain)",
         verdict=interval_verdict(r.low, r.high, "<", fraction),

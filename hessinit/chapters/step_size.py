@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..nn import dense_layers, mlp
-from ..study.claims import NOT_TESTED, claim_row, claims_table, compare_interval, verdict
+from ..study.claimdata import ledger_row
+from ..study.claims import NOT_TESTED, claims_table, compare_interval, verdict
 from ..study.experiments import keys_last
 from ..study.figures import LAYER_COLORS, layer_color, style
 from ..study.sweep import sweep
@@ -191,10 +192,6 @@ def plot_gamma(cp: pd.DataFrame, schedule: str):
     return fig
 
 
-#: The authors' notebook on step sizes, the words claims 3.1-3.4 rest on (typo as written).
-STEP_WORDING = "the Hessian matrix calculation allows us to drive the optimization (step size)"
-
-
 def _sd_label(sd) -> str:
     return f"sd = {sd:g}"
 
@@ -203,7 +200,6 @@ def step_model_rows(
     gains: pd.DataFrame,
     *,
     setting: str,
-    figure: str = "fig-step-gamma",
     page: str = "step_size",
 ) -> pd.DataFrame:
     """Claims 3.1 and 3.2: the second-order term of the Taylor model earns its keep.
@@ -221,7 +217,6 @@ def step_model_rows(
         gains: one row per (sd, seed) with ``gain`` and ``gain_star``
             (:func:`hessinit.chapters.step_size.seed_means` of the checkpoints).
         setting: the training.
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -247,12 +242,10 @@ def step_model_rows(
             where.append(_sd_label(sd))
             per_sd.append(f"{_sd_label(sd)}: {e.value:.3g} [{e.low:.3g}, {e.high:.3g}]")
         pooled = mean_interval(gains.groupby("seed")[column].mean())
-        rows.append(claim_row(
+        rows.append(ledger_row(
             claim,
-            source="this book's formalization",
-            wording=STEP_WORDING,
             setting=f"{setting}; {step}; gain per sd {'; '.join(per_sd)}",
-            measure="|rel. error| linear minus quadratic model (mean over sds and checkpoints)",
+            detail="mean over sds and checkpoints",
             value=pooled.value,
             low=pooled.low,
             high=pooled.high,
@@ -261,7 +254,6 @@ def step_model_rows(
                  "the linear one: per sd the 95% t-interval over seeds of the mean gain is "
                  "above 0",
             verdict=verdict(oks, where),
-            figure=figure,
             page=page,
         ))  # fmt: skip
     return claims_table(rows)
@@ -332,7 +324,6 @@ def step_training_rows(
     *,
     taylor: Sequence[str],
     setting: str,
-    figure: str = "fig-step-training",
     page: str = "step_size",
 ) -> pd.DataFrame:
     """Claims 3.3, 3.4, ...: a Taylor step ends lower than the best tuned fixed step.
@@ -351,7 +342,6 @@ def step_training_rows(
         best: rows of :func:`hessinit.study.analysis.best_fixed` (``init``, ``lr``).
         taylor: the Taylor schedules, in claim order.
         setting: the training.
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -387,13 +377,11 @@ def step_training_rows(
         finite = mine[np.isfinite(mine["diff"])]
         pooled = mean_interval(finite.groupby("seed")["diff"].mean())
         diverged = int(mine["challenger_diverged"].sum())
-        rows.append(claim_row(
+        rows.append(ledger_row(
             f"3.{3 + i}",
-            source="this book's formalization",
-            wording=STEP_WORDING,
             setting=f"{setting}; {name} against the best fixed lr per sd ({lrs}); "
                     f"{diverged} diverged {name} runs; difference per sd {'; '.join(per_sd)}",
-            measure="final loss, Taylor minus best fixed step (nats, mean over sds)",
+            detail="mean over sds",
             value=pooled.value,
             low=pooled.low,
             high=pooled.high,
@@ -401,7 +389,6 @@ def step_training_rows(
             rule="per sd, the 95% t-interval of the paired final-loss difference over seeds "
                  "is below 0 (a diverged Taylor run loses)",
             verdict=verdict(oks, where),
-            figure=figure,
             page=page,
         ))  # fmt: skip
     return claims_table(rows)
@@ -638,7 +625,6 @@ def step_stability_rows(
     *,
     setting: str,
     first: int = 5,
-    figure: str = "fig-step-stability",
     page: str = "step_size",
 ) -> pd.DataFrame:
     """The stability bound 2 / lambda_max at initialization as a rule for fixed steps.
@@ -657,7 +643,6 @@ def step_stability_rows(
         outcomes: rows of :func:`hessinit.chapters.step_size.stability_outcomes`.
         setting: the training.
         first: n, the first claim being 3.n.
-        figure: the figure label of the rows.
         page: the chapter.
 
     Returns:
@@ -684,30 +669,26 @@ def step_stability_rows(
             oks.append(bool(part.all()))
             where.append(_sd_label(sd))
         base = dict(
-            source="this book's formalization",
-            wording=STEP_WORDING,
             seeds=outcomes["seed"].nunique(),
             rule=f"per sd, every fixed step of the grid {side} 2 / lambda_max of the network's "
             f"Hessian at initialization {does} (fails: diverges or ends with a loss not below "
             "the initial one)",
-            figure=figure,
             page=page,
         )
         if mine.empty:
-            rows.append(claim_row(
+            rows.append(ledger_row(
                 f"3.{first + i}", **base,
                 setting=f"{setting}; {len(outcomes)} fixed-step runs",
-                measure=f"fixed-step runs with lr {side} 2/lambda_max(init)",
                 value=0,
                 verdict=f"{NOT_TESTED}: no fixed step of the grid is {side} the bound",
             ))  # fmt: skip
             continue
         pooled = mean_interval(claimed.groupby(mine["seed"]).mean())
-        rows.append(claim_row(
+        rows.append(ledger_row(
             f"3.{first + i}", **base,
             setting=f"{setting}; {int(claimed.sum())} of the {len(mine)} fixed-step runs with "
                     f"lr {side} 2/lambda_max(init) {did}",
-            measure=f"fraction of fixed-step runs {side} 2/lambda_max(init) that {did}",
+            detail=f"the fraction that {did}",
             value=pooled.value,
             low=pooled.low,
             high=pooled.high,

@@ -25,6 +25,9 @@ from pathlib import Path
 import pandas as pd
 
 from .claims import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
     NOT_TESTED,
     OP_WORDS,
     SOURCES,
@@ -193,6 +196,82 @@ def ledger_row(
     )
 
 
+def root_rows(
+    claim: str,
+    summary: pd.DataFrame,
+    *,
+    classic: dict,
+    xtol: float,
+    max_ratio: float,
+    setting: str,
+    page: str | None = None,
+) -> pd.DataFrame:
+    """A claim of op ``"~"`` (2.1, 5.3), one row per setting: c* recovers the classical value.
+
+    The rule, with [low, high] the 95% interval of c* widened by the root's tolerance, i.e.
+    [low e^-xtol, high e^xtol]: "holds" when the classical value lies in it and high / low <=
+    ``max_ratio``; "inconclusive" when it lies in it but high / low > ``max_ratio`` (too wide to
+    tell the classical value from one ``max_ratio`` times away); "does not hold" when it lies
+    outside; "not tested" when fewer than two seeds found a sign change of the log-growth.
+
+    Args:
+        claim: the claim's id in the claims table.
+        summary: rows of :func:`hessinit.study.analysis.root_summary`.
+        classic: ``label`` -> ``(c, name, source)``: the classical value, its name in the text
+            (e.g. "He, c = 2") and the row's source (one of
+            :data:`hessinit.study.claims.SOURCES`).
+        xtol: the root-finding tolerance in log c.
+        max_ratio: the widest interval (high / low) that can decide.
+        setting: the networks, with the label appended.
+        page: the page (default: the claim's chapter).
+
+    Returns:
+        The claims rows (:func:`hessinit.study.claims.claims_table`), one per setting.
+
+    Example:
+        >>> summary = pd.DataFrame({"label": ["relu", "tanh", "wide", "none"],
+        ...     "c": [2.0, 1.2, 1.5, float("nan")], "low": [1.95, 1.15, 0.5, float("nan")],
+        ...     "high": [2.05, 1.25, 4.0, float("nan")], "seeds": [4, 4, 4, 0],
+        ...     "c_lo": 0.5, "c_hi": 8.0})
+        >>> classic = {k: (v, k, "paper abstract") for k, v in
+        ...            [("relu", 2.0), ("tanh", 1.0), ("wide", 1.0), ("none", 1.0)]}
+        >>> rows = root_rows("2.1", summary, classic=classic, xtol=0.01, max_ratio=1.5, setting="s")
+        >>> [v.split(":")[0] for v in rows["verdict"]]
+        ['holds', 'does not hold', 'inconclusive', 'not tested']
+    """
+    rows = []
+    for r in summary.itertuples():
+        value, name, source = classic[r.label]
+        if r.seeds < 2:
+            c = r.c if math.isfinite(r.c) else value
+            rows.append(ledger_row(
+                claim, source=source, setting=f"{setting}; {r.label}",
+                detail="no root found", value=c, seeds=int(r.seeds),
+                rule=f"{name} lies in the 95% interval of c* over the seeds",
+                verdict=f"{NOT_TESTED}: the log-growth did not change sign in c between "
+                f"{r.c_lo:.3g} and {r.c_hi:.3g} on {int(r.seeds)} seeds (two are needed)",
+                page=page))  # fmt: skip
+            continue
+        lo, hi = r.low * math.exp(-xtol), r.high * math.exp(xtol)
+        inside = lo <= value <= hi
+        if inside and hi / lo > max_ratio:
+            v = INCONCLUSIVE
+        elif inside:
+            v = HOLDS
+        else:
+            side = "above" if value < lo else "below"
+            v = f"{FAILS}: c* = {r.c:.3g} [{r.low:.3g}, {r.high:.3g}] lies {side} {value:g}"
+        rows.append(ledger_row(
+            claim, source=source, setting=f"{setting}; {r.label}",
+            detail="geometric mean over seeds",
+            value=r.c, low=r.low, high=r.high, seeds=int(r.seeds),
+            rule=f"{name} lies in the 95% t-interval of log c* over the seeds, widened by the "
+            f"root tolerance (x e^+-{xtol:g}); inconclusive when that interval is wider than a "
+            f"factor {max_ratio:g}",
+            verdict=v, page=page))  # fmt: skip
+    return claims_table(rows)
+
+
 def kind_counts(ledger: pd.DataFrame) -> dict[str, int]:
     """How many rows of the ledger are of each kind (:data:`KINDS`, in that order).
 
@@ -248,7 +327,7 @@ def frame_rows(
     entry's ``not_tested`` text.
 
     Args:
-        entry: a claim of :func:`read_claims` (``id``, ``source``, ``wording``, ``op``,
+        entry: a claim of :func:`read_claims` (``id``, ``source``, ``wording``, ``op``, ``kind``,
             ``threshold``, ``figure``, ``chapter``, ``rule``, ``measure``, ``not_tested``).
         frame: one row per setting with the columns :data:`FRAME_COLUMNS`.
         setting: what was measured, for the row's setting.
@@ -266,7 +345,7 @@ def frame_rows(
     Example:
         >>> entry = {"id": "1.5", "chapter": "dominance", "source": "paper abstract",
         ...          "wording": "w", "measure": "R/H", "op": "<", "threshold": 0.1,
-        ...          "figure": "fig-a", "rule": "r", "not_tested": "saturated"}
+        ...          "figure": "fig-a", "rule": "r", "not_tested": "saturated", "kind": "empirical"}
         >>> frame = pd.DataFrame({"setting": ["relu", "tanh", "elu"], "value": [0.0, 0.3, 0.5],
         ...     "low": [math.nan, 0.2, 0.4], "high": [math.nan, 0.4, 0.6], "seeds": [3, 3, 1],
         ...     "judged": [True, True, False]})
