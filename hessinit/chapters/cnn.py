@@ -297,7 +297,7 @@ def cnn_rows(
             if structural:
                 where += "; R = 0 by structure (piecewise linear): " + ", ".join(structural)
         else:
-            value, low, high, seeds = 0.0, math.nan, math.nan, 0
+            value, low, high, seeds, structural = 0.0, math.nan, math.nan, 0, []
             measure, where = "none", f"{label}; {setting}"
             text = f"{NOT_TESTED}: no network {label}"
         rows.append(ledger_row(
@@ -311,6 +311,7 @@ def cnn_rows(
             rule=f"the 95% interval over seeds of the worst kernel's R/H {OP_WORDS[op]} "
                  f"{threshold:g}, per network and scheme (exact values judged as they are)",
             verdict=text,
+            structural=bool(len(part)) and len(structural) == len(part),
             page=page,
         ))  # fmt: skip
     return claims_table(rows)
