@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as st
 
 from hessinit.chapters import init_schemes
-from hessinit.study import analysis, claims
+from hessinit.study import analysis, claimdata
 
 
 def _summary(c, low, high, seeds=4, label="relu"):
@@ -31,17 +31,18 @@ CLASSIC = {"relu": (2.0, "He's c = 2", "paper abstract")}
     ],
 )
 def test_root_rule_flips(c, low, high, seeds, expected):
-    rows = claims.init_root_rows(_summary(c, low, high, seeds), classic=CLASSIC, xtol=0.01,
-                                 max_ratio=1.5, setting="s")  # fmt: skip
+    rows = init_schemes.init_root_rows(_summary(c, low, high, seeds), classic=CLASSIC, xtol=0.01,
+                                       max_ratio=1.5, setting="s")  # fmt: skip
     assert rows["verdict"][0].startswith(expected)
     assert rows["source"][0] == "paper abstract"
-    assert rows["wording"][0] == claims.INIT_RECOVERS
+    assert rows["wording"][0] == claimdata.claims_yml()["2.1"]["wording"]
+    assert rows["claim"][0] == "2.1" and rows["figure"][0] == "fig-init-roots"
 
 
 def test_root_rule_tolerance_is_narrow():
     # an interval 2% away from the classical value is outside even with the 1% root tolerance
-    rows = claims.init_root_rows(_summary(2.05, 2.04, 2.06), classic=CLASSIC, xtol=0.01,
-                                 max_ratio=1.5, setting="s")  # fmt: skip
+    rows = init_schemes.init_root_rows(_summary(2.05, 2.04, 2.06), classic=CLASSIC, xtol=0.01,
+                                       max_ratio=1.5, setting="s")  # fmt: skip
     assert rows["verdict"][0].startswith("does not hold")
 
 

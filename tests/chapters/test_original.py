@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from hessinit.chapters import original
+from hessinit.study import claimdata
 
 
 def _frame():
@@ -105,7 +106,8 @@ def test_original_explode_rule_on_dense1_flips(high, expected):
     assert len(rows) == 1  # dense1's own peaks are not a second row
     row = rows.iloc[0]
     assert row["verdict"] == expected and row["source"] == "authors' notebook"
-    assert row["wording"] == original.NOTEBOOK_EXPLODES and "oscillades" in row["wording"]
+    assert row["wording"] == claimdata.claims_yml()["0.1"]["wording"]
+    assert "oscillades" in row["wording"]
     assert row["value"] == pytest.approx(np.mean(high)) and row["seeds"] == 3
     assert row["low"] <= row["value"] <= row["high"]
 

@@ -19,7 +19,7 @@ from hessinit.chapters import step_size  # noqa: E402
 from hessinit.curvature import full_hessian  # noqa: E402
 from hessinit.nn import mean_loss, mlp  # noqa: E402
 from hessinit.stepsize import sgd_steps  # noqa: E402
-from hessinit.study import analysis  # noqa: E402
+from hessinit.study import analysis, claimdata  # noqa: E402
 
 
 def _gains(by_sd):
@@ -45,7 +45,8 @@ def test_step_model_rows_flip(by_sd, expected):
     assert set(rows["claim"]) == {"3.1", "3.2"}
     assert (rows["source"] == "this book's formalization").all()
     assert (rows["seeds"] == 3).all()
-    assert step_size.STEP_WORDING in set(rows["wording"])
+    assert set(rows["wording"]) == {claimdata.claims_yml()["3.1"]["wording"]}
+    assert rows["kind"].tolist() == ["sanity", "sanity"]
 
 
 def test_step_model_rows_value_is_the_mean_over_seeds_of_sd_averages():
@@ -177,8 +178,8 @@ OK = (True, True)
     ],
 )  # fmt: skip
 def test_step_stability_rows_flip(by_sd, expected):
-    rows = step_size.step_stability_rows(_outcomes(by_sd), setting="s", first=7)
-    assert rows["claim"].tolist() == ["3.7", "3.8"] and rows["verdict"].tolist() == expected
+    rows = step_size.step_stability_rows(_outcomes(by_sd), setting="s", first=5)
+    assert rows["claim"].tolist() == ["3.5", "3.6"] and rows["verdict"].tolist() == expected
     assert (rows["source"] == "this book's formalization").all() and (rows["seeds"] == 3).all()
 
 

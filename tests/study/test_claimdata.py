@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hessinit.chapters import dominance, dominance_network, init_schemes, original, step_size
+from hessinit.chapters import dominance, dominance_network
 from hessinit.study import claimdata, claims
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,34 +28,83 @@ def code_claim_ids():
     return ids
 
 
-def test_the_table_lists_every_claim_of_the_code_once_with_its_words():
+def test_the_table_lists_every_claim_of_the_code_once():
     assert len(TABLE) >= 20
     assert code_claim_ids() <= set(TABLE) | {"3.3", "3.4", "3.5", "3.6"}
     assert {"3.3", "3.4", "3.5", "3.6"} <= set(TABLE)  # written as f"3.{3 + i}" in the code
-    words = {
-        "0.1": original.NOTEBOOK_EXPLODES, "0.2": original.NOTEBOOK_SLOW,
-        "1.5": claims.DOMINANCE_WORDING, "2.1": claims.INIT_RECOVERS,
-        "2.2": init_schemes.INIT_IMPROVES, "3.1": step_size.STEP_WORDING,
-        "4.1": claims.DIAGNOSTIC_WORDING,
-    }  # fmt: skip
-    for cid, text in words.items():
-        assert TABLE[cid]["wording"] == text, cid
     chapters = claimdata.claim_chapters(TABLE)
     assert chapters == ["original", "dominance", "init_schemes", "step_size", "diagnostic", "cnn",
                         "cnn_training"]  # fmt: skip
 
 
-def test_the_table_sources_match_the_rule_functions():
-    for path in (ROOT / "hessinit" / "chapters").glob("*.py"):
+def test_the_book_and_the_package_read_one_table():
+    """book/claims.yml is the package's file (a link), and the package ships it."""
+    assert (ROOT / "book" / "claims.yml").resolve() == claimdata.CLAIMS_FILE.resolve()
+    assert claimdata.claims_yml() == TABLE
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'\[tool\.setuptools\.package-data\]\n"hessinit\.study" = \["claims\.yml"\]',
+                     pyproject)  # fmt: skip
+
+
+def _calls(tree, name):
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and getattr(call.func, "attr", getattr(
+                call.func, "id", None)) == name:  # fmt: skip
+            yield call
+
+
+def test_only_the_engine_builds_rows_and_no_chapter_writes_words():
+    """claim_row is called by hessinit.study.claimdata alone; the chapters call ledger_row
+    without words, source literals, measures or figures (those come from the table)."""
+    callers = set()
+    for path in (ROOT / "hessinit").rglob("*.py"):
         tree = ast.parse(path.read_text())
-        for call in ast.walk(tree):
-            if not (isinstance(call, ast.Call) and getattr(call.func, "attr", getattr(
-                    call.func, "id", None)) == "claim_row" and call.args):  # fmt: skip
-                continue
-            cid = call.args[0]
-            source = {k.arg: k.value for k in call.keywords}.get("source")
-            if isinstance(cid, ast.Constant) and isinstance(source, ast.Constant):
-                assert TABLE[cid.value]["source"] == source.value, (path.name, cid.value)
+        if any(_calls(tree, "claim_row")):
+            callers.add(path.relative_to(ROOT).as_posix())
+        for call in _calls(tree, "ledger_row"):
+            words = {k.arg for k in call.keywords} & {"wording", "measure", "figure", "kind"}
+            assert not words, (path.name, call.lineno, words)
+    assert callers == {"hessinit/study/claimdata.py"}
+    for name in ("DOMINANCE_WORDING", "INIT_RECOVERS", "DIAGNOSTIC_WORDING", "init_root_rows"):
+        assert not hasattr(claims, name), name
+
+
+def test_ledger_row_takes_the_words_from_the_table():
+    for cid, entry in TABLE.items():
+        row = claimdata.ledger_row(cid, setting="s", value=1.0, seeds=2, rule="r",
+                                   verdict="holds")  # fmt: skip
+        assert (row["wording"], row["source"], row["measure"], row["figure"], row["kind"],
+                row["page"]) == (entry["wording"], entry["source"], entry["measure"],
+                                 entry["figure"], entry["kind"], entry["chapter"])  # fmt: skip
+    row = claimdata.ledger_row("5.4", setting="s", value=0.0, seeds=2, rule="r",
+                               verdict="holds", structural=True, detail="c = 2")  # fmt: skip
+    assert row["kind"] == "fact" and row["measure"] == TABLE["5.4"]["measure"] + " (c = 2)"
+    assert (
+        claimdata.ledger_row(
+            "5.2", setting="s", value=0.0, seeds=2, rule="r", verdict="holds", structural=True
+        )["kind"]
+        == "empirical"
+    )
+    with pytest.raises(KeyError):
+        claimdata.ledger_row("9.9", setting="s", value=0.0, seeds=2, rule="r", verdict="holds")
+
+
+def test_the_kinds_of_the_table():
+    """Rows true by construction are not counted as findings (the verdicts issue)."""
+    assert TABLE["1.1"]["kind"] == "fact" and TABLE["3.1"]["kind"] != "empirical"
+    for cid in ("5.1", "5.4", "5.6"):  # their ReLU (structural) rows
+        assert TABLE[cid]["structural_kind"] != "empirical"
+    assert {e["kind"] for e in TABLE.values()} <= set(claimdata.KINDS)
+
+
+def test_kind_counts_counts_every_kind_and_rejects_others():
+    ledger = pd.DataFrame({"kind": ["empirical", "sanity", "empirical", "fact", "empirical"]})
+    counts = claimdata.kind_counts(ledger)
+    assert counts == {"fact": 1, "sanity": 1, "empirical": 3}
+    assert sum(counts.values()) == len(ledger)
+    assert claimdata.kind_counts(ledger.iloc[:0]) == {"fact": 0, "sanity": 0, "empirical": 0}
+    with pytest.raises(ValueError, match="unknown kinds"):
+        claimdata.kind_counts(pd.DataFrame({"kind": ["finding"]}))
 
 
 def _ratios(rows):

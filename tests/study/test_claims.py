@@ -127,8 +127,8 @@ def test_ledger_markdown_shows_provenance_interval_seeds_and_figure():
 
 
 def test_ledger_csv_columns_and_verdict_counts():
-    assert claims.LEDGER_CSV_COLUMNS == ("claim", "source", "setting", "measure", "value", "low",
-                                         "high", "seeds", "verdict")  # fmt: skip
+    assert claims.LEDGER_CSV_COLUMNS == ("claim", "kind", "source", "setting", "measure", "value",
+                                         "low", "high", "seeds", "verdict")  # fmt: skip
     assert set(claims.LEDGER_CSV_COLUMNS) <= set(claims.COLUMNS)
     counts = claims.verdict_counts(pd.DataFrame({"verdict": [
         "holds", "holds only when a; inconclusive for b", "does not hold", "inconclusive",
