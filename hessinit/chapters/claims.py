@@ -1,14 +1,19 @@
-"""The claims ledger page: the words its summary sentence reads from the ledger.
+"""The claims ledger page: the words its summary sentence reads from the ledger, and its layout.
 
-The ledger itself is built in :mod:`hessinit.study.claims`; this module holds only what the
-page's prose decides from it.
+The ledger itself is built in :mod:`hessinit.study.claims` (rows from
+:mod:`hessinit.study.claimdata`); this module holds what the page's prose decides from it
+(:func:`sources_text`) and how the page shows it at a laptop's width: per section of kinds
+(:data:`SECTIONS`, findings apart from facts and sanity checks, :func:`kind_section`), a
+three-column table (:func:`compact_table`) with the details folded (:func:`details_list`).
 
-Imports: pandas.
+Imports: pandas and :mod:`hessinit.study.claims`.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+
+from ..study import claims
 
 #: The source of a claim that rests on this book's reading of the paper, not its words.
 FORMALIZATION = "this book's formalization"
@@ -35,4 +40,106 @@ def sources_text(ledger: pd.DataFrame) -> str:
     return ", ".join(
         f"{n} from this book's formalizations" if s == FORMALIZATION else f"{n} from the {s}"
         for s, n in counts.items()
+    )
+
+
+#: The sections of the claims page: findings apart from facts and sanity checks.
+SECTIONS = (("empirical",), ("fact", "sanity"))
+
+
+def _digits(x: float, digits: int) -> str:
+    return f"{x:.{digits}g}"
+
+
+def compact_table(ledger: pd.DataFrame, digits: int = 3) -> str:
+    """The ledger's rows as a three-column MyST table: claim, verdict, measured value.
+
+    The claim links to the figure its number comes from; the measured value carries its 95%
+    interval (:func:`hessinit.study.claims.interval_text`). The other columns (source,
+    wording, setting, measure, seeds, rule) are in :func:`details_list`, so the table fits a
+    1,280 px screen. Render it with ``glue:md`` and ``:format: myst``.
+
+    Args:
+        ledger: rows of :func:`hessinit.study.claims.ledger`.
+        digits: significant digits.
+
+    Returns:
+        The table, one line per row.
+
+    Example:
+        >>> rows = pd.DataFrame({"claim": ["1.2"], "verdict": ["holds"], "value": [0.05],
+        ...     "low": [0.04], "high": [0.06], "figure": ["fig-a"], "page": ["dominance"]})
+        >>> print(compact_table(rows).splitlines()[-1])
+        | {ref}`1.2 <fig-a>` | **holds** | 0.05 [0.04, 0.06] |
+    """
+    lines = ["| claim | verdict | measured, 95% interval |", "|---|---|---|"]
+    for row in ledger.itertuples(index=False):
+        link = f"{{ref}}`{row.claim} <{claims.figure_label(row.figure, str(row.page))}>`"
+        number = claims.interval_text(row.value, row.low, row.high, digits)
+        cells = (link, f"**{row.verdict}**", number)
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def details_list(ledger: pd.DataFrame, digits: int = 3) -> str:
+    """The details of the ledger's rows, one list item each, for a folded block of the page.
+
+    Args:
+        ledger: rows of :func:`hessinit.study.claims.ledger`.
+        digits: significant digits.
+
+    Returns:
+        A Markdown list: claim, source and the quoted wording, then setting, measure with its
+        value, seeds and rule.
+
+    Example:
+        >>> rows = pd.DataFrame({"claim": ["1.2"], "source": ["paper abstract"], "wording": ["w"],
+        ...     "setting": ["s"], "measure": ["R/H"], "value": [0.5], "low": [float("nan")],
+        ...     "high": [float("nan")], "seeds": [3], "rule": ["r"]})
+        >>> print(details_list(rows).strip())
+        - **1.2** (paper abstract: "w"). Setting: s. Measured: R/H = 0.5 (exact), 3 seeds. Rule: r.
+    """  # noqa: E501
+    items = []
+    for row in ledger.itertuples(index=False):
+        number = claims.interval_text(row.value, row.low, row.high, digits)
+        items.append(
+            f'- **{row.claim}** ({row.source}: "{row.wording}"). Setting: {row.setting}. '
+            f"Measured: {row.measure} = {number}, {int(row.seeds)} seeds. Rule: {row.rule}."
+        )
+    return "\n".join(items) + "\n"
+
+
+def kind_section(ledger: pd.DataFrame, kinds: tuple[str, ...], digits: int = 3) -> str:
+    """One section of the claims page: the rows of ``kinds``, their details folded.
+
+    The compact table (:func:`compact_table`), then the details (:func:`details_list`) in a
+    dropdown admonition.
+
+    Args:
+        ledger: rows of :func:`hessinit.study.claims.ledger` with a ``kind`` column.
+        kinds: the kinds of the section, e.g. ``("fact", "sanity")``.
+        digits: significant digits.
+
+    Returns:
+        The MyST text ("no rows" when the ledger has none of these kinds).
+
+    Example:
+        >>> rows = pd.DataFrame({"claim": ["1.1"], "kind": ["fact"], "verdict": ["holds"],
+        ...     "value": [0.0], "low": [float("nan")], "high": [float("nan")],
+        ...     "figure": ["fig-a"], "page": ["p"], "source": ["s"], "wording": ["w"],
+        ...     "setting": ["relu"], "measure": ["R/H"], "seeds": [2], "rule": ["r"]})
+        >>> kind_section(rows, ("empirical",)).strip()
+        'No rows of this kind.'
+        >>> kind_section(rows, ("fact",)).splitlines()[2]
+        '| {ref}`1.1 <fig-a>` | **holds** | 0 (exact) |'
+    """
+    part = ledger[ledger["kind"].isin(kinds)]
+    if part.empty:
+        return "No rows of this kind.\n"
+    return (
+        compact_table(part, digits)
+        + "\n:::{admonition} Source, wording, setting, measure, seeds and rule of each row\n"
+        + ":class: dropdown\n\n"
+        + details_list(part, digits)
+        + ":::\n"
     )
