@@ -250,6 +250,7 @@ def test_claims_alone_runs_in_a_colab_like_environment_and_every_import_of_the_b
         [
             sys.executable, "-m", "papermill", str(ROOT / "book" / "claims.ipynb"),
             str(out / "claims.ipynb"), "-k", "colab", "--no-progress-bar",
+            "-p", "output_dir", str(out),  # its tables next to it, as reproducibility says
             *cli_arguments(small_parameters().get("claims", {})),
         ],
         cwd=work, env=env, capture_output=True, text=True, timeout=900,
