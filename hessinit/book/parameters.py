@@ -161,7 +161,7 @@ def _spelled(kind):
     return kind.__name__ if isinstance(kind, type) else str(kind).replace("NoneType", "None")
 
 
-def typed_parameters(namespace, types=None):
+def typed_parameters(namespace, types=None, at_least=None):
     """Convert a notebook's parameters to their declared types, or refuse, naming each.
 
     One call per notebook, right after its parameters cell: ``book.typed_parameters(globals())``.
@@ -177,13 +177,17 @@ def typed_parameters(namespace, types=None):
     Args:
         namespace: The notebook's globals (``globals()``), changed in place.
         types: ``{name: type}`` to use instead of the namespace's ``__annotations__``.
+        at_least: ``{name: (n, why)}``: a list parameter that needs at least ``n`` items (a
+            number parameter: at least ``n``), refused otherwise with ``why`` in the message,
+            e.g. ``{"seeds": (2, "the intervals over seeds")}``.
 
     Returns:
         dict: ``{name: converted value}`` of the typed parameters.
 
     Raises:
         ParameterError: If a value cannot be converted (one line per parameter, each naming
-            the parameter, its type and the value) or a typed name is not set.
+            the parameter, its type and the value), a typed name is not set, or a value is
+            below its ``at_least``.
 
     Example:
         >>> ns = {"steps": "300", "sds": "0.01, 1", "dataset": "mnist-5k"}
@@ -196,6 +200,11 @@ def typed_parameters(namespace, types=None):
         hessinit.book.parameters.ParameterError: parameters of the wrong type:
           steps: expected int, got 'abc' ('abc' is not an integer)
           sds: expected list[float], got '0.01, abc' (item 2, 'abc' is not a number)
+        >>> typed_parameters({"seeds": "0"}, {"seeds": list[int]},
+        ...                  at_least={"seeds": (2, "the intervals over seeds")})
+        Traceback (most recent call last):
+        hessinit.book.parameters.ParameterError: parameters of the wrong type:
+          seeds: needs at least 2 values (the intervals over seeds), got [0]
     """
     declared = dict(namespace.get("__annotations__", {}) if types is None else types)
     converted, wrong = {}, []
@@ -208,6 +217,12 @@ def typed_parameters(namespace, types=None):
             converted[name] = _typed(value, kind)
         except ValueError as err:
             wrong.append(f"{name}: expected {_spelled(kind)}, got {value!r} ({err})")
+    for name, (least, why) in (at_least or {}).items():
+        value = converted.get(name)
+        size = len(value) if isinstance(value, list) else value
+        if isinstance(size, (int, float)) and size < least:
+            values = " values" if isinstance(value, list) else ""
+            wrong.append(f"{name}: needs at least {least}{values} ({why}), got {value!r}")
     if wrong:
         raise ParameterError("parameters of the wrong type:\n  " + "\n  ".join(wrong))
     namespace.update(converted)

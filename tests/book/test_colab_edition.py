@@ -292,30 +292,7 @@ def test_the_edition_of_a_real_run_of_chain_rule_is_plain(tmp_path):
     for key in glued:
         if f"{{glue:text}}`{key}`" in source:
             assert colab.format_text(glued[key]["text/plain"]) in text, key
-    # and the edition runs top to bottom in a Colab-like environment (test_colab.py's: Colab's
-    # preinstalled packages only, no myst-nb, hessinit installed by the notebook's install cell)
-    from test_colab import checkout_wheel, colab_environment
-
-    python, wheel = colab_environment(tmp_path), checkout_wheel(tmp_path)
-    kernel = tmp_path / "jupyter" / "kernels" / "colab"
-    kernel.mkdir(parents=True)
-    spec = {
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                 "--IPKernelApp.exec_lines=['import google.colab']"],
-        "display_name": "Colab-like", "language": "python",
-        "env": {"HESSINIT_SOURCE": str(wheel), "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-    }  # fmt: skip
-    (kernel / "kernel.json").write_text(json.dumps(spec))
-    ran = tmp_path / "ran"
-    ran.mkdir()
-    env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
-    env["JUPYTER_PATH"] = str(tmp_path / "jupyter")
-    result = subprocess.run(
-        [sys.executable, "-m", "papermill", str(tmp_path / "colab" / "chain_rule.ipynb"),
-         str(ran / "chain_rule.ipynb"), "-k", "colab", "--no-progress-bar"],
-        env=env, capture_output=True, text=True, timeout=900, cwd=ran,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    # test_every_notebook_of_the_edition_runs_in_a_colab_like_environment runs it
 
 
 @pytest.mark.parametrize("name", notebooks())
@@ -331,3 +308,66 @@ def test_every_notebook_of_the_book_converts_to_plain_markdown(name, references,
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert source.count("{glue:text}`") == 0 or "0.5" in text
     assert ("{cite" in source) == ("## References" in text)
+
+
+@pytest.mark.slow
+def test_every_notebook_of_the_edition_runs_in_a_colab_like_environment(tmp_path, small_book):
+    """The small book's Colab edition, every notebook top to bottom, in one Colab-like venv.
+
+    test_colab.py's environment (Colab's preinstalled packages only, no myst-nb; hessinit
+    installed by each notebook's install cell from a wheel of this checkout), each notebook
+    at the small book's sizes (papermill replaces the edition's injected parameters, so they
+    are passed again), its tables written to its own folder; the collecting chapters read the
+    small book's published archive, performance the committed benchmark results.
+    """
+    import time
+
+    from notebook_runs import cli_arguments, small_parameters
+    from test_colab import checkout_wheel, colab_environment
+
+    from hessinit.book import publish
+
+    book_root, code = small_book
+    assert code == 0
+    edition = book_root / "_build" / "html" / "colab"
+    pages = sorted(p.relative_to(edition).with_suffix("").as_posix()
+                   for p in edition.rglob("*.ipynb"))  # fmt: skip
+    assert {p.split("/")[0] for p in pages} == set(notebooks())
+    start = time.perf_counter()
+    python, wheel = colab_environment(tmp_path), checkout_wheel(tmp_path)
+    kernel = tmp_path / "jupyter" / "kernels" / "colab"
+    kernel.mkdir(parents=True)
+    spec = {
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.exec_lines=['import google.colab']"],
+        "display_name": "Colab-like", "language": "python",
+        "env": {"HESSINIT_SOURCE": str(wheel), "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    }  # fmt: skip
+    (kernel / "kernel.json").write_text(json.dumps(spec))
+    archive = book_root / "_build" / "html" / publish.ARCHIVE
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update({"JUPYTER_PATH": str(tmp_path / "jupyter"), "TF_CPP_MIN_LOG_LEVEL": "3",
+                "HESSINIT_OFFLINE": "1", publish.ARCHIVE_URL_ENV: archive.as_uri()})  # fmt: skip
+    small = small_parameters()
+    small["performance"] = {"results": str(ROOT / "benchmarks" / "results")}
+    seconds = {"setup": time.perf_counter() - start}
+    failed = {}
+    for page in pages:
+        name = page.split("/")[0]
+        out = tmp_path / "ran" / page
+        out.mkdir(parents=True)
+        params = {k: v for k, v in small.get(name, {}).items() if k not in colab.RUNNER_PARAMETERS}
+        if name == "performance":
+            params = small["performance"]
+        t = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "papermill", str(edition / f"{page}.ipynb"),
+             str(out / "page.ipynb"), "-k", "colab", "--no-progress-bar",
+             "-p", "output_dir", str(out), *cli_arguments(params)],
+            env=env, capture_output=True, text=True, timeout=900, cwd=out,
+        )  # fmt: skip
+        seconds[page] = time.perf_counter() - t
+        if result.returncode:
+            failed[page] = result.stderr[-2000:]
+    print("Colab-like edition, seconds:", {k: round(v) for k, v in seconds.items()})
+    assert not failed, failed

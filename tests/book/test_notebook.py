@@ -272,3 +272,37 @@ def test_typed_parameters_refuse_a_wrong_type_naming_the_parameter():
     assert "seeds: expected list[int], got 0.5 (item 1, 0.5 is not an integer)" in message
     with pytest.raises(parameters.ParameterError, match="dataset: expected str, got 5"):
         parameters.typed_parameters(_injected("original", ("dataset", "5")))
+
+
+def test_at_least_refuses_too_few_values_naming_the_parameter():
+    import pytest
+
+    need = {"seeds": (2, "intervals"), "steps": (1, "a step")}
+    namespace = {"seeds": "0", "steps": 0}
+    types = {"seeds": list[int], "steps": int}
+    with pytest.raises(parameters.ParameterError) as err:
+        parameters.typed_parameters(namespace, types, at_least=need)
+    assert "seeds: needs at least 2 values (intervals), got [0]" in str(err.value)
+    assert "steps: needs at least 1 (a step), got 0" in str(err.value)
+    namespace = {"seeds": "0, 1", "steps": 1}
+    assert parameters.typed_parameters(namespace, types, at_least=need)["seeds"] == [0, 1]
+
+
+def test_original_with_one_seed_is_refused_before_any_training():
+    """``-y "seeds: [0]"``: the cells up to the typed parameters run (install, parameters,
+    imports), the call refuses naming ``seeds``, and no cell before it trains."""
+    import pytest
+
+    nb = nbformat.read(ROOT / "book" / "original.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    (typed,) = [i for i, s in enumerate(code) if "typed_parameters(" in s]
+    assert not any("original_runs" in s or "experiment(" in s for s in code[:typed])
+    assert any("original_runs" in s for s in code[typed + 1 :])
+    (params,) = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+    namespace = {}
+    for source in code[:typed]:
+        exec(source, namespace)
+        if source == nb.cells[params].source:
+            namespace["seeds"] = [0]  # papermill's injected cell for -y "seeds: [0]"
+    with pytest.raises(parameters.ParameterError, match=r"seeds: needs at least 2 values"):
+        exec(code[typed], namespace)

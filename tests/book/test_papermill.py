@@ -39,6 +39,15 @@ def test_every_parameter_has_a_type(name):
             assert info["help"], f"{name}: {param} has no help"
 
 
+@pytest.mark.parametrize("name", notebooks())
+def test_every_notebook_takes_its_output_folder(name):
+    """``output_dir: str = "."``: the folder the runner (``-p output_dir``) and readers name."""
+    inferred = papermill.inspect_notebook(str(ROOT / "book" / f"{name}.ipynb"))
+    assert book.notebook.OUTPUT_PARAMETER == "output_dir"
+    assert inferred["output_dir"]["inferred_type_name"] == "str", inferred.get("output_dir")
+    assert inferred["output_dir"]["default"] == '"."'
+
+
 def test_help_notebook_command():
     out = subprocess.run(
         [sys.executable, "-m", "papermill", "--help-notebook", str(ROOT / "book/original.ipynb")],
@@ -81,6 +90,7 @@ def test_reproducibility_shows_a_papermill_command_per_notebook():
         name = cmd[1].removeprefix("book/").removesuffix(".ipynb")
         by_name[name] = cmd
         assert cmd[2] == f"out/{name}.ipynb" and "--cwd" not in cmd, cmd
+        assert cmd[3:5] == ["-p", "output_dir"] and cmd[5] == "out", cmd  # tables next to it
         known = papermill.inspect_notebook(str(ROOT / "book" / f"{name}.ipynb"))
         for i, arg in enumerate(cmd):
             if arg == "-p":
