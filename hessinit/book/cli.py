@@ -1,6 +1,6 @@
 """The ``book`` subcommand of ``python -m hessinit``: its options and its entry point.
 
-Imports: :mod:`hessinit.book.runner` (when the subcommand runs) and the dataset names
+Imports: :mod:`hessinit.book.runner` and its steps (when the subcommand runs) and the dataset names
 ``hessinit.data.NAMES`` (the choices of ``--datasets``), the only import of this layer from the
 package below it.
 """
@@ -118,11 +118,11 @@ def add_arguments(parser):
 def _summary(results, seconds):
     """One line counting the runs by status, e.g. ``runs: 3 ok, 1 skipped in 12 s``.
 
-    >>> from hessinit.book.runner import Result
+    >>> from hessinit.book.plan import Result
     >>> _summary({"a": Result("a", "ok"), "b": Result("b", "stale")}, 12.3)
     'runs: 1 ok, 1 stale in 12 s'
     """
-    from .runner import STATUSES
+    from .plan import STATUSES
 
     counts = {}
     for r in results.values():
@@ -167,12 +167,12 @@ def main(args):
         0
     """
     from ..data import NAMES
-    from .runner import Runner
+    from .runner import build, open_book
 
     datasets = list(NAMES) if args.all_datasets else args.datasets
     distributed = bool(args.jobs or args.scheduler)
     threads = args.threads or (1 if distributed else None)
-    runner = Runner(
+    book = open_book(
         args.root,
         args.grid,
         datasets=datasets,
@@ -182,7 +182,7 @@ def main(args):
         threads=threads,
     )
     if args.list:
-        for run in runner.runs:
+        for run in book.runs:
             print(run.id, json.dumps(run.parameters, sort_keys=True))
         return 0
     pool = None
@@ -191,35 +191,18 @@ def main(args):
 
         pool = DaskPool(jobs=args.jobs, scheduler=args.scheduler)
     start = time.perf_counter()
-    results = runner.run_all(pool=pool)
-    print(_summary(results, time.perf_counter() - start))
-    for dataset, error in runner.unavailable.items():
-        print(f"dataset {dataset} unavailable, its pages are left out: {error}")
-    for r in results.values():
-        if r.redone:
-            print(f"REDONE {r.id}: its outputs did not verify: {r.redone}")
-        if r.status == "stale":
-            print(f"STALE {r.id}: {r.error}; its page shows older results")
-    failed = [r for r in results.values() if r.status in ("failed", "timed out")]
-    for r in failed:
-        print(f"{r.status.upper()} {r.id}: {r.error}", file=sys.stderr)
-    if runner.interrupted:
-        redo = runner.pending()
-        print(
-            f"interrupted: {len(results)} of {len(runner.runs)} runs finished (above); a rerun "
-            f"of the same command redoes {len(redo)}: {', '.join(redo)}",
-            file=sys.stderr,
-        )
+    done = build(book, pool=pool, site=not args.no_build, report=lambda done: _report(done, start))
+    if done.state.interrupted:
         return 130
+    failed = [r for r in done.state.results.values() if r.status in ("failed", "timed out")]
     code = 1 if failed else 0
-    if not args.no_build:
-        start = time.perf_counter()
-        rc, log = runner.render()
+    if done.site is not None:
+        rc, log = done.site
         print(
-            f"site: {runner.root / '_build' / 'html' / 'index.html'} "
-            f"({'ok' if rc == 0 else 'FAILED'}, {time.perf_counter() - start:.0f} s)"
+            f"site: {book.root / '_build' / 'html' / 'index.html'} "
+            f"({'ok' if rc == 0 else 'FAILED'}, {done.site_seconds:.0f} s)"
         )
-        for page, why in runner.left_out.items():
+        for page, why in done.left_out.items():
             run_id = Path(page).relative_to("_runs").with_suffix("").as_posix()
             print(
                 f"LEFT OUT {page}: {why}; redo it with `python -m hessinit book --force --only "
@@ -231,3 +214,33 @@ def main(args):
             print(log[-5000:], file=sys.stderr)
             code = 1
     return code
+
+
+def _report(done, start):
+    """Print what became of the runs (:func:`main`'s summary), before the site is built.
+
+    Args:
+        done: The :class:`hessinit.book.runner.Build` so far.
+        start: ``time.perf_counter()`` when the runs started.
+    """
+    from .schedule import pending
+
+    results = done.state.results
+    print(_summary(results, time.perf_counter() - start))
+    for dataset, error in done.state.unavailable.items():
+        print(f"dataset {dataset} unavailable, its pages are left out: {error}")
+    for r in results.values():
+        if r.redone:
+            print(f"REDONE {r.id}: its outputs did not verify: {r.redone}")
+        if r.status == "stale":
+            print(f"STALE {r.id}: {r.error}; its page shows older results")
+    for r in results.values():
+        if r.status in ("failed", "timed out"):
+            print(f"{r.status.upper()} {r.id}: {r.error}", file=sys.stderr)
+    if done.state.interrupted:
+        redo = pending(done.book, done.state)
+        print(
+            f"interrupted: {len(results)} of {len(done.book.runs)} runs finished (above); a "
+            f"rerun of the same command redoes {len(redo)}: {', '.join(redo)}",
+            file=sys.stderr,
+        )

@@ -286,8 +286,9 @@ def _environment(job):
 class _OutputParameter(logging.Filter):
     """Drops papermill's warning that :data:`OUTPUT_PARAMETER` is not in a parameters cell.
 
-    The runner passes it to every notebook, which need not declare it: papermill injects it
-    all the same, and :func:`hessinit.book.notebook.output_folder` reads it.
+    The runner passes it to every notebook; one whose parameters cell does not declare it yet
+    gets it all the same (papermill injects it), and writes into its working directory, which
+    is the same folder.
     """
 
     def filter(self, record):
@@ -307,8 +308,9 @@ def execute_job(job):
     ``_runs/<output>``, the executed notebook, whose folder is the kernel's working directory
     (so relative paths in the parameters mean what they mean in the book); besides the job's
     parameters the notebook gets ``output_dir = "."``, its output folder
-    (:data:`~hessinit.book.notebook.OUTPUT_PARAMETER`), so that it never looks at another
-    process to find it. Each cell may run for what is left of the job's time limit.
+    (:data:`~hessinit.book.notebook.OUTPUT_PARAMETER`, relative to that working directory),
+    which it passes to the helpers that write its tables. Each cell may run for what is left
+    of the job's time limit.
 
     Args:
         job: A :class:`Job`.

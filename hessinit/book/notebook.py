@@ -9,10 +9,12 @@ finds the tables the chapters wrote next to it, else those of the published book
 :func:`hessinit.book.publish.chapter_tables`, and the performance chapter the committed
 benchmark results with :func:`benchmark_results`.
 
-Every relative path a notebook writes to is taken relative to :func:`output_folder`, the folder
-of the executed notebook: the parameter ``output_dir`` when given (the book's runner always
-passes it), else, for a plain ``papermill book/x.ipynb out/x.ipynb``, the folder of that
-command's output notebook, whatever the working directory.
+Every relative path a notebook writes to is taken relative to its output folder, the
+notebook's parameter ``output_dir`` (default ``"."``, the working directory), which it passes
+to each helper that writes (``write_table(frame, table, output_dir)``); the book's runner
+passes ``-p output_dir .`` with the kernel started in the executed notebook's folder, and a
+reader's ``papermill book/x.ipynb out/x.ipynb -p output_dir out`` puts the tables next to
+``out/x.ipynb`` (:func:`output_folder`). No other process is looked at.
 
 A table is shown for reading with :func:`show_table`: chosen columns with their units, a few
 rows at a few significant digits, and the full table as a CSV the page links to.
@@ -23,12 +25,9 @@ is called); nothing from the rest of the package.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import warnings
 from contextlib import contextmanager
@@ -116,184 +115,59 @@ def atomic_path(path):
         tmp.unlink(missing_ok=True)
 
 
-#: The parameter that tells a notebook the folder of its executed notebook, where its relative
-#: outputs go (:func:`output_folder`). The book's runner passes it to every run; papermill
-#: injects it even where the notebook's parameters cell does not name it.
+#: The parameter that tells a notebook the folder its relative outputs go to. Every notebook
+#: declares ``output_dir: str = "."`` in its parameters cell and passes it to the helpers that
+#: write (:func:`write_table`, :func:`show_table`,
+#: :func:`hessinit.book.publish.chapter_tables`); the book's runner passes it to every run.
 OUTPUT_PARAMETER = "output_dir"
 
 
-def _notebook_global(name):
-    """The value of ``name`` in the namespace of the notebook being executed, or None.
+def output_folder(output_dir="."):
+    """The folder a notebook's relative outputs go to: ``output_dir``, made absolute.
 
-    The notebook's globals are IPython's user namespace; outside IPython (a script, a
-    doctest) there is none. IPython is not imported here: a kernel has imported it already.
-
-    >>> _notebook_global("output_dir") is None  # not in a notebook
-    True
-    """
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return None if shell is None else shell.user_ns.get(name)
-
-
-#: What the papermill that started a kernel made of its command line: run by that command's
-#: own interpreter, so that papermill's own option parser reads it (the kernel's environment
-#: need not have papermill, as in Colab or with papermill installed by pipx).
-_PARSE = """
-import json, sys
-import click
-from papermill.cli import papermill
-parser = papermill.make_parser(click.Context(papermill, info_name="papermill"))
-options = parser.parse_args(sys.argv[1:])[0]
-print(json.dumps({k: options.get(k) for k in ("notebook_path", "output_path", "cwd")}))
-"""
-
-
-def _papermill_arguments(argv):
-    """The arguments of a ``papermill`` command line, and the Python that runs it; else None.
-
-    >>> _papermill_arguments(["/venv/bin/python", "/venv/bin/papermill", "a.ipynb", "o/a.ipynb"])
-    ('/venv/bin/python', ['a.ipynb', 'o/a.ipynb'])
-    >>> _papermill_arguments(["python3", "-m", "papermill", "a.ipynb", "b.ipynb", "--cwd", "o"])
-    ('python3', ['a.ipynb', 'b.ipynb', '--cwd', 'o'])
-    >>> _papermill_arguments(["python", "-m", "pytest", "tests/book/test_papermill.py"]) is None
-    True
-    """
-    for i, arg in enumerate(argv[:4]):
-        if arg == "-m" and argv[i + 1 : i + 2] == ["papermill"]:
-            return argv[0], argv[i + 2 :]
-        if i and os.path.basename(arg) == "papermill":
-            return argv[0], argv[i + 1 :]
-    return None
-
-
-def _process(pid):
-    """The command line, working directory and environment of process ``pid`` (Linux's /proc)."""
-    proc = Path("/proc", str(pid))
-    argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
-    env = dict(
-        item.decode(errors="replace").split("=", 1)
-        for item in (proc / "environ").read_bytes().split(b"\0")
-        if b"=" in item
-    )
-    return argv, os.readlink(proc / "cwd"), env
-
-
-def papermill_output(pid):
-    """The output notebook of the ``papermill`` command running as process ``pid``, or None.
-
-    The command line is read from ``/proc/<pid>`` (Linux) and parsed by papermill's own option
-    parser, run by the interpreter of that command; a relative output path is resolved against
-    that process's working directory, as papermill resolves it (``--cwd`` only moves the
-    kernel).
+    ``output_dir`` is the notebook's parameter :data:`OUTPUT_PARAMETER`: ``"."`` (the default)
+    is the kernel's working directory, which the book's runner sets to the executed notebook's
+    folder (and a plain ``papermill`` command to the shell's, or its ``--cwd``); a reader may
+    name another (``papermill ... -p output_dir out``). Nothing else is consulted.
 
     Args:
-        pid: A process id.
+        output_dir: A folder, relative to the working directory unless absolute.
 
     Returns:
-        pathlib.Path | None: The output notebook's absolute path; None when ``pid`` is not a
-        ``papermill`` command (or not readable), or its output is not a local file (``-``,
-        ``s3://...``).
+        pathlib.Path: The absolute folder.
 
     Example:
         >>> import os
-        >>> papermill_output(os.getpid()) is None  # pytest, not papermill
-        True
+        >>> output_folder() == Path(os.getcwd()), output_folder("/tmp/out")
+        (True, PosixPath('/tmp/out'))
     """
-    try:
-        argv, cwd, env = _process(pid)
-    except (OSError, ValueError):
-        return None
-    found = _papermill_arguments(argv)
-    if found is None:
-        return None
-    python, args = found
-    if os.sep not in python:
-        python = shutil.which(python, path=env.get("PATH")) or python
-    try:
-        result = subprocess.run(
-            [os.path.join(cwd, python), "-c", _PARSE, *args],
-            cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=120, check=True,
-        )  # fmt: skip
-        output = json.loads(result.stdout.strip().splitlines()[-1])["output_path"]
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError, KeyError) as err:
-        warnings.warn(
-            f"cannot read the papermill command {' '.join(argv)!r} ({type(err).__name__}), so "
-            "this notebook writes its files into its working directory; pass --cwd OUTPUT_FOLDER",
-            stacklevel=2,
-        )
-        return None
-    if not output or output == "-" or "://" in output:
-        return None
-    return Path(cwd, output).resolve()
+    return Path(output_dir or ".").resolve()
 
 
-@functools.cache
-def _kernel_output():
-    """:func:`papermill_output` of the process that started this kernel (once per kernel)."""
-    parent = os.environ.get("JPY_PARENT_PID", "")
-    if not parent.isdigit() or sys.platform == "win32":  # Windows passes a handle, not a pid
-        return None
-    return papermill_output(int(parent))
-
-
-def output_folder():
-    """The folder of the notebook being executed: where a notebook's relative paths point.
-
-    In order:
-
-    - the notebook's parameter ``output_dir`` (:data:`OUTPUT_PARAMETER`), relative to the
-      working directory unless absolute: the book's runner passes it to every run (``"."``,
-      the kernel's working directory), and a reader may pass it to papermill
-      (``-p output_dir out``);
-    - in a Jupyter kernel started by a plain ``papermill book/x.ipynb out/x.ipynb`` command,
-      which starts the kernel in the shell's working directory (unless ``--cwd``): the folder
-      of that command's output notebook (:func:`papermill_output`, which reads the command from
-      Linux's ``/proc``; the only use of another process's command line, for plain papermill);
-    - else the working directory: Jupyter and Colab start a kernel in the notebook's own.
-
-    Returns:
-        pathlib.Path: An absolute folder.
-
-    Example:
-        >>> import os
-        >>> output_folder() == Path(os.getcwd())  # not a kernel started by papermill
-        True
-    """
-    given = _notebook_global(OUTPUT_PARAMETER)
-    if given:
-        return Path(given).resolve()
-    output = _kernel_output()
-    return output.parent if output is not None else Path(os.getcwd())
-
-
-def _resolve(path):
-    """``path``, relative to :func:`output_folder` when it is relative."""
-    return output_folder() / path
-
-
-def write_table(frame, path):
+def write_table(frame, path, output_dir="."):
     r"""Write ``frame`` as CSV to ``path`` atomically (a temporary file, then a rename).
 
     A reader never sees a half-written table, and a failure leaves the previous one in place.
 
     Args:
         frame: A pandas DataFrame; written without its index.
-        path: The CSV file, relative to the executed notebook's folder (:func:`output_folder`)
-            unless absolute; its folder is created if needed.
+        path: The CSV file, relative to ``output_dir`` unless absolute; its folder is created
+            if needed.
+        output_dir: The notebook's output folder, its parameter ``output_dir``
+            (:func:`output_folder`; default ``"."``, the working directory).
 
     Returns:
-        pathlib.Path: Where it was written (``path`` if absolute).
+        pathlib.Path: Where it was written (absolute).
 
     Example:
         >>> import pathlib, tempfile
         >>> import pandas as pd
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "runs" / "table.csv"
-        >>> write_table(pd.DataFrame({"sd": [0.01, 1.0], "H": [2.5, 40.0]}), path).read_text()
-        'sd,H\n0.01,2.5\n1.0,40.0\n'
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "runs"
+        >>> written = write_table(pd.DataFrame({"sd": [0.01, 1.0], "H": [2.5, 40.0]}), "t.csv", out)
+        >>> written == out / "t.csv", written.read_text()
+        (True, 'sd,H\n0.01,2.5\n1.0,40.0\n')
     """
-    path = _resolve(path)
+    path = output_folder(output_dir) / path
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
     return path
@@ -366,7 +240,9 @@ class Table:
         return self.markdown
 
 
-def show_table(frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", na_note=None):
+def show_table(
+    frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", na_note=None, output_dir="."
+):
     r"""A frame as a readable table: chosen columns, significant digits, a few rows, a CSV link.
 
     Each float is shown with ``digits`` significant digits (``f"{x:.3g}"``), missing values as
@@ -378,7 +254,7 @@ def show_table(frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", n
         frame: A pandas DataFrame or Series; an index other than 0, 1, ... is shown as leading
             columns, multi-level column names are joined by spaces.
         csv: Where the full ``frame`` (every row and column) is written and linked from, relative
-            to the executed notebook's folder (:func:`output_folder`); None: no CSV.
+            to ``output_dir`` unless absolute; None: no CSV.
         columns: The columns shown, in order: a list of names, or a dict ``{name: header}``
             whose headers carry the units (``{"seconds": "time (s)"}``); None: all.
         digits: Significant digits of floats.
@@ -386,6 +262,8 @@ def show_table(frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", n
         na: What a missing value shows as.
         na_note: What a missing value means here, said under the table when one is shown
             (default: "no value recorded"), so that no empty cell goes unexplained.
+        output_dir: The notebook's output folder, its parameter ``output_dir``
+            (:func:`output_folder`): where ``csv`` is written, and what its link is relative to.
 
     Returns:
         Table: Shown as Markdown by Jupyter, Colab and the book, as text elsewhere.
@@ -422,8 +300,8 @@ def show_table(frame, csv=None, columns=None, digits=3, max_rows=12, na="n/a", n
     if shown.isna().to_numpy().any():
         notes.append(f"{na}: {na_note or 'no value recorded'}.")
     if csv is not None:
-        path = write_table(frame, csv)
-        link = os.path.relpath(path, output_folder()).replace(os.sep, "/")
+        path = write_table(frame, csv, output_dir)
+        link = os.path.relpath(path, output_folder(output_dir)).replace(os.sep, "/")
         size = f"CSV, {len(frame)} rows, {frame.shape[1]} columns"
         notes.append(f"[The full table]({link}) ({size}).")
     markdown = "\n".join(lines) + ("\n\n" + " ".join(notes) if notes else "")

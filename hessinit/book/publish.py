@@ -295,21 +295,21 @@ def setup(app):
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
-def chapter_tables(tables, chapters, folder=None):
+def chapter_tables(tables, chapters, output_dir="."):
     """The tables a collecting chapter reads: those given, else next to it, else the published.
 
     The runner passes ``tables``. Outside it, a chapter run with its default parameters writes
-    ``<chapter>.csv`` next to its executed notebook
-    (:func:`hessinit.book.notebook.output_folder`), so the collecting chapter looks for each of
-    ``chapters`` in ``folder``. Where none is there (a notebook opened alone in Colab), it reads
-    the tables of the published book from its results archive (:func:`published_tables`), saved
-    under ``folder/published``. Outside the runner it prints a sentence saying where the tables
-    came from.
+    ``<chapter>.csv`` into its output folder (its parameter ``output_dir``), so the collecting
+    chapter looks for each of ``chapters`` in its own ``output_dir``. Where none is there (a
+    notebook opened alone in Colab), it reads the tables of the published book from its results
+    archive (:func:`published_tables`), saved under ``output_dir/published``. Outside the runner
+    it prints a sentence saying where the tables came from.
 
     Args:
         tables: The tables given (may be empty); used as given.
         chapters: The chapters' names, e.g. ``["original", "dominance"]``.
-        folder: Where to look; None: :func:`hessinit.book.notebook.output_folder`.
+        output_dir: Where to look: the notebook's parameter ``output_dir``, relative to the
+            working directory unless absolute (:func:`hessinit.book.notebook.output_folder`).
 
     Returns:
         list[str]: ``tables`` if not empty, else the paths of the ``<chapter>.csv`` that exist,
@@ -332,7 +332,7 @@ def chapter_tables(tables, chapters, folder=None):
     """
     if tables:
         return list(tables)
-    folder = output_folder() if folder is None else Path(folder).resolve()
+    folder = output_folder(output_dir)
     found = [folder / f"{c}.csv" for c in chapters if (folder / f"{c}.csv").exists()]
     if found:
         names = ", ".join(p.stem for p in found)

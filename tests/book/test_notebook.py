@@ -6,9 +6,6 @@ import ast
 import json
 import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import jupytext
@@ -93,61 +90,30 @@ def test_versions_name_the_installed_packages():
     assert info["jupyter-book"].startswith("1.")
 
 
-def _fake_papermill(tmp_path, launcher, *args):
-    """A process whose command line is ``python <launcher> ARGS`` started in ``tmp_path/work``."""
-    script = tmp_path / "bin" / launcher
-    script.parent.mkdir(exist_ok=True)
-    script.write_text("import time\ntime.sleep(120)\n")
+def test_relative_outputs_go_to_the_output_folder_passed(tmp_path, monkeypatch):
+    """write_table and show_table's CSV: under the ``output_dir`` they are given (relative to the
+    working directory), the working directory by default; absolute paths as they are."""
     work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    proc = subprocess.Popen([sys.executable, str(script), *args], cwd=work)
-    cmdline = Path("/proc", str(proc.pid), "cmdline")
-    for _ in range(100):  # the new command line shows once the child has exec'd
-        if str(script).encode() in cmdline.read_bytes():
-            break
-        time.sleep(0.05)
-    return proc
-
-
-def test_papermill_output_is_read_from_the_command_as_papermill_reads_it(tmp_path):
-    """The output notebook of a running papermill command: relative to that command's working
-    directory, not --cwd's; option values that look like notebooks are not taken for it."""
-    args = ["-p", "table", "t.ipynb", "in/x.ipynb", "--cwd", "elsewhere", "out/x.ipynb", "-k", "k"]
-    proc = _fake_papermill(tmp_path, "papermill", *args)
-    try:
-        assert notebook.papermill_output(proc.pid) == tmp_path / "work" / "out" / "x.ipynb"
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def test_papermill_output_ignores_other_commands_and_stdout(tmp_path):
-    procs = [
-        _fake_papermill(tmp_path, "not_papermill", "a.ipynb", "b.ipynb"),
-        _fake_papermill(tmp_path, "papermill", "a.ipynb", "-"),  # the notebook to stdout
-    ]
-    try:
-        assert [notebook.papermill_output(p.pid) for p in procs] == [None, None]
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-
-
-def test_relative_outputs_go_next_to_the_executed_notebook(tmp_path, monkeypatch):
-    """write_table and show_table's CSV: under output_folder(), never the working directory."""
-    work, out = tmp_path / "work", tmp_path / "out"
     work.mkdir()
     monkeypatch.chdir(work)
-    monkeypatch.setattr(notebook, "_kernel_output", lambda: out / "x.ipynb")
-    assert notebook.output_folder() == out
-    assert notebook.write_table(pd.DataFrame({"a": [1]}), "t.csv") == out / "t.csv"
-    shown = notebook.show_table(pd.DataFrame({"a": [2]}), csv="sub/full.csv")
+    assert notebook.output_folder() == work
+    assert notebook.output_folder("out") == work / "out"
+    assert notebook.write_table(pd.DataFrame({"a": [1]}), "t.csv", "out") == work / "out" / "t.csv"
+    shown = notebook.show_table(pd.DataFrame({"a": [2]}), csv="sub/full.csv", output_dir="out")
     assert "[The full table](sub/full.csv)" in shown.markdown
-    assert pd.read_csv(out / "sub" / "full.csv")["a"].tolist() == [2]
-    assert list(work.iterdir()) == []
+    assert pd.read_csv(work / "out" / "sub" / "full.csv")["a"].tolist() == [2]
+    assert sorted(p.name for p in work.iterdir()) == ["out"]
+    # not given: the working directory, whatever a notebook's globals or parent process hold
+    assert notebook.write_table(pd.DataFrame({"a": [4]}), "here.csv") == work / "here.csv"
     absolute = tmp_path / "abs.csv"
-    assert notebook.write_table(pd.DataFrame({"a": [3]}), absolute) == absolute
+    assert notebook.write_table(pd.DataFrame({"a": [3]}), absolute, "out") == absolute
+
+
+def test_no_helper_reads_another_process():
+    """The output folder is a parameter: nothing in book.notebook reads /proc or a command line."""
+    source = (ROOT / "hessinit" / "book" / "notebook.py").read_text()
+    assert "/proc" not in source and '"/proc"' not in source
+    assert "JPY_PARENT_PID" not in source and "cmdline" not in source
 
 
 def test_claims_looks_outside_the_runner_for_what_the_runner_collects():
@@ -163,18 +129,19 @@ def test_claims_looks_outside_the_runner_for_what_the_runner_collects():
 
 
 def test_under_the_runner_outputs_stay_next_to_the_run(tmp_path):
-    """The runner's kernel (started by this process, not by a papermill command) writes its
-    table and a show_table CSV into its output folder, as before."""
+    """The runner's kernel writes its table and a show_table CSV into its output folder: the
+    runner passes ``output_dir``, which the notebook hands to the helpers."""
     from hessinit.book.execute import Job, execute_job
 
     code = (
         "import pandas as pd\nfrom hessinit import book\n"
-        "frame = pd.DataFrame({'a': [1]})\nbook.write_table(frame, table)\n"
-        "print(book.show_table(frame, csv='full/x.csv'))\n"
+        "frame = pd.DataFrame({'a': [1]})\nbook.write_table(frame, table, output_dir)\n"
+        "print(book.show_table(frame, csv='full/x.csv', output_dir=output_dir))\n"
     )
+    parameters = "table = 'x.csv'\noutput_dir = '.'"
     nb = nbformat.v4.new_notebook(
         cells=[
-            nbformat.v4.new_code_cell("table = 'x.csv'", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
             nbformat.v4.new_code_cell(code),
         ]
     )

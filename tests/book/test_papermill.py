@@ -102,9 +102,9 @@ def test_reproducibility_shows_a_papermill_command_per_notebook():
 
 #: A notebook that writes its table with the book's helper, as every chapter does.
 TABLE_WRITER = [
-    "table = 't.csv'",
+    "table = 't.csv'\noutput_dir = '.'",
     "import pandas as pd\nfrom hessinit import book\n"
-    "book.write_table(pd.DataFrame({'a': [1]}), table)",
+    "book.write_table(pd.DataFrame({'a': [1]}), table, output_dir)",
 ]
 
 
@@ -127,21 +127,20 @@ def _papermill(tmp_path, *extra):
     return work
 
 
-def test_a_plain_papermill_command_writes_tables_next_to_its_output_notebook(tmp_path):
-    """Without --cwd the kernel starts in the working directory, yet the table goes next to
-    out/tiny.ipynb (the kernel reads its papermill command: Linux's /proc), as the
-    reproducibility chapter's commands promise; nothing else is written."""
+def test_a_plain_papermill_command_writes_tables_into_its_working_directory(tmp_path):
+    """Without ``-p output_dir`` (default ``"."``) and without --cwd the table goes to the
+    kernel's working directory, the shell's: no other process is read; nothing else is written."""
     work = _papermill(tmp_path)
     assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == [
         "out",
-        "out/t.csv",
         "out/tiny.ipynb",
+        "t.csv",
     ]
 
 
 def test_the_output_folder_parameter_says_where_tables_go(tmp_path):
-    """``-p output_dir FOLDER`` (what the book's runner passes every notebook) wins over the
-    command line: the table goes to FOLDER, relative to the kernel's working directory."""
+    """``-p output_dir FOLDER`` (what the book's runner passes every notebook): the table goes
+    to FOLDER, relative to the kernel's working directory."""
     work = _papermill(tmp_path, "-p", book.notebook.OUTPUT_PARAMETER, "tables")
     assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == [
         "out",

@@ -531,3 +531,70 @@ def test_a_worker_with_other_code_is_refused():
     job = book_execute.Job("x", "x", "{}", "x.ipynb", {}, code_hash="0" * 64)
     with pytest.raises(book_execute.CodeMismatchError, match="not the client's"):
         book_execute.execute_job(job)
+
+
+def test_the_pipeline_steps_one_at_a_time(tmp_path, pinned_code):
+    """plan -> execute -> record (verify) -> plan again, as functions of the step modules, and
+    build() as their composition: a fresh run is a Job, its recorded outputs verify, a second
+    plan skips it, and a table cut short makes the plan a Job again that names the file."""
+    from hessinit.book import manifest, plan, schedule
+    from hessinit.book.execute import Job
+    from hessinit.book.pool import SerialPool
+
+    grid = """\
+        runs:
+          - {notebook: writer, output: site/w.ipynb}
+          - {notebook: collector, output: site/total.ipynb, collect: writer}
+    """
+    notebooks = {"writer": tiny_books.WRITER, "collector": tiny_books.COLLECTOR}
+    root = tiny_books.make_book(tmp_path, notebooks, grid)
+    book_ = book_runner.open_book(root)
+    writer, total = book_.runs
+    assert plan.dependencies(book_.runs, total) == ["site/w"]
+    state = schedule.State()
+    job, key, redone = plan.plan(book_, writer, state.results, state.unavailable)
+    assert isinstance(job, Job) and redone == "" and key == plan.run_key(book_, writer)
+    with SerialPool() as pool:
+        pool.submit(job)
+        run_id, outcome = pool.next_done()
+    result = schedule.record(book_, state, writer, key, outcome)
+    assert (run_id, result.status) == ("site/w", "ok")
+    record = manifest.read_record(book_.runs_dir, writer)
+    assert record["key"] == key and manifest.verify(book_.runs_dir, writer, record) == ""
+    assert writer.parameters["table"] == "w.csv"
+    table = root / "_runs" / "site" / "w.csv"
+    assert record["outputs"]["site/w.csv"] == manifest.fingerprint(table.read_bytes(), ".csv")
+    state.results["site/w"] = result
+    skipped, _, _ = plan.plan(book_, writer, state.results, state.unavailable)
+    assert skipped == plan.Result("site/w", "skipped")
+    # The collector is planned with the writer's table as its input.
+    job, _, _ = plan.plan(book_, total, state.results, state.unavailable)
+    assert job.parameters["tables"] == ["w.csv"] and list(job.files) == ["_runs/site/w.csv"]
+    table.write_text("x,y\n1,1\n")  # cut short
+    again, _, why = plan.plan(book_, writer, state.results, state.unavailable)
+    assert (
+        isinstance(again, Job) and why == "_runs/site/w.csv has 1 rows where its manifest records 3"
+    )
+    # build() is the composition: the writer redone, the collector run, no site asked for.
+    done = book_runner.build(book_runner.open_book(root), progress=False, site=False)
+    assert {k: (r.status, r.redone[:17]) for k, r in done.state.results.items()} == {
+        "site/w": ("ok", "_runs/site/w.csv "),
+        "site/total": ("ok", ""),
+    }
+    assert done.site is None and table.read_text() == "x,y\n1,1\n2,4\n3,9\n"
+
+
+def test_the_runner_modules_are_small_and_build_reads_as_the_pipeline():
+    """Each step is a module under 800 lines; build() calls run_all (plan, execute, verify)
+    and then render, nothing else of substance."""
+    import ast
+    import inspect
+
+    for name in ("runner", "plan", "schedule", "manifest", "render", "execute", "pool"):
+        lines = (PACKAGE / "book" / f"{name}.py").read_text().count("\n")
+        assert lines < 800, (name, lines)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(book_runner.build)))
+    called = [
+        n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and hasattr(n.func, "id")
+    ]
+    assert {"run_all", "render"} <= set(called)
