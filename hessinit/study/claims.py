@@ -673,7 +673,8 @@ def verdict_counts(table: pd.DataFrame) -> dict:
 
     Example:
         >>> counts = verdict_counts(pd.DataFrame({"verdict": ["holds", "holds only when tanh",
-        ...     "inconclusive for a; does not hold for b", "does not hold for b; inconclusive for a"]}))
+        ...     "inconclusive for a; does not hold for b",
+        ...     "does not hold for b; inconclusive for a"]}))
         >>> list(counts.values()), list(counts)[5:]
         ([1, 1, 0, 1, 0, 1, 0], ['does not hold for', 'not testable with this estimator'])
     """
