@@ -222,15 +222,17 @@ def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
       :data:`INCONCLUSIVE` when every one is in U; ``"not tested: <reached>"`` or
       ``"not testable with this estimator: <reason>"`` when every one is in N (X) for the same
       reason;
-    - else a head clause followed by one clause per other outcome, in the order F, U, N, X:
-      ``"holds only when P"`` when P is not empty, else ``"does not hold for F"`` when F is not
-      empty, else ``"inconclusive for U"``, else ``"not tested for N (<reached>)"``; the
-      following clauses are ``"does not hold for F"``, ``"inconclusive for U"``,
-      ``"not tested for N (<reached>)"`` and ``"not testable with this estimator for X
-      (<reason>)"`` (one clause per distinct reason).
+    - ``"holds only when P"`` when the settings are all in P or F (exactly: the rule fails in
+      every other setting);
+    - else, when F is not empty, ``"does not hold for F"`` followed by ``"holds for P"`` (when P
+      is not empty), then the clauses of U, N and X below; when F is empty and P is not,
+      ``"holds only when P"`` followed by those clauses; when both are empty, those clauses
+      alone. They are ``"inconclusive for U"``, ``"not tested for N (<reached>)"`` and
+      ``"not testable with this estimator for X (<reason>)"`` (one clause per distinct text).
 
-    So a significant failure is always named, and a verdict reads plain "inconclusive" only
-    when no setting was decided. Without ``where`` the settings are counted ("in 1 of 3
+    So a significant failure is never hidden (it is named, or, in "holds only when P", every
+    setting not named failed), and a verdict reads plain "inconclusive" only when no setting
+    was decided. Without ``where`` the settings are counted ("in 1 of 3
     settings") instead of named. :func:`verdict_phrase` makes any verdict a verb phrase.
 
     Args:
@@ -249,9 +251,11 @@ def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
         >>> verdict([True, True])
         'holds'
         >>> verdict([True, False], where=["sd <= 0.01", "sd = 1"])
-        'holds only when sd <= 0.01; does not hold for sd = 1'
+        'holds only when sd <= 0.01'
         >>> verdict([None, False, None], where=["A", "B", "C"])
         'does not hold for B; inconclusive for A; C'
+        >>> verdict([True, False, None], where=["A", "B", "C"])
+        'does not hold for B; holds for A; inconclusive for C'
         >>> verdict([True, None, NotReached("loss 0.4")], where=["A", "B", "C"])
         'holds only when A; inconclusive for B; not tested for C (loss 0.4)'
         >>> verdict([NotReached("loss 0.4")] * 2)
@@ -298,11 +302,16 @@ def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
         return f"{NOT_TESTED}: {next(iter(reached))}"
     if len(reasons) == 1 and sum(map(len, reasons.values())) == n:
         return f"{NOT_TESTABLE}: {next(iter(reasons))}"
+    others = unsure or reached or reasons
+    if passed and failed and not others:
+        return f"{ONLY_WHEN} {names(passed)}"  # exact: it fails in every other setting
     clauses = []
-    if passed:
-        clauses.append(f"{ONLY_WHEN} {names(passed)}")
     if failed:
         clauses.append(clause(FAILS, failed))
+        if passed:
+            clauses.append(clause(HOLDS, passed))
+    elif passed:
+        clauses.append(f"{ONLY_WHEN} {names(passed)}")
     if unsure:
         clauses.append(clause(INCONCLUSIVE, unsure))
     clauses += [clause(NOT_TESTED, index, note) for note, index in reached.items()]

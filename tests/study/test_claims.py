@@ -33,11 +33,11 @@ KW = dict(source="paper abstract", wording="w", measure="m", seeds=5, rule="r", 
     [
         ([True, True], "holds"),
         ([False, False], "does not hold"),
-        ([True, False], "holds only when A; does not hold for B"),
+        ([True, False], "holds only when A"),
         ([None, None], "inconclusive"),
         ([False, None], "does not hold for A; inconclusive for B"),
         ([True, None], "holds only when A; inconclusive for B"),
-        ([True, None, False], "holds only when A; does not hold for C; inconclusive for B"),
+        ([True, None, False], "does not hold for C; holds for A; inconclusive for B"),
         ([None, True, True], "holds only when B; C; inconclusive for A"),
     ],
 )
@@ -48,7 +48,7 @@ def test_verdict_keeps_inconclusive_settings_apart_from_failures(ok, expected):
 def test_verdict_without_labels_counts_and_rejects_bad_input():
     assert claims.verdict(True) == "holds"  # one setting, as a bare flag
     assert claims.verdict([True, None, False]) == (
-        "holds only when in 1 of 3 settings; does not hold in 1 of 3 settings; "
+        "does not hold in 1 of 3 settings; holds in 1 of 3 settings; "
         "inconclusive in 1 of 3 settings"
     )
     with pytest.raises(ValueError):

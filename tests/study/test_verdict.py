@@ -34,7 +34,7 @@ def _name(outcome) -> str:
 
 def _clauses(text: str, labels: list[str]) -> dict[str, set[str]]:
     """The verdict read back: outcome name -> the labels its clause names (labels joined ', ')."""
-    heads = [("holds only when ", "pass"), ("does not hold for ", "fail"),
+    heads = [("holds only when ", "pass"), ("holds for ", "pass"), ("does not hold for ", "fail"),
              ("inconclusive for ", "unsure"), ("not tested for ", "untested"),
              ("not testable with this estimator for ", "untestable")]  # fmt: skip
     found: dict[str, set[str]] = {}
@@ -67,16 +67,20 @@ def test_every_combination_names_every_setting_by_its_outcome(combo):
         assert text == "not tested: lowest loss 0.4 nats"
     elif kinds == {"untestable"}:
         assert text == "not testable with this estimator: spread 165x"
+    elif kinds == {"pass", "fail"}:  # exact: every setting not named failed
+        assert text == "holds only when " + ", ".join(sorted(truth["pass"], key=labels.index))
     else:
         assert _clauses(text, labels) == truth, text
-        # the head: a pass first, else a failure, else undecided, else not tested
-        head = next(k for k in ("pass", "fail", "unsure", "untested", "untestable") if k in kinds)
+        # the head: a failure first, else a pass, else undecided, else not tested
+        head = next(k for k in ("fail", "pass", "unsure", "untested", "untestable") if k in kinds)
         assert text.startswith({"pass": "holds only when", "fail": "does not hold for",
                                 "unsure": "inconclusive for", "untested": "not tested for",
                                 "untestable": "not testable"}[head])  # fmt: skip
+        if "fail" in kinds and "pass" in kinds:
+            assert "; holds for " in text
     # the failures are never hidden, and plain "inconclusive" means nothing was decided
     if "fail" in kinds:
-        assert "does not hold" in text
+        assert "does not hold" in text or kinds == {"pass", "fail"}
     assert (text == "inconclusive") == (kinds == {"unsure"})
     # the kind it counts under
     expected_kind = {
@@ -85,10 +89,10 @@ def test_every_combination_names_every_setting_by_its_outcome(combo):
         frozenset({"unsure"}): "inconclusive",
     }.get(frozenset(kinds))
     if expected_kind is None:
-        if "pass" in kinds:
-            expected_kind = "holds only when"
-        elif "fail" in kinds:
+        if "fail" in kinds and kinds != {"pass", "fail"}:
             expected_kind = "does not hold for"
+        elif "pass" in kinds:
+            expected_kind = "holds only when"
         elif "unsure" in kinds:
             expected_kind = "inconclusive"
         elif "untested" in kinds:
@@ -111,10 +115,14 @@ def test_without_labels_the_settings_are_counted(combo):
     labelled = claims.verdict(list(combo), where=[f"s{i}" for i in range(len(combo))])
     assert claims.verdict_kind(text) == claims.verdict_kind(labelled)
     n = len(combo)
-    for outcome, head in [(FAIL, "does not hold in"), (UNSURE, "inconclusive in"),
-                          (PASS, "holds only when in")]:  # fmt: skip
+    kinds = {_name(o) for o in combo}
+    for outcome, head in [
+        (FAIL, "does not hold in"),
+        (UNSURE, "inconclusive in"),
+        (PASS, "holds in" if "fail" in kinds and len(kinds) > 2 else "holds only when in"),
+    ]:
         k = sum(_name(o) == _name(outcome) for o in combo)
-        if 0 < k < n:
+        if 0 < k < n and not (kinds == {"pass", "fail"} and outcome is FAIL):
             assert f"{head} {k} of {n} settings" in text, text
 
 
@@ -128,10 +136,12 @@ def test_the_issue_cases_no_longer_read_inconclusive():
     assert claims.verdict([None, False, None]) == (
         "does not hold in 1 of 3 settings; inconclusive in 2 of 3 settings"
     )
-    # a pass and a significant failure: both named
+    # a pass, a significant failure and an undecided setting: all named, the failure first
     assert claims.verdict([True, False, None], where=list("ABC")) == (
-        "holds only when A; does not hold for B; inconclusive for C"
+        "does not hold for B; holds for A; inconclusive for C"
     )
+    # a pass and failures only: "only" says that every other setting failed
+    assert claims.verdict([True, False, False], where=list("ABC")) == "holds only when A"
 
 
 def test_outcomes_as_numpy_bools_nan_and_bare_values():
