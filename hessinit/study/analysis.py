@@ -2,8 +2,9 @@
 
 Nothing here builds a network, draws a figure or states a verdict. :func:`root_summary` serves
 the initialization and CNN chapters; :func:`final_eval`, :func:`best_fixed`, :func:`outcomes`,
-:func:`rank_correlations` and :func:`rank_gap` the step-size, diagnostic and CNN training
-chapters. A chapter's own summaries are in its module of :mod:`hessinit.chapters`.
+:func:`rank_correlations`, :func:`rank_gap` and :func:`tuned_lr_interior` the step-size,
+diagnostic, initialization and CNN training chapters. A chapter's own summaries are in its
+module of :mod:`hessinit.chapters`.
 
 Imports: numpy, pandas and :mod:`hessinit.study.stats` (inside the functions that need it).
 """
@@ -157,29 +158,29 @@ def _spearman(x, y) -> float:
 
 def rank_correlations(table: pd.DataFrame, predictors, outcomes, unit: str = "seed",
                       n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:  # fmt: skip
-    """Spearman's rho of every predictor with every outcome, with a bootstrap over ``unit``.
+    """Spearman's rho of every predictor with every outcome, within each ``unit``, over the units.
 
-    rho is the Pearson correlation of the ranks (ties averaged); its 95% interval is the
-    percentile interval of rho over ``n_boot`` resamples of the units (all rows of a seed
-    together, :func:`hessinit.study.stats.spearman_interval`'s clustered bootstrap). Rows with a
-    non-finite predictor or outcome (a diverged run) are dropped.
+    rho is computed within each unit (the Pearson correlation of the ranks of its rows, ties
+    averaged) and averaged over the units; its 95% interval is the Student t interval of the
+    per-unit values (:func:`hessinit.study.stats.spearman_interval`). Rows with a non-finite
+    predictor or outcome (a diverged run) are dropped.
 
     Args:
         table: one row per (setting, unit).
         predictors: the predictor columns.
         outcomes: the outcome columns.
         unit: the column of the independent unit.
-        n_boot: bootstrap resamples.
-        seed: seed of the resampling.
+        n_boot: unused (kept for callers of the former bootstrap).
+        seed: unused (kept for callers of the former bootstrap).
 
     Returns:
         One row per (predictor, outcome): ``rho, low, high, n`` (units), ``rows``.
 
     Example:
-        >>> table = pd.DataFrame({"x": [1, 2, 3] * 2, "y": [1, 2, 3, 2, 3, 4],
+        >>> table = pd.DataFrame({"x": [1, 2, 3] * 2, "y": [1, 2, 3, 2, 4, 3],
         ...                       "seed": [0] * 3 + [1] * 3})
         >>> rank_correlations(table, ["x"], ["y"])[["rho", "n"]].round(3).values.tolist()
-        [[0.862, 2.0]]
+        [[0.75, 2.0]]
     """
     from .stats import spearman_interval
 
@@ -197,10 +198,12 @@ def rank_correlations(table: pd.DataFrame, predictors, outcomes, unit: str = "se
 
 def rank_gap(table: pd.DataFrame, a: str, b: str, outcome: str, unit: str = "seed",
              n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:  # fmt: skip
-    """abs(rho(a, outcome)) - abs(rho(b, outcome)) with a paired clustered bootstrap interval.
+    """abs(rho(a, outcome)) - abs(rho(b, outcome)) with a paired t interval over units.
 
-    Both correlations are computed on the same resample of units in every bootstrap draw, so the
-    interval is that of the difference itself (the two estimates share their noise).
+    Both correlations are computed within each unit on the same rows, and the per-unit
+    differences (each rho signed by its predictor's mean direction) get a Student t interval
+    (:func:`hessinit.study.stats.spearman_gap`): the interval is that of the difference itself,
+    and nothing forces it to contain more than its own t interval does.
 
     Args:
         table: one row per (setting, unit).
@@ -208,30 +211,79 @@ def rank_gap(table: pd.DataFrame, a: str, b: str, outcome: str, unit: str = "see
         b: the rival predictor's column.
         outcome: the outcome column.
         unit: the column of the independent unit.
-        n_boot: bootstrap resamples.
-        seed: seed of the resampling.
+        n_boot: unused (kept for callers of the former bootstrap).
+        seed: unused (kept for callers of the former bootstrap).
 
     Returns:
-        ``(gap, low, high)``, the 95% percentile interval.
+        ``(gap, low, high)``, the 95% interval.
 
     Example:
         >>> table = pd.DataFrame({"a": [1, 2, 3] * 2, "b": [3, 1, 2] * 2, "y": [1, 2, 3] * 2,
         ...                       "seed": [0] * 3 + [1] * 3})
-        >>> [round(v, 6) for v in rank_gap(table, "a", "b", "y")]  # |1| - |-0.5| in every resample
+        >>> [round(v, 6) for v in rank_gap(table, "a", "b", "y")]  # |1| - |-0.5| on every seed
         [0.5, 0.5, 0.5]
     """
-    part = table[np.isfinite(table[a]) & np.isfinite(table[b]) & np.isfinite(table[outcome])]
-    gap = abs(_spearman(part[a], part[outcome])) - abs(_spearman(part[b], part[outcome]))
-    groups = [g.index.to_numpy() for _, g in part.groupby(unit)]
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        idx = np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))])
-        sample = part.loc[idx]
-        d = abs(_spearman(sample[a], sample[outcome])) - abs(_spearman(sample[b], sample[outcome]))
-        if math.isfinite(d):
-            boots.append(d)
-    if len(groups) < 2 or not boots:
-        return float(gap), -2.0, 2.0
-    low, high = np.quantile(boots, [0.025, 0.975])
-    return float(gap), float(min(low, gap)), float(max(high, gap))
+    from .stats import spearman_gap
+
+    del n_boot, seed
+    e = spearman_gap(table[a], table[b], table[outcome], table[unit])
+    return float(e.value), float(e.low), float(e.high)
+
+
+def tuned_lr_interior(table: pd.DataFrame, setting="setting", lr: str = "lr",
+                      score: str = "score", lower_is_better: bool = True):  # fmt: skip
+    """Per setting, whether the tuned learning rate lies strictly inside the grid tried.
+
+    The tuned lr of a setting is the one with the best mean score over its rows (seeds); a
+    non-finite score (a diverged run) counts as the worst. A tuned lr at the smallest or largest
+    lr of the setting's grid is an edge: the optimum may lie outside the grid, so a comparison
+    with that baseline is "not tested: lr grid edge" (``reached`` gives the words for a
+    :class:`hessinit.study.claims.NotReached`). A grid of fewer than three lrs has no interior.
+
+    Args:
+        table: one row per (setting, lr, seed) or per (setting, lr).
+        setting: the setting column, or a list of columns.
+        lr: the learning-rate column.
+        score: the score column.
+        lower_is_better: True for a loss, False for an accuracy.
+
+    Returns:
+        One row per setting (in order of first appearance): the setting column(s), ``tuned_lr``,
+        ``lr_min``, ``lr_max``, ``n_lrs``, ``interior`` (bool), ``edge`` ("smallest",
+        "largest" or "") and ``reached`` (e.g. ``"lr grid edge: the tuned lr 0.1 is the
+        largest of 0.01, 0.03, 0.1"``, empty when interior).
+
+    Example:
+        >>> table = pd.DataFrame({"setting": ["he"] * 3 + ["lecun"] * 3,
+        ...                       "lr": [0.01, 0.03, 0.1] * 2,
+        ...                       "score": [0.5, 0.3, 0.4, 0.5, 0.4, 0.3]})
+        >>> out = tuned_lr_interior(table)
+        >>> out[["setting", "tuned_lr", "interior", "edge"]].values.tolist()
+        [['he', 0.03, True, ''], ['lecun', 0.1, False, 'largest']]
+        >>> out["reached"][1]
+        'lr grid edge: the tuned lr 0.1 is the largest of 0.01, 0.03, 0.1'
+    """
+    keys = [setting] if isinstance(setting, str) else list(setting)
+    part = table[[*keys, lr, score]].copy()
+    worst = np.inf if lower_is_better else -np.inf
+    part[score] = part[score].astype(float).where(np.isfinite(part[score].astype(float)), worst)
+    rows = []
+    for key, group in part.groupby(keys, sort=False):
+        means = group.groupby(lr)[score].mean()
+        grid = np.sort(means.index.to_numpy(dtype=float))
+        best = float(means.idxmin() if lower_is_better else means.idxmax())
+        edge = "smallest" if best == grid[0] else "largest" if best == grid[-1] else ""
+        interior = len(grid) >= 3 and not edge
+        text = (
+            ""
+            if interior
+            else (
+                f"lr grid edge: the tuned lr {best:g} is the {edge} of "
+                + ", ".join(f"{g:g}" for g in grid)
+            )
+        )
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(keys, key, strict=True)), "tuned_lr": best,
+                     "lr_min": grid[0], "lr_max": grid[-1], "n_lrs": len(grid),
+                     "interior": bool(interior), "edge": edge, "reached": text})  # fmt: skip
+    return pd.DataFrame(rows)

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,13 @@ INCONCLUSIVE = "inconclusive"
 
 #: The condition the claim needs was not reached (the verdict goes on to say what was).
 NOT_TESTED = "not tested"
+
+#: The rule fails significantly in some settings, is met in none, and the other settings are
+#: undecided or untested (the verdict goes on to name them): "does not hold for B; ...".
+FAILS_FOR = "does not hold for"
+
+#: The estimator cannot decide the claim, whatever the budget (the verdict goes on to say why).
+NOT_TESTABLE = "not testable with this estimator"
 
 #: Where a claim comes from. The paper's body (theorems, conditions, its formulas) was not
 #: available to this book, only the two abstracts and the authors' notebook; a claim the book
@@ -170,24 +179,71 @@ def interval_verdict(low: float, high: float, op: str, threshold: float) -> str:
     return INCONCLUSIVE if ok is None else HOLDS if ok else FAILS
 
 
-def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
-    """The verdict of a rule evaluated in several settings.
+@dataclass(frozen=True)
+class NotReached:
+    """A setting where the claim's condition was not reached (an outcome of :func:`verdict`).
 
-    An inconclusive setting (None) is never counted as a failure: when the rule is met in some
-    settings and inconclusive in others, the verdict says so ("holds only when A; inconclusive
-    for B").
+    Attributes:
+        reached: what was reached instead, in words that follow "not tested for A (...)", e.g.
+            ``"lowest loss 0.31 nats"``.
+    """
+
+    reached: str
+
+
+@dataclass(frozen=True)
+class Untestable:
+    """A setting this estimator cannot decide, whatever the budget (an outcome of :func:`verdict`).
+
+    Attributes:
+        reason: why, e.g. ``"the layers' levels spread by 165x"``.
+    """
+
+    reason: str
+
+
+def _outcome(v):
+    """One setting's outcome: True, False, None (undecided), a NotReached or an Untestable."""
+    if isinstance(v, NotReached | Untestable) or v is None:
+        return v
+    if isinstance(v, float | np.floating) and math.isnan(v):
+        return None
+    return bool(v)
+
+
+def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
+    """The verdict of a rule evaluated in several settings, naming every setting's outcome.
+
+    Each setting's outcome is one of: met (True), not met (False), undecided (None: its interval
+    straddles the threshold), not tested (:class:`NotReached`: the condition the claim needs was
+    not reached) or not testable (:class:`Untestable`: the estimator cannot decide). With P, F,
+    U, N, X the settings of each outcome, the verdict is
+
+    - :data:`HOLDS` when every setting is in P; :data:`FAILS` when every one is in F;
+      :data:`INCONCLUSIVE` when every one is in U; ``"not tested: <reached>"`` or
+      ``"not testable with this estimator: <reason>"`` when every one is in N (X) for the same
+      reason;
+    - ``"holds only when P"`` when the settings are all in P or F (exactly: the rule fails in
+      every other setting);
+    - else, when F is not empty, ``"does not hold for F"`` followed by ``"holds for P"`` (when P
+      is not empty), then the clauses of U, N and X below; when F is empty and P is not,
+      ``"holds only when P"`` followed by those clauses; when both are empty, those clauses
+      alone. They are ``"inconclusive for U"``, ``"not tested for N (<reached>)"`` and
+      ``"not testable with this estimator for X (<reason>)"`` (one clause per distinct text).
+
+    So a significant failure is never hidden (it is named, or, in "holds only when P", every
+    setting not named failed), and a verdict reads plain "inconclusive" only when no setting
+    was decided. Without ``where`` the settings are counted ("in 1 of 3
+    settings") instead of named. :func:`verdict_phrase` makes any verdict a verb phrase.
 
     Args:
-        ok: a bool, or one bool (or None for inconclusive) per setting.
-        where: a label per setting, naming the settings in a "holds only when" verdict
-            (default: their count).
-        join: the separator of the labels.
+        ok: an outcome, or one outcome per setting (bools, None, :class:`NotReached`,
+            :class:`Untestable`; a NaN counts as None).
+        where: a label per setting (default: the settings are counted).
+        join: the separator of the labels within one clause.
 
     Returns:
-        :data:`HOLDS` when every setting meets the rule; :data:`FAILS` when none does and none is
-        inconclusive; :data:`INCONCLUSIVE` when none does and some are inconclusive; else
-        ``"holds only when "`` followed by the labels of the settings that meet it and, if some
-        are inconclusive, ``"; inconclusive for "`` and theirs.
+        The verdict.
 
     Raises:
         ValueError: when there is no setting, or ``where`` has the wrong length.
@@ -197,35 +253,179 @@ def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
         'holds'
         >>> verdict([True, False], where=["sd <= 0.01", "sd = 1"])
         'holds only when sd <= 0.01'
-        >>> verdict([True, None, False], where=["A", "B", "C"])
-        'holds only when A; inconclusive for B'
-        >>> verdict([False, None])
-        'inconclusive'
+        >>> verdict([None, False, None], where=["A", "B", "C"])
+        'does not hold for B; inconclusive for A; C'
+        >>> verdict([True, False, None], where=["A", "B", "C"])
+        'does not hold for B; holds for A; inconclusive for C'
+        >>> verdict([True, None, NotReached("loss 0.4")], where=["A", "B", "C"])
+        'holds only when A; inconclusive for B; not tested for C (loss 0.4)'
+        >>> verdict([NotReached("loss 0.4")] * 2)
+        'not tested: loss 0.4'
     """
-    values = [None if v is None else bool(v) for v in np.atleast_1d(np.asarray(ok, dtype=object))]
+    if isinstance(ok, np.ndarray | pd.Series):
+        raw = list(np.atleast_1d(np.asarray(ok, dtype=object)).ravel())
+    else:
+        raw = list(ok) if isinstance(ok, list | tuple) else [ok]
+    values = [_outcome(v) for v in raw]
     if not values:
         raise ValueError("no setting to judge")
     if where is not None and len(where) != len(values):
         raise ValueError(f"{len(where)} labels for {len(values)} settings")
+    n = len(values)
 
-    def labels(state) -> str:
+    def names(index: list[int]) -> str:
         if where is None:
-            return f"in {sum(v is state for v in values)} of {len(values)} settings"
-        return join.join(str(w) for w, v in zip(where, values, strict=True) if v is state)
+            return f"in {len(index)} of {n} settings"
+        return join.join(str(where[i]) for i in index)
 
-    passed = any(v is True for v in values)
-    unsure = any(v is None for v in values)
-    failed = any(v is False for v in values)
-    if not unsure and not failed:
+    def clause(head: str, index: list[int], note: str = "") -> str:
+        word = " for " if where is not None else " "
+        return f"{head}{word}{names(index)}" + (f" ({note})" if note else "")
+
+    def grouped(kind, attr: str) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {}
+        for i, v in enumerate(values):
+            if isinstance(v, kind):
+                groups.setdefault(getattr(v, attr), []).append(i)
+        return groups
+
+    passed = [i for i, v in enumerate(values) if v is True]
+    failed = [i for i, v in enumerate(values) if v is False]
+    unsure = [i for i, v in enumerate(values) if v is None]
+    reached, reasons = grouped(NotReached, "reached"), grouped(Untestable, "reason")
+    if len(passed) == n:
         return HOLDS
-    if not passed and not unsure:
+    if len(failed) == n:
         return FAILS
-    if not passed:
+    if len(unsure) == n:
         return INCONCLUSIVE
-    text = f"{ONLY_WHEN} {labels(True)}"
+    if len(reached) == 1 and sum(map(len, reached.values())) == n:
+        return f"{NOT_TESTED}: {next(iter(reached))}"
+    if len(reasons) == 1 and sum(map(len, reasons.values())) == n:
+        return f"{NOT_TESTABLE}: {next(iter(reasons))}"
+    others = unsure or reached or reasons
+    if passed and failed and not others:
+        return f"{ONLY_WHEN} {names(passed)}"  # exact: it fails in every other setting
+    clauses = []
+    if failed:
+        clauses.append(clause(FAILS, failed))
+        if passed:
+            clauses.append(clause(HOLDS, passed))
+    elif passed:
+        clauses.append(f"{ONLY_WHEN} {names(passed)}")
     if unsure:
-        text += f"; {INCONCLUSIVE} {'for ' if where is not None else ''}{labels(None)}"
-    return text
+        clauses.append(clause(INCONCLUSIVE, unsure))
+    clauses += [clause(NOT_TESTED, index, note) for note, index in reached.items()]
+    clauses += [clause(NOT_TESTABLE, index, note) for note, index in reasons.items()]
+    return "; ".join(clauses)
+
+
+#: The first words of each kind of verdict, longest first (the order :func:`verdict_kind` tries).
+_KIND_HEADS = (
+    (ONLY_WHEN, ONLY_WHEN),
+    (NOT_TESTABLE, NOT_TESTABLE),
+    (NOT_TESTED, NOT_TESTED),
+    (INCONCLUSIVE, INCONCLUSIVE),
+    (f"{FAILS} for ", FAILS_FOR),
+    (f"{FAILS} in ", FAILS_FOR),
+    (FAILS, FAILS),
+)
+
+
+def verdict_kind(text: str) -> str | None:
+    """The kind of a verdict, by how it starts: the key it counts under in :func:`verdict_counts`.
+
+    Args:
+        text: a verdict.
+
+    Returns:
+        :data:`HOLDS` (the text is exactly "holds"), :data:`ONLY_WHEN`, :data:`FAILS_FOR`
+        ("does not hold for A; ...": fails in some settings, met in none), :data:`FAILS`,
+        :data:`INCONCLUSIVE`, :data:`NOT_TESTED` or :data:`NOT_TESTABLE`; None for a text that
+        is no verdict.
+
+    Example:
+        >>> [verdict_kind(v) for v in ["holds", "does not hold: c* = 3", "does not hold for B; "
+        ...  "inconclusive for A", "not testable with this estimator: spread", "maybe"]]
+        ['holds', 'does not hold', 'does not hold for', 'not testable with this estimator', None]
+    """
+    text = str(text)
+    if text == HOLDS:
+        return HOLDS
+    return next((kind for head, kind in _KIND_HEADS if text.startswith(head)), None)
+
+
+#: A clause of a verdict starts with one of these words (see :func:`verdict`).
+_CLAUSE = re.compile(r"; (?=(?:holds|does not hold|inconclusive|not tested|not testable)\b)")
+
+#: How each clause of a verdict reads after a subject ("the rule ...").
+_VERBS = (
+    (INCONCLUSIVE, "is "),
+    (NOT_TESTABLE, "is "),
+    (NOT_TESTED, "was "),
+)
+
+
+def verdict_phrase(text: str) -> str:
+    """A verdict as a verb phrase that follows a subject: "the rule " + ``verdict_phrase(v)``.
+
+    "holds ..." and "does not hold ..." read as they are; "inconclusive" becomes "is
+    inconclusive", "not tested" "was not tested" and "not testable ..." "is not testable ...".
+    The clauses of a compound verdict (:func:`verdict`) are joined by commas and a final "and".
+
+    Args:
+        text: a verdict.
+
+    Returns:
+        The phrase.
+
+    Example:
+        >>> verdict_phrase("inconclusive")
+        'is inconclusive'
+        >>> verdict_phrase("does not hold for B; inconclusive for A; not tested for C (loss 0.4)")
+        'does not hold for B, is inconclusive for A and was not tested for C (loss 0.4)'
+        >>> verdict_phrase("holds only when tanh")
+        'holds only when tanh'
+    """
+    parts = []
+    for part in _CLAUSE.split(str(text)):
+        verb = next((v for head, v in _VERBS if part.startswith(head)), "")
+        parts.append(verb + part)
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def difference_phrase(x: float, fmt: str = ".2f", more: str = "better", less: str = "worse",
+                      same: str = "no different") -> str:  # fmt: skip
+    """A signed difference in words: "better by 0.01", "worse by 0.01", never "better by -0.01".
+
+    Args:
+        x: the difference, positive meaning ``more``.
+        fmt: the format of its size.
+        more: the word for a positive difference.
+        less: the word for a negative one.
+        same: the words for a difference that the format rounds to zero.
+
+    Returns:
+        ``"<more> by |x|"``, ``"<less> by |x|"`` or ``same``.
+
+    Raises:
+        ValueError: when ``x`` is not finite.
+
+    Example:
+        >>> difference_phrase(0.012), difference_phrase(-0.012), difference_phrase(0.001)
+        ('better by 0.01', 'worse by 0.01', 'no different')
+        >>> difference_phrase(-2.5, fmt=".3g", more="higher", less="lower")
+        'lower by 2.5'
+    """
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"the difference is not finite ({x})")
+    size = format(abs(x), fmt)
+    if float(size) == 0:
+        return same
+    return f"{more if x > 0 else less} by {size}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,31 +667,37 @@ def ledger_markdown(table: pd.DataFrame, digits: int = 3) -> str:
 
 
 def verdict_counts(table: pd.DataFrame) -> dict:
-    """How many rows hold, hold only in part, do not hold, are inconclusive or were not tested.
+    """How many rows have each kind of verdict (:func:`verdict_kind`).
 
-    A verdict counts by how it starts ("inconclusive for B; does not hold for C" is
-    inconclusive).
+    The keys are the five of the first ledger, then the two kinds added since: :data:`HOLDS`
+    ("holds"), :data:`ONLY_WHEN` ("holds only when"), :data:`FAILS` ("does not hold": in every
+    setting), :data:`INCONCLUSIVE` ("inconclusive"), :data:`NOT_TESTED` ("not tested"),
+    :data:`FAILS_FOR` ("does not hold for": a significant failure in some settings and a pass in
+    none) and :data:`NOT_TESTABLE` ("not testable with this estimator"). Every row counts under
+    exactly one key, so the counts add up to the rows.
 
     Args:
         table: rows with a ``verdict`` column.
 
     Returns:
-        :data:`HOLDS`, :data:`ONLY_WHEN`, :data:`FAILS`, :data:`INCONCLUSIVE`,
-        :data:`NOT_TESTED` -> count.
+        The seven keys above -> count, in that order.
+
+    Raises:
+        ValueError: when a row's verdict is of no kind.
 
     Example:
-        >>> verdict_counts(pd.DataFrame({"verdict": ["holds", "holds only when tanh",
-        ...                                          "inconclusive for a; does not hold for b"]}))
-        {'holds': 1, 'holds only when': 1, 'does not hold': 0, 'inconclusive': 1, 'not tested': 0}
+        >>> counts = verdict_counts(pd.DataFrame({"verdict": ["holds", "holds only when tanh",
+        ...     "inconclusive for a; does not hold for b",
+        ...     "does not hold for b; inconclusive for a"]}))
+        >>> list(counts.values()), list(counts)[5:]
+        ([1, 1, 0, 1, 0, 1, 0], ['does not hold for', 'not testable with this estimator'])
     """
-    kinds = (ONLY_WHEN, NOT_TESTED, INCONCLUSIVE, FAILS)
-
-    def kind(v) -> str:
-        return next((k for k in kinds if str(v).startswith(k)), str(v))
-
-    counted = table["verdict"].map(kind)
-    order = (HOLDS, ONLY_WHEN, FAILS, INCONCLUSIVE, NOT_TESTED)
-    return {k: int((counted == k).sum()) for k in order}
+    kinds = table["verdict"].map(verdict_kind)
+    unknown = table["verdict"][kinds.isna()].tolist()
+    if unknown:
+        raise ValueError(f"verdicts of no kind: {unknown}")
+    order = (HOLDS, ONLY_WHEN, FAILS, INCONCLUSIVE, NOT_TESTED, FAILS_FOR, NOT_TESTABLE)
+    return {k: int((kinds == k).sum()) for k in order}
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,9 +35,9 @@ KW = dict(source="paper abstract", wording="w", measure="m", seeds=5, rule="r", 
         ([False, False], "does not hold"),
         ([True, False], "holds only when A"),
         ([None, None], "inconclusive"),
-        ([False, None], "inconclusive"),
+        ([False, None], "does not hold for A; inconclusive for B"),
         ([True, None], "holds only when A; inconclusive for B"),
-        ([True, None, False], "holds only when A; inconclusive for B"),
+        ([True, None, False], "does not hold for C; holds for A; inconclusive for B"),
         ([None, True, True], "holds only when B; C; inconclusive for A"),
     ],
 )
@@ -48,7 +48,8 @@ def test_verdict_keeps_inconclusive_settings_apart_from_failures(ok, expected):
 def test_verdict_without_labels_counts_and_rejects_bad_input():
     assert claims.verdict(True) == "holds"  # one setting, as a bare flag
     assert claims.verdict([True, None, False]) == (
-        "holds only when in 1 of 3 settings; inconclusive in 1 of 3 settings"
+        "does not hold in 1 of 3 settings; holds in 1 of 3 settings; "
+        "inconclusive in 1 of 3 settings"
     )
     with pytest.raises(ValueError):
         claims.verdict([])
@@ -134,4 +135,5 @@ def test_ledger_csv_columns_and_verdict_counts():
         "holds", "holds only when a; inconclusive for b", "does not hold", "inconclusive",
         "not tested: 20 steps only", "does not hold"]}))  # fmt: skip
     assert counts == {"holds": 1, "holds only when": 1, "does not hold": 2, "inconclusive": 1,
-                      "not tested": 1}  # fmt: skip
+                      "not tested": 1, "does not hold for": 0,
+                      "not testable with this estimator": 0}  # fmt: skip

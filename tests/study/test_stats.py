@@ -62,13 +62,83 @@ def test_ratio_of_means_offsets_and_errors():
         stats.ratio_of_means([1.0], [1.0])
 
 
-def test_spearman_interval_value_and_clustered_bootstrap():
+def test_spearman_interval_is_the_t_interval_of_per_seed_rhos():
     rng = np.random.default_rng(0)
     x = np.tile(np.arange(6.0), 8)
     units = np.repeat(np.arange(8), 6)
     y = x + rng.normal(0, 1.0, x.size)
     e = stats.spearman_interval(x, y, units)
-    assert e.value == pytest.approx(st.spearmanr(x, y).statistic)
-    assert e.low < e.value < e.high and e.n == 8
+    per_seed = [st.spearmanr(x[units == g], y[units == g]).statistic for g in range(8)]
+    low, high = st.t.interval(0.95, 7, loc=np.mean(per_seed), scale=st.sem(per_seed))
+    assert e.value == pytest.approx(np.mean(per_seed))
+    assert (e.low, min(e.high, 1.0)) == pytest.approx((low, min(high, 1.0)))
+    assert e.n == 8
     noise = stats.spearman_interval(x, rng.normal(size=x.size), units)
     assert noise.low < 0 < noise.high  # no association: the interval contains 0
+
+
+def test_spearman_interval_ignores_a_shared_seed_effect_and_handles_ties_and_nan():
+    x = np.tile([1.0, 2.0, 2.0, 3.0], 3)
+    units = np.repeat([7, 8, 9], 4)
+    y = x + np.repeat([0.0, 100.0, -50.0], 4) + np.tile([0.0, 0.1, -0.1, 0.0], 3)
+    e = stats.spearman_interval(x, y, units)
+    ref = st.spearmanr(x[:4], y[:4]).statistic  # the same within every seed
+    assert e.value == pytest.approx(ref) and e.low == pytest.approx(ref) and e.n == 3
+    # a seed with a constant outcome or too few finite rows has no rank correlation
+    y2 = y.copy()
+    y2[4:8] = 1.0
+    y2[9:] = np.nan
+    one = stats.spearman_interval(x, y2, units)
+    assert one.n == 1 and (one.low, one.high) == (-1.0, 1.0)
+    with pytest.raises(ValueError, match="one entry per row"):
+        stats.spearman_interval([1, 2, 3], [1, 2], [0, 0, 0])
+    with pytest.raises(ValueError, match="no unit"):
+        stats.spearman_interval([1, 2, 3, 4], [1, 2, 3, 4], [0, 0, 1, 1])
+
+
+def test_spearman_leave_one_out_drops_each_setting_in_turn():
+    rng = np.random.default_rng(1)
+    settings = np.tile(list("abcdef"), 4)
+    units = np.repeat(np.arange(4), 6)
+    x = rng.normal(size=24)
+    y = x + rng.normal(0, 0.5, 24)
+    loo = stats.spearman_leave_one_out(x, y, units, settings)
+    assert list(loo) == list("abcdef")
+    for s, e in loo.items():
+        keep = settings != s
+        assert e == stats.spearman_interval(x[keep], y[keep], units[keep])
+
+
+def test_spearman_gap_pairs_the_seeds_and_orients_by_the_mean_sign():
+    rng = np.random.default_rng(2)
+    units = np.repeat(np.arange(5), 8)
+    y = rng.normal(size=40)
+    a = -y + rng.normal(0, 0.3, 40)  # a strong negative association
+    b = y + rng.normal(0, 2.0, 40)  # a weak positive one
+    e = stats.spearman_gap(a, b, y, units)
+    ra = [st.spearmanr(a[units == g], y[units == g]).statistic for g in range(5)]
+    rb = [st.spearmanr(b[units == g], y[units == g]).statistic for g in range(5)]
+    d = -np.asarray(ra) - np.asarray(rb)
+    low, high = st.t.interval(0.95, 4, loc=d.mean(), scale=st.sem(d))
+    assert e.value == pytest.approx(abs(np.mean(ra)) - abs(np.mean(rb)))
+    assert (e.low, e.high) == pytest.approx((low, high)) and e.n == 5
+
+
+def test_tost_matches_the_two_one_sided_t_tests():
+    x = np.array([0.3, -0.1, 0.2, 0.05, 0.15, -0.05])
+    margin = 0.4
+    p_low = st.ttest_1samp(x, -margin, alternative="greater").pvalue
+    p_high = st.ttest_1samp(x, margin, alternative="less").pvalue
+    e = stats.tost(x, margin)
+    assert e.p == pytest.approx(max(p_low, p_high))
+    assert e.equivalent == (max(p_low, p_high) < 0.05)
+    ci = st.t.interval(0.90, x.size - 1, loc=x.mean(), scale=st.sem(x))
+    assert (e.low, e.high) == pytest.approx(ci)
+    assert e.equivalent == (-margin < e.low and e.high < margin)
+    # a wide interval around 0 is not equivalence
+    assert not stats.tost([1.0, -1.0, 0.5, -0.5], margin).equivalent
+    assert stats.tost([0.1, 0.1, 0.1], margin).equivalent  # no spread, inside the margin
+    with pytest.raises(ValueError, match="margin"):
+        stats.tost(x, 0.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.tost([1.0, np.nan], 1.0)
