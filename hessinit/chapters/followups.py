@@ -213,7 +213,7 @@ def sharpness(data, checkpoints, batches, *, widths=(30, 30)):
 
 
 def sharpness_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (sd, lr): lambda_max at the start and at its peak, both over 2/lr, and the final loss.
+    """Per (sd, lr): lambda_max over 2/lr at the start, next checkpoint, peak and end; final loss.
 
     Means over seeds. ``peak_over`` above 1 says the curvature rose past the stability
     threshold at some checkpoint; ``final_over`` near or below 1 with a finite loss says training
@@ -223,27 +223,31 @@ def sharpness_summary(frame: pd.DataFrame) -> pd.DataFrame:
         frame: :func:`sharpness`.
 
     Returns:
-        Rows ``sd, lr, threshold, start_over, peak_over, final_over, final_loss, diverged``.
+        Rows ``sd, lr, threshold, start_over, next_over, peak_over, final_over, final_loss,
+        diverged`` (the number of seeds that diverged).
 
     Example:
         >>> f = pd.DataFrame({"sd": 1.0, "seed": 0, "lr": 1.0, "step": [0, 5, 10], "threshold": 2.0,
         ...                   "lambda_max": [1.0, 4.0, 2.0], "loss": [2.3, 1.0, 0.5],
         ...                   "diverged": False})
         >>> f["ratio"] = f.lambda_max / f.threshold
-        >>> sharpness_summary(f)[["start_over", "peak_over", "final_over"]].values.tolist()
-        [[0.5, 2.0, 1.0]]
+        >>> cols = ["start_over", "next_over", "peak_over", "final_over"]
+        >>> sharpness_summary(f)[cols].values.tolist()
+        [[0.5, 2.0, 2.0, 1.0]]
     """
     out = []
     for (sd, lr, seed), g in frame.sort_values("step").groupby(["sd", "lr", "seed"]):
         out.append({
             "sd": sd, "lr": lr, "seed": seed, "threshold": g["threshold"].iloc[0],
-            "start_over": g["ratio"].iloc[0], "peak_over": g["ratio"].max(),
+            "start_over": g["ratio"].iloc[0], "next_over": g["ratio"].iloc[min(1, len(g) - 1)],
+            "peak_over": g["ratio"].max(),
             "final_over": g["ratio"].iloc[-1], "final_loss": g["loss"].iloc[-1],
             "diverged": bool(g["diverged"].any()),
         })  # fmt: skip
     per_seed = pd.DataFrame(out)
     return per_seed.groupby(["sd", "lr"], as_index=False).agg(
         threshold=("threshold", "first"), start_over=("start_over", "mean"),
+        next_over=("next_over", "mean"),
         peak_over=("peak_over", "mean"), final_over=("final_over", "mean"),
         final_loss=("final_loss", "mean"), diverged=("diverged", "sum"),
     )  # fmt: skip
@@ -375,6 +379,7 @@ def plot_network_split(frame: pd.DataFrame):
             twin = ax.twinx()
             twin.plot(mean.index, mean["weight"], "k--", label="mean $\\|p - e_y\\|$")
             twin.set_ylim(0, 1.45)
+            twin.tick_params(labelright=ax is axes[0, -1])
             if ax is axes[0, -1]:
                 twin.set_ylabel("weight of R, mean $\\|p - e_y\\|$")
                 twin.legend(loc="lower right")
@@ -417,8 +422,9 @@ def plot_sharpness(frame: pd.DataFrame):
 def plot_batch_size(summary: pd.DataFrame):
     """(c): ||H_l||_F on a batch of B images over its full-batch value, against B.
 
-    One panel per layer, one color per sd: the mean over draws with bars of their std; the grey
-    band is the seed-to-seed relative std of the full-batch value (the largest over the sds).
+    One panel per layer, one color per sd (sds whose curves coincide hide each other): the mean
+    over draws with bars of their std; the grey band is the seed-to-seed relative std of the
+    full-batch value (the largest over the sds).
 
     Args:
         summary: :func:`batch_size_summary`.
