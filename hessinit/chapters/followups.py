@@ -307,7 +307,9 @@ def batch_size_norms(data, sds, seeds, sizes, *, draws=5, widths=(30, 30)):
 def batch_size_summary(frame: pd.DataFrame, seed: int | None = None) -> pd.DataFrame:
     """Per (sd, layer, batch): the batch-to-batch spread and the error against the full batch.
 
-    For one weight seed (default the smallest): the mean over draws, their relative std
+    The reference ("full") is each seed's value on the largest batch in ``frame`` (its first
+    draw; the whole dataset when the sizes reach it). For one weight seed (default the
+    smallest): the mean over draws, their relative std
     (``batch_spread``), the relative error of a single draw against the full-batch value
     (``error``: root mean square over draws of H_B / H_full - 1), and beside it the
     seed-to-seed relative std of the full-batch value (``seed_spread``), the spread a reader
