@@ -81,6 +81,19 @@ def test_same_batch_equals_train_run(tiny):
     _same_as_train_run(frame.reset_index(drop=True), ref)
 
 
+def test_taylor_columns_equal_train_run(tiny):
+    """With taylor=True the Taylor and saturation columns are train.run's, run by run."""
+    runs = [Run(seed=0, sd=0.5), Run(seed=1, sd=1.0, lr=0.05)]
+    frame = stacked.train_runs(tiny, runs, activation="tanh", taylor=True, **KW)
+    assert list(frame.columns) == list(stacked.COLUMNS) + list(stacked.TAYLOR_COLUMNS)
+    for r, run in enumerate(runs):
+        ref = train.run(tiny, run.sd, lr=run.lr, seed=run.seed, activation="tanh", **KW)
+        mine = frame[frame["run"] == r].reset_index(drop=True)
+        _same_as_train_run(mine, ref)
+        for column in stacked.TAYLOR_COLUMNS:
+            _close(mine, ref, column, 1e-4)
+
+
 def test_run_alone_and_among_others_agree(tiny):
     target = Run(seed=4, sd=0.6, lr=0.03)
     others = [Run(seed=s, sd=sd) for s in (0, 9) for sd in (0.1, 2.0)]

@@ -18,6 +18,13 @@ BatchNorm):
   (:func:`dominance_course`, claim 5.6: :func:`tracking_rows`) and the step against the
   stability bound 2 / lambda_max (:func:`stability`).
 
+These runs train one at a time (:func:`hessinit.train.run`, :func:`hessinit.train.fit`), not
+through the many-runs trainer :mod:`hessinit.train.stacked`: that trainer stacks the weights of
+dense layers only (batched matrix products, and the Kronecker route of the exact norms, which
+needs a dense layer's per-sample input x_i), while these networks have convolutions, whose
+per-kernel norms come from :mod:`hessinit.curvature.tensors` (exact where R = 0 by structure,
+else Hutchinson estimates) on a Keras model, and tracking also needs per-run Lanczos spectra.
+
 Imports: numpy, pandas, the core (:mod:`hessinit.init`, :mod:`hessinit.nn`,
 :mod:`hessinit.curvature`, :mod:`hessinit.stepsize`, :mod:`hessinit.train`), matplotlib and
 the shared study layer (:mod:`hessinit.study.convnets`, :mod:`hessinit.study.analysis`,

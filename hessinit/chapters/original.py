@@ -34,20 +34,27 @@ from ..study.claims import (
 )
 from ..study.stats import mean_interval, ratio_of_means
 from ..study.sweep import sweep
-from ..train import run
+from ..train import COLUMNS
+from ..train.stacked import Run, train_runs
 
 
-def original_runs(data, sds, seeds, **kwargs) -> pd.DataFrame:
+def original_runs(data, sds, seeds, lr=0.01, **kwargs) -> pd.DataFrame:
     """The original experiment (:func:`hessinit.train.run` per sd) repeated over seeds.
+
+    All runs train as one compiled program (:func:`hessinit.train.stacked.train_runs`, with
+    its Taylor columns), each equal to ``hessinit.train.run(data, sd, seed=seed, ...)`` to
+    float rounding.
 
     Args:
         data: the dataset record.
         sds: the stds of dense1's initial kernel.
         seeds: the seeds; each gives new weights, a new Hessian batch and new mini-batches.
-        **kwargs: the other arguments of :func:`hessinit.train.run`, shared by every run.
+        lr: the SGD step size, shared by every run.
+        **kwargs: the other arguments of :func:`hessinit.train.stacked.train_runs` (those of
+            :func:`hessinit.train.run` for an MLP), shared by every run.
 
     Returns:
-        The stacked frames of the runs, in the order seed, sd (columns as
+        The rows of the runs, in the order seed, sd (columns as
         :data:`hessinit.train.COLUMNS`).
 
     Example:
@@ -60,8 +67,9 @@ def original_runs(data, sds, seeds, **kwargs) -> pd.DataFrame:
         >>> frame[["seed", "sd"]].values.tolist()
         [[0.0, 0.1], [0.0, 1.0], [1.0, 0.1], [1.0, 1.0]]
     """
-    frames = [run(data, sd, seed=seed, **kwargs) for seed in seeds for sd in sds]
-    return pd.concat(frames, ignore_index=True)
+    runs = [Run(seed=int(seed), sd=float(sd), lr=float(lr)) for seed in seeds for sd in sds]
+    frame = train_runs(data, runs, taylor=True, **kwargs)
+    return frame[list(COLUMNS)]
 
 
 def _checkpoints(frame: pd.DataFrame) -> pd.DataFrame:

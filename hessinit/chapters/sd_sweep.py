@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..study.figures import LAYER_COLORS, style
-from ..train import run
+from ..train import COLUMNS
+from ..train.stacked import Run, train_runs
 
 
 def read_tables(paths, base="."):
@@ -170,19 +171,26 @@ def sd_run_tables(images, sds, write_table, **settings) -> list[str]:
 
     What this chapter does outside the runner (Colab, plain papermill), where no sd run's
     table is given: :func:`hessinit.train.run` of ``images`` at each sd, each written as
-    ``sd_run-<sd>.csv``.
+    ``sd_run-<sd>.csv``. The runs train as one compiled program
+    (:func:`hessinit.train.stacked.train_runs` with its Taylor columns), each equal to
+    ``train.run``'s to float rounding.
 
     Args:
         images: the training data (:func:`hessinit.data.load`).
         sds: the initial stds of dense1's kernel.
         write_table: ``write_table(frame, path)`` -> the path written
             (:func:`hessinit.book.notebook.write_table`).
-        **settings: passed to :func:`hessinit.train.run` (steps, batch_size, lr,
-            hessian_every, hessian_batch, seed, progress).
+        **settings: the arguments of :func:`hessinit.train.run` (steps, batch_size, lr,
+            hessian_every, hessian_batch, seed, progress), shared by every sd.
 
     Returns:
         The written paths, as text, in the order of ``sds``.
     """
+    settings = dict(settings)
+    lr, seed = float(settings.pop("lr", 0.01)), int(settings.pop("seed", 0))
+    runs = [Run(seed=seed, sd=float(value), lr=lr) for value in sds]
+    frame = train_runs(images, runs, taylor=True, **settings)
     return [
-        str(write_table(run(images, value, **settings), f"sd_run-{value:g}.csv")) for value in sds
+        str(write_table(part[list(COLUMNS)].reset_index(drop=True), f"sd_run-{value:g}.csv"))
+        for value, (_, part) in zip(sds, frame.groupby("run", sort=True), strict=True)
     ]

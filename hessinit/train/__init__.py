@@ -217,14 +217,10 @@ def run(
     """
     if steps < 0 or batch_size < 1 or hessian_every < 1 or hessian_batch < 1:
         raise ValueError("steps >= 0, batch_size >= 1, hessian_every >= 1, hessian_batch >= 1")
-    taylor = lr == "taylor" or (isinstance(lr, tuple) and lr[0] == "taylor")
-    fraction = (lr[1] if isinstance(lr, tuple) else 1.0) if taylor else None
-    if not taylor and not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number or 'taylor', got {lr!r}")
+    fraction = _taylor_fraction(lr)
     if spectra not in (False, True, "network"):
         raise ValueError(f"spectra must be True, False or 'network', got {spectra!r}")
     x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
-    n = len(y_all)
     if model is None:
         model = mlp(
             x_all.shape[1:],
@@ -240,61 +236,120 @@ def run(
     default = dense_layers(model) if dense else kernel_layers(model)
     names = [d.name for d in default] if layers is None else list(layers)
     rng = np.random.default_rng(seed)
-    h_idx = rng.choice(n, size=min(hessian_batch, n), replace=False)
+    h_idx = rng.choice(len(y_all), size=min(hessian_batch, len(y_all)), replace=False)
     x_h, y_h = tf.constant(x_all[h_idx]), tf.constant(y_all[h_idx])
     # The Hessian batch is fixed, so the first layer's input Gram is too: compute it once.
     first = dense and dense_layers(model)[0].name in names
     gram = input_gram(x_h) if first and len(h_idx) <= _MAX_CACHED_GRAM else None
-    fixed = rng.integers(0, n, size=batch_size)
+    ref_lr = 0.01 if fraction is not None else float(lr)  # the Taylor columns' step size
+    measure = _Measure(model, x_h, y_h, names, dense, gram, ref_lr, spectra, tensor_options)
+    batches = _minibatches(rng, len(y_all), batch_size, same_batch)
     rows, diverged = [], None
-    ref_lr = 0.01 if taylor else float(lr)
     for step in tqdm(range(steps + 1), desc=f"{data.name} sd={sd:g}", disable=not progress):
-        idx = fixed if same_batch else rng.integers(0, n, size=batch_size)
+        idx = next(batches)
         x, y = tf.constant(x_all[idx]), tf.constant(y_all[idx])
         checkpoint = step % hessian_every == 0 or step == steps
-        extra = dict.fromkeys(COLUMNS[7:], math.nan)
-        if checkpoint:
-            t = taylor_step(model, x_h, y_h, ref_lr)
-            extra.update(
-                hessian_loss=t.loss, grad_norm=t.grad_norm, gHg=t.gHg, gamma_star=t.gamma_star,
-                predicted=t.predicted, realised=t.realised,
-                predicted_star=t.predicted_star, realised_star=t.realised_star,
-                **softmax_saturation(model, x_h),
-            )  # fmt: skip
-            if dense:
-                norms = hessian_norms_all_layers(model, x_h, y_h, names, input_gram=gram)
-            else:
-                norms = {name: layer_tensor_norms(model, name, x_h, y_h, weight="kernel",
-                                                  **(tensor_options or {}))
-                         for name in names}  # fmt: skip
-            if spectra:
-                each = names if spectra is True else []
-                lams, lam_net, lam_ok = _checkpoint_spectra(model, x_h, y_h, each)
-        if step < steps:
-            if taylor:
-                loss, step_lr = _taylor_sgd_step(model, x, y, tf.constant(fraction, tf.float32))
-                step_lr = float(step_lr)
-            else:
-                loss, step_lr = _sgd_step(model, x, y, tf.constant(lr, tf.float32)), float(lr)
-        else:
-            loss, step_lr = mean_loss(model, x, y), math.nan
-        loss = float(loss)
-        for name in names:
-            row = {"dataset": data.name, "sd": sd, "seed": seed, "step": step, "layer": name,
-                   "lr": step_lr, "loss": loss, **extra}  # fmt: skip
-            if checkpoint:
-                h = norms[name]
-                row.update(H=h.H, G=h.G, R=h.R, GR=h.GR)
-                if spectra:
-                    row.update(lambda_max=lams.get(name, math.nan),
-                               lambda_max_network=lam_net, lambda_converged=lam_ok)  # fmt: skip
-            rows.append(row)
+        layer_rows = measure() if checkpoint else None
+        loss, step_lr = _train_step(model, x, y, lr, fraction, last=step == steps)
+        base = {"dataset": data.name, "sd": sd, "seed": seed, "step": step, "lr": step_lr,
+                "loss": loss}  # fmt: skip
+        rows += _step_rows(base, names, layer_rows)
         if not math.isfinite(loss):
             diverged = step
             break
     frame = pd.DataFrame(rows, columns=list(COLUMNS) + (list(SPECTRA_COLUMNS) if spectra else []))
     frame.attrs["diverged_at"] = diverged
     return frame
+
+
+def _taylor_fraction(lr):
+    """The fraction of gamma* a Taylor ``lr`` asks for (1 for ``"taylor"``), None for a number.
+
+    Raises:
+        ValueError: ``lr`` neither a positive number nor Taylor.
+    """
+    if lr == "taylor":
+        return 1.0
+    if isinstance(lr, tuple) and lr[0] == "taylor":
+        return lr[1]
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number or 'taylor', got {lr!r}")
+    return None
+
+
+def _minibatches(rng, n, batch_size, same_batch):
+    """The rows of each step's mini-batch: one fixed draw, then one draw per step from ``rng``.
+
+    With ``same_batch`` every step gets the fixed draw; the draws from ``rng`` are the same
+    either way up to the first per-step batch.
+    """
+    fixed = rng.integers(0, n, size=batch_size)
+    while True:
+        yield fixed if same_batch else rng.integers(0, n, size=batch_size)
+
+
+def _train_step(model, x, y, lr, fraction, last):
+    """One step on the mini-batch (x, y): ``(loss before it, step size)``; none when ``last``.
+
+    ``fraction`` (from :func:`_taylor_fraction`) not None: the step is fraction * gamma*; else
+    ``lr``. At the ``last`` step only the loss is computed and the step size is NaN.
+    """
+    if last:
+        return float(mean_loss(model, x, y)), math.nan
+    if fraction is not None:
+        loss, step_lr = _taylor_sgd_step(model, x, y, tf.constant(fraction, tf.float32))
+        return float(loss), float(step_lr)
+    return float(_sgd_step(model, x, y, tf.constant(lr, tf.float32))), float(lr)
+
+
+class _Measure:
+    """What :func:`run` records at a checkpoint, on the fixed Hessian batch (x_h, y_h).
+
+    Calling it returns ``{layer name: {column: value}}`` for the checkpoint columns of
+    :data:`COLUMNS` (and :data:`SPECTRA_COLUMNS` with ``spectra``).
+    """
+
+    def __init__(self, model, x_h, y_h, names, dense, gram, ref_lr, spectra, tensor_options):
+        self.model, self.x_h, self.y_h, self.names = model, x_h, y_h, names
+        self.dense, self.gram, self.ref_lr = dense, gram, ref_lr
+        self.spectra, self.tensor_options = spectra, tensor_options or {}
+
+    def __call__(self):
+        model, x_h, y_h, names = self.model, self.x_h, self.y_h, self.names
+        t = taylor_step(model, x_h, y_h, self.ref_lr)
+        shared = dict.fromkeys(COLUMNS[7:], math.nan)
+        shared.update(
+            hessian_loss=t.loss, grad_norm=t.grad_norm, gHg=t.gHg, gamma_star=t.gamma_star,
+            predicted=t.predicted, realised=t.realised,
+            predicted_star=t.predicted_star, realised_star=t.realised_star,
+            **softmax_saturation(model, x_h),
+        )  # fmt: skip
+        if self.dense:
+            norms = hessian_norms_all_layers(model, x_h, y_h, names, input_gram=self.gram)
+        else:
+            norms = {name: layer_tensor_norms(model, name, x_h, y_h, weight="kernel",
+                                              **self.tensor_options)
+                     for name in names}  # fmt: skip
+        if self.spectra:
+            each = names if self.spectra is True else []
+            lams, lam_net, lam_ok = _checkpoint_spectra(model, x_h, y_h, each)
+        out = {}
+        for name in names:
+            h = norms[name]
+            out[name] = {**shared, "H": h.H, "G": h.G, "R": h.R, "GR": h.GR}
+            if self.spectra:
+                out[name].update(lambda_max=lams.get(name, math.nan),
+                                 lambda_max_network=lam_net, lambda_converged=lam_ok)  # fmt: skip
+        return out
+
+
+def _step_rows(base, names, layer_rows):
+    """One row per tracked layer: ``base`` plus the checkpoint's columns (NaN off checkpoints)."""
+    empty = dict.fromkeys(COLUMNS[7:], math.nan)
+    return [
+        {**base, "layer": name, **(empty if layer_rows is None else layer_rows[name])}
+        for name in names
+    ]
 
 
 def _fit_input(model, x):

@@ -32,11 +32,11 @@ from one batched float64 computation, the Kronecker route of
 backward recursion of :mod:`hessinit.curvature.blocks` written for stacked weights.
 
 Holds :class:`Run`, :func:`grid`, :func:`train_runs`, :func:`initial_weights`,
-:func:`stacked_norms`, :func:`sgd_steps` and :data:`COLUMNS`.
+:func:`stacked_norms`, :func:`sgd_steps`, :data:`COLUMNS` and :data:`TAYLOR_COLUMNS`.
 
-Imports: numpy, pandas, TensorFlow, Keras, :mod:`hessinit.nn` and
-:mod:`hessinit.curvature.kronecker` (its packing and cost rule); never :mod:`hessinit.study` or
-:mod:`hessinit.book`.
+Imports: numpy, pandas, TensorFlow, Keras, :mod:`hessinit.nn`, :mod:`hessinit.stepsize` (the
+Taylor columns) and :mod:`hessinit.curvature.kronecker` (its packing and cost rule); never
+:mod:`hessinit.study` or :mod:`hessinit.book`.
 """
 
 from __future__ import annotations
@@ -52,13 +52,22 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ..curvature.kronecker import sym_pack, use_realignment
+from ..nn import dense_layers, mlp, softmax_saturation
 from ..nn.activations import REGISTRY, is_piecewise_linear
 from ..nn.models import check_std, is_number
+from ..stepsize import taylor_step
 
 #: Columns of the frame :func:`train_runs` returns, in order.
 COLUMNS = (
     "dataset", "run", "sd", "seed", "step", "layer", "lr", "loss",
     "hessian_loss", "hessian_accuracy", "grad_norm", "H", "G", "R", "GR", "diverged",
+)  # fmt: skip
+
+#: Columns :func:`train_runs` appends with ``taylor=True``: ``hessinit.train.run``'s Taylor and
+#: softmax-saturation columns.
+TAYLOR_COLUMNS = (
+    "gHg", "gamma_star", "predicted", "realised", "predicted_star", "realised_star",
+    "p_max", "lambda_norm", "logit_std",
 )  # fmt: skip
 
 #: Largest number of SGD steps one compiled call runs (its loop stops earlier when asked).
@@ -473,6 +482,7 @@ def train_runs(
     hessian_batch=1024,
     layers=None,
     same_batch=False,
+    taylor=False,
     progress=True,
 ):
     """Train R runs of one MLP as one compiled program, tracking their exact layer Hessians.
@@ -485,7 +495,11 @@ def train_runs(
     ||H_l||_F, ||G_l||_F, ||R_l||_F and <G_l, R_l> of each tracked layer on the run's fixed
     Hessian batch, in float64. Its numbers equal ``train.run``'s to float rounding; all runs
     step together (:func:`sgd_steps`) and are measured together (:func:`stacked_norms`).
-    ``train.run``'s Taylor and saturation columns are not computed.
+    With ``taylor=True`` each checkpoint also records ``train.run``'s Taylor quantities at a
+    step of the run's lr (:func:`hessinit.stepsize.taylor_step`) and its softmax saturation
+    (:func:`hessinit.nn.softmax_saturation`), computed run by run on a Keras ``mlp`` holding
+    the run's current weights (float32, as ``train.run``); ``hessian_loss`` and ``grad_norm``
+    are then ``taylor_step``'s, as in ``train.run``.
 
     Args:
         data: a dataset record with ``x``, ``y``, ``name`` and ``num_classes``.
@@ -499,6 +513,8 @@ def train_runs(
         hessian_batch: the size of each run's Hessian batch (at most the number of images).
         layers: the names of the dense layers to track (default all: ``dense1``, ...).
         same_batch: train on one fixed mini-batch (the original notebook's bug).
+        taylor: also record :data:`TAYLOR_COLUMNS` at checkpoints (one Keras evaluation per
+            run and checkpoint; default off).
         progress: show a tqdm progress bar over the checkpoints.
 
     Returns:
@@ -589,21 +605,64 @@ def train_runs(
             part_w = [(w[lo : lo + group], b[lo : lo + group]) for w, b in weights]
             parts.append(stacked_norms(part_w, x_h[sel], y_h[sel], acts, indices, gram))
         measured[start] = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        if taylor:
+            measured[start].update(
+                _taylor_columns(fans, widths, activation, weights, x_h[which], y_h[which], lr)
+            )
         stop = checkpoints[c + 1] if c + 1 < len(checkpoints) else steps
         if stop > start:
             weights, part = sgd_steps(weights, x_t, y_t, idx[start:stop], lr, acts)
             losses[start:stop] = part
     final = _loss_only(weights, x_t, y_t, tf.constant(idx[steps].astype(np.int32)), acts)
     losses[steps] = final.numpy()
-    return _frame(data.name, runs, tracked, losses, measured)
+    return _frame(data.name, runs, tracked, losses, measured, taylor)
 
 
-def _frame(dataset, runs, names, losses, measured):
+def _taylor_columns(fans, widths, activation, weights, x_h, y_h, lr):
+    """Per run (R,) the Taylor and saturation columns and ``train.run``'s loss and grad norm.
+
+    Run r's weights are loaded into one Keras ``mlp`` over flattened inputs (its Flatten is
+    then the identity), which :func:`hessinit.stepsize.taylor_step` and
+    :func:`hessinit.nn.softmax_saturation` evaluate on run r's Hessian batch at step lr[r].
+    """
+    model = _keras_twin(fans, widths, activation)
+    layers = dense_layers(model)
+    out = {c: [] for c in (*TAYLOR_COLUMNS, "loss", "grad_norm")}
+    for r in range(len(lr)):
+        for layer, (w, b) in zip(layers, weights, strict=True):
+            layer.kernel.assign(w[r])
+            layer.bias.assign(b[r])
+        x, y = tf.constant(x_h[r]), tf.constant(y_h[r])
+        t = taylor_step(model, x, y, float(lr[r]))
+        values = {
+            "gHg": t.gHg, "gamma_star": t.gamma_star, "predicted": t.predicted,
+            "realised": t.realised, "predicted_star": t.predicted_star,
+            "realised_star": t.realised_star, "loss": t.loss, "grad_norm": t.grad_norm,
+            **softmax_saturation(model, x),
+        }  # fmt: skip
+        for c in out:
+            out[c].append(values[c])
+    return {c: np.asarray(v, np.float64) for c, v in out.items()}
+
+
+_TWINS = {}
+
+
+def _keras_twin(fans, widths, activation):
+    """One cached Keras ``mlp`` of the architecture, over flattened inputs (weights overwritten)."""
+    key = (tuple(fans), tuple(widths), activation)
+    if key not in _TWINS:
+        _TWINS[key] = mlp((fans[0],), fans[-1], widths=widths, activation=activation, seed=0)
+    return _TWINS[key]
+
+
+def _frame(dataset, runs, names, losses, measured, taylor=False):
     """The tidy frame of :func:`train_runs` from the per-step losses and checkpoint records."""
     steps1, R = losses.shape
     L = len(names)
     step = np.repeat(np.arange(steps1), L)
     checkpoint_cols = ("hessian_loss", "hessian_accuracy", "grad_norm", "H", "G", "R", "GR")
+    checkpoint_cols += TAYLOR_COLUMNS if taylor else ()
     cols = {c: np.full((steps1, R, L), np.nan) for c in checkpoint_cols}
     for s, m in measured.items():
         for c in ("H", "G", "R", "GR"):
@@ -611,6 +670,8 @@ def _frame(dataset, runs, names, losses, measured):
         cols["hessian_loss"][s] = m["loss"][:, None]
         cols["hessian_accuracy"][s] = m["accuracy"][:, None]
         cols["grad_norm"][s] = m["grad_norm"][:, None]
+        for c in TAYLOR_COLUMNS if taylor else ():
+            cols[c][s] = m[c][:, None]
     frames, diverged = [], {}
     for r, run in enumerate(runs):
         bad = np.flatnonzero(~np.isfinite(losses[:, r]))
@@ -626,7 +687,8 @@ def _frame(dataset, runs, names, losses, measured):
             **{c: v[:, r].reshape(-1) for c, v in cols.items()},
             "diverged": bool(len(bad)),
         }  # fmt: skip
-        frames.append(pd.DataFrame(part, columns=list(COLUMNS)).iloc[: end * L])
+        columns = list(COLUMNS) + (list(TAYLOR_COLUMNS) if taylor else [])
+        frames.append(pd.DataFrame(part, columns=columns).iloc[: end * L])
     frame = pd.concat(frames, ignore_index=True)
     frame.attrs["diverged"] = diverged
     return frame
