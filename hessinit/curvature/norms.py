@@ -11,7 +11,8 @@ route from what it can prove about the model:
 1. ``"kronecker"``: a dense kernel of a model proved to be a dense stack
    (:func:`hessinit.curvature.kronecker.layer_hessian_norms`, exact, no matrix formed);
 2. the per-tensor routes of :mod:`hessinit.curvature.tensors` (``"kronecker"`` for the logits
-   layer, ``"jacobian"``, ``"columns"``, ``"columns-linear"``, ``"hutchinson"``) for graphs of
+   layer, ``"jacobian"``, ``"columns"``, ``"columns-linear"``, ``"hutchinson"``, and
+   ``"hutchpp"`` when asked for) for graphs of
    :data:`hessinit.curvature.tensors.SUPPORTED_LAYERS`;
 3. ``"autodiff"``: any other model (``keras.ops`` between layers, subclassed, nested models):
    exact columns H e_p and G e_p by autodiff products on the model's own call (2P products),
@@ -40,7 +41,7 @@ from .products import term_product
 from .tensors import tensor_hessian_norms
 
 #: The routes :func:`hessian_norms` accepts.
-NORM_METHODS = ("auto", "kronecker", "columns", "hutchinson", "autodiff")
+NORM_METHODS = ("auto", "kronecker", "columns", "hutchinson", "hutchpp", "autodiff")
 
 
 def _autodiff_columns(model, x, y, variable, training):
@@ -96,7 +97,8 @@ def hessian_norms(
             (:func:`hessinit.curvature.tensors.plan_tensor`; also bounds ``"autodiff"``).
         **options: the Hutchinson options of
             :func:`hessinit.curvature.tensors.tensor_hessian_norms` (``rel_width``, ``probes``,
-            ``max_probes``, ``level``, ``seed``) and its ``memory``.
+            ``max_probes``, ``level``, ``seed``, and ``sketch`` for ``method="hutchpp"``, the
+            deflated estimate with intervals) and its ``memory``.
 
     Returns:
         :class:`~hessinit.curvature.HessianNorms`, ``method`` the route taken.

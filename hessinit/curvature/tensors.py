@@ -33,6 +33,12 @@ their memory:
 - ``"kronecker"`` (exact): the kernel or bias of a linear ``Dense`` layer that gives the logits:
   z_i = W^T x_i + b, so H = G = (1/B) sum_i (x_i x_i^T) kron Lambda_i and R = 0, whose norm
   :func:`hessinit.curvature.kron_norms` takes without forming it (x_i = 1 for the bias).
+- ``"hutchpp"`` (estimated, only when asked for): Hutch++-style deflation
+  (:func:`hessinit.curvature.hutchinson.deflated_norms`): a k-column sketch gives
+  Q = orth([H S, G S]), ||M Q||_F^2 is taken exactly and ||M (I - Q Q^T)||_F^2 from m
+  Rademacher probes, for M in {H, G, R}, each with a Student-t interval: k + 2k + m products
+  instead of 2P. When that is not fewer than the exact route's P column rows, the exact
+  columns run instead (and the result says ``"columns"``).
 - ``"hutchinson"`` (estimated): Rademacher probes v on theta alone, ||M||_F^2 = E ||M v||^2 for
   M in {H, G, R} from the same probes (R v = H v - G v), <G, R> = E (G v) . (R v), each norm with
   the Student-t interval of :mod:`hessinit.curvature.hutchinson`; probes are added until each of
@@ -61,7 +67,7 @@ from .graph import (
     run_graph,
     training_logits,
 )
-from .hutchinson import norm_estimate
+from .hutchinson import deflated_norms, norm_estimate
 from .inputs import check_call, resolve_weight
 from .kronecker import HessianNorms, kron_norms
 
@@ -99,7 +105,7 @@ _LINEAR_PASS = (
 )
 
 #: The methods :func:`tensor_hessian_norms` accepts.
-METHODS = ("auto", "columns", "hutchinson")
+METHODS = ("auto", "columns", "hutchinson", "hutchpp")
 
 
 def _check_supported(model):
@@ -394,7 +400,9 @@ def _activation_bytes(model, batch):
     return 3 * batch * entries * itemsize
 
 
-def plan_tensor(model, variable, batch, max_products=4096, memory=2**30, method="auto"):
+def plan_tensor(
+    model, variable, batch, max_products=4096, memory=2**30, method="auto", sketch=10, probes=20
+):
     """Choose how to compute a tensor's H, G, R norms from predicted cost and memory.
 
     The kernel and bias of a linear logits layer take ``"kronecker"`` (exact, no products),
@@ -412,7 +420,10 @@ def plan_tensor(model, variable, batch, max_products=4096, memory=2**30, method=
         batch: B, the batch size the norms will be computed on.
         max_products: the largest number of products the exact method may take.
         memory: the memory budget of one vectorized batch of products, in bytes.
-        method: one of :data:`METHODS`; ``"auto"`` decides by ``max_products``.
+        method: one of :data:`METHODS`; ``"auto"`` decides by ``max_products``;
+            ``"hutchpp"`` becomes ``"columns"`` when P <= 3 ``sketch`` + ``probes``.
+        sketch: ``"hutchpp"``'s sketch columns k.
+        probes: ``"hutchpp"``'s residual probes m.
 
     Returns:
         :class:`TensorPlan`.
@@ -452,6 +463,8 @@ def plan_tensor(model, variable, batch, max_products=4096, memory=2**30, method=
             method = "jacobian"
     if method == "auto":
         method = "columns" if products <= max_products else "hutchinson"
+    if method == "hutchpp" and size <= 3 * sketch + probes:
+        method = "columns"  # the exact columns take no more products than the estimate
     if method == "columns" and linear:
         method = "columns-linear"
     return TensorPlan(method, size, linear, products, chunk, per)
@@ -524,6 +537,31 @@ def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, leve
     )
 
 
+def _hutchpp(model, x, y, variable, plan, sketch, probes, level, seed, training):
+    """HessianNorms of one tensor by deflated Hutchinson (``"hutchpp"``), with intervals."""
+    index, dtype = _index(model, variable), _tf_variable(variable).dtype
+    curvature = not plan.linear
+
+    def products(V):
+        rows, out_h, out_g = len(V), [], []
+        for start in range(0, rows, plan.chunk):
+            block = np.zeros((plan.chunk, plan.size))
+            part = V[start : start + plan.chunk]
+            block[: len(part)] = part
+            hv, gv = (
+                t.numpy()[: len(part)].astype(np.float64)
+                for t in _products(
+                    model, x, y, index, tf.constant(block, dtype), curvature, training
+                )
+            )
+            out_h.append(gv if not curvature else hv)
+            out_g.append(gv)
+        return np.concatenate(out_h), np.concatenate(out_g)
+
+    est, gr = deflated_norms(products, plan.size, sketch, probes, level, seed)
+    return HessianNorms(est["H"].value, est["G"].value, est["R"].value, gr, "hutchpp", est)
+
+
 def _narrow(samples, rel_width, level):
     """Whether the intervals of ||H|| and ||G|| are within ``rel_width`` of their estimates."""
     for i in (0, 1):
@@ -548,6 +586,7 @@ def tensor_hessian_norms(
     seed=0,
     max_products=4096,
     memory=2**30,
+    sketch=10,
 ):
     """||H||_F, ||G||_F, ||R||_F and <G, R> of the loss Hessian restricted to one weight tensor.
 
@@ -575,15 +614,18 @@ def tensor_hessian_norms(
         training: the BatchNorm mode.
         rel_width: Hutchinson: add probes until the intervals of ||H|| and ||G|| have a half
             width of at most ``rel_width`` times the estimate.
-        probes: Hutchinson: a fixed number of probes instead (at least 2).
+        probes: Hutchinson: a fixed number of probes instead (at least 2); ``"hutchpp"``: its
+            residual probes m (default 20).
         max_probes: Hutchinson: the most probes the adaptive rule may take.
         level: Hutchinson: the intervals' confidence level.
         seed: Hutchinson: the seed of the probes.
         max_products: as in :func:`plan_tensor`.
         memory: as in :func:`plan_tensor`.
+        sketch: ``"hutchpp"``: the sketch columns k (default 10).
 
     Returns:
-        :class:`~hessinit.curvature.HessianNorms` with ``method`` set; for ``"hutchinson"`` its
+        :class:`~hessinit.curvature.HessianNorms` with ``method`` set; for ``"hutchinson"`` and
+        ``"hutchpp"`` its
         ``intervals`` hold a :class:`~hessinit.curvature.NormEstimate` per ``"H"``, ``"G"``,
         ``"R"``.
 
@@ -605,7 +647,12 @@ def tensor_hessian_norms(
     variable = resolve_weight(model, variable)
     x, y = check_call(model, x, y)
     training = bool(training)
-    plan = plan_tensor(model, variable, int(x.shape[0]), max_products, memory, method)
+    pp_probes = 20 if probes is None else int(probes)
+    plan = plan_tensor(
+        model, variable, int(x.shape[0]), max_products, memory, method, sketch, pp_probes
+    )
+    if plan.method == "hutchpp":
+        return _hutchpp(model, x, y, variable, plan, sketch, pp_probes, level, seed, training)
     if plan.method == "kronecker":
         return _kronecker(model, x, variable, training)
     if plan.method == "jacobian":

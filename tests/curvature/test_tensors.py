@@ -220,3 +220,26 @@ def test_hutchinson_stops_at_the_stated_relative_width():
     assert 10 <= est.intervals["H"].probes < 400
     exact = tensor_hessian_norms(model, v, x, y)
     assert abs(est.H - exact.H) <= 0.25 * exact.H
+
+
+def test_hutchpp_covers_the_materialized_norms_of_a_batchnorm_network():
+    model = bn_residual("tanh")
+    x, y = data()
+    v = model.get_layer("r1").kernel  # 36 entries, after BatchNorm: curved, 72 products exact
+    ref = _reference(model, v, True)
+    seeds, hits = 40, {"H": 0, "G": 0, "R": 0}
+    for seed in range(seeds):
+        est = tensor_hessian_norms(model, v, x, y, method="hutchpp", sketch=4, probes=10, seed=seed)
+        assert est.method == "hutchpp"
+        for i, t in enumerate("HGR"):
+            e = est.intervals[t]
+            hits[t] += e.low <= ref[i] <= e.high
+    # nominal 95%: P(at most 32 of 40 | p = 0.95) < 0.01
+    assert min(hits.values()) >= 33, hits
+    # when the estimate would cost as much as the columns, the exact columns run, and say so
+    small = model.get_layer("c1").kernel  # 18 entries <= 3 * 10 + 20
+    exact = tensor_hessian_norms(model, small, x, y, method="hutchpp")
+    assert exact.method == "columns" and exact.intervals is None
+    np.testing.assert_allclose(
+        [exact.H, exact.G, exact.R, exact.GR], _reference(model, small, True), rtol=1e-8
+    )
