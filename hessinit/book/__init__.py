@@ -1,8 +1,11 @@
 """The book: its run grid, the papermill runner, the site build and the helpers notebooks call.
 
 - :mod:`~hessinit.book.grid`: ``book/grid.yml`` expanded into runs, and the code hash;
-- :mod:`~hessinit.book.runner`: running the grid in dependency order, run records and keys, the
-  site build;
+- :mod:`~hessinit.book.runner`: ``build``, the pipeline that runs the grid in dependency order
+  and builds the site, through its steps :mod:`~hessinit.book.plan` (what to do with a run: its
+  key, skip or job), :mod:`~hessinit.book.schedule` (execute the jobs, record what comes back),
+  :mod:`~hessinit.book.manifest` (run records and the manifests that verify outputs) and
+  :mod:`~hessinit.book.render` (the site and its Colab edition);
 - :mod:`~hessinit.book.execute`: one run executed by papermill in a temporary folder (in this
   process or on a Dask worker);
 - :mod:`~hessinit.book.pool`: where runs execute: this process, or a Dask cluster;

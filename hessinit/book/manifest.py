@@ -6,7 +6,7 @@ and ``outputs``, the **manifest** of what it wrote under ``_runs/`` (each file's
 and, for a CSV, row count: :func:`fingerprint`). :func:`verify` compares a run's outputs with
 its manifest; a run is skipped only when they match, and the file that does not is named.
 
-Imports: the standard library, :data:`hessinit.book.grid.RUNS` and
+Imports: the standard library, ``hessinit.book.grid.RUNS`` and
 :func:`hessinit.book.notebook.atomic_path`, :func:`hessinit.book.notebook.versions`.
 """
 

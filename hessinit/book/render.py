@@ -5,7 +5,7 @@ that exist and are readable notebooks; an unreadable one is left out by name), b
 with ``jupyter-book build . -W -n --keep-going`` (zero warnings allowed) and writes the Colab
 edition beside it (:func:`hessinit.book.colab.write_edition`).
 
-Imports: the standard library, PyYAML, :data:`hessinit.book.grid.RUNS`,
+Imports: the standard library, PyYAML, ``hessinit.book.grid.RUNS``,
 :func:`hessinit.book.manifest.unreadable` and :func:`hessinit.book.colab.write_edition`.
 """
 

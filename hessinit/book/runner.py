@@ -203,7 +203,7 @@ class Runner:
 
     @property
     def code_hash(self):
-        """The code hash the runs are keyed with (settable: as if another checkout ran)."""
+        """str: The code hash the runs are keyed with; set it to act as another checkout."""
         return self.book.code_hash
 
     @code_hash.setter
