@@ -13,13 +13,31 @@ the model's own call), their relative differences and wall seconds (one warm cal
 - ``bn``: Dense, BatchNorm, tanh, Dense, in both BatchNorm modes (``training`` True / False);
 - ``softmax``: a softmax output layer, refused (the message is printed).
 
-    python benchmarks/curvature_api.py   # about a minute on 2 cores
+Then the speed of issue 22 (item 6), written to benchmarks/results/curvature_resnet.csv with
+columns :data:`SPEED_COLUMNS`, the ``uptime`` load in every row:
+
+- ``rows_per_second``: the exact columns route's rate on ``block1_conv1``'s kernel of the default
+  :func:`hessinit.small_resnet` (BatchNorm after every conv, so 2P products, one row = H e_p and
+  G e_p) at B = 1,024 MNIST images, from one warm chunk; its trace time apart;
+- ``exact_all_tensors``: all-tensor norms by the exact routes (``method="auto"``: columns for
+  every conv and BatchNorm tensor, Kronecker for the logits layer), run when its prediction
+  (rows / rate + one trace per tensor) is within ``--exact-limit`` seconds, else the prediction
+  alone, labelled ``prediction``;
+- ``hutchpp_block1_conv1`` / ``hutchpp_all_tensors``: ``method="hutchpp"`` (k = 10 sketch columns,
+  m = 20 probes; tensors of P <= 50 take the exact columns), its wall time and 95% intervals (the
+  all-tensor run only without ``--quick``; with it, its prediction);
+- ``mlp_dense1_top10``: :func:`hessinit.curvature.spectrum` of the paper MLP's dense1 (sd 0.01),
+  k = 10, on 1,024 images: the first call (cold) and the best of three warm calls.
+
+    python benchmarks/curvature_api.py           # the API cases and the speed rows
+    python benchmarks/curvature_api.py --quick   # the speed rows alone, under 3 minutes
 
 Writes benchmarks/results/curvature_api.csv with columns :data:`COLUMNS`.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import time
@@ -29,8 +47,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from hessinit.curvature import full_hessian, hessian_norms, spectrum  # noqa: E402
+from hessinit.curvature.tensors import (  # noqa: E402
+    _index,
+    _products,
+    _tf_variable,
+    all_tensor_norms,
+    plan_tensor,
+)
+from hessinit.data import load  # noqa: E402
+from hessinit.nn import mlp, small_resnet  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = (
@@ -120,8 +148,135 @@ def measure(case, training, x, y):
     }
 
 
+SPEED_COLUMNS = (
+    "quantity", "route", "exact", "batch", "seconds", "kind", "rows", "rows_per_second",
+    "result", "load", "note",
+)  # fmt: skip
+SKETCH, PROBES = 10, 20
+
+
+def _load():
+    """The 1-minute load average, as ``uptime`` prints it."""
+    return round(os.getloadavg()[0], 2)
+
+
+def _rate(model, x, y, name):
+    """(warm rows per second, trace seconds) of the exact columns route on ``name``'s kernel."""
+    v = model.get_layer(name).kernel
+    plan = plan_tensor(model, v, int(x.shape[0]), method="columns")
+    V = tf.one_hot(np.arange(plan.chunk), plan.size, dtype=_tf_variable(v).dtype)
+    args = (model, x, tf.constant(y), _index(model, v), V, not plan.linear, True)
+    start = time.perf_counter()
+    _products(*args)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    _products(*args)
+    warm = time.perf_counter() - start
+    return plan.chunk / warm, max(cold - warm, 0.0)
+
+
+def _rows(model, batch, method):
+    """(product rows, tensors that need a trace) of all-tensor norms by ``method``."""
+    rows = traced = 0
+    for v in model.trainable_weights:
+        plan = plan_tensor(model, v, batch, method=method, sketch=SKETCH, probes=PROBES)
+        if plan.method in ("columns", "columns-linear"):
+            rows, traced = rows + plan.size, traced + 1
+        elif plan.method == "hutchpp":
+            rows += SKETCH + min(2 * SKETCH, plan.size) + PROBES
+            traced += 1
+    return rows, traced
+
+
+def _intervals(n):
+    """'H [low, high]' text of a HessianNorms' intervals (or its exact H)."""
+    if not n.intervals:
+        return f"H {n.H:.6g} (exact)"
+    e = n.intervals["H"]
+    return f"H {e.value:.6g} [{e.low:.6g}, {e.high:.6g}]"
+
+
+def speed(batch=1024, quick=False, exact_limit=120.0):
+    """The rows of :data:`SPEED_COLUMNS` (module docstring)."""
+    data = load("mnist-5k")
+    x = np.asarray(data.x[:batch], np.float32).reshape(batch, 28, 28, 1)
+    y = np.asarray(data.y[:batch])
+    model = small_resnet()
+    rows = []
+
+    def row(quantity, route, exact, seconds, kind, n_rows=None, rate=None, result="", note=""):
+        rows.append(dict(quantity=quantity, route=route, exact=exact, batch=batch,
+                         seconds=round(seconds, 3), kind=kind, rows=n_rows,
+                         rows_per_second=None if rate is None else round(rate, 3),
+                         result=result, load=_load(), note=note))  # fmt: skip
+        print(f"{quantity:>22} {route:>8} exact={exact!s:5} {seconds:9.2f} s ({kind}) "
+              f"{result} load {rows[-1]['load']} {note}", flush=True)  # fmt: skip
+
+    rate, trace = _rate(model, x, y, "block1_conv1")
+    row("rows_per_second", "columns", True, 1 / rate, "measured", 1, rate,
+        note=f"block1_conv1 kernel, one warm chunk; trace {trace:.1f} s")  # fmt: skip
+    n_exact, t_exact = _rows(model, batch, "auto")
+    predicted = n_exact / rate + t_exact * trace
+    if predicted <= exact_limit and not quick:
+        start = time.perf_counter()
+        norms = all_tensor_norms(model, x, y)
+        row("exact_all_tensors", "auto", True, time.perf_counter() - start, "measured",
+            n_exact, rate, _intervals(norms["block1_conv1/kernel"]))  # fmt: skip
+    else:
+        row("exact_all_tensors", "auto", True, predicted, "prediction", n_exact, rate,
+            note=f"{n_exact} rows at the measured rate + {t_exact} traces")  # fmt: skip
+    start = time.perf_counter()
+    one = hessian_norms(model, "block1_conv1", x, y, method="hutchpp", sketch=SKETCH,
+                        probes=PROBES)  # fmt: skip
+    row("hutchpp_block1_conv1", one.method, False, time.perf_counter() - start, "measured",
+        SKETCH + 2 * SKETCH + PROBES, None, _intervals(one), "trace shared")  # fmt: skip
+    n_est, t_est = _rows(model, batch, "hutchpp")
+    if quick:
+        row("hutchpp_all_tensors", "hutchpp", False, n_est / rate + t_est * trace,
+            "prediction", n_est, rate, note=f"{n_est} rows + {t_est} traces")  # fmt: skip
+    else:
+        start = time.perf_counter()
+        norms = all_tensor_norms(model, x, y, method="hutchpp", sketch=SKETCH, probes=PROBES)
+        row("hutchpp_all_tensors", "hutchpp", False, time.perf_counter() - start, "measured",
+            n_est, rate, _intervals(norms["block2_conv2/kernel"]), "block2_conv2")  # fmt: skip
+    net = mlp(kernel_std=0.01, seed=0)
+    xm, ym = np.asarray(data.x[:1024], np.float32), np.asarray(data.y[:1024])
+    start = time.perf_counter()
+    s = spectrum(net, xm, ym, "dense1", k=10)
+    row("mlp_dense1_top10", s.method, True, time.perf_counter() - start, "cold",
+        result=f"lambda_1 {s.lambda_max:.6g}")  # fmt: skip
+    warm = []
+    for _ in range(3):
+        start = time.perf_counter()
+        spectrum(net, xm, ym, "dense1", k=10)
+        warm.append(time.perf_counter() - start)
+    row("mlp_dense1_top10", s.method, True, min(warm), "warm (best of 3)",
+        result=f"lambda_1 {s.lambda_max:.6g}")  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / "curvature_resnet.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, SPEED_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
 def main():
-    """Measure every case, print the table and write the CSV."""
+    """Measure every case, print the table and write the CSVs."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the speed rows alone, < 3 min")
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--exact-limit", type=float, default=120.0,
+                        help="run the exact norms only if predicted within this")  # fmt: skip
+    args = parser.parse_args()
+    if args.quick:
+        speed(args.batch, quick=True, exact_limit=args.exact_limit)
+        return
+    api()
+    speed(args.batch, exact_limit=args.exact_limit)
+
+
+def api():
+    """The API cases: print the table and write curvature_api.csv."""
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((B, N_IN)), rng.integers(0, K, B)
     cases = [("sequential", True), ("ops", True), ("subclassed", True), ("shared", True),

@@ -143,6 +143,7 @@ def kernel_norms(
                         y,
                         weight="kernel",
                         max_products=0,
+                        fallback="hutchinson",
                         probes=probes,
                         seed=seed,
                     )

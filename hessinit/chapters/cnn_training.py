@@ -163,7 +163,8 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
                 hs, dev, exact = [], 0.0, True
                 for layer in kernel_layers(model):
                     n = layer_tensor_norms(model, layer, x, y, weight="kernel", max_products=0,
-                                           probes=probes, seed=seed)  # fmt: skip
+                                           fallback="hutchinson", probes=probes,
+                                           seed=seed)  # fmt: skip
                     hs.append(n.H)
                     h = max(n.H, _TINY)  # a saturated softmax: H underflows to 0
                     dev += abs(math.log10(h / kernel_fans(layer.kernel.shape)[0] / level))
@@ -426,7 +427,7 @@ def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
             # one model object per network, so train.run's compiled products are traced once
             fresh = convnets.build(network, scheme, seed, input_shape=x.shape[1:], **build)
             model.set_weights(fresh.get_weights())
-            options = {"max_products": 0, "probes": probes, "seed": seed}
+            options = {"max_products": 0, "fallback": "hutchinson", "probes": probes, "seed": seed}
             frame = run(data, math.nan, model=model, seed=seed, tensor_options=options,
                         progress=False, **kwargs)  # fmt: skip
             if frame.attrs["diverged_at"] is not None:

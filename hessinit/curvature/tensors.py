@@ -401,7 +401,15 @@ def _activation_bytes(model, batch):
 
 
 def plan_tensor(
-    model, variable, batch, max_products=4096, memory=2**30, method="auto", sketch=10, probes=20
+    model,
+    variable,
+    batch,
+    max_products=4096,
+    memory=2**30,
+    method="auto",
+    sketch=10,
+    probes=20,
+    fallback=None,
 ):
     """Choose how to compute a tensor's H, G, R norms from predicted cost and memory.
 
@@ -424,12 +432,15 @@ def plan_tensor(
             ``"hutchpp"`` becomes ``"columns"`` when P <= 3 ``sketch`` + ``probes``.
         sketch: ``"hutchpp"``'s sketch columns k.
         probes: ``"hutchpp"``'s residual probes m.
+        fallback: ``None`` (``"auto"`` refuses past ``max_products``), ``"hutchinson"`` or
+            ``"hutchpp"``: the estimate ``"auto"`` takes past it, asked for explicitly.
 
     Returns:
         :class:`TensorPlan`.
 
     Raises:
-        ValueError: unknown ``method``.
+        ValueError: unknown ``method``, or ``"auto"`` past ``max_products`` without a
+            ``fallback``.
         TypeError: a layer outside :data:`SUPPORTED_LAYERS`.
 
     Example:
@@ -442,13 +453,16 @@ def plan_tensor(
         'columns-linear'
         >>> plan_tensor(model, model.trainable_weights[0], 8, memory=100).method  # J too big
         'columns-linear'
-        >>> plan_tensor(model, model.trainable_weights[0], 8, 10, memory=100).method
+        >>> plan_tensor(model, model.trainable_weights[0], 8, 10, memory=100,
+        ...             fallback="hutchinson").method  # asked for: an estimate past the budget
         'hutchinson'
         >>> plan_tensor(model, model.trainable_weights[2], 8).method  # the logits layer
         'kronecker'
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if fallback not in (None, "hutchinson", "hutchpp"):
+        raise ValueError(f"fallback must be None, 'hutchinson' or 'hutchpp', got {fallback!r}")
     _check_supported(model)
     size = int(np.prod(variable.shape))
     linear = logits_linear_in(model, variable)
@@ -462,7 +476,18 @@ def plan_tensor(
         if jac_bytes <= memory:
             method = "jacobian"
     if method == "auto":
-        method = "columns" if products <= max_products else "hutchinson"
+        if products <= max_products:
+            method = "columns"
+        elif fallback in ("hutchinson", "hutchpp"):
+            method = fallback
+        else:
+            raise ValueError(
+                f"the exact route for {variable.path!r} needs {products} products (P = {size}"
+                f"{'' if linear else ', H and G columns'}), more than max_products="
+                f"{max_products}: method='auto' stays exact, so pass method='hutchpp' (a deflated "
+                "estimate with 95% intervals) or method='hutchinson', raise max_products, or "
+                "pass fallback='hutchpp' / 'hutchinson' to let 'auto' estimate past the budget"
+            )
     if method == "hutchpp" and size <= 3 * sketch + probes:
         method = "columns"  # the exact columns take no more products than the estimate
     if method == "columns" and linear:
@@ -587,6 +612,7 @@ def tensor_hessian_norms(
     max_products=4096,
     memory=2**30,
     sketch=10,
+    fallback=None,
 ):
     """||H||_F, ||G||_F, ||R||_F and <G, R> of the loss Hessian restricted to one weight tensor.
 
@@ -599,7 +625,9 @@ def tensor_hessian_norms(
     batch's statistics; ``False``: on its moving statistics; dropout off in both), split
     H = G + R as in the module docstring. Exact
     (``"columns"`` or, when the logits are piecewise linear in theta, ``"columns-linear"`` with
-    R = 0) or estimated (``"hutchinson"``, with 95% intervals), as :func:`plan_tensor` decides.
+    R = 0) or estimated (``"hutchpp"`` or ``"hutchinson"``, with 95% intervals, only when asked
+    for by ``method`` or ``fallback``), as :func:`plan_tensor` decides; ``HessianNorms.method``
+    says which, and ``intervals`` is ``None`` exactly when the result is exact.
     Computed in the model's dtype, norms accumulated in float64: build the model with
     ``dtype="float64"`` for tiny Hessians (float32 flushes denormals).
 
@@ -622,6 +650,8 @@ def tensor_hessian_norms(
         max_products: as in :func:`plan_tensor`.
         memory: as in :func:`plan_tensor`.
         sketch: ``"hutchpp"``: the sketch columns k (default 10).
+        fallback: as in :func:`plan_tensor`: the estimate ``"auto"`` may take past
+            ``max_products`` (``None``: it raises instead).
 
     Returns:
         :class:`~hessinit.curvature.HessianNorms` with ``method`` set; for ``"hutchinson"`` and
@@ -649,7 +679,7 @@ def tensor_hessian_norms(
     training = bool(training)
     pp_probes = 20 if probes is None else int(probes)
     plan = plan_tensor(
-        model, variable, int(x.shape[0]), max_products, memory, method, sketch, pp_probes
+        model, variable, int(x.shape[0]), max_products, memory, method, sketch, pp_probes, fallback
     )
     if plan.method == "hutchpp":
         return _hutchpp(model, x, y, variable, plan, sketch, pp_probes, level, seed, training)

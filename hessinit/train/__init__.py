@@ -176,7 +176,8 @@ def run(
             (:func:`hessinit.nn.kernel_layers`). The steps run in inference mode, so a model
             with ``BatchNormalization`` is refused.
         tensor_options: options of :func:`hessinit.curvature.tensor_hessian_norms` for a
-            ``model`` that is not a dense stack (such as ``{"max_products": 0, "probes": 4}``:
+            ``model`` that is not a dense stack (such as ``{"max_products": 0, "fallback":
+            "hutchinson", "probes": 4}``:
             exact where R = 0 by structure, else 4 Hutchinson probes).
         progress: show a tqdm progress bar.
 

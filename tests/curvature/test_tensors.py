@@ -183,7 +183,15 @@ def test_plan_follows_cost_and_memory():
     model = conv_pool()
     kernel = model.get_layer("c1").kernel  # 27 entries, curved: 54 products
     assert plan_tensor(model, kernel, B).method == "columns"
-    assert plan_tensor(model, kernel, B, max_products=53).method == "hutchinson"
+    with pytest.raises(ValueError, match="method='hutchpp'"):  # auto stays exact or refuses
+        plan_tensor(model, kernel, B, max_products=53)
+    for fallback in ("hutchinson", "hutchpp"):  # an estimate only when asked for
+        plan = plan_tensor(model, kernel, B, 53, fallback=fallback, sketch=2, probes=5)
+        assert plan.method == fallback
+    # hutchpp with 3 k + m >= P: the exact columns are no dearer, and run
+    assert plan_tensor(model, kernel, B, 53, fallback="hutchpp").method == "columns"
+    with pytest.raises(ValueError, match="fallback must be"):
+        plan_tensor(model, kernel, B, fallback="columns")
     small = plan_tensor(
         model, kernel, B, memory=3 * plan_tensor(model, kernel, B).bytes_per_product
     )
