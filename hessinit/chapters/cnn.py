@@ -436,7 +436,7 @@ def sweep_rows(
         ...     "R_over_H": [0.02, 0.1, 0.6], "low": [0.01, 0.05, 0.5],
         ...     "high": [0.03, 0.15, 0.7], "G_over_H": 0.9, "seeds": 3, "exact": False})
         >>> sweep_rows(summary, op="<", threshold=0.1, setting="s")["verdict"].tolist()
-        ['holds only when c = 0.5; inconclusive for c = 2']
+        ['does not hold for c = 8; holds for c = 0.5; inconclusive for c = 2']
     """
     rows = []
     for network, part in summary.groupby("network", sort=False):

@@ -256,7 +256,7 @@ def dominance_whole_rows(
         [[0.5, 20, 'holds only when tanh sd=0.1']]
         >>> straddles = ratios.assign(high=[0.7, 0.2])  # tanh's interval straddles 0.1
         >>> dominance_whole_rows(straddles, op="<", threshold=0.1, setting="")["verdict"][0]
-        'inconclusive'
+        'does not hold for relu sd=0.1; inconclusive for tanh sd=0.1'
     """
     where = [f"{a} sd={s:g}" for a, s in zip(ratios["activation"], ratios["sd"], strict=True)]
     top = ratios.loc[ratios["R_over_H"].idxmax()]

@@ -491,7 +491,7 @@ def claim_row(
         raise ValueError(f"claim {claim}: source must be one of {SOURCES}, got {source!r}")
     if kind not in ("fact", "sanity", "empirical"):
         raise ValueError(f"claim {claim}: kind must be fact, sanity or empirical, got {kind!r}")
-    if not (verdict == HOLDS or verdict.startswith((ONLY_WHEN, NOT_TESTED, FAILS, INCONCLUSIVE))):
+    if verdict_kind(verdict) is None:
         raise ValueError(f"claim {claim}: unknown verdict {verdict!r}")
     if not (math.isnan(low) or low <= value) or not (math.isnan(high) or value <= high):
         raise ValueError(f"claim {claim}: the interval [{low}, {high}] misses the value {value}")
