@@ -35,10 +35,11 @@ from ..study.claims import (
     interval_flags,
     verdict,
 )
-from ..study.experiments import keys_last, tiny_problem
+from ..study.experiments import tiny_problem
 from ..study.figures import LAYER_COLORS, style
 from ..study.sweep import sweep
-from ..train import run
+from ..train import COLUMNS
+from ..train.stacked import Run, train_runs
 
 
 def relu_exactness(activations=("relu", "tanh"), seeds=(0, 1, 2), n=64, widths=(8, 6), pool=4):
@@ -455,15 +456,42 @@ def dominance_init_rows(
     return claims_table(rows)
 
 
-def along_training(data, activations, sd, scaling="dense1", **kwargs):
+def _trained(data, activations, seeds, sd, scaling, lr=0.01, **kwargs):
+    """``train.run`` frames of every (seed, activation), seed-major, with the ratio columns.
+
+    The seeds of one activation train as one compiled program
+    (:func:`hessinit.train.stacked.train_runs`, with ``train.run``'s Taylor columns).
+    """
+    widths = kwargs.get("widths", (30, 30))
+    stds = scaled_stds(sd, scaling, len(widths) + 1)  # one number: dense1's std only
+    stds = None if np.ndim(stds) == 0 else tuple(stds)
+    runs = [Run(seed=int(s), sd=sd, lr=float(lr), kernel_std=stds) for s in seeds]
+    by_activation = {
+        activation: train_runs(data, runs, activation=activation, taylor=True, **kwargs)
+        for activation in activations
+    }
+    parts = [
+        frame.loc[frame["run"] == r, list(COLUMNS)].assign(activation=activation, scaling=scaling)
+        for r in range(len(runs))
+        for activation, frame in by_activation.items()
+    ]
+    return _ratios(pd.concat(parts, ignore_index=True))
+
+
+def along_training(data, activations, sd, scaling="dense1", seed=0, **kwargs):
     """:func:`hessinit.train.run` for each activation, with the ratio columns added.
+
+    Each run trains through :func:`hessinit.train.stacked.train_runs` (its numbers equal
+    ``train.run``'s to float rounding).
 
     Args:
         data: a :func:`hessinit.data.load` record.
         activations: hidden activations, one run each.
         sd: the initial standard deviation, placed by ``scaling`` (:func:`scaled_stds`).
         scaling: ``"dense1"`` or ``"all"``.
-        **kwargs: passed to every ``run`` (``widths``, ``steps``, ``lr``, ``hessian_every``...).
+        seed: the seed of the weights and of every draw.
+        **kwargs: the other arguments of ``run`` (``widths``, ``steps``, ``lr``,
+            ``hessian_every``...).
 
     Returns:
         The runs' frames stacked, with columns ``activation`` and ``scaling`` after ``run``'s
@@ -478,18 +506,14 @@ def along_training(data, activations, sd, scaling="dense1", **kwargs):
         >>> frame.columns[-4:].tolist()
         ['activation', 'scaling', 'G_over_H', 'R_over_H']
     """
-    n_dense = len(kwargs.get("widths", (30, 30))) + 1
-
-    def train(activation):
-        stds = scaled_stds(sd, scaling, n_dense)
-        return run(data, sd, kernel_std=stds, activation=activation, **kwargs)
-
-    frame = sweep(train, activation=activations).assign(scaling=scaling)
-    return _ratios(keys_last(frame, ["activation", "scaling"]))
+    return _trained(data, activations, [seed], sd, scaling, **kwargs)
 
 
 def training_seeds(data, activations, seeds, sd=0.01, **kwargs):
     """:func:`along_training` repeated over seeds (new weights, Hessian batch and mini-batches).
+
+    The seeds of one activation train as one compiled program
+    (:func:`hessinit.train.stacked.train_runs`).
 
     Args:
         data: a :func:`hessinit.data.load` record.
@@ -509,8 +533,7 @@ def training_seeds(data, activations, seeds, sd=0.01, **kwargs):
         >>> sorted(frame["seed"].unique().tolist())
         [0, 1]
     """
-    parts = [along_training(data, activations, sd, seed=s, **kwargs) for s in seeds]
-    return pd.concat(parts, ignore_index=True)
+    return _trained(data, activations, seeds, sd, "dense1", **kwargs)
 
 
 def plot_ratio_against_loss(frame: pd.DataFrame, threshold: float = 0.1, target=None):

@@ -28,11 +28,18 @@ from ..study.claims import NOT_TESTED, claims_table, compare_interval, verdict
 from ..study.experiments import keys_last
 from ..study.figures import LAYER_COLORS, layer_color, style
 from ..study.sweep import sweep
-from ..train import run
+from ..train import COLUMNS, run
+from ..train.stacked import Run, train_runs
 
 
 def schedule_runs(data, schedules: dict, sds, seeds, **kwargs) -> pd.DataFrame:
     """:func:`hessinit.train.run` for every step-size schedule, sd and seed, stacked.
+
+    The runs with a fixed step size train as one compiled program
+    (:func:`hessinit.train.stacked.train_runs` with ``train.run``'s Taylor columns; equal to
+    ``run``'s to float rounding). Taylor schedules (their step size is set per mini-batch) and
+    ``spectra`` (Lanczos per run) are outside what the stacked trainer does: those runs go
+    through :func:`hessinit.train.run` one at a time.
 
     Args:
         data: a :func:`hessinit.data.load` record.
@@ -43,7 +50,8 @@ def schedule_runs(data, schedules: dict, sds, seeds, **kwargs) -> pd.DataFrame:
         **kwargs: passed to every run.
 
     Returns:
-        The runs' frames (which carry ``sd`` and ``seed``) with a ``schedule`` column last.
+        The runs' frames (which carry ``sd`` and ``seed``) with a ``schedule`` column last, in
+        the order schedule, sd, seed.
 
     Example:
         >>> from hessinit.data import load
@@ -53,11 +61,30 @@ def schedule_runs(data, schedules: dict, sds, seeds, **kwargs) -> pd.DataFrame:
         >>> runs[["schedule", "sd", "seed", "step"]].values.tolist()
         [['fixed', 0.1, 0, 0], ['fixed', 0.1, 0, 1], ['fixed', 0.1, 1, 0], ['fixed', 0.1, 1, 1]]
     """
+    fixed = [
+        name
+        for name, lr in schedules.items()
+        if not (lr == "taylor" or isinstance(lr, tuple)) and set(kwargs) <= _STACKED_ARGS
+    ]
+    runs = [Run(seed=int(seed), sd=float(sd), lr=float(schedules[name]))
+            for name in fixed for sd in sds for seed in seeds]  # fmt: skip
+    stacked = train_runs(data, runs, taylor=True, **kwargs) if runs else None
+    keys = [(name, sd, seed) for name in fixed for sd in sds for seed in seeds]
 
     def train(schedule, sd, seed):
+        if schedule in fixed:
+            frame = stacked[stacked["run"] == keys.index((schedule, sd, seed))]
+            return frame[list(COLUMNS)].reset_index(drop=True)
         return run(data, sd, lr=schedules[schedule], seed=seed, **kwargs)
 
     return keys_last(sweep(train, schedule=list(schedules), sd=sds, seed=seeds), ["schedule"])
+
+
+#: The arguments of :func:`hessinit.train.run` the stacked trainer takes as well.
+_STACKED_ARGS = {
+    "widths", "activation", "steps", "batch_size", "hessian_every", "hessian_batch", "layers",
+    "same_batch", "progress",
+}  # fmt: skip
 
 
 def model_errors(cp: pd.DataFrame) -> pd.DataFrame:

@@ -316,3 +316,38 @@ def test_stability_words_use_network_rows_and_first_to_last_checkpoint():
     assert words["sharp_growth"] == 3.0  # sd 0.1: 30 / 10 (the NaN checkpoint dropped)
     assert abs(words["end_share"] - 2.0) < 1e-12 and words["lr_place"] == "beyond"
     assert (words["n_fixed_runs"], words["n_too_safe"], words["n_missed"]) == (3, 1, 0)
+
+
+def test_schedule_runs_equal_train_run():
+    from conftest import random_images
+
+    from hessinit import train
+
+    images = random_images(40, (4, 3), 3, seed=2)
+    kw = dict(widths=(5,), steps=3, batch_size=8, hessian_every=1, hessian_batch=16,
+              progress=False)  # fmt: skip
+    schedules = {"a": 0.05, "b": 0.2, "t": ("taylor", 0.5)}
+    frame = step_size.schedule_runs(images, schedules, [0.3, 1.0], [0, 1], **kw)
+    assert frame.columns[-1] == "schedule"
+    refs = [train.run(images, sd, lr=lr, seed=seed, **kw).assign(schedule=name)
+            for name, lr in schedules.items() for sd in (0.3, 1.0) for seed in (0, 1)]  # fmt: skip
+    _equal_to_run(frame, pd.concat(refs, ignore_index=True))
+
+
+def _equal_to_run(mine, ref, rtol=1e-4):
+    """``mine`` has ``ref``'s columns and steps, its numbers equal to rtol (NaN where NaN)."""
+    import numpy as np
+
+    assert list(mine.columns[: len(ref.columns)]) == list(ref.columns)
+    assert mine["step"].tolist() == ref["step"].tolist()
+    for column in ref.columns:
+        if not pd.api.types.is_numeric_dtype(ref[column]):
+            assert mine[column].tolist() == ref[column].tolist(), column
+            continue
+        a, b = mine[column].to_numpy(float), ref[column].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), column
+        ok = ~np.isnan(b)
+        atol = rtol * 1e-3 * (np.abs(b[ok]).max() if ok.any() else 0.0)
+        if column.startswith("realised"):  # a difference of two float32 losses: a few ulps
+            atol = 1e-6
+        np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=column)
