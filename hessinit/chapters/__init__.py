@@ -14,6 +14,8 @@ intervals, the rule functions that turn them into claim rows, and the figures.
 - :mod:`~hessinit.chapters.diagnostic`: the Hessian norm as a diagnostic, claim 4.1;
 - :mod:`~hessinit.chapters.cnn` and :mod:`~hessinit.chapters.cnn_training`: convolutional
   networks at initialization and in training, claims 5.1-5.6;
+- :mod:`~hessinit.chapters.followups`: whole-network G/R in training, lambda_max against 2/lr,
+  the Hessian batch size;
 - :mod:`~hessinit.chapters.performance`: the benchmark's timings.
 
 What two or more chapters use is in the shared layer below, :mod:`hessinit.study` (statistics,
@@ -26,7 +28,7 @@ Imports: the core and :mod:`hessinit.study`; never :mod:`hessinit.book`.
 import importlib
 
 __all__ = ["chain_rule", "cnn", "cnn_training", "diagnostic", "dominance", "dominance_network",
-           "init_schemes", "original", "performance", "sd_sweep", "step_size"]  # fmt: skip
+           "followups", "init_schemes", "original", "performance", "sd_sweep", "step_size"]  # fmt: skip
 
 
 def __getattr__(name):
