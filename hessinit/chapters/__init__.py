@@ -28,7 +28,8 @@ Imports: the core and :mod:`hessinit.study`; never :mod:`hessinit.book`.
 import importlib
 
 __all__ = ["chain_rule", "cnn", "cnn_training", "diagnostic", "dominance", "dominance_network",
-           "followups", "init_schemes", "original", "performance", "sd_sweep", "step_size"]  # fmt: skip
+           "followups", "init_schemes", "original", "performance", "sd_sweep",
+           "step_size"]  # fmt: skip
 
 
 def __getattr__(name):
