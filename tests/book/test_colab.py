@@ -204,7 +204,8 @@ def import_statements():
 
 def test_the_import_statements_are_found():
     found = import_statements()
-    assert "from hessinit import book" in found and "from hessinit.study import claims" in found
+    assert "from hessinit import book" in found
+    assert any(s.startswith("from hessinit.study import") for s in found)
     assert not [s for s in found if "myst_nb" in s or "papermill" in s]
 
 
