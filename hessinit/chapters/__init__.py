@@ -12,8 +12,9 @@ intervals, the rule functions that turn them into claim rows, and the figures.
 - :mod:`~hessinit.chapters.init_schemes`: the depth-stable variance, claims 2.1 and 2.2;
 - :mod:`~hessinit.chapters.step_size`: the step the Hessian suggests, claims 3.1-3.3;
 - :mod:`~hessinit.chapters.diagnostic`: the Hessian norm as a diagnostic, claim 4.1;
-- :mod:`~hessinit.chapters.cnn` and :mod:`~hessinit.chapters.cnn_training`: convolutional
-  networks at initialization and in training, claims 5.1-5.6;
+- :mod:`~hessinit.chapters.cnn` (with :mod:`~hessinit.chapters.cnn_depth`) and
+  :mod:`~hessinit.chapters.cnn_training`: convolutional networks at initialization and in
+  training, claims 5.1-5.6;
 - :mod:`~hessinit.chapters.followups`: whole-network G/R in training, lambda_max against 2/lr,
   the Hessian batch size;
 - :mod:`~hessinit.chapters.performance`: the benchmark's timings.
@@ -27,9 +28,9 @@ Imports: the core and :mod:`hessinit.study`; never :mod:`hessinit.book`.
 
 import importlib
 
-__all__ = ["chain_rule", "cnn", "cnn_training", "diagnostic", "dominance", "dominance_network",
-           "followups", "init_schemes", "original", "performance", "sd_sweep",
-           "step_size"]  # fmt: skip
+__all__ = ["chain_rule", "cnn", "cnn_depth", "cnn_training", "diagnostic", "dominance",
+           "dominance_network", "followups", "init_schemes", "original", "performance",
+           "sd_sweep", "step_size"]  # fmt: skip
 
 
 def __getattr__(name):

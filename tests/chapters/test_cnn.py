@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from scipy import stats as st
 
-from hessinit.chapters import cnn
+from hessinit.chapters import cnn, cnn_depth
 from hessinit.curvature import full_hessian
 from hessinit.nn.convnets import kernel_fans, kernel_layers, plain_cnn
 from hessinit.study import claims, convnets
@@ -135,7 +135,7 @@ def _reference_levels(x, y, c, depths, channels, seed):
 
 def test_conv_depth_growth_matches_materialized_hessians():
     x, y = _data(6)
-    growth = cnn.ConvDepthGrowth(x, y, depths=(1, 2), channels=2, seed=3)
+    growth = cnn_depth.ConvDepthGrowth(x, y, depths=(1, 2), channels=2, seed=3)
     c = 1.7
     got = growth.profile(c)
     ref = _reference_levels(x, y, c, (1, 2), 2, seed=3)
@@ -149,7 +149,7 @@ def test_conv_depth_growth_matches_materialized_hessians():
 def test_stable_root_is_where_the_materialized_growth_vanishes():
     rng = np.random.default_rng(4)
     x, y = rng.random((30, 6, 6, 1)), rng.integers(0, 10, 30)
-    roots, evals = cnn.stable_roots(x, y, [1, 2], 2, 8, [5], xtol=0.01)
+    roots, evals = cnn_depth.stable_roots(x, y, [1, 2], 2, 8, [5], xtol=0.01)
     c_star = roots["c_star"].iloc[0]
     assert roots["bracketed"].all() and len(evals) == roots["evaluations"].iloc[0]
     idx = np.random.default_rng(5).choice(30, 8, replace=False)  # the seed's batch
@@ -186,7 +186,7 @@ def test_depth_rows_use_the_mlp_rule_against_he():
         return pd.DataFrame({"label": ["relu CNN"], "c": [c], "low": [low], "high": [high],
                              "seeds": [4], "c_lo": 1.0, "c_hi": 4.0})  # fmt: skip
 
-    verdicts = [cnn.depth_rows(summary(*s), xtol=0.02, max_ratio=1.5, setting="s").iloc[0]
+    verdicts = [cnn_depth.depth_rows(summary(*s), xtol=0.02, max_ratio=1.5, setting="s").iloc[0]
                 for s in [(2.1, 1.9, 2.3), (3.0, 2.8, 3.2), (2.0, 1.0, 4.0)]]  # fmt: skip
     assert [v["claim"] for v in verdicts] == ["5.3"] * 3
     assert verdicts[0]["verdict"] == claims.HOLDS
@@ -202,7 +202,7 @@ def test_depth_rows_use_the_mlp_rule_against_he():
     [(2.01, 3.0, "above"), (1.0, 1.99, "below"), (1.9, 2.1, "around"), (2.0, 2.5, "around")],
 )
 def test_he_side_flips_at_two(low, high, side):
-    assert cnn.he_side(low, high) == side
+    assert cnn_depth.he_side(low, high) == side
 
 
 def test_seed_slopes_match_two_point_slopes():
@@ -214,7 +214,7 @@ def test_seed_slopes_match_two_point_slopes():
             "log_growth": np.r_[np.log(c), -2 * np.log(c)],
         }
     )
-    np.testing.assert_allclose(cnn.seed_slopes(ev).to_numpy(), [1.0, -2.0])
+    np.testing.assert_allclose(cnn_depth.seed_slopes(ev).to_numpy(), [1.0, -2.0])
 
 
 def test_root_words_without_two_roots_says_how_many():
@@ -222,7 +222,7 @@ def test_root_words_without_two_roots_says_how_many():
                             "spread": [np.nan]})  # fmt: skip
     ev = pd.DataFrame({"seed": [0, 0], "c": [1.0, 4.0], "log_growth": [0.0, 1.0]})
     roots = pd.DataFrame({"seed": [0, 1], "c_star": [np.nan, 3.0]})
-    words = cnn.root_words(summary, ev, roots)
+    words = cnn_depth.root_words(summary, ev, roots)
     assert words["c_cnn"] == "no $c^*$ on two or more seeds (1 found one)"
     assert words["c_seeds"] == "none, 3"
 
