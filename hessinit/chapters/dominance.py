@@ -30,6 +30,7 @@ from ..study.claimdata import ledger_row
 from ..study.claims import (
     NOT_TESTED,
     OP_WORDS,
+    NotReached,
     claims_table,
     compare,
     interval_flags,
@@ -623,9 +624,11 @@ def dominance_training_rows(
 
     Judged only on runs whose Hessian-batch loss reached ``target``; per smooth activation, the
     95% interval over those seeds of the final worst layer's R/H against ``op threshold``. An
-    activation with fewer than 2 seeds at the target is not judged: it is named in the setting
-    and cannot be among the activations where the rule holds. No activation with 2 seeds at the
-    target: :data:`NOT_TESTED`, naming the lowest loss reached.
+    activation with fewer than 2 seeds at the target is not judged: its outcome is
+    :class:`~hessinit.study.claims.NotReached` (its lowest loss), so the verdict names it as not
+    tested, neither a failure nor among the activations where the rule holds; it is also named
+    in the setting. No activation with 2 seeds at the target: :data:`NOT_TESTED`, naming the
+    lowest loss reached.
     The value is the largest mean over the judged activations.
 
     Args:
@@ -648,6 +651,10 @@ def dominance_training_rows(
         >>> dominance_training_rows(iv, op="<", threshold=0.1, target=0.1, setting="")[
         ...     ["value", "verdict"]].values.tolist()
         [[0.3, 'holds only when tanh']]
+        >>> missed = iv.assign(seeds=[3, 1], loss_min=[0.05, 0.4])
+        >>> dominance_training_rows(missed, op="<", threshold=0.1, target=0.1,
+        ...                         setting="")["verdict"][0]
+        'holds only when tanh; not tested for gelu (lowest loss 0.4 nats)'
         >>> unreached = iv.assign(R_over_H=nan, low=nan, high=nan, seeds=0, loss_min=0.4)
         >>> dominance_training_rows(unreached, op="<", threshold=0.1, target=0.1,
         ...                         setting="")["verdict"][0]
@@ -666,8 +673,10 @@ def dominance_training_rows(
         value, low, high = top["R_over_H"], top["low"], top["high"]
         seeds = int(judged["seeds"].min())
         measure = f"largest mean over activations: {top.name}; G/H there {top['G_over_H']:.3g}"
-        # an activation that did not reach the target is not among the settings where it holds
-        flags = interval_flags(judged, op, threshold) + [False] * len(missed)
+        # an activation that did not reach the target is not tested, not failed
+        flags = interval_flags(judged, op, threshold) + [
+            NotReached(f"lowest loss {v:.3g} nats") for v in missed["loss_min"]
+        ]
         text = verdict(flags, [*judged.index, *missed.index])
     else:
         value, low, high, seeds = smooth["loss_min"].min(), math.nan, math.nan, 0

@@ -6,7 +6,9 @@ the original experiment (:func:`network_split`, figure :func:`plot_network_split
 largest Hessian eigenvalue along training against the stability threshold 2/lr
 (:func:`sharpness`, :func:`sharpness_summary`, figure :func:`plot_sharpness`), and (c) the
 per-layer norms at initialization against the Hessian batch size with the seed-to-seed spread
-(:func:`batch_size_norms`, :func:`batch_size_summary`, figure :func:`plot_batch_size`).
+(:func:`batch_size_norms`, :func:`batch_size_summary`, figure :func:`plot_batch_size`); the
+numbers each part's text cites (:func:`split_findings`, :func:`sharpness_findings`,
+:func:`batch_findings`).
 
 Imports: numpy, pandas, matplotlib, TensorFlow, the core (:mod:`hessinit.nn`,
 :mod:`hessinit.curvature`, :mod:`hessinit.train.stacked`) and :mod:`hessinit.study.figures`.
@@ -349,6 +351,144 @@ def batch_size_summary(frame: pd.DataFrame, seed: int | None = None) -> pd.DataF
             "digits": int(np.floor(-np.log10(error))) if error > 0 else np.inf,
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def split_findings(split: pd.DataFrame) -> dict[str, float]:
+    """The numbers the text of (a) cites: the whole-network split at its first and last checkpoint.
+
+    Means over seeds per sd at the first and at the last checkpoint of :func:`network_split`,
+    then the extremes over the sds: ||R||_F / ||H||_F at the start (``a_rh_start_min/max``) and
+    the end (``a_rh_end_min/max``), the residual weight at the start (``a_w_start``, its minimum)
+    and the end (``a_w_end_min/max``), the smallest growth of ||G||_F (``a_g_growth``, end over
+    start) and the range of end over start of ||R||_F (``a_r_fall_min/max``) and of the weight
+    (``a_w_fall_min/max``).
+
+    Args:
+        split: :func:`network_split`.
+
+    Returns:
+        A dict of those names to floats.
+
+    Example:
+        >>> f = pd.DataFrame({"sd": [1.0, 1.0, 0.1, 0.1], "seed": 0, "step": [0, 9, 0, 9],
+        ...                   "G": [1.0, 4.0, 1.0, 2.0], "R": [2.0, 1.0, 4.0, 1.0],
+        ...                   "R_over_H": [0.5, 0.1, 0.8, 0.2], "weight": [0.9, 0.3, 0.95, 0.5]})
+        >>> found = split_findings(f)
+        >>> found["a_rh_start_min"], found["a_rh_end_max"], found["a_g_growth"]
+        (0.5, 0.2, 2.0)
+        >>> found["a_r_fall_min"], found["a_r_fall_max"]
+        (0.25, 0.5)
+    """
+    steps = split["step"]
+    start = split[steps == steps.min()].groupby("sd").mean(numeric_only=True)
+    end = split[steps == steps.max()].groupby("sd").mean(numeric_only=True)
+    r_fall, w_fall = end["R"] / start["R"], end["weight"] / start["weight"]
+    values = {
+        "a_rh_start_min": start["R_over_H"].min(), "a_rh_start_max": start["R_over_H"].max(),
+        "a_rh_end_min": end["R_over_H"].min(), "a_rh_end_max": end["R_over_H"].max(),
+        "a_w_start": start["weight"].min(),
+        "a_w_end_min": end["weight"].min(), "a_w_end_max": end["weight"].max(),
+        "a_g_growth": (end["G"] / start["G"]).min(),
+        "a_r_fall_min": r_fall.min(), "a_r_fall_max": r_fall.max(),
+        "a_w_fall_min": w_fall.min(), "a_w_fall_max": w_fall.max(),
+    }  # fmt: skip
+    return {name: float(v) for name, v in values.items()}
+
+
+def sharpness_findings(sharp: pd.DataFrame, summary: pd.DataFrame) -> dict[str, float]:
+    """The numbers the text of (b) cites, at the smallest and the largest sd and step size.
+
+    With s the smallest and S the largest sd of ``sharp``: lambda_max at step 0 (mean over the
+    runs, ``b_small_start``, ``b_big_start``); at sd S the range over step sizes of
+    lambda_max * lr / 2 at the start, the next checkpoint and the end (``b_big_start_min/max``,
+    ``b_big_next_min/max``, ``b_big_final_min/max``), and at the largest step its final ratio
+    and loss (``b_big_top_final``, ``b_big_top_loss``); at sd s and the smallest step the peak
+    ratio (``b_small_low_peak``) and the growth of lambda_max (``b_small_low_growth``, the
+    largest seed-mean over the first), at sd s and the largest step the start and final ratio
+    and the final loss (``b_small_top_start``, ``b_small_top_final``, ``b_small_top_loss``);
+    the number of diverged runs (``b_diverged``, an int).
+
+    Args:
+        sharp: :func:`sharpness`.
+        summary: :func:`sharpness_summary` of ``sharp``.
+
+    Returns:
+        A dict of those names to numbers.
+
+    Example:
+        >>> f = pd.DataFrame({"sd": 1.0, "seed": 0, "lr": 1.0, "step": [0, 5, 10],
+        ...                   "threshold": 2.0, "lambda_max": [1.0, 4.0, 2.0],
+        ...                   "loss": [2.3, 1.0, 0.5], "diverged": False})
+        >>> f["ratio"] = f.lambda_max / f.threshold
+        >>> found = sharpness_findings(f, sharpness_summary(f))
+        >>> found["b_big_start"], found["b_small_low_growth"], found["b_big_next_max"]
+        (1.0, 4.0, 2.0)
+        >>> found["b_diverged"]
+        0
+    """
+    small_sd, big_sd = sharp["sd"].min(), sharp["sd"].max()
+    low_lr, top_lr = sharp["lr"].min(), sharp["lr"].max()
+    at = summary.set_index(["sd", "lr"])
+    big = summary[summary["sd"] == big_sd]
+    start = sharp[sharp["step"] == 0].groupby("sd")["lambda_max"].mean()
+    low = sharp[(sharp["sd"] == small_sd) & (sharp["lr"] == low_lr)]
+    growth = low.groupby("step")["lambda_max"].mean()
+    values = {
+        "b_small_start": start[small_sd], "b_big_start": start[big_sd],
+        "b_big_start_min": big["start_over"].min(), "b_big_start_max": big["start_over"].max(),
+        "b_big_next_min": big["next_over"].min(), "b_big_next_max": big["next_over"].max(),
+        "b_big_final_min": big["final_over"].min(), "b_big_final_max": big["final_over"].max(),
+        "b_big_top_final": at.loc[(big_sd, top_lr), "final_over"],
+        "b_big_top_loss": at.loc[(big_sd, top_lr), "final_loss"],
+        "b_small_low_peak": at.loc[(small_sd, low_lr), "peak_over"],
+        "b_small_low_growth": growth.max() / growth.iloc[0],
+        "b_small_top_start": at.loc[(small_sd, top_lr), "start_over"],
+        "b_small_top_final": at.loc[(small_sd, top_lr), "final_over"],
+        "b_small_top_loss": at.loc[(small_sd, top_lr), "final_loss"],
+    }  # fmt: skip
+    return {name: float(v) for name, v in values.items()} | {
+        "b_diverged": int(summary["diverged"].sum())
+    }
+
+
+def batch_findings(digits: pd.DataFrame, sizes) -> dict[str, float]:
+    """The numbers the text of (c) cites, from :func:`batch_size_summary`.
+
+    ``c_mid`` is the size in ``sizes`` nearest 1,024; at it the worst error over layers and
+    sds (``c_err_mid``) and over the sds below 1 (``c_err_mid_small``, NaN when there is none),
+    the worst error at the smallest size (``c_err_small``), the largest mean-over-full ratio there
+    (``c_bias_small``), the range of the seed-to-seed spread (``c_seed_min/max``) and the
+    largest batch (``c_full``) and smallest size (``c_small``), ints.
+
+    Args:
+        digits: :func:`batch_size_summary`.
+        sizes: the Hessian batch sizes asked for (before capping at the data's size).
+
+    Returns:
+        A dict of those names to numbers.
+
+    Example:
+        >>> f = pd.DataFrame({"sd": 1.0, "seed": [0, 0, 0, 1], "batch": [2, 2, 4, 4],
+        ...                   "draw": [0, 1, 0, 0], "layer": "dense1", "H": [2.0, 4.0, 2.0, 4.0]})
+        >>> found = batch_findings(batch_size_summary(f), [2, 4])  # draws 1 and 2 times the full
+        >>> found["c_mid"], found["c_small"], round(found["c_err_small"], 3), found["c_bias_small"]
+        (4, 2, 0.707, 1.5)
+    """
+    mid = min(sizes, key=lambda b: abs(b - 1024))
+    smallest = min(sizes)
+    at_mid, at_small = digits[digits["batch"] == mid], digits[digits["batch"] == smallest]
+    values = {
+        "c_err_mid": at_mid["error"].max(),
+        "c_err_mid_small": at_mid[at_mid["sd"] < 1]["error"].max(),
+        "c_err_small": at_small["error"].max(),
+        "c_seed_min": digits["seed_spread"].min(), "c_seed_max": digits["seed_spread"].max(),
+        "c_bias_small": (at_small["mean"] / at_small["full"]).max(),
+    }  # fmt: skip
+    return {name: float(v) for name, v in values.items()} | {
+        "c_full": int(digits["batch"].max()),
+        "c_mid": int(mid),
+        "c_small": int(smallest),
+    }
 
 
 def plot_network_split(frame: pd.DataFrame):

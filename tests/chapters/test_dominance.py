@@ -140,8 +140,17 @@ def test_training_rule_is_not_tested_when_the_target_loss_is_not_reached():
         )  # fmt: skip
     )
     row = dominance.dominance_training_rows(both, op="<", threshold=0.1, target=0.1, setting="s")
-    assert row["verdict"][0] == "holds only when softplus"
+    # tanh missed the target: not tested (its lowest loss named), not counted as a failure
+    assert row["verdict"][0] == (
+        "holds only when softplus; not tested for tanh (lowest loss 0.2 nats)"
+    )
     assert "target not reached by 2 seeds: tanh (lowest loss 0.2)" in row["setting"][0]
+    # a judged failure beside a missed target: the failure is named, the miss is not one
+    failing = dominance.training_intervals(
+        pd.concat([_end([0.3, 0.25, 0.2], [0.01] * 3), _end([0.05] * 3, [0.4, 0.5, 0.6], "gelu")])
+    )
+    row = dominance.dominance_training_rows(failing, op="<", threshold=0.1, target=0.1, setting="s")
+    assert row["verdict"][0] == "does not hold for gelu; not tested for tanh (lowest loss 0.2 nats)"
 
 
 def test_training_end_takes_the_last_checkpoint_and_the_worst_layer():

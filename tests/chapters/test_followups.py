@@ -132,3 +132,40 @@ def test_batch_size_summary_reads_the_chosen_seed():
     s = followups.batch_size_summary(f, seed=1).set_index("batch")
     assert s.loc[2, "error"] == pytest.approx(0.25)
     assert s.loc[4, "seed_spread"] == pytest.approx(np.std([2.0, 4.0], ddof=1) / 3.0)
+
+
+def test_sharpness_findings_pick_the_extreme_sds_and_steps():
+    # Two sds x two step sizes, three checkpoints each; ratio = lambda_max * lr / 2 by hand.
+    rows = []
+    lams = {(0.01, 0.1): [1.0, 2.0, 3.0], (0.01, 1.0): [4.0, 1.0, 0.5],
+            (1.0, 0.1): [30.0, 10.0, 20.0], (1.0, 1.0): [8.0, 1.0, 2.2]}  # fmt: skip
+    for (sd, lr), values in lams.items():
+        for step, lam in zip([0, 5, 10], values, strict=True):
+            loss = 2.3 - step / 10 * lr
+            rows.append({"sd": sd, "seed": 0, "lr": lr, "step": step, "threshold": 2.0 / lr,
+                         "lambda_max": lam, "loss": loss, "diverged": False})  # fmt: skip
+    f = pd.DataFrame(rows)
+    f["ratio"] = f.lambda_max / f.threshold
+    found = followups.sharpness_findings(f, followups.sharpness_summary(f))
+    assert found["b_small_start"] == pytest.approx((1.0 + 4.0) / 2)
+    assert found["b_big_start"] == pytest.approx((30.0 + 8.0) / 2)
+    assert (found["b_big_start_min"], found["b_big_start_max"]) == pytest.approx((1.5, 4.0))
+    assert (found["b_big_next_min"], found["b_big_next_max"]) == pytest.approx((0.5, 0.5))
+    assert (found["b_big_final_min"], found["b_big_final_max"]) == pytest.approx((1.0, 1.1))
+    assert found["b_big_top_loss"] == pytest.approx(1.3)
+    assert found["b_small_low_growth"] == pytest.approx(3.0)
+    assert found["b_small_low_peak"] == pytest.approx(0.15)
+    assert found["b_small_top_start"] == pytest.approx(2.0)
+    assert found["b_small_top_final"] == pytest.approx(0.25)
+    assert found["b_diverged"] == 0
+
+
+def test_batch_findings_without_small_stds_leave_their_error_undefined():
+    digits = pd.DataFrame({"sd": 1.0, "layer": "dense1", "batch": [64, 1000, 5000],
+                           "mean": [3.0, 2.1, 2.0], "full": 2.0, "error": [0.6, 0.05, 0.0],
+                           "seed_spread": [0.2, 0.2, 0.2]})  # fmt: skip
+    found = followups.batch_findings(digits, [64, 1000, 5000])
+    assert (found["c_mid"], found["c_small"], found["c_full"]) == (1000, 64, 5000)
+    assert found["c_err_mid"] == pytest.approx(0.05)
+    assert np.isnan(found["c_err_mid_small"])
+    assert found["c_bias_small"] == pytest.approx(1.5)
