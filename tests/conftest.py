@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hessinit.book import cli as book_cli
@@ -96,3 +97,21 @@ def pytest_collection_modifyitems(config, items):
             "these tests use the small_book fixture (every notebook executed) but are not "
             f"marked @pytest.mark.slow: {', '.join(quick)}"
         )
+
+
+def equal_to_run(mine, ref, rtol=1e-4):
+    """Assert that ``mine`` (a trainer's frame) has ``ref``'s (train.run's) columns and steps,
+    its numbers equal to ``rtol`` (NaN where NaN)."""
+    assert list(mine.columns[: len(ref.columns)]) == list(ref.columns)
+    assert mine["step"].tolist() == ref["step"].tolist()
+    for column in ref.columns:
+        if not pd.api.types.is_numeric_dtype(ref[column]):
+            assert mine[column].tolist() == ref[column].tolist(), column
+            continue
+        a, b = mine[column].to_numpy(float), ref[column].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), column
+        ok = ~np.isnan(b)
+        atol = rtol * 1e-3 * (np.abs(b[ok]).max() if ok.any() else 0.0)
+        if column.startswith("realised"):  # a difference of two float32 losses: a few ulps
+            atol = 1e-6
+        np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=column)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import random_images
+from conftest import equal_to_run, random_images
 from scipy import stats as st
 
 from hessinit import train
@@ -249,7 +249,7 @@ def test_along_training_adds_activation_and_ratios(tiny):
         ref = train.run(tiny, 0.5, kernel_std=[0.5] * 3, activation=activation, widths=(5, 4),
                         steps=4, hessian_every=2, batch_size=8, progress=False)  # fmt: skip
         mine = frame[frame["activation"] == activation].reset_index(drop=True)
-        _equal_to_run(mine, ref)
+        equal_to_run(mine, ref)
 
 
 def test_whole_network_intervals_cover_exact_norms(tiny):
@@ -288,22 +288,3 @@ def test_whole_network_ratios_read_the_paired_intervals():
         ["relu", 0.1, 0.5, 0.45, 0.55, 0.8, 0.7, 0.9, 20],
         ["tanh", 1.0, 0.2, 0.1, 0.3, 1.1, 1.0, 1.2, 20],
     ]
-
-
-def _equal_to_run(mine, ref, rtol=1e-4):
-    """``mine`` has ``ref``'s columns and steps, its numbers equal to rtol (NaN where NaN)."""
-    import numpy as np
-
-    assert list(mine.columns[: len(ref.columns)]) == list(ref.columns)
-    assert mine["step"].tolist() == ref["step"].tolist()
-    for column in ref.columns:
-        if not pd.api.types.is_numeric_dtype(ref[column]):
-            assert mine[column].tolist() == ref[column].tolist(), column
-            continue
-        a, b = mine[column].to_numpy(float), ref[column].to_numpy(float)
-        assert np.array_equal(np.isnan(a), np.isnan(b)), column
-        ok = ~np.isnan(b)
-        atol = rtol * 1e-3 * (np.abs(b[ok]).max() if ok.any() else 0.0)
-        if column.startswith("realised"):  # a difference of two float32 losses: a few ulps
-            atol = 1e-6
-        np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=column)

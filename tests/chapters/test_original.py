@@ -213,7 +213,7 @@ def test_gradients_at_takes_the_middle_sd_of_the_sorted_grid():
 
 
 def test_original_runs_equal_train_run():
-    from conftest import random_images
+    from conftest import equal_to_run, random_images
 
     from hessinit import train
 
@@ -223,23 +223,4 @@ def test_original_runs_equal_train_run():
     frame = original.original_runs(images, [0.3, 1.0], [0, 1], lr=0.05, **kw)
     assert list(frame.columns) == list(train.COLUMNS)
     refs = [train.run(images, sd, seed=seed, lr=0.05, **kw) for seed in (0, 1) for sd in (0.3, 1.0)]
-    _equal_to_run(frame, pd.concat(refs, ignore_index=True))
-
-
-def _equal_to_run(mine, ref, rtol=1e-4):
-    """``mine`` has ``ref``'s columns and steps, its numbers equal to rtol (NaN where NaN)."""
-    import numpy as np
-
-    assert list(mine.columns[: len(ref.columns)]) == list(ref.columns)
-    assert mine["step"].tolist() == ref["step"].tolist()
-    for column in ref.columns:
-        if not pd.api.types.is_numeric_dtype(ref[column]):
-            assert mine[column].tolist() == ref[column].tolist(), column
-            continue
-        a, b = mine[column].to_numpy(float), ref[column].to_numpy(float)
-        assert np.array_equal(np.isnan(a), np.isnan(b)), column
-        ok = ~np.isnan(b)
-        atol = rtol * 1e-3 * (np.abs(b[ok]).max() if ok.any() else 0.0)
-        if column.startswith("realised"):  # a difference of two float32 losses: a few ulps
-            atol = 1e-6
-        np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=column)
+    equal_to_run(frame, pd.concat(refs, ignore_index=True))

@@ -60,7 +60,7 @@ def test_sweep_and_benchmark():
 
 
 def test_sd_run_tables_trains_each_sd_and_writes_its_table(tmp_path):
-    from tests.conftest import random_images
+    from tests.conftest import equal_to_run, random_images
 
     images = random_images(32, (4, 4), 3, seed=0)
     written = {}
@@ -78,23 +78,4 @@ def test_sd_run_tables_trains_each_sd_and_writes_its_table(tmp_path):
 
     for sd in (0.01, 1.0):  # each table is train.run's, trained alone
         ref = train.run(images, sd, progress=False, **settings)
-        _equal_to_run(written[f"sd_run-{sd:g}.csv"], ref)
-
-
-def _equal_to_run(mine, ref, rtol=1e-4):
-    """``mine`` has ``ref``'s columns and steps, its numbers equal to rtol (NaN where NaN)."""
-    import numpy as np
-
-    assert list(mine.columns[: len(ref.columns)]) == list(ref.columns)
-    assert mine["step"].tolist() == ref["step"].tolist()
-    for column in ref.columns:
-        if not pd.api.types.is_numeric_dtype(ref[column]):
-            assert mine[column].tolist() == ref[column].tolist(), column
-            continue
-        a, b = mine[column].to_numpy(float), ref[column].to_numpy(float)
-        assert np.array_equal(np.isnan(a), np.isnan(b)), column
-        ok = ~np.isnan(b)
-        atol = rtol * 1e-3 * (np.abs(b[ok]).max() if ok.any() else 0.0)
-        if column.startswith("realised"):  # a difference of two float32 losses: a few ulps
-            atol = 1e-6
-        np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=atol, err_msg=column)
+        equal_to_run(written[f"sd_run-{sd:g}.csv"], ref)
