@@ -3,15 +3,16 @@
 In the order the page reads: the depth-stable variance measured by root finding
 (:func:`stable_roots`, summarized by :func:`hessinit.study.analysis.root_summary`, figure
 :func:`plot_roots`; claim 2.1 by :func:`init_root_rows`); the schemes
-trained with a tuned step (:func:`fit_schemes`, :func:`tuned_fits`), their paired differences
+trained with a tuned step (:func:`fit_schemes`, :func:`tuned_fits`; the tuned step and whether
+it is interior to the grid by :func:`tuned_lrs`), their paired differences
 (:func:`paired_differences`) and claim 2.2 (:func:`init_improves_rows`, figure
 :func:`plot_paired`). The claims' words come from the claims table
 (:func:`hessinit.study.claimdata.ledger_row`).
 
 Imports: numpy, pandas, matplotlib, the core (:mod:`hessinit.nn`, :mod:`hessinit.init`,
 :mod:`hessinit.train`) and the shared study layer (:mod:`hessinit.study.claims`,
-:mod:`hessinit.study.experiments`, :mod:`hessinit.study.figures`, :mod:`hessinit.study.stats`,
-:mod:`hessinit.study.sweep`).
+:mod:`hessinit.study.analysis`, :mod:`hessinit.study.experiments`, :mod:`hessinit.study.figures`,
+:mod:`hessinit.study.stats`, :mod:`hessinit.study.sweep`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandas as pd
 from ..init import hessian_init, kernel_stds, reference_level
 from ..nn import mlp
 from ..study.claimdata import ledger_row, root_rows
-from ..study.claims import FAILS, claims_table, interval_verdict
+from ..study.claims import FAILS, NotReached, claims_table, interval_verdict, verdict
 from ..study.experiments import keys_last
 from ..study.figures import LAYER_COLORS, style
 from ..study.sweep import sweep
@@ -169,10 +170,11 @@ def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, 
     """Each initializer trained at its own best step size, chosen on a validation split.
 
     Selection: for every lr in ``lrs``, :func:`fit_schemes` on ``select_seeds`` evaluated on
-    ``val_data``; each initializer's lr is the one with the highest mean validation accuracy
-    (ties: the lower mean validation loss). Then :func:`fit_schemes` at that lr on ``seeds``,
-    evaluated on ``test_data``. The same seed gives every initializer the same mini-batch order
-    and the same normal draws (scaled per scheme; ``"hessian"`` rescales He's).
+    ``val_data``; each initializer's lr is the one :func:`tuned_lrs` picks (the highest mean
+    validation accuracy; ties: the lower mean validation loss). Then :func:`fit_schemes` at
+    that lr on ``seeds``, evaluated on ``test_data``. The same seed gives every initializer the
+    same mini-batch order and the same normal draws (scaled per scheme; ``"hessian"`` rescales
+    He's).
 
     Args:
         train_data: the training record.
@@ -182,7 +184,8 @@ def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, 
         widths: hidden layer widths.
         activation: the hidden activation.
         lrs: the step sizes tried.
-        select_seeds: seeds of the selection runs (keep them apart from ``seeds``).
+        select_seeds: seeds of the selection runs, disjoint from ``seeds`` (the step size is not
+            tuned on the runs it is judged on).
         seeds: seeds of the final runs.
         steps: SGD steps.
         batch_size: mini-batch size.
@@ -202,7 +205,13 @@ def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, 
         ...                       [9], [0, 1], steps=2, batch_size=4)
         >>> sorted(set(sel["lr"])), fin[["init", "seed"]].values.tolist()
         ([0.01, 0.1], [['he', 0], ['he', 1]])
+
+    Raises:
+        ValueError: when ``select_seeds`` and ``seeds`` share a seed.
     """
+    shared = sorted(set(select_seeds) & set(seeds))
+    if shared:
+        raise ValueError(f"selection seeds {shared} are also evaluation seeds")
 
     def last(frame):
         out = frame[frame["step"] == frame["step"].max()].reset_index(drop=True)
@@ -214,9 +223,7 @@ def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, 
                                 steps, lr, batch_size, steps, hessian_batch))  # fmt: skip
 
     selection = sweep(select, lr=lrs)
-    score = selection.groupby(["init", "lr"])[["test_accuracy", "test_loss"]].mean().reset_index()
-    score = score.sort_values(["init", "test_accuracy", "test_loss"], ascending=[True, False, True])
-    best = score.groupby("init").first()["lr"]
+    best = tuned_lrs(selection).set_index("init")["tuned_lr"]
     finals, tables = [], []
     for init in inits:
         out = fit_schemes(train_data, test_data, [init], widths, activation, seeds, steps,
@@ -227,6 +234,48 @@ def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, 
     final = pd.concat(finals, ignore_index=True)
     final.attrs["hessian_init"] = pd.concat(tables, ignore_index=True) if tables else None
     return selection, final
+
+
+def tuned_lrs(selection: pd.DataFrame) -> pd.DataFrame:
+    """Each initializer's tuned step size on the selection runs, and whether it is interior.
+
+    Per initializer and lr, the mean validation accuracy and loss over the selection seeds; the
+    tuned lr ranks first by accuracy (higher first; ties: the lower loss; a non-finite mean
+    counts as the worst). :func:`hessinit.study.analysis.tuned_lr_interior` on that ranking
+    says whether the tuned lr lies strictly inside the grid: at its smallest or largest lr the
+    optimum may lie outside the grid, and a comparison with that initializer is not tested.
+
+    Args:
+        selection: the selection runs of :func:`tuned_fits` (``init``, ``lr``, ``seed``,
+            ``test_accuracy``, ``test_loss``; the scores are on the validation split).
+
+    Returns:
+        One row per initializer (in order of first appearance): ``init``, ``tuned_lr``,
+        ``val_accuracy`` and ``val_loss`` (the means at the tuned lr), ``lr_min``, ``lr_max``,
+        ``n_lrs``, ``interior``, ``edge`` and ``reached`` (see ``tuned_lr_interior``).
+
+    Example:
+        >>> sel = pd.DataFrame({"init": ["he"] * 3 + ["lecun"] * 3, "seed": 100,
+        ...     "lr": [0.01, 0.1, 1.0] * 2, "test_accuracy": [0.8, 0.9, 0.85, 0.7, 0.8, 0.9],
+        ...     "test_loss": [0.6, 0.3, 0.4, 0.9, 0.7, 0.5]})
+        >>> tuned_lrs(sel)[["init", "tuned_lr", "interior", "edge"]].values.tolist()
+        [['he', 0.1, True, ''], ['lecun', 1.0, False, 'largest']]
+    """
+    from ..study.analysis import tuned_lr_interior
+
+    means = selection.groupby(["init", "lr"], sort=False)[["test_accuracy", "test_loss"]].mean()
+    means = means.reset_index()
+    acc = means["test_accuracy"].where(np.isfinite(means["test_accuracy"]), -np.inf)
+    loss = means["test_loss"].where(np.isfinite(means["test_loss"]), np.inf)
+    order = np.lexsort((loss.to_numpy(), -acc.to_numpy()))  # accuracy first, then loss
+    means["rank"] = np.empty(len(means))
+    means.loc[means.index[order], "rank"] = np.arange(len(means), dtype=float)
+    out = tuned_lr_interior(means, setting="init", score="rank", lower_is_better=True)
+    at = means.set_index(["init", "lr"])
+    picked = [at.loc[(k, lr)] for k, lr in zip(out["init"], out["tuned_lr"], strict=True)]
+    out.insert(2, "val_accuracy", [float(p["test_accuracy"]) for p in picked])
+    out.insert(3, "val_loss", [float(p["test_loss"]) for p in picked])
+    return out
 
 
 def paired_differences(final: pd.DataFrame, challenger: str = "hessian",
@@ -309,19 +358,28 @@ def init_improves_rows(
     *,
     margin: float,
     setting: str,
+    tuned: pd.DataFrame | None = None,
+    challenger: str = "hessian",
     page: str = "init_schemes",
 ) -> pd.DataFrame:
     """Claim 2.2, one row per rival: the Hessian-based initializer beats it in held-out accuracy.
 
     On the paired accuracy difference (Hessian-based minus rival) with 95% interval [low, high]:
     "holds" when low > 0; "does not hold (no detectable difference)" when the interval lies
-    inside (-``margin``, ``margin``); "does not hold" when high < 0; else "inconclusive".
+    inside (-``margin``, ``margin``); "does not hold" when high < 0; else "inconclusive". With
+    ``tuned`` (:func:`tuned_lrs`), a comparison in which the challenger's or the rival's tuned
+    step size lies at an edge of the lr grid is "not tested" (a
+    :class:`hessinit.study.claims.NotReached` naming the edge): a better step outside the grid
+    could change the comparison, so an edge baseline is not a tuned one.
 
     Args:
         diffs: rows of :func:`hessinit.chapters.init_schemes.paired_differences` (the
             ``test_accuracy`` rows are used).
         margin: the equivalence margin, in accuracy (0.005 = half a point).
         setting: the training, with the rival appended.
+        tuned: :func:`tuned_lrs` of the selection runs (default: the step sizes are not
+            checked).
+        challenger: the ``init`` of ``tuned`` the rivals are compared with.
         page: the chapter.
 
     Returns:
@@ -333,10 +391,23 @@ def init_improves_rows(
         ...     "high": [0.03, 0.002, -0.01, 0.012], "seeds": 10})
         >>> init_improves_rows(diffs, margin=0.005, setting="s")["verdict"].tolist()
         ['holds', 'does not hold (no detectable difference)', 'does not hold', 'inconclusive']
+        >>> tuned = pd.DataFrame({"init": ["hessian", "a", "b", "c", "d"],
+        ...     "interior": [True, True, False, True, True],
+        ...     "reached": ["", "", "lr grid edge: the tuned lr 1 is the largest of 0.1, 0.3, 1",
+        ...                 "", ""]})
+        >>> init_improves_rows(diffs, margin=0.005, setting="s", tuned=tuned)["verdict"][1]
+        'not tested: lr grid edge for b: the tuned lr 1 is the largest of 0.1, 0.3, 1'
     """
+    edges = {} if tuned is None else lr_edges(tuned)
     rows = []
     for r in diffs[diffs["score"] == "test_accuracy"].itertuples():
-        if -margin < r.low and r.high < margin:
+        if tuned is not None and (challenger not in set(tuned["init"])
+                                  or r.rival not in set(tuned["init"])):  # fmt: skip
+            raise ValueError(f"no tuned lr for {challenger} or {r.rival}")
+        edge = [edges[k] for k in (r.rival, challenger) if k in edges]
+        if edge:
+            v = verdict(NotReached(" and ".join(edge)))
+        elif -margin < r.low and r.high < margin:
             v = f"{FAILS} (no detectable difference)"
         else:
             v = interval_verdict(r.low, r.high, ">", 0.0)
@@ -344,9 +415,33 @@ def init_improves_rows(
             "2.2", setting=f"{setting}; versus {r.rival}",
             value=r.value, low=r.low, high=r.high, seeds=int(r.seeds),
             rule=f"95% t-interval of the paired difference above 0; inside +-{margin:g}: no "
-            "detectable difference; below 0: worse",
+            "detectable difference; below 0: worse"
+            + ("" if tuned is None else "; not tested when either tuned lr is at the grid's "
+               "edge"),
             verdict=v, page=page))  # fmt: skip
     return claims_table(rows)
+
+
+def lr_edges(tuned: pd.DataFrame) -> dict:
+    """The edge words of every initializer whose tuned step size is not interior to the grid.
+
+    Args:
+        tuned: rows of :func:`tuned_lrs` (``init``, ``interior``, ``reached``).
+
+    Returns:
+        ``init`` -> ``"lr grid edge for <init>: the tuned lr ... is the largest of ..."``, for the
+        initializers with ``interior`` False only.
+
+    Example:
+        >>> tuned = pd.DataFrame({"init": ["he", "lecun"], "interior": [True, False],
+        ...     "reached": ["", "lr grid edge: the tuned lr 0.01 is the smallest of 0.01, 0.1, 1"]})
+        >>> lr_edges(tuned)
+        {'lecun': 'lr grid edge for lecun: the tuned lr 0.01 is the smallest of 0.01, 0.1, 1'}
+    """
+    head = "lr grid edge"
+    return {r.init: (f"{head} for {r.init}" + r.reached[len(head):]
+                     if r.reached.startswith(head) else f"{head} for {r.init}: {r.reached}")
+            for r in tuned.itertuples() if not r.interior}  # fmt: skip
 
 
 def plot_paired(diffs: pd.DataFrame, margin: float):
@@ -436,59 +531,81 @@ def root_words(summary: pd.DataFrame, classic: dict, root_claims: pd.DataFrame) 
     return words
 
 
-def lr_edge(chosen: dict, lrs) -> str:
-    """Warn when a chosen step size is the largest of the grid (the tuning is bounded above).
+def lr_interior_text(tuned: pd.DataFrame, inits) -> str:
+    """Whether each initializer's tuned step size lies inside the grid, as the page says it.
 
     Args:
-        chosen: initializer -> its chosen step size, in the order the text names them.
-        lrs: The grid of step sizes tried.
+        tuned: rows of :func:`tuned_lrs` (``init``, ``tuned_lr``, ``interior``, ``edge``,
+            ``lr_min``, ``lr_max``).
+        inits: the initializers, in the order the text names them.
 
     Returns:
-        The sentence the page prints.
+        The sentence(s) the page prints.
 
     Example:
-        >>> lr_edge({"he": 0.1, "lecun": 0.03}, [0.03, 0.1])
-        'The step size chosen for he is the largest tried, so a larger one might serve them better: the grid bounds the tuning from above.'
-        >>> lr_edge({"he": 0.03}, [0.03, 0.1])
-        'No chosen step size lies at the edge of the grid.'
+        >>> tuned = pd.DataFrame({"init": ["he", "lecun"], "tuned_lr": [0.1, 1.0],
+        ...     "interior": [True, False], "edge": ["", "largest"], "lr_min": 0.01,
+        ...     "lr_max": 1.0})
+        >>> lr_interior_text(tuned, ["lecun", "he"])
+        'At an edge of the grid (0.01 to 1): lecun (1, the largest). A step outside the grid might serve it better, so a comparison with it is not tested.'
+        >>> lr_interior_text(tuned.iloc[:1], ["he"])
+        'Every tuned step size lies inside the grid (0.01 to 1): the grid brackets each optimum.'
     """  # noqa: E501
-    edge = [k for k, lr in chosen.items() if lr == max(lrs)]
+    by = tuned.set_index("init")
+    span = f"({by['lr_min'].min():g} to {by['lr_max'].max():g})"
+    edge = [k for k in inits if not by.loc[k, "interior"]]
     if not edge:
-        return "No chosen step size lies at the edge of the grid."
+        return f"Every tuned step size lies inside the grid {span}: the grid brackets each optimum."
+    where = ", ".join(
+        f"{k} ({by.loc[k, 'tuned_lr']:g}, the {by.loc[k, 'edge'] or 'only grid point'})"
+        for k in edge
+    )
+    one = len(edge) == 1
     return (
-        f"The step size chosen for {', '.join(edge)} is the largest tried, so a larger one might "
-        "serve them better: the grid bounds the tuning from above."
+        f"At an edge of the grid {span}: {where}. A step outside the grid might serve "
+        f"{'it' if one else 'them'} better, so a comparison with {'it' if one else 'them'} is "
+        "not tested."
     )
 
 
-def training_words(final: pd.DataFrame, inits, lrs, improve_claims: pd.DataFrame) -> dict:
-    """What the tuned-training section says: chosen steps, the edge warning, accuracies, verdicts.
+def training_words(final: pd.DataFrame, inits, tuned: pd.DataFrame,
+                   improve_claims: pd.DataFrame) -> dict:  # fmt: skip
+    """What the tuned-training section says: tuned steps, interior or not, accuracies, verdicts.
 
     Args:
         final: :func:`tuned_fits`' final runs (``init``, ``lr``, ``test_accuracy``; its
             ``attrs["hessian_init"]`` has the Hessian initializer's ``scale`` per seed).
         inits: The initializers, in the order the text names them.
-        lrs: The grid of step sizes tried.
+        tuned: :func:`tuned_lrs` of the selection runs.
         improve_claims: :func:`init_improves_rows` (``setting``, ``verdict``).
 
     Returns:
-        ``{"lr_chosen", "lr_edge", "acc_text", "scale_text", "v22"}`` -> text.
+        ``{"lr_chosen", "lr_interior", "acc_text", "scale_text", "v22"}`` -> text;
+        ``lr_chosen`` marks each tuned lr "interior" or "edge".
 
     Example:
         >>> final = pd.DataFrame({"init": ["he", "he", "hessian"], "lr": [0.1, 0.1, 0.03],
         ...                       "test_accuracy": [0.8, 0.9, 0.7]})
         >>> final.attrs["hessian_init"] = pd.DataFrame({"scale": [0.5, 1.25]})
+        >>> tuned = pd.DataFrame({"init": ["he", "hessian"], "tuned_lr": [0.1, 0.03],
+        ...     "interior": [False, True], "edge": ["largest", ""], "lr_min": 0.01,
+        ...     "lr_max": 0.1})
         >>> rows = pd.DataFrame({"setting": ["MLP; vs he"], "verdict": ["does not hold"]})
-        >>> words = training_words(final, ["he", "hessian"], [0.03, 0.1], rows)
+        >>> words = training_words(final, ["he", "hessian"], tuned, rows)
         >>> words["lr_chosen"], words["acc_text"], words["scale_text"], words["v22"]
-        ('he 0.1, hessian 0.03', 'he 0.850, hessian 0.700', '0.50 to 1.25', 'vs he: does not hold')
-    """
+        ('he 0.1 (edge), hessian 0.03 (interior)', 'he 0.850, hessian 0.700', '0.50 to 1.25', 'vs he: does not hold')
+    """  # noqa: E501
+    by = tuned.set_index("init")
     lr_of = final.groupby("init")["lr"].first()
+    if any(not np.isclose(lr_of[k], by.loc[k, "tuned_lr"]) for k in inits):
+        raise ValueError("the final runs' step sizes are not the tuned ones")
     acc = final.groupby("init")["test_accuracy"].mean()
     scales = final.attrs["hessian_init"]
     return {
-        "lr_chosen": ", ".join(f"{k} {lr_of[k]:g}" for k in inits),
-        "lr_edge": lr_edge({k: lr_of[k] for k in inits}, lrs),
+        "lr_chosen": ", ".join(
+            f"{k} {lr_of[k]:g} ({'interior' if by.loc[k, 'interior'] else 'edge'})" for k in inits
+        ),
+        "lr_interior": lr_interior_text(tuned, inits),
         "acc_text": ", ".join(f"{k} {acc[k]:.3f}" for k in inits),
         "scale_text": f"{scales['scale'].min():.2f} to {scales['scale'].max():.2f}",
         "v22": _verdicts(improve_claims),

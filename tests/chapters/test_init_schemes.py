@@ -108,12 +108,121 @@ def test_paired_differences_against_scipy():
 # --- the words the page's prose reads (synthetic inputs where the words must flip) ---
 
 
-def test_lr_edge_flips_when_a_chosen_step_is_the_grid_maximum():
-    from hessinit.chapters.init_schemes import lr_edge
+def _selection(acc, loss, lrs=(0.01, 0.1, 1.0), seeds=(100, 101)):
+    """A hand-built selection table: per init, one accuracy and loss per lr, on every seed."""
+    rows = [{"init": k, "lr": lr, "seed": s, "test_accuracy": a, "test_loss": ls}
+            for k in acc for lr, a, ls in zip(lrs, acc[k], loss[k], strict=True)
+            for s in seeds]  # fmt: skip
+    return pd.DataFrame(rows)
 
-    assert lr_edge({"he": 0.03, "lecun": 0.01}, [0.01, 0.03, 0.1]).startswith("No chosen")
-    text = lr_edge({"he": 0.1, "lecun": 0.01, "glorot": 0.1}, [0.01, 0.03, 0.1])
-    assert text.startswith("The step size chosen for he, glorot is the largest tried")
+
+def test_tuned_lrs_interior_and_both_edges_against_a_hand_built_table():
+    sel = _selection(
+        {"mid": [0.80, 0.90, 0.85], "top": [0.70, 0.80, 0.90], "low": [0.90, 0.80, 0.10],
+         "tie": [0.85, 0.85, 0.20], "nan": [0.70, 0.80, math.nan]},
+        {"mid": [0.5] * 3, "top": [0.5] * 3, "low": [0.5] * 3, "tie": [0.6, 0.4, 2.0],
+         "nan": [0.9, 0.7, math.nan]},
+    )  # fmt: skip
+    out = init_schemes.tuned_lrs(sel).set_index("init")
+    assert out["tuned_lr"].to_dict() == {"mid": 0.1, "top": 1.0, "low": 0.01, "tie": 0.1,
+                                         "nan": 0.1}  # fmt: skip
+    assert out["interior"].to_dict() == {"mid": True, "top": False, "low": False, "tie": True,
+                                         "nan": True}  # fmt: skip
+    assert out.loc["top", "edge"] == "largest" and out.loc["low", "edge"] == "smallest"
+    assert (
+        out.loc["top", "reached"] == "lr grid edge: the tuned lr 1 is the largest of 0.01, 0.1, 1"
+    )
+    assert out.loc["tie", "val_loss"] == pytest.approx(0.4)  # the tie goes to the lower loss
+    assert out.loc["mid", "val_accuracy"] == pytest.approx(0.9)
+
+
+def test_tuned_lrs_two_lrs_have_no_interior():
+    sel = _selection({"a": [0.9, 0.8]}, {"a": [0.1, 0.2]}, lrs=(0.03, 0.1))
+    assert not init_schemes.tuned_lrs(sel)["interior"][0]
+
+
+def test_improve_rows_not_tested_at_an_lr_edge_of_either_side():
+    sel = _selection({"hessian": [0.8, 0.9, 0.85], "he": [0.7, 0.8, 0.9],
+                      "lecun": [0.8, 0.9, 0.85]},
+                     {"hessian": [0.5] * 3, "he": [0.5] * 3, "lecun": [0.5] * 3})  # fmt: skip
+    tuned = init_schemes.tuned_lrs(sel)
+    diffs = pd.concat([_diffs(0.001, 0.02).assign(rival=r) for r in ["he", "lecun"]])
+    rows = init_schemes.init_improves_rows(diffs, margin=0.005, setting="s", tuned=tuned)
+    v = dict(zip(rows["setting"], rows["verdict"], strict=True))
+    assert v["s; versus he"] == ("not tested: lr grid edge for he: the tuned lr 1 is the largest "
+                                 "of 0.01, 0.1, 1")  # fmt: skip
+    assert v["s; versus lecun"] == "holds"
+    # the challenger at the edge: every comparison is not tested
+    edge = tuned.assign(
+        interior=tuned["init"] != "hessian",
+        edge="",
+        reached=np.where(tuned["init"] == "hessian", "lr grid edge: x", ""),
+    )
+    rows = init_schemes.init_improves_rows(diffs, margin=0.005, setting="s", tuned=edge)
+    assert set(rows["verdict"]) == {"not tested: lr grid edge for hessian: x"}
+
+
+def test_tuned_fits_on_tiny_settings_trains_finals_at_the_tuned_lr():
+    from hessinit.data import load, split
+
+    rest, test_set = split(load("mnist-5k", n=60), 12)
+    train_set, val_set = split(rest, 12, seed=1)
+    lrs = [0.01, 0.1, 1.0]
+    sel, fin = init_schemes.tuned_fits(train_set, val_set, test_set, ["lecun", "he"], (4,),
+                                       "relu", lrs, [100], [0, 1], steps=3, batch_size=8,
+                                       hessian_batch=8)  # fmt: skip
+    tuned = init_schemes.tuned_lrs(sel).set_index("init")
+    # an independent pick from the selection table: best accuracy, then lower loss
+    for init, g in sel.groupby("init"):
+        m = g.groupby("lr")[["test_accuracy", "test_loss"]].mean().reset_index()
+        m = m.sort_values(["test_accuracy", "test_loss"], ascending=[False, True])
+        best = float(m["lr"].iloc[0])
+        assert tuned.loc[init, "tuned_lr"] == best
+        assert tuned.loc[init, "interior"] == (best not in (min(lrs), max(lrs)))
+        assert set(fin[fin["init"] == init]["lr"]) == {best}
+    assert sorted(set(sel["seed"])) == [100] and sorted(set(fin["seed"])) == [0, 1]
+    with pytest.raises(ValueError, match="also evaluation seeds"):
+        init_schemes.tuned_fits(train_set, val_set, test_set, ["he"], (4,), "relu", lrs, [0, 9],
+                                [0, 1], steps=1, batch_size=8)  # fmt: skip
+
+
+def _notebook_parameters():
+    import ast
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "book" / "init_schemes.md").read_text()
+    cell = text.split(":tags: [parameters, remove-cell]", 1)[1].split("```", 1)[0]
+    return {
+        n.target.id: ast.literal_eval(n.value)
+        for n in ast.parse(cell).body
+        if isinstance(n, ast.AnnAssign) and isinstance(n.value, ast.List | ast.Constant)
+    }
+
+
+def test_lr_grids_can_have_an_interior_optimum():
+    from pathlib import Path
+
+    import yaml
+
+    assert len(_notebook_parameters()["lrs"]) >= 3
+    grid = Path(__file__).parents[2] / "book" / "grid.yml"
+    runs = yaml.safe_load(grid.read_text())["runs"]
+    small = next(r for r in runs if r["notebook"] == "init_schemes")["small"]
+    assert len(small["lrs"]) >= 3
+    assert not set(small["select_seeds"]) & set(small["seeds"])
+    params = _notebook_parameters()
+    assert not set(params["select_seeds"]) & set(range(10))  # seeds: list(range(10))
+
+
+def test_lr_interior_text_names_the_edges():
+    tuned = pd.DataFrame({"init": ["he", "lecun", "glorot"], "tuned_lr": [0.1, 1.0, 0.01],
+                          "interior": [True, False, False], "edge": ["", "largest", "smallest"],
+                          "lr_min": 0.01, "lr_max": 1.0})  # fmt: skip
+    text = init_schemes.lr_interior_text(tuned, ["glorot", "lecun", "he"])
+    assert text.startswith("At an edge of the grid (0.01 to 1): glorot (0.01, the smallest), "
+                           "lecun (1, the largest). A step outside")  # fmt: skip
+    assert text.endswith("with them is not tested.")
+    assert init_schemes.lr_interior_text(tuned.iloc[:1], ["he"]).startswith("Every tuned")
 
 
 def test_training_words_average_accuracy_per_init_in_text_order():
@@ -125,10 +234,14 @@ def test_training_words_average_accuracy_per_init_in_text_order():
                           "test_accuracy": [0.5, 0.9, 0.7, 0.8]})  # fmt: skip
     final.attrs["hessian_init"] = pd.DataFrame({"scale": [2.0, 3.0]})
     rows = pd.DataFrame({"setting": ["x; vs a", "x; vs b"], "verdict": ["holds", "inconclusive"]})
-    words = training_words(final, ["b", "a"], [0.01, 0.1], rows)
+    tuned = pd.DataFrame({"init": ["a", "b"], "tuned_lr": [0.01, 0.1], "interior": [True, False],
+                          "edge": ["", "largest"], "lr_min": 0.003, "lr_max": 0.1})  # fmt: skip
+    words = training_words(final, ["b", "a"], tuned, rows)
     assert words["acc_text"] == "b 0.850, a 0.600"
-    assert words["lr_chosen"] == "b 0.1, a 0.01"
-    assert words["lr_edge"].startswith("The step size chosen for b is")
+    assert words["lr_chosen"] == "b 0.1 (edge), a 0.01 (interior)"
+    assert words["lr_interior"].startswith("At an edge of the grid (0.003 to 0.1): b (0.1, the")
+    with pytest.raises(ValueError, match="not the tuned ones"):
+        training_words(final, ["b", "a"], tuned.assign(tuned_lr=[0.03, 0.1]), rows)
     assert words["v22"] == "vs a: holds; vs b: inconclusive"
 
 
