@@ -43,7 +43,7 @@ def sources_text(ledger: pd.DataFrame) -> str:
     )
 
 
-#: The sections of the claims page: findings apart from facts and sanity checks.
+#: The sections of the claims page, findings apart from facts and sanity checks.
 SECTIONS = (("empirical",), ("fact", "sanity"))
 
 

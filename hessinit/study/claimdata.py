@@ -47,8 +47,8 @@ CLAIMS_FILE = Path(__file__).with_name("claims.yml")
 CLAIM_KEYS = ("id", "chapter", "source", "wording", "measure", "op", "threshold", "kind",
               "figure", "rule", "not_tested")  # fmt: skip
 
-#: Optional keys of an entry: ``structural_kind``, the kind of the rows a chapter marks as
-#: true by the network's structure (e.g. the ReLU parts of the CNN rows, R = 0 exactly).
+#: The optional keys of an entry. ``structural_kind`` is the kind of the rows a chapter marks
+#: as true by the network's structure (e.g. the ReLU parts of the CNN rows, R = 0 exactly).
 OPTIONAL_KEYS = ("structural_kind",)
 
 #: The kinds of claim (mathematics verified to round-off, true by construction of the test and
