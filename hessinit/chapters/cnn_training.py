@@ -293,15 +293,15 @@ def trainability(measures: pd.DataFrame, grid: pd.DataFrame, lr: float, lrs) -> 
 def rank_table(table: pd.DataFrame, predictors, baselines, outcomes, n_boot: int = 2000):
     """Spearman's rho of every predictor with every outcome per network, with its interval.
 
-    :func:`hessinit.study.analysis.rank_correlations` (clustered bootstrap over seeds) on each
-    network's rows.
+    :func:`hessinit.study.analysis.rank_correlations` (per-seed rho, Student t interval over
+    seeds) on each network's rows.
 
     Args:
         table: rows of :func:`trainability`.
         predictors: the Hessian predictors (``kind`` ``"hessian"``).
         baselines: the trivial predictors (``kind`` ``"baseline"``).
         outcomes: the outcome columns.
-        n_boot: bootstrap resamples.
+        n_boot: unused (kept for callers of the former bootstrap).
 
     Returns:
         One row per (network, predictor, outcome): ``network, predictor, outcome, kind, rho,
@@ -339,12 +339,12 @@ def rank_gaps(table: pd.DataFrame, corr: pd.DataFrame, n_boot: int = 2000) -> pd
     The best Hessian predictor has the highest lower end of abs(rho)'s interval
     (:func:`hessinit.study.claims.abs_interval`; choosing it after seeing the data favours the
     claim), the best baseline the largest abs(rho); the gap abs(rho_Hessian) - abs(rho_baseline)
-    has a paired clustered bootstrap interval (:func:`hessinit.study.analysis.rank_gap`).
+    has a paired t interval over seeds (:func:`hessinit.study.analysis.rank_gap`).
 
     Args:
         table: rows of :func:`trainability`.
         corr: rows of :func:`rank_table`.
-        n_boot: bootstrap resamples.
+        n_boot: unused (kept for callers of the former bootstrap).
 
     Returns:
         One row per (network, outcome): ``network, outcome, hessian, baseline, rho_hessian,
@@ -607,7 +607,7 @@ def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setti
         seeds=seeds,
         rule=f"per network and outcome: 95% interval of |rho| above {threshold:g} and the "
              "paired interval of |rho| minus the best trivial predictor's (initial loss or "
-             "gradient norm) above 0 (clustered bootstrap over seeds)",
+             "gradient norm) above 0 (per-seed rho, Student t interval over seeds)",
         verdict=claims.verdict(flags, where),
         page=page,
     )])  # fmt: skip

@@ -110,14 +110,14 @@ def diagnostic_rows(
 ) -> pd.DataFrame:
     """Claims 4.1 and 4.2: the Hessian norm at initialization predicts the loss after training.
 
-    4.1, per (Hessian predictor, outcome): the 95% interval of abs(rho) (Spearman, clustered
-    bootstrap over seeds; :func:`abs_interval`) lies above ``threshold``: holds; below it:
+    4.1, per (Hessian predictor, outcome): the 95% interval of abs(rho) (Spearman per seed,
+    Student t interval over seeds; :func:`abs_interval`) lies above ``threshold``: holds; below it:
     does not hold; else inconclusive (:func:`interval_verdict`). The settings combine by
     :func:`verdict`, naming the predictors and outcomes where it holds. The row's value is the
     abs(rho) of the setting with the highest lower end.
 
     4.2, per outcome: the Hessian predictor with the highest abs(rho) lower end ranks the outcome
-    better than the best trivial baseline: the paired bootstrap interval of
+    better than the best trivial baseline: the paired t interval over seeds of
     abs(rho_Hessian) - abs(rho_baseline) (:func:`hessinit.study.analysis.rank_gap`) lies above 0.
     The row's value is the smallest gap over the outcomes.
 
@@ -161,7 +161,8 @@ def diagnostic_rows(
             low=lo,
             high=hi,
             seeds=n,
-            rule=f"95% interval of |rho| above {threshold:g} (clustered bootstrap over seeds); "
+            rule=f"95% interval of |rho| above {threshold:g} (per-seed rho, Student t interval "
+                 "over seeds); "
                  "the Hessian predictors are each layer's norm, their sum, max and the "
                  "distance from a data-given level",
             verdict=verdict(oks, where),
@@ -176,7 +177,7 @@ def diagnostic_rows(
             low=worst["low"],
             high=worst["high"],
             seeds=n,
-            rule="paired bootstrap interval of the gap above 0: the Hessian norm ranks the "
+            rule="paired t interval over seeds of the gap above 0: the Hessian norm ranks the "
                  "initializations better than the initial loss or gradient norm",
             verdict=verdict(gap_ok, [str(o) for o in gaps["outcome"]]),
             page=page,

@@ -292,13 +292,13 @@ def spearman_gap(x_a, x_b, y, units, level: float = 0.95) -> Estimate:
 
 @dataclass(frozen=True)
 class Equivalence:
-    """The result of two one-sided tests (TOST) of |mean| < margin.
+    """The result of two one-sided tests (TOST) of abs(mean) < margin.
 
     Attributes:
         value: the mean difference.
         low: lower end of its (1 - 2 alpha) t interval.
         high: upper end.
-        margin: the equivalence margin (the claim is |true mean| < margin).
+        margin: the equivalence margin (the claim is abs(true mean) < margin).
         p: the TOST p-value, the larger of the two one-sided p-values.
         equivalent: p < alpha: both one-sided tests reject, i.e. [low, high] lies inside
             (-margin, margin).
@@ -317,7 +317,7 @@ class Equivalence:
 
 
 def tost(values, margin: float, alpha: float = 0.05) -> Equivalence:
-    """Two one-sided t tests of equivalence, H0: |mu| >= margin against H1: |mu| < margin.
+    """Two one-sided t tests of equivalence, H0: abs(mu) >= margin against H1: abs(mu) < margin.
 
     With x̄, s and n the mean, standard deviation and count of the values (one per unit, e.g.
     the paired differences a_k - b_k), the tests are t_low = (x̄ + margin) / (s / sqrt(n)) >
