@@ -211,7 +211,7 @@ def _outcome(v):
     return bool(v)
 
 
-def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
+def verdict(ok, where: Sequence[str] | None = None, join: str = ", ") -> str:
     """The verdict of a rule evaluated in several settings, naming every setting's outcome.
 
     Each setting's outcome is one of: met (True), not met (False), undecided (None: its interval
@@ -254,7 +254,7 @@ def verdict(ok, where: Sequence[str] | None = None, join: str = "; ") -> str:
         >>> verdict([True, False], where=["sd <= 0.01", "sd = 1"])
         'holds only when sd <= 0.01'
         >>> verdict([None, False, None], where=["A", "B", "C"])
-        'does not hold for B; inconclusive for A; C'
+        'does not hold for B; inconclusive for A, C'
         >>> verdict([True, False, None], where=["A", "B", "C"])
         'does not hold for B; holds for A; inconclusive for C'
         >>> verdict([True, None, NotReached("loss 0.4")], where=["A", "B", "C"])

@@ -38,7 +38,7 @@ KW = dict(source="paper abstract", wording="w", measure="m", seeds=5, rule="r", 
         ([False, None], "does not hold for A; inconclusive for B"),
         ([True, None], "holds only when A; inconclusive for B"),
         ([True, None, False], "does not hold for C; holds for A; inconclusive for B"),
-        ([None, True, True], "holds only when B; C; inconclusive for A"),
+        ([None, True, True], "holds only when B, C; inconclusive for A"),
     ],
 )
 def test_verdict_keeps_inconclusive_settings_apart_from_failures(ok, expected):

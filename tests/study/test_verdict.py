@@ -128,10 +128,10 @@ def test_without_labels_the_settings_are_counted(combo):
 
 def test_the_issue_cases_no_longer_read_inconclusive():
     assert claims.verdict([None, False, None], where=list("ABC")) == (
-        "does not hold for B; inconclusive for A; C"
+        "does not hold for B; inconclusive for A, C"
     )
     assert claims.verdict([False, False, None], where=list("ABC")) == (
-        "does not hold for A; B; inconclusive for C"
+        "does not hold for A, B; inconclusive for C"
     )
     assert claims.verdict([None, False, None]) == (
         "does not hold in 1 of 3 settings; inconclusive in 2 of 3 settings"
@@ -170,8 +170,8 @@ def test_outcomes_as_numpy_bools_nan_and_bare_values():
         ("not tested: 20 steps only", "was not tested: 20 steps only"),
         ("not testable with this estimator: spread", "is not testable with this estimator: spread"),
         (
-            "holds only when A; B; inconclusive for C",
-            "holds only when A; B and is inconclusive for C",
+            "holds only when A, B; inconclusive for C",
+            "holds only when A, B and is inconclusive for C",
         ),
         ("does not hold: c* = 3 lies above 2", "does not hold: c* = 3 lies above 2"),
         ("does not hold (no detectable difference)", "does not hold (no detectable difference)"),
