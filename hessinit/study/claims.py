@@ -56,8 +56,8 @@ INCONCLUSIVE = "inconclusive"
 #: The condition the claim needs was not reached (the verdict goes on to say what was).
 NOT_TESTED = "not tested"
 
-#: The rule fails significantly in some settings, is met in none, and the other settings are
-#: undecided or untested (the verdict goes on to name them): "does not hold for B; ...".
+#: The rule fails significantly in some settings and some others are undecided or untested; it
+#: may be met in others (the verdict goes on to name them all): "does not hold for B; ...".
 FAILS_FOR = "does not hold for"
 
 #: The estimator cannot decide the claim, whatever the budget (the verdict goes on to say why).
@@ -340,7 +340,7 @@ def verdict_kind(text: str) -> str | None:
 
     Returns:
         :data:`HOLDS` (the text is exactly "holds"), :data:`ONLY_WHEN`, :data:`FAILS_FOR`
-        ("does not hold for A; ...": fails in some settings, met in none), :data:`FAILS`,
+        ("does not hold for A; ...": fails in some settings, undecided in others), :data:`FAILS`,
         :data:`INCONCLUSIVE`, :data:`NOT_TESTED` or :data:`NOT_TESTABLE`; None for a text that
         is no verdict.
 
