@@ -54,7 +54,9 @@ def _digits(x: float, digits: int) -> str:
 def compact_table(ledger: pd.DataFrame, digits: int = 3) -> str:
     """The ledger's rows as a three-column MyST table: claim, verdict, measured value.
 
-    The claim links to the figure its number comes from; the measured value carries its 95%
+    The claim links to the figure its number comes from; the verdict is followed by the head of
+    the row's setting (its text before the first "; "), so that rows of one claim are told
+    apart; the measured value carries its 95%
     interval (:func:`hessinit.study.claims.interval_text`). The other columns (source,
     wording, setting, measure, seeds, rule) are in :func:`details_list`, so the table fits a
     1,280 px screen. Render it with ``glue:md`` and ``:format: myst``.
@@ -68,15 +70,17 @@ def compact_table(ledger: pd.DataFrame, digits: int = 3) -> str:
 
     Example:
         >>> rows = pd.DataFrame({"claim": ["1.2"], "verdict": ["holds"], "value": [0.05],
-        ...     "low": [0.04], "high": [0.06], "figure": ["fig-a"], "page": ["dominance"]})
+        ...     "low": [0.04], "high": [0.06], "figure": ["fig-a"], "page": ["dominance"],
+        ...     "setting": ["tanh, sd 0.01; mnist-5k, 200 steps"]})
         >>> print(compact_table(rows).splitlines()[-1])
-        | {ref}`1.2 <fig-a>` | **holds** | 0.05 [0.04, 0.06] |
+        | {ref}`1.2 <fig-a>` | **holds** (tanh, sd 0.01) | 0.05 [0.04, 0.06] |
     """
     lines = ["| claim | verdict | measured, 95% interval |", "|---|---|---|"]
     for row in ledger.itertuples(index=False):
         link = f"{{ref}}`{row.claim} <{claims.figure_label(row.figure, str(row.page))}>`"
         number = claims.interval_text(row.value, row.low, row.high, digits)
-        cells = (link, f"**{row.verdict}**", number)
+        where = str(getattr(row, "setting", "") or "").split("; ")[0]
+        cells = (link, f"**{row.verdict}**" + (f" ({where})" if where else ""), number)
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -131,7 +135,7 @@ def kind_section(ledger: pd.DataFrame, kinds: tuple[str, ...], digits: int = 3) 
         >>> kind_section(rows, ("empirical",)).strip()
         'No rows of this kind.'
         >>> kind_section(rows, ("fact",)).splitlines()[2]
-        '| {ref}`1.1 <fig-a>` | **holds** | 0 (exact) |'
+        '| {ref}`1.1 <fig-a>` | **holds** (relu) | 0 (exact) |'
     """
     part = ledger[ledger["kind"].isin(kinds)]
     if part.empty:

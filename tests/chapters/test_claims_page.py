@@ -32,7 +32,7 @@ def test_compact_table_has_three_columns_and_links_the_figure():
     lines = page.compact_table(_ledger()).splitlines()
     assert lines[0] == "| claim | verdict | measured, 95% interval |"
     assert all(line.count(" | ") == 2 for line in lines[2:])  # three cells, no pipe leaks
-    assert lines[3] == "| {ref}`1.2 <fig-b>` | **does not hold** | 0.123 [0.1, 0.15] |"
+    assert lines[3] == "| {ref}`1.2 <fig-b>` | **does not hold** (tanh) | 0.123 [0.1, 0.15] |"
     assert "{ref}`2.1 <fig-d-mnist-5k>`" in lines[5]  # per-dataset pages suffix the label
 
 
