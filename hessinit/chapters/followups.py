@@ -16,6 +16,8 @@ Imports: numpy, pandas, matplotlib, TensorFlow, the core (:mod:`hessinit.nn`,
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -533,7 +535,7 @@ def plot_network_split(frame: pd.DataFrame):
 def plot_sharpness(frame: pd.DataFrame):
     """(b): lambda_max of the whole network against the step, per lr, with 2/lr dashed.
 
-    One panel per sd, one color per lr (mean over seeds, log axis); a cross marks divergence.
+    One panel per sd, one color per lr (mean over seeds, log axis).
 
     Args:
         frame: :func:`sharpness`.
@@ -548,7 +550,7 @@ def plot_sharpness(frame: pd.DataFrame):
             1, len(sds), figsize=(4 * len(sds), 3.2), sharey=True, squeeze=False
         )
         for ax, sd in zip(axes[0], sds, strict=True):
-            for lr, color in zip(lrs, LAYER_COLORS, strict=False):
+            for lr, color in zip(lrs, itertools.cycle(LAYER_COLORS)):
                 g = frame[(frame["sd"] == sd) & (frame["lr"] == lr)]
                 mean = g.groupby("step")["lambda_max"].mean()
                 ax.plot(mean.index, mean.values, color=color, label=f"lr {lr:g}")
@@ -584,7 +586,7 @@ def plot_batch_size(summary: pd.DataFrame):
             g = summary[summary["layer"] == layer]
             band = float(np.nanmax(g["seed_spread"])) if g["seed_spread"].notna().any() else 0.0
             ax.axhspan(1 - band, 1 + band, color="0.85", label="seed-to-seed spread")
-            for sd, color in zip(sds, LAYER_COLORS, strict=False):
+            for sd, color in zip(sds, itertools.cycle(LAYER_COLORS)):
                 s = g[g["sd"] == sd].sort_values("batch")
                 level = s["mean"] / s["full"]
                 ax.errorbar(s["batch"], level, yerr=s["batch_spread"] * level, color=color,
