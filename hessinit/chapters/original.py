@@ -548,6 +548,28 @@ def peaks_sentence(peaks: pd.DataFrame) -> str:
     )
 
 
+def layer_means(peaks: pd.DataFrame, column: str, geometric: bool = False) -> str:
+    """The mean of one column of :func:`peak_swing` per layer after dense1, as prose.
+
+    Args:
+        peaks: per (layer, seed), ``column`` (:func:`peak_swing`); dense1's rows are left out.
+        column: e.g. ``"init"`` (the size at step 0) or ``"growth"``.
+        geometric: the geometric mean (exp of the mean log) instead of the arithmetic one.
+
+    Returns:
+        "<value> (<layer>)" per layer, joined by " and ".
+
+    Example:
+        >>> peaks = pd.DataFrame({"layer": ["dense1", "dense2", "dense2", "dense3"],
+        ...                       "growth": [9.0, 0.5, 2.0, 4.0]})
+        >>> layer_means(peaks, "growth", geometric=True)
+        '1 (dense2) and 4 (dense3)'
+    """
+    others = peaks[peaks["layer"] != "dense1"].groupby("layer", sort=True)[column]
+    means = others.agg(lambda v: float(np.exp(np.log(v).mean()))) if geometric else others.mean()
+    return " and ".join(f"{v:.3g} ({layer})" for layer, v in means.items())
+
+
 def layer_verdicts(explode_rows: pd.DataFrame) -> str:
     """The verdicts of claim 0.1 on the layers after dense1, as Markdown.
 

@@ -75,6 +75,9 @@ def test_peak_swing_and_loss_gains():
     )
     p = original.peak_swing(frame, 1.0).iloc[0]
     assert (p["peak"], p["trough"], p["swing"]) == (100.0, 5.0, 20.0)
+    assert (p["init"], p["growth"]) == (30.0, 100.0 / 30.0)  # largest value after step 0
+    static = original.peak_swing(frame.assign(H=[200.0, 100.0, 5.0, 40.0]), 1.0).iloc[0]
+    assert (static["peak"], static["init"], static["growth"]) == (200.0, 200.0, 0.5)
     g = original.loss_gains(frame).iloc[0]
     assert g["gain"] == pytest.approx(1.2) and g["early_step"] == 10
     assert g["early_gain"] == pytest.approx(0.3)
@@ -82,8 +85,11 @@ def test_peak_swing_and_loss_gains():
     assert g["early_step"] == 20 and g["early_gain"] == pytest.approx(1.0)
 
 
-def _peaks(peak, swing, layer="dense2"):
-    return pd.DataFrame({"layer": layer, "seed": range(len(peak)), "peak": peak, "swing": swing})
+def _peaks(peak, swing, layer="dense2", growth=None):
+    growth = [20.0] * len(peak) if growth is None else growth
+    return pd.DataFrame({"layer": layer, "seed": range(len(peak)), "peak": peak, "swing": swing,
+                         "growth": growth,
+                         "init": np.divide(peak, growth)})  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -112,21 +118,68 @@ def test_original_explode_rule_on_dense1_flips(high, expected):
     assert row["low"] <= row["value"] <= row["high"]
 
 
+EXPLODES, FALLS = original.EXPLODE_PARTS
+
+
 @pytest.mark.parametrize(
-    ("peak", "swing", "expected"),
+    ("peak", "growth", "swing", "expected"),
     [
-        ([100.0, 110.0, 90.0], [50.0, 60.0, 40.0], "holds"),
-        ([100.0, 110.0, 90.0], [1.5, 2.0, 1.8], "holds only when read as 'very big values"),
-        ([3.0, 4.0, 5.0], [50.0, 60.0, 40.0], "does not hold"),
-        ([5.0, 200.0, 90.0], [50.0, 60.0, 40.0], "inconclusive"),
+        # grows 20x after step 0 to ~100 and falls 50x after the peak: both parts hold
+        ([100.0, 110.0, 90.0], [20.0, 25.0, 15.0], [50.0, 60.0, 40.0], "holds"),
+        # large from step 0 (peak = step-0 value, growth < 1) and falls < 2x: a static size
+        ([100.0, 110.0, 90.0], [0.9, 0.95, 0.8], [1.5, 2.0, 1.8], "does not hold"),
+        # the same static size, but it does fall after the peak: only the oscillation holds
+        ([100.0, 110.0, 90.0], [0.9, 0.95, 0.8], [50.0, 60.0, 40.0], f"holds only when {FALLS}"),
+        # grows after step 0 but never falls to very small ones
+        ([100.0, 110.0, 90.0], [20.0, 25.0, 15.0], [1.5, 2.0, 1.8], f"holds only when {EXPLODES}"),
+        # grows, but to a peak far below "like 100": not an explosion to such values
+        ([3.0, 4.0, 5.0], [20.0, 25.0, 15.0], [1.5, 2.0, 1.8], "does not hold"),
+        # growth whose interval straddles the factor; falls: the explosion is undecided
+        ([100.0, 110.0, 90.0], [2.0, 200.0, 20.0], [50.0, 60.0, 40.0],
+         f"holds only when {FALLS}; inconclusive for {EXPLODES}"),
     ],
-)
-def test_original_explode_rule_on_the_other_layers_flips(peak, swing, expected):
+)  # fmt: skip
+def test_original_explode_rule_on_the_other_layers_flips(peak, growth, swing, expected):
     extremes = pd.DataFrame({"seed": [0, 1, 2], "high": [0.2, 0.25, 0.3]})
-    rows = original.original_explode_rows(extremes, _peaks(peak, swing), big=1.0, small=1e-5,
-                                        factor=10, peak=30, swing=10, setting="t")  # fmt: skip
-    assert rows["verdict"][1].startswith(expected)
+    rows = original.original_explode_rows(extremes, _peaks(peak, swing, growth=growth), big=1.0,
+                                        small=1e-5, factor=10, peak=30, swing=10,
+                                        setting="t")  # fmt: skip
+    assert rows["verdict"][1] == expected
     assert rows["setting"][1].startswith("dense2 at sd 1")
+    # the value is the geometric mean growth after step 0, with a t-interval on log10
+    logs = np.log10(growth)
+    half = 4.302652729911275 * np.std(logs, ddof=1) / np.sqrt(3)  # t(0.975, 2)
+    assert rows["value"][1] == pytest.approx(10 ** np.mean(logs))
+    assert rows["low"][1] == pytest.approx(10 ** (np.mean(logs) - half))
+    assert rows["high"][1] == pytest.approx(10 ** (np.mean(logs) + half))
+    assert rows["kind"][1] == "empirical" and rows["seeds"][1] == 3
+
+
+def test_original_explode_dense1_row_comes_from_the_frame_engine():
+    extremes = pd.DataFrame({"seed": [0, 1, 2], "high": [20.0, 21.0, 22.0]})
+    frame = original.explode_frame(extremes, big=1.0, small=1e-5)
+    assert tuple(frame.columns) == claimdata.FRAME_COLUMNS and bool(frame["judged"][0])
+    direct = claimdata.frame_rows(claimdata.claims_yml()["0.1"], frame,
+                                  setting="dense1, sd 1 against sd 1e-05; t")  # fmt: skip
+    rows = original.original_explode_rows(extremes, _peaks([1.0], [1.0], "dense1"), big=1.0,
+                                        small=1e-5, factor=10, peak=30, swing=10,
+                                        setting="t")  # fmt: skip
+    pd.testing.assert_series_equal(rows.iloc[0], direct.iloc[0], check_names=False)
+    # the notebook's factor, not the table's default, decides
+    high = original.original_explode_rows(extremes, _peaks([1.0], [1.0], "dense1"), big=1.0,
+                                        small=1e-5, factor=100, peak=30, swing=10,
+                                        setting="t")  # fmt: skip
+    assert high["verdict"][0] == "does not hold"
+    one = original.explode_frame(extremes.iloc[:1], big=1.0, small=1e-5)
+    assert not bool(one["judged"][0])  # one seed gives no interval: not judged
+
+
+def test_layer_means_are_per_layer_after_dense1():
+    peaks = pd.DataFrame({"layer": ["dense1", "dense2", "dense2", "dense3"],
+                          "init": [1.0, 10.0, 30.0, 5.0],
+                          "growth": [9.0, 1.0, 100.0, 0.5]})  # fmt: skip
+    assert original.layer_means(peaks, "init") == "20 (dense2) and 5 (dense3)"
+    assert original.layer_means(peaks, "growth", geometric=True) == "10 (dense2) and 0.5 (dense3)"
 
 
 def _gains(small, base, bad=None):
