@@ -10,7 +10,8 @@ intervals, the rule functions that turn them into claim rows, and the figures.
 - :mod:`~hessinit.chapters.dominance` and :mod:`~hessinit.chapters.dominance_network`: does G
   dominate H (claims 1.1-1.5), per layer and for the whole network;
 - :mod:`~hessinit.chapters.init_schemes`: the depth-stable variance, claims 2.1 and 2.2;
-- :mod:`~hessinit.chapters.step_size`: the step the Hessian suggests, claims 3.1-3.3;
+- :mod:`~hessinit.chapters.step_size` (with :mod:`~hessinit.chapters.step_stability`): the step
+  the Hessian suggests, claims 3.1-3.6;
 - :mod:`~hessinit.chapters.diagnostic`: the Hessian norm as a diagnostic, claim 4.1;
 - :mod:`~hessinit.chapters.cnn` (with :mod:`~hessinit.chapters.cnn_depth`) and
   :mod:`~hessinit.chapters.cnn_training`: convolutional networks at initialization and in
@@ -30,7 +31,7 @@ import importlib
 
 __all__ = ["chain_rule", "cnn", "cnn_depth", "cnn_training", "diagnostic", "dominance",
            "dominance_network", "followups", "init_schemes", "original", "performance",
-           "sd_sweep", "step_size"]  # fmt: skip
+           "sd_sweep", "step_size", "step_stability"]  # fmt: skip
 
 
 def __getattr__(name):
