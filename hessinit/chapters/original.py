@@ -239,9 +239,8 @@ def layer_explode_rows(
         rows.append(ledger_row(
             "0.1",
             setting=f"{layer} at sd {big:g}; {setting}",
-            detail=f"{layer}: growth after step 0, max_t>0 ||H_t|| / ||H_0||, geometric mean; "
-            f"size at step 0 {part['init'].mean():.3g}, peak {p.value:.3g}, peak / later "
-            f"trough {10 ** w.value:.2g}",
+            detail=f"{layer}; mean size at step 0 {part['init'].mean():.3g}, mean peak "
+            f"{p.value:.3g}, peak / later trough {10 ** w.value:.2g} (geometric mean)",
             value=10**g.value, low=10**g.low, high=10**g.high, seeds=g.n,
             rule=f"explodes: 95% intervals of log10 growth after step 0 above "
             f"{math.log10(factor):g} and of the peak above {peak:g}; oscillates: that of "
