@@ -12,6 +12,7 @@ from hessinit.nn.convnets import kernel_fans, kernel_layers, plain_cnn
 from hessinit.study import claims, convnets
 
 SHAPE = dict(channels=(2, 2), dtype="float64")
+WIDE = dict(channels=(2, 8), dtype="float64")  # conv2 past 3 sketch + probes: estimated
 
 
 def _data(n=5):
@@ -249,11 +250,11 @@ def test_sweep_words_take_the_largest_tensor_move():
 
 
 def test_conv1_exact_columns_and_deflated_estimates_of_larger_kernels():
-    """max_products keeps conv1 exact (2P = 36 products); conv2 (2P = 72) is estimated."""
+    """max_products keeps conv1 exact (2P = 36 products); conv2 (P = 144) is estimated."""
     x, y = _data()
-    out = cnn.kernel_norms(x, y, ["cnn tanh"], ["glorot"], [0], probes=200, sketch=2,
-                           max_products=40, **SHAPE)  # fmt: skip
-    model = convnets.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **SHAPE)
+    out = cnn.kernel_norms(x, y, ["cnn tanh"], ["glorot"], [0], probes=100, sketch=2,
+                           max_products=40, **WIDE)  # fmt: skip
+    model = convnets.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **WIDE)
     rows = out.set_index("tensor")
     assert rows.loc["conv1", "method"] == "columns" and rows.loc["conv2", "method"] == "hutchpp"
     h, g, r = _materialized(model, "conv1", x, y)
