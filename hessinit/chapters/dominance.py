@@ -686,8 +686,8 @@ def training_trend(end: pd.DataFrame) -> pd.DataFrame:
     Per seed the change d = (worst R/H at the last checkpoint) - (worst R/H at step 0), over
     every run (whether it reached the target loss or not); its mean over the seeds gets a
     Student-t 95% interval (:func:`hessinit.study.stats.mean_interval`). ``direction`` is
-    "rises" when the whole interval is above 0, "falls" when it is below, "does not move
-    detectably" when it contains 0 (or fewer than 2 seeds).
+    "rises" when the whole interval is above 0, "falls" when it is below, "no detectable
+    change" when it contains 0 (or fewer than 2 seeds).
 
     Args:
         end: rows of :func:`training_end` (``activation``, ``start``, ``R_over_H``).
@@ -702,6 +702,8 @@ def training_trend(end: pd.DataFrame) -> pd.DataFrame:
         ...                     "R_over_H": [0.5, 0.6, 0.55, 0.1, 0.05, 0.12]})
         >>> training_trend(end)["direction"].tolist()
         ['rises', 'falls']
+        >>> training_trend(end.assign(R_over_H=[0.1, 0.3, 0.5] * 2))["direction"].tolist()
+        ['no detectable change', 'no detectable change']
     """
     rows = []
     for activation, part in end.groupby("activation", sort=False):
@@ -711,7 +713,7 @@ def training_trend(end: pd.DataFrame) -> pd.DataFrame:
                      "end": part["R_over_H"].mean(), "change": d.value, "low": d.low,
                      "high": d.high, "seeds": d.n,
                      "direction": "rises" if up else "falls" if down
-                     else "does not move detectably"})  # fmt: skip
+                     else "no detectable change"})  # fmt: skip
     return pd.DataFrame(rows).set_index("activation")
 
 
@@ -719,17 +721,23 @@ def trend_words(trend: pd.DataFrame) -> str:
     """The sentence of :func:`training_trend`: each activation's direction, start and end.
 
     Example:
-        >>> trend = pd.DataFrame({"start": [0.2], "end": [0.55], "change": [0.35],
-        ...     "low": [0.2], "high": [0.5], "direction": ["rises"]},
-        ...     index=pd.Index(["tanh"], name="activation"))
-        >>> trend_words(trend)
-        "tanh's rises from 0.2 to 0.55 (change 0.35, 95% interval [0.2, 0.5])"
+        >>> trend = pd.DataFrame({"start": [0.2, 0.3], "end": [0.55, 0.35],
+        ...     "change": [0.35, 0.05], "low": [0.2, -0.1], "high": [0.5, 0.2],
+        ...     "direction": ["rises", "no detectable change"]},
+        ...     index=pd.Index(["tanh", "gelu"], name="activation"))
+        >>> trend_words(trend)  # doctest: +NORMALIZE_WHITESPACE
+        "tanh's rises from 0.2 to 0.55 (change 0.35, 95% interval [0.2, 0.5]); gelu's goes
+        from 0.3 to 0.35, no detectable change (change 0.05, 95% interval [-0.1, 0.2])"
     """
-    return "; ".join(
-        f"{a}'s {r['direction']} from {r['start']:.2g} to {r['end']:.2g} (change "
-        f"{r['change']:.2g}, 95% interval [{r['low']:.2g}, {r['high']:.2g}])"
-        for a, r in trend.iterrows()
-    )
+    parts = []
+    for a, r in trend.iterrows():
+        moved = r["direction"] in ("rises", "falls")
+        verb = r["direction"] if moved else "goes"
+        tail = "" if moved else f", {r['direction']}"
+        ends = f"from {r['start']:.2g} to {r['end']:.2g}{tail}"
+        change = f"change {r['change']:.2g}, 95% interval [{r['low']:.2g}, {r['high']:.2g}]"
+        parts.append(f"{a}'s {verb} {ends} ({change})")
+    return "; ".join(parts)
 
 
 def training_sensitivity(intervals: pd.DataFrame, target: float) -> pd.DataFrame:

@@ -348,12 +348,13 @@ def test_training_trend_is_a_t_interval_of_the_change_per_seed():
                         "start": [0.2, 0.25, 0.3, 0.5, 0.45, 0.55, 0.3, 0.3, 0.3],
                         "R_over_H": [0.5, 0.6, 0.55, 0.1, 0.05, 0.12, 0.2, 0.4, 0.33]})  # fmt: skip
     trend = dominance.training_trend(end)
-    assert trend["direction"].tolist() == ["rises", "falls", "does not move detectably"]
+    assert trend["direction"].tolist() == ["rises", "falls", "no detectable change"]
     d = np.array([0.3, 0.35, 0.25])
     t = st.t.interval(0.95, 2, loc=d.mean(), scale=st.sem(d))
     np.testing.assert_allclose(trend.loc["tanh", ["low", "high"]].astype(float), t)
     words = dominance.trend_words(trend)
     assert words.startswith("tanh's rises from 0.25 to 0.55") and "softplus's falls" in words
+    assert "gelu's goes from 0.3 to 0.31, no detectable change" in words
 
 
 def test_training_sensitivity_keeps_a_missed_target_not_tested():
