@@ -523,17 +523,19 @@ def training_end(frame: pd.DataFrame, target: float) -> pd.DataFrame:
 
     Returns:
         One row per (activation, seed): ``step, loss, R_over_H, G_over_H, layer`` (of the worst
-        layer at the last checkpoint), ``start`` (the worst layer's ``R_over_H`` at step 0) and
-        ``reached`` (``loss <= target``); with an ``R_over_G`` column, ``R_over_G``, the largest
-        ||R||/||G|| over the layers at the last checkpoint.
+        layer at the last checkpoint), ``start`` (the worst layer's ``R_over_H`` at step 0),
+        ``peak`` (its largest value at a later checkpoint) and ``reached`` (``loss <=
+        target``); with an ``R_over_G`` column, ``R_over_G``, the largest ||R||/||G|| over the
+        layers at the last checkpoint.
 
     Example:
         >>> frame = pd.DataFrame({"activation": "tanh", "seed": 0, "step": [0, 0, 9, 9],
         ...                       "layer": ["d1", "d2"] * 2, "H": 1.0,
         ...                       "hessian_loss": [2.3, 2.3, 0.05, 0.05],
         ...                       "R_over_H": [0.4, 0.6, 0.2, 0.1], "G_over_H": 1.0})
-        >>> training_end(frame, 0.1)[["loss", "R_over_H", "start", "reached"]].values.tolist()
-        [[0.05, 0.2, 0.6, True]]
+        >>> training_end(frame, 0.1)[["loss", "R_over_H", "start", "peak", "reached"]
+        ...                         ].values.tolist()
+        [[0.05, 0.2, 0.6, 0.2, True]]
     """
     rows = []
     cps = frame.dropna(subset=["H"])
@@ -541,10 +543,12 @@ def training_end(frame: pd.DataFrame, target: float) -> pd.DataFrame:
         last = part[part["step"] == part["step"].max()]
         worst = last.loc[last["R_over_H"].idxmax()]
         first = part[part["step"] == part["step"].min()]["R_over_H"].max()
+        peak = part[part["step"] > part["step"].min()].groupby("step")["R_over_H"].max()
         loss = float(last["hessian_loss"].iloc[0])
         row = {"activation": activation, "seed": seed, "step": int(worst["step"]),
                "loss": loss, "R_over_H": worst["R_over_H"], "G_over_H": worst["G_over_H"],
                "layer": worst["layer"], "start": first,
+               "peak": float(peak.max()) if len(peak) else np.nan,
                "reached": bool(loss <= target)}  # fmt: skip
         if "R_over_G" in last:
             row["R_over_G"] = float(last["R_over_G"].max())
@@ -693,8 +697,8 @@ def training_trend(end: pd.DataFrame) -> pd.DataFrame:
         end: rows of :func:`training_end` (``activation``, ``start``, ``R_over_H``).
 
     Returns:
-        Indexed by ``activation`` (order of appearance): ``start, end`` (means over the seeds),
-        ``change, low, high, seeds, direction``.
+        Indexed by ``activation`` (order of appearance): ``start, peak, end`` (means over the
+        seeds; ``peak`` NaN without a ``peak`` column), ``change, low, high, seeds, direction``.
 
     Example:
         >>> end = pd.DataFrame({"activation": ["tanh"] * 3 + ["softplus"] * 3,
@@ -709,7 +713,8 @@ def training_trend(end: pd.DataFrame) -> pd.DataFrame:
     for activation, part in end.groupby("activation", sort=False):
         d = stats.mean_interval(part["R_over_H"] - part["start"])
         up, down = d.n >= 2 and d.low > 0, d.n >= 2 and d.high < 0
-        rows.append({"activation": activation, "start": part["start"].mean(),
+        peak = part["peak"].mean() if "peak" in part else np.nan
+        rows.append({"activation": activation, "start": part["start"].mean(), "peak": peak,
                      "end": part["R_over_H"].mean(), "change": d.value, "low": d.low,
                      "high": d.high, "seeds": d.n,
                      "direction": "rises" if up else "falls" if down
@@ -734,9 +739,10 @@ def trend_words(trend: pd.DataFrame) -> str:
         moved = r["direction"] in ("rises", "falls")
         verb = r["direction"] if moved else "goes"
         tail = "" if moved else f", {r['direction']}"
+        peak = f"; peak {r['peak']:.2g} on the way" if np.isfinite(r.get("peak", np.nan)) else ""
         ends = f"from {r['start']:.2g} to {r['end']:.2g}{tail}"
         change = f"change {r['change']:.2g}, 95% interval [{r['low']:.2g}, {r['high']:.2g}]"
-        parts.append(f"{a}'s {verb} {ends} ({change})")
+        parts.append(f"{a}'s {verb} {ends} ({change}{peak})")
     return "; ".join(parts)
 
 

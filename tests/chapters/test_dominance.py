@@ -346,6 +346,7 @@ def test_init_intervals_take_the_worst_layer_by_r_over_g_per_seed():
 def test_training_trend_is_a_t_interval_of_the_change_per_seed():
     end = pd.DataFrame({"activation": ["tanh"] * 3 + ["softplus"] * 3 + ["gelu"] * 3,
                         "start": [0.2, 0.25, 0.3, 0.5, 0.45, 0.55, 0.3, 0.3, 0.3],
+                        "peak": [0.6, 0.7, 0.8, 0.2, 0.2, 0.2, 0.4, 0.4, 0.4],
                         "R_over_H": [0.5, 0.6, 0.55, 0.1, 0.05, 0.12, 0.2, 0.4, 0.33]})  # fmt: skip
     trend = dominance.training_trend(end)
     assert trend["direction"].tolist() == ["rises", "falls", "no detectable change"]
@@ -353,7 +354,9 @@ def test_training_trend_is_a_t_interval_of_the_change_per_seed():
     t = st.t.interval(0.95, 2, loc=d.mean(), scale=st.sem(d))
     np.testing.assert_allclose(trend.loc["tanh", ["low", "high"]].astype(float), t)
     words = dominance.trend_words(trend)
-    assert words.startswith("tanh's rises from 0.25 to 0.55") and "softplus's falls" in words
+    assert words.startswith("tanh's rises from 0.25 to 0.55 (change 0.3, 95% interval")
+    assert "peak 0.7 on the way)" in words
+    assert "softplus's falls" in words
     assert "gelu's goes from 0.3 to 0.31, no detectable change" in words
 
 
