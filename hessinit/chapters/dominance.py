@@ -725,6 +725,14 @@ def training_trend(end: pd.DataFrame) -> pd.DataFrame:
 def trend_words(trend: pd.DataFrame) -> str:
     """The sentence of :func:`training_trend`: each activation's direction, start and end.
 
+    Args:
+        trend: rows of :func:`training_trend`.
+
+    Returns:
+        One clause per activation, "; "-joined: "<a>'s rises|falls from <start> to <end>" or
+        "<a>'s goes from <start> to <end>, no detectable change", with the change, its 95%
+        interval and, where known, the peak.
+
     Example:
         >>> trend = pd.DataFrame({"start": [0.2, 0.3], "end": [0.55, 0.35],
         ...     "change": [0.35, 0.05], "low": [0.2, -0.1], "high": [0.5, 0.2],
