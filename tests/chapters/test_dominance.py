@@ -238,7 +238,10 @@ def test_along_training_adds_activation_and_ratios(tiny):
         tiny, ("tanh", "softplus"), 0.5, scaling="all", widths=(5, 4), steps=4,
         hessian_every=2, batch_size=8, progress=False,
     )  # fmt: skip
-    assert list(frame.columns[-4:]) == ["activation", "scaling", "G_over_H", "R_over_H"]
+    assert list(frame.columns[-5:]) == ["activation", "scaling", "G_over_H", "R_over_H",
+                                        "R_over_G"]  # fmt: skip
+    checked = frame.dropna(subset=["H"])
+    np.testing.assert_allclose(checked["R_over_G"], checked["R"] / checked["G"])
     assert set(frame["activation"]) == {"tanh", "softplus"}
     checkpoints = frame.dropna(subset=["H"])
     hidden = checkpoints["layer"] != "dense3"
