@@ -38,15 +38,8 @@ from ..curvature.spectra import network_spectrum
 from ..curvature.tensors import layer_tensor_norms
 from ..nn.convnets import kernel_fans, kernel_layers
 from ..study import claims, stats
-from ..study.claimdata import ledger_row
-from ..study.claims import (
-    NOT_TESTED,
-    OP_WORDS,
-    claims_table,
-    compare,
-    compare_interval,
-    verdict,
-)
+from ..study.claimdata import claims_yml, frame_rows
+from ..study.claims import claims_table
 from ..study.convnets import NETWORKS
 from ..study.figures import LAYER_COLORS, style
 
@@ -95,15 +88,23 @@ def kernel_norms(
     networks,
     schemes,
     seeds,
-    probes: int = 4,
+    probes: int = 16,
+    *,
+    estimate: str = "hutchpp",
+    max_products: int = 256,
+    sketch: int = 10,
     **kwargs,
 ) -> pd.DataFrame:
     """||H||_F, ||G||_F, ||R||_F of every kernel tensor, per network, scheme and seed.
 
-    The method per tensor: ``"auto"`` (exact) where the logits are piecewise linear in the
-    tensor (then R = 0 by structure, not by measurement), else ``"hutchinson"`` with ``probes``
-    Rademacher probes (an unbiased estimate of each squared norm; its seed is the network's).
-    One network per (network, seed) serves every scheme (module docstring).
+    The method per tensor (:func:`hessinit.curvature.tensors.plan_tensor`): exact where the
+    logits are piecewise linear in the tensor (then R = 0 by structure, not by measurement) or
+    where the exact columns take at most ``max_products`` Hessian-vector products (2P for a
+    tensor of P weights: conv1, P = 72, by default), else the estimate ``estimate``:
+    ``"hutchpp"``, deflated Hutchinson, ||M||_F^2 = ||M Q||_F^2 + E ||M (I - QQ^T) v||^2 with a
+    ``sketch``-column basis Q of H's top and ``probes`` Rademacher probes v, or
+    ``"hutchinson"`` with ``probes`` probes and no deflation (the seed of either is the
+    network's). One network per (network, seed) serves every scheme (module docstring).
 
     Args:
         x: images, shape (B, H, W, C).
@@ -111,13 +112,16 @@ def kernel_norms(
         networks: keys of :data:`NETWORKS`.
         schemes: scheme names or numbers c (c / fan-in).
         seeds: kernel seeds.
-        probes: Hutchinson probes per estimated tensor (at least 2).
+        probes: Rademacher probes per estimated tensor (at least 2).
+        estimate: ``"hutchpp"`` or ``"hutchinson"``, the estimate past ``max_products``.
+        max_products: the most products of an exact tensor.
+        sketch: ``"hutchpp"``'s deflated directions.
         **kwargs: passed to :func:`~hessinit.study.convnets.build` (e.g. ``channels``).
 
     Returns:
         One row per (network, scheme, seed, tensor): ``network, init, c, seed, tensor, method,
-        fan_in, H, G, R, R_over_H, G_over_H`` (``c`` NaN for a named scheme, ratios NaN where
-        H = 0).
+        fan_in, H, G, R, R_over_H, G_over_H, R_over_G`` (``c`` NaN for a named scheme, ratios
+        NaN where their denominator is 0).
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -140,9 +144,10 @@ def kernel_norms(
                         x,
                         y,
                         weight="kernel",
-                        max_products=0,
-                        fallback="hutchinson",
+                        max_products=max_products,
+                        fallback=estimate,
                         probes=probes,
+                        sketch=sketch,
                         seed=seed,
                     )
                     ok = n.H > 0
@@ -152,6 +157,7 @@ def kernel_norms(
                         "fan_in": kernel_fans(layer.kernel.shape)[0], "H": n.H, "G": n.G, "R": n.R,
                         "R_over_H": n.R / n.H if ok else np.nan,
                         "G_over_H": n.G / n.H if ok else np.nan,
+                        "R_over_G": n.R / n.G if n.G > 0 else np.nan,
                     })  # fmt: skip
     frame = pd.DataFrame(rows)
     order = {init.scheme_label(s): k for k, s in enumerate(schemes)}
@@ -195,25 +201,31 @@ def plot_cnn(frame: pd.DataFrame, threshold: float = 0.1):
     return fig
 
 
+#: The methods of :func:`hessinit.curvature.tensors.tensor_hessian_norms` that estimate.
+ESTIMATED = ("hutchinson", "hutchpp")
+
+
 def worst_intervals(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (network, init): the worst tensor's R/H per seed, averaged over seeds with its interval.
 
     The worst tensor of a seed is the one with the largest ||R||_F / ||H||_F; its ratios are
-    averaged over the seeds with :func:`hessinit.study.stats.mean_interval` (Student t; a
-    Hutchinson estimate's probe noise is part of the seed-to-seed spread). ``exact`` says
-    whether every tensor behind the row was computed exactly.
+    averaged over the seeds with :func:`hessinit.study.stats.mean_interval` (Student t; an
+    estimate's probe noise is part of the seed-to-seed spread). ``R_over_G`` is the same for
+    the tensor with the largest ||R||_F / ||G||_F (the rule ||G|| > ||R|| reads it below 1;
+    absent without an ``R_over_G`` column). ``exact`` says whether every tensor behind the row
+    was computed exactly (no method of :data:`ESTIMATED`).
 
     Args:
         frame: rows of :func:`kernel_norms`.
 
     Returns:
         One row per (network, init), in order of appearance: ``network, init, c, R_over_H,
-        low, high, G_over_H, seeds, exact`` (``c`` NaN for a named scheme or without a ``c``
-        column).
+        low, high, G_over_H, seeds, exact`` and, with ``R_over_G`` in ``frame``, ``R_over_G,
+        RG_low, RG_high`` (``c`` NaN for a named scheme or without a ``c`` column).
 
     Example:
         >>> frame = pd.DataFrame({"network": "n", "init": "he", "seed": [0, 0, 1, 1],
-        ...                       "tensor": ["a", "b"] * 2, "method": "hutchinson",
+        ...                       "tensor": ["a", "b"] * 2, "method": "hutchpp",
         ...                       "R_over_H": [0.1, 0.3, 0.5, 0.2], "G_over_H": 1.0})
         >>> row = worst_intervals(frame).iloc[0]
         >>> float(row["R_over_H"]), int(row["seeds"]), bool(row["exact"])
@@ -225,35 +237,80 @@ def worst_intervals(frame: pd.DataFrame) -> pd.DataFrame:
         worst = good.loc[good.groupby("seed")["R_over_H"].idxmax()]
         r = stats.mean_interval(worst["R_over_H"])
         g = stats.mean_interval(worst["G_over_H"])
-        rows.append({"network": network, "init": scheme,
-                     "c": float(part["c"].iloc[0]) if "c" in part else math.nan,
-                     "R_over_H": r.value, "low": r.low,
-                     "high": r.high, "G_over_H": g.value, "seeds": r.n,
-                     "exact": bool((part["method"] != "hutchinson").all())})  # fmt: skip
+        row = {"network": network, "init": scheme,
+               "c": float(part["c"].iloc[0]) if "c" in part else math.nan,
+               "R_over_H": r.value, "low": r.low, "high": r.high, "G_over_H": g.value,
+               "seeds": r.n, "exact": bool((~part["method"].isin(ESTIMATED)).all())}  # fmt: skip
+        if "R_over_G" in part:
+            rg = good.dropna(subset=["R_over_G"])
+            q = stats.mean_interval(rg.groupby("seed")["R_over_G"].max())
+            row.update(R_over_G=q.value, RG_low=q.low, RG_high=q.high)
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _frame(part: pd.DataFrame, labels, quantity: str) -> pd.DataFrame:
+    """The per-setting frame of claimdata.FRAME_COLUMNS from rows of :func:`worst_intervals`."""
+    low, high = ("low", "high") if quantity == "R_over_H" else ("RG_low", "RG_high")
+    exact = part["exact"].astype(bool).to_numpy()
+    return pd.DataFrame({
+        "setting": list(labels),
+        "value": part[quantity].to_numpy(dtype=float),
+        "low": np.where(exact, np.nan, part[low].to_numpy(dtype=float)),
+        "high": np.where(exact, np.nan, part[high].to_numpy(dtype=float)),
+        "seeds": part["seeds"].to_numpy(dtype=int),
+        "judged": True,
+    })  # fmt: skip
+
+
+def kernels_frame(summary: pd.DataFrame, batchnorm: bool, quantity: str = "R_over_H"):
+    """Claims 5.1 (``batchnorm`` False) and 5.2 (True): the per-setting frame of the rule.
+
+    One setting per (network, scheme) of the kind (a network is with BatchNorm when its name
+    contains "bn"): the mean over seeds of the worst kernel's ``quantity`` with its 95%
+    interval, NaN for a row whose tensors were all exact (judged on its value:
+    :func:`hessinit.study.claimdata.frame_rows`).
+
+    Args:
+        summary: rows of :func:`worst_intervals`.
+        batchnorm: the networks with BatchNorm (claim 5.2) or without (5.1).
+        quantity: ``"R_over_H"`` (the claim's rule) or ``"R_over_G"`` (||G|| > ||R|| reads
+            it below 1).
+
+    Returns:
+        The frame of :data:`hessinit.study.claimdata.FRAME_COLUMNS`.
+
+    Example:
+        >>> summary = pd.DataFrame({"network": ["cnn relu", "resnet bn"], "init": "he",
+        ...     "R_over_H": [0.0, 1.0], "low": [0.0, 0.9], "high": [0.0, 1.1], "seeds": 5,
+        ...     "exact": [True, False]})
+        >>> kernels_frame(summary, False)[["setting", "value", "low"]].values.tolist()
+        [['cnn relu he', 0.0, nan]]
+    """
+    part = summary[summary["network"].str.contains("bn") == batchnorm]
+    return _frame(part, (f"{n} {i}" for n, i in zip(part["network"], part["init"],
+                                                    strict=True)), quantity)  # fmt: skip
 
 
 def cnn_rows(
     summary: pd.DataFrame,
     *,
-    op: str,
     threshold: float,
     setting: str,
     page: str = "cnn",
 ) -> pd.DataFrame:
     """Claims 5.1-5.2: the linearization term dominates each kernel's block in CNNs at init.
 
-    The dominance chapter's rule (claims 1.2-1.3) carried to convolutional networks: per
-    network and scheme, the 95% interval over seeds of the worst kernel tensor's
-    ||R||_F / ||H||_F meets ``op threshold`` (:func:`compare_interval`; inconclusive when it
-    straddles). A row whose tensors were all computed exactly (``exact``) is judged on its value:
-    for piecewise-linear networks R = 0 by structure, a fact of the architecture, not evidence.
-    Claim 5.1: networks without BatchNorm; claim 5.2: with BatchNorm (``network`` containing
-    "bn"). The value is the largest mean ratio over the settings, with its interval.
+    The dominance chapter's rule (claims 1.2-1.3) carried to convolutional networks, judged by
+    :func:`hessinit.study.claimdata.frame_rows` on :func:`kernels_frame`: per network and
+    scheme, the 95% interval over seeds of the worst kernel tensor's ||R||_F / ||H||_F against
+    the claim's comparison with ``threshold`` (inconclusive when it straddles; an exact row on
+    its value). For piecewise-linear networks R = 0 by structure, a fact of the architecture:
+    those settings are named in the row's setting, and a row whose every setting is one takes
+    the entry's ``structural_kind``. Claim 5.1: networks without BatchNorm; 5.2: with.
 
     Args:
         summary: rows of :func:`hessinit.chapters.cnn.worst_intervals`.
-        op: the comparison, e.g. ``"<"``.
         threshold: the threshold, e.g. 0.1.
         setting: the data and batch, e.g. ``"mnist-5k, 128 images"``.
         page: the chapter.
@@ -267,53 +324,70 @@ def cnn_rows(
         ...     "network": ["cnn relu", "cnn tanh", "resnet bn"], "init": "he",
         ...     "R_over_H": [0.0, 0.3, 1.0], "low": [0.0, 0.05, 0.9], "high": [0.0, 0.6, 1.1],
         ...     "G_over_H": [1.0, 0.9, 0.1], "seeds": 3, "exact": [True, False, False]})
-        >>> cnn_rows(summary, op="<", threshold=0.1, setting="tiny")["verdict"].tolist()
+        >>> cnn_rows(summary, threshold=0.1, setting="tiny")["verdict"].tolist()
         ['holds only when cnn relu he; inconclusive for cnn tanh he', 'does not hold']
     """
-    bn = summary["network"].str.contains("bn")
-    parts = (("5.1", summary[~bn], "without BatchNorm"), ("5.2", summary[bn], "with BatchNorm"))
     rows = []
-    for claim, part, label in parts:
-        labels = [f"{n} {i}" for n, i in zip(part["network"], part["init"], strict=True)]
+    for claim, bn, label in (("5.1", False, "without BatchNorm"), ("5.2", True, "with BatchNorm")):
+        entry = claims_yml()[claim]
+        part = summary[summary["network"].str.contains("bn") == bn]
+        frame = kernels_frame(summary, bn)
+        where, measure = f"{label}; {setting}", None
+        structural = frame["setting"][frame["low"].isna() & (frame["value"] == 0)].tolist()
         if len(part):
-            flags = [compare(v, op, threshold) if exact else compare_interval(lo, hi, op, threshold)
-                     for v, lo, hi, exact in zip(part["R_over_H"], part["low"], part["high"],
-                                                 part["exact"], strict=True)]  # fmt: skip
             top = part.loc[part["R_over_H"].idxmax()]
-            exact = bool(top["exact"])
-            value, low, high = top["R_over_H"], top["low"], top["high"]
-            if exact:
-                low = high = math.nan
-            name = f"{top['network']} {top['init']}"
-            measure = (
-                f"largest mean over settings: {name}, {'exact' if exact else 'Hutchinson'}; "
-                f"G/H there {top['G_over_H']:.3g}"
-            )
-            text, seeds = verdict(flags, labels), int(part["seeds"].min())
-            structural = [lab for lab, e, v in zip(labels, part["exact"], part["R_over_H"],
-                                                   strict=True) if e and v == 0]  # fmt: skip
-            where = f"{label}; {setting}"
-            if structural:
-                where += "; R = 0 by structure (piecewise linear): " + ", ".join(structural)
-        else:
-            value, low, high, seeds, structural = 0.0, math.nan, math.nan, 0, []
-            measure, where = "none", f"{label}; {setting}"
-            text = f"{NOT_TESTED}: no network {label}"
-        rows.append(ledger_row(
-            claim,
-            setting=where,
-            detail=measure,
-            value=value,
-            low=low,
-            high=high,
-            seeds=seeds,
-            rule=f"the 95% interval over seeds of the worst kernel's R/H {OP_WORDS[op]} "
-                 f"{threshold:g}, per network and scheme (exact values judged as they are)",
-            verdict=text,
-            structural=bool(len(part)) and len(structural) == len(part),
-            page=page,
-        ))  # fmt: skip
-    return claims_table(rows)
+            method = "exact" if top["exact"] else "estimated"
+            measure = (f"{entry['measure']} (largest mean over settings: {top['network']} "
+                       f"{top['init']}, {method}; G/H there {top['G_over_H']:.3g})")  # fmt: skip
+        if structural:
+            where += "; R = 0 by structure (piecewise linear): " + ", ".join(structural)
+        if len(part) and len(structural) == len(part):
+            entry = {**entry, "kind": entry.get("structural_kind", entry["kind"])}
+        rows.append(frame_rows(entry, frame, setting=where, measure=measure,
+                               threshold=threshold, page=page))  # fmt: skip
+    return claims_table(pd.concat(rows).to_dict("records"))
+
+
+#: The sensitivity of the R/H rules: (the rule, the quantity, its threshold), all read "<".
+SENSITIVITY = (("R/H < 0.1", "R_over_H", 0.1), ("R/H < 0.3", "R_over_H", 0.3),
+               ("||G|| > ||R||", "R_over_G", 1.0))  # fmt: skip
+
+
+def sensitivity(summary: pd.DataFrame, sweep_summary: pd.DataFrame | None = None):
+    """Claims 5.1, 5.2 and 5.4 under the rules of :data:`SENSITIVITY`: how the verdict moves.
+
+    Each claim's frame (:func:`kernels_frame`, :func:`sweep_frame` per network) judged by
+    :func:`hessinit.study.claimdata.frame_rows` at R/H < 0.1, R/H < 0.3 and R/G < 1 (||G|| >
+    ||R||); the ledger's rows keep the claim's own threshold.
+
+    Args:
+        summary: rows of :func:`worst_intervals` of the schemes (claims 5.1-5.2).
+        sweep_summary: rows of :func:`worst_intervals` of the sweep of c (claim 5.4), or None.
+
+    Returns:
+        One row per claim and setting: ``claim, setting`` and one verdict column per rule.
+
+    Example:
+        >>> summary = pd.DataFrame({"network": ["cnn tanh"], "init": "he", "R_over_H": 0.2,
+        ...     "low": 0.15, "high": 0.25, "R_over_G": 0.25, "RG_low": 0.2, "RG_high": 0.3,
+        ...     "seeds": 5, "exact": False})
+        >>> sensitivity(summary).iloc[0, 2:].tolist()
+        ['does not hold', 'holds', 'holds']
+    """
+    cases = [("5.1", "without BatchNorm", lambda q: kernels_frame(summary, False, q)),
+             ("5.2", "with BatchNorm", lambda q: kernels_frame(summary, True, q))]  # fmt: skip
+    if sweep_summary is not None:
+        cases += [("5.4", net, lambda q, net=net: sweep_frame(sweep_summary, net, q))
+                  for net in dict.fromkeys(sweep_summary["network"])]  # fmt: skip
+    rows = []
+    for claim, where, frame_of in cases:
+        entry = claims_yml()[claim]
+        row = {"claim": claim, "setting": where}
+        for rule, quantity, threshold in SENSITIVITY:
+            row[rule] = frame_rows(entry, frame_of(quantity), setting=where,
+                                   threshold=threshold)["verdict"].iloc[0]  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def lambda_max(x, y, networks, schemes, seed: int = 0, **kwargs) -> pd.DataFrame:
@@ -402,10 +476,30 @@ def plot_cnn_sweep(frame: pd.DataFrame, spectra: pd.DataFrame | None = None,
     return fig
 
 
+def sweep_frame(summary: pd.DataFrame, network: str, quantity: str = "R_over_H"):
+    """Claim 5.4 for one network: the per-setting frame of the rule, one setting per c.
+
+    Args:
+        summary: rows of :func:`worst_intervals` of a sweep (numeric schemes; a ``c`` column).
+        network: the network.
+        quantity: ``"R_over_H"`` or ``"R_over_G"``, as in :func:`kernels_frame`.
+
+    Returns:
+        The frame of :data:`hessinit.study.claimdata.FRAME_COLUMNS` (settings ``"c = <c>"``).
+
+    Example:
+        >>> summary = pd.DataFrame({"network": "cnn tanh", "c": [0.5, 2.0], "R_over_H": 0.1,
+        ...     "low": 0.05, "high": 0.15, "seeds": 5, "exact": False})
+        >>> sweep_frame(summary, "cnn tanh")["setting"].tolist()
+        ['c = 0.5', 'c = 2']
+    """
+    part = summary[summary["network"] == network]
+    return _frame(part, (f"c = {c:g}" for c in part["c"]), quantity)
+
+
 def sweep_rows(
     summary: pd.DataFrame,
     *,
-    op: str,
     threshold: float,
     setting: str,
     page: str = "cnn",
@@ -413,15 +507,13 @@ def sweep_rows(
     """Claim 5.4, one row per network: G dominates every kernel block over the sweep of c.
 
     The rule of claims 5.1-5.2 (:func:`hessinit.chapters.cnn.cnn_rows`) at every variance
-    factor c of the sweep: the 95% interval over seeds of the worst kernel tensor's
-    ||R||_F / ||H||_F meets ``op threshold`` (:func:`hessinit.study.claims.compare_interval`;
-    an exact row is judged on its value). The verdict names the c where it holds
-    (:func:`hessinit.study.claims.verdict`); the value is the largest mean ratio over the sweep,
-    with its interval.
+    factor c of the sweep, judged by :func:`hessinit.study.claimdata.frame_rows` on
+    :func:`sweep_frame`: the 95% interval over seeds of the worst kernel tensor's
+    ||R||_F / ||H||_F against ``threshold`` (an exact row on its value). The verdict names the
+    c where it holds; the value is the largest mean ratio over the sweep, with its interval.
 
     Args:
         summary: rows of :func:`worst_intervals` of a sweep (numeric schemes; a ``c`` column).
-        op: the comparison, e.g. ``"<"``.
         threshold: the threshold, e.g. 0.1.
         setting: the data and batch.
         page: the chapter.
@@ -433,35 +525,24 @@ def sweep_rows(
         >>> summary = pd.DataFrame({"network": "cnn tanh", "c": [0.5, 2.0, 8.0],
         ...     "R_over_H": [0.02, 0.1, 0.6], "low": [0.01, 0.05, 0.5],
         ...     "high": [0.03, 0.15, 0.7], "G_over_H": 0.9, "seeds": 3, "exact": False})
-        >>> sweep_rows(summary, op="<", threshold=0.1, setting="s")["verdict"].tolist()
+        >>> sweep_rows(summary, threshold=0.1, setting="s")["verdict"].tolist()
         ['does not hold for c = 8; holds for c = 0.5; inconclusive for c = 2']
     """
     rows = []
     for network, part in summary.groupby("network", sort=False):
-        labels = [f"c = {c:g}" for c in part["c"]]
-        flags = [claims.compare(v, op, threshold) if exact
-                 else claims.compare_interval(lo, hi, op, threshold)
-                 for v, lo, hi, exact in zip(part["R_over_H"], part["low"], part["high"],
-                                             part["exact"], strict=True)]  # fmt: skip
+        entry = claims_yml()["5.4"]
         top = part.loc[part["R_over_H"].idxmax()]
-        exact = bool(top["exact"])
-        low, high = (math.nan, math.nan) if exact else (top["low"], top["high"])
         where = f"{network}, kernels N(0, c / fan-in), c from {part['c'].min():g} to "
         where += f"{part['c'].max():g}; {setting}"
-        structural = bool(part["exact"].all()) and bool((part["R_over_H"] == 0).all())
-        if structural:
+        if bool(part["exact"].all()) and bool((part["R_over_H"] == 0).all()):
             where += "; R = 0 by structure (piecewise linear)"
-        rows.append(ledger_row(
-            "5.4",
-            setting=where,
-            detail=f"largest mean over the sweep: c = {top['c']:g}, "
-            f"{'exact' if exact else 'Hutchinson'}; G/H there {top['G_over_H']:.3g}",
-            structural=structural,
-            value=top["R_over_H"], low=low, high=high, seeds=int(part["seeds"].min()),
-            rule=f"the 95% interval over seeds of the worst kernel's R/H {op} {threshold:g}, at "
-            "each c of the sweep (exact values judged as they are)",
-            verdict=claims.verdict(flags, labels), page=page))  # fmt: skip
-    return claims.claims_table(rows)
+            entry = {**entry, "kind": entry.get("structural_kind", entry["kind"])}
+        measure = (f"{entry['measure']} (largest mean over the sweep: c = {top['c']:g}, "
+                   f"{'exact' if top['exact'] else 'estimated'}; G/H there "
+                   f"{top['G_over_H']:.3g})")  # fmt: skip
+        rows.append(frame_rows(entry, sweep_frame(summary, network), setting=where,
+                               measure=measure, threshold=threshold, page=page))  # fmt: skip
+    return claims.claims_table(pd.concat(rows).to_dict("records"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,17 +1,18 @@
 """The dominance chapter, per layer: does the Gauss-Newton term G dominate H = G + R?
 
-In the order the page reads: claim 1.1, R_l = 0 for ReLU on the materialized matrices
-(:func:`relu_exactness`, :func:`plot_relu_exactness`, :func:`dominance_relu_rows`); claims 1.2
-and 1.3 at initialization over seeds, schemes and stds (:func:`init_seeds` with
-:func:`scaled_stds`, the intervals :func:`init_intervals`, :func:`plot_init_intervals`,
-:func:`dominance_init_rows`); claim 1.4 through training (:func:`training_seeds` on
-:func:`along_training`, :func:`plot_ratio_against_loss`, :func:`training_end`,
-:func:`dominance_training_rows`, :func:`training_intervals`). The page's whole-network section
-is in :mod:`hessinit.chapters.dominance_network` (one module would exceed 800 lines).
+In the order the page reads: claims 1.2 and 1.3 at initialization over seeds, schemes and
+stds (:func:`init_seeds` with :func:`scaled_stds`, the intervals :func:`init_intervals`,
+:func:`plot_init_intervals`, the per-setting frame :func:`init_frame`, the rows
+:func:`dominance_init_rows` and :func:`init_sensitivity`); claim 1.4 through training
+(:func:`training_seeds` on :func:`along_training`, :func:`plot_ratio_against_loss`,
+:func:`training_end`, :func:`training_intervals`, :func:`training_trend`,
+:func:`dominance_training_rows`, :func:`training_sensitivity`). Claim 1.1 (the materialized
+ReLU check) and the page's whole-network section are in
+:mod:`hessinit.chapters.dominance_network` (one module would exceed 800 lines).
 
 Imports: numpy, pandas, matplotlib, the core (:mod:`hessinit.nn`, :mod:`hessinit.curvature`,
 :mod:`hessinit.init`, :mod:`hessinit.train`) and the shared study layer
-(:mod:`hessinit.study.claims`, :mod:`hessinit.study.experiments`, :mod:`hessinit.study.figures`,
+(:mod:`hessinit.study.claimdata`, :mod:`hessinit.study.claims`, :mod:`hessinit.study.figures`,
 :mod:`hessinit.study.stats`, :mod:`hessinit.study.sweep`).
 """
 
@@ -23,143 +24,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..curvature import full_gauss_newton, full_hessian, hessian_norms_all_layers
+from ..curvature import hessian_norms_all_layers
 from ..init import kernel_stds
-from ..nn import dense_layers, mlp, softmax_saturation
-from ..study.claimdata import ledger_row
+from ..nn import mlp, softmax_saturation
+from ..study import stats
+from ..study.claimdata import claims_yml, frame_rows, ledger_row
 from ..study.claims import (
     NOT_TESTED,
     OP_WORDS,
     NotReached,
     claims_table,
-    compare,
     interval_flags,
     verdict,
 )
-from ..study.experiments import tiny_problem
 from ..study.figures import LAYER_COLORS, style
 from ..study.sweep import sweep
 from ..train import COLUMNS
 from ..train.stacked import Run, train_runs
-
-
-def relu_exactness(activations=("relu", "tanh"), seeds=(0, 1, 2), n=64, widths=(8, 6), pool=4):
-    """||H_l - G_l||_F / ||H_l||_F per layer block from the materialized autodiff matrices.
-
-    Claim 1.1 measured without the zero-curvature shortcut: on :func:`tiny_problem` (a new
-    network and a new image draw per seed), each dense kernel's block H_l of the full Hessian
-    (:func:`~hessinit.curvature.full_hessian`, nested autodiff) and G_l of the full Gauss-Newton
-    matrix (:func:`~hessinit.curvature.full_gauss_newton`, J^T Lambda J) are formed and compared;
-    a smooth activation is the control that shows the measurement can see a non-zero R_l.
-
-    Args:
-        activations: hidden activations, one network per seed each.
-        seeds: seeds of the images and the kernels.
-        n: images in the batch.
-        widths: hidden layer widths.
-        pool: side of the average-pooling window of :func:`tiny_problem`.
-
-    Returns:
-        One row per (activation, seed, layer): ``H`` (||H_l||_F), ``R`` (||H_l - G_l||_F) and
-        ``R_over_H``.
-
-    Example:
-        >>> check = relu_exactness(("relu",), seeds=(0,), n=4, widths=(3,))
-        >>> check[["activation", "seed", "layer"]].values.tolist()
-        [['relu', 0, 'dense1'], ['relu', 0, 'dense2']]
-        >>> bool((check["R_over_H"] < 1e-12).all())
-        True
-    """
-
-    def per_seed(activation, seed):
-        model, x, y = tiny_problem(activation, n=n, widths=widths, pool=pool, seed=seed)
-        rows = []
-        for layer in [d.name for d in dense_layers(model)]:
-            H = full_hessian(model, x, y, layer=layer)
-            R = H - full_gauss_newton(model, x, y, layer=layer)
-            h, r = np.linalg.norm(H), np.linalg.norm(R)
-            rows.append({"layer": layer, "H": h, "R": r, "R_over_H": r / h})
-        return rows
-
-    return sweep(per_seed, activation=activations, seed=list(seeds))
-
-
-def plot_relu_exactness(check: pd.DataFrame, threshold: float):
-    """||H_l - G_l||_F / ||H_l||_F per layer block and seed, per activation (log scale).
-
-    Args:
-        check: rows of :func:`hessinit.chapters.dominance.relu_exactness`.
-        threshold: the round-off level, drawn as a dotted line.
-
-    Returns:
-        The figure.
-    """
-    with style():
-        acts = list(dict.fromkeys(check["activation"]))
-        layers = list(dict.fromkeys(check["layer"]))
-        fig, ax = plt.subplots(figsize=(4.6, 3.0), layout="constrained")
-        floor = 1e-18  # exact zeros drawn at the bottom of the log axis
-        for k, act in enumerate(acts):
-            part = check[check["activation"] == act]
-            xs = [layers.index(name) + 0.15 * (k - (len(acts) - 1) / 2) for name in part["layer"]]
-            ax.scatter(xs, np.maximum(part["R_over_H"], floor), s=14, label=act,
-                       color=LAYER_COLORS[k % len(LAYER_COLORS)])  # fmt: skip
-        ax.axhline(threshold, color="grey", ls=":", lw=1)
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(layers)), layers)
-        ax.set_ylabel("‖H_l − G_l‖_F / ‖H_l‖_F (autodiff)")
-        ax.legend(frameon=False, fontsize=8)
-    return fig
-
-
-def dominance_relu_rows(
-    check: pd.DataFrame,
-    *,
-    threshold: float,
-    setting: str,
-    page: str = "dominance",
-) -> pd.DataFrame:
-    """Claim 1.1: for ReLU, R = 0 on each layer's block, measured from the autodiff matrices.
-
-    The rule: ||H_l - G_l||_F / ||H_l||_F < ``threshold`` (a round-off level) for every layer
-    and seed, with H_l and G_l materialized by autodiff
-    (:func:`hessinit.chapters.dominance.relu_exactness`), never the zero-curvature shortcut. The
-    value is the largest ratio; an exact computation, so no interval. Rows of other activations
-    (the control) are ignored here, and so are blocks with H_l = 0 (every unit dead: R_l = 0
-    too, and the ratio is undefined).
-
-    Args:
-        check: rows of :func:`hessinit.chapters.dominance.relu_exactness`.
-        threshold: the round-off level, e.g. 1e-10.
-        setting: the networks and data.
-        page: the chapter.
-
-    Returns:
-        The claims row (:func:`claims_table`).
-
-    Example:
-        >>> check = pd.DataFrame({"activation": ["relu"] * 2 + ["tanh"], "seed": [0, 1, 0],
-        ...                       "layer": "dense1", "R_over_H": [1e-17, 3e-16, 0.4]})
-        >>> dominance_relu_rows(check, threshold=1e-10, setting="tiny")[
-        ...     ["value", "seeds", "verdict"]].values.tolist()
-        [[3e-16, 2, 'holds']]
-        >>> dominance_relu_rows(check.assign(R_over_H=[1e-17, 1e-3, 0.4]), threshold=1e-10,
-        ...                     setting="")["verdict"][0]
-        'holds only when seed 0'
-    """
-    relu = check[check["activation"] == "relu"].dropna(subset=["R_over_H"])  # NaN: H_l = 0
-    worst = relu.groupby("seed", sort=False)["R_over_H"].max()
-    return claims_table([ledger_row(
-            "1.1",
-            setting=f"ReLU; {setting}",
-            value=worst.max(),
-            seeds=len(worst),
-            rule=f"||H_l - G_l||_F / ||H_l||_F < {threshold:g} (round-off) on every layer block",
-            verdict=verdict(compare(worst.values, "<", threshold),
-                            [f"seed {s}" for s in worst.index]),
-            page=page,
-        )])  # fmt: skip
-
 
 #: The initial-std settings, only dense1 scaled (the original experiment) or every layer.
 SCALINGS = ("dense1", "all")
@@ -168,6 +49,7 @@ SCALINGS = ("dense1", "all")
 def _ratios(frame: pd.DataFrame) -> pd.DataFrame:
     frame["G_over_H"] = frame["G"] / frame["H"]
     frame["R_over_H"] = frame["R"] / frame["H"]
+    frame["R_over_G"] = frame["R"] / frame["G"]
     return frame
 
 
@@ -224,7 +106,7 @@ def init_seeds(data, activations, schemes=SCHEMES, sds=(), scalings=SCALINGS, wi
 
     Returns:
         One row per (activation, setting, seed, layer): ``activation, init, scaling, sd, seed,
-        layer, H, G, R, GR, lambda_norm, G_over_H, R_over_H``.
+        layer, H, G, R, GR, lambda_norm, G_over_H, R_over_H, R_over_G``.
 
     Example:
         >>> from hessinit.data import load
@@ -293,7 +175,9 @@ def init_intervals(frame: pd.DataFrame, saturated: float = SATURATED_LAMBDA) -> 
 
     Returns:
         One row per (activation, init, scaling, sd), in order of appearance: ``R_over_H, low,
-        high, G_over_H, G_low, G_high, seeds`` (the unsaturated seeds) and ``saturated``.
+        high, G_over_H, G_low, G_high, seeds`` (the unsaturated seeds), ``saturated`` and, with
+        an ``R_over_G`` column in ``frame``, ``R_over_G, RG_low, RG_high`` (the layer with the
+        largest ||R||/||G|| per seed: the rule ||G|| > ||R|| reads it below 1).
 
     Example:
         >>> frame = pd.DataFrame({"activation": "tanh", "init": "lecun", "scaling": "all",
@@ -315,13 +199,14 @@ def init_intervals(frame: pd.DataFrame, saturated: float = SATURATED_LAMBDA) -> 
         row.update(R_over_H=np.nan, low=np.nan, high=np.nan, G_over_H=np.nan, G_low=np.nan,
                    G_high=np.nan, seeds=0, saturated=len(bad_seeds))  # fmt: skip
         if len(good):
-            from ..study import stats  # the study layer's intervals (Student t over seeds)
-
             worst = good.loc[good.groupby("seed")["R_over_H"].idxmax()]
             r = stats.mean_interval(worst["R_over_H"])
             g = stats.mean_interval(worst["G_over_H"])
             row.update(R_over_H=r.value, low=r.low, high=r.high, G_over_H=g.value, G_low=g.low,
                        G_high=g.high, seeds=r.n)  # fmt: skip
+            if "R_over_G" in good:
+                q = stats.mean_interval(good.groupby("seed")["R_over_G"].max())
+                row.update(R_over_G=q.value, RG_low=q.low, RG_high=q.high)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -367,27 +252,68 @@ def plot_init_intervals(summary: pd.DataFrame, threshold: float = 0.1):
     return fig
 
 
+def _label(frame: pd.DataFrame) -> list[str]:
+    return [f"{a} {i}" if i != "sd" else f"{a} {c} sd={s:g}" for a, i, c, s in
+            zip(frame["activation"], frame["init"], frame["scaling"], frame["sd"],
+                strict=True)]  # fmt: skip
+
+
+def init_frame(summary: pd.DataFrame, claim: str, quantity: str = "R_over_H") -> pd.DataFrame:
+    """Claims 1.2 (the standard schemes) and 1.3 (the sd grid): the per-setting frame.
+
+    One setting per smooth (non-ReLU) activation and initialization of ``claim``: the mean over
+    seeds of the worst layer's ``quantity`` with its 95% interval; a setting with fewer than 2
+    unsaturated seeds (H ~ 0, the ratio undefined) is not judged.
+
+    Args:
+        summary: rows of :func:`init_intervals`.
+        claim: ``"1.2"`` (``init`` a named scheme) or ``"1.3"`` (``init`` "sd").
+        quantity: ``"R_over_H"`` (the claim's rule) or ``"R_over_G"`` (||G|| > ||R|| reads it
+            below 1).
+
+    Returns:
+        The frame of :data:`hessinit.study.claimdata.FRAME_COLUMNS`.
+
+    Example:
+        >>> summary = pd.DataFrame({"activation": ["tanh", "relu"], "init": "lecun",
+        ...     "scaling": "all", "sd": float("nan"), "R_over_H": [0.3, 0.0], "low": 0.2,
+        ...     "high": 0.4, "seeds": 5})
+        >>> init_frame(summary, "1.2").values.tolist()
+        [['tanh lecun', 0.3, 0.2, 0.4, 5, True]]
+    """
+    smooth = summary[summary["activation"] != "relu"]
+    part = smooth[(smooth["init"] == "sd") == (claim == "1.3")]
+    low, high = ("low", "high") if quantity == "R_over_H" else ("RG_low", "RG_high")
+    return pd.DataFrame({
+        "setting": _label(part),
+        "value": part[quantity].to_numpy(dtype=float),
+        "low": part[low].to_numpy(dtype=float),
+        "high": part[high].to_numpy(dtype=float),
+        "seeds": part["seeds"].to_numpy(dtype=int),
+        "judged": part["seeds"].to_numpy() >= 2,
+    })  # fmt: skip
+
+
 def dominance_init_rows(
     summary: pd.DataFrame,
     *,
-    op: str,
     threshold: float,
     setting: str,
     page: str = "dominance",
 ) -> pd.DataFrame:
     """Claims 1.2-1.3: the linearization term dominates each layer's block at initialization.
 
-    For each smooth (non-ReLU) setting the rule is judged on the 95% interval over seeds of the
-    worst layer's ||R_l||_F / ||H_l||_F (:func:`interval_verdict`'s reading: met when the whole
-    interval meets ``op threshold``, inconclusive when it straddles it). Claim 1.2: the standard
-    schemes on every layer (``init`` not "sd"); claim 1.3: the sd grid (only dense1 or every
-    layer scaled). Saturated settings (no unsaturated seed: H ~ 0, the ratio undefined) are not
-    judged; they are named in the row's setting. The value is the largest mean ratio over the
-    judged settings, with its interval, and its measure gives ||G||/||H|| there.
+    For each smooth (non-ReLU) setting the rule is judged by
+    :func:`hessinit.study.claimdata.frame_rows` on :func:`init_frame`: the 95% interval over
+    seeds of the worst layer's ||R_l||_F / ||H_l||_F against the claim's comparison with
+    ``threshold`` (met when the whole interval meets it, inconclusive when it straddles it).
+    Claim 1.2: the standard schemes on every layer; claim 1.3: the sd grid (only dense1 or
+    every layer scaled). Saturated settings are not judged; they are named in the row's setting.
+    The value is the largest mean ratio over the judged settings, with its interval, and its
+    measure gives ||G||/||H|| there.
 
     Args:
         summary: rows of :func:`hessinit.chapters.dominance.init_intervals`.
-        op: the comparison, e.g. ``"<"``.
         threshold: the threshold, e.g. 0.1.
         setting: the network and data, e.g. ``"784-30-30-10 MLP, 256 images per seed"``.
         page: the chapter.
@@ -404,57 +330,68 @@ def dominance_init_rows(
         ...     "R_over_H": [0.05, 0.3, 0.5, nan], "low": [0.04, 0.2, 0.05, nan],
         ...     "high": [0.06, 0.4, 0.9, nan], "G_over_H": [1.0, 0.9, 0.5, nan],
         ...     "seeds": [5, 5, 5, 0], "saturated": [0, 0, 0, 5]})
-        >>> rows = dominance_init_rows(summary, op="<", threshold=0.1, setting="tiny")
+        >>> rows = dominance_init_rows(summary, threshold=0.1, setting="tiny")
         >>> rows["verdict"].tolist()
         ['holds only when tanh lecun', 'inconclusive']
-        >>> "saturated (not judged): tanh all sd=10" in rows["setting"][1]
+        >>> "not judged: tanh all sd=10" in rows["setting"][1]
         True
     """
     smooth = summary[summary["activation"] != "relu"]
     names = ", ".join(dict.fromkeys(smooth["activation"]))
     rows = []
-    parts = (("1.2", smooth[smooth["init"] != "sd"], "standard schemes on every layer"),
-             ("1.3", smooth[smooth["init"] == "sd"], "N(0, sd^2) kernels"))  # fmt: skip
-    for claim, part, label in parts:
+    for claim, label in (("1.2", "standard schemes on every layer"), ("1.3", "N(0, sd^2) kernels")):
+        entry = claims_yml()[claim]
+        part = smooth[(smooth["init"] == "sd") == (claim == "1.3")]
         judged = part[part["seeds"] >= 2]
-        sat = part[part["seeds"] < 2]
-
-        def labels(frame):
-            return [f"{a} {i}" if i != "sd" else f"{a} {c} sd={s:g}" for a, i, c, s in
-                    zip(frame["activation"], frame["init"], frame["scaling"], frame["sd"],
-                        strict=True)]  # fmt: skip
-
         where = f"{names}; {label}; {setting}"
         if claim == "1.3" and len(part):
             scal = " and ".join(f"{c} scaled" for c in dict.fromkeys(part["scaling"]))
             where += f"; sd from {part['sd'].min():g} to {part['sd'].max():g}, {scal}"
-        if len(sat):
-            where += "; saturated (not judged): " + ", ".join(labels(sat))
+        measure = None
         if len(judged):
             top = judged.loc[judged["R_over_H"].idxmax()]
-            value, low, high = top["R_over_H"], top["low"], top["high"]
-            name = labels(top.to_frame().T)[0]
-            measure = f"largest mean over settings: {name}; G/H there {top['G_over_H']:.3g}"
-            text = verdict(interval_flags(judged, op, threshold), labels(judged))
-            seeds = int(judged["seeds"].min())
-        else:
-            value, low, high, seeds = 0.0, math.nan, math.nan, 0
-            measure = "none: every setting saturated"
-            text = f"{NOT_TESTED}: every setting saturated the softmax"
-        rows.append(ledger_row(
-            claim,
-            setting=where,
-            detail=measure,
-            value=value,
-            low=low,
-            high=high,
-            seeds=seeds,
-            rule=f"the 95% interval over seeds of the worst layer's R/H {OP_WORDS[op]} "
-                 f"{threshold:g}, per setting",
-            verdict=text,
-            page=page,
-        ))  # fmt: skip
-    return claims_table(rows)
+            name = _label(top.to_frame().T)[0]
+            measure = (f"{entry['measure']} (largest mean over settings: {name}; G/H there "
+                       f"{top['G_over_H']:.3g})")  # fmt: skip
+        rows.append(frame_rows(entry, init_frame(summary, claim), setting=where,
+                               measure=measure, threshold=threshold, page=page))  # fmt: skip
+    return claims_table(pd.concat(rows).to_dict("records"))
+
+
+#: The sensitivity of the R/H rules: (the rule, the quantity, its threshold), all read "<".
+SENSITIVITY = (("R/H < 0.1", "R_over_H", 0.1), ("R/H < 0.3", "R_over_H", 0.3),
+               ("||G|| > ||R||", "R_over_G", 1.0))  # fmt: skip
+
+
+def init_sensitivity(summary: pd.DataFrame) -> pd.DataFrame:
+    """Claims 1.2 and 1.3 under the rules R/H < 0.1, R/H < 0.3 and ||G|| > ||R|| (R/G < 1).
+
+    :func:`hessinit.study.claimdata.frame_rows` of :func:`init_frame` at each rule of
+    :data:`SENSITIVITY`; the ledger's rows keep the claim's own threshold.
+
+    Args:
+        summary: rows of :func:`init_intervals` (with ``R_over_G, RG_low, RG_high``).
+
+    Returns:
+        One row per claim: ``claim, setting`` and one verdict column per rule.
+
+    Example:
+        >>> summary = pd.DataFrame({"activation": "tanh", "init": ["lecun", "sd"],
+        ...     "scaling": "all", "sd": [float("nan"), 1.0], "R_over_H": [0.2, 0.5],
+        ...     "low": [0.15, 0.4], "high": [0.25, 0.6], "R_over_G": [0.3, 2.0],
+        ...     "RG_low": [0.2, 1.5], "RG_high": [0.4, 2.5], "seeds": 5})
+        >>> init_sensitivity(summary).iloc[:, 2:].values.tolist()
+        [['does not hold', 'holds', 'holds'], ['does not hold', 'does not hold', 'does not hold']]
+    """
+    rows = []
+    for claim, where in (("1.2", "standard schemes"), ("1.3", "N(0, sd^2) kernels")):
+        entry = claims_yml()[claim]
+        row = {"claim": claim, "setting": where}
+        for rule, quantity, threshold in SENSITIVITY:
+            frame = init_frame(summary, claim, quantity)
+            row[rule] = frame_rows(entry, frame, setting="", threshold=threshold)["verdict"][0]
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _trained(data, activations, seeds, sd, scaling, lr=0.01, **kwargs):
@@ -496,7 +433,7 @@ def along_training(data, activations, sd, scaling="dense1", seed=0, **kwargs):
 
     Returns:
         The runs' frames stacked, with columns ``activation`` and ``scaling`` after ``run``'s
-        and then ``G_over_H`` and ``R_over_H`` (NaN between checkpoints).
+        and then ``G_over_H``, ``R_over_H`` and ``R_over_G`` (NaN between checkpoints).
 
     Example:
         >>> from hessinit.data import load
@@ -504,8 +441,8 @@ def along_training(data, activations, sd, scaling="dense1", seed=0, **kwargs):
         ...                        batch_size=4, hessian_batch=8, progress=False)
         >>> frame[["activation", "scaling", "step", "layer"]].values.tolist()[:2]
         [['tanh', 'dense1', 0, 'dense1'], ['tanh', 'dense1', 0, 'dense2']]
-        >>> frame.columns[-4:].tolist()
-        ['activation', 'scaling', 'G_over_H', 'R_over_H']
+        >>> frame.columns[-5:].tolist()
+        ['activation', 'scaling', 'G_over_H', 'R_over_H', 'R_over_G']
     """
     return _trained(data, activations, [seed], sd, scaling, **kwargs)
 
@@ -586,16 +523,19 @@ def training_end(frame: pd.DataFrame, target: float) -> pd.DataFrame:
 
     Returns:
         One row per (activation, seed): ``step, loss, R_over_H, G_over_H, layer`` (of the worst
-        layer at the last checkpoint), ``start`` (the worst layer's ``R_over_H`` at step 0) and
-        ``reached`` (``loss <= target``).
+        layer at the last checkpoint), ``start`` (the worst layer's ``R_over_H`` at step 0),
+        ``peak`` (its largest value at a later checkpoint) and ``reached`` (``loss <=
+        target``); with an ``R_over_G`` column, ``R_over_G``, the largest ||R||/||G|| over the
+        layers at the last checkpoint.
 
     Example:
         >>> frame = pd.DataFrame({"activation": "tanh", "seed": 0, "step": [0, 0, 9, 9],
         ...                       "layer": ["d1", "d2"] * 2, "H": 1.0,
         ...                       "hessian_loss": [2.3, 2.3, 0.05, 0.05],
         ...                       "R_over_H": [0.4, 0.6, 0.2, 0.1], "G_over_H": 1.0})
-        >>> training_end(frame, 0.1)[["loss", "R_over_H", "start", "reached"]].values.tolist()
-        [[0.05, 0.2, 0.6, True]]
+        >>> training_end(frame, 0.1)[["loss", "R_over_H", "start", "peak", "reached"]
+        ...                         ].values.tolist()
+        [[0.05, 0.2, 0.6, 0.2, True]]
     """
     rows = []
     cps = frame.dropna(subset=["H"])
@@ -603,11 +543,16 @@ def training_end(frame: pd.DataFrame, target: float) -> pd.DataFrame:
         last = part[part["step"] == part["step"].max()]
         worst = last.loc[last["R_over_H"].idxmax()]
         first = part[part["step"] == part["step"].min()]["R_over_H"].max()
+        peak = part[part["step"] > part["step"].min()].groupby("step")["R_over_H"].max()
         loss = float(last["hessian_loss"].iloc[0])
-        rows.append({"activation": activation, "seed": seed, "step": int(worst["step"]),
-                     "loss": loss, "R_over_H": worst["R_over_H"],
-                     "G_over_H": worst["G_over_H"], "layer": worst["layer"], "start": first,
-                     "reached": bool(loss <= target)})  # fmt: skip
+        row = {"activation": activation, "seed": seed, "step": int(worst["step"]),
+               "loss": loss, "R_over_H": worst["R_over_H"], "G_over_H": worst["G_over_H"],
+               "layer": worst["layer"], "start": first,
+               "peak": float(peak.max()) if len(peak) else np.nan,
+               "reached": bool(loss <= target)}  # fmt: skip
+        if "R_over_G" in last:
+            row["R_over_G"] = float(last["R_over_G"].max())
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -710,7 +655,8 @@ def training_intervals(end: pd.DataFrame) -> pd.DataFrame:
         Indexed by ``activation`` (order of appearance): ``R_over_H, low, high`` and ``G_over_H,
         G_low, G_high`` (means over the seeds with ``reached``, Student-t 95% intervals;
         NaN when no seed reached it), ``seeds`` (that count), ``runs`` and ``loss_min``, the
-        lowest final loss of any run.
+        lowest final loss of any run; with ``R_over_G`` in ``end``, ``R_over_G, RG_low,
+        RG_high`` over the same seeds.
 
     Example:
         >>> end = pd.DataFrame({"activation": "tanh", "seed": [0, 1, 2], "loss": 0.05,
@@ -720,8 +666,6 @@ def training_intervals(end: pd.DataFrame) -> pd.DataFrame:
         >>> round(float(row["R_over_H"]), 3), int(row["seeds"]), int(row["runs"])
         (0.15, 2, 3)
     """
-    from ..study import stats  # the study layer's intervals (Student t over seeds)
-
     rows = []
     for activation, part in end.groupby("activation", sort=False):
         ok = part[part["reached"]]
@@ -732,5 +676,111 @@ def training_intervals(end: pd.DataFrame) -> pd.DataFrame:
             r, g = stats.mean_interval(ok["R_over_H"]), stats.mean_interval(ok["G_over_H"])
             row.update(R_over_H=r.value, low=r.low, high=r.high, G_over_H=g.value, G_low=g.low,
                        G_high=g.high)  # fmt: skip
+        if "R_over_G" in part:
+            q = stats.mean_interval(ok["R_over_G"]) if len(ok) else None
+            row.update(R_over_G=q.value if q else np.nan, RG_low=q.low if q else np.nan,
+                       RG_high=q.high if q else np.nan)  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows).set_index("activation")
+
+
+def training_trend(end: pd.DataFrame) -> pd.DataFrame:
+    """Per activation: how the worst layer's R/H moves from initialization to the last step.
+
+    Per seed the change d = (worst R/H at the last checkpoint) - (worst R/H at step 0), over
+    every run (whether it reached the target loss or not); its mean over the seeds gets a
+    Student-t 95% interval (:func:`hessinit.study.stats.mean_interval`). ``direction`` is
+    "rises" when the whole interval is above 0, "falls" when it is below, "no detectable
+    change" when it contains 0 (or fewer than 2 seeds).
+
+    Args:
+        end: rows of :func:`training_end` (``activation``, ``start``, ``R_over_H``).
+
+    Returns:
+        Indexed by ``activation`` (order of appearance): ``start, peak, end`` (means over the
+        seeds; ``peak`` NaN without a ``peak`` column), ``change, low, high, seeds, direction``.
+
+    Example:
+        >>> end = pd.DataFrame({"activation": ["tanh"] * 3 + ["softplus"] * 3,
+        ...                     "start": [0.2, 0.25, 0.3, 0.5, 0.45, 0.55],
+        ...                     "R_over_H": [0.5, 0.6, 0.55, 0.1, 0.05, 0.12]})
+        >>> training_trend(end)["direction"].tolist()
+        ['rises', 'falls']
+        >>> training_trend(end.assign(R_over_H=[0.1, 0.3, 0.5] * 2))["direction"].tolist()
+        ['no detectable change', 'no detectable change']
+    """
+    rows = []
+    for activation, part in end.groupby("activation", sort=False):
+        d = stats.mean_interval(part["R_over_H"] - part["start"])
+        up, down = d.n >= 2 and d.low > 0, d.n >= 2 and d.high < 0
+        peak = part["peak"].mean() if "peak" in part else np.nan
+        rows.append({"activation": activation, "start": part["start"].mean(), "peak": peak,
+                     "end": part["R_over_H"].mean(), "change": d.value, "low": d.low,
+                     "high": d.high, "seeds": d.n,
+                     "direction": "rises" if up else "falls" if down
+                     else "no detectable change"})  # fmt: skip
+    return pd.DataFrame(rows).set_index("activation")
+
+
+def trend_words(trend: pd.DataFrame) -> str:
+    """The sentence of :func:`training_trend`: each activation's direction, start and end.
+
+    Args:
+        trend: rows of :func:`training_trend`.
+
+    Returns:
+        One clause per activation, "; "-joined: "<a>'s rises|falls from <start> to <end>" or
+        "<a>'s goes from <start> to <end>, no detectable change", with the change, its 95%
+        interval and, where known, the peak.
+
+    Example:
+        >>> trend = pd.DataFrame({"start": [0.2, 0.3], "end": [0.55, 0.35],
+        ...     "change": [0.35, 0.05], "low": [0.2, -0.1], "high": [0.5, 0.2],
+        ...     "direction": ["rises", "no detectable change"]},
+        ...     index=pd.Index(["tanh", "gelu"], name="activation"))
+        >>> trend_words(trend)  # doctest: +NORMALIZE_WHITESPACE
+        "tanh's rises from 0.2 to 0.55 (change 0.35, 95% interval [0.2, 0.5]); gelu's goes
+        from 0.3 to 0.35, no detectable change (change 0.05, 95% interval [-0.1, 0.2])"
+    """
+    parts = []
+    for a, r in trend.iterrows():
+        moved = r["direction"] in ("rises", "falls")
+        verb = r["direction"] if moved else "goes"
+        tail = "" if moved else f", {r['direction']}"
+        peak = f"; peak {r['peak']:.2g} on the way" if np.isfinite(r.get("peak", np.nan)) else ""
+        ends = f"from {r['start']:.2g} to {r['end']:.2g}{tail}"
+        change = f"change {r['change']:.2g}, 95% interval [{r['low']:.2g}, {r['high']:.2g}]"
+        parts.append(f"{a}'s {verb} {ends} ({change}{peak})")
+    return "; ".join(parts)
+
+
+def training_sensitivity(intervals: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Claim 1.4 under the rules R/H < 0.1, R/H < 0.3 and ||G|| > ||R|| (R/G < 1).
+
+    :func:`dominance_training_rows` at each rule of :data:`SENSITIVITY` (an activation that
+    missed the target loss stays "not tested"); the ledger's row keeps the claim's threshold.
+
+    Args:
+        intervals: rows of :func:`training_intervals` with ``R_over_G, RG_low, RG_high``.
+        target: the target loss of :func:`dominance_training_rows`.
+
+    Returns:
+        One row: ``claim, setting`` and one verdict column per rule.
+
+    Example:
+        >>> iv = pd.DataFrame({"R_over_H": [0.2], "low": [0.15], "high": [0.25],
+        ...     "G_over_H": [1.0], "R_over_G": [0.2], "RG_low": [0.1], "RG_high": [0.3],
+        ...     "seeds": [3], "runs": [3], "loss_min": [0.01]},
+        ...     index=pd.Index(["tanh"], name="activation"))
+        >>> training_sensitivity(iv, 0.1).iloc[0, 2:].tolist()
+        ['does not hold', 'holds', 'holds']
+    """
+    row = {"claim": "1.4", "setting": "after training"}
+    for rule, quantity, threshold in SENSITIVITY:
+        iv = intervals
+        if quantity == "R_over_G":
+            iv = intervals.assign(R_over_H=intervals["R_over_G"], low=intervals["RG_low"],
+                                  high=intervals["RG_high"])  # fmt: skip
+        rows = dominance_training_rows(iv, op="<", threshold=threshold, target=target, setting="")
+        row[rule] = rows["verdict"][0]
+    return pd.DataFrame([row])

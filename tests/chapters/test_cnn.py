@@ -12,6 +12,7 @@ from hessinit.nn.convnets import kernel_fans, kernel_layers, plain_cnn
 from hessinit.study import claims, convnets
 
 SHAPE = dict(channels=(2, 2), dtype="float64")
+WIDE = dict(channels=(2, 8), dtype="float64")  # conv2 past 3 sketch + probes: estimated
 
 
 def _data(n=5):
@@ -52,7 +53,17 @@ def test_relu_cnn_has_r_zero_and_exact_h():
 
 def test_tanh_cnn_estimates_match_materialized():
     x, y = _data()
-    out = cnn.kernel_norms(x, y, ["cnn tanh"], ["glorot"], [0], probes=400, **SHAPE)
+    out = cnn.kernel_norms(
+        x,
+        y,
+        ["cnn tanh"],
+        ["glorot"],
+        [0],
+        probes=400,
+        estimate="hutchinson",
+        max_products=0,
+        **SHAPE,
+    )
     model = convnets.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **SHAPE)
     row = out[out["tensor"] == "conv2"].iloc[0]
     assert row["method"] == "hutchinson"
@@ -77,7 +88,7 @@ def test_cnn_rows_mark_structural_zero_and_untested_batchnorm():
     summary = pd.DataFrame({"network": ["cnn relu", "resnet"], "init": "he", "R_over_H": 0.0,
                             "low": 0.0, "high": 0.0, "G_over_H": 1.0, "seeds": 3,
                             "exact": True})  # fmt: skip
-    rows = cnn.cnn_rows(summary, op="<", threshold=0.1, setting="tiny")
+    rows = cnn.cnn_rows(summary, threshold=0.1, setting="tiny")
     assert rows["verdict"].tolist()[0] == claims.HOLDS
     assert "R = 0 by structure" in rows["setting"][0]
     assert np.isnan(rows["low"][0])
@@ -174,7 +185,7 @@ def test_sweep_rows_name_the_c_where_g_dominates():
             "exact": [True, True, False, False, False, False],
         }
     )
-    rows = cnn.sweep_rows(summary, op="<", threshold=0.1, setting="tiny")
+    rows = cnn.sweep_rows(summary, threshold=0.1, setting="tiny")
     assert rows["claim"].unique().tolist() == ["5.4"]
     assert rows["verdict"].tolist() == [claims.HOLDS, "holds only when c = 0.5", claims.FAILS]
     assert "R = 0 by structure" in rows["setting"][0] and np.isnan(rows["low"][0])
@@ -236,3 +247,56 @@ def test_sweep_words_take_the_largest_tensor_move():
     words = cnn.sweep_words(sweep, spectra, summary, rows)
     assert words == {"v54": "n: does not hold", "moves": "n 5", "lam_moves": "n a factor 2",
                      "worst_range": "n 0.5 to 0.5"}  # fmt: skip
+
+
+def test_conv1_exact_columns_and_deflated_estimates_of_larger_kernels():
+    """max_products keeps conv1 exact (2P = 36 products); conv2 (P = 144) is estimated."""
+    x, y = _data()
+    out = cnn.kernel_norms(x, y, ["cnn tanh"], ["glorot"], [0], probes=100, sketch=2,
+                           max_products=40, **WIDE)  # fmt: skip
+    model = convnets.build("cnn tanh", "glorot", 0, input_shape=(6, 6, 1), **WIDE)
+    rows = out.set_index("tensor")
+    assert rows.loc["conv1", "method"] == "columns" and rows.loc["conv2", "method"] == "hutchpp"
+    h, g, r = _materialized(model, "conv1", x, y)
+    np.testing.assert_allclose(rows.loc["conv1", ["H", "G", "R"]].astype(float), [h, g, r],
+                               rtol=1e-8)  # fmt: skip
+    np.testing.assert_allclose(rows.loc["conv1", "R_over_G"], r / g, rtol=1e-8)
+    h, g, r = _materialized(model, "conv2", x, y)
+    np.testing.assert_allclose(rows.loc["conv2", ["H", "G", "R"]].astype(float), [h, g, r],
+                               rtol=0.15)  # fmt: skip
+    assert not cnn.worst_intervals(out.assign(c=np.nan))["exact"][0]
+
+
+def _cnn_summary(rh, rg, network="cnn tanh", exact=False, c=np.nan):
+    (v, lo, hi), (q, qlo, qhi) = rh, rg
+    return {"network": network, "init": "he", "c": c, "R_over_H": v, "low": lo, "high": hi,
+            "G_over_H": 0.9, "R_over_G": q, "RG_low": qlo, "RG_high": qhi, "seeds": 5,
+            "exact": exact}  # fmt: skip
+
+
+def test_cnn_rows_from_frames_match_the_interval_rule_and_sensitivity_flips():
+    summary = pd.DataFrame([
+        _cnn_summary((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), "cnn relu", exact=True),
+        _cnn_summary((0.2, 0.15, 0.25), (0.3, 0.2, 0.4)),
+        _cnn_summary((1.0, 0.9, 1.1), (3.0, 2.0, 4.0), "resnet bn"),
+    ])  # fmt: skip
+    rows = cnn.cnn_rows(summary, threshold=0.1, setting="s")
+    by_hand = claims.verdict([True, False], ["cnn relu he", "cnn tanh he"])
+    assert rows["verdict"].tolist() == [by_hand, "does not hold"]
+    assert rows["value"].tolist() == [0.2, 1.0] and rows["kind"].tolist() == ["empirical"] * 2
+    sens = cnn.sensitivity(summary)
+    assert sens.iloc[0, 2:].tolist() == ["holds only when cnn relu he", "holds", "holds"]
+    assert sens.iloc[1, 2:].tolist() == ["does not hold"] * 3
+    relu_only = cnn.cnn_rows(summary.iloc[[0]], threshold=0.1, setting="s")
+    assert relu_only["kind"][0] == "fact" and relu_only["verdict"][1].startswith("not tested")
+
+
+def test_sweep_sensitivity_names_the_c_per_rule():
+    sweep = pd.DataFrame([_cnn_summary((0.05, 0.02, 0.08), (0.5, 0.3, 0.7), c=0.5),
+                          _cnn_summary((0.2, 0.1, 0.25), (1.5, 1.2, 1.8), c=8.0)])  # fmt: skip
+    row = cnn.sensitivity(pd.DataFrame([_cnn_summary((0.0, 0.0, 0.0), (0.0, 0.0, 0.0),
+                                                     exact=True)]), sweep).iloc[-1]  # fmt: skip
+    assert row["claim"] == "5.4" and row["setting"] == "cnn tanh"
+    assert row["R/H < 0.1"] == "holds only when c = 0.5"
+    assert row["R/H < 0.3"] == "holds"
+    assert row["||G|| > ||R||"] == "holds only when c = 0.5"

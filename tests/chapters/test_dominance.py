@@ -31,18 +31,17 @@ def _relu_check(values):
 
 
 def test_relu_rule_holds_at_round_off_and_fails_above():
-    row = dominance.dominance_relu_rows(_relu_check([1e-16, 2e-15]), threshold=1e-10, setting="s")
+    relu_rows = dominance_network.dominance_relu_rows
+    row = relu_rows(_relu_check([1e-16, 2e-15]), threshold=1e-10, setting="s")
     assert row["verdict"][0] == claims.HOLDS
     assert row["value"][0] == 2e-15 and row["seeds"][0] == 2
     assert math.isnan(row["low"][0]) and math.isnan(row["high"][0])  # exact: no interval
     assert row["source"][0] in claims.SOURCES and "first term dominates" in row["wording"][0]
-    bad = dominance.dominance_relu_rows(_relu_check([1e-3, 0.2]), threshold=1e-10, setting="s")
+    bad = relu_rows(_relu_check([1e-3, 0.2]), threshold=1e-10, setting="s")
     assert bad["verdict"][0] == claims.FAILS
     # the tanh control is not part of the ReLU claim
     mixed = pd.concat([_relu_check([1e-16]), _relu_check([0.4]).assign(activation="tanh")])
-    assert (
-        dominance.dominance_relu_rows(mixed, threshold=1e-10, setting="")["verdict"][0] == "holds"
-    )
+    assert relu_rows(mixed, threshold=1e-10, setting="")["verdict"][0] == "holds"
 
 
 def _summary(r, low, high, seeds, init="lecun", sd=NAN):
@@ -58,7 +57,7 @@ def _summary(r, low, high, seeds, init="lecun", sd=NAN):
 )  # fmt: skip
 def test_init_rule_flips_with_the_interval(interval, expected):
     frame = pd.DataFrame([_summary(*interval, 5), _summary(*interval, 5, init="sd", sd=0.1)])
-    rows = dominance.dominance_init_rows(frame, op="<", threshold=0.1, setting="s")
+    rows = dominance.dominance_init_rows(frame, threshold=0.1, setting="s")
     assert rows["claim"].tolist() == ["1.2", "1.3"]
     assert rows["verdict"].tolist() == [expected, expected]
     assert rows["low"][0] == interval[1] and rows["high"][0] == interval[2]
@@ -70,12 +69,12 @@ def test_init_rule_does_not_judge_saturated_settings_and_says_so():
     frame = pd.DataFrame([_summary(0.05, 0.02, 0.08, 5),
                           _summary(0.05, 0.02, 0.08, 5, init="sd", sd=0.01),
                           _summary(NAN, NAN, NAN, 0, init="sd", sd=10.0)])  # fmt: skip
-    rows = dominance.dominance_init_rows(frame, op="<", threshold=0.1, setting="s")
+    rows = dominance.dominance_init_rows(frame, threshold=0.1, setting="s")
     assert rows["verdict"][1] == "holds"  # judged on the unsaturated setting only
-    assert "saturated (not judged): tanh all sd=10" in rows["setting"][1]
+    assert "not judged: tanh all sd=10" in rows["setting"][1]
     only_saturated = pd.DataFrame([_summary(NAN, NAN, NAN, 0, init="sd", sd=10.0),
                                    _summary(0.05, 0.02, 0.08, 5)])  # fmt: skip
-    rows = dominance.dominance_init_rows(only_saturated, op="<", threshold=0.1, setting="s")
+    rows = dominance.dominance_init_rows(only_saturated, threshold=0.1, setting="s")
     assert rows["verdict"][1].startswith(claims.NOT_TESTED)
 
 
@@ -177,11 +176,11 @@ def test_whole_rule_flips():
     mixed = _ratios([("relu", 0.01, 0.9, 0.8, 1.0), ("tanh", 1.0, 0.05, 0.04, 0.06)])
     unsure = _ratios([("relu", 0.01, 0.1, 0.05, 0.2)])
     rule = dominance_network.dominance_whole_rows
-    verdicts = [rule(r, op="<", threshold=0.1, setting="s")["verdict"][0]
+    verdicts = [rule(r, threshold=0.1, setting="s")["verdict"][0]
                 for r in (holds, fails, mixed, unsure)]  # fmt: skip
     assert verdicts == ["holds", "does not hold", "holds only when tanh sd=1", "inconclusive"]
-    row = dominance_network.dominance_whole_rows(fails, op="<", threshold=0.1, setting="s")
-    assert (row["value"][0], row["low"][0], row["high"][0], row["seeds"][0]) == (0.9, 0.8, 1.0, 20)
+    row = dominance_network.dominance_whole_rows(fails, threshold=0.1, setting="s")
+    assert (row["value"][0], row["low"][0], row["high"][0], row["seeds"][0]) == (0.9, 0.8, 1.0, 1)
 
 
 def test_ratio_estimate_is_the_square_root_of_the_paired_delta_method():
@@ -206,7 +205,7 @@ def test_dominance_figures_draw():
     check = pd.concat(
         [_relu_check([0.0, 1e-16]), _relu_check([0.4, 0.3]).assign(activation="tanh")]
     )
-    fig = dominance.plot_relu_exactness(check, threshold=1e-10)
+    fig = dominance_network.plot_relu_exactness(check, threshold=1e-10)
     assert len(fig.axes[0].collections) == 2  # one scatter per activation
     summary = pd.DataFrame([_summary(0.05, 0.02, 0.08, 5),
                             _summary(NAN, NAN, NAN, 0, init="sd", sd=10.0)])  # fmt: skip
@@ -239,7 +238,10 @@ def test_along_training_adds_activation_and_ratios(tiny):
         tiny, ("tanh", "softplus"), 0.5, scaling="all", widths=(5, 4), steps=4,
         hessian_every=2, batch_size=8, progress=False,
     )  # fmt: skip
-    assert list(frame.columns[-4:]) == ["activation", "scaling", "G_over_H", "R_over_H"]
+    assert list(frame.columns[-5:]) == ["activation", "scaling", "G_over_H", "R_over_H",
+                                        "R_over_G"]  # fmt: skip
+    checked = frame.dropna(subset=["H"])
+    np.testing.assert_allclose(checked["R_over_G"], checked["R"] / checked["G"])
     assert set(frame["activation"]) == {"tanh", "softplus"}
     checkpoints = frame.dropna(subset=["H"])
     hidden = checkpoints["layer"] != "dense3"
@@ -262,6 +264,7 @@ def test_whole_network_intervals_cover_exact_norms(tiny):
     G = full_gauss_newton(model, x, tiny.y)
     exact = {"H": np.linalg.norm(H), "G": np.linalg.norm(G), "R": np.linalg.norm(H - G)}
     exact["R_over_H"], exact["G_over_H"] = exact["R"] / exact["H"], exact["G"] / exact["H"]
+    exact["R_over_G"] = exact["R"] / exact["G"]
     assert frame["term"].tolist() == list(exact)
     for row in frame.itertuples():
         assert row.low <= exact[row.term] <= row.high, (row, exact[row.term])
@@ -288,3 +291,94 @@ def test_whole_network_ratios_read_the_paired_intervals():
         ["relu", 0.1, 0.5, 0.45, 0.55, 0.8, 0.7, 0.9, 20],
         ["tanh", 1.0, 0.2, 0.1, 0.3, 1.1, 1.0, 1.2, 20],
     ]
+
+
+# --- claims as data: the per-setting frames, the sensitivity lines, the trend of claim 1.4 ---
+
+
+def _sens_summary(rh, rg, seeds=5, init="lecun", sd=NAN):
+    (r, lo, hi), (q, qlo, qhi) = rh, rg
+    return {"activation": "tanh", "init": init, "scaling": "all", "sd": sd, "R_over_H": r,
+            "low": lo, "high": hi, "G_over_H": 1.0, "R_over_G": q, "RG_low": qlo,
+            "RG_high": qhi, "seeds": seeds}  # fmt: skip
+
+
+def test_init_rows_from_the_frame_match_the_interval_rule():
+    """frame_rows gives the verdict and the worst value that the interval rule gives by hand."""
+    summary = pd.DataFrame([
+        _sens_summary((0.05, 0.03, 0.07), (0.05, 0.03, 0.07)),
+        _sens_summary((0.3, 0.2, 0.4), (0.4, 0.3, 0.5), init="he"),
+        _sens_summary((0.5, 0.05, 0.9), (0.9, 0.5, 1.3), init="sd", sd=1.0),
+        _sens_summary((NAN, NAN, NAN), (NAN, NAN, NAN), seeds=0, init="sd", sd=10.0),
+    ])  # fmt: skip
+    rows = dominance.dominance_init_rows(summary, threshold=0.1, setting="s")
+    by_hand = [claims.verdict([True, False], ["tanh lecun", "tanh he"]),
+               claims.verdict([None], ["tanh all sd=1"])]  # fmt: skip
+    assert rows["verdict"].tolist() == by_hand == ["holds only when tanh lecun", "inconclusive"]
+    assert rows["value"].tolist() == [0.3, 0.5] and rows["seeds"].tolist() == [5, 5]
+    assert rows["kind"].tolist() == ["empirical", "empirical"]
+    frame = dominance.init_frame(summary, "1.3")
+    assert frame["judged"].tolist() == [True, False]
+
+
+def test_init_sensitivity_flips_with_the_rule():
+    # R/H in [0.15, 0.25]: fails at 0.1, holds at 0.3; R/G in [0.2, 0.4]: G > R holds
+    holds_loose = pd.DataFrame([_sens_summary((0.2, 0.15, 0.25), (0.3, 0.2, 0.4))])
+    out = dominance.init_sensitivity(holds_loose)
+    assert out.columns.tolist() == ["claim", "setting", "R/H < 0.1", "R/H < 0.3", "||G|| > ||R||"]
+    assert out.iloc[0, 2:].tolist() == ["does not hold", "holds", "holds"]
+    assert out.iloc[1, 2].startswith("not tested")  # no sd grid: 1.3 not tested
+    # R/G in [1.1, 1.4]: R is larger than G in the worst layer
+    r_larger = pd.DataFrame([_sens_summary((0.6, 0.5, 0.7), (1.2, 1.1, 1.4))])
+    assert dominance.init_sensitivity(r_larger).iloc[0, 2:].tolist() == ["does not hold"] * 3
+
+
+def test_init_intervals_take_the_worst_layer_by_r_over_g_per_seed():
+    frame = pd.DataFrame({"activation": "tanh", "init": "lecun", "scaling": "all", "sd": NAN,
+                          "seed": [0, 0, 1, 1, 2, 2], "layer": ["d1", "d2"] * 3,
+                          "lambda_norm": 0.3, "R_over_H": [0.1, 0.3, 0.2, 0.1, 0.4, 0.0],
+                          "G_over_H": 1.0, "R_over_G": [0.5, 0.2, 0.1, 0.9, 0.3, 0.6]})  # fmt: skip
+    row = dominance.init_intervals(frame).iloc[0]
+    ref = study_stats.mean_interval([0.5, 0.9, 0.6])
+    assert math.isclose(row["R_over_G"], 2.0 / 3.0)
+    assert (row["RG_low"], row["RG_high"]) == (ref.low, ref.high)
+    t = st.t.interval(0.95, 2, loc=np.mean([0.5, 0.9, 0.6]), scale=st.sem([0.5, 0.9, 0.6]))
+    np.testing.assert_allclose([row["RG_low"], row["RG_high"]], t)
+
+
+def test_training_trend_is_a_t_interval_of_the_change_per_seed():
+    end = pd.DataFrame({"activation": ["tanh"] * 3 + ["softplus"] * 3 + ["gelu"] * 3,
+                        "start": [0.2, 0.25, 0.3, 0.5, 0.45, 0.55, 0.3, 0.3, 0.3],
+                        "peak": [0.6, 0.7, 0.8, 0.2, 0.2, 0.2, 0.4, 0.4, 0.4],
+                        "R_over_H": [0.5, 0.6, 0.55, 0.1, 0.05, 0.12, 0.2, 0.4, 0.33]})  # fmt: skip
+    trend = dominance.training_trend(end)
+    assert trend["direction"].tolist() == ["rises", "falls", "no detectable change"]
+    d = np.array([0.3, 0.35, 0.25])
+    t = st.t.interval(0.95, 2, loc=d.mean(), scale=st.sem(d))
+    np.testing.assert_allclose(trend.loc["tanh", ["low", "high"]].astype(float), t)
+    words = dominance.trend_words(trend)
+    assert words.startswith("tanh's rises from 0.25 to 0.55 (change 0.3, 95% interval")
+    assert "peak 0.7 on the way)" in words
+    assert "softplus's falls" in words
+    assert "gelu's goes from 0.3 to 0.31, no detectable change" in words
+
+
+def test_training_sensitivity_keeps_a_missed_target_not_tested():
+    iv = pd.DataFrame({"R_over_H": [0.2, NAN], "low": [0.15, NAN], "high": [0.25, NAN],
+                       "G_over_H": [1.0, NAN], "R_over_G": [0.5, NAN], "RG_low": [0.4, NAN],
+                       "RG_high": [0.6, NAN], "seeds": [3, 0], "runs": [3, 3],
+                       "loss_min": [0.01, 0.2]},
+                      index=pd.Index(["tanh", "softplus"], name="activation"))  # fmt: skip
+    out = dominance.training_sensitivity(iv, 0.1).iloc[0, 2:].tolist()
+    missed = "not tested for softplus (lowest loss 0.2 nats)"
+    assert out == [f"does not hold for tanh; {missed}", f"holds only when tanh; {missed}",
+                   f"holds only when tanh; {missed}"]  # fmt: skip
+
+
+def test_whole_frame_counts_one_seed_per_network_and_sensitivity_flips():
+    ratios = _ratios([("tanh", 1.0, 0.2, 0.15, 0.25)]).assign(R_over_G=0.9, RG_low=0.8,
+                                                                RG_high=1.05)  # fmt: skip
+    frame = dominance_network.whole_frame(ratios)
+    assert frame["seeds"].tolist() == [1]  # probes are not seeds
+    out = dominance_network.whole_sensitivity(ratios).iloc[0, 2:].tolist()
+    assert out == ["does not hold", "holds", "inconclusive"]

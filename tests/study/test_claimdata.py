@@ -125,12 +125,12 @@ def _ratios(rows):
 )
 def test_the_engine_gives_claim_1_5_the_values_and_verdict_of_its_rule(rows):
     ratios = _ratios(rows)
-    before = dominance_network.dominance_whole_rows(ratios, op="<", threshold=0.1, setting="s")
+    before = dominance_network.dominance_whole_rows(ratios, threshold=0.1, setting="s")
     frame = pd.DataFrame({
         "setting": [f"{a} sd={s:g}"
                     for a, s in zip(ratios["activation"], ratios["sd"], strict=True)],
         "value": ratios["R_over_H"], "low": ratios["low"], "high": ratios["high"],
-        "seeds": ratios["probes"], "judged": True,
+        "seeds": 1, "judged": True,  # one network per setting: probes are not seeds
     })  # fmt: skip
     after = claimdata.frame_rows(TABLE["1.5"], frame, setting="s")
     columns = ["claim", "source", "wording", "value", "low", "high", "seeds", "verdict", "figure",
@@ -145,7 +145,7 @@ def test_the_engine_gives_claim_1_2_the_values_and_verdict_of_its_rule(top, seed
         "sd": np.nan, "R_over_H": [0.02, top, 0.5], "low": [0.01, top - 0.01, 0.4],
         "high": [0.03, top + 0.01, 0.6], "G_over_H": 0.9, "seeds": seeds,
     })  # fmt: skip
-    before = dominance.dominance_init_rows(summary, op="<", threshold=0.1, setting="s").iloc[0]
+    before = dominance.dominance_init_rows(summary, threshold=0.1, setting="s").iloc[0]
     frame = pd.DataFrame({
         "setting": [f"tanh {i}" for i in summary["init"]], "value": summary["R_over_H"],
         "low": summary["low"], "high": summary["high"], "seeds": summary["seeds"],
