@@ -38,7 +38,7 @@ from ..curvature.spectra import network_spectrum
 from ..curvature.tensors import layer_tensor_norms
 from ..nn.convnets import kernel_fans, kernel_layers
 from ..study import claims, stats
-from ..study.claimdata import claims_yml, frame_rows
+from ..study.claimdata import SENSITIVITY, claims_yml, frame_rows
 from ..study.claims import claims_table
 from ..study.convnets import NETWORKS
 from ..study.figures import LAYER_COLORS, style
@@ -346,11 +346,6 @@ def cnn_rows(
         rows.append(frame_rows(entry, frame, setting=where, measure=measure,
                                threshold=threshold, page=page))  # fmt: skip
     return claims_table(pd.concat(rows).to_dict("records"))
-
-
-#: The sensitivity of the R/H rules: (the rule, the quantity, its threshold), all read "<".
-SENSITIVITY = (("R/H < 0.1", "R_over_H", 0.1), ("R/H < 0.3", "R_over_H", 0.3),
-               ("||G|| > ||R||", "R_over_G", 1.0))  # fmt: skip
 
 
 def sensitivity(summary: pd.DataFrame, sweep_summary: pd.DataFrame | None = None):

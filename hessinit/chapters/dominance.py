@@ -28,7 +28,7 @@ from ..curvature import hessian_norms_all_layers
 from ..init import kernel_stds
 from ..nn import mlp, softmax_saturation
 from ..study import stats
-from ..study.claimdata import claims_yml, frame_rows, ledger_row
+from ..study.claimdata import SENSITIVITY, claims_yml, frame_rows, ledger_row
 from ..study.claims import (
     NOT_TESTED,
     OP_WORDS,
@@ -356,11 +356,6 @@ def dominance_init_rows(
         rows.append(frame_rows(entry, init_frame(summary, claim), setting=where,
                                measure=measure, threshold=threshold, page=page))  # fmt: skip
     return claims_table(pd.concat(rows).to_dict("records"))
-
-
-#: The sensitivity of the R/H rules: (the rule, the quantity, its threshold), all read "<".
-SENSITIVITY = (("R/H < 0.1", "R_over_H", 0.1), ("R/H < 0.3", "R_over_H", 0.3),
-               ("||G|| > ||R||", "R_over_G", 1.0))  # fmt: skip
 
 
 def init_sensitivity(summary: pd.DataFrame) -> pd.DataFrame:

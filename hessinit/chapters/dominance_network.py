@@ -29,7 +29,7 @@ from ..curvature import (
     ratio_estimate,
 )
 from ..nn import dense_layers, mlp
-from ..study.claimdata import claims_yml, frame_rows, ledger_row
+from ..study.claimdata import SENSITIVITY, claims_yml, frame_rows, ledger_row
 from ..study.claims import claims_table, compare, verdict
 from ..study.experiments import keys_last, tiny_problem
 from ..study.figures import LAYER_COLORS, style
@@ -453,8 +453,3 @@ def whole_sensitivity(ratios: pd.DataFrame) -> pd.DataFrame:
         frame = whole_frame(ratios, quantity)
         row[rule] = frame_rows(entry, frame, setting="", threshold=threshold)["verdict"].iloc[0]
     return pd.DataFrame([row])
-
-
-#: The sensitivity of the R/H rules: (the rule, the quantity, its threshold), all read "<".
-SENSITIVITY = (("R/H < 0.1", "R_over_H", 0.1), ("R/H < 0.3", "R_over_H", 0.3),
-               ("||G|| > ||R||", "R_over_G", 1.0))  # fmt: skip
