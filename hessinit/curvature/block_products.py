@@ -63,8 +63,8 @@ def weight_slices(model):
     return out
 
 
-def _row_products(model, x, y, training):
-    """The function v (flat, all weights) -> (H v, G v), flat."""
+def _row_products(model, x, y, training, hessian):
+    """The function v (flat, all weights) -> (H v, G v), flat; H v is zeros if not ``hessian``."""
     variables = _tf_variables(model)
     shapes = [v.shape for v in variables]
     sizes = [int(np.prod(s)) for s in shapes]
@@ -73,16 +73,20 @@ def _row_products(model, x, y, training):
         tangents = [tf.reshape(t, s) for t, s in zip(tf.split(v, sizes), shapes, strict=True)]
         with tf.GradientTape() as tape:
             with tf.autodiff.ForwardAccumulator(variables, tangents) as acc:
-                with tf.GradientTape() as inner:
+                if hessian:
+                    with tf.GradientTape() as inner:
+                        z = training_logits(model, x, training)
+                        loss = tf.reduce_mean(cross_entropy(y, z))
+                    grads = inner.gradient(loss, variables)
+                else:
                     z = training_logits(model, x, training)
-                    loss = tf.reduce_mean(cross_entropy(y, z))
-                grads = inner.gradient(loss, variables)
             jv = acc.jvp(z)
-            hv = acc.jvp(grads, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            zero = tf.UnconnectedGradients.ZERO
+            hv = acc.jvp(grads, unconnected_gradients=zero) if hessian else tangents
             p = tf.stop_gradient(tf.nn.softmax(z))
             lam_jv = tf.stop_gradient(softmax_curvature_times(p, jv))
             target = tf.reduce_sum(z * lam_jv) / tf.cast(tf.shape(z)[0], z.dtype)
-        gv = tape.gradient(target, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        gv = tape.gradient(target, variables, unconnected_gradients=zero)
         flat = [tf.reshape(t, [-1]) for t in hv], [tf.reshape(t, [-1]) for t in gv]
         return tf.concat(flat[0], 0), tf.concat(flat[1], 0)
 
@@ -90,9 +94,9 @@ def _row_products(model, x, y, training):
 
 
 @tf.function
-def _traced(model, x, y, V, training, vectorized):
-    """(H V^T)^T and (G V^T)^T; traced once per model, shapes, mode and ``vectorized``."""
-    one = _row_products(model, x, y, training)
+def _traced(model, x, y, V, training, vectorized, hessian):
+    """(H V^T)^T and (G V^T)^T; traced once per model, shapes and flags."""
+    one = _row_products(model, x, y, training, hessian)
     if vectorized:
         return tf.vectorized_map(one, V)
     rows = int(V.shape[0])
@@ -100,16 +104,16 @@ def _traced(model, x, y, V, training, vectorized):
 
 
 @tf.function(jit_compile=True)
-def _compiled(model, x, y, V, training, vectorized):
+def _compiled(model, x, y, V, training, vectorized, hessian):
     """:func:`_traced` compiled by XLA."""
-    one = _row_products(model, x, y, training)
+    one = _row_products(model, x, y, training, hessian)
     if vectorized:
         return tf.vectorized_map(one, V)
     rows = int(V.shape[0])
     return tf.map_fn(one, V, fn_output_signature=(V.dtype, V.dtype), parallel_iterations=rows)
 
 
-def block_products(model, x, y, V, *, training=TRAINING, vectorized=False, xla=False):
+def block_products(model, x, y, V, *, training=TRAINING, hessian=True, vectorized=False, xla=False):
     """(H V^T)^T and (G V^T)^T over all trainable weights, one compiled program per model.
 
     H = D^2_w L of L = (1/B) sum_i l_i, the mean cross-entropy of the logits of
@@ -117,7 +121,8 @@ def block_products(model, x, y, V, *, training=TRAINING, vectorized=False, xla=F
     ``training``, dropout off), and G = (1/B) sum_i J_i^T Lambda_i J_i with
     Lambda_i = diag(p_i) - p_i p_i^T, both over all weights w in ``model.trainable_weights``
     order. The trace is keyed by the model, the shapes of x, y and V, ``training``,
-    ``vectorized`` and ``xla``, never by a weight: every tensor's block products share it.
+    ``hessian``, ``vectorized`` and ``xla``, never by a weight: every tensor's block products
+    share it.
 
     Args:
         model: a Keras model of the layers :func:`training_logits` runs.
@@ -125,6 +130,8 @@ def block_products(model, x, y, V, *, training=TRAINING, vectorized=False, xla=F
         y: integer labels, shape (B,), a tensor.
         V: directions, shape (c, P), one per row, in the model's dtype.
         training: the BatchNorm mode.
+        hessian: ``False`` skips H (G alone: one JVP and one VJP a row; HV is then V itself,
+            a placeholder for callers whose logits are piecewise linear in the weight, H = G).
         vectorized: rows in one ``tf.vectorized_map`` instead of a ``tf.map_fn`` loop.
         xla: compile the program with XLA (``jit_compile=True``).
 
@@ -144,4 +151,19 @@ def block_products(model, x, y, V, *, training=TRAINING, vectorized=False, xla=F
         True
     """
     program = _compiled if xla else _traced
-    return program(model, x, y, V, bool(training), bool(vectorized))
+    return program(model, x, y, V, bool(training), bool(vectorized), bool(hessian))
+
+
+def traces() -> int:
+    """How many programs :func:`block_products` has traced in this process (all models).
+
+    Returns:
+        The number of traces of the plain and the XLA-compiled program together.
+
+    Example:
+        >>> isinstance(traces(), int)
+        True
+    """
+    return int(_traced.experimental_get_tracing_count()) + int(
+        _compiled.experimental_get_tracing_count()
+    )
