@@ -19,13 +19,13 @@ columns :data:`SPEED_COLUMNS`, the ``uptime`` load in every row:
 - ``rows_per_second``: the exact columns route's rate on ``block1_conv1``'s kernel of the default
   :func:`hessinit.small_resnet` (BatchNorm after every conv, so 2P products, one row = H e_p and
   G e_p) at B = 1,024 MNIST images, from the best of two warm chunks, its trace time apart: by
-  the program shared by all tensors (:func:`hessinit.curvature.block_products.block_products`,
-  route ``shared``, the one the norms use) and, beside it in the same process, by the former
-  program traced once per tensor (route ``per-tensor``), so that their ratio is measured under
-  one load;
+  the program shared by the tensors of its shape
+  (:func:`hessinit.curvature.block_products.block_products`, route ``shared``, the one the
+  norms use) and, beside it in the same process, by the former program traced once per tensor
+  (route ``per-tensor``), so that their ratio is measured under one load;
 - ``exact_all_tensors``: all-tensor norms by the exact routes (``method="auto"``: columns for
   every conv and BatchNorm tensor, Kronecker for the logits layer), run when its prediction
-  (rows / shared rate + one trace per shared program, at most two) is within ``--exact-limit``
+  (rows / shared rate + one trace per shape) is within ``--exact-limit``
   seconds, else the prediction alone, labelled ``prediction``;
 - ``hutchpp_block1_conv1`` / ``hutchpp_all_tensors``: ``method="hutchpp"`` (k = 10 sketch columns,
   m = 20 probes; tensors of P <= 50 take the exact columns), its wall time and 95% intervals (the
@@ -56,6 +56,7 @@ import tensorflow as tf  # noqa: E402
 from hessinit.curvature import full_hessian, hessian_norms, spectrum  # noqa: E402
 from hessinit.curvature.block_products import block_products, weight_slices  # noqa: E402
 from hessinit.curvature.tensors import (  # noqa: E402
+    SMALL_LINEAR,
     _index,
     _products,
     _tf_variable,
@@ -193,26 +194,27 @@ def _rate(model, x, y, name, shared=True):
         V = tf.one_hot(rows, plan.size, dtype=dtype)
         args = (model, x, y, _index(model, v), V, not plan.linear, True)
         return _timed_rows(lambda: [t.numpy() for t in _products(*args)], plan.chunk)
-    where = weight_slices(model)[_index(model, v)]
-    full = np.zeros((plan.chunk, where_stop(model)))
+    group = [j for j, w in enumerate(model.trainable_weights) if w.shape == v.shape]
+    slices = weight_slices(model, group)
+    where = slices[group.index(_index(model, v))]
+    full = np.zeros((plan.chunk, slices[-1].stop))
     full[np.arange(plan.chunk), where.start + rows] = 1.0
     V = tf.constant(full, dtype)
     return _timed_rows(
-        lambda: [t.numpy() for t in block_products(model, x, y, V, hessian=not plan.linear)],
+        lambda: [
+            t.numpy()
+            for t in block_products(model, x, y, V, weights=group, hessian=not plan.linear)
+        ],
         plan.chunk,
     )
-
-
-def where_stop(model):
-    """P, the number of trainable weights."""
-    return weight_slices(model)[-1].stop
 
 
 def _rows(model, batch, method):
     """(product rows, shared programs traced) of all-tensor norms by ``method``.
 
-    Every tensor's products run through one program per value of its ``hessian`` flag (curved
-    tensors: H and G; piecewise linear ones: G alone), so at most two traces.
+    Every tensor's products run through the program of its shape and ``hessian`` flag (curved
+    tensors and piecewise-linear ones of at most ``SMALL_LINEAR`` entries: H and G; larger
+    piecewise-linear ones: G alone): one trace per pair.
     """
     rows, programs = 0, set()
     for v in model.trainable_weights:
@@ -223,7 +225,7 @@ def _rows(model, batch, method):
             rows += SKETCH + min(2 * SKETCH, plan.size) + PROBES
         else:
             continue
-        programs.add(plan.linear)
+        programs.add((tuple(v.shape), not plan.linear or plan.size <= SMALL_LINEAR))
     return rows, len(programs)
 
 
@@ -256,7 +258,7 @@ def speed(batch=1024, quick=False, exact_limit=120.0):
     row("rows_per_second", "per-tensor", True, 1 / old_rate, "measured", 1, old_rate,
         note=f"block1_conv1 kernel, per-tensor program; trace {old_trace:.1f} s")  # fmt: skip
     row("rows_per_second", "shared", True, 1 / rate, "measured", 1, rate,
-        note=f"block1_conv1 kernel, program shared by all tensors; trace {trace:.1f} s; "
+        note=f"block1_conv1 kernel, program shared by its shape; trace {trace:.1f} s; "
              f"rate {rate / old_rate:.2f}x, trace {trace / max(old_trace, 1e-9):.2f}x the "
              "per-tensor program's, same process")  # fmt: skip
     n_exact, t_exact = _rows(model, batch, "auto")

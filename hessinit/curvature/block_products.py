@@ -5,17 +5,20 @@ one weight tensor theta, the products H v and G v restricted to theta (the diago
 program traced for theta alone (its variable watched by the forward accumulator, a Python
 constant of the trace) is traced again for every tensor: on the default
 :func:`hessinit.nn.small_resnet` at B = 1,024 a trace costs 20 to 60 s, more than the products
-of a small tensor. Here one program per model (and batch shape, row count and BatchNorm mode)
-takes directions over *all* P trainable weights, a matrix V of shape (c, P) whose rows are flat
-in ``model.trainable_weights`` order, and returns
+of a small tensor. Here one program serves a *group* of tensors (by default all trainable
+weights; the norms use the tensors of one shape): it takes directions V of shape (c, P_g),
+rows flat over the group's tensors in its order, and returns
 
-    (H V^T)^T and (G V^T)^T,   H = D^2_w L,   G = (1/B) sum_i J_i^T Lambda_i J_i,
+    (H_g V^T)^T and (G_g V^T)^T,   H = D^2_w L,   G = (1/B) sum_i J_i^T Lambda_i J_i,
 
-over all weights (cross-tensor blocks included); a row supported on theta, read on theta's
-entries (:func:`weight_slices`), is theta's block product. Every tensor of the model, whatever
-its shape, reuses the one trace, and rows of different tensors can share one call. The price:
-tangents of the other tensors are zeros the program cannot skip, so a row costs a full-network
-forward-over-backward product even for a tensor near the logits.
+for H_g, G_g the group's rows and columns of H and G (cross-tensor blocks within the group
+included); a row supported on theta, read on theta's entries (:func:`weight_slices`), is
+theta's block product. The trace is keyed by the model, the group, the shapes and the flags,
+never by the tensor, so the tensors of a group share it, and rows of different tensors can
+share one call. The price: the other tensors' tangents are zeros the program cannot skip. Over
+all weights that made a row of ``block1_conv1`` about 1.5 times dearer than its own program's
+(BatchNorm's scale and shift tangents add elementwise passes over every activation); over the
+tensors of its shape the overhead is the other kernels' convolutions.
 
 H v by forward-over-backward (a forward accumulator over the inner gradient), G v = J^T
 (Lambda J v) / B by the same accumulator's J v and one more backward pass; the rows run in a
@@ -34,38 +37,55 @@ from ..nn.losses import cross_entropy, softmax_curvature_times
 from .graph import TRAINING, training_logits
 
 
-def _tf_variables(model):
-    """The ``tf.Variable`` behind each of ``model.trainable_weights``."""
-    return [getattr(w, "value", w) for w in model.trainable_weights]
+def _group(model, weights):
+    """``weights`` as a tuple of indices into ``model.trainable_weights`` (None: all)."""
+    n = len(model.trainable_weights)
+    group = tuple(range(n)) if weights is None else tuple(int(i) for i in weights)
+    if not group or len(set(group)) != len(group) or not all(0 <= i < n for i in group):
+        raise ValueError(f"weights must be distinct indices in [0, {n}), got {weights!r}")
+    return group
 
 
-def weight_slices(model):
-    """Where each trainable weight sits in a flat direction over all of them.
+def _tf_variables(model, group):
+    """The ``tf.Variable`` behind each of ``model.trainable_weights`` in ``group``."""
+    weights = model.trainable_weights
+    return [getattr(weights[i], "value", weights[i]) for i in group]
+
+
+def weight_slices(model, weights=None):
+    """Where each weight of a group sits in a flat direction over the group.
 
     Args:
         model: a Keras model.
+        weights: indices into ``model.trainable_weights`` (the group, in its order); ``None``:
+            all of them.
 
     Returns:
-        One ``slice`` per ``model.trainable_weights`` entry, in that order; the entries of
-        weight j of a flat vector u are ``u[slices[j]]`` (row-major, as ``numpy.ravel``).
+        One ``slice`` per weight of the group, in its order; the entries of its j-th weight in
+        a flat vector u are ``u[slices[j]]`` (row-major, as ``numpy.ravel``).
+
+    Raises:
+        ValueError: an index out of range or repeated.
 
     Example:
         >>> import keras
         >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
         >>> weight_slices(model)
         [slice(0, 6, None), slice(6, 8, None)]
+        >>> weight_slices(model, [1])
+        [slice(0, 2, None)]
     """
     out, start = [], 0
-    for w in model.trainable_weights:
-        size = int(np.prod(w.shape))
+    for i in _group(model, weights):
+        size = int(np.prod(model.trainable_weights[i].shape))
         out.append(slice(start, start + size))
         start += size
     return out
 
 
-def _row_products(model, x, y, training, hessian):
-    """The function v (flat, all weights) -> (H v, G v), flat; H v is zeros if not ``hessian``."""
-    variables = _tf_variables(model)
+def _row_products(model, x, y, training, hessian, group):
+    """The map v (flat over ``group``) -> (H v, G v) on ``group`` (H v = v if not ``hessian``)."""
+    variables = _tf_variables(model, group)
     shapes = [v.shape for v in variables]
     sizes = [int(np.prod(s)) for s in shapes]
 
@@ -94,9 +114,9 @@ def _row_products(model, x, y, training, hessian):
 
 
 @tf.function
-def _traced(model, x, y, V, training, vectorized, hessian):
+def _traced(model, x, y, V, training, vectorized, hessian, group):
     """(H V^T)^T and (G V^T)^T; traced once per model, shapes and flags."""
-    one = _row_products(model, x, y, training, hessian)
+    one = _row_products(model, x, y, training, hessian, group)
     if vectorized:
         return tf.vectorized_map(one, V)
     rows = int(V.shape[0])
@@ -104,31 +124,36 @@ def _traced(model, x, y, V, training, vectorized, hessian):
 
 
 @tf.function(jit_compile=True)
-def _compiled(model, x, y, V, training, vectorized, hessian):
+def _compiled(model, x, y, V, training, vectorized, hessian, group):
     """:func:`_traced` compiled by XLA."""
-    one = _row_products(model, x, y, training, hessian)
+    one = _row_products(model, x, y, training, hessian, group)
     if vectorized:
         return tf.vectorized_map(one, V)
     rows = int(V.shape[0])
     return tf.map_fn(one, V, fn_output_signature=(V.dtype, V.dtype), parallel_iterations=rows)
 
 
-def block_products(model, x, y, V, *, training=TRAINING, hessian=True, vectorized=False, xla=False):
-    """(H V^T)^T and (G V^T)^T over all trainable weights, one compiled program per model.
+def block_products(
+    model, x, y, V, *, weights=None, training=TRAINING, hessian=True, vectorized=False, xla=False
+):
+    """(H V^T)^T and (G V^T)^T over a group of weights, one compiled program per group.
 
     H = D^2_w L of L = (1/B) sum_i l_i, the mean cross-entropy of the logits of
     :func:`hessinit.curvature.graph.training_logits` (BatchNorm on the batch's statistics when
     ``training``, dropout off), and G = (1/B) sum_i J_i^T Lambda_i J_i with
-    Lambda_i = diag(p_i) - p_i p_i^T, both over all weights w in ``model.trainable_weights``
-    order. The trace is keyed by the model, the shapes of x, y and V, ``training``,
-    ``hessian``, ``vectorized`` and ``xla``, never by a weight: every tensor's block products
-    share it.
+    Lambda_i = diag(p_i) - p_i p_i^T, both restricted to the rows and columns of the group's
+    weights (all of ``model.trainable_weights`` by default), flat in the group's order. The
+    trace is keyed by the model, the group, the shapes of x, y and V, ``training``,
+    ``hessian``, ``vectorized`` and ``xla``, never by one weight: the block products of every
+    tensor of the group share it.
 
     Args:
         model: a Keras model of the layers :func:`training_logits` runs.
         x: inputs, shape (B, ...), a tensor in the model's dtype.
         y: integer labels, shape (B,), a tensor.
-        V: directions, shape (c, P), one per row, in the model's dtype.
+        V: directions, shape (c, P_g), one per row, flat over the group (P_g its entries), in
+            the model's dtype.
+        weights: the group, indices into ``model.trainable_weights``; ``None``: all weights.
         training: the BatchNorm mode.
         hessian: ``False`` skips H (G alone: one JVP and one VJP a row; HV is then V itself,
             a placeholder for callers whose logits are piecewise linear in the weight, H = G).
@@ -136,7 +161,10 @@ def block_products(model, x, y, V, *, training=TRAINING, hessian=True, vectorize
         xla: compile the program with XLA (``jit_compile=True``).
 
     Returns:
-        (HV, GV), each of shape (c, P): row r is H V[r] and G V[r].
+        (HV, GV), each of shape (c, P_g): row r is H_g V[r] and G_g V[r].
+
+    Raises:
+        ValueError: ``weights`` out of range or repeated.
 
     Example:
         >>> import keras
@@ -151,7 +179,8 @@ def block_products(model, x, y, V, *, training=TRAINING, hessian=True, vectorize
         True
     """
     program = _compiled if xla else _traced
-    return program(model, x, y, V, bool(training), bool(vectorized), bool(hessian))
+    group = _group(model, weights)
+    return program(model, x, y, V, bool(training), bool(vectorized), bool(hessian), group)
 
 
 def traces() -> int:

@@ -105,7 +105,7 @@ _LINEAR_PASS = (
     keras.layers.ZeroPadding2D,
 )
 
-#: Piecewise-linear tensors up to this size share the curved tensors' program (one trace).
+#: Piecewise-linear tensors up to this size run the curved tensors' program (one trace).
 SMALL_LINEAR = 256
 
 #: The methods :func:`tensor_hessian_norms` accepts.
@@ -383,7 +383,7 @@ class TensorPlan:
         linear: whether the logits are piecewise linear in the tensor (R = 0 exactly).
         products: the number of matrix-vector products the exact method needs (P or 2P).
         chunk: how many products run at once (in flight together), from the memory budget;
-            the same for every tensor of a model (their products share one trace).
+            the same for every tensor of a model (tensors of one shape share one trace).
         bytes_per_product: the predicted memory of one product (activations of the batch).
     """
 
@@ -427,8 +427,8 @@ def plan_tensor(
     piecewise linear in the tensor, so R = 0) or 2P; it is chosen when that is at most
     ``max_products``. Products run ``chunk`` at a time,
     ``chunk`` being as many as fit in ``memory`` bytes at the predicted activation memory of one
-    product (at least 1, at most 64), the same for every tensor of the model, so that all of
-    them share one compiled program
+    product (at least 1, at most 64), the same for every tensor of the model, so that the
+    tensors of one shape share one compiled program
     (:func:`~hessinit.curvature.block_products.block_products`).
 
     Args:
@@ -521,14 +521,16 @@ def _block_rows(model, x, y, variable, plan, V, training):
     """(H v, G v) on ``variable``'s entries for the rows v of V (n, P_t), float64 numpy.
 
     The rows run ``plan.chunk`` at a time (the last call padded with zero rows) through
-    :func:`~hessinit.curvature.block_products.block_products`, whose one compiled program per
-    model serves every tensor; H v is G v where the logits are piecewise linear (R = 0). Such a
-    tensor of at most :data:`SMALL_LINEAR` entries still runs the curved program (H and G; its
-    H rows are dropped), so that a network's norms pay one trace, not two; a larger one runs
-    the program of G alone, whose rows cost about half.
+    :func:`~hessinit.curvature.block_products.block_products` over the model's tensors of
+    ``variable``'s shape, whose one compiled program serves all of them. H v is G v where the
+    logits are piecewise linear (R = 0); such a tensor of at most :data:`SMALL_LINEAR` entries
+    still runs the curved program (H and G; its H rows are dropped), so that its shape needs
+    one trace, not two; a larger one runs the program of G alone, whose rows cost about half.
     """
-    where = weight_slices(model)[_index(model, variable)]
-    total = weight_slices(model)[-1].stop
+    index = _index(model, variable)
+    group = [j for j, w in enumerate(model.trainable_weights) if w.shape == variable.shape]
+    slices = weight_slices(model, group)
+    where, total = slices[group.index(index)], slices[-1].stop
     dtype = _tf_variable(variable).dtype
     hessian = not plan.linear or plan.size <= SMALL_LINEAR
     out_h, out_g = [], []
@@ -537,7 +539,13 @@ def _block_rows(model, x, y, variable, plan, V, training):
         full = np.zeros((plan.chunk, total))
         full[: len(part), where] = part
         hv, gv = block_products(
-            model, x, y, tf.constant(full, dtype), training=training, hessian=hessian
+            model,
+            x,
+            y,
+            tf.constant(full, dtype),
+            weights=group,
+            training=training,
+            hessian=hessian,
         )
         gv = gv.numpy()[: len(part), where].astype(np.float64)
         out_g.append(gv)
