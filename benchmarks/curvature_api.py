@@ -56,6 +56,7 @@ import tensorflow as tf  # noqa: E402
 from hessinit.curvature import full_hessian, hessian_norms, spectrum  # noqa: E402
 from hessinit.curvature.block_products import block_products, weight_slices  # noqa: E402
 from hessinit.curvature.tensors import (  # noqa: E402
+    OWN_PROGRAM,
     SMALL_LINEAR,
     _index,
     _products,
@@ -179,11 +180,13 @@ def _timed_rows(call, rows):
     return rows / min(warm), max(cold - min(warm), 0.0)
 
 
-def _rate(model, x, y, name, shared=True):
+def _rate(model, x, y, name, shared=True, own=False):
     """(warm rows per second, trace seconds) of the exact columns route on ``name``'s kernel.
 
-    ``shared``: through the program every tensor shares (what the norms run), else through the
-    former per-tensor program.
+    ``shared``: through :func:`block_products` over the tensors of the kernel's shape (what
+    Hutch++ and Hutchinson run), or with ``own`` over the kernel alone (what the exact columns
+    of a tensor of more than ``OWN_PROGRAM`` entries run); else through the former per-tensor
+    program.
     """
     v = model.get_layer(name).kernel
     plan = plan_tensor(model, v, int(x.shape[0]), method="columns")
@@ -195,6 +198,8 @@ def _rate(model, x, y, name, shared=True):
         args = (model, x, y, _index(model, v), V, not plan.linear, True)
         return _timed_rows(lambda: [t.numpy() for t in _products(*args)], plan.chunk)
     group = [j for j, w in enumerate(model.trainable_weights) if w.shape == v.shape]
+    if own:
+        group = [_index(model, v)]
     slices = weight_slices(model, group)
     where = slices[group.index(_index(model, v))]
     full = np.zeros((plan.chunk, slices[-1].stop))
@@ -210,23 +215,29 @@ def _rate(model, x, y, name, shared=True):
 
 
 def _rows(model, batch, method):
-    """(product rows, shared programs traced) of all-tensor norms by ``method``.
+    """(rows on shared programs, rows on own programs, programs traced) of all-tensor norms.
 
     Every tensor's products run through the program of its shape and ``hessian`` flag (curved
     tensors and piecewise-linear ones of at most ``SMALL_LINEAR`` entries: H and G; larger
-    piecewise-linear ones: G alone): one trace per pair.
+    piecewise-linear ones: G alone), one trace per pair, except the exact columns of a tensor
+    of more than ``OWN_PROGRAM`` entries, which run a program of their own.
     """
-    rows, programs = 0, set()
+    shared = own = 0
+    programs = set()
     for v in model.trainable_weights:
         plan = plan_tensor(model, v, batch, method=method, sketch=SKETCH, probes=PROBES)
+        if plan.method in ("columns", "columns-linear") and plan.size > OWN_PROGRAM:
+            own += plan.size
+            programs.add(v.path)
+            continue
         if plan.method in ("columns", "columns-linear"):
-            rows += plan.size
+            shared += plan.size
         elif plan.method == "hutchpp":
-            rows += SKETCH + min(2 * SKETCH, plan.size) + PROBES
+            shared += SKETCH + min(2 * SKETCH, plan.size) + PROBES
         else:
             continue
         programs.add((tuple(v.shape), not plan.linear or plan.size <= SMALL_LINEAR))
-    return rows, len(programs)
+    return shared, own, len(programs)
 
 
 def _intervals(n):
@@ -261,8 +272,10 @@ def speed(batch=1024, quick=False, exact_limit=120.0):
         note=f"block1_conv1 kernel, program shared by its shape; trace {trace:.1f} s; "
              f"rate {rate / old_rate:.2f}x, trace {trace / max(old_trace, 1e-9):.2f}x the "
              "per-tensor program's, same process")  # fmt: skip
-    n_exact, t_exact = _rows(model, batch, "auto")
-    predicted = n_exact / rate + t_exact * trace
+    shared, own, t_exact = _rows(model, batch, "auto")
+    n_exact = shared + own
+    # own programs run as the per-tensor one did; every trace is counted at the larger time
+    predicted = shared / rate + own / old_rate + t_exact * max(trace, old_trace)
     if predicted <= exact_limit and not quick:
         start = time.perf_counter()
         norms = all_tensor_norms(model, x, y)
@@ -270,15 +283,17 @@ def speed(batch=1024, quick=False, exact_limit=120.0):
             n_exact, rate, _intervals(norms["block1_conv1/kernel"]))  # fmt: skip
     else:
         row("exact_all_tensors", "auto", True, predicted, "prediction", n_exact, rate,
-            note=f"{n_exact} rows at the shared rate + {t_exact} shared traces")  # fmt: skip
+            note=f"{shared} rows at the shared rate, {own} at the per-tensor rate, "
+                 f"{t_exact} traces")  # fmt: skip
     start = time.perf_counter()
     one = hessian_norms(model, "block1_conv1", x, y, method="hutchpp", sketch=SKETCH,
                         probes=PROBES)  # fmt: skip
     row("hutchpp_block1_conv1", one.method, False, time.perf_counter() - start, "measured",
         SKETCH + 2 * SKETCH + PROBES, None, _intervals(one), "program already traced")  # fmt: skip
-    n_est, t_est = _rows(model, batch, "hutchpp")
+    n_est, own_est, t_est = _rows(model, batch, "hutchpp")
+    assert own_est == 0  # Hutch++ runs every tensor on its shape's program
     if quick:
-        row("hutchpp_all_tensors", "hutchpp", False, n_est / rate + t_est * trace,
+        row("hutchpp_all_tensors", "hutchpp", False, n_est / rate + t_est * max(trace, old_trace),
             "prediction", n_est, rate,
             note=f"{n_est} rows at the shared rate + {t_est} shared traces")  # fmt: skip
     else:

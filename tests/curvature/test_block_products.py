@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hessinit.curvature import full_gauss_newton, full_hessian
+from hessinit.curvature import full_gauss_newton, full_hessian, tensors
 from hessinit.curvature.block_products import block_products, traces, weight_slices
 from hessinit.curvature.tensors import all_tensor_norms, tensor_hessian_norms
 
@@ -54,6 +54,19 @@ def test_two_same_shaped_tensors_share_one_trace_and_keep_their_own_values():
     assert got_a.method == got_b.method == "columns"
     for got, ref in ((got_a, ref_a), (got_b, ref_b)):
         np.testing.assert_allclose([got.H, got.G, got.R, got.GR], ref, rtol=1e-9, atol=1e-12)
+
+
+def test_large_exact_tensors_run_their_own_program_with_the_same_values(monkeypatch):
+    model, x, y = twin_kernels()
+    a, b = model.get_layer("a").kernel, model.get_layer("b").kernel
+    monkeypatch.setattr(tensors, "OWN_PROGRAM", 10)  # a and b (36 entries) count as large
+    start = traces()
+    got = [tensor_hessian_norms(model, v, x, y, method="columns") for v in (a, b)]
+    assert traces() - start == 2  # one program each
+    for n, v in zip(got, (a, b), strict=True):
+        np.testing.assert_allclose(
+            [n.H, n.G, n.R, n.GR], _reference(model, v, x, y), rtol=1e-9, atol=1e-12
+        )
 
 
 def test_all_tensors_take_one_trace_per_shape_and_match_the_materialized_hessian():
