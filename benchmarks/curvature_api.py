@@ -18,11 +18,15 @@ columns :data:`SPEED_COLUMNS`, the ``uptime`` load in every row:
 
 - ``rows_per_second``: the exact columns route's rate on ``block1_conv1``'s kernel of the default
   :func:`hessinit.small_resnet` (BatchNorm after every conv, so 2P products, one row = H e_p and
-  G e_p) at B = 1,024 MNIST images, from one warm chunk; its trace time apart;
+  G e_p) at B = 1,024 MNIST images, from the best of two warm chunks, its trace time apart: by
+  the program shared by the tensors of its shape
+  (:func:`hessinit.curvature.block_products.block_products`, route ``shared``, the one the
+  norms use) and, beside it in the same process, by the former program traced once per tensor
+  (route ``per-tensor``), so that their ratio is measured under one load;
 - ``exact_all_tensors``: all-tensor norms by the exact routes (``method="auto"``: columns for
   every conv and BatchNorm tensor, Kronecker for the logits layer), run when its prediction
-  (rows / rate + one trace per tensor) is within ``--exact-limit`` seconds, else the prediction
-  alone, labelled ``prediction``;
+  (rows / shared rate + one trace per shape) is within ``--exact-limit``
+  seconds, else the prediction alone, labelled ``prediction``;
 - ``hutchpp_block1_conv1`` / ``hutchpp_all_tensors``: ``method="hutchpp"`` (k = 10 sketch columns,
   m = 20 probes; tensors of P <= 50 take the exact columns), its wall time and 95% intervals (the
   all-tensor run only without ``--quick``; with it, its prediction);
@@ -50,7 +54,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from hessinit.curvature import full_hessian, hessian_norms, spectrum  # noqa: E402
+from hessinit.curvature.block_products import block_products, weight_slices  # noqa: E402
 from hessinit.curvature.tensors import (  # noqa: E402
+    OWN_PROGRAM,
+    SMALL_LINEAR,
     _index,
     _products,
     _tf_variable,
@@ -160,32 +167,77 @@ def _load():
     return round(os.getloadavg()[0], 2)
 
 
-def _rate(model, x, y, name):
-    """(warm rows per second, trace seconds) of the exact columns route on ``name``'s kernel."""
+def _timed_rows(call, rows):
+    """(warm rows per second, trace seconds) of ``call``: one cold call, the best of two warm."""
+    start = time.perf_counter()
+    call()
+    cold = time.perf_counter() - start
+    warm = []
+    for _ in range(2):
+        start = time.perf_counter()
+        call()
+        warm.append(time.perf_counter() - start)
+    return rows / min(warm), max(cold - min(warm), 0.0)
+
+
+def _rate(model, x, y, name, shared=True, own=False):
+    """(warm rows per second, trace seconds) of the exact columns route on ``name``'s kernel.
+
+    ``shared``: through :func:`block_products` over the tensors of the kernel's shape (what
+    Hutch++ and Hutchinson run), or with ``own`` over the kernel alone (what the exact columns
+    of a tensor of more than ``OWN_PROGRAM`` entries run); else through the former per-tensor
+    program.
+    """
     v = model.get_layer(name).kernel
     plan = plan_tensor(model, v, int(x.shape[0]), method="columns")
-    V = tf.one_hot(np.arange(plan.chunk), plan.size, dtype=_tf_variable(v).dtype)
-    args = (model, x, tf.constant(y), _index(model, v), V, not plan.linear, True)
-    start = time.perf_counter()
-    _products(*args)
-    cold = time.perf_counter() - start
-    start = time.perf_counter()
-    _products(*args)
-    warm = time.perf_counter() - start
-    return plan.chunk / warm, max(cold - warm, 0.0)
+    dtype = _tf_variable(v).dtype
+    rows = np.arange(plan.chunk) % plan.size
+    x, y = tf.constant(x), tf.constant(y)
+    if not shared:
+        V = tf.one_hot(rows, plan.size, dtype=dtype)
+        args = (model, x, y, _index(model, v), V, not plan.linear, True)
+        return _timed_rows(lambda: [t.numpy() for t in _products(*args)], plan.chunk)
+    group = [j for j, w in enumerate(model.trainable_weights) if w.shape == v.shape]
+    if own:
+        group = [_index(model, v)]
+    slices = weight_slices(model, group)
+    where = slices[group.index(_index(model, v))]
+    full = np.zeros((plan.chunk, slices[-1].stop))
+    full[np.arange(plan.chunk), where.start + rows] = 1.0
+    V = tf.constant(full, dtype)
+    return _timed_rows(
+        lambda: [
+            t.numpy()
+            for t in block_products(model, x, y, V, weights=group, hessian=not plan.linear)
+        ],
+        plan.chunk,
+    )
 
 
 def _rows(model, batch, method):
-    """(product rows, tensors that need a trace) of all-tensor norms by ``method``."""
-    rows = traced = 0
+    """(rows on shared programs, rows on own programs, programs traced) of all-tensor norms.
+
+    Every tensor's products run through the program of its shape and ``hessian`` flag (curved
+    tensors and piecewise-linear ones of at most ``SMALL_LINEAR`` entries: H and G; larger
+    piecewise-linear ones: G alone), one trace per pair, except the exact columns of a tensor
+    of more than ``OWN_PROGRAM`` entries, which run a program of their own.
+    """
+    shared = own = 0
+    programs = set()
     for v in model.trainable_weights:
         plan = plan_tensor(model, v, batch, method=method, sketch=SKETCH, probes=PROBES)
+        if plan.method in ("columns", "columns-linear") and plan.size > OWN_PROGRAM:
+            own += plan.size
+            programs.add(v.path)
+            continue
         if plan.method in ("columns", "columns-linear"):
-            rows, traced = rows + plan.size, traced + 1
+            shared += plan.size
         elif plan.method == "hutchpp":
-            rows += SKETCH + min(2 * SKETCH, plan.size) + PROBES
-            traced += 1
-    return rows, traced
+            shared += SKETCH + min(2 * SKETCH, plan.size) + PROBES
+        else:
+            continue
+        programs.add((tuple(v.shape), not plan.linear or plan.size <= SMALL_LINEAR))
+    return shared, own, len(programs)
 
 
 def _intervals(n):
@@ -212,11 +264,18 @@ def speed(batch=1024, quick=False, exact_limit=120.0):
         print(f"{quantity:>22} {route:>8} exact={exact!s:5} {seconds:9.2f} s ({kind}) "
               f"{result} load {rows[-1]['load']} {note}", flush=True)  # fmt: skip
 
+    old_rate, old_trace = _rate(model, x, y, "block1_conv1", shared=False)
     rate, trace = _rate(model, x, y, "block1_conv1")
-    row("rows_per_second", "columns", True, 1 / rate, "measured", 1, rate,
-        note=f"block1_conv1 kernel, one warm chunk; trace {trace:.1f} s")  # fmt: skip
-    n_exact, t_exact = _rows(model, batch, "auto")
-    predicted = n_exact / rate + t_exact * trace
+    row("rows_per_second", "per-tensor", True, 1 / old_rate, "measured", 1, old_rate,
+        note=f"block1_conv1 kernel, per-tensor program; trace {old_trace:.1f} s")  # fmt: skip
+    row("rows_per_second", "shared", True, 1 / rate, "measured", 1, rate,
+        note=f"block1_conv1 kernel, program shared by its shape; trace {trace:.1f} s; "
+             f"rate {rate / old_rate:.2f}x, trace {trace / max(old_trace, 1e-9):.2f}x the "
+             "per-tensor program's, same process")  # fmt: skip
+    shared, own, t_exact = _rows(model, batch, "auto")
+    n_exact = shared + own
+    # own programs run as the per-tensor one did; every trace is counted at the larger time
+    predicted = shared / rate + own / old_rate + t_exact * max(trace, old_trace)
     if predicted <= exact_limit and not quick:
         start = time.perf_counter()
         norms = all_tensor_norms(model, x, y)
@@ -224,16 +283,19 @@ def speed(batch=1024, quick=False, exact_limit=120.0):
             n_exact, rate, _intervals(norms["block1_conv1/kernel"]))  # fmt: skip
     else:
         row("exact_all_tensors", "auto", True, predicted, "prediction", n_exact, rate,
-            note=f"{n_exact} rows at the measured rate + {t_exact} traces")  # fmt: skip
+            note=f"{shared} rows at the shared rate, {own} at the per-tensor rate, "
+                 f"{t_exact} traces")  # fmt: skip
     start = time.perf_counter()
     one = hessian_norms(model, "block1_conv1", x, y, method="hutchpp", sketch=SKETCH,
                         probes=PROBES)  # fmt: skip
     row("hutchpp_block1_conv1", one.method, False, time.perf_counter() - start, "measured",
-        SKETCH + 2 * SKETCH + PROBES, None, _intervals(one), "trace shared")  # fmt: skip
-    n_est, t_est = _rows(model, batch, "hutchpp")
+        SKETCH + 2 * SKETCH + PROBES, None, _intervals(one), "program already traced")  # fmt: skip
+    n_est, own_est, t_est = _rows(model, batch, "hutchpp")
+    assert own_est == 0  # Hutch++ runs every tensor on its shape's program
     if quick:
-        row("hutchpp_all_tensors", "hutchpp", False, n_est / rate + t_est * trace,
-            "prediction", n_est, rate, note=f"{n_est} rows + {t_est} traces")  # fmt: skip
+        row("hutchpp_all_tensors", "hutchpp", False, n_est / rate + t_est * max(trace, old_trace),
+            "prediction", n_est, rate,
+            note=f"{n_est} rows at the shared rate + {t_est} shared traces")  # fmt: skip
     else:
         start = time.perf_counter()
         norms = all_tensor_norms(model, x, y, method="hutchpp", sketch=SKETCH, probes=PROBES)

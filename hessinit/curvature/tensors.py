@@ -44,8 +44,12 @@ their memory:
   the Student-t interval of :mod:`hessinit.curvature.hutchinson`; probes are added until each of
   H's and G's 95% intervals is within a stated relative half-width (or a probe budget ends).
 
-Imports: numpy, TensorFlow, Keras, :mod:`hessinit.nn` and :mod:`hessinit.curvature` (kronecker,
-hutchinson).
+The products of ``"columns"``, ``"columns-linear"``, ``"hutchpp"`` and ``"hutchinson"`` run
+through :func:`hessinit.curvature.block_products.block_products`, one compiled program for all
+of a model's tensors of one shape, so a network's norms pay one trace per shape, not per tensor.
+
+Imports: numpy, TensorFlow, Keras, :mod:`hessinit.nn` and :mod:`hessinit.curvature` (graph,
+block_products, hutchinson, inputs, kronecker).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ import tensorflow as tf
 
 from ..nn.activations import activation_name, is_piecewise_linear
 from ..nn.losses import cross_entropy, softmax_curvature_times
+from .block_products import block_products, weight_slices
 from .graph import (
     TRAINING,
     call_operation,
@@ -103,6 +108,12 @@ _LINEAR_PASS = (
     keras.layers.ReLU,
     keras.layers.ZeroPadding2D,
 )
+
+#: Piecewise-linear tensors up to this size run the curved tensors' program (one trace).
+SMALL_LINEAR = 256
+
+#: Tensors whose exact columns have more rows than this run a program of their own.
+OWN_PROGRAM = 256
 
 #: The methods :func:`tensor_hessian_norms` accepts.
 METHODS = ("auto", "columns", "hutchinson", "hutchpp")
@@ -334,7 +345,9 @@ def _products(model, x, y, index, V, curvature, training=TRAINING):
     """(H v, G v) for the rows v of V (c, P), each flattened; H v is zeros if not ``curvature``.
 
     H v by forward-over-backward, G v = J^T Lambda (J v) / B by one JVP and one VJP, the rows
-    in a ``tf.map_fn`` loop with all of them in flight (``tf.vectorized_map`` runs a little
+    in a ``tf.map_fn`` loop with all of them in flight. The per-tensor program the norms used
+    before :mod:`hessinit.curvature.block_products` (kept for benchmarks that compare the two;
+    traced once per tensor). ``tf.vectorized_map`` runs a little
     faster on tiny batches but traces two to three times slower). Traced once per model,
     variable and shapes (callers keep V at a fixed number of rows), never with relaxed shapes.
     ``index``: the variable's position in ``model.trainable_weights`` (a Python int, part of
@@ -376,7 +389,8 @@ class TensorPlan:
         size: P, the number of entries of the tensor.
         linear: whether the logits are piecewise linear in the tensor (R = 0 exactly).
         products: the number of matrix-vector products the exact method needs (P or 2P).
-        chunk: how many products run at once (in flight together), from the memory budget.
+        chunk: how many products run at once (in flight together), from the memory budget;
+            the same for every tensor of a model (tensors of one shape share one trace).
         bytes_per_product: the predicted memory of one product (activations of the batch).
     """
 
@@ -420,7 +434,9 @@ def plan_tensor(
     piecewise linear in the tensor, so R = 0) or 2P; it is chosen when that is at most
     ``max_products``. Products run ``chunk`` at a time,
     ``chunk`` being as many as fit in ``memory`` bytes at the predicted activation memory of one
-    product (at least 1, at most 64).
+    product (at least 1, at most 64), the same for every tensor of the model, so that the
+    tensors of one shape share one compiled program
+    (:func:`~hessinit.curvature.block_products.block_products`).
 
     Args:
         model: a Keras model of :data:`SUPPORTED_LAYERS`.
@@ -468,7 +484,7 @@ def plan_tensor(
     linear = logits_linear_in(model, variable)
     products = size if linear else 2 * size
     per = _activation_bytes(model, batch)
-    chunk = int(max(1, min(64, memory // max(per, 1), size)))
+    chunk = int(max(1, min(64, memory // max(per, 1))))  # one for every tensor: one trace
     if method == "auto" and _is_logits_dense(model, _owner(model, variable)):
         method = "kronecker"
     if method == "auto" and linear and _has_patches(_owner(model, variable)):
@@ -508,21 +524,55 @@ def _index(model, variable):
     raise ValueError(f"{variable.path!r} is not a trainable weight of model {model.name!r}")
 
 
+def _block_rows(model, x, y, variable, plan, V, training):
+    """(H v, G v) on ``variable``'s entries for the rows v of V (n, P_t), float64 numpy.
+
+    The rows run ``plan.chunk`` at a time (the last call padded with zero rows) through
+    :func:`~hessinit.curvature.block_products.block_products` over the model's tensors of
+    ``variable``'s shape, whose one compiled program serves all of them. H v is G v where the
+    logits are piecewise linear (R = 0); such a tensor of at most :data:`SMALL_LINEAR` entries
+    still runs the curved program (H and G; its H rows are dropped), so that its shape needs
+    one trace, not two; a larger one runs the program of G alone, whose rows cost about half.
+    The exact columns of a tensor of more than :data:`OWN_PROGRAM` entries run a program of
+    that tensor alone: a row of the shared program pays for the zero tangents of the other
+    tensors of the shape (on ``block1_conv1`` of :func:`hessinit.nn.small_resnet`, B = 1,024,
+    measured 1.2 times the own program's), which over 512 or more rows outweighs one trace.
+    """
+    index = _index(model, variable)
+    group = [j for j, w in enumerate(model.trainable_weights) if w.shape == variable.shape]
+    if plan.method in ("columns", "columns-linear") and plan.size > OWN_PROGRAM:
+        group = [index]  # its own trace, amortized over its many rows, and no zero tangents
+    slices = weight_slices(model, group)
+    where, total = slices[group.index(index)], slices[-1].stop
+    dtype = _tf_variable(variable).dtype
+    hessian = not plan.linear or plan.size <= SMALL_LINEAR
+    out_h, out_g = [], []
+    for start in range(0, len(V), plan.chunk):
+        part = V[start : start + plan.chunk]
+        full = np.zeros((plan.chunk, total))
+        full[: len(part), where] = part
+        hv, gv = block_products(
+            model,
+            x,
+            y,
+            tf.constant(full, dtype),
+            weights=group,
+            training=training,
+            hessian=hessian,
+        )
+        gv = gv.numpy()[: len(part), where].astype(np.float64)
+        out_g.append(gv)
+        out_h.append(gv if plan.linear else hv.numpy()[: len(part), where].astype(np.float64))
+    return np.concatenate(out_h), np.concatenate(out_g)
+
+
 def _exact(model, x, y, variable, plan, training):
     """HessianNorms of one tensor by its columns (method ``"columns"`` or ``"columns-linear"``)."""
-    index, dtype = _index(model, variable), _tf_variable(variable).dtype
-    curvature = not plan.linear
     sums = np.zeros(4)  # ||H||^2, ||G||^2, ||R||^2, <G, R>
-    for start in range(0, plan.size, plan.chunk):
-        # the last chunk is padded with zero rows (index -1), whose products are zero
-        rows = np.arange(start, start + plan.chunk)
-        V = tf.one_hot(np.where(rows < plan.size, rows, -1), plan.size, dtype=dtype)
-        hv, gv = (
-            t.numpy().astype(np.float64)
-            for t in _products(model, x, y, index, V, curvature, training)
-        )
-        if not curvature:
-            hv = gv
+    step = plan.chunk * max(1, 64 // plan.chunk)
+    for start in range(0, plan.size, step):
+        rows = np.arange(start, min(start + step, plan.size))
+        hv, gv = _block_rows(model, x, y, variable, plan, np.eye(plan.size)[rows], training)
         rv = hv - gv
         sums += [np.sum(hv * hv), np.sum(gv * gv), np.sum(rv * rv), np.sum(gv * rv)]
     hh, gg, rr, gr = sums
@@ -531,19 +581,13 @@ def _exact(model, x, y, variable, plan, training):
 
 def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, level, seed, training):
     """HessianNorms of one tensor from Rademacher probes, with intervals (``"hutchinson"``)."""
-    index, dtype = _index(model, variable), _tf_variable(variable).dtype
     rng = np.random.default_rng(seed)
-    curvature = not plan.linear
     target = probes if probes is not None else max_probes
     samples = np.empty((0, 4))
-    chunk = min(plan.chunk, target)
     while len(samples) < target:
-        m = min(chunk, target - len(samples))
-        V = rng.choice([-1.0, 1.0], size=(chunk, plan.size))
-        out = _products(model, x, y, index, tf.constant(V, dtype), curvature, training)
-        hv, gv = (t.numpy()[:m].astype(np.float64) for t in out)
-        if not curvature:
-            hv = gv
+        m = min(plan.chunk, target - len(samples))
+        V = rng.choice([-1.0, 1.0], size=(plan.chunk, plan.size))[:m]
+        hv, gv = _block_rows(model, x, y, variable, plan, V, training)
         rv = hv - gv
         new = np.stack(
             [np.sum(hv * hv, 1), np.sum(gv * gv, 1), np.sum(rv * rv, 1), np.sum(gv * rv, 1)], 1
@@ -564,24 +608,9 @@ def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, leve
 
 def _hutchpp(model, x, y, variable, plan, sketch, probes, level, seed, training):
     """HessianNorms of one tensor by deflated Hutchinson (``"hutchpp"``), with intervals."""
-    index, dtype = _index(model, variable), _tf_variable(variable).dtype
-    curvature = not plan.linear
 
     def products(V):
-        rows, out_h, out_g = len(V), [], []
-        for start in range(0, rows, plan.chunk):
-            block = np.zeros((plan.chunk, plan.size))
-            part = V[start : start + plan.chunk]
-            block[: len(part)] = part
-            hv, gv = (
-                t.numpy()[: len(part)].astype(np.float64)
-                for t in _products(
-                    model, x, y, index, tf.constant(block, dtype), curvature, training
-                )
-            )
-            out_h.append(gv if not curvature else hv)
-            out_g.append(gv)
-        return np.concatenate(out_h), np.concatenate(out_g)
+        return _block_rows(model, x, y, variable, plan, V, training)
 
     est, gr = deflated_norms(products, plan.size, sketch, probes, level, seed)
     return HessianNorms(est["H"].value, est["G"].value, est["R"].value, gr, "hutchpp", est)
