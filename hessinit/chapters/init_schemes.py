@@ -165,12 +165,117 @@ def fit_schemes(train_data, test_data, inits, widths, activation, seeds, steps, 
     return out
 
 
+def scheme_runs(train_data, inits, widths, activation, seeds, lrs, hessian_batch=256):
+    """The :class:`hessinit.train.heldout.HeldoutRun` of every (init, seed, lr), as fit_schemes.
+
+    Each run starts from the weights :func:`fit_schemes` gives ``fit``: ``mlp(widths,
+    activation, kernel_stds(scheme), seed)`` (normal kernels, zero biases; drawn by
+    :func:`hessinit.train.stacked.initial_weights`, which makes ``mlp``'s draws), and for
+    ``"hessian"`` He's kernels rescaled by :func:`hessinit.init.hessian_init` on the first
+    ``hessian_batch`` training images (solved once per seed and shared by every lr).
+
+    Args:
+        train_data: the training record.
+        inits: initializer names (see :func:`fit_schemes`).
+        widths: hidden layer widths.
+        activation: the hidden activation.
+        seeds: seeds of the kernels and of the mini-batches.
+        lrs: step sizes; one number, or one per init (a dict), or a list tried by every init.
+        hessian_batch: images for the Hessian-based initializer.
+
+    Returns:
+        ``(runs, keys, tables)``: the runs, their ``(init, seed, lr)`` in the same order
+        (init-major, then seed, then lr), and the initializer's per-seed tables (or None).
+
+    Example:
+        >>> from hessinit.data import load
+        >>> runs, keys, _ = scheme_runs(load("mnist-5k", n=16), ["he"], (3,), "relu", [0, 1],
+        ...                             [0.1, 0.3])
+        >>> keys
+        [('he', 0, 0.1), ('he', 0, 0.3), ('he', 1, 0.1), ('he', 1, 0.3)]
+    """
+    from ..train.heldout import HeldoutRun
+
+    shape = train_data.x.shape[1:]
+    x_h, y_h = train_data.x[:hessian_batch], train_data.y[:hessian_batch]
+    runs, keys, tables = [], [], []
+    for init in inits:
+        grid = lrs.get(init) if isinstance(lrs, dict) else lrs
+        grid = [float(grid)] if np.ndim(grid) == 0 else [float(v) for v in grid]
+        scheme = "he" if init == "hessian" else init
+        stds = kernel_stds(scheme, widths, shape, train_data.num_classes)
+        for seed in seeds:
+            weights = None
+            if init == "hessian":
+                model = mlp(shape, train_data.num_classes, widths, activation, stds, seed)
+                result = hessian_init(model, x_h, y_h, target=reference_level(x_h))
+                tables.append(result.table.assign(seed=seed, converged=result.converged,
+                                                  seconds=result.seconds))  # fmt: skip
+                w = model.get_weights()
+                weights = tuple(zip(w[::2], w[1::2], strict=True))
+            for lr in grid:
+                runs.append(HeldoutRun(seed=int(seed), lr=lr, kernel_std=tuple(stds),
+                                       weights=weights))  # fmt: skip
+                keys.append((init, seed, lr))
+    return runs, keys, (pd.concat(tables, ignore_index=True) if tables else None)
+
+
+def fit_scheme_grid(train_data, test_data, inits, widths, activation, seeds, lrs, steps,
+                    batch_size, eval_every, hessian_batch=256):  # fmt: skip
+    """Every (init, seed, lr) of :func:`fit_schemes` trained as one compiled program.
+
+    The runs of :func:`scheme_runs`, trained together by
+    :func:`hessinit.train.heldout.fit_runs` (one stacked SGD step for all; each run equals
+    :func:`fit_schemes`' ``fit`` of it to float32 rounding).
+
+    Args:
+        train_data: the training record.
+        test_data: the held-out record.
+        inits: initializer names (see :func:`fit_schemes`).
+        widths: hidden layer widths.
+        activation: the hidden activation.
+        seeds: seeds of the kernels and of the mini-batches.
+        lrs: step sizes (see :func:`scheme_runs`).
+        steps: SGD steps.
+        batch_size: mini-batch size.
+        eval_every: steps between held-out evaluations.
+        hessian_batch: images for the Hessian-based initializer.
+
+    Returns:
+        ``fit``'s columns (``step``, ``loss``, ``test_loss``, ``test_accuracy``), then
+        ``diverged``, ``init``, ``seed`` and ``lr``; ``attrs["hessian_init"]`` as
+        :func:`fit_schemes`.
+
+    Example:
+        >>> from hessinit.data import load, split
+        >>> train_set, test_set = split(load("mnist-5k", n=24), 8)
+        >>> fits = fit_scheme_grid(train_set, test_set, ["he"], (3,), "relu", [0], [0.1, 0.3],
+        ...                        steps=2, batch_size=4, eval_every=2)
+        >>> fits[["step", "init", "seed", "lr"]].values.tolist()
+        [[0, 'he', 0, 0.1], [2, 'he', 0, 0.1], [0, 'he', 0, 0.3], [2, 'he', 0, 0.3]]
+    """
+    from ..train.heldout import fit_runs
+
+    runs, keys, tables = scheme_runs(train_data, inits, widths, activation, seeds, lrs,
+                                     hessian_batch)  # fmt: skip
+    frame = fit_runs(train_data, test_data, runs, widths=widths, activation=activation,
+                     steps=steps, batch_size=batch_size, eval_every=eval_every)  # fmt: skip
+    which = frame["run"].to_numpy()
+    out = frame[["step", "loss", "test_loss", "test_accuracy", "diverged"]].assign(
+        init=[keys[r][0] for r in which], seed=[keys[r][1] for r in which],
+        lr=[keys[r][2] for r in which],
+    )  # fmt: skip
+    out.attrs = {"hessian_init": tables}
+    return out
+
+
 def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, select_seeds,
                seeds, steps, batch_size, hessian_batch=256):  # fmt: skip
     """Each initializer trained at its own best step size, chosen on a validation split.
 
-    Selection: for every lr in ``lrs``, :func:`fit_schemes` on ``select_seeds`` evaluated on
-    ``val_data``; each initializer's lr is the one :func:`tuned_lrs` picks (the highest mean
+    Selection: every lr in ``lrs`` from every initializer on ``select_seeds``, evaluated on
+    ``val_data``, all trained as one compiled program (:func:`fit_scheme_grid`; each run
+    equals :func:`fit_schemes`' to float32 rounding); each initializer's lr is the one :func:`tuned_lrs` picks (the highest mean
     validation accuracy; ties: the lower mean validation loss). Then :func:`fit_schemes` at
     that lr on ``seeds``, evaluated on ``test_data``. The same seed gives every initializer the
     same mini-batch order and the same normal draws (scaled per scheme; ``"hessian"`` rescales
@@ -213,26 +318,24 @@ def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, 
     if shared:
         raise ValueError(f"selection seeds {shared} are also evaluation seeds")
 
-    def last(frame):
-        out = frame[frame["step"] == frame["step"].max()].reset_index(drop=True)
-        out.attrs = {}  # the initializer's tables are collected separately
-        return out
+    def ends(frame):
+        """The last evaluation of every run: a diverged run's row reads NaN at ``steps``."""
+        end = frame.groupby(["init", "seed", "lr"], sort=False).tail(1).reset_index(drop=True)
+        bad = end["step"] < steps
+        end.loc[bad, ["test_loss", "test_accuracy"]] = np.nan
+        end.loc[bad, "step"] = steps
+        end.attrs = {}
+        return end.drop(columns="diverged")
 
-    def select(lr):
-        return last(fit_schemes(train_data, val_data, inits, widths, activation, select_seeds,
-                                steps, lr, batch_size, steps, hessian_batch))  # fmt: skip
-
-    selection = sweep(select, lr=lrs)
+    selection = ends(fit_scheme_grid(train_data, val_data, inits, widths, activation,
+                                     select_seeds, lrs, steps, batch_size, steps,
+                                     hessian_batch))  # fmt: skip
     best = tuned_lrs(selection).set_index("init")["tuned_lr"]
-    finals, tables = [], []
-    for init in inits:
-        out = fit_schemes(train_data, test_data, [init], widths, activation, seeds, steps,
-                          float(best[init]), batch_size, steps, hessian_batch)  # fmt: skip
-        finals.append(last(out).assign(lr=float(best[init])))
-        if out.attrs.get("hessian_init") is not None:
-            tables.append(out.attrs["hessian_init"])
-    final = pd.concat(finals, ignore_index=True)
-    final.attrs["hessian_init"] = pd.concat(tables, ignore_index=True) if tables else None
+    out = fit_scheme_grid(train_data, test_data, inits, widths, activation, seeds,
+                          {k: float(best[k]) for k in inits}, steps, batch_size, steps,
+                          hessian_batch)  # fmt: skip
+    final = ends(out)
+    final.attrs["hessian_init"] = out.attrs["hessian_init"]
     return selection, final
 
 

@@ -263,3 +263,26 @@ def test_root_words_state_each_activation_and_dropout():
     assert words["c_drop"] == "q = 0.8: 1.6 [1.5, 1.7] (2q = 1.6)"
     assert words["spread_all"] == "1.5 to 4"
     assert len(words) == 3 * len(ACTIVATIONS) + 3
+
+
+def test_tuned_fits_finals_equal_single_fits_at_the_tuned_lr():
+    """The stacked trainer's final runs against train.fit of the same run (via fit_schemes)."""
+    from hessinit.data import load, split
+
+    rest, test_set = split(load("mnist-5k", n=60), 12)
+    train_set, val_set = split(rest, 12, seed=1)
+    inits = ["glorot", "hessian"]
+    sel, fin = init_schemes.tuned_fits(train_set, val_set, test_set, inits, (4,), "relu",
+                                       [0.01, 0.1, 1.0], [100], [0, 1], steps=6, batch_size=8,
+                                       hessian_batch=8)  # fmt: skip
+    for init in inits:
+        part = fin[fin["init"] == init].reset_index(drop=True)
+        lr = float(part["lr"].iloc[0])
+        ref = init_schemes.fit_schemes(train_set, test_set, [init], (4,), "relu", [0, 1], 6, lr,
+                                       8, 6, hessian_batch=8)  # fmt: skip
+        ref = ref[ref["step"] == 6].reset_index(drop=True)
+        np.testing.assert_allclose(part["test_loss"], ref["test_loss"], rtol=1e-4)
+        np.testing.assert_allclose(part["test_accuracy"], ref["test_accuracy"], atol=1 / 12 + 1e-9)
+    pd.testing.assert_frame_equal(fin.attrs["hessian_init"].drop(columns="seconds"),
+                                  ref.attrs["hessian_init"].drop(columns="seconds"),
+                                  check_exact=False, rtol=1e-6)  # fmt: skip
