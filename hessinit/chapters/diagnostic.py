@@ -1,10 +1,11 @@
 """The diagnostic chapter: is the Hessian norm at initialization a useful diagnostic?
 
 In the order the page reads: the candidate diagnostics at initialization
-(:func:`init_diagnostics`), the deviation of the layer norms from a level (:func:`deviation`)
-and claim 4.1 (:func:`diagnostic_rows`). The outcomes, the rank correlations and their gaps are
-shared with the CNN training chapter (:mod:`hessinit.study.analysis`), as is the figure
-(:func:`hessinit.study.figures.plot_diagnostic`).
+(:func:`init_diagnostics`), the training of every initialization at every step size as one
+compiled program (:func:`train_grid`), the deviation of the layer norms from a level
+(:func:`deviation`) and claim 4.1 (:func:`diagnostic_rows`). The outcomes, the rank
+correlations and their gaps are shared with the CNN training chapter
+(:mod:`hessinit.study.analysis`), as is the figure (:func:`hessinit.study.figures.plot_diagnostic`).
 
 Imports: numpy, pandas, the core (:mod:`hessinit.nn`, :mod:`hessinit.curvature`,
 :mod:`hessinit.stepsize`) and the shared study layer (:mod:`hessinit.study.claims`,
@@ -72,6 +73,57 @@ def init_diagnostics(data, inits: dict, seeds, *, hessian_batch=256, widths=(30,
                 "loss0": float(loss), "grad_norm0": grad}  # fmt: skip
 
     return sweep(point, init=list(inits), seed=list(seeds))
+
+
+def train_grid(train, held_out, inits: dict, lrs, seeds, *, steps, batch_size=32,
+               widths=(30, 30)):  # fmt: skip
+    """Every initialization, seed and step size trained as one compiled program, scored held out.
+
+    Run (init, seed, lr) is ``mlp(widths, kernel_std=inits[init], seed=seed)`` trained by plain
+    SGD w <- w - lr grad L_B(w) for ``steps`` steps on mini-batches drawn as
+    :func:`hessinit.train.fit` draws them (``np.random.default_rng(seed)``, one
+    ``integers(0, n, size=batch_size)`` per step: the same rows as
+    :func:`hessinit.study.experiments.sgd_grid`'s, so the step sizes of one (init, seed) are
+    paired), all runs together by :func:`hessinit.train.heldout.fit_runs`. The held-out loss is
+    recorded at step 0 and at ``steps``.
+
+    Args:
+        train: the training record.
+        held_out: the record the loss is evaluated on.
+        inits: label -> ``kernel_std`` of :func:`hessinit.nn.mlp`.
+        lrs: the step sizes.
+        seeds: seeds of the weights and of the draws.
+        steps: SGD steps.
+        batch_size: the mini-batch size.
+        widths: hidden widths.
+
+    Returns:
+        The rows of ``sgd_grid``: ``init, seed, schedule`` (``"lr=<lr>"``), ``lr``, ``step``,
+        ``eval_loss``; a run whose held-out loss is not finite has NaN at ``steps``
+        (diverged).
+
+    Example:
+        >>> from hessinit.data import load, split
+        >>> train, test = split(load("mnist-5k", n=40), 8)
+        >>> frame = train_grid(train, test, {"a": 0.1}, [0.01, 0.1], [0], steps=2, widths=(3,))
+        >>> frame[["schedule", "step"]].values.tolist()
+        [['lr=0.01', 0], ['lr=0.01', 2], ['lr=0.1', 0], ['lr=0.1', 2]]
+    """
+    from ..train.heldout import HeldoutRun, fit_runs
+
+    keys = [(init, seed, float(lr)) for init in inits for seed in seeds for lr in lrs]
+    runs = [HeldoutRun(seed=int(seed), lr=lr, kernel_std=inits[init]) for init, seed, lr in keys]
+    frame = fit_runs(train, held_out, runs, widths=widths, steps=steps, batch_size=batch_size,
+                     eval_every=max(steps, 1))  # fmt: skip
+    rows = []
+    for r, part in frame.groupby("run", sort=True):
+        init, seed, lr = keys[r]
+        for step, loss in zip(part["step"], part["test_loss"], strict=True):
+            bad = not np.isfinite(loss)
+            rows.append({"init": init, "seed": seed, "schedule": f"lr={lr:g}", "lr": lr,
+                         "step": steps if bad else int(step),
+                         "eval_loss": np.nan if bad else float(loss)})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def deviation(diag: pd.DataFrame, fan_ins: dict, level: float) -> pd.Series:

@@ -82,3 +82,24 @@ def test_deviation_and_outcomes():
     out = analysis.outcomes(final, "x", ["x", "y"]).set_index(["init", "seed"])
     assert out.loc[("a", 1), "loss_tuned"] == 0.4  # y is a's tuned step
     assert out.loc[("b", 0), "loss_tuned"] == 0.3  # y diverged once for b: x is tuned
+
+
+def test_train_grid_equals_sgd_grid_run_by_run():
+    """The stacked trainer against the single-run trainer the chapter used (sgd_grid, Keras)."""
+    from hessinit.data import load, split
+    from hessinit.study.experiments import sgd_grid
+
+    train, test = split(load("mnist-5k", n=80), 20)
+    inits = {"dense1 sd=0.1": 0.1, "he": [0.05, 0.3, 0.3]}
+    lrs = [0.01, 0.3, 1e30]  # lr 1e30 overflows: recorded for those runs only
+    mine = diagnostic.train_grid(train, test, inits, lrs, [0, 1], steps=7, batch_size=8,
+                                 widths=(5, 4))  # fmt: skip
+    ref = sgd_grid(train, {f"lr={v:g}": v for v in lrs}, inits, [0, 1], steps=7, batch_size=8,
+                   eval_every=7, held_out=test, widths=(5, 4))  # fmt: skip
+    keys = ["init", "seed", "schedule", "step"]
+    both = ref.merge(mine, on=keys, suffixes=("_ref", ""), validate="one_to_one")
+    assert len(both) == len(ref) == len(mine)
+    a, b = both["eval_loss"].to_numpy(), both["eval_loss_ref"].to_numpy()
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    assert np.isnan(b).any() and not np.isnan(b[both["lr"] < 1]).any()
+    np.testing.assert_allclose(a[~np.isnan(b)], b[~np.isnan(b)], rtol=1e-4)
