@@ -290,9 +290,9 @@ def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, 
     ``val_data``, all trained as one compiled program (:func:`fit_scheme_grid`; each run
     equals :func:`fit_schemes`' to float32 rounding); each initializer's lr is the one
     :func:`tuned_lrs` picks (the highest mean validation accuracy; ties: the lower mean
-    validation loss). Then every initializer at its lr on ``seeds``, as one program, evaluated on ``test_data``. The same seed gives every initializer the
-    same mini-batch order and the same normal draws (scaled per scheme; ``"hessian"`` rescales
-    He's).
+    validation loss). Then every initializer at its lr on ``seeds``, as one program, evaluated
+    on ``test_data``. The same seed gives every initializer the same mini-batch order and the
+    same normal draws (scaled per scheme; ``"hessian"`` rescales He's).
 
     Args:
         train_data: the training record.
