@@ -21,17 +21,59 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..init import hessian_init, kernel_stds, reference_level
+from ..init import DepthGrowth, hessian_init, kernel_stds, reference_level
 from ..nn import mlp
 from ..study.claimdata import ledger_row, root_rows
-from ..study.claims import FAILS, NotReached, claims_table, interval_verdict, verdict
+from ..study.claims import (
+    FAILS,
+    NotReached,
+    Untestable,
+    claims_table,
+    interval_verdict,
+    verdict,
+)
 from ..study.experiments import keys_last
 from ..study.figures import LAYER_COLORS, style
 from ..study.sweep import sweep
 from ..train import fit
 
 
-def stable_roots(images, settings, depths, hidden, batch, seeds, xtol=0.01, num_classes=10):
+class InteriorGrowth(DepthGrowth):
+    """:class:`hessinit.init.DepthGrowth` with the level fitted on the interior layers only.
+
+    A network of D hidden layers has dense layers 1, ..., D + 1; its interior level is the
+    geometric mean of h_l over l = 2, ..., D (the first layer sees raw pixels, the last one
+    feeds the softmax, and both bend the profile whatever c is). The log-growth g(c) is the
+    least-squares slope of the log interior level against the number of dense layers. Every
+    depth needs at least two hidden layers (one interior layer).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
+        >>> g = InteriorGrowth(x, y, "relu", depths=(2, 3), hidden=6, num_classes=3)
+        >>> bool(g(1.0) < g(4.0))
+        True
+    """
+
+    def __init__(self, x, y, activation, depths, hidden, seed=0, dropout=0.0, num_classes=10):
+        if min(depths) < 2:
+            raise ValueError(f"interior layers need at least two hidden layers, got {depths}")
+        super().__init__(x, y, activation, depths, hidden, seed, dropout, num_classes)
+
+    def __call__(self, c: float) -> float:
+        """The log-growth per added layer of the interior level (NaN: a level not finite)."""
+        frame = self.profile(c)
+        self.last_profile = frame
+        inner = frame[(frame["layer"] > 1) & (frame["layer"] < frame["depth"] + 1)]
+        with np.errstate(divide="ignore"):
+            level = inner.assign(log_h=np.log(inner["H_norm"])).groupby("depth")["log_h"].mean()
+        if not np.all(np.isfinite(level.to_numpy())):
+            return float("nan")
+        return float(np.polyfit(level.index.to_numpy(float), level.to_numpy(), 1)[0])
+
+
+def stable_roots(images, settings, depths, hidden, batch, seeds, xtol=0.01, num_classes=10,
+                 interior=False):  # fmt: skip
     """The depth-stable variance factor c* of every setting, found separately for every seed.
 
     For each setting and seed, a :class:`hessinit.init.DepthGrowth` on ``batch`` images drawn
@@ -48,6 +90,8 @@ def stable_roots(images, settings, depths, hidden, batch, seeds, xtol=0.01, num_
         seeds: one root per seed.
         xtol: the root's tolerance in log c.
         num_classes: the output width.
+        interior: fit the level on the interior layers (:class:`InteriorGrowth`; every depth at
+            least 2) instead of all layers.
 
     Returns:
         One row per (setting, seed, depth, layer) of the networks at the root: ``label``,
@@ -63,12 +107,14 @@ def stable_roots(images, settings, depths, hidden, batch, seeds, xtol=0.01, num_
         >>> bool(out["bracketed"].all()), sorted(set(out["depth"]))
         (True, [1, 2])
     """
-    from ..init import DepthGrowth, depth_stable_variance
+    from ..init import depth_stable_variance
+
+    kind = InteriorGrowth if interior else DepthGrowth
 
     def solve(setting, seed):
         label, activation, rate, guess = setting
         idx = np.random.default_rng(seed).choice(len(images.y), batch, replace=False)
-        growth = DepthGrowth(images.x[idx], images.y[idx], activation, depths, hidden, seed,
+        growth = kind(images.x[idx], images.y[idx], activation, depths, hidden, seed,
                              rate, num_classes)  # fmt: skip
         root = depth_stable_variance(growth, guess, xtol=xtol)
         head = {"label": label, "activation": activation, "dropout": rate, "c_star": root.c,
@@ -165,16 +211,88 @@ def fit_schemes(train_data, test_data, inits, widths, activation, seeds, steps, 
     return out
 
 
+def fit_scheme_grid(train_data, test_data, inits, widths, activation, seeds, lrs, steps,
+                    batch_size, eval_every, hessian_batch=256):  # fmt: skip
+    """Every (init, seed, lr) of :func:`fit_schemes` trained as one compiled program.
+
+    Each run starts from the weights :func:`fit_schemes` gives ``fit`` (``mlp``'s normal
+    kernels, drawn by :func:`hessinit.train.stacked.initial_weights`; for ``"hessian"`` He's
+    rescaled by :func:`hessinit.init.hessian_init`, solved once per seed), and all train together
+    by :func:`hessinit.train.heldout.fit_runs`: one stacked SGD step, each run equal to
+    :func:`fit_schemes`' ``fit`` of it to float32 rounding.
+
+    Args:
+        train_data: the training record.
+        test_data: the held-out record.
+        inits: initializer names (see :func:`fit_schemes`).
+        widths: hidden layer widths.
+        activation: the hidden activation.
+        seeds: seeds of the kernels and of the mini-batches.
+        lrs: one step size, a list tried by every init, or init -> step size (a dict).
+        steps: SGD steps.
+        batch_size: mini-batch size.
+        eval_every: steps between held-out evaluations.
+        hessian_batch: images for the Hessian-based initializer.
+
+    Returns:
+        ``fit``'s columns (``step``, ``loss``, ``test_loss``, ``test_accuracy``), then
+        ``diverged``, ``init``, ``seed`` and ``lr``; ``attrs["hessian_init"]`` as
+        :func:`fit_schemes`.
+
+    Example:
+        >>> from hessinit.data import load, split
+        >>> train_set, test_set = split(load("mnist-5k", n=24), 8)
+        >>> fits = fit_scheme_grid(train_set, test_set, ["he"], (3,), "relu", [0], [0.1, 0.3],
+        ...                        steps=2, batch_size=4, eval_every=2)
+        >>> fits[["step", "init", "seed", "lr"]].values.tolist()
+        [[0, 'he', 0, 0.1], [2, 'he', 0, 0.1], [0, 'he', 0, 0.3], [2, 'he', 0, 0.3]]
+    """
+    from ..train.heldout import HeldoutRun, fit_runs
+
+    shape = train_data.x.shape[1:]
+    x_h, y_h = train_data.x[:hessian_batch], train_data.y[:hessian_batch]
+    runs, keys, tables = [], [], []
+    for init in inits:
+        grid = lrs.get(init) if isinstance(lrs, dict) else lrs
+        grid = [float(grid)] if np.ndim(grid) == 0 else [float(v) for v in grid]
+        scheme = "he" if init == "hessian" else init
+        stds = kernel_stds(scheme, widths, shape, train_data.num_classes)
+        for seed in seeds:
+            weights = None
+            if init == "hessian":
+                model = mlp(shape, train_data.num_classes, widths, activation, stds, seed)
+                result = hessian_init(model, x_h, y_h, target=reference_level(x_h))
+                tables.append(result.table.assign(seed=seed, converged=result.converged,
+                                                  seconds=result.seconds))  # fmt: skip
+                w = model.get_weights()
+                weights = tuple(zip(w[::2], w[1::2], strict=True))
+            for lr in grid:
+                runs.append(HeldoutRun(seed=int(seed), lr=lr, kernel_std=tuple(stds),
+                                       weights=weights))  # fmt: skip
+                keys.append((init, seed, lr))
+    tables = pd.concat(tables, ignore_index=True) if tables else None
+    frame = fit_runs(train_data, test_data, runs, widths=widths, activation=activation,
+                     steps=steps, batch_size=batch_size, eval_every=eval_every)  # fmt: skip
+    which = frame["run"].to_numpy()
+    out = frame[["step", "loss", "test_loss", "test_accuracy", "diverged"]].assign(
+        init=[keys[r][0] for r in which], seed=[keys[r][1] for r in which],
+        lr=[keys[r][2] for r in which],
+    )  # fmt: skip
+    out.attrs = {"hessian_init": tables}
+    return out
+
+
 def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, select_seeds,
                seeds, steps, batch_size, hessian_batch=256):  # fmt: skip
     """Each initializer trained at its own best step size, chosen on a validation split.
 
-    Selection: for every lr in ``lrs``, :func:`fit_schemes` on ``select_seeds`` evaluated on
-    ``val_data``; each initializer's lr is the one :func:`tuned_lrs` picks (the highest mean
-    validation accuracy; ties: the lower mean validation loss). Then :func:`fit_schemes` at
-    that lr on ``seeds``, evaluated on ``test_data``. The same seed gives every initializer the
-    same mini-batch order and the same normal draws (scaled per scheme; ``"hessian"`` rescales
-    He's).
+    Selection: every lr in ``lrs`` from every initializer on ``select_seeds``, evaluated on
+    ``val_data``, all trained as one compiled program (:func:`fit_scheme_grid`; each run
+    equals :func:`fit_schemes`' to float32 rounding); each initializer's lr is the one
+    :func:`tuned_lrs` picks (the highest mean validation accuracy; ties: the lower mean
+    validation loss). Then every initializer at its lr on ``seeds``, as one program, evaluated
+    on ``test_data``. The same seed gives every initializer the same mini-batch order and the
+    same normal draws (scaled per scheme; ``"hessian"`` rescales He's).
 
     Args:
         train_data: the training record.
@@ -213,26 +331,24 @@ def tuned_fits(train_data, val_data, test_data, inits, widths, activation, lrs, 
     if shared:
         raise ValueError(f"selection seeds {shared} are also evaluation seeds")
 
-    def last(frame):
-        out = frame[frame["step"] == frame["step"].max()].reset_index(drop=True)
-        out.attrs = {}  # the initializer's tables are collected separately
-        return out
+    def ends(frame):
+        """The last evaluation of every run: a diverged run's row reads NaN at ``steps``."""
+        end = frame.groupby(["init", "seed", "lr"], sort=False).tail(1).reset_index(drop=True)
+        bad = end["step"] < steps
+        end.loc[bad, ["test_loss", "test_accuracy"]] = np.nan
+        end.loc[bad, "step"] = steps
+        end.attrs = {}
+        return end.drop(columns="diverged")
 
-    def select(lr):
-        return last(fit_schemes(train_data, val_data, inits, widths, activation, select_seeds,
-                                steps, lr, batch_size, steps, hessian_batch))  # fmt: skip
-
-    selection = sweep(select, lr=lrs)
+    selection = ends(fit_scheme_grid(train_data, val_data, inits, widths, activation,
+                                     select_seeds, lrs, steps, batch_size, steps,
+                                     hessian_batch))  # fmt: skip
     best = tuned_lrs(selection).set_index("init")["tuned_lr"]
-    finals, tables = [], []
-    for init in inits:
-        out = fit_schemes(train_data, test_data, [init], widths, activation, seeds, steps,
-                          float(best[init]), batch_size, steps, hessian_batch)  # fmt: skip
-        finals.append(last(out).assign(lr=float(best[init])))
-        if out.attrs.get("hessian_init") is not None:
-            tables.append(out.attrs["hessian_init"])
-    final = pd.concat(finals, ignore_index=True)
-    final.attrs["hessian_init"] = pd.concat(tables, ignore_index=True) if tables else None
+    out = fit_scheme_grid(train_data, test_data, inits, widths, activation, seeds,
+                          {k: float(best[k]) for k in inits}, steps, batch_size, steps,
+                          hessian_batch)  # fmt: skip
+    final = ends(out)
+    final.attrs["hessian_init"] = out.attrs["hessian_init"]
     return selection, final
 
 
@@ -315,6 +431,40 @@ def paired_differences(final: pd.DataFrame, challenger: str = "hessian",
 
 
 #: The abstract's words claim 2.2 rests on (ACML 2021).
+def interior_spread(roots: pd.DataFrame) -> pd.DataFrame:
+    """Per setting, the within-network spread of the interior layers' levels at c*.
+
+    For each seed with a root, in its deepest network (D hidden layers) at its c*, the spread is
+    max_l h_l / min_l h_l over the interior layers l = 2, ..., D; the summary is the geometric
+    mean over seeds and the largest seed's value.
+
+    Args:
+        roots: rows of :func:`stable_roots`.
+
+    Returns:
+        One row per ``label`` (in order): ``spread_interior`` (geometric mean over seeds) and
+        ``spread_interior_max``; NaN without a root or without two interior layers.
+
+    Example:
+        >>> roots = pd.DataFrame({"label": "a", "seed": [0] * 4 + [1] * 4, "depth": 3,
+        ...     "layer": [1, 2, 3, 4] * 2, "H_norm": [9, 1, 4, 9, 9, 2, 2, 9]})
+        >>> interior_spread(roots).round(3).values.tolist()
+        [['a', 2.0, 4.0]]
+    """
+    rows = []
+    for label, part in roots.groupby("label", sort=False):
+        good = part.dropna(subset=["H_norm"])
+        deep = good[good["depth"] == good["depth"].max()]
+        inner = deep[(deep["layer"] > 1) & (deep["layer"] < deep["depth"] + 1)]
+        per_seed = inner.groupby("seed")["H_norm"].agg(lambda h: h.max() / h.min())
+        per_seed = per_seed[inner.groupby("seed").size() >= 2]
+        ok = len(per_seed) > 0
+        rows.append({"label": label,
+                     "spread_interior": float(np.exp(np.log(per_seed).mean())) if ok else np.nan,
+                     "spread_interior_max": float(per_seed.max()) if ok else np.nan})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def init_root_rows(
     summary: pd.DataFrame,
     *,
@@ -322,12 +472,18 @@ def init_root_rows(
     xtol: float,
     max_ratio: float,
     setting: str,
+    spread: pd.DataFrame | None = None,
+    max_spread: float | None = None,
     page: str = "init_schemes",
 ) -> pd.DataFrame:
     """Claim 2.1, one row per setting: the depth-stable c* recovers the classical variance.
 
     The rule of :func:`hessinit.study.claimdata.root_rows` (shared with the CNN chapter's
-    claim 5.3) on the MLP roots.
+    claim 5.3) on the MLP roots; then, with ``spread`` and ``max_spread``, a setting whose
+    interior layers' levels within one network spread by more than a factor ``max_spread``
+    (geometric mean over seeds, :func:`interior_spread`) reads "not testable with this
+    estimator": the layers sit at no common level, so a level held constant across depth says
+    nothing about the layers, and more seeds cannot change that.
 
     Args:
         summary: rows of :func:`hessinit.study.analysis.root_summary`.
@@ -336,21 +492,43 @@ def init_root_rows(
         xtol: the root-finding tolerance in log c.
         max_ratio: the widest interval (high / low) that can decide.
         setting: the networks, with the label appended.
+        spread: rows of :func:`interior_spread` (default: the spread is not checked).
+        max_spread: the largest within-network spread (max / min of the interior h_l) at which
+            one level describes the layers.
         page: the chapter.
 
     Returns:
         The claims rows, claim ``"2.1"``.
 
     Example:
-        >>> summary = pd.DataFrame({"label": ["relu"], "c": [2.0], "low": [1.95],
-        ...     "high": [2.05], "seeds": [4], "c_lo": 0.5, "c_hi": 8.0})
-        >>> classic = {"relu": (2.0, "He, c = 2", "paper abstract")}
-        >>> init_root_rows(summary, classic=classic, xtol=0.01, max_ratio=1.5,
-        ...                setting="s")[["claim", "verdict"]].values.tolist()
-        [['2.1', 'holds']]
+        >>> summary = pd.DataFrame({"label": ["relu", "sigmoid"], "c": [2.0, 3.0],
+        ...     "low": [1.95, 2.9], "high": [2.05, 3.1], "seeds": [4, 4], "c_lo": 0.5,
+        ...     "c_hi": 8.0})
+        >>> classic = {"relu": (2.0, "He, c = 2", "paper abstract"),
+        ...            "sigmoid": (3.0, "c = 3", "this book's formalization")}
+        >>> spread = pd.DataFrame({"label": ["relu", "sigmoid"], "spread_interior": [1.5, 165.0],
+        ...                        "spread_interior_max": [2.0, 300.0]})
+        >>> rows = init_root_rows(summary, classic=classic, xtol=0.01, max_ratio=1.5,
+        ...                       setting="s", spread=spread, max_spread=10)
+        >>> [v[:32] for v in rows["verdict"]]
+        ['holds', 'not testable with this estimator']
     """
-    return root_rows("2.1", summary, classic=classic, xtol=xtol, max_ratio=max_ratio,
+    rows = root_rows("2.1", summary, classic=classic, xtol=xtol, max_ratio=max_ratio,
                      setting=setting, page=page)  # fmt: skip
+    if spread is None or max_spread is None:
+        return rows
+    by = spread.set_index("label")["spread_interior"]
+    rows = rows.copy()
+    for i, label in enumerate(summary["label"]):
+        rows.loc[i, "rule"] += (f"; not testable where the interior layers' levels within one "
+                                f"network spread by more than x{max_spread:g}")  # fmt: skip
+        x = by.get(label, np.nan)
+        if np.isfinite(x) and x > max_spread:
+            rows.loc[i, "verdict"] = verdict(Untestable(
+                f"the interior layers' levels within one network at c* spread by x{x:.3g} "
+                f"(geometric mean over seeds), above x{max_spread:g}: no common level"
+            ))  # fmt: skip
+    return rows
 
 
 def init_improves_rows(

@@ -82,3 +82,54 @@ def test_deviation_and_outcomes():
     out = analysis.outcomes(final, "x", ["x", "y"]).set_index(["init", "seed"])
     assert out.loc[("a", 1), "loss_tuned"] == 0.4  # y is a's tuned step
     assert out.loc[("b", 0), "loss_tuned"] == 0.3  # y diverged once for b: x is tuned
+
+
+def test_train_grid_equals_sgd_grid_run_by_run():
+    """The stacked trainer against the single-run trainer the chapter used (sgd_grid, Keras)."""
+    from hessinit.data import load, split
+    from hessinit.study.experiments import sgd_grid
+
+    train, test = split(load("mnist-5k", n=80), 20)
+    inits = {"dense1 sd=0.1": 0.1, "he": [0.05, 0.3, 0.3]}
+    lrs = [0.01, 0.3, 1e30]  # lr 1e30 overflows: recorded for those runs only
+    mine = diagnostic.train_grid(train, test, inits, lrs, [0, 1], steps=7, batch_size=8,
+                                 widths=(5, 4))  # fmt: skip
+    ref = sgd_grid(train, {f"lr={v:g}": v for v in lrs}, inits, [0, 1], steps=7, batch_size=8,
+                   eval_every=7, held_out=test, widths=(5, 4))  # fmt: skip
+    keys = ["init", "seed", "schedule", "step"]
+    both = ref.merge(mine, on=keys, suffixes=("_ref", ""), validate="one_to_one")
+    assert len(both) == len(ref) == len(mine)
+    a, b = both["eval_loss"].to_numpy(), both["eval_loss_ref"].to_numpy()
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    assert np.isnan(b).any() and not np.isnan(b[both["lr"] < 1]).any()
+    np.testing.assert_allclose(a[~np.isnan(b)], b[~np.isnan(b)], rtol=1e-4)
+
+
+def test_tuned_rows_flip_to_not_tested_at_a_grid_edge():
+    corr = pd.concat([_corr(0.6, 0.9, 0.8), _corr(-0.2, 0.3, 0.05).assign(outcome="z")])
+    gaps = pd.concat([_gaps(0.1, 0.3), _gaps(-0.4, -0.1).assign(outcome="z")], ignore_index=True)
+    rows = diagnostic.diagnostic_rows(corr, gaps, threshold=0.5, setting="s", outcome="y")
+    assert rows["verdict"].tolist() == ["holds", "holds"]  # outcome z is not judged here
+    rows = diagnostic.diagnostic_rows(corr, gaps, threshold=0.5, setting="s", outcome="z")
+    assert rows["verdict"].tolist() == ["does not hold", "does not hold"]
+    edge = "lr grid edge (0.1 to 1) for he (1, the largest)"
+    rows = diagnostic.diagnostic_rows(corr, gaps, threshold=0.5, setting="s", outcome="y",
+                                      edge=edge)  # fmt: skip
+    assert set(rows["verdict"]) == {f"not tested: {edge}"}
+
+
+def test_selected_outcomes_tune_on_the_selection_seeds_only():
+    # selection says lr 0.1 for "a" (interior of 0.01, 0.1, 1); the evaluation runs would pick 1
+    sel = pd.DataFrame({"init": "a", "seed": [7] * 3 + [8] * 3, "lr": [0.01, 0.1, 1.0] * 2,
+                        "final_loss": [0.9, 0.2, 0.5, 0.8, 0.3, np.nan]})  # fmt: skip
+    fin = pd.DataFrame({"init": "a", "seed": [0] * 3 + [1] * 3, "lr": [0.01, 0.1, 1.0] * 2,
+                        "final_loss": [1.0, 0.4, 0.1, 1.1, 0.5, 0.2]})  # fmt: skip
+    out, tuned = diagnostic.selected_outcomes(sel, fin, 0.01)
+    assert out["tuned_lr"].tolist() == [0.1, 0.1] and out["loss_tuned"].tolist() == [0.4, 0.5]
+    assert out["loss_fixed"].tolist() == [1.0, 1.1] and bool(tuned["interior"][0])
+    assert diagnostic.edge_words(tuned) == ""
+    # the selection's best at the top of the grid: an edge, named
+    out, tuned = diagnostic.selected_outcomes(sel.assign(final_loss=[0.9, 0.5, 0.2] * 2), fin, 0.01)
+    assert diagnostic.edge_words(tuned) == "lr grid edge (0.01 to 1) for a (1, the largest)"
+    with pytest.raises(ValueError, match="also evaluation seeds"):
+        diagnostic.selected_outcomes(sel.assign(seed=0), fin, 0.01)

@@ -263,3 +263,69 @@ def test_root_words_state_each_activation_and_dropout():
     assert words["c_drop"] == "q = 0.8: 1.6 [1.5, 1.7] (2q = 1.6)"
     assert words["spread_all"] == "1.5 to 4"
     assert len(words) == 3 * len(ACTIVATIONS) + 3
+
+
+def test_tuned_fits_finals_equal_single_fits_at_the_tuned_lr():
+    """The stacked trainer's final runs against train.fit of the same run (via fit_schemes)."""
+    from hessinit.data import load, split
+
+    rest, test_set = split(load("mnist-5k", n=60), 12)
+    train_set, val_set = split(rest, 12, seed=1)
+    inits = ["glorot", "hessian"]
+    sel, fin = init_schemes.tuned_fits(train_set, val_set, test_set, inits, (4,), "relu",
+                                       [0.01, 0.1, 1.0], [100], [0, 1], steps=6, batch_size=8,
+                                       hessian_batch=8)  # fmt: skip
+    for init in inits:
+        part = fin[fin["init"] == init].reset_index(drop=True)
+        lr = float(part["lr"].iloc[0])
+        ref = init_schemes.fit_schemes(train_set, test_set, [init], (4,), "relu", [0, 1], 6, lr,
+                                       8, 6, hessian_batch=8)  # fmt: skip
+        ref = ref[ref["step"] == 6].reset_index(drop=True)
+        np.testing.assert_allclose(part["test_loss"], ref["test_loss"], rtol=1e-4)
+        np.testing.assert_allclose(part["test_accuracy"], ref["test_accuracy"], atol=1 / 12 + 1e-9)
+    pd.testing.assert_frame_equal(fin.attrs["hessian_init"].drop(columns="seconds"),
+                                  ref.attrs["hessian_init"].drop(columns="seconds"),
+                                  check_exact=False, rtol=1e-6)  # fmt: skip
+
+
+def _roots(h_interior):
+    """A synthetic stable_roots frame: two seeds, deepest network 3 hidden layers (4 dense)."""
+    rows = []
+    for seed in (0, 1):
+        for layer, h in zip([1, 2, 3, 4], [50.0, *h_interior, 0.01], strict=True):
+            rows.append({"label": "a", "seed": seed, "depth": 3, "layer": layer, "H_norm": h})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("interior", "expected"),
+    [((1.0, 3.0), "holds"), ((1.0, 30.0), "not testable with this estimator")],
+)
+def test_root_rows_flip_to_not_testable_above_the_spread_bound(interior, expected):
+    spread = init_schemes.interior_spread(_roots(interior))
+    # the end layers (50 and 0.01) do not enter: the interior spread is max / min of layers 2, 3
+    assert spread["spread_interior"][0] == pytest.approx(interior[1] / interior[0])
+    summary = pd.DataFrame({"label": ["a"], "c": [2.0], "low": [1.95], "high": [2.05],
+                            "seeds": [2], "c_lo": 0.5, "c_hi": 8.0})  # fmt: skip
+    classic = {"a": (2.0, "He, c = 2", "paper abstract")}
+    rows = init_schemes.init_root_rows(summary, classic=classic, xtol=0.01, max_ratio=1.5,
+                                       setting="s", spread=spread, max_spread=10.0)  # fmt: skip
+    assert rows["verdict"][0].startswith(expected)
+    assert "more than x10" in rows["rule"][0]
+
+
+def test_interior_growth_fits_the_interior_level_only():
+    """Against an independent slope of the interior layers' mean log h over depth."""
+    rng = np.random.default_rng(1)
+    x, y = rng.random((12, 3, 3), np.float32), rng.integers(0, 3, 12)
+    g = init_schemes.InteriorGrowth(x, y, "tanh", depths=(2, 3, 4), hidden=5, num_classes=3)
+    value = g(1.5)
+    prof = g.last_profile
+    inner = prof[(prof["layer"] > 1) & (prof["layer"] <= prof["depth"])]
+    level = np.log(inner["H_norm"]).groupby(inner["depth"]).mean()
+    d = level.index.to_numpy(float)
+    slope = np.sum((d - d.mean()) * (level - level.mean())) / np.sum((d - d.mean()) ** 2)
+    assert value == pytest.approx(slope, rel=1e-9)
+    assert set(inner.groupby("depth").size()) == {1, 2, 3}
+    with pytest.raises(ValueError, match="interior"):
+        init_schemes.InteriorGrowth(x, y, "tanh", depths=(1, 2), hidden=5, num_classes=3)
