@@ -42,12 +42,13 @@ import pandas as pd
 
 from .. import init
 from ..curvature.tensors import layer_tensor_norms, logits_linear_in
-from ..nn import kernel_fans, kernel_layers, mean_loss
-from ..stepsize import gradient, sgd_steps
+from ..nn import kernel_fans, kernel_layers
+from ..stepsize import gradient
 from ..study import analysis, claims, convnets, stats
 from ..study.claimdata import ledger_row
 from ..study.figures import layer_color, style
 from ..train import run
+from ..train.stacked_cnn import fit_runs
 
 #: The networks of :data:`hessinit.study.convnets.NETWORKS` this page trains (no BatchNorm: the
 #: training steps run in inference mode, where BatchNorm would keep its initial statistics).
@@ -189,9 +190,11 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
     For each network, initialization and seed, the network of
     :func:`hessinit.study.convnets.build` is trained from the same weights on the same mini-batches
     (``steps`` x ``batch_size`` rows drawn with replacement by ``np.random.default_rng(seed)``)
-    at every step size of ``lrs`` (:func:`hessinit.stepsize.sgd_steps`, w <- w - lr g), and the
-    mean cross-entropy on all of ``held_out`` is taken before and after. One network object per
-    architecture takes each setting's weights in turn, so the compiled loop is traced once.
+    at every step size of ``lrs`` (w <- w - lr g in float32), and the mean cross-entropy on all
+    of ``held_out`` is taken before and after. All runs of one network (initializations x
+    seeds x step sizes) train together as compiled programs of grouped convolutions
+    (:func:`hessinit.train.stacked_cnn.fit_runs`); each equals the run of
+    :func:`hessinit.stepsize.sgd_steps` on its own Keras model to float32 rounding.
 
     Args:
         train: the training record.
@@ -229,22 +232,25 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
     x_test, y_test = images(held_out)
     rows = []
     for network in networks:
-        work = convnets.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
         start = convnets.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
+        weights, rates, batches, keys = [], [], [], []
         for seed in seeds:
-            batches = np.random.default_rng(seed).integers(0, len(y_all), (steps, batch_size))
+            drawn = np.random.default_rng(seed).integers(0, len(y_all), (steps, batch_size))
             for scheme in _schemes(start, inits, seed):
-                weights = start.get_weights()
+                initial = start.get_weights()
                 for lr in lrs:
-                    work.set_weights(weights)
-                    before = float(mean_loss(work, x_test, y_test))
-                    sgd_steps(work, x_all, y_all, batches, float(lr))
-                    after = float(mean_loss(work, x_test, y_test))
-                    base = {"network": network, "init": init.scheme_label(scheme), "seed": seed,
-                            "schedule": f"lr={lr:g}", "lr": float(lr)}  # fmt: skip
-                    rows.append({**base, "step": 0, "eval_loss": before})
-                    final = after if math.isfinite(after) else math.nan
-                    rows.append({**base, "step": steps, "eval_loss": final})
+                    weights.append(initial)
+                    rates.append(float(lr))
+                    batches.append(drawn)
+                    keys.append((init.scheme_label(scheme), seed, float(lr)))
+        out = fit_runs(start, weights, rates, np.stack(batches), x_all, y_all, x_test, y_test)
+        for (label, seed, lr), before, after in zip(keys, out["before"], out["after"],
+                                                    strict=True):  # fmt: skip
+            base = {"network": network, "init": label, "seed": seed,
+                    "schedule": f"lr={lr:g}", "lr": lr}  # fmt: skip
+            rows.append({**base, "step": 0, "eval_loss": float(before)})
+            final = float(after) if math.isfinite(after) else math.nan
+            rows.append({**base, "step": steps, "eval_loss": final})
     return pd.DataFrame(rows)
 
 

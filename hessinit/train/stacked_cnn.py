@@ -22,12 +22,10 @@ numbers do not depend on which runs share its program, and a run that diverges (
 stays in its own channels.
 
 The step is one ``tf.function`` that runs all steps of a call in a ``tf.while_loop``, traced
-once per :class:`ConvStack`, number of runs and batch size. It is a TensorFlow graph, not XLA:
-on CPU, XLA's convolutions were about 20x slower than TensorFlow's oneDNN kernels (measured on
-2 busy cores, the small tanh CNN, R = 12, batch 32: 58 ms per run-step with XLA against 2.4
-ms as a graph of the runs unrolled one by one). Grouped convolutions beat the unrolled graph:
-3.3 against 9.4 ms per run-step of the two convolutions and their gradients, R = 12, in one
-process on the same busy machine.
+once per :class:`ConvStack`, number of runs, steps per call and batch size. It is a TensorFlow
+graph, not XLA: on CPU, XLA's convolutions were about 20x slower than TensorFlow's oneDNN
+kernels (2 busy cores, the small tanh CNN, R = 12, batch 32: 58 ms per run-step with XLA
+against 2.4 ms as a graph of the runs unrolled one by one).
 
 Supported layers (those of :func:`hessinit.nn.small_cnn` and :func:`hessinit.nn.small_resnet`
 without BatchNorm): ``InputLayer``, ``Conv2D`` (channels last, ``groups=1``), ``MaxPooling2D``,
@@ -112,8 +110,8 @@ class ConvStack:
             self.ops.append((kind, layer, ids, id(layer.output)))
         self.input_id = id(model.inputs[0])
         self.output_id = id(model.outputs[0])
-        self._steps = tf.function(self._steps_graph, reduce_retracing=True)
-        self._losses = tf.function(self._sum_losses, reduce_retracing=True)
+        self._steps = tf.function(self._steps_graph)
+        self._losses = tf.function(self._sum_losses)
 
     # packing --------------------------------------------------------------------------------
     def _kinds(self):
@@ -184,9 +182,8 @@ class ConvStack:
         return [[w[r] for w in per_weight] for r in range(runs)]
 
     # the network ----------------------------------------------------------------------------
-    def _forward(self, packed, x):
+    def _forward(self, packed, x, runs):
         """Logits (R, b, K) of packed weights on packed images x (b, H, W, R C)."""
-        runs = int(packed[-1].shape[0])
         values = {self.input_id: x}
         at = 0
         for kind, layer, ids, out in self.ops:
@@ -241,21 +238,20 @@ class ConvStack:
         Returns:
             A numpy array (R, b, K).
         """
-        return self._forward(packed, self._pack_images(x)).numpy()
+        return self._forward(packed, self._pack_images(x), len(x)).numpy()
 
-    def _run_losses(self, packed, x, y):
+    def _run_losses(self, packed, x, y, runs):
         """Per-sample losses (R, b) of every run on packed images x and labels y (R, b)."""
-        z = self._forward(packed, x)
+        z = self._forward(packed, x, runs)
         true = tf.gather(z, y, axis=-1, batch_dims=2)
         return tf.reduce_logsumexp(z, axis=-1) - true
 
-    def _steps_graph(self, packed, x_all, y_all, idx, lr):
+    def _steps_graph(self, packed, x_all, y_all, idx, lr, runs):
         """SGD steps of all runs over idx (T, R, b); the weights and losses (T, R)."""
         scales = []
-        runs = tf.shape(idx)[1]
         for t, (kind, _) in zip(packed, self._kinds(), strict=True):
             if kind == "conv":  # last axis R c_out
-                scales.append(tf.repeat(lr, tf.shape(t)[-1] // runs))
+                scales.append(tf.repeat(lr, int(t.shape[-1]) // runs))
             else:
                 scales.append(tf.reshape(lr, [-1] + [1] * (t.shape.rank - 1)))
         steps = tf.shape(idx)[0]
@@ -265,7 +261,7 @@ class ConvStack:
             yb = tf.gather(y_all, idx[s])
             with tf.GradientTape() as tape:
                 tape.watch(flat)
-                loss = tf.reduce_mean(self._run_losses(flat, xb, yb), axis=1)  # (R,)
+                loss = tf.reduce_mean(self._run_losses(flat, xb, yb, runs), axis=1)  # (R,)
                 total = tf.reduce_sum(loss)
             grads = tape.gradient(total, flat)
             flat = [v - c * g for v, c, g in zip(flat, scales, grads, strict=True)]
@@ -314,15 +310,14 @@ class ConvStack:
         x = tf.convert_to_tensor(np.asarray(x, np.float32))
         y = tf.convert_to_tensor(np.asarray(y, np.int32))
         lr = tf.constant(np.asarray(lr, np.float32))
-        packed, losses = self._steps(list(packed), x, y, tf.constant(idx), lr)
+        packed, losses = self._steps(list(packed), x, y, tf.constant(idx), lr, idx.shape[1])
         return packed, losses.numpy()
 
-    def _sum_losses(self, packed, x, y):
+    def _sum_losses(self, packed, x, y, runs):
         """Per-run sums of the losses (R,) on the same images x (b, H, W, C) for every run."""
-        runs = int(packed[-1].shape[0])
         xs = tf.tile(x, [1, 1, 1, runs])  # run-major: channel blocks of C, one per run
         ys = tf.tile(y[None], [runs, 1])
-        return tf.reduce_sum(tf.cast(self._run_losses(packed, xs, ys), tf.float64), axis=1)
+        return tf.reduce_sum(tf.cast(self._run_losses(packed, xs, ys, runs), tf.float64), axis=1)
 
     def mean_losses(self, packed, x, y, chunk: int = 100) -> np.ndarray:
         """Each run's mean cross-entropy on the same images (e.g. a held-out set).
@@ -342,8 +337,8 @@ class ConvStack:
         x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
         total = 0.0
         for lo in range(0, len(y), chunk):
-            part = self._losses(packed, tf.constant(x[lo : lo + chunk]),
-                                tf.constant(y[lo : lo + chunk]))  # fmt: skip
+            xb, yb = tf.constant(x[lo : lo + chunk]), tf.constant(y[lo : lo + chunk])
+            part = self._losses(packed, xb, yb, int(packed[-1].shape[0]))
             total = total + part.numpy()
         return np.asarray(total, np.float64) / len(y)
 
