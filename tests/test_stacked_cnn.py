@@ -11,7 +11,7 @@ import pytest
 from hessinit.nn import mean_loss
 from hessinit.stepsize import sgd_steps
 from hessinit.study import convnets
-from hessinit.train.stacked_cnn import ConvStack, fit_runs
+from hessinit.train.stacked_cnn import MODES, ConvStack, fit_runs
 
 SHAPE = (10, 10, 1)
 BUILD = {
@@ -43,11 +43,12 @@ def _keras_run(network, weights, lr, batches, x, y, x_test, y_test):
     return before, losses, float(mean_loss(model, x_test, y_test)), model.get_weights()
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("network", list(BUILD))
-def test_logits_equal_keras(images, network):
+def test_logits_equal_keras(images, network, mode):
     x, _ = images
     models = [_model(network, s, seed) for s, seed in [("he", 0), (2.0, 1), ("lecun", 2)]]
-    stack = ConvStack(models[0])
+    stack = ConvStack(models[0], mode)
     packed = stack.pack([m.get_weights() for m in models])
     xs = np.stack([x[:7], x[7:14], x[14:21]])
     z = stack.logits(packed, xs)
@@ -81,12 +82,13 @@ def test_each_run_equals_its_keras_run(images, network):
         np.testing.assert_allclose(alone["losses"][0], together["losses"][r], rtol=1e-6)
 
 
-def test_weights_after_training_equal_keras(images):
+@pytest.mark.parametrize("mode", MODES)
+def test_weights_after_training_equal_keras(images, mode):
     x, y = images
     network = "resnet"
     weights = [_model(network, s, seed).get_weights() for s, seed in [("he", 3), (0.5, 4)]]
     batches = np.random.default_rng(9).integers(0, 60, (5, 2, 8))
-    stack = ConvStack(_model(network, "he", 0))
+    stack = ConvStack(_model(network, "he", 0), mode)
     packed, _ = stack.sgd_steps(stack.pack(weights), x, y, batches, [0.2, 0.05])
     for r, (mine, lr) in enumerate(zip(stack.unpack(packed), [0.2, 0.05], strict=True)):
         *_, ref = _keras_run(network, weights[r], lr, batches[:, r], x, y, x, y)

@@ -1,7 +1,7 @@
-"""Many runs of one convolutional network as one compiled program: grouped convolutions.
+"""Many runs of one convolutional network as one compiled program, run by run or grouped.
 
 Run r of R has its own weights w_r (its seed and initialization), its own step size lr_r and
-its own mini-batches. The runs' feature maps are stacked on the channel axis, run-major:
+its own mini-batches. The runs' images enter stacked on the channel axis, run-major:
 a map h with C channels per run is held as one tensor (b, H, W, R C) whose channels
 r C .. (r + 1) C - 1 are run r's. A convolution of every run is then one grouped convolution
 with R groups, the kernels K_r in R^{k x k x c_in x c_out} packed side by side,
@@ -9,23 +9,31 @@ with R groups, the kernels K_r in R^{k x k x c_in x c_out} packed side by side,
     K = [K_1 | K_2 | ... | K_R] in R^{k x k x c_in x R c_out},   (h * K)[..., r] = h[..., r] * K_r,
 
 since group r of a grouped convolution sees only input channels of group r and writes only
-output channels of group r. Elementwise activations, max-pooling, residual additions and
-global average pooling act on each channel alone, so they need no change. At the first dense
-layer (after ``Flatten`` or ``GlobalAveragePooling2D``) the run axis moves to the front,
-(R, b, n), and dense layers are batched matrix products W in R^{R x n_in x n_out}, as in
-:mod:`hessinit.train.stacked`. The loss of run r,
+output channels of group r (``mode="grouped"``); elementwise activations, max-pooling,
+residual additions and global average pooling act on each channel alone, so they need no
+change, and at the first dense layer (after ``Flatten`` or ``GlobalAveragePooling2D``) the run
+axis moves to the front, (R, b, n), for batched matrix products W in R^{R x n_in x n_out}, as
+in :mod:`hessinit.train.stacked`. ``mode="unrolled"`` (the default) instead slices run r's
+images and weights and applies the Keras model's operations to them run by run inside the one
+traced step, so each run's arithmetic is that of its own Keras model. Either way the loss of
+run r,
 
     L_r = (1/b) sum_{i in B_r} l(z_i[r], y_i),       w_r <- w_r - lr_r grad_{w_r} L_r,
 
 depends on w_r only, so one backward pass of sum_r L_r gives every run's gradient; a run's
 numbers do not depend on which runs share its program, and a run that diverges (NaN, inf)
-stays in its own channels.
+stays in its own slice.
 
 The step is one ``tf.function`` that runs all steps of a call in a ``tf.while_loop``, traced
 once per :class:`ConvStack`, number of runs, steps per call and batch size. It is a TensorFlow
 graph, not XLA: on CPU, XLA's convolutions were about 20x slower than TensorFlow's oneDNN
 kernels (2 busy cores, the small tanh CNN, R = 12, batch 32: 58 ms per run-step with XLA
-against 2.4 ms as a graph of the runs unrolled one by one).
+against 2.4 ms as a graph of the runs unrolled one by one). This network is compute-bound on
+CPU (about 60 MFLOP per step at batch 32), so stacking saves the per-call overhead only: in one
+process on 2 cores shared with other jobs (load about 12), ms per run-step, unrolled / grouped /
+one run of :func:`hessinit.stepsize.sgd_steps`: 6.3 / 12.0 / 11.1 at R = 1, 2.7 / 2.7 / 13.5 at
+R = 6, 4.2 / 6.4 / 6.3 at R = 18; the grouped convolution of oneDNN does not beat the
+unrolled runs here.
 
 Supported layers (those of :func:`hessinit.nn.small_cnn` and :func:`hessinit.nn.small_resnet`
 without BatchNorm): ``InputLayer``, ``Conv2D`` (channels last, ``groups=1``), ``MaxPooling2D``,
@@ -43,6 +51,9 @@ import math
 
 import numpy as np
 import tensorflow as tf
+
+#: How :class:`ConvStack` lays out the runs in its compiled step (module docstring).
+MODES = ("unrolled", "grouped")
 
 #: The Keras layers :class:`ConvStack` can stack.
 SUPPORTED = ("InputLayer", "Conv2D", "MaxPooling2D", "Activation", "Add", "Flatten",
@@ -87,8 +98,10 @@ class ConvStack:
         True
     """
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model, mode: str = "unrolled"):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.model, self.mode = model, mode
         self.ops = []  # (kind, layer, input ids, output id)
         self.shapes = [tuple(int(d) for d in w.shape) for w in model.weights]
         dense_seen = False
@@ -182,8 +195,56 @@ class ConvStack:
         return [[w[r] for w in per_weight] for r in range(runs)]
 
     # the network ----------------------------------------------------------------------------
+    def _views(self, packed, r, runs):
+        """Run r's weights as slices of the packed ones, in ``model.get_weights()`` order."""
+        out = []
+        for t, (kind, kernel) in zip(packed, self._kinds(), strict=True):
+            if kind == "conv":
+                width = int(t.shape[-1]) // runs
+                out.append(t[..., r * width : (r + 1) * width] if kernel
+                           else t[r * width : (r + 1) * width])  # fmt: skip
+            else:
+                out.append(t[r])
+        return out
+
+    def _forward_one(self, weights, x):
+        """Logits (b, K) of one run's weights on its images x (b, H, W, C): the Keras model."""
+        values = {self.input_id: x}
+        at = 0
+        for kind, layer, ids, out in self.ops:
+            h = [values[i] for i in ids]
+            if kind in ("Conv2D", "Dense"):
+                if kind == "Conv2D":
+                    h = tf.nn.conv2d(h[0], weights[at], list(layer.strides),
+                                     layer.padding.upper(),
+                                     dilations=list(layer.dilation_rate))  # fmt: skip
+                else:
+                    h = tf.matmul(h[0], weights[at])
+                if layer.use_bias:
+                    h = h + weights[at + 1]
+                h = layer.activation(h)
+                at += len(layer.weights)
+            elif kind == "MaxPooling2D":
+                h = tf.nn.max_pool2d(h[0], list(layer.pool_size), list(layer.strides),
+                                     layer.padding.upper())  # fmt: skip
+            elif kind == "Activation":
+                h = layer.activation(h[0])
+            elif kind == "Add":
+                h = tf.add_n(h)
+            elif kind == "GlobalAveragePooling2D":
+                h = tf.reduce_mean(h[0], axis=[1, 2])
+            else:  # Flatten
+                h = tf.reshape(h[0], [tf.shape(h[0])[0], -1])
+            values[out] = h
+        return values[self.output_id]
+
     def _forward(self, packed, x, runs):
         """Logits (R, b, K) of packed weights on packed images x (b, H, W, R C)."""
+        if self.mode == "unrolled":
+            c = int(x.shape[-1]) // runs
+            return tf.stack([self._forward_one(self._views(packed, r, runs),
+                                               x[..., r * c : (r + 1) * c])
+                             for r in range(runs)])  # fmt: skip
         values = {self.input_id: x}
         at = 0
         for kind, layer, ids, out in self.ops:
@@ -343,7 +404,19 @@ class ConvStack:
         return np.asarray(total, np.float64) / len(y)
 
 
-def fit_runs(model, weights, lrs, batches, x, y, x_test, y_test, *, max_runs: int = 64):
+def fit_runs(
+    model,
+    weights,
+    lrs,
+    batches,
+    x,
+    y,
+    x_test,
+    y_test,
+    *,
+    max_runs: int = 24,
+    mode: str = "unrolled",
+):
     """Train R runs of one network by SGD as compiled programs; their held-out losses.
 
     Run r starts from ``weights[r]``, takes ``lrs[r]`` and the mini-batches ``batches[r]``
@@ -361,6 +434,7 @@ def fit_runs(model, weights, lrs, batches, x, y, x_test, y_test, *, max_runs: in
         x_test: held-out images.
         y_test: held-out labels.
         max_runs: the most runs in one program.
+        mode: the layout of :class:`ConvStack` (:data:`MODES`).
 
     Returns:
         A dict of numpy arrays over the runs: ``before`` and ``after`` (mean held-out
@@ -386,7 +460,7 @@ def fit_runs(model, weights, lrs, batches, x, y, x_test, y_test, *, max_runs: in
     if len(lrs) != runs or len(batches) != runs:
         raise ValueError(f"weights, lrs and batches need one entry per run: {runs}, "
                          f"{len(lrs)}, {len(batches)}")  # fmt: skip
-    stack = ConvStack(model)
+    stack = ConvStack(model, mode)
     out = {"before": np.empty(runs), "after": np.empty(runs),
            "losses": np.empty(batches.shape[:2], np.float32)}  # fmt: skip
     groups = max(1, math.ceil(runs / max_runs))
@@ -404,4 +478,4 @@ def fit_runs(model, weights, lrs, batches, x, y, x_test, y_test, *, max_runs: in
     return out
 
 
-__all__ = ["SUPPORTED", "ConvStack", "fit_runs"]
+__all__ = ["MODES", "SUPPORTED", "ConvStack", "fit_runs"]
