@@ -202,7 +202,8 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
         networks: names of :data:`TRAINED`.
         inits: schemes (names or numbers c).
         seeds: seeds of the kernels and of the mini-batches.
-        lrs: the step sizes.
+        lrs: the step sizes, or a dict of them per (network, init label), such as
+            :func:`evaluation_lrs` gives.
         steps: SGD steps per run.
         batch_size: the mini-batch size b.
         **kwargs: passed to :func:`hessinit.study.convnets.build`.
@@ -238,11 +239,12 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
             drawn = np.random.default_rng(seed).integers(0, len(y_all), (steps, batch_size))
             for scheme in _schemes(start, inits, seed):
                 initial = start.get_weights()
-                for lr in lrs:
+                label = init.scheme_label(scheme)
+                for lr in lrs[network, label] if isinstance(lrs, dict) else lrs:
                     weights.append(initial)
                     rates.append(float(lr))
                     batches.append(drawn)
-                    keys.append((init.scheme_label(scheme), seed, float(lr)))
+                    keys.append((label, seed, float(lr)))
         out = fit_runs(start, weights, rates, np.stack(batches), x_all, y_all, x_test, y_test)
         for (label, seed, lr), before, after in zip(keys, out["before"], out["after"],
                                                     strict=True):  # fmt: skip
@@ -254,21 +256,24 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
     return pd.DataFrame(rows)
 
 
-def trainability(measures: pd.DataFrame, grid: pd.DataFrame, lr: float, lrs) -> pd.DataFrame:
+def trainability(measures: pd.DataFrame, grid: pd.DataFrame, lr: float, lrs,
+                 choice: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
     """Per (network, init, seed): the measures at init next to the outcomes of training.
 
     Per network, the outcomes of :func:`hessinit.study.analysis.outcomes`: ``loss_fixed`` at
     the step ``lr`` and ``loss_tuned`` at the initialization's best step of ``lrs`` (lowest
-    mean final loss over seeds; a diverged run counts +inf). A diverged run is a failure to
-    train, so for the ranks its loss is set above every finite one (the largest finite final
-    loss of the network plus 1) instead of being dropped; ``diverged`` says which runs at
-    ``lr`` diverged.
+    mean final loss over seeds; a diverged run counts +inf), or, with ``choice``, at the step
+    :func:`select_lrs` chose for the (network, init) on other seeds. A diverged run is a
+    failure to train, so for the ranks its loss is set above every finite one (the largest
+    finite final loss of the network plus 1) instead of being dropped; ``diverged`` says which
+    runs at ``lr`` diverged.
 
     Args:
         measures: rows of :func:`init_measures`.
         grid: rows of :func:`sgd_outcomes`.
         lr: the fixed step.
-        lrs: the steps the tuned one is chosen from.
+        lrs: the steps the tuned one is chosen from (unused with ``choice``).
+        choice: rows of :func:`select_lrs` (``network, init, tuned_lr``), or None.
 
     Returns:
         ``measures`` with ``loss_fixed, loss_tuned, tuned_lr, diverged``.
@@ -289,11 +294,73 @@ def trainability(measures: pd.DataFrame, grid: pd.DataFrame, lr: float, lrs) -> 
         final = analysis.final_eval(part.drop(columns="network"))
         worst = final["final_loss"].max()
         ceiling = (worst if math.isfinite(worst) else 0.0) + 1.0
-        out = analysis.outcomes(final, f"lr={lr:g}", names)
+        if choice is None:
+            out = analysis.outcomes(final, f"lr={lr:g}", names)
+        else:
+            out = _chosen_outcomes(final, lr, choice[choice["network"] == network])
         out["diverged"] = ~np.isfinite(out["loss_fixed"])
         out[["loss_fixed", "loss_tuned"]] = out[["loss_fixed", "loss_tuned"]].fillna(ceiling)
         parts.append(out.assign(network=network))
     return measures.merge(pd.concat(parts, ignore_index=True), on=["network", "init", "seed"])
+
+
+def _chosen_outcomes(final, lr, choice):
+    """Per (init, seed): the final loss at ``lr`` and at the init's chosen ``tuned_lr``."""
+    tuned = dict(zip(choice["init"], choice["tuned_lr"], strict=True))
+    rows = []
+    for (label, seed), part in final.groupby(["init", "seed"], sort=False):
+        at = dict(zip(part["lr"].astype(float), part["final_loss"], strict=True))
+        rows.append({"init": label, "seed": seed, "loss_fixed": at[float(lr)],
+                     "loss_tuned": at[float(tuned[label])],
+                     "tuned_lr": float(tuned[label])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def select_lrs(selection: pd.DataFrame) -> pd.DataFrame:
+    """Per (network, init): the step of the grid with the lowest mean held-out loss, interior?
+
+    On rows of :func:`sgd_outcomes` for selection seeds (disjoint from the seeds the outcomes
+    are judged on), the tuned step of each (network, initialization) and whether it lies
+    strictly inside the grid (:func:`hessinit.study.analysis.tuned_lr_interior`; a diverged
+    run counts as the worst).
+
+    Args:
+        selection: rows of :func:`sgd_outcomes`.
+
+    Returns:
+        One row per (network, init): ``network, init, tuned_lr, lr_min, lr_max, n_lrs,
+        interior, edge, reached``.
+
+    Example:
+        >>> sel = pd.DataFrame({"network": "n", "init": "a", "seed": 9, "schedule": "",
+        ...                     "lr": [0.03, 0.03, 0.1, 0.1, 0.3, 0.3], "step": [0, 5] * 3,
+        ...                     "eval_loss": [2.3, 0.9, 2.3, 0.5, 2.3, float("nan")]})
+        >>> select_lrs(sel)[["init", "tuned_lr", "interior"]].values.tolist()
+        [['a', 0.1, True]]
+    """
+    final = selection[selection["step"] == selection["step"].max()]
+    return analysis.tuned_lr_interior(final, setting=["network", "init"], lr="lr",
+                                      score="eval_loss")  # fmt: skip
+
+
+def evaluation_lrs(choice: pd.DataFrame, lr: float) -> dict:
+    """Per (network, init): the steps the judged seeds train at, the fixed one and the chosen.
+
+    Args:
+        choice: rows of :func:`select_lrs`.
+        lr: the fixed step.
+
+    Returns:
+        ``{(network, init): [steps]}`` for :func:`sgd_outcomes`' ``lrs``.
+
+    Example:
+        >>> choice = pd.DataFrame({"network": "n", "init": ["a", "b"], "tuned_lr": [0.1, 0.01]})
+        >>> evaluation_lrs(choice, 0.01)
+        {('n', 'a'): [0.01, 0.1], ('n', 'b'): [0.01]}
+    """
+    return {(n, i): sorted({float(lr), float(t)})
+            for n, i, t in zip(choice["network"], choice["init"], choice["tuned_lr"],
+                               strict=True)}  # fmt: skip
 
 
 def rank_table(table: pd.DataFrame, predictors, baselines, outcomes, n_boot: int = 2000):
@@ -564,6 +631,7 @@ def stability(frame: pd.DataFrame, lr: float) -> pd.DataFrame:
 
 
 def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setting: str,
+                      choice: pd.DataFrame | None = None,
                       page: str = "cnn_training") -> pd.DataFrame:  # fmt: skip
     """Claim 5.5: the Hessian norm at initialization is a useful diagnostic of CNN training.
 
@@ -573,13 +641,16 @@ def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setti
     met: either lies wholly on the wrong side; else inconclusive,
     :func:`hessinit.study.claims.compare_interval`). The settings combine by
     :func:`hessinit.study.claims.verdict`. The value is the abs(rho) of the setting with the
-    highest lower end, with its interval.
+    highest lower end, with its interval. With ``choice``, the tuned outcome of a network where
+    some initialization's chosen step lies at the edge of its grid is not tested
+    (:class:`hessinit.study.claims.NotReached`, "lr grid edge"): its baseline may be untuned.
 
     Args:
         gaps: rows of :func:`rank_gaps`.
         threshold: the abs(rho) that counts as a useful ranking.
         seeds: the number of seeds behind the correlations.
         setting: the networks, initializations and training.
+        choice: rows of :func:`select_lrs`, or None (no check of the grid's edge).
         page: the chapter.
 
     Returns:
@@ -600,6 +671,19 @@ def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setti
         beats = claims.compare_interval(g_lo, g_hi, ">", 0)
         flags.append(False if False in (ranks, beats) else None if None in (ranks, beats)
                      else True)  # fmt: skip
+    for k, (network, outcome) in enumerate(zip(gaps["network"], gaps["outcome"], strict=True)):
+        edge = (
+            []
+            if choice is None or outcome != "loss_tuned"
+            else list(
+                choice.loc[
+                    (choice["network"] == network) & ~choice["interior"].astype(bool), "init"
+                ]
+            )
+        )
+        if edge:
+            flags[k] = claims.NotReached(f"lr grid edge: the tuned lr of {', '.join(edge)} is "
+                                         "at the grid's edge")  # fmt: skip
     where = [f"{n}, {o}" for n, o in zip(gaps["network"], gaps["outcome"], strict=True)]
     top = gaps.loc[gaps["rho_low"].idxmax()]
     return claims.claims_table([ledger_row(
