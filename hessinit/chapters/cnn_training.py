@@ -7,8 +7,9 @@ BatchNorm):
 - **Trainability.** For many initializations (the schemes, and sigma_l^2 = c / fan_in_l for a
   sweep of c, a convolution's fan-in k k c_in), the per-kernel Hessian norms ||H_l||_F at
   initialization (:func:`init_measures`) against the held-out loss after a short SGD run, at
-  one fixed step and at the step of a small grid that is best for the initialization
-  (:func:`sgd_outcomes`, :func:`trainability`). As in the diagnostic chapter, a diagnostic is
+  one fixed step and at the step of a grid that is best for the initialization on selection
+  seeds apart from the judged ones (:func:`sgd_outcomes`, :func:`select_lrs`,
+  :func:`trainability`). As in the diagnostic chapter, a diagnostic is
   useful if its Spearman rank correlation with the outcome is strong and stronger than that of
   a trivial predictor (the initial loss, the initial gradient norm): :func:`rank_table`,
   :func:`rank_gaps`, claim 5.5 (:func:`trainability_rows`).
@@ -18,12 +19,14 @@ BatchNorm):
   (:func:`dominance_course`, claim 5.6: :func:`tracking_rows`) and the step against the
   stability bound 2 / lambda_max (:func:`stability`).
 
-These runs train one at a time (:func:`hessinit.train.run`, :func:`hessinit.train.fit`), not
-through the many-runs trainer :mod:`hessinit.train.stacked`: that trainer stacks the weights of
-dense layers only (batched matrix products, and the Kronecker route of the exact norms, which
-needs a dense layer's per-sample input x_i), while these networks have convolutions, whose
-per-kernel norms come from :mod:`hessinit.curvature.tensors` (exact where R = 0 by structure,
-else Hutchinson estimates) on a Keras model, and tracking also needs per-run Lanczos spectra.
+The trainability runs of one network (initializations x seeds x step sizes) train together
+as compiled programs (:func:`hessinit.train.stacked_cnn.fit_runs`), each equal to its own
+Keras run to float32 rounding. The tracked runs still train one at a time through
+:func:`hessinit.train.run`: their checkpoints need each run's per-kernel norms from
+:mod:`hessinit.curvature.tensors` (exact where R = 0 by structure, else a Hutchinson-type
+estimate, on a Keras model) and a Lanczos spectrum of the whole network, routes that take one
+network at a time; the Kronecker route that :mod:`hessinit.train.stacked` vectorizes over runs
+needs a dense layer's per-sample inputs, which a convolution's kernel does not have.
 
 Imports: numpy, pandas, the core (:mod:`hessinit.init`, :mod:`hessinit.nn`,
 :mod:`hessinit.curvature`, :mod:`hessinit.stepsize`, :mod:`hessinit.train`), matplotlib and
@@ -107,13 +110,14 @@ def _schemes(model, schemes, seed):
         yield scheme
 
 
-def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, **kwargs):
+def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4,
+                  fallback="hutchpp", **kwargs):  # fmt: skip
     """Candidate diagnostics at initialization: kernel Hessian norms and two trivial baselines.
 
     For each network, initialization and seed, on ``hessian_batch`` images drawn without
     replacement by ``np.random.default_rng(seed)``, with the network of
     :func:`hessinit.study.convnets.build`: ||H_l||_F of every kernel tensor l (exact where the
-    logits are piecewise linear in it, so R = 0, else ``probes`` Hutchinson probes, as in
+    logits are piecewise linear in it, so R = 0, else the ``fallback`` estimate, as in
     :func:`hessinit.chapters.cnn.kernel_norms`), the first kernel's (``H_first``, the one the
     original experiment scales), their sum and maximum, the distance of the fan-in-normalized
     norms from the data's level, ``H_dev`` = sum_l abs(log10(||H_l||_F / fan_in_l / level)) with
@@ -129,6 +133,9 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
         seeds: seeds of the kernels (the same as :func:`sgd_outcomes`') and of the batch.
         hessian_batch: the batch size B.
         probes: Hutchinson probes per estimated tensor (at least 2).
+        fallback: the estimate where R is not 0 by structure: ``"hutchpp"`` (deflated: a
+            sketch of the top directions taken exactly, ``probes`` Hutchinson probes of the
+            rest; exact columns when the tensor is that small) or ``"hutchinson"``.
         **kwargs: passed to :func:`hessinit.study.convnets.build` (e.g. ``channels``).
 
     Returns:
@@ -164,12 +171,12 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
                 hs, dev, exact = [], 0.0, True
                 for layer in kernel_layers(model):
                     n = layer_tensor_norms(model, layer, x, y, weight="kernel", max_products=0,
-                                           fallback="hutchinson", probes=probes,
+                                           fallback=fallback, probes=probes,
                                            seed=seed)  # fmt: skip
                     hs.append(n.H)
                     h = max(n.H, _TINY)  # a saturated softmax: H underflows to 0
                     dev += abs(math.log10(h / kernel_fans(layer.kernel.shape)[0] / level))
-                    exact = exact and n.method != "hutchinson"
+                    exact = exact and n.method not in ("hutchinson", "hutchpp")
                 loss, g = gradient(model, x, y)
                 grad = math.sqrt(sum(float(np.sum(np.square(t.numpy(), dtype=np.float64)))
                                      for t in g))  # fmt: skip
@@ -451,14 +458,16 @@ def rank_gaps(table: pd.DataFrame, corr: pd.DataFrame, n_boot: int = 2000) -> pd
     return pd.DataFrame(rows)
 
 
-def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
+def track(data, networks, scheme, seeds, *, probes=4, fallback="hutchpp",
+          **kwargs) -> pd.DataFrame:  # fmt: skip
     """Per-kernel H, G, R (and lambda_max) of each network through SGD, by :func:`hessinit.train.run`.
 
     For each network and seed, the network of :func:`hessinit.study.convnets.build` under
     ``scheme`` (kernels' seed ``seed``; one model object per network takes each seed's initial
     weights) is trained by :func:`hessinit.train.run` with ``model=``, which draws its Hessian batch and fresh mini-batches from
     ``np.random.default_rng(seed)``; each kernel's norms are exact where the logits are
-    piecewise linear in it (R = 0 by structure), else ``probes`` Hutchinson probes.
+    piecewise linear in it (R = 0 by structure), else the ``fallback`` estimate (``probes``
+    Hutchinson probes, deflated by default).
 
     Args:
         data: the training record.
@@ -466,6 +475,7 @@ def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
         scheme: the initialization (a name or a number c).
         seeds: the seeds.
         probes: Hutchinson probes per estimated tensor and checkpoint.
+        fallback: the estimate where R is not 0 by structure (as in :func:`init_measures`).
         **kwargs: passed to :func:`hessinit.train.run` (``steps``, ``lr``, ``batch_size``,
             ``hessian_every``, ``hessian_batch``, ``spectra``), except ``build``: a dict for
             :func:`hessinit.study.convnets.build` (e.g. ``{"channels": (4, 8)}``).
@@ -500,7 +510,7 @@ def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
             # one model object per network, so train.run's compiled products are traced once
             fresh = convnets.build(network, scheme, seed, input_shape=x.shape[1:], **build)
             model.set_weights(fresh.get_weights())
-            options = {"max_products": 0, "fallback": "hutchinson", "probes": probes, "seed": seed}
+            options = {"max_products": 0, "fallback": fallback, "probes": probes, "seed": seed}
             frame = run(data, math.nan, model=model, seed=seed, tensor_options=options,
                         progress=False, **kwargs)  # fmt: skip
             if frame.attrs["diverged_at"] is not None:
