@@ -7,8 +7,9 @@ BatchNorm):
 - **Trainability.** For many initializations (the schemes, and sigma_l^2 = c / fan_in_l for a
   sweep of c, a convolution's fan-in k k c_in), the per-kernel Hessian norms ||H_l||_F at
   initialization (:func:`init_measures`) against the held-out loss after a short SGD run, at
-  one fixed step and at the step of a small grid that is best for the initialization
-  (:func:`sgd_outcomes`, :func:`trainability`). As in the diagnostic chapter, a diagnostic is
+  one fixed step and at the step of a grid that is best for the initialization on selection
+  seeds apart from the judged ones (:func:`sgd_outcomes`, :func:`select_lrs`,
+  :func:`trainability`). As in the diagnostic chapter, a diagnostic is
   useful if its Spearman rank correlation with the outcome is strong and stronger than that of
   a trivial predictor (the initial loss, the initial gradient norm): :func:`rank_table`,
   :func:`rank_gaps`, claim 5.5 (:func:`trainability_rows`).
@@ -18,12 +19,14 @@ BatchNorm):
   (:func:`dominance_course`, claim 5.6: :func:`tracking_rows`) and the step against the
   stability bound 2 / lambda_max (:func:`stability`).
 
-These runs train one at a time (:func:`hessinit.train.run`, :func:`hessinit.train.fit`), not
-through the many-runs trainer :mod:`hessinit.train.stacked`: that trainer stacks the weights of
-dense layers only (batched matrix products, and the Kronecker route of the exact norms, which
-needs a dense layer's per-sample input x_i), while these networks have convolutions, whose
-per-kernel norms come from :mod:`hessinit.curvature.tensors` (exact where R = 0 by structure,
-else Hutchinson estimates) on a Keras model, and tracking also needs per-run Lanczos spectra.
+The trainability runs of one network (initializations x seeds x step sizes) train together
+as compiled programs (:func:`hessinit.train.stacked_cnn.fit_runs`), each equal to its own
+Keras run to float32 rounding. The tracked runs still train one at a time through
+:func:`hessinit.train.run`: their checkpoints need each run's per-kernel norms from
+:mod:`hessinit.curvature.tensors` (exact where R = 0 by structure, else a Hutchinson-type
+estimate, on a Keras model) and a Lanczos spectrum of the whole network, routes that take one
+network at a time; the Kronecker route that :mod:`hessinit.train.stacked` vectorizes over runs
+needs a dense layer's per-sample inputs, which a convolution's kernel does not have.
 
 Imports: numpy, pandas, the core (:mod:`hessinit.init`, :mod:`hessinit.nn`,
 :mod:`hessinit.curvature`, :mod:`hessinit.stepsize`, :mod:`hessinit.train`), matplotlib and
@@ -42,12 +45,13 @@ import pandas as pd
 
 from .. import init
 from ..curvature.tensors import layer_tensor_norms, logits_linear_in
-from ..nn import kernel_fans, kernel_layers, mean_loss
-from ..stepsize import gradient, sgd_steps
+from ..nn import kernel_fans, kernel_layers
+from ..stepsize import gradient
 from ..study import analysis, claims, convnets, stats
 from ..study.claimdata import ledger_row
 from ..study.figures import layer_color, style
 from ..train import run
+from ..train.stacked_cnn import fit_runs
 
 #: The networks of :data:`hessinit.study.convnets.NETWORKS` this page trains (no BatchNorm: the
 #: training steps run in inference mode, where BatchNorm would keep its initial statistics).
@@ -106,13 +110,14 @@ def _schemes(model, schemes, seed):
         yield scheme
 
 
-def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, **kwargs):
+def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4,
+                  fallback="hutchpp", **kwargs):  # fmt: skip
     """Candidate diagnostics at initialization: kernel Hessian norms and two trivial baselines.
 
     For each network, initialization and seed, on ``hessian_batch`` images drawn without
     replacement by ``np.random.default_rng(seed)``, with the network of
     :func:`hessinit.study.convnets.build`: ||H_l||_F of every kernel tensor l (exact where the
-    logits are piecewise linear in it, so R = 0, else ``probes`` Hutchinson probes, as in
+    logits are piecewise linear in it, so R = 0, else the ``fallback`` estimate, as in
     :func:`hessinit.chapters.cnn.kernel_norms`), the first kernel's (``H_first``, the one the
     original experiment scales), their sum and maximum, the distance of the fan-in-normalized
     norms from the data's level, ``H_dev`` = sum_l abs(log10(||H_l||_F / fan_in_l / level)) with
@@ -128,6 +133,9 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
         seeds: seeds of the kernels (the same as :func:`sgd_outcomes`') and of the batch.
         hessian_batch: the batch size B.
         probes: Hutchinson probes per estimated tensor (at least 2).
+        fallback: the estimate where R is not 0 by structure: ``"hutchpp"`` (deflated: a
+            sketch of the top directions taken exactly, ``probes`` Hutchinson probes of the
+            rest; exact columns when the tensor is that small) or ``"hutchinson"``.
         **kwargs: passed to :func:`hessinit.study.convnets.build` (e.g. ``channels``).
 
     Returns:
@@ -163,12 +171,12 @@ def init_measures(data, networks, inits, seeds, *, hessian_batch=128, probes=4, 
                 hs, dev, exact = [], 0.0, True
                 for layer in kernel_layers(model):
                     n = layer_tensor_norms(model, layer, x, y, weight="kernel", max_products=0,
-                                           fallback="hutchinson", probes=probes,
+                                           fallback=fallback, probes=probes,
                                            seed=seed)  # fmt: skip
                     hs.append(n.H)
                     h = max(n.H, _TINY)  # a saturated softmax: H underflows to 0
                     dev += abs(math.log10(h / kernel_fans(layer.kernel.shape)[0] / level))
-                    exact = exact and n.method != "hutchinson"
+                    exact = exact and n.method not in ("hutchinson", "hutchpp")
                 loss, g = gradient(model, x, y)
                 grad = math.sqrt(sum(float(np.sum(np.square(t.numpy(), dtype=np.float64)))
                                      for t in g))  # fmt: skip
@@ -189,9 +197,11 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
     For each network, initialization and seed, the network of
     :func:`hessinit.study.convnets.build` is trained from the same weights on the same mini-batches
     (``steps`` x ``batch_size`` rows drawn with replacement by ``np.random.default_rng(seed)``)
-    at every step size of ``lrs`` (:func:`hessinit.stepsize.sgd_steps`, w <- w - lr g), and the
-    mean cross-entropy on all of ``held_out`` is taken before and after. One network object per
-    architecture takes each setting's weights in turn, so the compiled loop is traced once.
+    at every step size of ``lrs`` (w <- w - lr g in float32), and the mean cross-entropy on all
+    of ``held_out`` is taken before and after. All runs of one network (initializations x
+    seeds x step sizes) train together as compiled programs of grouped convolutions
+    (:func:`hessinit.train.stacked_cnn.fit_runs`); each equals the run of
+    :func:`hessinit.stepsize.sgd_steps` on its own Keras model to float32 rounding.
 
     Args:
         train: the training record.
@@ -199,7 +209,8 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
         networks: names of :data:`TRAINED`.
         inits: schemes (names or numbers c).
         seeds: seeds of the kernels and of the mini-batches.
-        lrs: the step sizes.
+        lrs: the step sizes, or a dict of them per (network, init label), such as
+            :func:`evaluation_lrs` gives.
         steps: SGD steps per run.
         batch_size: the mini-batch size b.
         **kwargs: passed to :func:`hessinit.study.convnets.build`.
@@ -229,40 +240,47 @@ def sgd_outcomes(train, held_out, networks, inits, seeds, lrs, *, steps, batch_s
     x_test, y_test = images(held_out)
     rows = []
     for network in networks:
-        work = convnets.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
         start = convnets.build(network, "he", 0, input_shape=x_all.shape[1:], **kwargs)
+        weights, rates, batches, keys = [], [], [], []
         for seed in seeds:
-            batches = np.random.default_rng(seed).integers(0, len(y_all), (steps, batch_size))
+            drawn = np.random.default_rng(seed).integers(0, len(y_all), (steps, batch_size))
             for scheme in _schemes(start, inits, seed):
-                weights = start.get_weights()
-                for lr in lrs:
-                    work.set_weights(weights)
-                    before = float(mean_loss(work, x_test, y_test))
-                    sgd_steps(work, x_all, y_all, batches, float(lr))
-                    after = float(mean_loss(work, x_test, y_test))
-                    base = {"network": network, "init": init.scheme_label(scheme), "seed": seed,
-                            "schedule": f"lr={lr:g}", "lr": float(lr)}  # fmt: skip
-                    rows.append({**base, "step": 0, "eval_loss": before})
-                    final = after if math.isfinite(after) else math.nan
-                    rows.append({**base, "step": steps, "eval_loss": final})
+                initial = start.get_weights()
+                label = init.scheme_label(scheme)
+                for lr in lrs[network, label] if isinstance(lrs, dict) else lrs:
+                    weights.append(initial)
+                    rates.append(float(lr))
+                    batches.append(drawn)
+                    keys.append((label, seed, float(lr)))
+        out = fit_runs(start, weights, rates, np.stack(batches), x_all, y_all, x_test, y_test)
+        for (label, seed, lr), before, after in zip(keys, out["before"], out["after"],
+                                                    strict=True):  # fmt: skip
+            base = {"network": network, "init": label, "seed": seed,
+                    "schedule": f"lr={lr:g}", "lr": lr}  # fmt: skip
+            rows.append({**base, "step": 0, "eval_loss": float(before)})
+            final = float(after) if math.isfinite(after) else math.nan
+            rows.append({**base, "step": steps, "eval_loss": final})
     return pd.DataFrame(rows)
 
 
-def trainability(measures: pd.DataFrame, grid: pd.DataFrame, lr: float, lrs) -> pd.DataFrame:
+def trainability(measures: pd.DataFrame, grid: pd.DataFrame, lr: float, lrs,
+                 choice: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
     """Per (network, init, seed): the measures at init next to the outcomes of training.
 
     Per network, the outcomes of :func:`hessinit.study.analysis.outcomes`: ``loss_fixed`` at
     the step ``lr`` and ``loss_tuned`` at the initialization's best step of ``lrs`` (lowest
-    mean final loss over seeds; a diverged run counts +inf). A diverged run is a failure to
-    train, so for the ranks its loss is set above every finite one (the largest finite final
-    loss of the network plus 1) instead of being dropped; ``diverged`` says which runs at
-    ``lr`` diverged.
+    mean final loss over seeds; a diverged run counts +inf), or, with ``choice``, at the step
+    :func:`select_lrs` chose for the (network, init) on other seeds. A diverged run is a
+    failure to train, so for the ranks its loss is set above every finite one (the largest
+    finite final loss of the network plus 1) instead of being dropped; ``diverged`` says which
+    runs at ``lr`` diverged.
 
     Args:
         measures: rows of :func:`init_measures`.
         grid: rows of :func:`sgd_outcomes`.
         lr: the fixed step.
-        lrs: the steps the tuned one is chosen from.
+        lrs: the steps the tuned one is chosen from (unused with ``choice``).
+        choice: rows of :func:`select_lrs` (``network, init, tuned_lr``), or None.
 
     Returns:
         ``measures`` with ``loss_fixed, loss_tuned, tuned_lr, diverged``.
@@ -283,11 +301,73 @@ def trainability(measures: pd.DataFrame, grid: pd.DataFrame, lr: float, lrs) -> 
         final = analysis.final_eval(part.drop(columns="network"))
         worst = final["final_loss"].max()
         ceiling = (worst if math.isfinite(worst) else 0.0) + 1.0
-        out = analysis.outcomes(final, f"lr={lr:g}", names)
+        if choice is None:
+            out = analysis.outcomes(final, f"lr={lr:g}", names)
+        else:
+            out = _chosen_outcomes(final, lr, choice[choice["network"] == network])
         out["diverged"] = ~np.isfinite(out["loss_fixed"])
         out[["loss_fixed", "loss_tuned"]] = out[["loss_fixed", "loss_tuned"]].fillna(ceiling)
         parts.append(out.assign(network=network))
     return measures.merge(pd.concat(parts, ignore_index=True), on=["network", "init", "seed"])
+
+
+def _chosen_outcomes(final, lr, choice):
+    """Per (init, seed): the final loss at ``lr`` and at the init's chosen ``tuned_lr``."""
+    tuned = dict(zip(choice["init"], choice["tuned_lr"], strict=True))
+    rows = []
+    for (label, seed), part in final.groupby(["init", "seed"], sort=False):
+        at = dict(zip(part["lr"].astype(float), part["final_loss"], strict=True))
+        rows.append({"init": label, "seed": seed, "loss_fixed": at[float(lr)],
+                     "loss_tuned": at[float(tuned[label])],
+                     "tuned_lr": float(tuned[label])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def select_lrs(selection: pd.DataFrame) -> pd.DataFrame:
+    """Per (network, init): the step of the grid with the lowest mean held-out loss, interior?
+
+    On rows of :func:`sgd_outcomes` for selection seeds (disjoint from the seeds the outcomes
+    are judged on), the tuned step of each (network, initialization) and whether it lies
+    strictly inside the grid (:func:`hessinit.study.analysis.tuned_lr_interior`; a diverged
+    run counts as the worst).
+
+    Args:
+        selection: rows of :func:`sgd_outcomes`.
+
+    Returns:
+        One row per (network, init): ``network, init, tuned_lr, lr_min, lr_max, n_lrs,
+        interior, edge, reached``.
+
+    Example:
+        >>> sel = pd.DataFrame({"network": "n", "init": "a", "seed": 9, "schedule": "",
+        ...                     "lr": [0.03, 0.03, 0.1, 0.1, 0.3, 0.3], "step": [0, 5] * 3,
+        ...                     "eval_loss": [2.3, 0.9, 2.3, 0.5, 2.3, float("nan")]})
+        >>> select_lrs(sel)[["init", "tuned_lr", "interior"]].values.tolist()
+        [['a', 0.1, True]]
+    """
+    final = selection[selection["step"] == selection["step"].max()]
+    return analysis.tuned_lr_interior(final, setting=["network", "init"], lr="lr",
+                                      score="eval_loss")  # fmt: skip
+
+
+def evaluation_lrs(choice: pd.DataFrame, lr: float) -> dict:
+    """Per (network, init): the steps the judged seeds train at, the fixed one and the chosen.
+
+    Args:
+        choice: rows of :func:`select_lrs`.
+        lr: the fixed step.
+
+    Returns:
+        ``{(network, init): [steps]}`` for :func:`sgd_outcomes`' ``lrs``.
+
+    Example:
+        >>> choice = pd.DataFrame({"network": "n", "init": ["a", "b"], "tuned_lr": [0.1, 0.01]})
+        >>> evaluation_lrs(choice, 0.01)
+        {('n', 'a'): [0.01, 0.1], ('n', 'b'): [0.01]}
+    """
+    return {(n, i): sorted({float(lr), float(t)})
+            for n, i, t in zip(choice["network"], choice["init"], choice["tuned_lr"],
+                               strict=True)}  # fmt: skip
 
 
 def rank_table(table: pd.DataFrame, predictors, baselines, outcomes, n_boot: int = 2000):
@@ -378,14 +458,16 @@ def rank_gaps(table: pd.DataFrame, corr: pd.DataFrame, n_boot: int = 2000) -> pd
     return pd.DataFrame(rows)
 
 
-def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
+def track(data, networks, scheme, seeds, *, probes=4, fallback="hutchpp",
+          **kwargs) -> pd.DataFrame:  # fmt: skip
     """Per-kernel H, G, R (and lambda_max) of each network through SGD, by :func:`hessinit.train.run`.
 
     For each network and seed, the network of :func:`hessinit.study.convnets.build` under
     ``scheme`` (kernels' seed ``seed``; one model object per network takes each seed's initial
     weights) is trained by :func:`hessinit.train.run` with ``model=``, which draws its Hessian batch and fresh mini-batches from
     ``np.random.default_rng(seed)``; each kernel's norms are exact where the logits are
-    piecewise linear in it (R = 0 by structure), else ``probes`` Hutchinson probes.
+    piecewise linear in it (R = 0 by structure), else the ``fallback`` estimate (``probes``
+    Hutchinson probes, deflated by default).
 
     Args:
         data: the training record.
@@ -393,6 +475,7 @@ def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
         scheme: the initialization (a name or a number c).
         seeds: the seeds.
         probes: Hutchinson probes per estimated tensor and checkpoint.
+        fallback: the estimate where R is not 0 by structure (as in :func:`init_measures`).
         **kwargs: passed to :func:`hessinit.train.run` (``steps``, ``lr``, ``batch_size``,
             ``hessian_every``, ``hessian_batch``, ``spectra``), except ``build``: a dict for
             :func:`hessinit.study.convnets.build` (e.g. ``{"channels": (4, 8)}``).
@@ -427,7 +510,7 @@ def track(data, networks, scheme, seeds, *, probes=4, **kwargs) -> pd.DataFrame:
             # one model object per network, so train.run's compiled products are traced once
             fresh = convnets.build(network, scheme, seed, input_shape=x.shape[1:], **build)
             model.set_weights(fresh.get_weights())
-            options = {"max_products": 0, "fallback": "hutchinson", "probes": probes, "seed": seed}
+            options = {"max_products": 0, "fallback": fallback, "probes": probes, "seed": seed}
             frame = run(data, math.nan, model=model, seed=seed, tensor_options=options,
                         progress=False, **kwargs)  # fmt: skip
             if frame.attrs["diverged_at"] is not None:
@@ -558,6 +641,7 @@ def stability(frame: pd.DataFrame, lr: float) -> pd.DataFrame:
 
 
 def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setting: str,
+                      choice: pd.DataFrame | None = None,
                       page: str = "cnn_training") -> pd.DataFrame:  # fmt: skip
     """Claim 5.5: the Hessian norm at initialization is a useful diagnostic of CNN training.
 
@@ -567,13 +651,16 @@ def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setti
     met: either lies wholly on the wrong side; else inconclusive,
     :func:`hessinit.study.claims.compare_interval`). The settings combine by
     :func:`hessinit.study.claims.verdict`. The value is the abs(rho) of the setting with the
-    highest lower end, with its interval.
+    highest lower end, with its interval. With ``choice``, the tuned outcome of a network where
+    some initialization's chosen step lies at the edge of its grid is not tested
+    (:class:`hessinit.study.claims.NotReached`, "lr grid edge"): its baseline may be untuned.
 
     Args:
         gaps: rows of :func:`rank_gaps`.
         threshold: the abs(rho) that counts as a useful ranking.
         seeds: the number of seeds behind the correlations.
         setting: the networks, initializations and training.
+        choice: rows of :func:`select_lrs`, or None (no check of the grid's edge).
         page: the chapter.
 
     Returns:
@@ -594,6 +681,19 @@ def trainability_rows(gaps: pd.DataFrame, *, threshold: float, seeds: int, setti
         beats = claims.compare_interval(g_lo, g_hi, ">", 0)
         flags.append(False if False in (ranks, beats) else None if None in (ranks, beats)
                      else True)  # fmt: skip
+    for k, (network, outcome) in enumerate(zip(gaps["network"], gaps["outcome"], strict=True)):
+        edge = (
+            []
+            if choice is None or outcome != "loss_tuned"
+            else list(
+                choice.loc[
+                    (choice["network"] == network) & ~choice["interior"].astype(bool), "init"
+                ]
+            )
+        )
+        if edge:
+            flags[k] = claims.NotReached(f"lr grid edge: the tuned lr of {', '.join(edge)} is "
+                                         "at the grid's edge")  # fmt: skip
     where = [f"{n}, {o}" for n, o in zip(gaps["network"], gaps["outcome"], strict=True)]
     top = gaps.loc[gaps["rho_low"].idxmax()]
     return claims.claims_table([ledger_row(

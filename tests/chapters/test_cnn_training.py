@@ -208,3 +208,37 @@ def test_init_measures_count_an_underflowed_norm_at_the_smallest_normal_float32(
     saturated = out.iloc[1]
     assert saturated["H_sum"] == 0 and np.isfinite(saturated["H_dev"])
     assert saturated["H_dev"] > out.iloc[0]["H_dev"]
+
+
+def test_tuned_outcome_at_the_grid_edge_is_not_tested():
+    """A network where one initialization's step, chosen on the selection seeds, is the grid's
+    largest: its tuned outcome reads "not tested" (lr grid edge); its fixed outcome is judged."""
+    sel = pd.DataFrame({"network": "cnn relu", "init": ["he"] * 3 + ["c=8"] * 3, "seed": 100,
+                        "schedule": "", "lr": [0.03, 0.1, 0.3] * 2, "step": 200,
+                        "eval_loss": [0.9, 0.5, 0.7, 0.9, 0.7, 0.6]})  # fmt: skip
+    choice = cnn_training.select_lrs(sel)
+    assert choice["tuned_lr"].tolist() == [0.1, 0.3] and choice["interior"].tolist() == [
+        True,
+        False,
+    ]
+    gaps = pd.concat([_gaps(0.6, 0.9, 0.1, 0.3), _gaps(0.6, 0.9, 0.1, 0.3)], ignore_index=True)
+    gaps.loc[0, "outcome"] = "loss_fixed"
+    row = cnn_training.trainability_rows(gaps, threshold=0.5, seeds=8, setting="s", choice=choice)
+    verdict = row["verdict"][0]
+    assert verdict.startswith("holds only when cnn relu, loss_fixed")
+    assert "not tested for cnn relu, loss_tuned (lr grid edge: the tuned lr of c=8" in verdict
+    interior = cnn_training.trainability_rows(gaps, threshold=0.5, seeds=8, setting="s",
+                                              choice=choice.assign(interior=True))  # fmt: skip
+    assert interior["verdict"][0] == claims.HOLDS
+
+
+def test_outcomes_use_the_step_chosen_on_other_seeds():
+    grid = pd.DataFrame({"network": "n", "init": "a", "seed": 0,
+                         "schedule": ["lr=0.01", "lr=0.01", "lr=0.3", "lr=0.3"],
+                         "lr": [0.01, 0.01, 0.3, 0.3], "step": [0, 9] * 2,
+                         "eval_loss": [2.3, 1.5, 2.3, 0.4]})  # fmt: skip
+    measures = pd.DataFrame({"network": ["n"], "init": ["a"], "seed": [0]})
+    choice = pd.DataFrame({"network": ["n"], "init": ["a"], "tuned_lr": [0.3]})
+    out = cnn_training.trainability(measures, grid, 0.01, [0.03, 0.1, 0.3], choice)
+    assert out[["loss_fixed", "loss_tuned", "tuned_lr"]].values.tolist() == [[1.5, 0.4, 0.3]]
+    assert cnn_training.evaluation_lrs(choice, 0.01) == {("n", "a"): [0.01, 0.3]}
