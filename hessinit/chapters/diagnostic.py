@@ -131,8 +131,8 @@ def selected_outcomes(selection: pd.DataFrame, final: pd.DataFrame, fixed_lr: fl
     """Per (init, seed), the final loss at a fixed step and at the step tuned on other seeds.
 
     The tuned lr of an initialization is the one with the lowest mean final held-out loss over
-    the *selection* runs (a diverged run counts +inf; :func:`hessinit.study.analysis.
-    tuned_lr_interior`), whose seeds are not the evaluation seeds of ``final``; the outcome of
+    the *selection* runs (a diverged run counts +inf;
+    :func:`hessinit.study.analysis.tuned_lr_interior`), whose seeds are not the evaluation seeds of ``final``; the outcome of
     an evaluation run is then its final loss at that lr. Whether each tuned lr lies strictly
     inside the grid comes with it.
 
@@ -239,8 +239,8 @@ def diagnostic_rows(
 
     With ``outcome`` the rows judge that outcome only (the tuned outcome is the page's
     headline, the fixed-step one is reported beside it); with ``edge`` (the words of a tuned
-    lr at the grid's edge) both rows read "not tested" (:class:`hessinit.study.claims.
-    NotReached`): an edge lr is not a tuned one.
+    lr at the grid's edge) both rows read "not tested"
+    (:class:`hessinit.study.claims.NotReached`): an edge lr is not a tuned one.
 
     4.1, per (Hessian predictor, outcome): the 95% interval of abs(rho) (Spearman per seed,
     Student t interval over seeds; :func:`abs_interval`) lies above ``threshold``: holds; below it:

@@ -58,9 +58,10 @@ KINDS = ("fact", "sanity", "empirical")
 #: The columns of the per-setting frame that :func:`frame_rows` judges.
 FRAME_COLUMNS = ("setting", "value", "low", "high", "seeds", "judged")
 
-#: The sensitivity rules of the dominance claims (1.2-1.5, 5.1, 5.2, 5.4): (label, quantity,
-#: threshold), a verdict at R/H < 0.1, at R/H < 0.3 and at ||G|| > ||R|| (read as R/G < 1),
-#: shown beside each ledger row, which keeps the claim's own threshold.
+#: The sensitivity rules of the dominance claims 1.2-1.5, 5.1, 5.2 and 5.4, as triples of
+#: label, quantity and threshold. Each gives a verdict at R/H < 0.1, at R/H < 0.3 and at
+#: ||G|| > ||R|| (read as R/G < 1), shown beside the ledger row, which keeps the claim's own
+#: threshold.
 SENSITIVITY = (("R/H < 0.1", "R_over_H", 0.1), ("R/H < 0.3", "R_over_H", 0.3),
                ("||G|| > ||R||", "R_over_G", 1.0))  # fmt: skip
 
