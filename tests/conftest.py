@@ -106,6 +106,9 @@ SLOW_DOCTESTS = {
     "hessinit.chapters.step_size.init_spectra": "chapters/test_step_size.py",
     "hessinit.chapters.step_size.schedule_runs": "chapters/test_step_size.py",
     "hessinit.study.experiments.sgd_grid": "chapters/test_step_size.py",
+    "hessinit.curvature.spectra.network_spectrum": "curvature/test_spectra.py",
+    "hessinit.curvature.tensors.tensor_hessian_norms": "curvature/test_tensors.py",
+    "hessinit.curvature.density.hutchinson_trace": "curvature/test_api.py",
 }
 
 
