@@ -80,12 +80,51 @@ def small_book(tmp_path_factory):
         yield root, code
 
 
-def pytest_collection_modifyitems(config, items):
-    """Refuse a test that uses the small book without being marked slow.
+#: Doctests that train networks or start a Jupyter kernel: seconds each, TensorFlow tracing and
+#: XLA compiling tiny programs, not arithmetic. Marked slow (still run by the full suite and CI);
+#: each function is also checked by a quick test in tests/, named beside it.
+SLOW_DOCTESTS = {
+    "hessinit.book.execute.execute_job": "a kernel; book/test_runner.py (slow too: kernels)",
+    "hessinit.chapters.chain_rule.block_norms": "chapters/test_chain_rule.py",
+    "hessinit.chapters.chain_rule.chain_rule_check": "chapters/test_chain_rule.py",
+    "hessinit.chapters.chain_rule.kron_pattern": "chapters/test_chain_rule.py",
+    "hessinit.chapters.cnn.kernel_norms": "chapters/test_cnn.py",
+    "hessinit.chapters.cnn.lambda_max": "chapters/test_cnn.py",
+    "hessinit.chapters.cnn_depth.stable_roots": "chapters/test_cnn.py",
+    "hessinit.chapters.cnn_training.init_measures": "chapters/test_cnn_training.py",
+    "hessinit.chapters.cnn_training.track": "chapters/test_cnn_training.py",
+    "hessinit.chapters.dominance.along_training": "chapters/test_dominance.py",
+    "hessinit.chapters.dominance.relu_exactness": "chapters/test_dominance.py",
+    "hessinit.chapters.dominance_network.whole_network": "chapters/test_dominance.py",
+    "hessinit.chapters.dominance_network.whole_network_grid": "study/test_sweep.py",
+    "hessinit.chapters.init_schemes.tuned_fits": "chapters/test_init_schemes.py",
+    "hessinit.chapters.dominance.training_seeds": "along_training: chapters/test_dominance.py",
+    "hessinit.chapters.init_schemes.fit_schemes": "study/test_sweep.py",
+    "hessinit.chapters.followups.batch_size_norms": "chapters/test_followups.py",
+    "hessinit.chapters.followups.train_checkpoints": "chapters/test_followups.py",
+    "hessinit.chapters.cnn_training.sgd_outcomes": "chapters/test_cnn_training.py",
+    "hessinit.chapters.step_size.init_spectra": "chapters/test_step_size.py",
+    "hessinit.chapters.step_size.schedule_runs": "chapters/test_step_size.py",
+    "hessinit.study.experiments.sgd_grid": "chapters/test_step_size.py",
+    "hessinit.curvature.spectra.network_spectrum": "curvature/test_spectra.py",
+    "hessinit.curvature.tensors.tensor_hessian_norms": "curvature/test_tensors.py",
+    "hessinit.curvature.density.hutchinson_trace": "curvature/test_api.py",
+}
 
-    ``pytest -m "not slow"`` must execute no notebook of the book, and the small book executes
-    them all.
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark :data:`SLOW_DOCTESTS` slow; refuse a test that uses the small book without being
+    marked slow.
+
+    ``pytest -m "not slow"`` must execute no notebook, and the small book executes them all.
+    This hook runs before ``-m`` deselects, so the marks added here count.
     """
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and item.name in SLOW_DOCTESTS:
+            item.add_marker(pytest.mark.slow)
+    if not config.pluginmanager.has_plugin("hessinit-kernel-guard"):
+        config.pluginmanager.register(KernelGuard(), "hessinit-kernel-guard")
     quick = [
         item.nodeid
         for item in items
@@ -97,6 +136,39 @@ def pytest_collection_modifyitems(config, items):
             "these tests use the small_book fixture (every notebook executed) but are not "
             f"marked @pytest.mark.slow: {', '.join(quick)}"
         )
+
+
+class KernelGuard:
+    """Fail a test not marked slow that starts a Jupyter kernel in this process (executes a
+    notebook, even a tiny one): the quick suite executes no notebook.
+
+    It counts the launches of jupyter_client's local provisioner, the one nbclient and papermill
+    use; a kernel started by a child process (``python -m papermill``, a Dask worker) is not
+    seen here, so such tests are marked slow by hand.
+    """
+
+    def __init__(self):
+        from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+        self.launches = 0
+        launch = LocalProvisioner.launch_kernel
+
+        async def counted(provisioner, *args, **kwargs):
+            self.launches += 1
+            return await launch(provisioner, *args, **kwargs)
+
+        LocalProvisioner.launch_kernel = counted
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        before = self.launches
+        result = yield
+        if item.get_closest_marker("slow") is None and self.launches > before:
+            pytest.fail(
+                f"{item.nodeid} started {self.launches - before} Jupyter kernel(s) but is not "
+                "marked @pytest.mark.slow: `pytest -m 'not slow'` executes no notebook"
+            )
+        return result
 
 
 def equal_to_run(mine, ref, rtol=1e-4):

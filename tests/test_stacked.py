@@ -54,7 +54,7 @@ def test_initial_weights_equal_mlp():
             assert np.array_equal(b, layer.bias.numpy())
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("activation", ["relu", pytest.param("tanh", marks=pytest.mark.slow)])
 def test_each_run_equals_train_run(tiny, activation):
     """Seeds, stds, per-layer stds and learning rates mixed in one program: every run equals
     train.run with the same settings (weights, batches, Hessian batch), to float rounding."""

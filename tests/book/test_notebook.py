@@ -10,6 +10,7 @@ import jupytext
 import nbformat
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from hessinit.book import notebook, parameters
@@ -127,6 +128,7 @@ def test_claims_looks_outside_the_runner_for_what_the_runner_collects():
     assert all(f"`{name}.csv`" in text for name in collect)
 
 
+@pytest.mark.slow  # executes a notebook
 def test_under_the_runner_outputs_stay_next_to_the_run(tmp_path):
     """The runner's kernel writes its table and a show_table CSV into its output folder: the
     runner passes ``output_dir``, which the notebook hands to the helpers."""
@@ -160,6 +162,7 @@ def _stream_text(notebook_json):
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
+@pytest.mark.slow  # executes a notebook
 def test_an_executed_notebook_shows_no_progress_bar_warning():
     """tqdm.auto in the runner's kernel: plain bars after ``from hessinit import book``, no
     "IProgress not found" warning; without that import (and without ipywidgets) the warning is

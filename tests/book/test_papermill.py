@@ -4,7 +4,8 @@ reproducibility chapter's commands, and where a plain ``papermill`` command's ou
 No notebook of the book is executed here (the small book executes each once, and the Colab-like
 test runs one by a plain ``papermill`` command without ``--cwd``): the commands are checked
 against papermill's own parameter inference, and a tiny notebook of two cells that writes its
-table with ``book.write_table`` shows where a plain ``papermill`` command's outputs go.
+table with ``book.write_table`` shows where a plain ``papermill`` command's outputs go (those two
+tests are slow: they execute it).
 
 References: papermill's own parameter inference (``inspect_notebook``, what ``--help-notebook``
 prints), papermill's own ``-p`` value conversion, and the commands in book/reproducibility.md.
@@ -127,6 +128,7 @@ def _papermill(tmp_path, *extra):
     return work
 
 
+@pytest.mark.slow  # executes a notebook
 def test_a_plain_papermill_command_writes_tables_into_its_working_directory(tmp_path):
     """Without ``-p output_dir`` (default ``"."``) and without --cwd the table goes to the
     kernel's working directory, the shell's: no other process is read; nothing else is written."""
@@ -138,6 +140,7 @@ def test_a_plain_papermill_command_writes_tables_into_its_working_directory(tmp_
     ]
 
 
+@pytest.mark.slow  # executes a notebook
 def test_the_output_folder_parameter_says_where_tables_go(tmp_path):
     """``-p output_dir FOLDER`` (what the book's runner passes every notebook): the table goes
     to FOLDER, relative to the kernel's working directory."""

@@ -2,9 +2,10 @@
 
 The slow part reads the small book of the session (the ``small_book`` fixture of
 tests/conftest.py: every notebook executed once at ``--small`` size into a temporary copy of the
-book, and the site built, API reference included; a few minutes on 2 cores). The quick part
-checks every outcome of the runner on tiny books of plain-Python notebooks (tests/book/
-tiny_books.py), a second or two per run, and executes no notebook of the book.
+book, and the site built, API reference included; a few minutes on 2 cores). Every outcome of
+the runner is checked on tiny books of plain-Python notebooks (tests/book/tiny_books.py), a
+second or two per run: those tests start kernels, so they are slow too. The quick part checks
+the configuration, the table of contents, the run keys and the refusals, executing nothing.
 """
 
 from __future__ import annotations
@@ -250,6 +251,7 @@ def _statuses(root):
     return {k: r["status"] for k, r in _records(root).items()}
 
 
+@pytest.mark.slow  # executes a notebook
 def test_every_run_is_recorded_ok_only_with_its_table_and_rerun_only_when_changed(
     tmp_path, pinned_code
 ):
@@ -289,6 +291,7 @@ def test_every_run_is_recorded_ok_only_with_its_table_and_rerun_only_when_change
     assert all(runner.key(r) != runner.read_record(r)["key"] for r in runner.runs[:2])
 
 
+@pytest.mark.slow  # executes a notebook
 def test_stale_runs_with_only_and_a_missing_upstream_table(tmp_path, capsys, pinned_code):
     grid = "\n".join(GRID.splitlines()[:2] + GRID.splitlines()[3:4])  # writers and collector
     root = tiny_books.make_book(tmp_path, NOTEBOOKS, grid)
@@ -318,6 +321,7 @@ def test_stale_runs_with_only_and_a_missing_upstream_table(tmp_path, capsys, pin
     assert _statuses(root)["site/total"] == "ok"
 
 
+@pytest.mark.slow  # executes a notebook
 def test_outputs_that_do_not_verify_are_redone_and_named(tmp_path, capsys, pinned_code):
     grid = """\
         runs:
@@ -373,6 +377,7 @@ def test_outputs_that_do_not_verify_are_redone_and_named(tmp_path, capsys, pinne
     assert list(runner.left_out) == ["_runs/site/total.ipynb"]
 
 
+@pytest.mark.slow  # executes a notebook
 def test_a_run_over_its_time_limit_is_timed_out_and_the_others_go_on(tmp_path, capsys):
     grid = """\
         timeout: 60
@@ -390,6 +395,7 @@ def test_a_run_over_its_time_limit_is_timed_out_and_the_others_go_on(tmp_path, c
     assert "TIMED OUT site/hangs: exceeded its limit of 3 s" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # executes a notebook
 def test_unavailable_and_empty_runs_replace_an_old_ok_record(tmp_path):
     grid = """\
         runs:
@@ -428,6 +434,7 @@ TOC = """\
 """
 
 
+@pytest.mark.slow  # executes a notebook
 def test_failing_run_and_unavailable_dataset_are_reported_and_left_out_of_the_site(
     tmp_path, capsys, pinned_code
 ):
@@ -472,6 +479,7 @@ def test_failing_run_and_unavailable_dataset_are_reported_and_left_out_of_the_si
     assert files == ["_runs/site/load/mnist-5k", "_runs/site/w"]
 
 
+@pytest.mark.slow  # executes a notebook
 def test_ctrl_c_stops_with_a_summary_and_a_rerun_resumes(tmp_path):
     grid = """\
         runs:
@@ -533,6 +541,7 @@ def test_a_worker_with_other_code_is_refused():
         book_execute.execute_job(job)
 
 
+@pytest.mark.slow  # executes a notebook
 def test_the_pipeline_steps_one_at_a_time(tmp_path, pinned_code):
     """plan -> execute -> record (verify) -> plan again, as functions of the step modules, and
     build() as their composition: a fresh run is a Job, its recorded outputs verify, a second

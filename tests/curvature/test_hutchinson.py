@@ -86,10 +86,14 @@ def test_hutchinson_norms_share_probes_and_are_exact_with_full_deflation():
     )
 
 
-def test_hutchinson_norms_intervals_cover_at_close_to_nominal_rate():
+@pytest.mark.parametrize(
+    ("seeds", "rate"), [pytest.param(100, 0.88, marks=pytest.mark.slow), (20, 0.75)]
+)
+def test_hutchinson_norms_intervals_cover_at_close_to_nominal_rate(seeds, rate):
     """Over 100 seeds, 20 probes each, the 95% t-intervals of ||H||, ||G||, ||R|| and of the
     paired ratio ||R||/||H|| cover the exact values (full autodiff matrices, 143 weights) at
-    close to their nominal rate (measured: 0.99, 0.95, 0.92, 0.93)."""
+    close to their nominal rate (measured: 0.99, 0.95, 0.92, 0.93). The quick variant: the
+    first 20 seeds, at least 15 covered each."""
     from hessinit.curvature import hutchinson_norms
 
     model, (x, y) = small_cached("tanh"), data()
@@ -97,14 +101,13 @@ def test_hutchinson_norms_intervals_cover_at_close_to_nominal_rate():
     exact = {"H": np.linalg.norm(Hf), "G": np.linalg.norm(Gf), "R": np.linalg.norm(Hf - Gf)}
     exact["R_over_H"] = exact["R"] / exact["H"]
     hits = dict.fromkeys(exact, 0)
-    seeds = 100
     for s in range(seeds):
         est = hutchinson_norms(model, x, y, probes=20, seed=s)
         for k, value in exact.items():
             e = getattr(est, k)
             hits[k] += e.low <= value <= e.high
     rates = {k: v / seeds for k, v in hits.items()}
-    assert all(r >= 0.88 for r in rates.values()), rates
+    assert all(r >= rate for r in rates.values()), rates
 
 
 def _spiked(P, seed):
@@ -119,10 +122,14 @@ def _spiked(P, seed):
     return G + (V * r) @ V.T, G
 
 
-def test_deflated_intervals_cover_at_their_nominal_rate_by_simulation():
+@pytest.mark.parametrize(
+    ("reps", "band"), [pytest.param(400, (0.92, 0.98), marks=pytest.mark.slow), (100, (0.88, 1.0))]
+)
+def test_deflated_intervals_cover_at_their_nominal_rate_by_simulation(reps, band):
+    """400 runs: coverage within 0.92-0.98 (the quick variant: the first 100 runs, 0.88-1)."""
     from hessinit.curvature.hutchinson import deflated_norms
 
-    P, reps = 200, 400
+    P = 200
     H, G = _spiked(P, 0)
     exact = {"H": np.linalg.norm(H), "G": np.linalg.norm(G), "R": np.linalg.norm(H - G)}
     hits = dict.fromkeys(exact, 0)
@@ -134,7 +141,7 @@ def test_deflated_intervals_cover_at_their_nominal_rate_by_simulation():
         for t in hits:
             hits[t] += est[t].low <= exact[t] <= est[t].high
     rates = {t: h / reps for t, h in hits.items()}
-    assert all(0.92 <= r <= 0.98 for r in rates.values()), rates
+    assert all(band[0] <= r <= band[1] for r in rates.values()), rates
     # <G, R>'s estimate is unbiased: its mean over the runs is within 4 standard errors
     assert abs(np.mean(gr) - np.sum(G * (H - G))) < 4 * np.std(gr) / np.sqrt(reps)
 

@@ -12,6 +12,7 @@ import matplotlib.ticker as mticker  # noqa: E402
 import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
 from hessinit.chapters import chain_rule  # noqa: E402
@@ -27,6 +28,7 @@ CELLS = [
 ]
 
 
+@pytest.mark.slow  # executes a notebook
 def test_every_figure_of_a_notebook_is_displayed():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
