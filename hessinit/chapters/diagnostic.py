@@ -132,9 +132,9 @@ def selected_outcomes(selection: pd.DataFrame, final: pd.DataFrame, fixed_lr: fl
 
     The tuned lr of an initialization is the one with the lowest mean final held-out loss over
     the *selection* runs (a diverged run counts +inf;
-    :func:`hessinit.study.analysis.tuned_lr_interior`), whose seeds are not the evaluation seeds of ``final``; the outcome of
-    an evaluation run is then its final loss at that lr. Whether each tuned lr lies strictly
-    inside the grid comes with it.
+    :func:`hessinit.study.analysis.tuned_lr_interior`), whose seeds are not the evaluation
+    seeds of ``final``; the outcome of an evaluation run is then its final loss at that lr.
+    Whether each tuned lr lies strictly inside the grid comes with it.
 
     Args:
         selection: :func:`hessinit.study.analysis.final_eval` rows of the selection runs
