@@ -9,9 +9,9 @@
 - :mod:`~hessinit.book.execute`: one run executed by papermill in a temporary folder (in this
   process or on a Dask worker);
 - :mod:`~hessinit.book.pool`: where runs execute: this process, or a Dask cluster;
-- :mod:`~hessinit.book.notebook`: ``write_table``, ``show_table``, ``glue``, ``read_records``,
-  ``versions``, ``terminal_progress_bars`` (called on import), and the fallback outside the
-  runner ``benchmark_results``;
+- :mod:`~hessinit.book.notebook`: ``write_table``, ``show_table``, ``glue``, ``glue_all``,
+  ``read_records``, ``versions``, ``terminal_progress_bars`` (called on import), and the
+  fallback outside the runner ``benchmark_results``;
 - :mod:`~hessinit.book.parameters`: ``typed_parameters`` and ``listed``, papermill parameters
   typed at the door;
 - :mod:`~hessinit.book.publish`: the published results archive and ``chapter_tables``, the
@@ -31,6 +31,7 @@ dataset names of :mod:`hessinit.data` (the ``--datasets`` choices). Never the nu
 from .notebook import (
     benchmark_results,
     glue,
+    glue_all,
     in_colab,
     read_records,
     show_table,
@@ -48,6 +49,7 @@ __all__ = [
     "benchmark_results",
     "chapter_tables",
     "glue",
+    "glue_all",
     "in_colab",
     "listed",
     "read_records",

@@ -379,6 +379,28 @@ def glue(name, value):
         _show(name, value)
 
 
+def glue_all(values: dict, markdown: tuple = ()):
+    """Glue every entry of ``values`` under its key (:func:`glue`), in order.
+
+    Args:
+        values: names -> values, e.g. the words a chapter's tested function computed.
+        markdown: the names whose (string) values are Markdown, shown as such.
+
+    Example:
+        >>> from unittest import mock
+        >>> with mock.patch.dict(sys.modules, {"google.colab": object()}):
+        ...     glue_all({"n": 3, "ratio": 0.5})
+        n = 3
+        ratio = 0.5
+    """
+    for name, value in values.items():
+        if name in markdown:
+            from IPython.display import Markdown
+
+            value = Markdown(value)
+        glue(name, value)
+
+
 def _show(name, value):
     """Display a glued value as plain output (IPython's display, else print)."""
     rich = not isinstance(value, (int, float, str, bool)) and any(
