@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from ..nn.activations import REGISTRY
 from ..nn.models import is_number
-from .stacked import initial_weights, sgd_steps
+from .stacked import initial_weights, layer_stds, sgd_steps
 
 #: Columns of the frame :func:`fit_runs` returns, in order.
 COLUMNS = ("run", "seed", "lr", "step", "loss", "test_loss", "test_accuracy", "diverged")
@@ -74,15 +74,7 @@ class HeldoutRun:
 
     def stds(self, n_dense):
         """The initial std of each of ``n_dense`` dense layers (``None``: Glorot-uniform)."""
-        spec = self.kernel_std
-        if spec is None or is_number(spec):
-            return (spec,) + (None,) * (n_dense - 1)
-        stds = tuple(spec)
-        if len(stds) != n_dense:
-            raise ValueError(
-                f"kernel_std needs one entry per dense layer ({n_dense}), got {len(stds)}"
-            )
-        return stds
+        return layer_stds(self.kernel_std, n_dense)
 
     def initial(self, fans):
         """The run's initial ``[(W_k, b_k)]`` as float32 arrays for layer sizes ``fans``."""

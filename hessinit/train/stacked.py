@@ -32,7 +32,8 @@ from one batched float64 computation, the Kronecker route of
 backward recursion of :mod:`hessinit.curvature.blocks` written for stacked weights.
 
 Holds :class:`Run`, :func:`grid`, :func:`train_runs`, :func:`initial_weights`,
-:func:`stacked_norms`, :func:`sgd_steps`, :data:`COLUMNS` and :data:`TAYLOR_COLUMNS`.
+:func:`layer_stds`, :func:`stacked_norms`, :func:`sgd_steps`, :data:`COLUMNS` and
+:data:`TAYLOR_COLUMNS`.
 
 Imports: numpy, pandas, TensorFlow, Keras, :mod:`hessinit.nn`, :mod:`hessinit.stepsize` (the
 Taylor columns) and :mod:`hessinit.curvature.kronecker` (its packing and cost rule); never
@@ -103,15 +104,34 @@ class Run:
 
     def stds(self, n_dense):
         """The initial std of each of ``n_dense`` dense layers (``None``: Glorot-uniform)."""
-        spec = self.sd if self.kernel_std is None else self.kernel_std
-        if spec is None or is_number(spec):
-            return (spec,) + (None,) * (n_dense - 1)
-        stds = tuple(spec)
-        if len(stds) != n_dense:
-            raise ValueError(
-                f"kernel_std needs one entry per dense layer ({n_dense}), got {len(stds)}"
-            )
-        return stds
+        return layer_stds(self.sd if self.kernel_std is None else self.kernel_std, n_dense)
+
+
+def layer_stds(spec, n_dense):
+    """The initial std of each of ``n_dense`` dense layers from one std or one per layer.
+
+    Args:
+        spec: a number (dense1's std, the others Glorot-uniform), None (all Glorot-uniform),
+            or one entry per dense layer (``None`` entries keep Glorot), as ``kernel_std`` of
+            :func:`hessinit.nn.mlp`.
+        n_dense: the number of dense layers.
+
+    Returns:
+        A tuple of ``n_dense`` stds or None.
+
+    Raises:
+        ValueError: a sequence of the wrong length.
+
+    Example:
+        >>> layer_stds(0.01, 3), layer_stds((0.1, None), 2)
+        ((0.01, None, None), (0.1, None))
+    """
+    if spec is None or is_number(spec):
+        return (spec,) + (None,) * (n_dense - 1)
+    stds = tuple(spec)
+    if len(stds) != n_dense:
+        raise ValueError(f"kernel_std needs one entry per dense layer ({n_dense}), got {len(stds)}")
+    return stds
 
 
 def grid(sds=(1e-5, 1e-2, 1.0), seeds=(0,), lrs=(0.01,)):
