@@ -70,7 +70,7 @@ def test_errors():
 def test_whole_network_grid_matches_single_networks(tiny):
     grid = dominance_network.whole_network_grid(tiny, ("tanh", "relu"), (0.5, 1.0), widths=(5, 4),
                                                 n=24, probes=6, deflate=2, seed=1)  # fmt: skip
-    assert len(grid) == 2 * 2 * 5  # H, G, R, R/H and G/H per network
+    assert len(grid) == 2 * 2 * 6  # H, G, R, R/H, G/H and R/G per network
     assert list(grid.columns[-2:]) == ["activation", "sd"]
     model = mlp((3, 3), 3, widths=(5, 4), activation="relu", kernel_std=1.0, seed=1)
     one = dominance_network.whole_network(model, tiny.x, tiny.y, probes=6, deflate=2, seed=1)
