@@ -113,9 +113,8 @@ def _row_products(model, x, y, training, hessian, group):
     return one
 
 
-@tf.function
-def _traced(model, x, y, V, training, vectorized, hessian, group):
-    """(H V^T)^T and (G V^T)^T; traced once per model, shapes and flags."""
+def _all_rows(model, x, y, V, training, vectorized, hessian, group):
+    """(H V^T)^T and (G V^T)^T, every row of V in flight (map_fn) or vectorized."""
     one = _row_products(model, x, y, training, hessian, group)
     if vectorized:
         return tf.vectorized_map(one, V)
@@ -123,14 +122,9 @@ def _traced(model, x, y, V, training, vectorized, hessian, group):
     return tf.map_fn(one, V, fn_output_signature=(V.dtype, V.dtype), parallel_iterations=rows)
 
 
-@tf.function(jit_compile=True)
-def _compiled(model, x, y, V, training, vectorized, hessian, group):
-    """:func:`_traced` compiled by XLA."""
-    one = _row_products(model, x, y, training, hessian, group)
-    if vectorized:
-        return tf.vectorized_map(one, V)
-    rows = int(V.shape[0])
-    return tf.map_fn(one, V, fn_output_signature=(V.dtype, V.dtype), parallel_iterations=rows)
+#: :func:`_all_rows` traced once per model, shapes and flags; and compiled by XLA.
+_traced = tf.function(_all_rows)
+_compiled = tf.function(_all_rows, jit_compile=True)
 
 
 def block_products(
