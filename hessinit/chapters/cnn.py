@@ -82,6 +82,11 @@ _NORMS: dict = {}
 #: on this 2-core machine 8 rows in flight ran as fast per row as 24 or 48.
 ROWS = 8
 
+#: Networks whose rows run vectorized (``tf.vectorized_map``, the primal passes shared by the
+#: rows): the BatchNorm ResNet's many small operations, 35 against 57-62 ms a row at B = 128
+#: (load 6); the tanh CNN's convolutions run faster in the loop (2.0 against 2.5 s a setting).
+VECTORIZED = ("resnet bn",)
+
 
 def _set_scheme(model, bases, scheme) -> None:
     """Set kernel l of ``model`` to sigma_l Z_l, sigma_l of ``scheme`` from the kernel's fans."""
@@ -120,10 +125,9 @@ def kernel_norms(
     network's). One network per (network, seed) serves every scheme (module docstring); the
     tensors of a network are computed together
     (:func:`hessinit.curvature.tensors.tensors_hessian_norms`: the rows of the kernels of one
-    shape share calls of :data:`ROWS` products; with BatchNorm vectorized, which shares the
-    primal passes: 35 against 57-62 ms a row on the BatchNorm ResNet at B = 128, load 6, where
-    the tanh CNN's convolutions run faster in the loop, 8 against 11-18 ms); a scheme whose
-    kernel stds equal an earlier call's on the same data and budget reuses its norms.
+    shape share calls of :data:`ROWS` products, vectorized for the networks of
+    :data:`VECTORIZED`); a scheme whose kernel stds equal an earlier call's on the same data
+    and budget reuses its norms.
 
     Args:
         x: images, shape (B, H, W, C).
@@ -164,7 +168,7 @@ def kernel_norms(
                     _set_scheme(model, bases, scheme)
                     _NORMS[key] = tensors_hessian_norms(
                         model, [layer.kernel for layer in layers], x, y, rows=ROWS,
-                        vectorized=bool(NETWORKS[network][1].get("batchnorm")),
+                        vectorized=network in VECTORIZED,
                         max_products=max_products, fallback=estimate, probes=probes,
                         sketch=sketch, seed=seed,
                     )  # fmt: skip
