@@ -10,7 +10,9 @@ W_k in R^{R x n_{k-1} x n_k} and b_k in R^{R x n_k}, and one step updates every 
 with batched matrix products. L_r depends on run r's weights only, so the gradient of
 sum_r L_r with respect to W[r] is grad L_r: one backward pass gives every run's gradient, and a
 run's numbers do not depend on which runs share its program (a run that diverges to NaN or inf
-stays in its own slice). The step is one compiled ``tf.function`` that runs up to :data:`CHUNK`
+stays in its own slice). A run may instead take the Taylor step lr_r gamma*_r, with
+gamma*_r = g_r^T g_r / g_r^T H_r g_r of its mini-batch (:mod:`hessinit.stepsize`): the
+gradient of sum_r g_r . stop(g_r) gives every such run's H_r g_r in one more backward pass. The step is one compiled ``tf.function`` that runs up to :data:`CHUNK`
 steps per call (XLA-compiled up to :data:`XLA_MAX_RUNS` runs, a TensorFlow graph above); it is
 traced once per architecture, number of runs, batch size and dataset size, and reused by every
 later call in the process.
@@ -32,11 +34,11 @@ from one batched float64 computation, the Kronecker route of
 backward recursion of :mod:`hessinit.curvature.blocks` written for stacked weights.
 
 Holds :class:`Run`, :func:`grid`, :func:`train_runs`, :func:`initial_weights`,
-:func:`layer_stds`, :func:`stacked_norms`, :func:`sgd_steps`, :data:`COLUMNS` and
-:data:`TAYLOR_COLUMNS`.
+:func:`layer_stds`, :func:`stack_weights`, :func:`stacked_norms`, :func:`sgd_steps`,
+:func:`batch_losses`, :data:`COLUMNS` and :data:`TAYLOR_COLUMNS`.
 
 Imports: numpy, pandas, TensorFlow, Keras, :mod:`hessinit.nn`, :mod:`hessinit.stepsize` (the
-Taylor columns) and :mod:`hessinit.curvature.kronecker` (its packing and cost rule); never
+Taylor columns and gamma*) and :mod:`hessinit.curvature.kronecker` (its packing and cost rule); never
 :mod:`hessinit.study` or :mod:`hessinit.book`.
 """
 
@@ -56,7 +58,7 @@ from ..curvature.kronecker import sym_pack, use_realignment
 from ..nn import dense_layers, mlp, softmax_saturation
 from ..nn.activations import REGISTRY, is_piecewise_linear
 from ..nn.models import check_std, is_number
-from ..stepsize import taylor_step
+from ..stepsize import gamma_star, taylor_step
 
 #: Columns of the frame :func:`train_runs` returns, in order.
 COLUMNS = (
@@ -191,6 +193,27 @@ def initial_weights(fans, stds, seed):
     return weights
 
 
+def stack_weights(per_run):
+    """The weights of R runs stacked on a leading run axis, as :func:`sgd_steps` takes them.
+
+    Args:
+        per_run: one ``[(W_k, b_k), ...]`` per run (e.g. from :func:`initial_weights`), all of
+            the same shapes.
+
+    Returns:
+        A list of ``(W_k, b_k)`` tensors, (R, n_{k-1}, n_k) and (R, n_k).
+
+    Example:
+        >>> w = stack_weights([initial_weights((3, 2), (0.1,), seed) for seed in range(4)])
+        >>> [tuple(t.shape) for t in w[0]]
+        [(4, 3, 2), (4, 2)]
+    """
+    return [
+        tuple(tf.constant(np.stack([w[k][j] for w in per_run])) for j in range(2))
+        for k in range(len(per_run[0]))
+    ]
+
+
 def _activate(act, a):
     """Keras' activation ``act`` applied to ``a``, as a Dense layer applies it."""
     return keras.activations.get(act)(a)
@@ -205,22 +228,80 @@ def _stacked_losses(weights, x, y, acts):
     return tf.reduce_mean(tf.reduce_logsumexp(h, axis=-1) - true_logit, axis=1)
 
 
-def _chunk(weights, x_all, y_all, idx, count, lr, acts):
-    """``count`` SGD steps of all runs; idx (CHUNK, R, b) rows of x_all; losses (CHUNK, R)."""
+def _pairs(flat):
+    """``[(W_1, b_1), ...]`` from the flat list ``[W_1, b_1, W_2, ...]``."""
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _per_run(values, t):
+    """``values`` (R,) shaped to scale a stacked tensor ``t`` (R, ...) run by run."""
+    return tf.reshape(values, [-1] + [1] * (t.shape.rank - 1))
+
+
+def _gradients(flat, x, y, acts):
+    """Per-run losses (R,) and the gradient of each run's loss in its own slice of ``flat``."""
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        loss = _stacked_losses(_pairs(flat), x, y, acts)
+        total = tf.reduce_sum(loss)
+    return loss, tape.gradient(total, flat)
+
+
+def _fixed_step(flat, x, y, lr, acts):
+    """One step W[r] <- W[r] - lr_r grad L_r of every run in ``flat``; the losses (R,)."""
+    loss, grads = _gradients(flat, x, y, acts)
+    lr = tf.cast(lr, tf.float32)
+    return [v - _per_run(lr, v) * g for v, g in zip(flat, grads, strict=True)], loss
+
+
+def _taylor_step(flat, x, y, fraction, acts):
+    """One step W[r] <- W[r] - fraction_r gamma*_r g_r of every run in ``flat``; losses (R,).
+
+    gamma*_r = g_r^T g_r / g_r^T H_r g_r (0 where g_r^T H_r g_r <= 0), accumulated in float64
+    as :func:`hessinit.stepsize.curvature_along_gradient` does. H g is the gradient of
+    sum_r g_r . stop(g_r) (reverse over reverse, one more backward pass): slice r of the
+    gradient depends on run r's weights only, so the product never mixes runs.
+    """
+    with tf.GradientTape() as outer:
+        outer.watch(flat)
+        loss, g = _gradients(flat, x, y, acts)
+        dot = tf.add_n([tf.reduce_sum(t * tf.stop_gradient(t)) for t in g])
+    Hg = outer.gradient(dot, flat)
+
+    def per_run_dot(a, b):
+        return tf.add_n([
+            tf.reduce_sum(tf.cast(s, tf.float64) * tf.cast(t, tf.float64),
+                          axis=list(range(1, s.shape.rank)))
+            for s, t in zip(a, b, strict=True)
+        ])  # fmt: skip
+
+    step = tf.cast(fraction * gamma_star(per_run_dot(g, g), per_run_dot(g, Hg)), tf.float32)
+    return [v - _per_run(step, v) * d for v, d in zip(flat, g, strict=True)], loss
+
+
+def _chunk(weights, x_all, y_all, idx, count, lr, acts, split):
+    """``count`` SGD steps of all runs; idx (CHUNK, R, b) rows of x_all; losses (CHUNK, R).
+
+    Runs ``[:split]`` take the fixed step lr_r, runs ``[split:]`` the Taylor step
+    lr_r * gamma*_r (lr (R,) float64).
+    """
     chunk, runs = idx.shape[0], idx.shape[1]
     flat = [t for pair in weights for t in pair]
-    scales = [lr[:, None, None] if t.shape.rank == 3 else lr[:, None] for t in flat]
 
     def body(s, flat, losses):
         x = tf.gather(x_all, idx[s])
         y = tf.gather(y_all, idx[s])
-        with tf.GradientTape() as tape:
-            tape.watch(flat)
-            pairs = list(zip(flat[::2], flat[1::2], strict=True))
-            loss = _stacked_losses(pairs, x, y, acts)
-            total = tf.reduce_sum(loss)
-        grads = tape.gradient(total, flat)
-        flat = [v - c * g for v, c, g in zip(flat, scales, grads, strict=True)]
+        if split == runs:
+            flat, loss = _fixed_step(flat, x, y, lr, acts)
+        elif split == 0:
+            flat, loss = _taylor_step(flat, x, y, lr, acts)
+        else:
+            head, loss_h = _fixed_step([t[:split] for t in flat], x[:split], y[:split],
+                                       lr[:split], acts)  # fmt: skip
+            tail, loss_t = _taylor_step([t[split:] for t in flat], x[split:], y[split:],
+                                        lr[split:], acts)  # fmt: skip
+            flat = [tf.concat([h, t], axis=0) for h, t in zip(head, tail, strict=True)]
+            loss = tf.concat([loss_h, loss_t], axis=0)
         losses = tf.tensor_scatter_nd_update(losses, [[s]], loss[None])
         return s + 1, flat, losses
 
@@ -228,7 +309,7 @@ def _chunk(weights, x_all, y_all, idx, count, lr, acts):
     _, flat, losses = tf.while_loop(
         lambda s, *_: s < count, body, (tf.constant(0), flat, losses), maximum_iterations=chunk
     )
-    return list(zip(flat[::2], flat[1::2], strict=True)), losses
+    return _pairs(flat), losses
 
 
 #: The chunk of steps compiled by XLA, and as a plain TensorFlow graph (see :data:`XLA_MAX_RUNS`).
@@ -238,7 +319,8 @@ _sgd_chunk_graph = tf.function(_chunk, jit_compile=False)
 #: Up to this many runs the step is compiled by XLA; above it, it runs as a TensorFlow graph,
 #: whose batched matmul kernel spreads the runs over the cores: measured on 2 cores (load 3.5,
 #: ms per run-step, XLA / graph) 0.10 / 0.08-0.13 at R = 18, 0.10-0.16 / 0.070 at R = 60 and
-#: 0.23-0.32 / 0.071 at R = 180.
+#: 0.23-0.32 / 0.071 at R = 180. A program with Taylor runs always runs as a graph: XLA took
+#: 14-26 s to compile one of 32 runs (8 Taylor) against 4-10 s for the graph (2 cores, load 7).
 XLA_MAX_RUNS = 32
 
 
@@ -248,11 +330,57 @@ def _loss_only(weights, x_all, y_all, idx, acts):
     return _stacked_losses(weights, tf.gather(x_all, idx), tf.gather(y_all, idx), acts)
 
 
-def sgd_steps(weights, x, y, idx, lr, acts, jit=None):
+#: Bytes of gathered images one call of :func:`batch_losses` may hold (runs go in groups).
+_EVAL_BYTES = 1 << 26
+
+
+def batch_losses(weights, x, y, idx, acts):
+    """Each run's mean cross-entropy on its own rows, without a step: one compiled forward pass.
+
+    L_r = (1/m) sum_{i in idx[r]} (logsumexp z_i[r] - z_{i, y_i}[r]), z[r] the logits of run r's
+    weights, in float32 (the loss :func:`sgd_steps` descends). Runs go in groups of equal size
+    so that the gathered images stay under 64 MiB.
+
+    Args:
+        weights: a list of ``(W_k, b_k)`` tensors stacked on the run axis,
+            (R, n_{k-1}, n_k) and (R, n_k), float32.
+        x: the flattened images, a float32 tensor (N, n_0).
+        y: the labels, an int32 tensor (N,).
+        idx: the rows of each run's batch, an integer array (R, m).
+        acts: the activation name of each dense layer (the last one ``"linear"``).
+
+    Returns:
+        A float32 numpy array (R,), non-finite where a run's loss is.
+
+    Example:
+        Zero weights give uniform logits: loss log 3 for every run and every batch.
+
+        >>> w = [(tf.zeros((2, 4, 3)), tf.zeros((2, 3)))]
+        >>> x, y = tf.ones((5, 4)), tf.constant([0, 1, 2, 0, 1])
+        >>> np.round(batch_losses(w, x, y, [[0, 1], [2, 3]], ("linear",)), 4).tolist()
+        [1.0986, 1.0986]
+    """
+    idx = np.asarray(idx, np.int32)
+    runs, m = idx.shape
+    group = max(1, min(runs, _EVAL_BYTES // max(1, 4 * m * int(x.shape[1]))))
+    acts = tuple(acts)
+    out = []
+    for lo in range(0, runs, group):
+        part = [(w[lo : lo + group], b[lo : lo + group]) for w, b in weights]
+        out.append(_loss_only(part, x, y, tf.constant(idx[lo : lo + group]), acts).numpy())
+    return np.concatenate(out)
+
+
+def sgd_steps(weights, x, y, idx, lr, acts, jit=None, taylor=None):
     """SGD steps of R stacked runs, :data:`CHUNK` steps per compiled call.
 
-    Step t of run r takes the mini-batch ``x[idx[t, r]]``, ``y[idx[t, r]]`` and
-    W[r] <- W[r] - lr_r grad L_r (module docstring), in float32.
+    Step t of run r takes the mini-batch ``x[idx[t, r]]``, ``y[idx[t, r]]`` and its gradient
+    g_r = grad L_r, and W[r] <- W[r] - gamma_r g_r (module docstring), in float32: gamma_r = lr_r
+    for a fixed step, or where ``taylor[r]``, gamma_r = lr_r gamma*_r with
+    gamma*_r = g_r^T g_r / g_r^T H_r g_r of that mini-batch (no step where g_r^T H_r g_r <= 0),
+    as :func:`hessinit.stepsize.sgd_steps` takes with ``lr=("taylor", lr_r)``. H_r g_r is one
+    forward-over-backward product per step, computed only for the Taylor runs; fixed and
+    Taylor runs step in the same compiled program.
 
     Args:
         weights: a list of ``(W_k, b_k)`` tensors stacked on the run axis,
@@ -260,10 +388,12 @@ def sgd_steps(weights, x, y, idx, lr, acts, jit=None):
         x: the flattened images, a float32 tensor (N, n_0).
         y: the labels, an int32 tensor (N,).
         idx: the rows of every step's mini-batch, an integer array (T, R, b).
-        lr: the step size of each run, an array (R,).
+        lr: the step size of each run, or its fraction of gamma* where ``taylor``, an array (R,).
         acts: the activation name of each dense layer (the last one ``"linear"``).
         jit: compile the step with XLA (True) or run it as a TensorFlow graph (False); None:
-            XLA up to :data:`XLA_MAX_RUNS` runs, the graph above (the faster of the two there).
+            XLA up to :data:`XLA_MAX_RUNS` runs without a Taylor run, the graph otherwise (the
+            faster of the two there; XLA compiles a Taylor step for 10-20 s on 2 cores).
+        taylor: a boolean array (R,): the runs whose step is ``lr * gamma*`` (default none).
 
     Returns:
         ``(weights, losses)``: the weights after the T steps, and the mini-batch loss of each
@@ -278,21 +408,49 @@ def sgd_steps(weights, x, y, idx, lr, acts, jit=None):
         >>> w, losses = sgd_steps(w, x, y, np.zeros((2, 2, 3), int), [0.1, 0.2], ("linear",))
         >>> np.round(losses.astype(float), 4).tolist()
         [[1.0986, 1.0986], [0.7944, 0.5514]]
+
+        The same runs with steps of gamma* and of half of it, the minimiser of the quadratic
+        model along -g (the loss is convex here: g^T H g > 0):
+
+        >>> w = [(tf.zeros((2, 4, 3)), tf.zeros((2, 3)))]
+        >>> w, losses = sgd_steps(w, x, y, np.zeros((2, 2, 3), int), [1.0, 0.5], ("linear",),
+        ...                       taylor=[True, True])
+        >>> bool(losses[1, 0] < losses[1, 1] < losses[0, 0])
+        True
     """
     idx = np.asarray(idx, np.int32)
     steps, runs, batch = idx.shape
-    lr = tf.constant(np.asarray(lr, np.float32))
+    lr = np.asarray(lr, np.float64)
+    taylor = np.zeros(runs, bool) if taylor is None else np.asarray(taylor, bool)
+    if lr.shape != (runs,) or taylor.shape != (runs,):
+        raise ValueError(f"lr and taylor need one entry per run ({runs})")
+    # the fixed runs first, the Taylor runs last: each part is one slice of the program
+    order = np.argsort(taylor, kind="stable")
+    moved = not np.array_equal(order, np.arange(runs))
+    if moved:
+        weights = [(tf.gather(w, order), tf.gather(b, order)) for w, b in weights]
+        idx, lr = idx[:, order], lr[order]
+    split = int(runs - taylor.sum())
+    lr_t = tf.constant(lr)
     acts = tuple(acts)
-    step = _sgd_chunk if (runs <= XLA_MAX_RUNS if jit is None else jit) else _sgd_chunk_graph
+    if jit is None:
+        jit = runs <= XLA_MAX_RUNS and not taylor.any()
+    step = _sgd_chunk if jit else _sgd_chunk_graph
     out = []
     for start in range(0, steps, CHUNK):
         part = idx[start : start + CHUNK]
         count = len(part)
         if count < CHUNK:
             part = np.concatenate([part, np.zeros((CHUNK - count, runs, batch), np.int32)])
-        weights, losses = step(weights, x, y, tf.constant(part), tf.constant(count), lr, acts)
+        weights, losses = step(weights, x, y, tf.constant(part), tf.constant(count), lr_t, acts,
+                               split)  # fmt: skip
         out.append(losses.numpy()[:count])
-    return weights, np.concatenate(out) if out else np.zeros((0, runs), np.float32)
+    losses = np.concatenate(out) if out else np.zeros((0, runs), np.float32)
+    if moved:
+        back = np.argsort(order)
+        weights = [(tf.gather(w, back), tf.gather(b, back)) for w, b in weights]
+        losses = losses[:, back]
+    return weights, losses
 
 
 def _derivatives(act, a):
@@ -596,10 +754,7 @@ def train_runs(
     R = len(runs)
 
     per_run = [initial_weights(fans, run.stds(n_dense), run.seed) for run in runs]
-    weights = [
-        tuple(tf.constant(np.stack([w[k][j] for w in per_run])) for j in range(2))
-        for k in range(n_dense)
-    ]
+    weights = stack_weights(per_run)
     seeds = list(dict.fromkeys(run.seed for run in runs))
     draws = {s: _draws(s, n, hessian_batch, batch_size, steps, same_batch) for s in seeds}
     which = np.array([seeds.index(run.seed) for run in runs])
@@ -633,8 +788,7 @@ def train_runs(
         if stop > start:
             weights, part = sgd_steps(weights, x_t, y_t, idx[start:stop], lr, acts)
             losses[start:stop] = part
-    final = _loss_only(weights, x_t, y_t, tf.constant(idx[steps].astype(np.int32)), acts)
-    losses[steps] = final.numpy()
+    losses[steps] = batch_losses(weights, x_t, y_t, idx[steps], acts)
     return _frame(data.name, runs, tracked, losses, measured, taylor)
 
 
