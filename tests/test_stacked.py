@@ -8,9 +8,10 @@ nested autodiff (``full_hessian``, ``full_gauss_newton``) and the single-run Kro
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import random_images
 
-from hessinit import train
+from hessinit import stepsize, train
 from hessinit.curvature import full_gauss_newton, full_hessian, hessian_norms_all_layers
 from hessinit.nn import mlp
 from hessinit.train import stacked
@@ -135,6 +136,59 @@ def test_a_diverging_run_is_flagged_and_the_others_go_on(tiny):
         assert not mine["diverged"].any()
         ref = train.run(tiny, 0.3, seed=runs[r].seed, activation="linear", **kw)
         _same_as_train_run(mine, ref)
+
+
+def _alone(tiny, stds, seed, idx, lr, activation):
+    """The reference: one run on its own float32 Keras mlp, hessinit.stepsize.sgd_steps."""
+    model = mlp((4, 3), 4, widths=(6, 5), activation=activation, kernel_std=list(stds), seed=seed)
+    losses = stepsize.sgd_steps(model, tiny.x, tiny.y, idx, lr)
+    return losses, model.get_weights()
+
+
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_taylor_and_fixed_steps_in_one_program_equal_each_run_alone(tiny, jit):
+    """Fixed steps and fractions of gamma* of each mini-batch, interleaved in one program (the
+    Taylor runs are not the last ones): every run's losses and weights equal the run trained
+    alone by hessinit.stepsize.sgd_steps (g^T H g from its own H g product). jit=True: XLA
+    (slow: XLA compiles the Taylor step for seconds)."""
+    stds = [(0.5, None, None), (1.0, 0.3, None), (0.5, None, None), (0.2, 0.2, 0.2)]
+    seeds, lrs = [0, 1, 0, 2], [("taylor", 0.5), 0.1, 0.3, ("taylor", 1.0)]
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, len(tiny.y), size=(20, 4, 8))
+    fans = (12, 6, 5, 4)
+    weights = stacked.stack_weights([stacked.initial_weights(fans, sd, s)
+                                     for sd, s in zip(stds, seeds, strict=True)])  # fmt: skip
+    taylor = [isinstance(lr, tuple) for lr in lrs]
+    steps = [lr[1] if isinstance(lr, tuple) else lr for lr in lrs]
+    x, y = tf.constant(tiny.x.reshape(len(tiny.y), -1)), tf.constant(tiny.y)
+    acts = ("tanh", "tanh", "linear")
+    weights, losses = stacked.sgd_steps(weights, x, y, idx, steps, acts, jit=jit, taylor=taylor)
+    assert losses.shape == (20, 4)
+    for r in range(4):
+        ref_losses, ref_weights = _alone(tiny, stds[r], seeds[r], idx[:, r], lrs[r], "tanh")
+        np.testing.assert_allclose(losses[:, r], ref_losses, rtol=1e-5)
+        mine = [t.numpy()[r] for pair in weights for t in pair]
+        for a, b in zip(mine, ref_weights, strict=True):  # float32 rounding of each tensor
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+    assert np.isfinite(losses).all()
+
+
+def test_batch_losses_equal_mean_loss_in_groups_of_runs(tiny, monkeypatch):
+    """Each run on its own rows; with a tiny memory budget the runs go in groups of two."""
+    from hessinit.nn import mean_loss
+
+    monkeypatch.setattr(stacked, "_EVAL_BYTES", 2 * 4 * 10 * 12)  # two runs of 10 rows at once
+    fans, seeds = (12, 6, 5, 4), [3, 4, 5]
+    per_run = [stacked.initial_weights(fans, (0.5, None, None), s) for s in seeds]
+    rows = np.random.default_rng(0).integers(0, len(tiny.y), size=(3, 10))
+    x, y = tf.constant(tiny.x.reshape(len(tiny.y), -1)), tf.constant(tiny.y)
+    out = stacked.batch_losses(
+        stacked.stack_weights(per_run), x, y, rows, ("relu",) * 2 + ("linear",)
+    )
+    for r, s in enumerate(seeds):
+        model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.5, seed=s)
+        ref = float(mean_loss(model, tiny.x[rows[r]], tiny.y[rows[r]]))
+        assert out[r] == pytest.approx(ref, rel=1e-6)
 
 
 def _stack(models):

@@ -12,10 +12,11 @@ sum_r L_r with respect to W[r] is grad L_r: one backward pass gives every run's 
 run's numbers do not depend on which runs share its program (a run that diverges to NaN or inf
 stays in its own slice). A run may instead take the Taylor step lr_r gamma*_r, with
 gamma*_r = g_r^T g_r / g_r^T H_r g_r of its mini-batch (:mod:`hessinit.stepsize`): the
-gradient of sum_r g_r . stop(g_r) gives every such run's H_r g_r in one more backward pass. The step is one compiled ``tf.function`` that runs up to :data:`CHUNK`
-steps per call (XLA-compiled up to :data:`XLA_MAX_RUNS` runs, a TensorFlow graph above); it is
-traced once per architecture, number of runs, batch size and dataset size, and reused by every
-later call in the process.
+gradient of sum_r g_r . stop(g_r) gives every such run's H_r g_r in one more backward pass.
+The step is one compiled ``tf.function`` that runs up to :data:`CHUNK` steps per call
+(XLA-compiled up to :data:`XLA_MAX_RUNS` runs without Taylor steps, a TensorFlow graph
+otherwise); it is traced once per architecture, number of runs (and of Taylor runs), batch size
+and dataset size, and reused by every later call in the process.
 
 Every draw of run r comes from ``np.random.default_rng(s_r)`` exactly as in
 :func:`hessinit.train.run` (the Hessian batch without replacement, one fixed mini-batch, then
@@ -38,8 +39,8 @@ Holds :class:`Run`, :func:`grid`, :func:`train_runs`, :func:`initial_weights`,
 :func:`batch_losses`, :data:`COLUMNS` and :data:`TAYLOR_COLUMNS`.
 
 Imports: numpy, pandas, TensorFlow, Keras, :mod:`hessinit.nn`, :mod:`hessinit.stepsize` (the
-Taylor columns and gamma*) and :mod:`hessinit.curvature.kronecker` (its packing and cost rule); never
-:mod:`hessinit.study` or :mod:`hessinit.book`.
+Taylor columns and gamma*) and :mod:`hessinit.curvature.kronecker` (its packing and cost rule);
+never :mod:`hessinit.study` or :mod:`hessinit.book`.
 """
 
 from __future__ import annotations
@@ -357,7 +358,8 @@ def batch_losses(weights, x, y, idx, acts):
 
         >>> w = [(tf.zeros((2, 4, 3)), tf.zeros((2, 3)))]
         >>> x, y = tf.ones((5, 4)), tf.constant([0, 1, 2, 0, 1])
-        >>> np.round(batch_losses(w, x, y, [[0, 1], [2, 3]], ("linear",)), 4).tolist()
+        >>> losses = batch_losses(w, x, y, [[0, 1], [2, 3]], ("linear",))
+        >>> np.round(losses.astype(float), 4).tolist()
         [1.0986, 1.0986]
     """
     idx = np.asarray(idx, np.int32)

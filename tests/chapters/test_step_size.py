@@ -19,7 +19,7 @@ from hessinit.chapters import step_size, step_stability  # noqa: E402
 from hessinit.curvature import full_hessian  # noqa: E402
 from hessinit.nn import mean_loss, mlp  # noqa: E402
 from hessinit.stepsize import sgd_steps  # noqa: E402
-from hessinit.study import analysis, claimdata  # noqa: E402
+from hessinit.study import analysis, claimdata, experiments  # noqa: E402
 
 
 def _gains(by_sd):
@@ -179,6 +179,37 @@ def test_sgd_steps_matches_plain_gradient_descent_and_the_taylor_step():
     moved = np.concatenate([a.ravel() - b.ravel() for a, b in zip(w0, ref.get_weights(),
                                                                    strict=True)])  # fmt: skip
     np.testing.assert_allclose(moved, 0.5 * gamma * g, rtol=1e-9)
+
+
+def test_sgd_grid_equals_each_run_trained_alone():
+    """Every run of the grid in one program against the same run trained alone (the loop
+    sgd_grid ran before: its own Keras model, stepsize.sgd_steps, mean_loss on the evaluation
+    batch): fixed steps, a Taylor schedule and a run that diverges. The reference trains two of
+    the four (init, seed) pairs (the first and the last), each in a grid of its own. The
+    held-out evaluation: tests/chapters/test_diagnostic.py (train_grid)."""
+    from conftest import random_images
+    from sgd_reference import sgd_grid_alone
+
+    data = random_images(60, (4, 3), 3, seed=4)
+    schedules = {"lr=0.1": 0.1, "huge": 1e30, "half": ("taylor", 0.5), "lr=0.5": 0.5}
+    inits = {0.3: 0.3, "layers": [0.5, 0.4, None]}  # dense1's std; one std per layer
+    kw = dict(steps=24, batch_size=8, eval_every=12, eval_batch=16, widths=(5, 4))
+    frame = experiments.sgd_grid(data, schedules, inits, [0, 1], **kw)
+    keys = ["init", "seed", "schedule", "lr", "step"]
+    assert list(frame.columns) == keys + ["eval_loss"]
+    # evaluations at 0, 12 and 24; lr 1e30 overflows (to NaN: rows at 0 and 24) on most
+    assert (frame["schedule"] != "huge").sum() == 12 * 3
+    pairs = [(0.3, 0), ("layers", 1)]
+    ref = sgd_grid_alone(data, schedules, inits, [0, 1], pairs=pairs, **kw)
+    mine = pd.concat([frame[(frame["init"] == i) & (frame["seed"] == s)] for i, s in pairs])
+    mine = mine.reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine[keys], ref[keys], check_dtype=False)
+    a, b = mine["eval_loss"].to_numpy(), ref["eval_loss"].to_numpy()
+    diverged = (mine["schedule"] == "huge") & (mine["step"] > 0)  # the others go on
+    assert np.isnan(a).tolist() == np.isnan(b).tolist() == diverged.tolist()
+    assert mine.loc[mine["schedule"] == "huge", "step"].tolist() == [0, 24] * 2
+    ok = ~np.isnan(b)
+    np.testing.assert_allclose(a[ok], b[ok], rtol=1e-5)
 
 
 def test_sgd_steps_rejects_bad_arguments():
