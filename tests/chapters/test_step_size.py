@@ -415,7 +415,44 @@ def test_stability_words_use_network_rows_and_first_to_last_checkpoint():
     assert (words["n_fixed_runs"], words["n_too_safe"], words["n_missed"]) == (3, 1, 0)
 
 
+def test_schedule_runs_take_fixed_steps_stacked_and_taylor_schedules_alone(monkeypatch):
+    """Quick: the fixed steps are the stacked trainer's runs with train.run's Taylor columns
+    (each equal to train.run: tests/test_stacked.py); a Taylor schedule goes to train.run
+    itself (a stand-in records the calls here); the frame comes in the order schedule, sd,
+    seed, with train.run's columns. Against train.run itself: the slow test below."""
+    from conftest import random_images
+
+    from hessinit import train
+    from hessinit.train import stacked
+
+    images = random_images(24, (4, 3), 3, seed=2)
+    kw = dict(widths=(4,), steps=2, batch_size=8, hessian_every=1, hessian_batch=8,
+              progress=False)  # fmt: skip
+    calls = []
+
+    def stand_in(data, sd, lr, seed, **kwargs):
+        assert data is images and kwargs == kw
+        calls.append((sd, lr, seed))
+        return pd.DataFrame({c: [float(len(calls))] * 2 for c in train.COLUMNS}).assign(
+            sd=sd, seed=seed, step=[0, 1]
+        )
+
+    monkeypatch.setattr(step_size, "run", stand_in)
+    schedules = {"t": ("taylor", 0.5), "a": 0.05}
+    frame = step_size.schedule_runs(images, schedules, [0.3, 1.0], [7], **kw)
+    assert list(frame.columns) == [*train.COLUMNS, "schedule"]
+    assert calls == [(0.3, ("taylor", 0.5), 7), (1.0, ("taylor", 0.5), 7)]
+    taylor = frame[frame["schedule"] == "t"]
+    assert taylor["sd"].tolist() == [0.3, 0.3, 1.0, 1.0] and (taylor["loss"] == [1, 1, 2, 2]).all()
+    runs = [stacked.Run(seed=7, sd=sd, lr=0.05) for sd in (0.3, 1.0)]
+    ref = stacked.train_runs(images, runs, taylor=True, **kw)[list(train.COLUMNS)]
+    mine = frame[frame["schedule"] == "a"].drop(columns="schedule").reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, ref, check_dtype=False)
+
+
+@pytest.mark.slow
 def test_schedule_runs_equal_train_run():
+    """Every schedule, sd and seed against train.run of the same run (34 s on 2 cores)."""
     from conftest import equal_to_run, random_images
 
     from hessinit import train
