@@ -173,6 +173,15 @@ def test_taylor_and_fixed_steps_in_one_program_equal_each_run_alone(tiny, jit):
     assert np.isfinite(losses).all()
 
 
+def test_sgd_steps_needs_one_lr_and_one_taylor_flag_per_run():
+    weights = stacked.stack_weights([stacked.initial_weights((3, 2), (0.1,), s) for s in (0, 1)])
+    x, y, idx = tf.ones((4, 3)), tf.constant([0, 1, 0, 1]), np.zeros((1, 2, 2), int)
+    with pytest.raises(ValueError, match="one entry per run"):
+        stacked.sgd_steps(weights, x, y, idx, [0.1], ("linear",))
+    with pytest.raises(ValueError, match="one entry per run"):
+        stacked.sgd_steps(weights, x, y, idx, [0.1, 0.1], ("linear",), taylor=[True])
+
+
 def test_batch_losses_equal_mean_loss_in_groups_of_runs(tiny, monkeypatch):
     """Each run on its own rows; with a tiny memory budget the runs go in groups of two."""
     from hessinit.nn import mean_loss

@@ -130,7 +130,7 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
 
     Raises:
         ValueError: a schedule neither a positive number nor ``("taylor", fraction)``, or a std
-            ``mlp`` would reject.
+            ``mlp`` would reject (TypeError: a std that is not a number).
 
     Example:
         >>> from hessinit.data import load
@@ -151,9 +151,9 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
     draws = {}
     for seed in dict.fromkeys(seeds):
         rng = np.random.default_rng(seed)
-        rows = None if held_out is not None else rng.choice(n, size=min(eval_batch, n),
-                                                            replace=False)  # fmt: skip
-        draws[seed] = rows, rng.integers(0, n, size=(steps, batch_size))
+        first = None if held_out is not None else rng.choice(n, size=min(eval_batch, n),
+                                                             replace=False)  # fmt: skip
+        draws[seed] = first, rng.integers(0, n, size=(steps, batch_size))
     keys = [(init, seed, name) for init in inits for seed in seeds for name in schedules]
     start = {(init, seed): initial_weights(fans, layer_stds(inits[init], n_dense), seed)
              for init in inits for seed in seeds}  # fmt: skip

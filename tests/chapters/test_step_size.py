@@ -210,6 +210,9 @@ def test_sgd_grid_equals_each_run_trained_alone():
     assert mine.loc[mine["schedule"] == "huge", "step"].tolist() == [0, 24] * 2
     ok = ~np.isnan(b)
     np.testing.assert_allclose(a[ok], b[ok], rtol=1e-5)
+    for bad in (-0.1, ("taylor",), "taylor"):
+        with pytest.raises(ValueError, match="schedule 'x'"):
+            experiments.sgd_grid(data, {"x": bad}, inits, [0], **kw)
 
 
 def test_sgd_steps_rejects_bad_arguments():
