@@ -1,4 +1,4 @@
-"""Many runs as one program (hessinit.train.stacked) against independent references.
+"""Many runs as one program (hessinit.train.stacked, stacked_tracking) against references.
 
 References: today's single-run trainer ``train.run`` (its own Keras model, its own compiled
 step, its own Hessian tracking), the same run trained alone, the layer Hessians materialized by
@@ -14,7 +14,7 @@ from conftest import random_images
 from hessinit import stepsize, train
 from hessinit.curvature import full_gauss_newton, full_hessian, hessian_norms_all_layers
 from hessinit.nn import mlp
-from hessinit.train import stacked
+from hessinit.train import stacked, stacked_tracking
 from hessinit.train.stacked import Run
 
 
@@ -219,7 +219,7 @@ def test_stacked_norms_equal_the_materialized_layer_hessians():
     for m in models:  # non-zero biases, so that the recursion's bias terms are exercised
         for v in m.trainable_variables[1::2]:
             v.assign(rng.normal(scale=0.3, size=v.shape))
-    out = stacked.stacked_norms(_stack(models), x, y, ("tanh", "tanh", "linear"))
+    out = stacked_tracking.stacked_norms(_stack(models), x, y, ("tanh", "tanh", "linear"))
     for r, model in enumerate(models):
         for k in range(3):
             H = full_hessian(model, x[r], y[r], layer=k)
@@ -238,7 +238,7 @@ def test_stacked_norms_at_tiny_std_equal_the_single_run_norms():
     rng = np.random.default_rng(1)
     x, y = rng.random((3, 20, 12)).astype(np.float32), rng.integers(0, 4, (3, 20))
     models = [mlp((12,), 4, (6, 5), "tanh", kernel_std=[1e-5] * 3, seed=s) for s in range(3)]
-    out = stacked.stacked_norms(_stack(models), x, y, ("tanh", "tanh", "linear"))
+    out = stacked_tracking.stacked_norms(_stack(models), x, y, ("tanh", "tanh", "linear"))
     for r, model in enumerate(models):
         ref = hessian_norms_all_layers(model, x[r], y[r])
         for k, name in enumerate(ref):
