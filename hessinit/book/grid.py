@@ -87,7 +87,7 @@ def _timeout(value, where):
 
 
 def _sd_list(spec):
-    """The stds of an ``sd:`` entry: a list, or ``{logspace: [first, last, count]}``.
+    """The sds of an ``sd:`` entry: a list, or ``{logspace: [first, last, count]}``.
 
     A log grid has ``count`` points ``10**e`` for exponents evenly spaced from ``first`` to
     ``last``, each rounded to three significant digits (one point: ``10**first``):

@@ -403,7 +403,7 @@ def dominance_whole_rows(
         ratios: rows of :func:`whole_network_ratios` (``activation``,
             ``sd``, ``R_over_H``, ``low``, ``high``, ``G_over_H``).
         threshold: the threshold.
-        setting: the estimate's setting (weights, stds, images, probes).
+        setting: the estimate's setting (weights, sds, images, probes).
         page: the chapter.
 
     Returns:

@@ -177,7 +177,7 @@ def sd_run_tables(images, sds, write_table, **settings) -> list[str]:
 
     Args:
         images: the training data (:func:`hessinit.data.load`).
-        sds: the initial stds of dense1's kernel.
+        sds: the initial sds of dense1's kernel.
         write_table: ``write_table(frame, path)`` -> the path written
             (:func:`hessinit.book.notebook.write_table`).
         **settings: the arguments of :func:`hessinit.train.run` (steps, batch_size, lr,

@@ -18,7 +18,7 @@ def _data(n=24, seed=0):
 
 
 def _model(data, weights):
-    model = mlp(data.x.shape[1:], data.num_classes, (3,), kernel_std=1.0, dtype="float64")
+    model = mlp(data.x.shape[1:], data.num_classes, (3,), sd=1.0, dtype="float64")
     model.set_weights([np.asarray(t, np.float64) for pair in weights for t in pair])
     return model
 
@@ -107,7 +107,7 @@ def test_sharpness_marks_a_diverged_run():
 def test_batch_size_norms_full_batch_against_materialized_block():
     data = _data(n=10)
     frame = followups.batch_size_norms(data, [0.8], [2], [10], widths=(3,))
-    model = mlp(data.x.shape[1:], 3, (3,), kernel_std=(0.8, None), seed=2, dtype="float64")
+    model = mlp(data.x.shape[1:], 3, (3,), sd=(0.8, None), seed=2, dtype="float64")
     H = full_hessian(model, data.x.astype(np.float64), data.y)
     k1 = 4 * 3  # dense1's kernel comes first, then its bias, dense2's kernel, its bias
     k2 = slice(k1 + 3, k1 + 3 + 9)
