@@ -22,7 +22,7 @@ the row was measured (wall times on a shared machine grow with it).
 ``rel_diff`` is max_j abs(lambda_j - lambda_j^ref) / abs(lambda_1^ref) over the k eigenvalues.
 
     python benchmarks/spectra.py              # sd in {1e-5, 0.01, 1}, about 2 minutes on 2 cores
-    python benchmarks/spectra.py --sd 0.01    # one std
+    python benchmarks/spectra.py --sd 0.01    # one sd
 
 Writes benchmarks/results/spectra.csv with columns :data:`COLUMNS`.
 """
@@ -64,7 +64,7 @@ def _timed(call, repeats):
 
 
 def measure(sd, x, y, k, repeats):
-    """The rows of one std: each method's spectrum, time and agreement with the reference."""
+    """The rows of one sd: each method's spectrum, time and agreement with the reference."""
     model = mlp(sd=sd, seed=0)
     model64 = mlp(sd=sd, seed=0, dtype="float64")
     model64.set_weights([w.astype(np.float64) for w in model.get_weights()])

@@ -170,7 +170,7 @@ def test_stacked_norms_equal_the_materialized_layer_hessians():
         assert out["accuracy"][r] == pytest.approx(np.mean(logits.argmax(1) == y[r]))
 
 
-def test_stacked_norms_at_tiny_std_equal_the_single_run_norms():
+def test_stacked_norms_at_tiny_sd_equal_the_single_run_norms():
     """Every layer N(0, 1e-5^2): Hessian entries far below float32's normal range, so only a
     float64 computation keeps them; the batched norms equal hessian_norms_all_layers'."""
     rng = np.random.default_rng(1)

@@ -1,4 +1,4 @@
-"""The original experiment's chapter: the paper's training runs per std, and claims 0.1 and 0.2.
+"""The original experiment's chapter: the paper's training runs per sd, and claims 0.1 and 0.2.
 
 In the order the page reads: the runs over seeds and sds (:func:`original_runs`), the per-seed
 course of ||R|| / ||H|| and its extremes (:func:`sd_ratio_course`, :func:`seed_extremes`), the
@@ -393,7 +393,7 @@ def layer_gradients(data, sds, seeds, widths=(30, 30), hessian_batch=1024) -> pd
     return sweep(grads, sd=list(sds), seed=list(seeds))
 
 
-#: The authors' notebook on a small initial std, verbatim.
+#: The authors' notebook on a small initial sd, verbatim.
 def original_slow_rows(
     gains: pd.DataFrame,
     *,
@@ -460,7 +460,7 @@ def original_slow_rows(
 
 
 def dense1_course(frame, layer="dense1"):
-    """How one layer's ||H||_F and the loss move along training, per std.
+    """How one layer's ||H||_F and the loss move along training, per sd.
 
     Args:
         frame: rows of :func:`hessinit.train.run` (or ``experiment``) with ``sd``, ``step``,
@@ -503,7 +503,7 @@ def seed_spread(frame: pd.DataFrame, sd: float, layer: str = "dense1") -> float:
     Args:
         frame: rows of :func:`hessinit.chapters.original.original_runs` (``sd``, ``seed``,
             ``step``, ``layer``, ``H``; NaN between checkpoints).
-        sd: the initial std whose runs are compared.
+        sd: the initial sd whose runs are compared.
         layer: the dense layer.
 
     Returns:

@@ -1,8 +1,8 @@
-"""The std sweep chapter: the Hessian norm at initialization against the std, and its slopes.
+"""The sd sweep chapter: the Hessian norm at initialization against the sd, and its slopes.
 
-In the order the page reads: the per-std run tables read back (:func:`read_tables`), their
+In the order the page reads: the per-sd run tables read back (:func:`read_tables`), their
 summary over seeds (:func:`sweep_summary`), its figure (:func:`plot_sweep`) and the log-log
-slopes at small std (:func:`loglog_slopes`).
+slopes at small sd (:func:`loglog_slopes`).
 
 Imports: numpy, pandas, matplotlib and :mod:`hessinit.study.figures` (the style).
 """

@@ -7,9 +7,11 @@ The original experiment uses a multilayer perceptron
 with softmax cross-entropy on the logits z, l(z, y) = logsumexp(z) - z_y, averaged over the batch.
 Only dense1's kernel is drawn from N(0, sd^2); dense2 and dense3 keep Keras defaults
 (Glorot-uniform kernels, zero biases). :func:`mlp` builds that network and its generalizations
-(any depth, width, activation and per-layer sd); :func:`dense_layers` and :func:`get_dense` find
-the dense layers (kernel W, input x_i, pre-activation a_i = W^T x_i + b) whose Hessian blocks the
-curvature code computes.
+(any depth, width, activation and per-layer sd); :func:`layer_sds` is the one rule that turns an
+``sd`` argument (one number or one per layer) into per-layer sds, :func:`dense1_sd` the number a
+frame's ``sd`` column records; :func:`dense_layers` and :func:`get_dense` find the dense layers
+(kernel W, input x_i, pre-activation a_i = W^T x_i + b) whose Hessian blocks the curvature code
+computes.
 
 Imports: numpy, TensorFlow, Keras and :mod:`hessinit.nn.activations`.
 """

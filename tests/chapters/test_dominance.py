@@ -226,7 +226,7 @@ def tiny():
     return random_images(24, (3, 3), 3, seed=7)
 
 
-def test_scaled_stds():
+def test_scaled_sds():
     assert dominance.scaled_sds(0.1, "dense1", 3) == 0.1
     assert dominance.scaled_sds(0.1, "all", 3) == [0.1, 0.1, 0.1]
     with pytest.raises(ValueError, match="dense1"):

@@ -160,7 +160,7 @@ def test_sharpness_findings_pick_the_extreme_sds_and_steps():
     assert found["b_diverged"] == 0
 
 
-def test_batch_findings_without_small_stds_leave_their_error_undefined():
+def test_batch_findings_without_small_sds_leave_their_error_undefined():
     digits = pd.DataFrame({"sd": 1.0, "layer": "dense1", "batch": [64, 1000, 5000],
                            "mean": [3.0, 2.1, 2.0], "full": 2.0, "error": [0.6, 0.05, 0.0],
                            "seed_spread": [0.2, 0.2, 0.2]})  # fmt: skip

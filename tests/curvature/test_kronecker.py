@@ -373,7 +373,7 @@ def test_gr_relative_precision_mixed_sign_inputs():
 # --------------------------------------------------------------------------------------------
 
 
-def test_tiny_std_every_layer_float32_model_is_not_flushed():
+def test_tiny_sd_every_layer_float32_model_is_not_flushed():
     rng = np.random.default_rng(3)
     x, y = rng.random((64, 28, 28), np.float32), rng.integers(0, 10, 64)
     m32 = mlp(sd=[1e-5] * 3, seed=3)

@@ -69,7 +69,7 @@ def test_softmax_saturation_closed_forms_and_homogeneity():
     x = rng.random((50, 28, 28), np.float32)
     small = losses.softmax_saturation(mlp(sd=1e-4, seed=0), x)
     big = losses.softmax_saturation(mlp(sd=10.0, seed=0), x)
-    # zero biases and ReLU: the logits scale exactly with dense1's std (positive homogeneity)
+    # zero biases and ReLU: the logits scale exactly with dense1's sd (positive homogeneity)
     assert big["logit_std"] / small["logit_std"] == pytest.approx(1e5, rel=1e-3)
     assert small["p_max"] < 0.2 < 0.9 < big["p_max"]
     assert big["lambda_norm"] < 0.1 * small["lambda_norm"]

@@ -10,6 +10,7 @@ import scipy.stats
 import tensorflow as tf
 
 from hessinit.nn import REGISTRY, dense_layers, get_dense, mlp
+from hessinit.nn.models import dense1_sd, layer_sds
 
 
 def _kernels(model):
@@ -48,7 +49,7 @@ def test_default_mlp_is_the_original_network():
 
 
 @pytest.mark.parametrize("sd", [0.01, 1.0])
-def test_dense1_kernel_is_normal_with_requested_std(sd):
+def test_dense1_kernel_is_normal_with_requested_sd(sd):
     w = mlp(sd=sd, seed=7).get_layer("dense1").kernel.numpy().ravel()
     n = w.size  # 23,520: the sample std is within ~0.5% of sd
     assert abs(w.std() / sd - 1) < 0.03
@@ -70,7 +71,7 @@ def test_dense2_dense3_keep_glorot_uniform_defaults():
         np.testing.assert_array_equal(model.get_layer(name).bias.numpy(), 0.0)
 
 
-def test_per_layer_std_sequence():
+def test_per_layer_sd_sequence():
     model = mlp(sd=[0.5, None, 2.0], seed=1)
     w1, w2, w3 = _kernels(model)
     assert abs(w1.std() / 0.5 - 1) < 0.03
@@ -159,6 +160,31 @@ def test_bad_arguments_raise_helpful_value_error(kwargs, match):
         mlp(**kwargs)
 
 
+def test_layer_sds_is_mlps_rule():
+    """One number: dense1's sd, Glorot elsewhere; a sequence: one per layer; None: Glorot."""
+    assert layer_sds(0.5, 3) == (0.5, None, None)
+    assert layer_sds([0.1, None, 2.0], 3) == (0.1, None, 2.0)
+    assert layer_sds(None, 2) == (None, None)
+    assert layer_sds(np.float32(0.25), 1) == (np.float32(0.25),)
+    with pytest.raises(ValueError, match=r"one entry per kernel layer \(3\), got 2"):
+        layer_sds([0.1, 0.1], 3, "kernel layer")
+    with pytest.raises(ValueError, match="sd of kernel layer 2 must be a positive"):
+        layer_sds([0.1, -1.0], 2, "kernel layer")
+    with pytest.raises(TypeError, match="sd of dense1"):
+        layer_sds(["0.1", None], 2)
+    # the layers mlp draws from N(0, sd^2) are those layer_sds gives a number
+    model = mlp(input_shape=(40,), widths=(60,), num_classes=50, sd=[None, 3.0], seed=0)
+    w1, w2 = _kernels(model)
+    assert np.abs(w1).max() <= math.sqrt(6 / 100) and abs(w2.std() / 3.0 - 1) < 0.05
+
+
+def test_dense1_sd_is_the_first_layers_sd():
+    assert dense1_sd(0.01) == 0.01 and dense1_sd(np.float64(2.0)) == 2.0
+    assert dense1_sd((0.5, None, 2.0)) == 0.5 and dense1_sd([3.0]) == 3.0
+    assert math.isnan(dense1_sd(None)) and math.isnan(dense1_sd((None, 1.0)))
+    assert math.isnan(dense1_sd(math.nan))
+
+
 def test_seed_reproducibility():
     a, b, c = mlp(seed=11), mlp(seed=11), mlp(seed=12)
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
@@ -185,7 +211,7 @@ def test_same_seed_same_weights_across_dtypes():
         np.testing.assert_allclose(wa, wb, rtol=1e-6)
 
 
-def test_numpy_float32_std_accepted():
+def test_numpy_float32_sd_accepted():
     w = mlp(sd=np.float32(0.5), seed=0).get_layer("dense1").kernel.numpy()
     assert abs(w.std() / 0.5 - 1) < 0.03
 
