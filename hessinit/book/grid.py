@@ -93,7 +93,7 @@ def _timeout(value, where):
 
 
 def _sd_list(spec):
-    """The stds of an ``sd:`` entry: a list, or ``{logspace: [first, last, count]}``.
+    """The sds of an ``sd:`` entry: a list, or ``{logspace: [first, last, count]}``.
 
     A log grid has ``count`` points ``10**e`` for exponents evenly spaced from ``first`` to
     ``last``, each rounded to three significant digits (one point: ``10**first``):
@@ -114,7 +114,7 @@ def _sd_list(spec):
 
 
 def _sd_name(sd):
-    """The std as it appears in output paths.
+    """The sd as it appears in output paths.
 
     >>> _sd_name(0.0316), _sd_name(1e-05), _sd_name(10.0)
     ('0.0316', '1e-05', '10')
@@ -132,7 +132,7 @@ def read_grid(path, datasets=None, small=False):
         small: Apply each entry's ``small`` overrides (``python -m hessinit book --small``).
 
     Returns:
-        list[Run]: One run per entry and dataset and std, in the file's order.
+        list[Run]: One run per entry and dataset and sd, in the file's order.
 
     Raises:
         FileNotFoundError: If there is no file at ``path``.

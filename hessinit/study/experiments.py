@@ -65,7 +65,7 @@ def tiny_problem(activation="relu", n=64, widths=(8, 6), pool=4, seed=0):
         data.num_classes,
         widths=widths,
         activation=activation,
-        kernel_std=[None] * (len(widths) + 1),
+        sd=[None] * (len(widths) + 1),
         seed=seed,
         dtype="float64",
     )
@@ -76,7 +76,7 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
              eval_batch=512, held_out=None, widths=(30, 30)):  # fmt: skip
     """Every step-size schedule from every initialization and seed: the loss along SGD only.
 
-    For each initialization and seed the network ``mlp(kernel_std=inits[init], seed=seed)`` is
+    For each initialization and seed the network ``mlp(sd=inits[init], seed=seed)`` is
     trained by every schedule from the same weights on the same mini-batches (drawn from
     ``np.random.default_rng(seed)`` after the evaluation batch: paired runs), with
     :func:`hessinit.stepsize.sgd_steps` (w <- w - gamma g, gamma fixed or fraction * gamma*).
@@ -87,8 +87,8 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
     Args:
         data: the training record (``x``, ``y``, ``num_classes``).
         schedules: name -> a positive step size or ``("taylor", fraction)``.
-        inits: label -> ``kernel_std`` of :func:`hessinit.nn.mlp` (one number: dense1's std,
-            the other layers Keras defaults; a list: one std per dense layer).
+        inits: label -> ``sd`` of :func:`hessinit.nn.mlp` (one number: dense1's sd,
+            the other layers Keras defaults; a list: one sd per dense layer).
         seeds: seeds of the weights and of the draws.
         steps: the number of SGD steps.
         batch_size: the mini-batch size b.
@@ -114,7 +114,7 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
 
     x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
     n, shape = len(y_all), x_all.shape[1:]
-    model = mlp(shape, data.num_classes, widths, kernel_std=1.0, seed=0)
+    model = mlp(shape, data.num_classes, widths, sd=1.0, seed=0)
 
     def point(init, seed):
         rng = np.random.default_rng(seed)
@@ -125,7 +125,7 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
             x_e = np.asarray(held_out.x, np.float32)
             y_e = np.asarray(held_out.y, np.int32)
         batches = rng.integers(0, n, size=(steps, batch_size))
-        start = mlp(shape, data.num_classes, widths, kernel_std=inits[init], seed=seed)
+        start = mlp(shape, data.num_classes, widths, sd=inits[init], seed=seed)
         weights = start.get_weights()
         rows = []
         for name, lr in schedules.items():

@@ -46,7 +46,7 @@ As {cite}`sagun2017empirical` observe; see {ref}`the figure <fig-norms>` and {ma
 The role syntax is `{glue:text}` in code, and $\\frac{1}{2}$ stays math."""
 
 DIRECTIVES = """:::{note}
-A note with {glue:text}`n_sds` stds.
+A note with {glue:text}`n_sds` sds.
 :::
 
 ```{math}
@@ -77,7 +77,7 @@ The caption.
 
 
 LEDGER = "| claim | figure |\n|---|---|\n| 1 | {ref}`figure <fig-norms>` |"
-CAPTION = {"caption": "Norms for {glue:text}`n_sds` stds.", "name": "fig-norms"}
+CAPTION = {"caption": "Norms for {glue:text}`n_sds` sds.", "name": "fig-norms"}
 
 
 def executed_notebook():
@@ -145,7 +145,7 @@ def test_values_citations_and_directives_become_plain_markdown(references):
     assert refs.index("Revisiting Weight Initialization") < refs.index("Hessian-free")
     assert "Güney" in refs and "{" not in refs
     # directives
-    assert "> **Note**\n>\n> A note with 13 stds." in text
+    assert "> **Note**\n>\n> A note with 13 sds." in text
     assert "$$\nH = G + R\n$$" in text
     assert '> **Careful**\n>\n> ```python\n> print("{glue:text}`kept` in code")\n> ```' in text
     assert "**Parameters**\n\n| a | b |" in text
@@ -169,7 +169,7 @@ def test_cells_site_only_dropped_outputs_cleaned_parameters_portable(references)
     assert [o.get("text") for o in glue_cell.outputs] == ["computed\n"]  # no records, no stderr
     figure = next(i for i, c in enumerate(out.cells) if c.source == "figures.plot()")
     assert out.cells[figure].outputs[0]["data"]["image/png"] == "iVBORw0KGgo="
-    assert out.cells[figure + 1].source == "*Figure: Norms for 13 stds.*"
+    assert out.cells[figure + 1].source == "*Figure: Norms for 13 sds.*"
     assert out.metadata["kernelspec"]["name"] == "python3"
     nbformat.validate(out)
 
