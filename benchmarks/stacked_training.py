@@ -83,7 +83,7 @@ def main(argv=None):
           f"floor {floor * 1e6:.1f} us per run-step; load {os.getloadavg()[0]:.2f}")  # fmt: skip
 
     # today's step: train._sgd_step on a Keras model, one fresh batch per step as train.run
-    model = mlp((28, 28), 10, kernel_std=0.01, seed=0)
+    model = mlp((28, 28), 10, sd=0.01, seed=0)
     rng = np.random.default_rng(0)
     xs = data.x.astype(np.float32)
 

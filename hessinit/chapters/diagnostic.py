@@ -42,7 +42,7 @@ def init_diagnostics(data, inits: dict, seeds, *, hessian_batch=256, widths=(30,
 
     Args:
         data: the training record.
-        inits: label -> ``kernel_std`` of :func:`hessinit.nn.mlp`.
+        inits: label -> ``sd`` of :func:`hessinit.nn.mlp`.
         seeds: seeds of the weights (the same as :func:`sgd_grid`'s) and of the batch.
         hessian_batch: the batch size B.
         widths: hidden widths.
@@ -66,7 +66,7 @@ def init_diagnostics(data, inits: dict, seeds, *, hessian_batch=256, widths=(30,
         rng = np.random.default_rng(seed)
         idx = rng.choice(len(y_all), size=min(hessian_batch, len(y_all)), replace=False)
         x, y = x_all[idx], y_all[idx]
-        model = mlp(x_all.shape[1:], data.num_classes, widths, kernel_std=inits[init], seed=seed)
+        model = mlp(x_all.shape[1:], data.num_classes, widths, sd=inits[init], seed=seed)
         norms = hessian_norms_all_layers(model, x, y)
         h = {f"H_{name}": float(v.H) for name, v in norms.items()}
         loss, g = gradient(model, x, y)
@@ -81,7 +81,7 @@ def train_grid(train, held_out, inits: dict, lrs, seeds, *, steps, batch_size=32
                widths=(30, 30)):  # fmt: skip
     """Every initialization, seed and step size trained as one compiled program, scored held out.
 
-    Run (init, seed, lr) is ``mlp(widths, kernel_std=inits[init], seed=seed)`` trained by plain
+    Run (init, seed, lr) is ``mlp(widths, sd=inits[init], seed=seed)`` trained by plain
     SGD w <- w - lr grad L_B(w) for ``steps`` steps on mini-batches drawn from
     ``np.random.default_rng(seed)`` (one ``integers(0, n, size=batch_size)`` per step, as
     :func:`hessinit.train.fit` draws them: the step sizes of one (init, seed) are paired), all
@@ -91,7 +91,7 @@ def train_grid(train, held_out, inits: dict, lrs, seeds, *, steps, batch_size=32
     Args:
         train: the training record.
         held_out: the record the loss is evaluated on.
-        inits: label -> ``kernel_std`` of :func:`hessinit.nn.mlp`.
+        inits: label -> ``sd`` of :func:`hessinit.nn.mlp`.
         lrs: the step sizes.
         seeds: seeds of the weights and of the draws.
         steps: SGD steps.

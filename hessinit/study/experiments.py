@@ -26,8 +26,9 @@ import tensorflow as tf
 
 from ..data import load
 from ..nn import mlp
+from ..nn.models import layer_sds
 from ..train.heldout import held_out_scores
-from ..train.stacked import batch_losses, initial_weights, layer_stds, sgd_steps, stack_weights
+from ..train.stacked import batch_losses, initial_weights, sgd_steps, stack_weights
 from .sweep import sweep
 
 
@@ -69,7 +70,7 @@ def tiny_problem(activation="relu", n=64, widths=(8, 6), pool=4, seed=0):
         data.num_classes,
         widths=widths,
         activation=activation,
-        kernel_std=[None] * (len(widths) + 1),
+        sd=[None] * (len(widths) + 1),
         seed=seed,
         dtype="float64",
     )
@@ -90,8 +91,8 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
              eval_batch=512, held_out=None, widths=(30, 30)):  # fmt: skip
     """Every step-size schedule from every initialization and seed, all runs as one program.
 
-    For each initialization and seed the ReLU network ``mlp(kernel_std=inits[init],
-    seed=seed)`` is trained by every schedule from the same weights on the same mini-batches
+    For each initialization and seed the ReLU network ``mlp(sd=inits[init], seed=seed)``
+    is trained by every schedule from the same weights on the same mini-batches
     (drawn from ``np.random.default_rng(seed)`` after the evaluation batch: paired runs). Step t
     of run r (init, seed, schedule) on its mini-batch B_t with gradient g_t is
 
@@ -112,8 +113,8 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
     Args:
         data: the training record (``x``, ``y``, ``num_classes``).
         schedules: name -> a positive step size or ``("taylor", fraction)``.
-        inits: label -> ``kernel_std`` of :func:`hessinit.nn.mlp` (one number: dense1's std,
-            the other layers Keras defaults; a list: one std per dense layer).
+        inits: label -> ``sd`` of :func:`hessinit.nn.mlp` (one number: dense1's sd,
+            the other layers Keras defaults; a list: one sd per dense layer).
         seeds: seeds of the weights and of the draws.
         steps: the number of SGD steps.
         batch_size: the mini-batch size b.
@@ -129,8 +130,8 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
         NaN; the other runs go on.
 
     Raises:
-        ValueError: a schedule neither a positive number nor ``("taylor", fraction)``, or a std
-            ``mlp`` would reject (TypeError: a std that is not a number).
+        ValueError: a schedule neither a positive number nor ``("taylor", fraction)``, or an sd
+            ``mlp`` would reject (TypeError: an sd that is not a number).
 
     Example:
         >>> from hessinit.data import load
@@ -155,7 +156,7 @@ def sgd_grid(data, schedules: dict, inits: dict, seeds, *, steps, batch_size=32,
                                                              replace=False)  # fmt: skip
         draws[seed] = first, rng.integers(0, n, size=(steps, batch_size))
     keys = [(init, seed, name) for init in inits for seed in seeds for name in schedules]
-    start = {(init, seed): initial_weights(fans, layer_stds(inits[init], n_dense), seed)
+    start = {(init, seed): initial_weights(fans, layer_sds(inits[init], n_dense), seed)
              for init in inits for seed in seeds}  # fmt: skip
     weights = stack_weights([start[init, seed] for init, seed, _ in keys])
     idx = np.stack([draws[seed][1] for _, seed, _ in keys], axis=1)  # (steps, R, b)

@@ -1,6 +1,6 @@
 """Many runs of one MLP as one compiled program: R weight sets stacked, one SGD step for all.
 
-Run r of R has its own initial weights (its seed s_r and per-layer stds), its own learning rate
+Run r of R has its own initial weights (its seed s_r and initial sd_r), its own learning rate
 lr_r and its own data order. The weights of dense layer k are stacked on a leading run axis,
 W_k in R^{R x n_{k-1} x n_k} and b_k in R^{R x n_k}, and one step updates every run:
 
@@ -21,15 +21,15 @@ and dataset size, and reused by every later call in the process.
 Every draw of run r comes from ``np.random.default_rng(s_r)`` exactly as in
 :func:`hessinit.train.run` (the Hessian batch without replacement, one fixed mini-batch, then
 one mini-batch per step), and its initial weights are those of ``hessinit.nn.mlp(...,
-kernel_std, seed=s_r)``, so a run here equals the same run of :func:`hessinit.train.run` to
+sd_r, seed=s_r)``, so a run here equals the same run of :func:`hessinit.train.run` to
 float rounding.
 
 At checkpoints the exact per-layer Hessian norms of all runs come from one batched float64
 computation (:mod:`hessinit.train.stacked_tracking`).
 
 Holds :class:`Run`, :func:`grid`, :func:`train_runs`, :func:`initial_weights`,
-:func:`layer_stds`, :func:`stack_weights`, :func:`sgd_steps`, :func:`batch_losses`,
-:data:`COLUMNS` and :data:`TAYLOR_COLUMNS`.
+:func:`stack_weights`, :func:`sgd_steps`, :func:`batch_losses`, :data:`COLUMNS` and
+:data:`TAYLOR_COLUMNS`.
 
 Imports: numpy, pandas, TensorFlow, Keras, :mod:`hessinit.nn`, :mod:`hessinit.stepsize` (the
 Taylor columns and gamma*) and :mod:`hessinit.train.stacked_tracking` (the Hessian norms); never
@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 
 from ..nn import dense_layers, mlp, softmax_saturation
 from ..nn.activations import REGISTRY
-from ..nn.models import check_std, is_number
+from ..nn.models import check_sd, dense1_sd, is_number, layer_sds
 from ..stepsize import gamma_star, taylor_step
 from .stacked_tracking import TRACK_BYTES, grouped_norms, input_grams
 
@@ -73,70 +73,48 @@ CHUNK = 32
 
 @dataclass(frozen=True)
 class Run:
-    """The settings of one run: its seed, initial stds and learning rate.
+    """The settings of one run: its seed, initial sd and learning rate.
 
     Attributes:
         seed: the seed of the run's initial weights and of every draw of its data.
-        sd: the std of dense1's initial kernel, N(0, sd^2) (the other layers keep Keras'
-            Glorot-uniform default), as in :func:`hessinit.train.run`; recorded in ``sd``.
+        sd: the initial sd, as ``sd`` of :func:`hessinit.nn.mlp` and :func:`hessinit.train.run`:
+            a number is dense1's, N(0, sd^2) (the other layers keep Keras' Glorot-uniform
+            default, the original experiment); a sequence gives one entry per dense layer
+            (``None`` entries keep Glorot; kept as a tuple); ``None`` keeps Glorot throughout.
+            The frame's ``sd`` column records dense1's (:func:`hessinit.nn.models.dense1_sd`).
         lr: the run's SGD step size, a positive number.
-        kernel_std: replaces ``sd`` when given: one std per dense layer (``None`` entries keep
-            Glorot), as ``kernel_std`` of :func:`hessinit.nn.mlp`; ``sd`` is then only recorded.
 
     Example:
-        >>> Run(seed=3, sd=0.01).stds(3)
+        >>> Run(seed=3, sd=0.01).layer_sds(3)
         (0.01, None, None)
-        >>> Run(seed=3, kernel_std=(0.1, 0.2, None)).stds(3)
+        >>> Run(seed=3, sd=[0.1, 0.2, None]).layer_sds(3)
         (0.1, 0.2, None)
     """
 
     seed: int = 0
-    sd: float = 0.01
+    sd: float | tuple | None = 0.01
     lr: float = 0.01
-    kernel_std: tuple | None = None
 
-    def stds(self, n_dense):
-        """The initial std of each of ``n_dense`` dense layers (``None``: Glorot-uniform)."""
-        return layer_stds(self.sd if self.kernel_std is None else self.kernel_std, n_dense)
+    def __post_init__(self):
+        """Keep a per-layer ``sd`` as a tuple (the settings stay hashable)."""
+        if not (self.sd is None or is_number(self.sd)):
+            object.__setattr__(self, "sd", tuple(self.sd))
 
-
-def layer_stds(spec, n_dense):
-    """The initial std of each of ``n_dense`` dense layers from one std or one per layer.
-
-    Args:
-        spec: a number (dense1's std, the others Glorot-uniform), None (all Glorot-uniform),
-            or one entry per dense layer (``None`` entries keep Glorot), as ``kernel_std`` of
-            :func:`hessinit.nn.mlp`.
-        n_dense: the number of dense layers.
-
-    Returns:
-        A tuple of ``n_dense`` stds or None.
-
-    Raises:
-        ValueError: a sequence of the wrong length.
-
-    Example:
-        >>> layer_stds(0.01, 3), layer_stds((0.1, None), 2)
-        ((0.01, None, None), (0.1, None))
-    """
-    if spec is None or is_number(spec):
-        return (spec,) + (None,) * (n_dense - 1)
-    stds = tuple(spec)
-    if len(stds) != n_dense:
-        raise ValueError(f"kernel_std needs one entry per dense layer ({n_dense}), got {len(stds)}")
-    return stds
+    def layer_sds(self, n_dense):
+        """The initial sd of each of ``n_dense`` dense layers (``None``: Glorot-uniform)."""
+        return layer_sds(self.sd, n_dense)
 
 
 def grid(sds=(1e-5, 1e-2, 1.0), seeds=(0,), lrs=(0.01,)):
     """Every combination of ``sds``, ``seeds`` and ``lrs`` as :class:`Run` settings.
 
     Args:
-        sds: stds of dense1's initial kernel.
+        sds: sds of dense1's initial kernel.
         seeds: seeds.
         lrs: learning rates.
 
     Returns:
-        A list of :class:`Run`, std-major, then seed, then learning rate.
+        A list of :class:`Run`, sd-major, then seed, then learning rate.
 
     Example:
         >>> [(r.sd, r.seed) for r in grid(sds=(0.1, 1.0), seeds=(0, 1))]
@@ -145,34 +123,34 @@ def grid(sds=(1e-5, 1e-2, 1.0), seeds=(0,), lrs=(0.01,)):
     return [Run(seed=int(s), sd=float(sd), lr=float(lr)) for sd in sds for s in seeds for lr in lrs]
 
 
-def initial_weights(fans, stds, seed):
+def initial_weights(fans, sds, seed):
     """The initial kernels and biases of ``hessinit.nn.mlp`` as float32 numpy arrays.
 
     Kernel k (k = 1, 2, ...) is drawn by ``np.random.default_rng([seed, k])``: N(0, sd_k^2), or
     Glorot-uniform U(-l, l) with l = sqrt(6 / (n_{k-1} + n_k)) where sd_k is ``None``; biases
     are zero. These are ``mlp``'s draws, so the weights equal those of
-    ``mlp(input_shape, fans[-1], fans[1:-1], kernel_std=stds, seed=seed)`` exactly.
+    ``mlp(input_shape, fans[-1], fans[1:-1], sd=sds, seed=seed)`` exactly.
 
     Args:
         fans: the layer sizes (n_0, n_1, ..., n_L): flattened input, hidden widths, classes.
-        stds: one std or ``None`` per dense layer.
+        sds: one sd or ``None`` per dense layer.
         seed: the seed.
 
     Returns:
         A list of ``(W_k, b_k)``, W_k of shape (n_{k-1}, n_k), float32.
 
     Raises:
-        ValueError, TypeError: a std that is not a positive finite number or None.
+        ValueError, TypeError: an sd that is not a positive finite number or None.
 
     Example:
         >>> from hessinit.nn import mlp
         >>> (w1, b1), _ = initial_weights((3, 4, 2), (0.5, None), seed=7)
-        >>> bool(np.array_equal(w1, mlp((3,), 2, (4,), kernel_std=0.5, seed=7).layers[1].kernel))
+        >>> bool(np.array_equal(w1, mlp((3,), 2, (4,), sd=0.5, seed=7).layers[1].kernel))
         True
     """
     weights = []
-    for k, sd in enumerate(stds, start=1):
-        check_std(sd, f"kernel_std of dense{k}")
+    for k, sd in enumerate(sds, start=1):
+        check_sd(sd, f"sd of dense{k}")
         rng = np.random.default_rng([seed, k])
         fan_in, fan_out = fans[k - 1], fans[k]
         if sd is None:
@@ -472,8 +450,8 @@ def train_runs(
 ):
     """Train R runs of one MLP as one compiled program, tracking their exact layer Hessians.
 
-    Run r is ``hessinit.train.run(data, run.sd, kernel_std=run.kernel_std, lr=run.lr,
-    seed=run.seed, ...)`` with the other arguments shared: the same network
+    Run r is ``hessinit.train.run(data, run.sd, lr=run.lr, seed=run.seed, ...)`` with the
+    other arguments shared: the same network
     ``hessinit.nn.mlp(data.x.shape[1:], data.num_classes, widths, activation, ...)``, the same
     draws from ``np.random.default_rng(run.seed)``, SGD w <- w - lr_r grad L_B(w) in float32,
     and at steps 0, ``hessian_every``, ... and ``steps``, before that step's update, the exact
@@ -505,18 +483,19 @@ def train_runs(
 
     Returns:
         A ``pandas.DataFrame`` with columns :data:`COLUMNS`, run-major, then step, then layer:
-        ``run`` (the index in ``runs``), ``sd``, ``seed``, ``lr`` (the step size taken, NaN at
-        the last step), ``loss`` (the mini-batch loss before the step) and, at checkpoints only
-        (NaN elsewhere), ``hessian_loss``, ``hessian_accuracy`` and ``grad_norm`` (the whole
+        ``run`` (the index in ``runs``), ``sd`` (dense1's,
+        :func:`hessinit.nn.models.dense1_sd`), ``seed``, ``lr`` (the step size taken, NaN at the
+        last step), ``loss`` (the mini-batch loss before the step) and, at checkpoints only (NaN
+        elsewhere), ``hessian_loss``, ``hessian_accuracy`` and ``grad_norm`` (the whole
         network's gradient norm) on the Hessian batch, and ``H``, ``G``, ``R``, ``GR``. A run
         whose mini-batch loss is not finite ends at that step, as in ``train.run``: its later
-        rows are dropped, ``diverged`` is True on all its rows, and
-        ``frame.attrs["diverged"]`` maps its index to the step; the other runs go on.
+        rows are dropped, ``diverged`` is True on all its rows, and ``frame.attrs["diverged"]``
+        maps its index to the step; the other runs go on.
 
     Raises:
         ValueError: ``runs`` empty, ``steps < 0``, ``batch_size``, ``hessian_every`` or
             ``hessian_batch < 1``, an lr that is not a positive number, an activation outside
-            the registry, an unknown layer, or a std ``mlp`` would reject.
+            the registry, an unknown layer, or an sd ``mlp`` would reject.
 
     Example:
         Two seeds of a one-hidden-layer ReLU network on 64 random 4 x 4 images:
@@ -561,7 +540,7 @@ def train_runs(
     acts = (activation,) * (n_dense - 1) + ("linear",)
     R = len(runs)
 
-    per_run = [initial_weights(fans, run.stds(n_dense), run.seed) for run in runs]
+    per_run = [initial_weights(fans, run.layer_sds(n_dense), run.seed) for run in runs]
     weights = stack_weights(per_run)
     seeds = list(dict.fromkeys(run.seed for run in runs))
     draws = {s: _draws(s, n, hessian_batch, batch_size, steps, same_batch) for s in seeds}
@@ -656,7 +635,7 @@ def _frame(dataset, runs, names, losses, measured, taylor=False):
         step_lr = np.full(steps1, float(run.lr))
         step_lr[-1] = np.nan
         part = {
-            "dataset": dataset, "run": r, "sd": run.sd, "seed": run.seed,
+            "dataset": dataset, "run": r, "sd": dense1_sd(run.sd), "seed": run.seed,
             "step": step, "layer": np.tile(names, steps1),
             "lr": np.repeat(step_lr, L), "loss": np.repeat(losses[:, r].astype(np.float64), L),
             **{c: v[:, r].reshape(-1) for c, v in cols.items()},

@@ -179,7 +179,7 @@ def stacked_norms(weights, x, y, acts, layers=None, gram=None):
     For each run r and dense layer k, ||H_k[r]||_F, ||G_k[r]||_F, ||R_k[r]||_F and
     <G_k[r], R_k[r]>_F of the mean cross-entropy on run r's batch (module docstring), in float64
     whatever the weights' dtype, with the per-run rescaling of
-    :func:`hessinit.curvature.kron_norms` (tiny stds do not underflow).
+    :func:`hessinit.curvature.kron_norms` (tiny sds do not underflow).
 
     Args:
         weights: a list of ``(W_k, b_k)`` stacked on the run axis, (R, n_{k-1}, n_k), (R, n_k).

@@ -21,7 +21,7 @@ def sgd_grid_alone(data, schedules, inits, seeds, *, steps, batch_size=32, eval_
     x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
     n, shape = len(y_all), x_all.shape[1:]
     # one model for every run: stepsize.sgd_steps traces once per schedule kind and chunk shape
-    model = mlp(shape, data.num_classes, widths, kernel_std=1.0, seed=0)
+    model = mlp(shape, data.num_classes, widths, sd=1.0, seed=0)
     rows = []
     for init, seed in [(i, s) for i in inits for s in seeds] if pairs is None else pairs:
         rng = np.random.default_rng(seed)
@@ -32,7 +32,7 @@ def sgd_grid_alone(data, schedules, inits, seeds, *, steps, batch_size=32, eval_
             x_e = np.asarray(held_out.x, np.float32)
             y_e = np.asarray(held_out.y, np.int32)
         batches = rng.integers(0, n, size=(steps, batch_size))
-        start = mlp(shape, data.num_classes, widths, kernel_std=inits[init], seed=seed)
+        start = mlp(shape, data.num_classes, widths, sd=inits[init], seed=seed)
         weights = start.get_weights()
         for name, lr in schedules.items():
             model.set_weights(weights)

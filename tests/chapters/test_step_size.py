@@ -157,9 +157,9 @@ def test_sgd_steps_matches_plain_gradient_descent_and_the_taylor_step():
     x, y = rng.normal(size=(6, 3)), np.array([0, 1, 2, 0, 1, 2])
     batches = np.array([[0, 1, 2], [3, 4, 5], [0, 2, 4]])
     model = mlp(input_shape=(3,), widths=(4,), num_classes=3, activation="tanh",
-                kernel_std=0.5, dtype="float64", seed=1)  # fmt: skip
+                sd=0.5, dtype="float64", seed=1)  # fmt: skip
     ref = mlp(input_shape=(3,), widths=(4,), num_classes=3, activation="tanh",
-              kernel_std=0.5, dtype="float64", seed=1)  # fmt: skip
+              sd=0.5, dtype="float64", seed=1)  # fmt: skip
     sgd_steps(model, x, y, batches, lr=0.3)
     for b in batches:
         with tf.GradientTape() as tape:
@@ -192,7 +192,7 @@ def test_sgd_grid_equals_each_run_trained_alone():
 
     data = random_images(60, (4, 3), 3, seed=4)
     schedules = {"lr=0.1": 0.1, "huge": 1e30, "half": ("taylor", 0.5), "lr=0.5": 0.5}
-    inits = {0.3: 0.3, "layers": [0.5, 0.4, None]}  # dense1's std; one std per layer
+    inits = {0.3: 0.3, "layers": [0.5, 0.4, None]}  # dense1's sd; one sd per layer
     kw = dict(steps=24, batch_size=8, eval_every=12, eval_batch=16, widths=(5, 4))
     frame = experiments.sgd_grid(data, schedules, inits, [0, 1], **kw)
     keys = ["init", "seed", "schedule", "lr", "step"]
@@ -323,7 +323,7 @@ def test_stability_outcomes_success_is_within_a_factor_of_the_grids_best():
 
 
 def test_init_spectra_match_eigvalsh_on_the_same_weights_and_batch():
-    """The draws of train.run / sgd_grid (network mlp(kernel_std=sd, seed), then the batch of
+    """The draws of train.run / sgd_grid (network mlp(sd=sd, seed), then the batch of
     default_rng(seed)), the largest eigenvalues of the materialized Hessians as reference; the
     shared network object carries no state from one setting to the next."""
     from conftest import random_images
@@ -334,7 +334,7 @@ def test_init_spectra_match_eigvalsh_on_the_same_weights_and_batch():
                                                      [2.0, "dense1"], [2.0, "dense2"]]  # fmt: skip
     assert frame["lambda_converged"].all()
     for sd in (0.5, 2.0):
-        model = mlp((4, 3), 3, widths=(5,), kernel_std=sd, seed=1)
+        model = mlp((4, 3), 3, widths=(5,), sd=sd, seed=1)
         idx = np.random.default_rng(1).choice(40, size=24, replace=False)
         x, y = data.x[idx], data.y[idx]
         rows = frame[frame["sd"] == sd].set_index("layer")
