@@ -301,7 +301,7 @@ def speed(batch=1024, quick=False, exact_limit=120.0):
         norms = all_tensor_norms(model, x, y, method="hutchpp", sketch=SKETCH, probes=PROBES)
         row("hutchpp_all_tensors", "hutchpp", False, time.perf_counter() - start, "measured",
             n_est, rate, _intervals(norms["block2_conv2/kernel"]), "block2_conv2")  # fmt: skip
-    net = mlp(kernel_std=0.01, seed=0)
+    net = mlp(sd=0.01, seed=0)
     xm, ym = np.asarray(data.x[:1024], np.float32), np.asarray(data.y[:1024])
     start = time.perf_counter()
     s = spectrum(net, xm, ym, "dense1", k=10)

@@ -69,7 +69,7 @@ def _setup(B):
     data = load("mnist-5k")
     idx = np.random.default_rng(0).choice(len(data.y), size=B, replace=B > len(data.y))
     x, y = tf.constant(data.x[idx]), tf.constant(data.y[idx].astype(np.int32))
-    return mlp(kernel_std=0.01, seed=0), x, y
+    return mlp(sd=0.01, seed=0), x, y
 
 
 def _dense1_loss(model, x, y):
@@ -442,7 +442,7 @@ def tracking_part(norm_rows):
         return rows
     ck = r["checkpoints"] // 3  # rows with H: checkpoints x 3 layers
     rows.append(row("tracking_kronecker", 1024, float(ck), seconds=r["seconds"],
-                    peak=r["peak_mb"], note=f"train.experiment: 3 stds x 1000 steps, {ck} "
+                    peak=r["peak_mb"], note=f"train.experiment: 3 sds x 1000 steps, {ck} "
                     f"checkpoints x 3 layers (H, G, R, Taylor); _norm_sums traced "
                     f"{r['traces']} times"))  # fmt: skip
     mats = [x for x in norm_rows if x["method"] in MATERIALIZING and x["B"] == 1024]

@@ -1,6 +1,6 @@
 """Benchmark: the top-10 eigenvalues of the dense1 Hessian of the paper's MLP at B = 1,024.
 
-The problem is ``hessinit.mlp(kernel_std=sd, seed=0)`` (784-30-30-10, ReLU) on the first 1,024
+The problem is ``hessinit.mlp(sd=sd, seed=0)`` (784-30-30-10, ReLU) on the first 1,024
 images of mnist-5k, and the 10 largest eigenvalues of the Hessian of the mean loss restricted to
 dense1's kernel (a 23,520 x 23,520 matrix, never formed). Methods, all through
 ``hessinit.curvature.layer_spectrum`` / ``network_spectrum`` (Lanczos with a residual check):
@@ -22,7 +22,7 @@ the row was measured (wall times on a shared machine grow with it).
 ``rel_diff`` is max_j abs(lambda_j - lambda_j^ref) / abs(lambda_1^ref) over the k eigenvalues.
 
     python benchmarks/spectra.py              # sd in {1e-5, 0.01, 1}, about 2 minutes on 2 cores
-    python benchmarks/spectra.py --sd 0.01    # one std
+    python benchmarks/spectra.py --sd 0.01    # one sd
 
 Writes benchmarks/results/spectra.csv with columns :data:`COLUMNS`.
 """
@@ -64,9 +64,9 @@ def _timed(call, repeats):
 
 
 def measure(sd, x, y, k, repeats):
-    """The rows of one std: each method's spectrum, time and agreement with the reference."""
-    model = mlp(kernel_std=sd, seed=0)
-    model64 = mlp(kernel_std=sd, seed=0, dtype="float64")
+    """The rows of one sd: each method's spectrum, time and agreement with the reference."""
+    model = mlp(sd=sd, seed=0)
+    model64 = mlp(sd=sd, seed=0, dtype="float64")
     model64.set_weights([w.astype(np.float64) for w in model.get_weights()])
     x32, x64 = x.astype(np.float32), x.astype(np.float64)
     runs = {

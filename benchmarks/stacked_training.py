@@ -83,7 +83,7 @@ def main(argv=None):
           f"floor {floor * 1e6:.1f} us per run-step; load {os.getloadavg()[0]:.2f}")  # fmt: skip
 
     # today's step: train._sgd_step on a Keras model, one fresh batch per step as train.run
-    model = mlp((28, 28), 10, kernel_std=0.01, seed=0)
+    model = mlp((28, 28), 10, sd=0.01, seed=0)
     rng = np.random.default_rng(0)
     xs = data.x.astype(np.float32)
 
@@ -109,8 +109,7 @@ def main(argv=None):
     acts = ("relu", "relu", "linear")
     for R in args.runs:
         per_run = [stacked.initial_weights(fans, (0.01, None, None), s) for s in range(R)]
-        weights = [tuple(tf.constant(np.stack([w[k][j] for w in per_run])) for j in range(2))
-                   for k in range(3)]  # fmt: skip
+        weights = stacked.stack_weights(per_run)
         lr = np.full(R, 0.01, np.float32)
         idx = rng.integers(0, n, size=(args.steps, R, batch))
         for jit, method in ((True, "stacked_xla"), (False, "stacked_graph")):

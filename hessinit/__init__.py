@@ -24,7 +24,7 @@ here and loaded on first use, so ``import hessinit`` stays cheap (TensorFlow is 
 when a numerical function is first touched):
 
 >>> import hessinit as hi
->>> hi.mlp(kernel_std=0.01, seed=0).count_params()
+>>> hi.mlp(sd=0.01, seed=0).count_params()
 24790
 """
 
@@ -93,7 +93,7 @@ _API = {
     "Run": "train.stacked",
     "taylor_step": "stepsize",
     "gamma_star": "stepsize",
-    "kernel_stds": "init",
+    "kernel_sds": "init",
     "depth_profile": "init",
     "hessian_init": "init",
 }

@@ -1,6 +1,6 @@
 """Command line: ``python -m hessinit experiment ...`` and ``python -m hessinit book ...``.
 
-``experiment`` trains the paper's network for each std and seed (all runs as one compiled program,
+``experiment`` trains the paper's network for each sd and seed (all runs as one compiled program,
 :mod:`hessinit.train.stacked`) and writes a CSV and a figure;
 ``book`` runs every notebook with papermill and builds the site (:mod:`hessinit.book.cli`).
 
@@ -156,7 +156,7 @@ def _parser(book_options):
     exp = sub.add_parser(
         "experiment",
         help="the original experiment with its bugs fixed: writes a CSV and a PNG",
-        description="Train the paper's MLP with SGD for each std and seed, all runs as one "
+        description="Train the paper's MLP with SGD for each sd and seed, all runs as one "
         "compiled program, and track the exact Hessian norms of every dense layer; writes "
         "OUT/DATASET.csv (one row per run, step and layer) and OUT/DATASET.png (mean and "
         "min-max band over the seeds).",
@@ -172,7 +172,7 @@ def _parser(book_options):
         nargs="+",
         default=[1e-5, 0.01, 1.0],
         metavar="SD",
-        help="std of dense1's initial kernel, one run each (default: 1e-5 0.01 1)",
+        help="sd of dense1's initial kernel, one run each (default: 1e-5 0.01 1)",
     )
     exp.add_argument(
         "--steps", type=_count(1), default=1000, help="SGD steps per run (default: %(default)s)"
@@ -214,7 +214,7 @@ def _parser(book_options):
         nargs="+",
         default=[0],
         metavar="SEED",
-        help="seeds of the weights and data order, one run per std and seed; the first also "
+        help="seeds of the weights and data order, one run per sd and seed; the first also "
         "draws the --n subset (default: 0)",
     )
     exp.add_argument(

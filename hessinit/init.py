@@ -21,8 +21,8 @@ profile does not depend on the variance c / fan_in: with s_j = sqrt(c) all L lay
 together, like c^(L - 1). Balancing layers against each other cannot pick c; :func:`hessian_init`
 needs a *target* level to fix the overall scale S.
 
-Holds the named schemes (:func:`kernel_stds`, per layer :func:`scheme_std`, for any model of
-convolutions and dense layers :func:`model_kernel_stds`), exact per-layer norms
+Holds the named schemes (:func:`kernel_sds`, per layer :func:`scheme_sd`, for any model of
+convolutions and dense layers :func:`model_kernel_sds`), exact per-layer norms
 (:func:`depth_profile`, :func:`normalized_norms`, :func:`reference_level`), and the Hessian-based
 initializer (:func:`hessian_init`).
 
@@ -53,13 +53,13 @@ NAMED_SCHEMES = ("lecun", "glorot", "he")
 # --------------------------------------------------------------------------------------------
 
 
-def kernel_stds(
+def kernel_sds(
     scheme: str | float,
     widths: Sequence[int],
     input_shape: Sequence[int] = (28, 28),
     num_classes: int = 10,
 ) -> list[float]:
-    """Per-layer kernel standard deviations of a scheme, for ``hessinit.nn.mlp(kernel_std=...)``.
+    """Per-layer initial sds of a scheme, for ``hessinit.nn.mlp(sd=...)``.
 
     For the dense layers of ``mlp(input_shape, num_classes, widths)`` (fan-ins n_in = prod
     input_shape, widths...; fan-outs widths..., num_classes), sigma_l^2 is
@@ -84,17 +84,17 @@ def kernel_stds(
         TypeError: ``scheme`` is neither a name nor a number (a bool is not a number here).
 
     Example:
-        >>> [round(s**2 * 784, 6) for s in kernel_stds("he", [30, 30])][0]
+        >>> [round(s**2 * 784, 6) for s in kernel_sds("he", [30, 30])][0]
         2.0
-        >>> [round(s, 4) for s in kernel_stds("glorot", [30, 30])]
+        >>> [round(s, 4) for s in kernel_sds("glorot", [30, 30])]
         [0.0496, 0.1826, 0.2236]
     """
     fan_ins = [int(np.prod(input_shape))] + [int(w) for w in widths]
     fan_outs = [int(w) for w in widths] + [int(num_classes)]
-    return [scheme_std(scheme, i, o) for i, o in zip(fan_ins, fan_outs, strict=True)]
+    return [scheme_sd(scheme, i, o) for i, o in zip(fan_ins, fan_outs, strict=True)]
 
 
-def scheme_std(scheme: str | float, fan_in: int, fan_out: int) -> float:
+def scheme_sd(scheme: str | float, fan_in: int, fan_out: int) -> float:
     """The kernel standard deviation sigma of a scheme for one layer's fans.
 
     sigma^2 = 1 / fan_in (``"lecun"``), 2 / fan_in (``"he"``), 2 / (fan_in + fan_out)
@@ -102,7 +102,7 @@ def scheme_std(scheme: str | float, fan_in: int, fan_out: int) -> float:
     fan_in = k k c_in and fan_out = k k c_out (:func:`hessinit.nn.convnets.kernel_fans`).
 
     Args:
-        scheme: as in :func:`kernel_stds`.
+        scheme: as in :func:`kernel_sds`.
         fan_in: the layer's fan-in.
         fan_out: the layer's fan-out.
 
@@ -114,7 +114,7 @@ def scheme_std(scheme: str | float, fan_in: int, fan_out: int) -> float:
         TypeError: ``scheme`` is neither a name nor a number.
 
     Example:
-        >>> scheme_std("he", 3 * 3 * 16, 3 * 3 * 32) ** 2 * 144  # a 3x3 conv, 16 -> 32 channels
+        >>> scheme_sd("he", 3 * 3 * 16, 3 * 3 * 32) ** 2 * 144  # a 3x3 conv, 16 -> 32 channels
         2.0
     """
     if isinstance(scheme, str):
@@ -136,17 +136,17 @@ def scheme_std(scheme: str | float, fan_in: int, fan_out: int) -> float:
     return math.sqrt(var)
 
 
-def model_kernel_stds(scheme: str | float, model) -> list[float]:
-    """Per-kernel-layer stds of a scheme for any model of Conv2D and Dense layers.
+def model_kernel_sds(scheme: str | float, model) -> list[float]:
+    """Per-kernel-layer sds of a scheme for any model of Conv2D and Dense layers.
 
     One entry per :func:`hessinit.nn.convnets.kernel_layers` layer, from its kernel's fans
-    (a conv's fan-in is k k c_in), for the ``kernel_std`` argument of the model's builder
+    (a conv's fan-in is k k c_in), for the ``sd`` argument of the model's builder
     (:func:`hessinit.nn.small_cnn`, :func:`hessinit.nn.simple_googlenet`,
     :func:`hessinit.nn.small_resnet`, or :func:`hessinit.nn.mlp`, where it equals
-    :func:`kernel_stds`).
+    :func:`kernel_sds`).
 
     Args:
-        scheme: as in :func:`kernel_stds`.
+        scheme: as in :func:`kernel_sds`.
         model: a Keras model; its kernel shapes are read, its weights left alone.
 
     Returns:
@@ -154,18 +154,18 @@ def model_kernel_stds(scheme: str | float, model) -> list[float]:
 
     Example:
         >>> from hessinit.nn import small_cnn
-        >>> [round(s**2 * f, 6) for s, f in zip(model_kernel_stds("he", small_cnn()),
+        >>> [round(s**2 * f, 6) for s, f in zip(model_kernel_sds("he", small_cnn()),
         ...                                     [9 * 1, 9 * 8, 784])]
         [2.0, 2.0, 2.0]
     """
-    return [scheme_std(scheme, *kernel_fans(layer.kernel.shape)) for layer in kernel_layers(model)]
+    return [scheme_sd(scheme, *kernel_fans(layer.kernel.shape)) for layer in kernel_layers(model)]
 
 
 def scheme_label(scheme: str | float) -> str:
     """A display label for a scheme: a name in lower case, a number c as ``"c=<c>"``.
 
     Args:
-        scheme: a scheme as accepted by :func:`kernel_stds`.
+        scheme: a scheme as accepted by :func:`kernel_sds`.
 
     Returns:
         The label used in the ``init`` columns of the chapters' frames.
@@ -228,7 +228,7 @@ def depth_profile(model, x, y, training=False, masks=1, seed=0) -> pd.DataFrame:
         >>> from hessinit.nn import mlp
         >>> rng = np.random.default_rng(0)
         >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
-        >>> model = mlp((4, 4), 3, widths=(5,), activation="relu", kernel_std=[0.5, 0.5])
+        >>> model = mlp((4, 4), 3, widths=(5,), activation="relu", sd=[0.5, 0.5])
         >>> frame = depth_profile(model, x, y)
         >>> frame[["layer", "name", "fan_in", "fan_out"]].values.tolist()
         [[1, 'dense1', 16, 5], [2, 'dense2', 5, 3]]
@@ -281,7 +281,7 @@ def normalized_norms(model, x, y, training=False, seed=0) -> np.ndarray:
         >>> from hessinit.nn import mlp
         >>> rng = np.random.default_rng(0)
         >>> x, y = rng.random((16, 4, 4), np.float32), rng.integers(0, 3, 16)
-        >>> model = mlp((4, 4), 3, widths=(5,), kernel_std=[0.5, 0.5])
+        >>> model = mlp((4, 4), 3, widths=(5,), sd=[0.5, 0.5])
         >>> h = normalized_norms(model, x, y)
         >>> h.shape, bool(np.allclose(h, depth_profile(model, x, y).H_norm))
         ((2,), True)
@@ -395,7 +395,7 @@ def hessian_init(
         >>> from hessinit.nn import mlp
         >>> rng = np.random.default_rng(0)
         >>> x, y = rng.random((32, 4, 4), np.float32) - 0.5, rng.integers(0, 3, 32)
-        >>> model = mlp((4, 4), 3, (8, 8), "relu", kernel_stds("lecun", (8, 8), (4, 4), 3))
+        >>> model = mlp((4, 4), 3, (8, 8), "relu", kernel_sds("lecun", (8, 8), (4, 4), 3))
         >>> result = hessian_init(model, x, y, target=0.01)
         >>> result.converged, bool(np.allclose(normalized_norms(model, x, y), 0.01, rtol=0.02))
         (True, True)
@@ -627,8 +627,8 @@ class DepthGrowth:
         self.models, self.bases = {}, {}
         for d in self.depths:
             widths = (hidden,) * d
-            stds = kernel_stds(1.0, widths, self.x.shape[1:], num_classes)
-            model = mlp(self.x.shape[1:], num_classes, widths, activation, stds, seed, dropout)
+            sds = kernel_sds(1.0, widths, self.x.shape[1:], num_classes)
+            model = mlp(self.x.shape[1:], num_classes, widths, activation, sds, seed, dropout)
             self.models[d] = model
             self.bases[d] = [k.kernel.numpy() for k in dense_layers(model)]
         self.evaluations = 0

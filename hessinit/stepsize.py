@@ -68,7 +68,7 @@ def gradient(model, x, y):
     Example:
         >>> import numpy as np
         >>> from hessinit.nn import mlp
-        >>> model = mlp(input_shape=(3,), widths=(), kernel_std=1e-9, dtype="float64")
+        >>> model = mlp(input_shape=(3,), widths=(), sd=1e-9, dtype="float64")
         >>> loss, g = gradient(model, np.zeros((2, 3)), [0, 1])
         >>> round(float(loss), 6), g[1].numpy()[:3]  # bias gradient: mean of p - onehot(y)
         (2.302585, array([-0.4, -0.4,  0.1]))

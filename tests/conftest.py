@@ -123,6 +123,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if isinstance(item, pytest.DoctestItem) and item.name in SLOW_DOCTESTS:
             item.add_marker(pytest.mark.slow)
+        if "small_book" in getattr(item, "fixturenames", ()):
+            # pytest-xdist (--dist loadgroup): every reader of the small book on one worker,
+            # so that the session builds it once.
+            item.add_marker(pytest.mark.xdist_group("small_book"))
     if not config.pluginmanager.has_plugin("hessinit-kernel-guard"):
         config.pluginmanager.register(KernelGuard(), "hessinit-kernel-guard")
     quick = [

@@ -23,7 +23,7 @@ def data():
 
 
 def _reference(train, test, run, activation="relu"):
-    model = mlp(SHAPE, CLASSES, WIDTHS, activation, run.kernel_std, run.seed)
+    model = mlp(SHAPE, CLASSES, WIDTHS, activation, run.sd, run.seed)
     if run.weights is not None:
         model.set_weights([t for pair in run.weights for t in pair])
     return fit(model, train, test, steps=KW["steps"], lr=run.lr, batch_size=KW["batch_size"],
@@ -42,10 +42,10 @@ def _same_as_fit(mine, ref, rtol=1e-4):
 
 
 RUNS = [
-    HeldoutRun(seed=0, lr=0.1, kernel_std=[0.5, 0.3, 0.4]),
-    HeldoutRun(seed=1, lr=0.3, kernel_std=0.2),  # dense2, dense3 Glorot-uniform
-    HeldoutRun(seed=2, lr=0.05, kernel_std=[None, 1.0, None]),
-    HeldoutRun(seed=0, lr=0.5, kernel_std=[0.5, 0.3, 0.4]),  # same seed, other lr
+    HeldoutRun(seed=0, lr=0.1, sd=[0.5, 0.3, 0.4]),
+    HeldoutRun(seed=1, lr=0.3, sd=0.2),  # dense2, dense3 Glorot-uniform
+    HeldoutRun(seed=2, lr=0.05, sd=[None, 1.0, None]),
+    HeldoutRun(seed=0, lr=0.5, sd=[0.5, 0.3, 0.4]),  # same seed, other lr
 ]
 
 
@@ -79,7 +79,7 @@ def test_given_weights_equal_fit_from_that_model(data):
 
 def test_divergence_is_recorded_for_that_run_only(data):
     train, test = data
-    blow = HeldoutRun(seed=4, lr=1e30, kernel_std=[3.0, 3.0, 3.0])
+    blow = HeldoutRun(seed=4, lr=1e30, sd=[3.0, 3.0, 3.0])
     frame = fit_runs(train, test, [RUNS[0], blow, RUNS[1]], **KW)
     ref = _reference(train, test, blow)
     assert not np.isfinite(ref["test_loss"].iloc[-1])  # the reference stops at a non-finite loss

@@ -30,7 +30,7 @@ def fro(M):
 # ---------------------------------------------------------------------------- schemes
 
 
-def test_kernel_stds_closed_forms():
+def test_kernel_sds_closed_forms():
     widths = [30, 20]
     fi, fo = [784, 30, 20], [30, 20, 10]
     var = {
@@ -41,16 +41,16 @@ def test_kernel_stds_closed_forms():
         4.0: [4 / a for a in fi],
     }
     for scheme, expected in var.items():
-        np.testing.assert_allclose(np.square(init.kernel_stds(scheme, widths)), expected)
-    assert init.kernel_stds(1.0, widths) == init.kernel_stds("LeCun", widths)
-    assert init.kernel_stds(2, widths) == init.kernel_stds("he", widths)
+        np.testing.assert_allclose(np.square(init.kernel_sds(scheme, widths)), expected)
+    assert init.kernel_sds(1.0, widths) == init.kernel_sds("LeCun", widths)
+    assert init.kernel_sds(2, widths) == init.kernel_sds("he", widths)
     assert init.scheme_label(2.0) == "c=2" and init.scheme_label("he") == "he"
     with pytest.raises(ValueError):
-        init.kernel_stds("xavier", widths)
+        init.kernel_sds("xavier", widths)
     with pytest.raises(ValueError):
-        init.kernel_stds(-1.0, widths)
+        init.kernel_sds(-1.0, widths)
     with pytest.raises(TypeError):
-        init.kernel_stds(True, widths)
+        init.kernel_sds(True, widths)
 
 
 def test_conv_fan_in_is_kernel_area_times_input_channels():
@@ -64,27 +64,27 @@ def test_conv_fan_in_is_kernel_area_times_input_channels():
         ("glorot", lambda i, o: 2 / (i + o)),
         (0.5, lambda i, o: 0.5 / i),
     ]:
-        got = init.model_kernel_stds(scheme, model)
+        got = init.model_kernel_sds(scheme, model)
         np.testing.assert_allclose(np.square(got), [var(i, o) for i, o in fans], rtol=1e-12)
-    # on the paper's MLP it is kernel_stds
-    assert init.model_kernel_stds("he", mlp(widths=(30, 20))) == init.kernel_stds("he", (30, 20))
+    # on the paper's MLP it is kernel_sds
+    assert init.model_kernel_sds("he", mlp(widths=(30, 20))) == init.kernel_sds("he", (30, 20))
     # and each builder draws N(0, sigma^2) per kernel layer with the scheme's sigma
     for build in (small_cnn, simple_googlenet, small_resnet):
-        stds = init.model_kernel_stds("he", build())
-        model = build(kernel_std=stds, seed=1)
-        for layer, sd in zip(kernel_layers(model), stds, strict=True):
+        sds = init.model_kernel_sds("he", build())
+        model = build(sd=sds, seed=1)
+        for layer, sd in zip(kernel_layers(model), sds, strict=True):
             w = layer.kernel.numpy()
             assert abs(np.std(w) / sd - 1) < 5 / math.sqrt(w.size) + 0.05, layer.name
     with pytest.raises(ValueError, match="unknown scheme"):
-        init.scheme_std("xavier", 9, 9)
+        init.scheme_sd("xavier", 9, 9)
 
 
 def test_mlp_kernels_have_the_scheme_variance():
     widths = [256, 128]
     for scheme in ("glorot", "he", 0.5):
-        stds = init.kernel_stds(scheme, widths)
-        model = mlp(widths=widths, kernel_std=stds, seed=3)
-        for layer, sd in zip(dense_layers(model), stds, strict=True):
+        sds = init.kernel_sds(scheme, widths)
+        model = mlp(widths=widths, sd=sds, seed=3)
+        for layer, sd in zip(dense_layers(model), sds, strict=True):
             w = layer.kernel.numpy()
             n = w.size
             # sample variance of n normals: relative standard error sqrt(2 / n) < 1.5%
@@ -98,7 +98,7 @@ def test_mlp_kernels_have_the_scheme_variance():
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_depth_profile_matches_full_hessian(activation):
     x, y = batch()
-    model = mlp(SHAPE, K, [6, 5], activation, init.kernel_stds(1.5, [6, 5], SHAPE, K), seed=1)
+    model = mlp(SHAPE, K, [6, 5], activation, init.kernel_sds(1.5, [6, 5], SHAPE, K), seed=1)
     frame = init.depth_profile(model, x, y)
     assert list(frame.columns[:4]) == ["layer", "name", "fan_in", "fan_out"]
     assert list(frame.fan_in) == [16, 6, 5] and list(frame.fan_out) == [6, 5, 3]
@@ -117,7 +117,7 @@ def test_depth_profile_matches_full_hessian(activation):
 def test_depth_profile_agrees_with_layer_hessian_norms_on_a_deep_net():
     x, y = batch(32, shape=(8, 8), classes=10)
     widths = [32] * 6
-    model = mlp((8, 8), 10, widths, "tanh", init.kernel_stds("glorot", widths, (8, 8)), seed=2)
+    model = mlp((8, 8), 10, widths, "tanh", init.kernel_sds("glorot", widths, (8, 8)), seed=2)
     frame = init.depth_profile(model, x, y)
     for row in frame.itertuples():
         ref = layer_hessian_norms(model, row.name, x, y)
@@ -147,7 +147,7 @@ def _masked_reference(model, x, y, masks, layer):
 
 def test_dropout_fixed_mask_matches_explicit_masked_network():
     x, y = batch(16)
-    model = mlp(SHAPE, K, [8, 7], "relu", init.kernel_stds("he", [8, 7], SHAPE, K), 0, 0.5)
+    model = mlp(SHAPE, K, [8, 7], "relu", init.kernel_sds("he", [8, 7], SHAPE, K), 0, 0.5)
     off = init.depth_profile(model, x, y)
     for row in off.itertuples():  # dropout off: the inference Hessian
         assert row.H == pytest.approx(layer_hessian_norms(model, row.name, x, y).H, rel=1e-6)
@@ -166,7 +166,7 @@ def test_homogeneous_rescaling_law_in_a_linear_network():
     ||H_1|| -> ||H_1|| / s^2, ||H_k|| -> s^2 ||H_k||, the others unchanged (exactly)."""
     x, y = batch(20)
     widths = [6, 6, 6]
-    model = mlp(SHAPE, K, widths, "linear", init.kernel_stds("lecun", widths, SHAPE, K), seed=4)
+    model = mlp(SHAPE, K, widths, "linear", init.kernel_sds("lecun", widths, SHAPE, K), seed=4)
     before = init.depth_profile(model, x, y).H.to_numpy()
     s, k = 1.7, 2
     dense = dense_layers(model)
@@ -198,7 +198,7 @@ def test_hessian_init_balances_and_only_rescales(activation, target):
     x, y = batch(64, shape=(8, 8), classes=10)
     x = x - 0.5  # centred inputs: tanh stays away from saturation, where h_l flattens out
     widths = [32] * 6
-    model = mlp((8, 8), 10, widths, activation, init.kernel_stds("lecun", widths, (8, 8)), 7)
+    model = mlp((8, 8), 10, widths, activation, init.kernel_sds("lecun", widths, (8, 8)), 7)
     before = [d.kernel.numpy() for d in dense_layers(model)]
     level = init.reference_level(x) if target == "reference" else None
     result = init.hessian_init(model, x, y, target=level, tol=0.01)
@@ -217,7 +217,7 @@ def test_hessian_init_balances_and_only_rescales(activation, target):
 def test_hessian_init_warns_when_target_is_out_of_reach():
     x, y = batch(32, shape=(8, 8), classes=10)
     widths = [16] * 3
-    model = mlp((8, 8), 10, widths, "tanh", init.kernel_stds("lecun", widths, (8, 8)), 0)
+    model = mlp((8, 8), 10, widths, "tanh", init.kernel_sds("lecun", widths, (8, 8)), 0)
     # tanh bounds the last layer's inputs, so its Hessian norm cannot reach 1e3.
     with pytest.warns(RuntimeWarning, match="did not reach"):
         result = init.hessian_init(model, x, y, target=1e3, iters=4)

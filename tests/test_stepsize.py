@@ -41,7 +41,7 @@ def test_gamma_star_closed_forms():
 def test_taylor_step_at_a_stationary_point_reports_nan():
     """Zero weights, zero inputs and balanced labels: p = 1/K and g = mean(p - onehot(y)) = 0
     exactly, so g^T H g = 0 and the quadratic model has no minimum along -g."""
-    model = mlp((2,), 3, (), kernel_std=1.0, dtype="float64")
+    model = mlp((2,), 3, (), sd=1.0, dtype="float64")
     model.set_weights([np.zeros((2, 3)), np.zeros(3)])
     t = stepsize.taylor_step(model, np.zeros((3, 2)), [0, 1, 2], lr=0.1)
     assert t.loss == pytest.approx(np.log(3), rel=1e-15)

@@ -53,7 +53,7 @@ def test_batches_follow_the_documented_draws(tiny):
     h_idx = rng.choice(48, size=16, replace=False)
     rng.integers(0, 48, size=8)  # the fixed batch of same_batch=True
     idx = rng.integers(0, 48, size=8)
-    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.3, seed=4)
+    model = mlp((4, 3), 4, widths=(6, 5), sd=0.3, seed=4)
     first = frame.query("step == 0").iloc[0]
     assert first["loss"] == pytest.approx(float(mean_loss(model, tiny.x[idx], tiny.y[idx])), 1e-6)
     h_loss = float(mean_loss(model, tiny.x[h_idx], tiny.y[h_idx]))
@@ -72,7 +72,7 @@ def test_initial_hessian_and_spectra_match_materialized_reference(tiny):
     assert frame.loc[at, "lambda_converged"].eq(True).all()
     assert frame.loc[~at, ["lambda_max", "lambda_max_network"]].isna().all().all()
     assert frame.loc[at, "lambda_max"].gt(0).all()
-    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.3, seed=5)
+    model = mlp((4, 3), 4, widths=(6, 5), sd=0.3, seed=5)
     for name in ("dense1", "dense2", "dense3"):
         h = full_hessian(model, tiny.x, tiny.y, layer=name)
         row = frame.query("step == 0 and layer == @name").iloc[0]
@@ -102,8 +102,8 @@ def test_fresh_batches_versus_same_batch(tiny):
 
 def test_sgd_step_is_plain_gradient_descent(tiny):
     """Training on one batch for one step equals w - lr * grad computed directly."""
-    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.3, seed=0)
-    ref = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.3, seed=0)
+    model = mlp((4, 3), 4, widths=(6, 5), sd=0.3, seed=0)
+    ref = mlp((4, 3), 4, widths=(6, 5), sd=0.3, seed=0)
     x, y = tf.constant(tiny.x[:8]), tf.constant(tiny.y[:8])
     train._sgd_step(model, x, y, tf.constant(0.1))
     with tf.GradientTape() as tape:
@@ -114,7 +114,7 @@ def test_sgd_step_is_plain_gradient_descent(tiny):
 
 
 def test_taylor_step_against_full_hessian_and_finite_differences(tiny):
-    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.5, seed=0, dtype="float64")
+    model = mlp((4, 3), 4, widths=(6, 5), sd=0.5, seed=0, dtype="float64")
     x, y = tiny.x.astype(np.float64), tiny.y
     t = stepsize.taylor_step(model, x, y, lr=1e-3)
     _, grads = stepsize.gradient(model, x, y)
@@ -127,7 +127,7 @@ def test_taylor_step_against_full_hessian_and_finite_differences(tiny):
     assert t.realised == pytest.approx(t.predicted, rel=1e-3)
     # Realised decrease is the loss difference evaluated directly; taylor_step left the weights.
     before = [v.numpy().copy() for v in model.trainable_variables]
-    moved = mlp((4, 3), 4, widths=(6, 5), kernel_std=0.5, seed=0, dtype="float64")
+    moved = mlp((4, 3), 4, widths=(6, 5), sd=0.5, seed=0, dtype="float64")
     for v, w, d in zip(moved.trainable_variables, before, grads, strict=True):
         v.assign(w - t.gamma_star * d.numpy())
     after = float(mean_loss(moved, x, y))
@@ -151,7 +151,7 @@ def test_taylor_step_against_full_hessian_and_finite_differences(tiny):
 
 
 def test_divergence_is_recorded_not_raised(tiny):
-    frame = train.run(tiny, kernel_std=[3.0] * 3, activation="linear", lr=100.0,
+    frame = train.run(tiny, [3.0] * 3, activation="linear", lr=100.0,
                       **dict(KW, steps=200))  # fmt: skip
     step = frame.attrs["diverged_at"]
     assert step is not None and step < 200
@@ -189,7 +189,7 @@ def test_training_curves_figure(tiny, tmp_path):
 
 
 def test_command_line_experiment(tmp_path, capsys):
-    """Two stds x two seeds as one program: one tidy CSV, whose runs equal train.run's."""
+    """Two sds x two seeds as one program: one tidy CSV, whose runs equal train.run's."""
     from hessinit.data import load
 
     out = tmp_path / "out"
@@ -233,7 +233,7 @@ def test_fit_reports_held_out_accuracy_computed_directly(tiny):
 
     train_part = Dataset(tiny.x[:36], tiny.y[:36], "tiny", 4, (4, 3), "test")
     test_part = Dataset(tiny.x[36:], tiny.y[36:], "tiny", 4, (4, 3), "test")
-    model = mlp((4, 3), 4, widths=(6, 5), kernel_std=[0.5] * 3, seed=0)
+    model = mlp((4, 3), 4, widths=(6, 5), sd=[0.5] * 3, seed=0)
     frame = train.fit(model, train_part, test_part, steps=20, eval_every=10, batch_size=8,
                       lr=0.1, progress=False)  # fmt: skip
     assert list(frame["step"]) == [0, 10, 20]
@@ -257,7 +257,7 @@ def tiny_images():
 def _cnn(activation, seed=0):
     from hessinit.nn import small_cnn
 
-    return small_cnn((6, 6, 1), 3, channels=(2, 2), activation=activation, kernel_std=[0.5] * 3,
+    return small_cnn((6, 6, 1), 3, channels=(2, 2), activation=activation, sd=[0.5] * 3,
                      seed=seed)  # fmt: skip
 
 

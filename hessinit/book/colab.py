@@ -196,7 +196,7 @@ def site_address(repository):
 def page_name(output):
     """The page of a run's output under ``_runs/``, e.g. ``original/mnist`` (None: not a page).
 
-    A page is an output under ``site/``; the other runs (the std sweep's) have none.
+    A page is an output under ``site/``; the other runs (the sd sweep's) have none.
 
     >>> page_name("site/original/mnist-5k.ipynb"), page_name("sweep/mnist-5k/sd-1.ipynb")
     ('original/mnist-5k', None)

@@ -9,7 +9,9 @@ An entry with ``collect: <notebook>`` (or a list of notebooks) gets ``tables``, 
 those notebooks' successful runs, in grid order; ``collect: records`` gets ``records``, the run
 records of every other run. An entry's ``inputs`` lists files (relative to the book's root) the
 notebook reads: their contents are part of the run's key. ``timeout`` (seconds; at the top of
-the file for every run, or in an entry for its runs) limits a run's wall-clock time.
+the file for every run, or in an entry for its runs) limits a run's wall-clock time; ``seconds``
+(an entry's rough cost at full size, a scheduling hint only, not part of any key) lets a parallel
+build start its longest runs first.
 
 A run is skipped when a record says it succeeded with the same key: the hash of its notebook, its
 parameters, its inputs and the package's code (``hessinit/**/*.py``). A failing run is reported and
@@ -51,6 +53,9 @@ class Run:
             part of the run's key.
         timeout: The run's wall-clock limit in seconds (the entry's ``timeout:``, else the
             file's, else :data:`TIMEOUT`); a run that exceeds it is reported as timed out.
+        seconds: The entry's ``seconds:``, its rough cost at full size (0 when not given): a
+            scheduling hint that orders a parallel build
+            (:func:`hessinit.book.schedule.longest_first`), nothing else.
     """
 
     id: str
@@ -62,6 +67,7 @@ class Run:
     inputs: list = field(default_factory=list)
     files: list = field(default_factory=list)
     timeout: float = 0.0
+    seconds: float = 0.0
 
 
 #: The wall-clock limit of a run, in seconds, when grid.yml sets none.
@@ -87,7 +93,7 @@ def _timeout(value, where):
 
 
 def _sd_list(spec):
-    """The stds of an ``sd:`` entry: a list, or ``{logspace: [first, last, count]}``.
+    """The sds of an ``sd:`` entry: a list, or ``{logspace: [first, last, count]}``.
 
     A log grid has ``count`` points ``10**e`` for exponents evenly spaced from ``first`` to
     ``last``, each rounded to three significant digits (one point: ``10**first``):
@@ -108,7 +114,7 @@ def _sd_list(spec):
 
 
 def _sd_name(sd):
-    """The std as it appears in output paths.
+    """The sd as it appears in output paths.
 
     >>> _sd_name(0.0316), _sd_name(1e-05), _sd_name(10.0)
     ('0.0316', '1e-05', '10')
@@ -126,7 +132,7 @@ def read_grid(path, datasets=None, small=False):
         small: Apply each entry's ``small`` overrides (``python -m hessinit book --small``).
 
     Returns:
-        list[Run]: One run per entry and dataset and std, in the file's order.
+        list[Run]: One run per entry and dataset and sd, in the file's order.
 
     Raises:
         FileNotFoundError: If there is no file at ``path``.
@@ -182,6 +188,7 @@ def read_grid(path, datasets=None, small=False):
                         collect=entry.get("collect"),
                         files=list(entry.get("inputs", [])),
                         timeout=timeout,
+                        seconds=float(entry.get("seconds", 0.0)),
                     )
                 )
     ids = [r.id for r in runs]

@@ -116,10 +116,10 @@ def _alt_from_captions(nb):
 
     >>> import nbformat
     >>> cell = nbformat.v4.new_code_cell("plot()")
-    >>> cell.metadata["mystnb"] = {"figure": {"caption": "Norms against the std."}}
+    >>> cell.metadata["mystnb"] = {"figure": {"caption": "Norms against the sd."}}
     >>> nb = nbformat.v4.new_notebook(cells=[cell])
     >>> _alt_from_captions(nb).cells[0].metadata["mystnb"]["image"]
-    {'alt': 'Norms against the std.'}
+    {'alt': 'Norms against the sd.'}
     """
     for cell in nb.cells:
         options = cell.metadata.get("mystnb", {})

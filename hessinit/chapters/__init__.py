@@ -5,8 +5,8 @@ computes, in the order the page reads: the experiment that measures, the summari
 intervals, the rule functions that turn them into claim rows, and the figures.
 
 - :mod:`~hessinit.chapters.chain_rule`: H = G + R checked, block norms, the Kronecker pattern;
-- :mod:`~hessinit.chapters.original`: the paper's training runs per std, claims 0.1 and 0.2;
-- :mod:`~hessinit.chapters.sd_sweep`: the Hessian norm at initialization against the std;
+- :mod:`~hessinit.chapters.original`: the paper's training runs per sd, claims 0.1 and 0.2;
+- :mod:`~hessinit.chapters.sd_sweep`: the Hessian norm at initialization against the sd;
 - :mod:`~hessinit.chapters.dominance` and :mod:`~hessinit.chapters.dominance_network`: does G
   dominate H (claims 1.1-1.5), per layer and for the whole network;
 - :mod:`~hessinit.chapters.init_schemes`: the depth-stable variance, claims 2.1 and 2.2;

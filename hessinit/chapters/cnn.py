@@ -63,10 +63,10 @@ def _unit(network: str, seed: int, input_shape, **kwargs):
     key = (network, tuple(int(d) for d in input_shape), repr(sorted(kwargs.items())))
     if key not in _UNITS:
         count = len(kernel_layers(builder(**options)))
-        _UNITS[key] = (builder(**options, seed=seed, kernel_std=[1.0] * count), {}, count)
+        _UNITS[key] = (builder(**options, seed=seed, sd=[1.0] * count), {}, count)
     model, bases, count = _UNITS[key]
     if seed not in bases:
-        fresh = builder(**options, seed=seed, kernel_std=[1.0] * count)
+        fresh = builder(**options, seed=seed, sd=[1.0] * count)
         bases[seed] = [layer.kernel.numpy().astype(np.float64) for layer in kernel_layers(fresh)]
     return model, bases[seed]
 
@@ -90,8 +90,8 @@ VECTORIZED = ("resnet bn",)
 
 def _set_scheme(model, bases, scheme) -> None:
     """Set kernel l of ``model`` to sigma_l Z_l, sigma_l of ``scheme`` from the kernel's fans."""
-    stds = init.model_kernel_stds(scheme, model)
-    for layer, base, sd in zip(kernel_layers(model), bases, stds, strict=True):
+    sds = init.model_kernel_sds(scheme, model)
+    for layer, base, sd in zip(kernel_layers(model), bases, sds, strict=True):
         layer.kernel.assign((base * sd).astype(layer.kernel.dtype))
 
 

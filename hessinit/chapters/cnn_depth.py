@@ -136,7 +136,7 @@ class ConvDepthGrowth(init.DepthGrowth):
         self.bases = {}
         for d in self.depths:
             unit = plain_cnn(self.x.shape[1:], num_classes, d, channels, activation,
-                             kernel_std=[1.0] * (d + 1), seed=seed)  # fmt: skip
+                             sd=[1.0] * (d + 1), seed=seed)  # fmt: skip
             self.models.setdefault(d, unit)
             self.bases[d] = [layer.kernel.numpy().astype(np.float64)
                              / math.sqrt(kernel_fans(layer.kernel.shape)[0])

@@ -104,8 +104,8 @@ def _schemes(model, schemes, seed):
     bases = [np.random.default_rng([seed, k]).standard_normal(tuple(layer.kernel.shape))
              for k, layer in enumerate(layers, start=1)]  # fmt: skip
     for scheme in schemes:
-        stds = init.model_kernel_stds(scheme, model)
-        for layer, base, sd in zip(layers, bases, stds, strict=True):
+        sds = init.model_kernel_sds(scheme, model)
+        for layer, base, sd in zip(layers, bases, sds, strict=True):
             layer.kernel.assign((float(sd) * base).astype(layer.kernel.dtype))
         yield scheme
 

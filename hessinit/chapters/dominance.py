@@ -1,7 +1,7 @@
 """The dominance chapter, per layer: does the Gauss-Newton term G dominate H = G + R?
 
 In the order the page reads: claims 1.2 and 1.3 at initialization over seeds, schemes and
-stds (:func:`init_seeds` with :func:`scaled_stds`, the intervals :func:`init_intervals`,
+sds (:func:`init_seeds` with :func:`scaled_sds`, the intervals :func:`init_intervals`,
 :func:`plot_init_intervals`, the per-setting frame :func:`init_frame`, the rows
 :func:`dominance_init_rows` and :func:`init_sensitivity`); claim 1.4 through training
 (:func:`training_seeds` on :func:`along_training`, :func:`plot_ratio_against_loss`,
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..curvature import hessian_norms_all_layers
-from ..init import kernel_stds
+from ..init import kernel_sds
 from ..nn import mlp, softmax_saturation
 from ..study import stats
 from ..study.claimdata import SENSITIVITY, claims_yml, frame_rows, ledger_row
@@ -42,7 +42,7 @@ from ..study.sweep import sweep
 from ..train import COLUMNS
 from ..train.stacked import Run, train_runs
 
-#: The initial-std settings, only dense1 scaled (the original experiment) or every layer.
+#: The initial-sd settings, only dense1 scaled (the original experiment) or every layer.
 SCALINGS = ("dense1", "all")
 
 
@@ -53,11 +53,11 @@ def _ratios(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def scaled_stds(sd, scaling, n_dense):
-    """``kernel_std`` for :func:`hessinit.nn.mlp`: ``sd`` on dense1 only, or on every layer.
+def scaled_sds(sd, scaling, n_dense):
+    """``sd`` for :func:`hessinit.nn.mlp`: ``sd`` on dense1 only, or on every layer.
 
     Args:
-        sd: the initial standard deviation.
+        sd: the initial sd.
         scaling: ``"dense1"`` (the original experiment; the other kernels stay Glorot) or
             ``"all"``.
         n_dense: the number of dense layers.
@@ -69,7 +69,7 @@ def scaled_stds(sd, scaling, n_dense):
         ValueError: for any other ``scaling``.
 
     Example:
-        >>> scaled_stds(0.1, "dense1", 3), scaled_stds(0.1, "all", 3)
+        >>> scaled_sds(0.1, "dense1", 3), scaled_sds(0.1, "all", 3)
         (0.1, [0.1, 0.1, 0.1])
     """
     if scaling == "dense1":
@@ -89,16 +89,16 @@ def init_seeds(data, activations, schemes=SCHEMES, sds=(), scalings=SCALINGS, wi
 
     Each seed draws new kernels (``mlp(..., seed=seed)``) and a new Hessian batch of ``n``
     images (without replacement, ``np.random.default_rng(seed)``). Settings: every named scheme
-    on every layer (:func:`hessinit.init.kernel_stds`; ``init`` is its name, ``scaling`` "all",
-    ``sd`` NaN) and every (scaling, sd) of the grid (:func:`scaled_stds`; ``init`` "sd").
+    on every layer (:func:`hessinit.init.kernel_sds`; ``init`` is its name, ``scaling`` "all",
+    ``sd`` NaN) and every (scaling, sd) of the grid (:func:`scaled_sds`; ``init`` "sd").
     ``lambda_norm`` is the mean ||Lambda_i||_F of the softmax (0 when it saturates,
     :func:`hessinit.nn.softmax_saturation`).
 
     Args:
         data: a :func:`hessinit.data.load` record.
         activations: hidden activations.
-        schemes: named schemes of :func:`hessinit.init.kernel_stds`.
-        sds: initial stds of the grid (may be empty).
+        schemes: named schemes of :func:`hessinit.init.kernel_sds`.
+        sds: initial sds of the grid (may be empty).
         scalings: values of :data:`SCALINGS` for the grid.
         widths: hidden layer widths.
         n: images of each Hessian batch.
@@ -123,11 +123,11 @@ def init_seeds(data, activations, schemes=SCHEMES, sds=(), scalings=SCALINGS, wi
     def norms(activation, setting, seed):
         init, scaling, sd = settings[setting]
         if init == "sd":
-            stds = scaled_stds(sd, scaling, n_dense)
+            layer_sd = scaled_sds(sd, scaling, n_dense)
         else:
-            stds = kernel_stds(init, widths, shape, data.num_classes)
+            layer_sd = kernel_sds(init, widths, shape, data.num_classes)
         model = mlp(shape, data.num_classes, widths=widths, activation=activation,
-                    kernel_std=stds, seed=seed)  # fmt: skip
+                    sd=layer_sd, seed=seed)  # fmt: skip
         idx = np.random.default_rng(seed).choice(len(data.y), size=min(n, len(data.y)),
                                                  replace=False)  # fmt: skip
         x, y = data.x[idx], data.y[idx]
@@ -396,9 +396,8 @@ def _trained(data, activations, seeds, sd, scaling, lr=0.01, **kwargs):
     (:func:`hessinit.train.stacked.train_runs`, with ``train.run``'s Taylor columns).
     """
     widths = kwargs.get("widths", (30, 30))
-    stds = scaled_stds(sd, scaling, len(widths) + 1)  # one number: dense1's std only
-    stds = None if np.ndim(stds) == 0 else tuple(stds)
-    runs = [Run(seed=int(s), sd=sd, lr=float(lr), kernel_std=stds) for s in seeds]
+    layer_sd = scaled_sds(sd, scaling, len(widths) + 1)  # one number: dense1's sd only
+    runs = [Run(seed=int(s), sd=layer_sd, lr=float(lr)) for s in seeds]
     by_activation = {
         activation: train_runs(data, runs, activation=activation, taylor=True, **kwargs)
         for activation in activations
@@ -420,7 +419,7 @@ def along_training(data, activations, sd, scaling="dense1", seed=0, **kwargs):
     Args:
         data: a :func:`hessinit.data.load` record.
         activations: hidden activations, one run each.
-        sd: the initial standard deviation, placed by ``scaling`` (:func:`scaled_stds`).
+        sd: the initial sd, placed by ``scaling`` (:func:`scaled_sds`).
         scaling: ``"dense1"`` or ``"all"``.
         seed: the seed of the weights and of every draw.
         **kwargs: the other arguments of ``run`` (``widths``, ``steps``, ``lr``,
@@ -452,7 +451,7 @@ def training_seeds(data, activations, seeds, sd=0.01, **kwargs):
         data: a :func:`hessinit.data.load` record.
         activations: hidden activations.
         seeds: the seeds.
-        sd: dense1's initial std (the other kernels Glorot, the original setting).
+        sd: dense1's initial sd (the other kernels Glorot, the original setting).
         **kwargs: passed to :func:`hessinit.train.run` (``steps``, ``lr``, ``hessian_every``...).
 
     Returns:

@@ -249,7 +249,7 @@ def whole_network(model, x, y, probes=30, deflate=10, level=0.95, seed=0):
 
 def whole_network_grid(data, activations, sds, widths=(30, 30), n=512, probes=30, deflate=10,
                        seed=0):  # fmt: skip
-    """:func:`whole_network` for every activation and std of dense1, on the first ``n`` images.
+    """:func:`whole_network` for every activation and sd of dense1, on the first ``n`` images.
 
     Args:
         data: a :func:`hessinit.data.load` record.
@@ -306,7 +306,7 @@ def plot_whole_network(frame: pd.DataFrame):
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_title(act, fontsize=9)
-            ax.set_xlabel("std of dense1 (sd)")
+            ax.set_xlabel("sd of dense1")
         axes[0][0].set_ylabel("whole-network norm (95% interval)")
         axes[0][0].legend(frameon=False, fontsize=8)
     return fig
@@ -353,7 +353,7 @@ def whole_network_ratios(frame: pd.DataFrame) -> pd.DataFrame:
 def whole_frame(ratios: pd.DataFrame, quantity: str = "R_over_H") -> pd.DataFrame:
     """Claim 1.5: the per-setting frame of the rule, one setting per network.
 
-    Each network (activation, dense1's std) is one draw of weights and images, so ``seeds`` is
+    Each network (activation, dense1's sd) is one draw of weights and images, so ``seeds`` is
     1: the interval is over the probes of that one network (paired, same probes for H, G, R),
     and the probes are not seeds.
 
@@ -403,7 +403,7 @@ def dominance_whole_rows(
         ratios: rows of :func:`whole_network_ratios` (``activation``,
             ``sd``, ``R_over_H``, ``low``, ``high``, ``G_over_H``).
         threshold: the threshold.
-        setting: the estimate's setting (weights, stds, images, probes).
+        setting: the estimate's setting (weights, sds, images, probes).
         page: the chapter.
 
     Returns:

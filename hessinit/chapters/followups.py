@@ -83,10 +83,7 @@ def train_checkpoints(data, runs, *, widths=(30, 30), steps=1000, batch_size=32,
         draws.append(np.broadcast_to(h_idx, (steps, len(h_idx))) if full_batch else steps_idx)
         initial.append(stacked.initial_weights(fans, (sd,) + (None,) * len(widths), seed))
     idx = np.stack(draws, axis=1) if steps else np.zeros((0, len(runs), 1), int)
-    weights = [
-        tuple(tf.constant(np.stack([w[k][j] for w in initial])) for j in (0, 1))
-        for k in range(len(fans) - 1)
-    ]
+    weights = stacked.stack_weights(initial)
     x = tf.constant(data.x.reshape(n, -1).astype(np.float32))
     y = tf.constant(np.asarray(data.y, np.int32))
     lrs = [lr for *_, lr in runs]
@@ -108,7 +105,7 @@ def train_checkpoints(data, runs, *, widths=(30, 30), steps=1000, batch_size=32,
 def _model(data, weights, widths, cache):
     """The float64 Keras MLP holding ``weights`` (one model per shape in ``cache``, reused)."""
     if "model" not in cache:
-        cache["model"] = mlp(data.x.shape[1:], data.num_classes, widths, kernel_std=1.0,
+        cache["model"] = mlp(data.x.shape[1:], data.num_classes, widths, sd=1.0,
                              dtype="float64")  # fmt: skip
     model = cache["model"]
     model.set_weights([np.asarray(t, np.float64) for pair in weights for t in pair])
@@ -269,7 +266,7 @@ def batch_size_norms(data, sds, seeds, sizes, *, draws=5, widths=(30, 30)):
 
     Args:
         data: the dataset.
-        sds: stds of dense1's kernel.
+        sds: sds of dense1's kernel.
         seeds: weight seeds.
         sizes: Hessian batch sizes.
         draws: batches per size.
@@ -290,7 +287,7 @@ def batch_size_norms(data, sds, seeds, sizes, *, draws=5, widths=(30, 30)):
     n = len(data.y)
     models = {
         (sd, seed): mlp(data.x.shape[1:], data.num_classes, widths,
-                        kernel_std=(sd,) + (None,) * len(widths), seed=seed)
+                        sd=(sd,) + (None,) * len(widths), seed=seed)
         for sd in sds for seed in seeds
     }  # fmt: skip
     y_all = np.asarray(data.y)

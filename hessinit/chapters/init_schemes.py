@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..init import DepthGrowth, hessian_init, kernel_stds, reference_level
+from ..init import DepthGrowth, hessian_init, kernel_sds, reference_level
 from ..nn import mlp
 from ..study.claimdata import ledger_row, root_rows
 from ..study.claims import (
@@ -197,8 +197,8 @@ def fit_schemes(train_data, test_data, inits, widths, activation, seeds, steps, 
 
     def train(seed, init):
         scheme = "he" if init == "hessian" else init
-        stds = kernel_stds(scheme, widths, shape, train_data.num_classes)
-        model = mlp(shape, train_data.num_classes, widths, activation, stds, seed)
+        sds = kernel_sds(scheme, widths, shape, train_data.num_classes)
+        model = mlp(shape, train_data.num_classes, widths, activation, sds, seed)
         if init == "hessian":
             result = hessian_init(model, x_h, y_h, target=reference_level(x_h))
             tables.append(result.table.assign(seed=seed, converged=result.converged,
@@ -256,18 +256,18 @@ def fit_scheme_grid(train_data, test_data, inits, widths, activation, seeds, lrs
         grid = lrs.get(init) if isinstance(lrs, dict) else lrs
         grid = [float(grid)] if np.ndim(grid) == 0 else [float(v) for v in grid]
         scheme = "he" if init == "hessian" else init
-        stds = kernel_stds(scheme, widths, shape, train_data.num_classes)
+        sds = kernel_sds(scheme, widths, shape, train_data.num_classes)
         for seed in seeds:
             weights = None
             if init == "hessian":
-                model = mlp(shape, train_data.num_classes, widths, activation, stds, seed)
+                model = mlp(shape, train_data.num_classes, widths, activation, sds, seed)
                 result = hessian_init(model, x_h, y_h, target=reference_level(x_h))
                 tables.append(result.table.assign(seed=seed, converged=result.converged,
                                                   seconds=result.seconds))  # fmt: skip
                 w = model.get_weights()
                 weights = tuple(zip(w[::2], w[1::2], strict=True))
             for lr in grid:
-                runs.append(HeldoutRun(seed=int(seed), lr=lr, kernel_std=tuple(stds),
+                runs.append(HeldoutRun(seed=int(seed), lr=lr, sd=sds,
                                        weights=weights))  # fmt: skip
                 keys.append((init, seed, lr))
     tables = pd.concat(tables, ignore_index=True) if tables else None

@@ -1,6 +1,6 @@
-"""The original experiment's chapter: the paper's training runs per std, and claims 0.1 and 0.2.
+"""The original experiment's chapter: the paper's training runs per sd, and claims 0.1 and 0.2.
 
-In the order the page reads: the runs over seeds and stds (:func:`original_runs`), the per-seed
+In the order the page reads: the runs over seeds and sds (:func:`original_runs`), the per-seed
 course of ||R|| / ||H|| and its extremes (:func:`sd_ratio_course`, :func:`seed_extremes`), the
 swing of the Hessian norm around its peak (:func:`peak_swing`) and the rule of claim 0.1 on the
 authors' words (:func:`original_explode_rows`); the early loss gains
@@ -46,7 +46,7 @@ def original_runs(data, sds, seeds, lr=0.01, **kwargs) -> pd.DataFrame:
 
     Args:
         data: the dataset record.
-        sds: the stds of dense1's initial kernel.
+        sds: the sds of dense1's initial kernel.
         seeds: the seeds; each gives new weights, a new Hessian batch and new mini-batches.
         lr: the SGD step size, shared by every run.
         **kwargs: the other arguments of :func:`hessinit.train.stacked.train_runs` (those of
@@ -357,7 +357,7 @@ def layer_gradients(data, sds, seeds, widths=(30, 30), hessian_batch=1024) -> pd
 
     Args:
         data: the dataset record.
-        sds: the stds of dense1's kernel.
+        sds: the sds of dense1's kernel.
         seeds: the seeds.
         widths: the hidden widths.
         hessian_batch: the batch size (as in :func:`hessinit.train.run`).
@@ -380,7 +380,7 @@ def layer_gradients(data, sds, seeds, widths=(30, 30), hessian_batch=1024) -> pd
     x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
 
     def grads(sd, seed):
-        model = mlp(x_all.shape[1:], data.num_classes, widths=widths, kernel_std=sd, seed=seed)
+        model = mlp(x_all.shape[1:], data.num_classes, widths=widths, sd=sd, seed=seed)
         idx = np.random.default_rng(seed).choice(len(y_all), min(hessian_batch, len(y_all)),
                                                  replace=False)  # fmt: skip
         kernels = [d.kernel for d in dense_layers(model)]
@@ -393,7 +393,7 @@ def layer_gradients(data, sds, seeds, widths=(30, 30), hessian_batch=1024) -> pd
     return sweep(grads, sd=list(sds), seed=list(seeds))
 
 
-#: The authors' notebook on a small initial std, verbatim.
+#: The authors' notebook on a small initial sd, verbatim.
 def original_slow_rows(
     gains: pd.DataFrame,
     *,
@@ -460,7 +460,7 @@ def original_slow_rows(
 
 
 def dense1_course(frame, layer="dense1"):
-    """How one layer's ||H||_F and the loss move along training, per std.
+    """How one layer's ||H||_F and the loss move along training, per sd.
 
     Args:
         frame: rows of :func:`hessinit.train.run` (or ``experiment``) with ``sd``, ``step``,
@@ -503,7 +503,7 @@ def seed_spread(frame: pd.DataFrame, sd: float, layer: str = "dense1") -> float:
     Args:
         frame: rows of :func:`hessinit.chapters.original.original_runs` (``sd``, ``seed``,
             ``step``, ``layer``, ``H``; NaN between checkpoints).
-        sd: the initial std whose runs are compared.
+        sd: the initial sd whose runs are compared.
         layer: the dense layer.
 
     Returns:

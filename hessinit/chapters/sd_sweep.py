@@ -1,8 +1,8 @@
-"""The std sweep chapter: the Hessian norm at initialization against the std, and its slopes.
+"""The sd sweep chapter: the Hessian norm at initialization against the sd, and its slopes.
 
-In the order the page reads: the per-std run tables read back (:func:`read_tables`), their
+In the order the page reads: the per-sd run tables read back (:func:`read_tables`), their
 summary over seeds (:func:`sweep_summary`), its figure (:func:`plot_sweep`) and the log-log
-slopes at small std (:func:`loglog_slopes`).
+slopes at small sd (:func:`loglog_slopes`).
 
 Imports: numpy, pandas, matplotlib and :mod:`hessinit.study.figures` (the style).
 """
@@ -177,7 +177,7 @@ def sd_run_tables(images, sds, write_table, **settings) -> list[str]:
 
     Args:
         images: the training data (:func:`hessinit.data.load`).
-        sds: the initial stds of dense1's kernel.
+        sds: the initial sds of dense1's kernel.
         write_table: ``write_table(frame, path)`` -> the path written
             (:func:`hessinit.book.notebook.write_table`).
         **settings: the arguments of :func:`hessinit.train.run` (steps, batch_size, lr,

@@ -34,7 +34,7 @@ def _sd_label(sd) -> str:
 def init_spectra(data, sds, seeds, *, hessian_batch=512, widths=(30, 30)) -> pd.DataFrame:
     """lambda_max of each dense layer's Hessian and of the whole network's at initialization.
 
-    For each sd and seed: the network ``mlp(kernel_std=sd, seed=seed)`` and the batch of
+    For each sd and seed: the network ``mlp(sd=sd, seed=seed)`` and the batch of
     ``hessian_batch`` images that ``np.random.default_rng(seed)`` draws first without
     replacement, the same weights and batch as :func:`hessinit.train.run` and
     :func:`sgd_grid` start from; the largest eigenvalue of each layer's kernel Hessian
@@ -68,14 +68,14 @@ def init_spectra(data, sds, seeds, *, hessian_batch=512, widths=(30, 30)) -> pd.
 
     x_all, y_all = np.asarray(data.x, np.float32), np.asarray(data.y, np.int32)
     n, shape = len(y_all), x_all.shape[1:]
-    model = mlp(shape, data.num_classes, widths, kernel_std=1.0, seed=0)
+    model = mlp(shape, data.num_classes, widths, sd=1.0, seed=0)
     names = [d.name for d in dense_layers(model)]
 
     def point(sd, seed):
         rng = np.random.default_rng(seed)
         idx = rng.choice(n, size=min(hessian_batch, n), replace=False)
         x, y = x_all[idx], y_all[idx]
-        model.set_weights(mlp(shape, data.num_classes, widths, kernel_std=sd,
+        model.set_weights(mlp(shape, data.num_classes, widths, sd=sd,
                               seed=seed).get_weights())  # fmt: skip
         net = network_spectrum(model, x, y, strict=False)
         rows = []

@@ -354,7 +354,7 @@ def hutchinson_norms(model, x, y, probes=30, deflate=0, level=0.95, seed=0, *, t
         >>> from hessinit.curvature import full_gauss_newton, full_hessian
         >>> from hessinit.nn import mlp
         >>> model = mlp(input_shape=(2,), widths=(2,), num_classes=2, activation="tanh",
-        ...             kernel_std=1.0, dtype="float64")  # P = 12
+        ...             sd=1.0, dtype="float64")  # P = 12
         >>> x, y = np.array([[1.0, 2.0], [-1.0, 0.5]]), [0, 1]
         >>> H = full_hessian(model, x, y)
         >>> R = H - full_gauss_newton(model, x, y)

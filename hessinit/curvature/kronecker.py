@@ -383,7 +383,7 @@ def layer_hessian_norms(model, layer, x, y, chunk=1024, precision="float64", **o
         >>> from hessinit.nn import mlp
         >>> rng = np.random.default_rng(0)
         >>> x, y = rng.random((64, 28, 28), np.float32), rng.integers(0, 10, 64)
-        >>> n = layer_hessian_norms(mlp(kernel_std=0.01, seed=0), "dense1", x, y)
+        >>> n = layer_hessian_norms(mlp(sd=0.01, seed=0), "dense1", x, y)
         >>> round(n.H, 4) == round(n.G, 4), n.R  # ReLU: R = 0 exactly on a layer's own block
         (True, 0.0)
     """

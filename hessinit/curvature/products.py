@@ -57,7 +57,7 @@ def num_params(variables):
 
     Example:
         >>> from hessinit.nn import mlp
-        >>> num_params(mlp(kernel_std=0.01, seed=0).trainable_variables)  # 784 * 30 + 30 + ...
+        >>> num_params(mlp(sd=0.01, seed=0).trainable_variables)  # 784 * 30 + 30 + ...
         24790
     """
     return sum(_size(v) for v in variables)
@@ -197,7 +197,7 @@ def hvp(model, x, y, vectors, *, training=TRAINING):
     Example:
         >>> from hessinit.curvature import full_hessian
         >>> from hessinit.nn import mlp
-        >>> model = mlp(input_shape=(2,), widths=(), num_classes=2, kernel_std=1.0,
+        >>> model = mlp(input_shape=(2,), widths=(), num_classes=2, sd=1.0,
         ...             dtype="float64")
         >>> x, y = np.array([[1.0, 2.0], [-1.0, 0.5]]), [0, 1]
         >>> v = [np.ones((2, 2)), np.zeros(2)]

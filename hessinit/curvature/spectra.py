@@ -305,7 +305,7 @@ def spectrum(
         >>> from hessinit.curvature import full_hessian
         >>> from hessinit.nn import mlp
         >>> model = mlp(input_shape=(6,), widths=(12,), num_classes=3, activation="tanh",
-        ...             kernel_std=1.0, dtype="float64", seed=0)
+        ...             sd=1.0, dtype="float64", seed=0)
         >>> rng = np.random.default_rng(0)
         >>> x, y = rng.standard_normal((20, 6)), rng.integers(0, 3, 20)
         >>> s = spectrum(model, x, y, "dense1", k=2, which="SA")  # 72 weights: Lanczos
@@ -356,7 +356,7 @@ def network_spectrum(model, x, y, k=1, *, training=TRAINING, **options):
         >>> from hessinit.curvature import full_hessian
         >>> from hessinit.nn import mlp
         >>> model = mlp(input_shape=(4,), widths=(8,), num_classes=3, activation="tanh",
-        ...             kernel_std=1.0, dtype="float64", seed=0)
+        ...             sd=1.0, dtype="float64", seed=0)
         >>> rng = np.random.default_rng(0)
         >>> x, y = rng.standard_normal((16, 4)), rng.integers(0, 3, 16)
         >>> s = network_spectrum(model, x, y)  # 67 weights

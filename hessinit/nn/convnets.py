@@ -11,13 +11,13 @@ curvature code (:mod:`hessinit.curvature.tensors`) can be pointed at any of them
 - :func:`plain_cnn`: ``depth`` 3x3 convolutions at full resolution, global average pooling and
   the logits layer (no pooling in between, so any depth fits any image size).
 
-Kernels follow :func:`hessinit.nn.mlp`'s conventions: ``kernel_std`` a number (the first layer
+Kernels follow :func:`hessinit.nn.mlp`'s conventions: ``sd`` a number (the first layer
 only), a sequence (one entry per kernel layer, in :func:`kernel_layers` order, ``None`` for the
 Keras default) or ``None`` (Keras defaults, Glorot-uniform with a convolution's fans
 fan_in = k * k * c_in and fan_out = k * k * c_out); normal draws come from numpy with the seed
 ``(seed, k)`` of the k-th kernel layer, so float32 and float64 builds share their weights.
-Biases start at zero, BatchNorm at gamma = 1, beta = 0. :func:`hessinit.init.model_kernel_stds`
-gives the per-layer stds of a named scheme for any of them.
+Biases start at zero, BatchNorm at gamma = 1, beta = 0. :func:`hessinit.init.model_kernel_sds`
+gives the per-layer sds of a named scheme for any of them.
 
 Imports: numpy, TensorFlow, Keras and :mod:`hessinit.nn` (activations, models).
 """
@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from .activations import activation_name
-from .models import check_std, is_number
+from .models import layer_sds
 
 
 def kernel_layers(model) -> list:
@@ -41,7 +41,7 @@ def kernel_layers(model) -> list:
         model: a Keras model.
 
     Returns:
-        A list of layers; their kernels are what ``kernel_std`` and the init schemes set.
+        A list of layers; their kernels are what ``sd`` and the init schemes set.
 
     Example:
         >>> [layer.name for layer in kernel_layers(small_cnn())]
@@ -72,23 +72,13 @@ def kernel_fans(shape) -> tuple[int, int]:
 class _Kernels:
     """Numpy-drawn kernel initializers: the k-th kernel layer N(0, sd_k^2) or Glorot-uniform."""
 
-    def __init__(self, kernel_std, count, seed):
-        if kernel_std is None or is_number(kernel_std):
-            stds = [kernel_std] + [None] * (count - 1)
-        else:
-            stds = list(kernel_std)
-            if len(stds) != count:
-                raise ValueError(
-                    f"kernel_std needs one entry per kernel layer ({count}), got {len(stds)}"
-                )
-        for k, sd in enumerate(stds, start=1):
-            check_std(sd, f"kernel_std of kernel layer {k}")
-        self.stds, self.seed, self.k = stds, seed, 0
+    def __init__(self, sd, count, seed):
+        self.sds, self.seed, self.k = layer_sds(sd, count, "kernel layer"), seed, 0
 
     def __call__(self):
         """The initializer of the next kernel layer."""
         self.k += 1
-        k, sd, seed = self.k, self.stds[self.k - 1], self.seed
+        k, sd, seed = self.k, self.sds[self.k - 1], self.seed
 
         def init(shape, dtype=None):
             rng = np.random.default_rng([seed, k])
@@ -119,7 +109,7 @@ def small_cnn(
     num_classes: int = 10,
     channels: Sequence[int] = (8, 16),
     activation: str = "relu",
-    kernel_std: float | Sequence[float | None] | None = None,
+    sd: float | Sequence[float | None] | None = None,
     seed: int = 0,
     dtype: str = "float32",
 ) -> keras.Model:
@@ -133,7 +123,7 @@ def small_cnn(
         num_classes: K, the number of logits.
         channels: output channels of conv1 and conv2.
         activation: f, a Keras activation name.
-        kernel_std: as in the module docstring (kernel layers conv1, conv2, dense).
+        sd: as in the module docstring (kernel layers conv1, conv2, dense).
         seed: seed of the kernels' draws.
         dtype: the dtype of every layer.
 
@@ -142,7 +132,7 @@ def small_cnn(
 
     Raises:
         ValueError: a bad shape, ``num_classes < 2``, an unknown activation, or a bad
-            ``kernel_std``.
+            ``sd``.
 
     Example:
         >>> model = small_cnn()
@@ -152,7 +142,7 @@ def small_cnn(
         (784, 10)
     """
     shape = _check(input_shape, num_classes, activation)
-    kernels = _Kernels(kernel_std, 3, seed)
+    kernels = _Kernels(sd, 3, seed)
     L = keras.layers
     x = keras.Input(shape, dtype=dtype)
     h = x
@@ -179,7 +169,7 @@ def simple_googlenet(
     blocks: int = 2,
     branch: int = 4,
     activation: str = "relu",
-    kernel_std: float | Sequence[float | None] | None = None,
+    sd: float | Sequence[float | None] | None = None,
     seed: int = 0,
     dtype: str = "float32",
 ) -> keras.Model:
@@ -198,7 +188,7 @@ def simple_googlenet(
         blocks: the number of inception blocks.
         branch: channels of each branch.
         activation: f.
-        kernel_std: as in the module docstring (1 + 4 * blocks + 1 kernel layers).
+        sd: as in the module docstring (1 + 4 * blocks + 1 kernel layers).
         seed: seed of the kernels' draws.
         dtype: the dtype of every layer.
 
@@ -216,7 +206,7 @@ def simple_googlenet(
         6
     """
     shape = _check(input_shape, num_classes, activation)
-    kernels = _Kernels(kernel_std, 2 + 4 * int(blocks), seed)
+    kernels = _Kernels(sd, 2 + 4 * int(blocks), seed)
     L = keras.layers
 
     def conv(h, c, k, name):
@@ -251,7 +241,7 @@ def small_resnet(
     blocks: int = 2,
     batchnorm: bool = True,
     activation: str = "relu",
-    kernel_std: float | Sequence[float | None] | None = None,
+    sd: float | Sequence[float | None] | None = None,
     seed: int = 0,
     dtype: str = "float32",
 ) -> keras.Model:
@@ -270,7 +260,7 @@ def small_resnet(
         blocks: the number of residual blocks.
         batchnorm: whether a BatchNorm layer follows each convolution.
         activation: f.
-        kernel_std: as in the module docstring (1 + 2 * blocks + 1 kernel layers).
+        sd: as in the module docstring (1 + 2 * blocks + 1 kernel layers).
         seed: seed of the kernels' draws.
         dtype: the dtype of every layer.
 
@@ -290,7 +280,7 @@ def small_resnet(
         True
     """
     shape = _check(input_shape, num_classes, activation)
-    kernels = _Kernels(kernel_std, 2 + 2 * int(blocks), seed)
+    kernels = _Kernels(sd, 2 + 2 * int(blocks), seed)
     L = keras.layers
 
     def conv(h, name, strides=1):
@@ -330,7 +320,7 @@ def plain_cnn(
     depth: int = 4,
     channels: int = 8,
     activation: str = "relu",
-    kernel_std: float | Sequence[float | None] | None = None,
+    sd: float | Sequence[float | None] | None = None,
     seed: int = 0,
     dtype: str = "float32",
 ) -> keras.Model:
@@ -347,7 +337,7 @@ def plain_cnn(
         depth: the number of convolutions (at least 1).
         channels: output channels of every convolution.
         activation: f, a Keras activation name.
-        kernel_std: as in the module docstring (``depth + 1`` kernel layers).
+        sd: as in the module docstring (``depth + 1`` kernel layers).
         seed: seed of the kernels' draws.
         dtype: the dtype of every layer.
 
@@ -367,7 +357,7 @@ def plain_cnn(
     shape = _check(input_shape, num_classes, activation)
     if int(depth) < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
-    kernels = _Kernels(kernel_std, int(depth) + 1, seed)
+    kernels = _Kernels(sd, int(depth) + 1, seed)
     L = keras.layers
     x = keras.Input(shape, dtype=dtype)
     h = x

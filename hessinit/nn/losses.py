@@ -55,7 +55,7 @@ def mean_loss(model, x, y):
 
     Example:
         >>> from hessinit.nn.models import mlp
-        >>> model = mlp(input_shape=(3,), widths=(), kernel_std=1e-9, seed=0, dtype="float64")
+        >>> model = mlp(input_shape=(3,), widths=(), sd=1e-9, seed=0, dtype="float64")
         >>> round(float(mean_loss(model, np.ones((4, 3)), [0, 1, 2, 3])), 6)  # ~ log 10
         2.302585
     """
@@ -111,7 +111,7 @@ def softmax_saturation(model, x):
     Example:
         >>> from hessinit.nn.models import mlp
         >>> x = np.ones((2, 28, 28), np.float32)
-        >>> sat = softmax_saturation(mlp(kernel_std=1e-6, seed=0), x)
+        >>> sat = softmax_saturation(mlp(sd=1e-6, seed=0), x)
         >>> round(sat["p_max"], 3), round(sat["lambda_norm"], 4)  # uniform: sqrt(K - 1) / K
         (0.1, 0.3)
     """

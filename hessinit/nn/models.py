@@ -7,9 +7,11 @@ The original experiment uses a multilayer perceptron
 with softmax cross-entropy on the logits z, l(z, y) = logsumexp(z) - z_y, averaged over the batch.
 Only dense1's kernel is drawn from N(0, sd^2); dense2 and dense3 keep Keras defaults
 (Glorot-uniform kernels, zero biases). :func:`mlp` builds that network and its generalizations
-(any depth, width, activation and per-layer std); :func:`dense_layers` and :func:`get_dense` find
-the dense layers (kernel W, input x_i, pre-activation a_i = W^T x_i + b) whose Hessian blocks the
-curvature code computes.
+(any depth, width, activation and per-layer sd); :func:`layer_sds` is the one rule that turns an
+``sd`` argument (one number or one per layer) into per-layer sds, :func:`dense1_sd` the number a
+frame's ``sd`` column records; :func:`dense_layers` and :func:`get_dense` find the dense layers
+(kernel W, input x_i, pre-activation a_i = W^T x_i + b) whose Hessian blocks the curvature code
+computes.
 
 Imports: numpy, TensorFlow, Keras and :mod:`hessinit.nn.activations`.
 """
@@ -42,11 +44,11 @@ def is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_std(sd, name: str) -> None:
+def check_sd(sd, name: str) -> None:
     """Raise unless ``sd`` is None or a positive finite number.
 
     Args:
-        sd: a standard deviation, or None for the Keras default initializer.
+        sd: an initial standard deviation, or None for the Keras default initializer.
         name: what ``sd`` is, for the message.
 
     Raises:
@@ -54,10 +56,10 @@ def check_std(sd, name: str) -> None:
         ValueError: If ``sd`` is not positive and finite.
 
     Example:
-        >>> check_std(0.01, "kernel_std")
-        >>> check_std(-1.0, "kernel_std")
+        >>> check_sd(0.01, "sd")
+        >>> check_sd(-1.0, "sd")
         Traceback (most recent call last):
-        ValueError: kernel_std must be a positive finite standard deviation, got -1.0
+        ValueError: sd must be a positive finite standard deviation, got -1.0
     """
     if sd is None:
         return
@@ -67,12 +69,68 @@ def check_std(sd, name: str) -> None:
         raise ValueError(f"{name} must be a positive finite standard deviation, got {sd!r}")
 
 
+def layer_sds(sd, count: int, unit: str = "dense layer") -> tuple:
+    """The initial sd of each of ``count`` kernel layers from one sd or one per layer.
+
+    The one rule for an ``sd`` argument (:func:`mlp`, the builders of
+    :mod:`hessinit.nn.convnets`, the runs of :mod:`hessinit.train`): a number is the first
+    layer's sd (the others keep the Keras default, Glorot-uniform), ``None`` keeps the default
+    throughout, a sequence gives one entry per layer (``None`` entries keep the default).
+
+    Args:
+        sd: a number, None, or a sequence of ``count`` numbers or None.
+        count: the number of kernel layers.
+        unit: what a layer is called in the messages (``"dense layer"``, ``"kernel layer"``).
+
+    Returns:
+        A tuple of ``count`` sds (positive finite numbers) or None.
+
+    Raises:
+        ValueError: a sequence of the wrong length, or an entry that is not positive and finite.
+        TypeError: an entry that is neither a number nor None.
+
+    Example:
+        >>> layer_sds(0.01, 3), layer_sds((0.1, None), 2), layer_sds(None, 2)
+        ((0.01, None, None), (0.1, None), (None, None))
+    """
+    if sd is None or is_number(sd):
+        sds = (sd,) + (None,) * (count - 1)
+    else:
+        sds = tuple(sd)
+        if len(sds) != count:
+            raise ValueError(f"sd needs one entry per {unit} ({count}), got {len(sds)}")
+    for k, entry in enumerate(sds, start=1):
+        check_sd(entry, f"sd of {unit} {k}" if unit != "dense layer" else f"sd of dense{k}")
+    return sds
+
+
+def dense1_sd(sd) -> float:
+    """The first layer's initial sd of an ``sd`` argument: the number a frame's ``sd`` records.
+
+    A run's ``sd`` column holds this value: the number itself, the first entry of a per-layer
+    sequence (the other entries are the run's other settings, e.g. the scheme's), NaN where the
+    first layer keeps the Keras default (``None``).
+
+    Args:
+        sd: a number, None, or a per-layer sequence, as :func:`layer_sds` takes.
+
+    Returns:
+        float: the first layer's sd, or NaN.
+
+    Example:
+        >>> dense1_sd(0.01), dense1_sd((0.5, None, 2.0)), dense1_sd(None)
+        (0.01, 0.5, nan)
+    """
+    first = sd if sd is None or is_number(sd) else next(iter(sd), None)
+    return float("nan") if first is None else float(first)
+
+
 def mlp(
     input_shape: Sequence[int] = (28, 28),
     num_classes: int = 10,
     widths: Sequence[int] = (30, 30),
     activation: str = "relu",
-    kernel_std: float | Sequence[float | None] | None = 0.01,
+    sd: float | Sequence[float | None] | None = 0.01,
     seed: int = 0,
     dropout: float = 0.0,
     dtype: str = "float32",
@@ -92,7 +150,7 @@ def mlp(
         activation: f, a Keras activation name or function. Entries of
             :data:`hessinit.nn.activations.REGISTRY` take the fast exact-curvature path; any other
             Keras activation works through per-sample autodiff.
-        kernel_std: the kernels' initial N(0, sd^2) distribution. A number: dense1 only, the
+        sd: the kernels' initial N(0, sd^2) distribution. A number: dense1 only, the
             other layers keep Keras defaults (the original experiment). A sequence: one entry
             per dense layer (``len(widths) + 1``), ``None`` for a Keras default, so
             ``[sd] * (len(widths) + 1)`` scales every layer. ``None``: Keras defaults throughout.
@@ -106,12 +164,12 @@ def mlp(
 
     Raises:
         ValueError: a width is not positive, ``num_classes < 2``, ``dropout`` is outside [0, 1),
-            Keras does not know ``activation``, ``kernel_std`` has the wrong length or an entry
-            that is not a positive finite number.
-        TypeError: an entry of ``kernel_std`` is neither a number nor None.
+            Keras does not know ``activation``, ``sd`` has the wrong length or an entry that is
+            not a positive finite number.
+        TypeError: an entry of ``sd`` is neither a number nor None.
 
     Example:
-        >>> model = mlp(kernel_std=0.01, seed=0)
+        >>> model = mlp(sd=0.01, seed=0)
         >>> [layer.name for layer in model.layers]
         ['flatten', 'dense1', 'dense2', 'dense3']
         >>> model.count_params()  # 784 * 30 + 30 + 30 * 30 + 30 + 30 * 10 + 10
@@ -128,29 +186,19 @@ def mlp(
         raise ValueError(f"dropout is a rate in [0, 1), got {dropout}")
     activation_name(activation)  # raises ValueError for an unknown activation
     n_dense = len(widths) + 1
-    if kernel_std is None or is_number(kernel_std):
-        stds = [kernel_std] + [None] * (n_dense - 1)
-    else:
-        stds = list(kernel_std)
-        if len(stds) != n_dense:
-            raise ValueError(
-                f"kernel_std needs one entry per dense layer ({n_dense} for widths {widths}), "
-                f"got {len(stds)}"
-            )
-    for k, sd in enumerate(stds, start=1):
-        check_std(sd, f"kernel_std of dense{k}")
+    sds = layer_sds(sd, n_dense)
 
     fans = [int(np.prod(input_shape)), *widths, int(num_classes)]
 
-    def kernel_init(k, sd):
+    def kernel_init(k, layer_sd):
         # Drawn by numpy from (seed, k), so a float32 and a float64 model share their weights.
         rng = np.random.default_rng([seed, k])
         fan_in, fan_out = fans[k - 1], fans[k]
-        if sd is None:  # Keras' default, Glorot-uniform
+        if layer_sd is None:  # Keras' default, Glorot-uniform
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             values = rng.uniform(-limit, limit, (fan_in, fan_out))
         else:
-            values = rng.normal(0.0, float(sd), (fan_in, fan_out))
+            values = rng.normal(0.0, float(layer_sd), (fan_in, fan_out))
         return lambda shape, dtype=None: tf.constant(values, dtype=dtype)
 
     layers = [
@@ -162,7 +210,7 @@ def mlp(
             keras.layers.Dense(
                 width,
                 activation=activation,
-                kernel_initializer=kernel_init(k, stds[k - 1]),
+                kernel_initializer=kernel_init(k, sds[k - 1]),
                 name=f"dense{k}",
                 dtype=dtype,
             )
@@ -173,7 +221,7 @@ def mlp(
         keras.layers.Dense(
             int(num_classes),
             activation="linear",
-            kernel_initializer=kernel_init(n_dense, stds[-1]),
+            kernel_initializer=kernel_init(n_dense, sds[-1]),
             name=f"dense{n_dense}",
             dtype=dtype,
         )

@@ -27,7 +27,7 @@ def build(network: str, scheme: str | float, seed: int, input_shape=(28, 28, 1),
 
     Args:
         network: a key of :data:`NETWORKS`.
-        scheme: as in :func:`hessinit.init.scheme_std` (conv fan-in k k c_in).
+        scheme: as in :func:`hessinit.init.scheme_sd` (conv fan-in k k c_in).
         seed: the kernels' seed.
         input_shape: (height, width, channels) of one image.
         **kwargs: passed to the builder (e.g. ``channels``, ``dtype``).
@@ -48,5 +48,5 @@ def build(network: str, scheme: str | float, seed: int, input_shape=(28, 28, 1),
         raise ValueError(f"unknown network {network!r}; choose one of {list(NETWORKS)}")
     builder, options = NETWORKS[network]
     options = {**options, **kwargs, "input_shape": input_shape, "seed": seed}
-    stds = init.model_kernel_stds(scheme, builder(**options))
-    return builder(**options, kernel_std=stds)
+    sds = init.model_kernel_sds(scheme, builder(**options))
+    return builder(**options, sd=sds)

@@ -115,7 +115,7 @@ def _mean_band(frame, column):
 def training_curves(frame, quantity="H", title=None):
     """Loss (left axis) and a Hessian norm (right axis, log scale) against the SGD step.
 
-    One panel per std, one curve per tracked layer. The loss is the mini-batch cross-entropy
+    One panel per sd, one curve per tracked layer. The loss is the mini-batch cross-entropy
     (nats), the norms are exact Frobenius norms on the fixed Hessian batch. With several seeds
     (a ``seed`` column) each curve is the mean over seeds with a band from the smallest to the
     largest seed. All panels share both axes, so they compare. A run that diverged

@@ -44,6 +44,7 @@ from ..curvature import (
 )
 from ..curvature.tensors import layer_tensor_norms
 from ..nn import dense_layers, kernel_layers, mean_loss, mlp, softmax_saturation
+from ..nn.models import dense1_sd
 from ..stepsize import curvature_along_gradient, gamma_star, taylor_step
 
 #: Columns of the frame :func:`run` returns, in order.
@@ -104,7 +105,6 @@ def run(
     data,
     sd=0.01,
     *,
-    kernel_std=None,
     widths=(30, 30),
     activation="relu",
     steps=1000,
@@ -123,10 +123,10 @@ def run(
     """Train an MLP on ``data`` with SGD, tracking the exact layer Hessians; return a tidy frame.
 
     The network is ``hessinit.nn.mlp(data.x.shape[1:], data.num_classes, widths, activation,
-    kernel_std=sd, seed=seed)`` (``kernel_std`` replaces ``sd`` when given), or ``model``, any
-    Keras model the per-tensor curvature code supports (convolutions, pooling, residual and
-    inception blocks; :mod:`hessinit.curvature.tensors`), trained in place. Each step draws a
-    mini-batch B of ``batch_size`` images with replacement and takes
+    sd=sd, seed=seed)``, or ``model``, any Keras model the per-tensor curvature code supports
+    (convolutions, pooling, residual and inception blocks; :mod:`hessinit.curvature.tensors`),
+    trained in place. Each step draws a mini-batch B of ``batch_size`` images with replacement
+    and takes
 
         w <- w - lr * grad L_B(w)      (or lr = fraction * gamma*, gamma* = g^T g / g^T H g).
 
@@ -150,10 +150,10 @@ def run(
     Args:
         data: a dataset record with ``x``, ``y``, ``name`` and ``num_classes`` (a
             :class:`hessinit.data.Dataset`, e.g. from :func:`hessinit.data.load`).
-        sd: the std of dense1's kernel, N(0, sd^2) (the original experiment; the other layers
-            keep Keras' defaults). Recorded in the ``sd`` column.
-        kernel_std: overrides ``sd`` with ``mlp``'s ``kernel_std`` (e.g. one std per dense
-            layer).
+        sd: the initial sd, as ``sd`` of :func:`hessinit.nn.mlp`: a number is dense1's,
+            N(0, sd^2) (the original experiment; the other layers keep Keras' defaults), a
+            sequence one entry per dense layer (``None`` entries keep the default). The ``sd``
+            column records dense1's (:func:`hessinit.nn.models.dense1_sd`).
         widths: the hidden layers' widths.
         activation: the hidden layers' activation.
         steps: the number of SGD steps (0: only the checkpoint at initialization).
@@ -170,11 +170,10 @@ def run(
             checkpoint); ``"network"``: only the network's (``lambda_max`` stays NaN). Default
             off: the cost and the frame are as without it.
         model: a built Keras model mapping ``data.x`` (reshaped to its input shape) to
-            ``data.num_classes`` logits, trained in place instead of the MLP; ``sd``,
-            ``kernel_std``, ``widths`` and ``activation`` are then unused (``sd`` is only
-            recorded). ``layers`` then defaults to its ``Conv2D`` and ``Dense`` layers
-            (:func:`hessinit.nn.kernel_layers`). The steps run in inference mode, so a model
-            with ``BatchNormalization`` is refused.
+            ``data.num_classes`` logits, trained in place instead of the MLP; ``sd``, ``widths``
+            and ``activation`` are then unused (``sd`` is only recorded). ``layers`` then
+            defaults to its ``Conv2D`` and ``Dense`` layers (:func:`hessinit.nn.kernel_layers`).
+            The steps run in inference mode, so a model with ``BatchNormalization`` is refused.
         tensor_options: options of :func:`hessinit.curvature.tensor_hessian_norms` for a
             ``model`` that is not a dense stack (such as ``{"max_products": 0, "fallback":
             "hutchinson", "probes": 4}``:
@@ -228,7 +227,7 @@ def run(
             data.num_classes,
             widths=widths,
             activation=activation,
-            kernel_std=sd if kernel_std is None else kernel_std,
+            sd=sd,
             seed=seed,
         )
     else:
@@ -246,13 +245,14 @@ def run(
     measure = _Measure(model, x_h, y_h, names, dense, gram, ref_lr, spectra, tensor_options)
     batches = _minibatches(rng, len(y_all), batch_size, same_batch)
     rows, diverged = [], None
-    for step in tqdm(range(steps + 1), desc=f"{data.name} sd={sd:g}", disable=not progress):
+    recorded = dense1_sd(sd)
+    for step in tqdm(range(steps + 1), desc=f"{data.name} sd={recorded:g}", disable=not progress):
         idx = next(batches)
         x, y = tf.constant(x_all[idx]), tf.constant(y_all[idx])
         checkpoint = step % hessian_every == 0 or step == steps
         layer_rows = measure() if checkpoint else None
         loss, step_lr = _train_step(model, x, y, lr, fraction, last=step == steps)
-        base = {"dataset": data.name, "sd": sd, "seed": seed, "step": step, "lr": step_lr,
+        base = {"dataset": data.name, "sd": recorded, "seed": seed, "step": step, "lr": step_lr,
                 "loss": loss}  # fmt: skip
         rows += _step_rows(base, names, layer_rows)
         if not math.isfinite(loss):
@@ -370,11 +370,11 @@ def _fit_input(model, x):
 
 
 def experiment(data, sds=(1e-5, 1e-2, 1.0), **kwargs):
-    """:func:`run` for each std in ``sds``, concatenated (the original experiment).
+    """:func:`run` for each sd in ``sds``, concatenated (the original experiment).
 
     Args:
         data: the dataset record, as for :func:`run`.
-        sds: the stds of dense1's kernel, one run each.
+        sds: the sds of dense1's kernel, one run each.
         **kwargs: the other arguments of :func:`run`, shared by every run.
 
     Returns:
@@ -382,7 +382,7 @@ def experiment(data, sds=(1e-5, 1e-2, 1.0), **kwargs):
         column tells them apart. ``attrs`` are not kept.
 
     Example:
-        The checkpoint at initialization for two stds:
+        The checkpoint at initialization for two sds:
 
         >>> from hessinit.data import Dataset
         >>> rng = np.random.default_rng(0)
@@ -431,7 +431,7 @@ def fit(model, train, test, steps=1000, lr=0.01, batch_size=32, eval_every=50, s
         >>> rng = np.random.default_rng(0)
         >>> data = Dataset(rng.random((32, 4, 4), np.float32), rng.integers(0, 3, 32),
         ...                "tiny", 3, (4, 4), "random")
-        >>> model = mlp((4, 4), 3, widths=(5,), kernel_std=[0.5, 0.5], seed=0)
+        >>> model = mlp((4, 4), 3, widths=(5,), sd=[0.5, 0.5], seed=0)
         >>> frame = fit(model, data, data, steps=4, eval_every=2, batch_size=8, progress=False)
         >>> list(frame.columns), frame.step.tolist()
         (['step', 'loss', 'test_loss', 'test_accuracy'], [0, 2, 4])

@@ -1,7 +1,7 @@
 """Many runs of one MLP as one compiled program, scored on a held-out set as they train.
 
 The held-out twin of :func:`hessinit.train.fit` for R runs at once. Run r has its own initial
-weights (drawn from its seed and per-layer stds, or given), its own step size lr_r and its own
+weights (drawn from its seed and initial sd, or given), its own step size lr_r and its own
 mini-batch order; the weights of every run sit stacked on a leading run axis and one compiled
 step (:func:`hessinit.train.stacked.sgd_steps`) updates them all:
 
@@ -39,8 +39,8 @@ import pandas as pd
 import tensorflow as tf
 
 from ..nn.activations import REGISTRY
-from ..nn.models import is_number
-from .stacked import initial_weights, layer_stds, sgd_steps
+from ..nn.models import is_number, layer_sds
+from .stacked import initial_weights, sgd_steps, stack_weights
 
 #: Columns of the frame :func:`fit_runs` returns, in order.
 COLUMNS = ("run", "seed", "lr", "step", "loss", "test_loss", "test_accuracy", "diverged")
@@ -52,34 +52,39 @@ class HeldoutRun:
 
     Attributes:
         seed: the seed of the run's mini-batch draws (:func:`fit_draws`) and, where
-            ``weights`` is None, of its initial kernels (those of ``hessinit.nn.mlp(...,
-            kernel_std, seed=seed)``).
+            ``weights`` is None, of its initial kernels (those of ``hessinit.nn.mlp(..., sd,
+            seed=seed)``).
         lr: the run's SGD step size, a positive number.
-        kernel_std: one std per dense layer (``None`` entries: Glorot-uniform), or one number
-            for dense1 (the other layers Glorot-uniform), as ``kernel_std`` of
-            :func:`hessinit.nn.mlp`.
+        sd: the initial sd, as ``sd`` of :func:`hessinit.nn.mlp`: one per dense layer
+            (``None`` entries: Glorot-uniform; kept as a tuple), or one number for dense1 (the
+            other layers Glorot-uniform), or ``None`` (Glorot-uniform throughout).
         weights: the initial ``(W_k, b_k)`` of every dense layer, given instead of drawn (e.g.
-            a Keras model's after :func:`hessinit.init.hessian_init`); ``kernel_std`` is then
+            a Keras model's after :func:`hessinit.init.hessian_init`); ``sd`` is then
             ignored.
 
     Example:
-        >>> HeldoutRun(seed=2, lr=0.1, kernel_std=0.5).stds(3)
+        >>> HeldoutRun(seed=2, lr=0.1, sd=0.5).layer_sds(3)
         (0.5, None, None)
     """
 
     seed: int = 0
     lr: float = 0.01
-    kernel_std: object = None
+    sd: float | tuple | None = None
     weights: tuple | None = None
 
-    def stds(self, n_dense):
-        """The initial std of each of ``n_dense`` dense layers (``None``: Glorot-uniform)."""
-        return layer_stds(self.kernel_std, n_dense)
+    def __post_init__(self):
+        """Keep a per-layer ``sd`` as a tuple (the settings stay hashable)."""
+        if not (self.sd is None or is_number(self.sd)):
+            object.__setattr__(self, "sd", tuple(self.sd))
+
+    def layer_sds(self, n_dense):
+        """The initial sd of each of ``n_dense`` dense layers (``None``: Glorot-uniform)."""
+        return layer_sds(self.sd, n_dense)
 
     def initial(self, fans):
         """The run's initial ``[(W_k, b_k)]`` as float32 arrays for layer sizes ``fans``."""
         if self.weights is None:
-            return initial_weights(fans, self.stds(len(fans) - 1), self.seed)
+            return initial_weights(fans, self.layer_sds(len(fans) - 1), self.seed)
         out = [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in self.weights]
         shapes = [w.shape for w, _ in out]
         if shapes != [(fans[k], fans[k + 1]) for k in range(len(fans) - 1)]:
@@ -181,7 +186,7 @@ def fit_runs(
     """Train R runs of one MLP as one compiled program, scoring all on ``test`` as they go.
 
     Run r is ``hessinit.train.fit(mlp(train.x.shape[1:], train.num_classes, widths,
-    activation, run.kernel_std, run.seed), train, test, steps, run.lr, batch_size, eval_every,
+    activation, run.sd, run.seed), train, test, steps, run.lr, batch_size, eval_every,
     seed=run.seed)`` (or that model holding ``run.weights``): the same draws
     (:func:`fit_draws`), the same float32 SGD, the same evaluations (module docstring).
 
@@ -215,7 +220,7 @@ def fit_runs(
         >>> rng = np.random.default_rng(0)
         >>> data = Dataset(rng.random((32, 4, 4), np.float32), rng.integers(0, 3, 32),
         ...                "tiny", 3, (4, 4), "random")
-        >>> runs = [HeldoutRun(seed=0, lr=lr, kernel_std=[0.5, 0.5]) for lr in (0.1, 0.2)]
+        >>> runs = [HeldoutRun(seed=0, lr=lr, sd=[0.5, 0.5]) for lr in (0.1, 0.2)]
         >>> frame = fit_runs(data, data, runs, widths=(5,), steps=4, batch_size=8, eval_every=2)
         >>> frame[["run", "step"]].values.tolist()
         [[0, 0], [0, 2], [0, 4], [1, 0], [1, 2], [1, 4]]
@@ -239,10 +244,7 @@ def fit_runs(
     acts = (activation,) * (len(fans) - 2) + ("linear",)
 
     per_run = [run.initial(fans) for run in runs]
-    weights = [
-        tuple(tf.constant(np.stack([w[k][j] for w in per_run])) for j in range(2))
-        for k in range(len(fans) - 1)
-    ]
+    weights = stack_weights(per_run)
     draws = {s: fit_draws(s, n, batch_size, steps) for s in dict.fromkeys(r.seed for r in runs)}
     idx = np.stack([draws[run.seed] for run in runs], axis=1)  # (steps, R, b)
     lr = np.array([run.lr for run in runs], np.float32)

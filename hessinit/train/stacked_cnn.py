@@ -86,7 +86,7 @@ class ConvStack:
         Two runs of a tiny CNN; run 1 has run 0's weights doubled:
 
         >>> from hessinit.nn import small_cnn
-        >>> model = small_cnn((6, 6, 1), 3, channels=(2, 2), kernel_std=[0.5, 0.5, 0.5])
+        >>> model = small_cnn((6, 6, 1), 3, channels=(2, 2), sd=[0.5, 0.5, 0.5])
         >>> stack = ConvStack(model)
         >>> w = model.get_weights()
         >>> packed = stack.pack([w, [2 * a for a in w]])
@@ -352,7 +352,7 @@ class ConvStack:
 
         Example:
             >>> from hessinit.nn import small_cnn
-            >>> model = small_cnn((6, 6, 1), 3, channels=(2, 2), kernel_std=[0.5, 0.5, 0.5])
+            >>> model = small_cnn((6, 6, 1), 3, channels=(2, 2), sd=[0.5, 0.5, 0.5])
             >>> stack = ConvStack(model)
             >>> x = np.random.default_rng(0).random((8, 6, 6, 1), np.float32)
             >>> y = np.arange(8) % 3
@@ -447,7 +447,7 @@ def fit_runs(
 
     Example:
         >>> from hessinit.nn import small_cnn
-        >>> model = small_cnn((6, 6, 1), 3, channels=(2, 2), kernel_std=[0.5, 0.5, 0.5])
+        >>> model = small_cnn((6, 6, 1), 3, channels=(2, 2), sd=[0.5, 0.5, 0.5])
         >>> x = np.random.default_rng(0).random((8, 6, 6, 1), np.float32)
         >>> y = np.arange(8) % 3
         >>> out = fit_runs(model, [model.get_weights()] * 2, [0.1, 1e30],

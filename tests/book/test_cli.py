@@ -67,7 +67,7 @@ def test_book_help_lists_the_book_options():
     assert "experiment" in top and "book" in top
 
 
-def test_experiment_rejects_a_non_positive_std(capsys):
+def test_experiment_rejects_a_non_positive_sd(capsys):
     from hessinit.__main__ import main
 
     with pytest.raises(SystemExit) as exit_info:

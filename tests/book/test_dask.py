@@ -1,7 +1,7 @@
 """The grid on Dask (hessinit.book.pool.DaskPool): a real scheduler and two workers on localhost.
 
 The scheduler and workers are separate ``dask`` processes on random ports, sharing no folder
-with the client but the package. One run of the small book (a point of the std sweep:
+with the client but the package. One run of the small book (a point of the sd sweep:
 TensorFlow training and exact Hessians) and a tiny collector of its table are built through
 them while the worker running the sweep point is killed in the middle of its TensorFlow run;
 its table must equal the one the serial build of the small book (the ``small_book`` fixture)
@@ -51,7 +51,7 @@ GRID = """\
       - {notebook: scaled, output: 'site/s-{sd}.ipynb', sd: [1, 2, 3]}
 """
 
-#: The small book's run whose worker is killed: one point of the std sweep (TensorFlow training
+#: The small book's run whose worker is killed: one point of the sd sweep (TensorFlow training
 #: and exact Hessians), whose table the sweep's collector reads.
 KILLED = "sweep/mnist-5k/sd-0.01"
 
@@ -186,7 +186,7 @@ COPIER = ["tables = []", "import shutil\n(table,) = tables\nshutil.copy(table, '
 def _one_run_of_the_small_book(source, root):
     """A copy of the book at ``source`` whose grid is :data:`KILLED` and a tiny collector of it.
 
-    The sd_run entry keeps the small book's parameters, with only the std of :data:`KILLED` at
+    The sd_run entry keeps the small book's parameters, with only the sd of :data:`KILLED` at
     the small size, so the run is the small book's run of that id.
     """
     _copy_book(source, root)

@@ -57,7 +57,7 @@ def test_help_notebook_command():
         check=True,
     ).stdout
     assert "sds: list[float] (default [1e-5, 0.01, 1.0])" in out
-    assert "std of dense1's initial kernel" in out and "Unknown type" not in out
+    assert "sd of dense1's initial kernel" in out and "Unknown type" not in out
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,7 @@ def _reference_levels(x, y, c, depths, channels, seed):
         probe = plain_cnn((6, 6, 1), 10, d, channels)
         fans = [kernel_fans(layer.kernel.shape)[0] for layer in kernel_layers(probe)]
         model = plain_cnn((6, 6, 1), 10, d, channels, seed=seed, dtype="float64",
-                          kernel_std=[np.sqrt(c / f) for f in fans])  # fmt: skip
+                          sd=[np.sqrt(c / f) for f in fans])  # fmt: skip
         out[d] = [_materialized(model, layer.name, x, y)[0] / f
                   for layer, f in zip(kernel_layers(model), fans, strict=True)]  # fmt: skip
     return out

@@ -226,11 +226,11 @@ def tiny():
     return random_images(24, (3, 3), 3, seed=7)
 
 
-def test_scaled_stds():
-    assert dominance.scaled_stds(0.1, "dense1", 3) == 0.1
-    assert dominance.scaled_stds(0.1, "all", 3) == [0.1, 0.1, 0.1]
+def test_scaled_sds():
+    assert dominance.scaled_sds(0.1, "dense1", 3) == 0.1
+    assert dominance.scaled_sds(0.1, "all", 3) == [0.1, 0.1, 0.1]
     with pytest.raises(ValueError, match="dense1"):
-        dominance.scaled_stds(0.1, "some", 3)
+        dominance.scaled_sds(0.1, "some", 3)
 
 
 def test_along_training_adds_activation_and_ratios(tiny):
@@ -248,14 +248,14 @@ def test_along_training_adds_activation_and_ratios(tiny):
     assert (checkpoints.loc[hidden, "R_over_H"] > 0).all()
     assert (checkpoints.loc[~hidden, "R_over_H"] == 0).all()  # the logits layer is linear
     for activation in ("tanh",):  # each run is train.run's, trained alone (softplus alike)
-        ref = train.run(tiny, 0.5, kernel_std=[0.5] * 3, activation=activation, widths=(5, 4),
+        ref = train.run(tiny, [0.5] * 3, activation=activation, widths=(5, 4),
                         steps=4, hessian_every=2, batch_size=8, progress=False)  # fmt: skip
         mine = frame[frame["activation"] == activation].reset_index(drop=True)
         equal_to_run(mine, ref)
 
 
 def test_whole_network_intervals_cover_exact_norms(tiny):
-    model = mlp((3, 3), 3, widths=(5, 4), activation="tanh", kernel_std=[1.0] * 3, seed=1,
+    model = mlp((3, 3), 3, widths=(5, 4), activation="tanh", sd=[1.0] * 3, seed=1,
                 dtype="float64")  # fmt: skip
     x = tiny.x.astype(np.float64)
     frame = dominance_network.whole_network(model, x, tiny.y, probes=60, deflate=8, seed=3)

@@ -18,7 +18,7 @@ def _data(n=24, seed=0):
 
 
 def _model(data, weights):
-    model = mlp(data.x.shape[1:], data.num_classes, (3,), kernel_std=1.0, dtype="float64")
+    model = mlp(data.x.shape[1:], data.num_classes, (3,), sd=1.0, dtype="float64")
     model.set_weights([np.asarray(t, np.float64) for pair in weights for t in pair])
     return model
 
@@ -107,7 +107,7 @@ def test_sharpness_marks_a_diverged_run():
 def test_batch_size_norms_full_batch_against_materialized_block():
     data = _data(n=10)
     frame = followups.batch_size_norms(data, [0.8], [2], [10], widths=(3,))
-    model = mlp(data.x.shape[1:], 3, (3,), kernel_std=(0.8, None), seed=2, dtype="float64")
+    model = mlp(data.x.shape[1:], 3, (3,), sd=(0.8, None), seed=2, dtype="float64")
     H = full_hessian(model, data.x.astype(np.float64), data.y)
     k1 = 4 * 3  # dense1's kernel comes first, then its bias, dense2's kernel, its bias
     k2 = slice(k1 + 3, k1 + 3 + 9)
@@ -160,7 +160,7 @@ def test_sharpness_findings_pick_the_extreme_sds_and_steps():
     assert found["b_diverged"] == 0
 
 
-def test_batch_findings_without_small_stds_leave_their_error_undefined():
+def test_batch_findings_without_small_sds_leave_their_error_undefined():
     digits = pd.DataFrame({"sd": 1.0, "layer": "dense1", "batch": [64, 1000, 5000],
                            "mean": [3.0, 2.1, 2.0], "full": 2.0, "error": [0.6, 0.05, 0.0],
                            "seed_spread": [0.2, 0.2, 0.2]})  # fmt: skip

@@ -1,4 +1,4 @@
-"""The std sweep chapter (hessinit.chapters.sd_sweep): tables read back, summaries, slopes and the
+"""The sd sweep chapter (hessinit.chapters.sd_sweep): tables read back, summaries, slopes and the
 figure.
 """
 

@@ -30,7 +30,7 @@ def small(activation, dtype="float64", seed=1):
         num_classes=K,
         widths=(6, 5),
         activation=activation,
-        kernel_std=[1.0, 1.0, 1.0],
+        sd=[1.0, 1.0, 1.0],
         seed=seed,
         dtype=dtype,
     )

@@ -373,11 +373,11 @@ def test_gr_relative_precision_mixed_sign_inputs():
 # --------------------------------------------------------------------------------------------
 
 
-def test_tiny_std_every_layer_float32_model_is_not_flushed():
+def test_tiny_sd_every_layer_float32_model_is_not_flushed():
     rng = np.random.default_rng(3)
     x, y = rng.random((64, 28, 28), np.float32), rng.integers(0, 10, 64)
-    m32 = mlp(kernel_std=[1e-5] * 3, seed=3)
-    m64 = mlp(kernel_std=[1e-5] * 3, seed=3, dtype="float64")
+    m32 = mlp(sd=[1e-5] * 3, seed=3)
+    m64 = mlp(sd=[1e-5] * 3, seed=3, dtype="float64")
     # exactly the same network in float64 (mlp draws in float64 and casts, see tests/nn)
     m64.set_weights([w.astype(np.float64) for w in m32.get_weights()])
     for name in ("dense2", "dense3"):
@@ -396,7 +396,7 @@ def test_tiny_std_every_layer_float32_model_is_not_flushed():
 def test_batch_of_4096_on_default_mlp():
     rng = np.random.default_rng(4)
     x, y = rng.random((4096, 28, 28), np.float32), rng.integers(0, 10, 4096)
-    model = mlp(kernel_std=0.01, seed=0)
+    model = mlp(sd=0.01, seed=0)
     X, A, R = layer_curvature(model, "dense1", x, y)
     assert X.shape == (4096, 784) and A.shape == R.shape == (4096, 30, 30)
     big = kron_norms(X, A, R)
@@ -421,7 +421,7 @@ def test_layer_norms_non_elementwise_activation_on_several_models():
     for widths, b in [((6, 5), 8), ((7, 4), 9)]:
         model = mlp(
             input_shape=(3,), widths=widths, activation="softmax", num_classes=4,
-            kernel_std=[1.0] * 3, dtype="float64",
+            sd=[1.0] * 3, dtype="float64",
         )  # fmt: skip
         x, y = rng.random((b, 3)).astype(np.float32).astype(np.float64), rng.integers(0, 4, b)
         n = layer_hessian_norms(model, "dense1", x, y)

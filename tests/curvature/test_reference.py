@@ -33,7 +33,7 @@ def test_softmax_regression_closed_form():
     """z_i = W^T x_i + b: H = G = (1/B) sum_i [x_i; 1][x_i; 1]^T kron Lambda_i, row-major in W."""
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((7, 3)), rng.integers(0, 4, 7)
-    model = mlp(input_shape=(3,), widths=(), num_classes=4, kernel_std=1.0, dtype="float64")
+    model = mlp(input_shape=(3,), widths=(), num_classes=4, sd=1.0, dtype="float64")
     (layer,) = dense_layers(model)
     layer.bias.assign(rng.standard_normal(4))
     z = x @ layer.kernel.numpy() + layer.bias.numpy()
@@ -58,7 +58,7 @@ def test_kron_matrix_is_row_major_in_the_kernel():
 
 
 def test_full_matrices_refuse_large_sizes():
-    model = mlp(kernel_std=0.01, seed=0)  # 24,790 weights
+    model = mlp(sd=0.01, seed=0)  # 24,790 weights
     x, y = np.zeros((2, 28, 28), np.float32), np.zeros(2, int)
     for fn in (full_hessian, full_gauss_newton):
         with pytest.raises(ValueError, match=r"max_entries.*layer_hessian_norms.*hvp"):

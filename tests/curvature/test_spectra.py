@@ -157,7 +157,7 @@ def test_conv_network_tensors_match_eigvalsh():
     against eigvalsh of the Hessian materialized for that variable."""
     from hessinit.nn.convnets import small_cnn
 
-    model = small_cnn((6, 6, 1), 3, channels=(2, 3), activation="tanh", kernel_std=0.7,
+    model = small_cnn((6, 6, 1), 3, channels=(2, 3), activation="tanh", sd=0.7,
                       dtype="float64")  # fmt: skip
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 6, 6, 1)), rng.integers(0, 3, 8)

@@ -55,8 +55,8 @@ def test_resnet_with_and_without_batchnorm(batchnorm):
     assert isinstance(add, keras.layers.Add) and add.output.shape == (None, 14, 14, 4)
 
 
-def test_kernel_std_number_sequence_and_keras_default():
-    model = small_cnn(kernel_std=0.5, seed=3)
+def test_sd_number_sequence_and_keras_default():
+    model = small_cnn(sd=0.5, seed=3)
     w1 = model.get_layer("conv1").kernel.numpy()
     assert abs(np.std(w1) - 0.5) < 0.2  # 72 draws
     # Keras default elsewhere: Glorot-uniform with the conv fans k k c_in, k k c_out
@@ -65,21 +65,21 @@ def test_kernel_std_number_sequence_and_keras_default():
     assert (fan_in, fan_out) == (9 * 8, 9 * 16)
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     assert np.abs(w2).max() <= limit and np.abs(w2).max() > 0.95 * limit
-    stds = [0.1, None, 0.01]
-    model = small_cnn(kernel_std=stds, seed=3)
+    sds = [0.1, None, 0.01]
+    model = small_cnn(sd=sds, seed=3)
     assert abs(np.std(model.get_layer("dense").kernel.numpy()) - 0.01) < 0.001
     with pytest.raises(ValueError, match="one entry per kernel layer"):
-        small_cnn(kernel_std=[0.1, 0.1])
+        small_cnn(sd=[0.1, 0.1])
     with pytest.raises(ValueError, match="positive finite"):
-        small_resnet(kernel_std=-1.0)
+        small_resnet(sd=-1.0)
 
 
 def test_same_seed_same_weights_in_float32_and_float64():
-    a = simple_googlenet(blocks=1, seed=7, kernel_std=[0.1] * 6)
-    b = simple_googlenet(blocks=1, seed=7, kernel_std=[0.1] * 6, dtype="float64")
+    a = simple_googlenet(blocks=1, seed=7, sd=[0.1] * 6)
+    b = simple_googlenet(blocks=1, seed=7, sd=[0.1] * 6, dtype="float64")
     for u, v in zip(a.trainable_weights, b.trainable_weights, strict=True):
         np.testing.assert_allclose(u.numpy(), v.numpy(), rtol=1e-6)
-    c = simple_googlenet(blocks=1, seed=8, kernel_std=[0.1] * 6)
+    c = simple_googlenet(blocks=1, seed=8, sd=[0.1] * 6)
     assert not np.allclose(a.trainable_weights[0].numpy(), c.trainable_weights[0].numpy())
 
 
@@ -106,17 +106,17 @@ def test_plain_cnn_keeps_the_resolution_at_every_depth():
 def test_plain_relu_cnn_is_homogeneous_of_degree_depth_plus_one():
     # zero biases and ReLU: scaling every kernel by s scales the logits by s^(depth + 1)
     x = np.random.default_rng(0).random((3, 8, 8, 1))
-    a = plain_cnn(input_shape=(8, 8, 1), depth=3, channels=4, kernel_std=[0.3] * 4,
+    a = plain_cnn(input_shape=(8, 8, 1), depth=3, channels=4, sd=[0.3] * 4,
                   dtype="float64")  # fmt: skip
-    b = plain_cnn(input_shape=(8, 8, 1), depth=3, channels=4, kernel_std=[0.6] * 4,
+    b = plain_cnn(input_shape=(8, 8, 1), depth=3, channels=4, sd=[0.6] * 4,
                   dtype="float64")  # fmt: skip
     np.testing.assert_allclose(b(x).numpy(), 2.0**4 * a(x).numpy(), rtol=1e-10)
 
 
 def test_plain_cnn_kernels_follow_the_conv_fans():
-    stds = [np.sqrt(2.0 / 9), np.sqrt(2.0 / 144), np.sqrt(2.0 / 16)]
+    sds = [np.sqrt(2.0 / 9), np.sqrt(2.0 / 144), np.sqrt(2.0 / 16)]
     w = [layer.kernel.numpy() for layer in kernel_layers(plain_cnn(depth=2, channels=16,
-                                                                   kernel_std=stds))]  # fmt: skip
+                                                                   sd=sds))]  # fmt: skip
     # 2,304 and 160 normal draws: the sample variance times the fan-in is 2 to within 4 sd
     for kernel, n in zip(w[1:], [9 * 16, 16], strict=True):
         assert abs(np.var(kernel) * n - 2.0) < 4 * 2.0 * np.sqrt(2.0 / kernel.size)

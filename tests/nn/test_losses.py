@@ -55,7 +55,7 @@ def test_cross_entropy_huge_logits_do_not_overflow(dtype, atol):
 
 
 def test_mean_loss_is_mean_of_closed_form():
-    model = mlp(input_shape=(3,), widths=(4,), num_classes=5, kernel_std=[1.0, 1.0], seed=0)
+    model = mlp(input_shape=(3,), widths=(4,), num_classes=5, sd=[1.0, 1.0], seed=0)
     rng = np.random.default_rng(2)
     x, y = rng.random((9, 3), np.float32), rng.integers(0, 5, 9)
     logits = model(x).numpy()
@@ -67,14 +67,14 @@ def test_mean_loss_is_mean_of_closed_form():
 def test_softmax_saturation_closed_forms_and_homogeneity():
     rng = np.random.default_rng(0)
     x = rng.random((50, 28, 28), np.float32)
-    small = losses.softmax_saturation(mlp(kernel_std=1e-4, seed=0), x)
-    big = losses.softmax_saturation(mlp(kernel_std=10.0, seed=0), x)
-    # zero biases and ReLU: the logits scale exactly with dense1's std (positive homogeneity)
+    small = losses.softmax_saturation(mlp(sd=1e-4, seed=0), x)
+    big = losses.softmax_saturation(mlp(sd=10.0, seed=0), x)
+    # zero biases and ReLU: the logits scale exactly with dense1's sd (positive homogeneity)
     assert big["logit_std"] / small["logit_std"] == pytest.approx(1e5, rel=1e-3)
     assert small["p_max"] < 0.2 < 0.9 < big["p_max"]
     assert big["lambda_norm"] < 0.1 * small["lambda_norm"]
     # closed form for one sample: ||diag(p) - p p^T||_F from the logits directly
-    model = mlp(kernel_std=1.0, seed=1)
+    model = mlp(sd=1.0, seed=1)
     z = model(x[:1]).numpy().astype(np.float64)[0]
     p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     lam = np.diag(p) - np.outer(p, p)

@@ -72,7 +72,7 @@ def test_whole_network_grid_matches_single_networks(tiny):
                                                 n=24, probes=6, deflate=2, seed=1)  # fmt: skip
     assert len(grid) == 2 * 2 * 6  # H, G, R, R/H, G/H and R/G per network
     assert list(grid.columns[-2:]) == ["activation", "sd"]
-    model = mlp((3, 3), 3, widths=(5, 4), activation="relu", kernel_std=1.0, seed=1)
+    model = mlp((3, 3), 3, widths=(5, 4), activation="relu", sd=1.0, seed=1)
     one = dominance_network.whole_network(model, tiny.x, tiny.y, probes=6, deflate=2, seed=1)
     got = grid.query("activation == 'relu' and sd == 1.0").reset_index(drop=True)
     pd.testing.assert_frame_equal(got.drop(columns=["activation", "sd"]), one, rtol=1e-6)
@@ -104,8 +104,8 @@ def test_fit_schemes_stack_the_single_fits(tiny):
     ]  # fmt: skip
     tables = fits.attrs["hessian_init"]
     assert tables["seed"].tolist() == [0, 0, 1, 1] and "converged" in tables
-    stds = init.kernel_stds("lecun", (4,), (3, 3), 3)
-    model = mlp((3, 3), 3, (4,), "relu", stds, 1)
+    sds = init.kernel_sds("lecun", (4,), (3, 3), 3)
+    model = mlp((3, 3), 3, (4,), "relu", sds, 1)
     one = train.fit(model, train_set, test_set, steps=2, lr=0.1, batch_size=4, eval_every=1,
                     seed=1, progress=False)  # fmt: skip
     got = fits.query("init == 'lecun' and seed == 1").drop(columns=["init", "seed"])
