@@ -72,7 +72,7 @@ def _unit(network: str, seed: int, input_shape, **kwargs):
 
 
 #: Norms (and spectra) already computed, by (network, input shape, builder options, seed,
-#: kernel stds, data, budget): a scheme whose stds equal an earlier one's (He's are c = 2's) is
+#: kernel sds, data, budget): a scheme whose sds equal an earlier one's (He's are c = 2's) is
 #: not computed twice.
 _NORMS: dict = {}
 
@@ -126,7 +126,7 @@ def kernel_norms(
     tensors of a network are computed together
     (:func:`hessinit.curvature.tensors.tensors_hessian_norms`: the rows of the kernels of one
     shape share calls of :data:`ROWS` products, vectorized for the networks of
-    :data:`VECTORIZED`); a scheme whose kernel stds equal an earlier call's on the same data
+    :data:`VECTORIZED`); a scheme whose kernel sds equal an earlier call's on the same data
     and budget reuses its norms.
 
     Args:
@@ -162,9 +162,9 @@ def kernel_norms(
             model, bases = _unit(network, seed, x.shape[1:], **kwargs)
             layers = kernel_layers(model)
             for scheme in schemes:
-                stds = tuple(init.model_kernel_stds(scheme, model))
-                key = (network, x.shape, repr(sorted(kwargs.items())), seed, stds, data, budget)
-                if key not in _NORMS:  # a scheme seen before with the same stds (he is c = 2)
+                sds = tuple(init.model_kernel_sds(scheme, model))
+                key = (network, x.shape, repr(sorted(kwargs.items())), seed, sds, data, budget)
+                if key not in _NORMS:  # a scheme seen before with the same sds (he is c = 2)
                     _set_scheme(model, bases, scheme)
                     _NORMS[key] = tensors_hessian_norms(
                         model, [layer.kernel for layer in layers], x, y, rows=ROWS,
@@ -414,7 +414,7 @@ def lambda_max(x, y, networks, schemes, seed: int = 0, **kwargs) -> pd.DataFrame
     By Lanczos on Hessian-vector products (:func:`hessinit.curvature.network_spectrum`, all
     trainable weights with their cross-layer blocks, inference mode). Networks with BatchNorm
     are left out: in inference mode at initialization BatchNorm is the identity, which is not
-    the training-mode network the per-tensor norms measure. A scheme whose kernel stds equal an
+    the training-mode network the per-tensor norms measure. A scheme whose kernel sds equal an
     earlier call's on the same data reuses its spectrum.
 
     Args:
@@ -444,9 +444,9 @@ def lambda_max(x, y, networks, schemes, seed: int = 0, **kwargs) -> pd.DataFrame
             continue
         model, bases = _unit(network, seed, x.shape[1:], **kwargs)
         for scheme in schemes:
-            stds = tuple(init.model_kernel_stds(scheme, model))
-            key = ("lambda_max", network, x.shape, repr(sorted(kwargs.items())), seed, stds, data)
-            if key not in _NORMS:  # as in kernel_norms: He's stds are c = 2's
+            sds = tuple(init.model_kernel_sds(scheme, model))
+            key = ("lambda_max", network, x.shape, repr(sorted(kwargs.items())), seed, sds, data)
+            if key not in _NORMS:  # as in kernel_norms: He's sds are c = 2's
                 _set_scheme(model, bases, scheme)
                 _NORMS[key] = network_spectrum(model, x, y, 1, seed=seed, strict=False)
             spectrum = _NORMS[key]

@@ -335,7 +335,7 @@ def test_homogeneity_is_proved_or_refused():
     assert all(g is None for g in growth.grams.values())
 
 
-def test_a_scheme_with_the_same_stds_is_computed_once(monkeypatch):
+def test_a_scheme_with_the_same_sds_is_computed_once(monkeypatch):
     calls = []
     inner = cnn.tensors_hessian_norms
 
@@ -346,7 +346,7 @@ def test_a_scheme_with_the_same_stds_is_computed_once(monkeypatch):
     monkeypatch.setattr(cnn, "tensors_hessian_norms", counting)
     x, y = _data(6)  # data of its own: nothing cached yet
     out = cnn.kernel_norms(x, y, ["cnn relu"], ["he", 2.0, 0.5], [0], **SHAPE)
-    assert len(calls) == 2  # He's stds are c = 2's
+    assert len(calls) == 2  # He's sds are c = 2's
     he, c2 = out[out["init"] == "he"], out[out["init"] == "c=2"]
     np.testing.assert_array_equal(he[["H", "G", "R"]].to_numpy(), c2[["H", "G", "R"]].to_numpy())
     cnn.kernel_norms(x, y[::-1].copy(), ["cnn relu"], ["he"], [0], **SHAPE)
