@@ -155,10 +155,9 @@ class ConvDepthGrowth(init.DepthGrowth):
         self._set(d, 1.0)
         if homogeneous_issue(model) is not None:
             return None
-        grams, z = [], None
-        for layer in kernel_layers(model):
-            z, J = sample_jacobians(model, layer.kernel, self.x, self.training)
-            grams.append(np.einsum("bkp,clp->bkcl", J.numpy(), J.numpy()))
+        kernels = [layer.kernel for layer in kernel_layers(model)]
+        z, Js = sample_jacobians(model, kernels, self.x, self.training)
+        grams = [np.einsum("bkp,clp->bkcl", J.numpy(), J.numpy()) for J in Js]
         fans = [kernel_fans(layer.kernel.shape)[0] for layer in kernel_layers(model)]
         return z.numpy(), grams, fans
 

@@ -74,73 +74,82 @@ def _batchnorm_after(model, layer):
 
 
 @tf.function
-def _traced(model, x, index, training):
-    """(z, J) of weight ``index`` (:func:`sample_jacobians`), traced per model, weight, shape.
+def _traced(model, x, indices, training):
+    """(z, [J]) of the weights ``indices`` (:func:`sample_jacobians`), traced per their shapes.
 
     The forward pass is :func:`hessinit.curvature.graph.training_logits`' with the owner
-    layer's call written out, so that a watched zero probe sits on its pre-activation.
+    layers' calls written out, so that a watched zero probe sits on each pre-activation; one
+    forward pass and K backward passes give every layer's delta.
     """
-    variable = model.trainable_weights[index]
-    layer, seen = _owner(model, variable), {}
+    variables = [model.trainable_weights[i] for i in indices]
+    layers = list(dict.fromkeys(_owner(model, v) for v in variables))
+    seen = {}
     with tf.GradientTape() as tape:
 
         def operation_fn(op):
             def call(*args, **kwargs):
-                if op is layer:
+                if any(op is layer for layer in layers):
                     h = args[0]
-                    if isinstance(layer, keras.layers.Dense):
-                        a = tf.matmul(h, layer.kernel)
+                    if isinstance(op, keras.layers.Dense):
+                        a = tf.matmul(h, op.kernel)
                     else:
-                        a = layer.convolution_op(h, layer.kernel)
-                    if layer.use_bias:
-                        a = a + layer.bias
+                        a = op.convolution_op(h, op.kernel)
+                    if op.use_bias:
+                        a = a + op.bias
                     probe = tf.zeros_like(a)
                     tape.watch(probe)
-                    seen["h"], seen["probe"] = h, probe
-                    return layer.activation(a + probe)
+                    seen[op.name] = h, probe
+                    return op.activation(a + probe)
                 return call_operation(op, args, kwargs, training)
 
             return call
 
         z = run_graph(model, x, operation_fn)
         total = tf.reduce_sum(z, axis=0)  # (K,): samples are not coupled downstream
-    delta = tape.jacobian(total, seen["probe"])  # (K, B, ..., C)
-    h, B, K = seen["h"], tf.shape(z)[0], z.shape[-1]
-    C = delta.shape[-1]
-    delta = tf.cast(tf.reshape(delta, [K, B, -1, C]), tf.float64)
-    if variable is layer.kernel:
-        if isinstance(layer, keras.layers.Dense):
-            patches = tf.reshape(h, [B, 1, -1])
+    deltas = tape.jacobian(total, [seen[layer.name][1] for layer in layers])  # (K, B, ..., C)
+    B, K = tf.shape(z)[0], z.shape[-1]
+    out = []
+    for variable in variables:
+        layer = _owner(model, variable)
+        h, delta = seen[layer.name][0], deltas[[lyr.name for lyr in layers].index(layer.name)]
+        delta = tf.cast(tf.reshape(delta, [K, B, -1, delta.shape[-1]]), tf.float64)
+        if variable is layer.kernel:
+            if isinstance(layer, keras.layers.Dense):
+                patches = tf.reshape(h, [B, 1, -1])
+            else:
+                kh, kw = layer.kernel_size
+                sh, sw = layer.strides
+                dh, dw = layer.dilation_rate
+                patches = tf.image.extract_patches(
+                    h, [1, kh, kw, 1], [1, sh, sw, 1], [1, dh, dw, 1], layer.padding.upper()
+                )
+                patches = tf.reshape(patches, [B, tf.shape(delta)[2], -1])
+            J = tf.einsum("bpq,kbpc->bkqc", tf.cast(patches, tf.float64), delta)
         else:
-            kh, kw = layer.kernel_size
-            sh, sw = layer.strides
-            dh, dw = layer.dilation_rate
-            patches = tf.image.extract_patches(
-                h, [1, kh, kw, 1], [1, sh, sw, 1], [1, dh, dw, 1], layer.padding.upper()
-            )
-            patches = tf.reshape(patches, [B, tf.shape(delta)[2], -1])
-        J = tf.einsum("bpq,kbpc->bkqc", tf.cast(patches, tf.float64), delta)
-    else:
-        J = tf.einsum("kbpc->bkc", delta)
-    return tf.cast(z, tf.float64), tf.reshape(J, [B, K, -1])
+            J = tf.einsum("kbpc->bkc", delta)
+        out.append(tf.reshape(J, [B, K, -1]))
+    return tf.cast(z, tf.float64), out
 
 
 def sample_jacobians(model, variable, x, training=TRAINING):
-    """The logits and the per-sample Jacobians J_i = dz_i / dtheta of a conv or dense weight.
+    """The logits and the per-sample Jacobians J_i = dz_i / dtheta of conv or dense weights.
+
+    Several weights at once share one forward pass and the K backward passes.
 
     Args:
         model: a Keras model of :data:`hessinit.curvature.tensors.SUPPORTED_LAYERS`.
-        variable: the kernel or bias of a ``Dense`` or ``Conv2D`` layer of ``model``.
+        variable: the kernel or bias of a ``Dense`` or ``Conv2D`` layer of ``model``, or a list
+            of them.
         x: inputs, shape (B, ...), in the model's dtype.
         training: the BatchNorm mode (``True`` refuses a layer with BatchNorm after it).
 
     Returns:
         ``(z, J)``: the logits (B, K) and J (B, K, P), float64 tensors, J_i's columns in the
-        row-major order of ``variable``.
+        row-major order of the weight; for a list of weights, ``(z, [J, ...])``.
 
     Raises:
-        ValueError: ``variable``'s layer is not a one-group channels-last ``Conv2D`` or a
-            ``Dense`` called once, or BatchNorm couples the samples.
+        ValueError: a weight's layer is not a one-group channels-last ``Conv2D`` or a
+            ``Dense`` called once, or BatchNorm couples the samples after it.
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,), dtype="float64"),
@@ -148,12 +157,20 @@ def sample_jacobians(model, variable, x, training=TRAINING):
         >>> z, J = sample_jacobians(model, model.layers[0].kernel, np.array([[1.0, 2.0]]))
         >>> J.shape, J.numpy()[0, 1].tolist()  # dz_1 / dW: x at column (a, 1), a = 0, 1
         (TensorShape([1, 3, 6]), [0.0, 1.0, 0.0, 0.0, 2.0, 0.0])
+        >>> [J.shape[-1] for J in sample_jacobians(model, model.trainable_weights, [[1, 2]])[1]]
+        [6, 3]
     """
-    issue = _issue(model, variable, training)
-    if issue is not None:
-        raise ValueError(f"per-sample Jacobians do not apply: {issue}")
-    index = next(i for i, v in enumerate(model.trainable_weights) if v is variable)
-    return _traced(model, tf.convert_to_tensor(x, model.inputs[0].dtype), index, bool(training))
+    several = isinstance(variable, list | tuple)
+    variables = list(variable) if several else [variable]
+    for v in variables:
+        issue = _issue(model, v, training)
+        if issue is not None:
+            raise ValueError(f"per-sample Jacobians do not apply: {issue}")
+    weights = model.trainable_weights
+    indices = tuple(next(i for i, w in enumerate(weights) if w is v) for v in variables)
+    x = tf.convert_to_tensor(x, model.inputs[0].dtype)
+    z, out = _traced(model, x, indices, bool(training))
+    return (z, out) if several else (z, out[0])
 
 
 def gauss_newton_norm(z, J):

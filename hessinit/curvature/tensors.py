@@ -644,16 +644,15 @@ def tensors_hessian_norms(model, variables, x, y, *, rows=None, vectorized=False
     x, y = check_call(model, x, y)
     training, level, seed, sketch = bool(o["training"]), o["level"], o["seed"], o["sketch"]
     probes = 20 if o["probes"] is None else int(o["probes"])  # hutchpp's residual probes
-    out, jobs, keys = [None] * len(variables), {}, {}
+    out, jobs, keys, jacobians = [None] * len(variables), {}, {}, {}
     for k, variable in enumerate(variables):
         variable = resolve_weight(model, variable)
         plan = plan_tensor(model, variable, int(x.shape[0]), o["max_products"], o["memory"],
                            o["method"], sketch, probes, o["fallback"])  # fmt: skip
         if plan.method == "kronecker":
             out[k] = _kronecker(model, x, variable, training)
-        elif plan.method == "jacobian":
-            g = gauss_newton_norm(*sample_jacobians(model, variable, x, training))
-            out[k] = HessianNorms(g, g, 0.0, 0.0, "jacobian")
+        elif plan.method == "jacobian":  # after the loop: one pass for all of them
+            jacobians[k] = variable
         elif plan.method == "hutchpp":
             jobs[k] = (variable, plan, deflated_requests(plan.size, sketch, probes, level, seed))
         elif plan.method == "hutchinson":
@@ -663,6 +662,19 @@ def tensors_hessian_norms(model, variables, x, y, *, rows=None, vectorized=False
             jobs[k] = (variable, plan, column_requests(plan.size, rows or plan.chunk, plan.method))
         if k in jobs:
             keys[k], chunk = _program(model, variable, plan), rows or plan.chunk
+
+    batches, used = [[]], 0  # one forward and K backward passes per batch of J that fits
+    for k, v in jacobians.items():
+        need = 8 * int(x.shape[0]) * _num_logits(model) * int(np.prod(v.shape))  # J's bytes
+        if batches[-1] and used + need > o["memory"]:
+            batches, used = [*batches, []], 0
+        batches[-1].append(k)
+        used += need
+    for batch in filter(None, batches):
+        z, Js = sample_jacobians(model, [jacobians[k] for k in batch], x, training)
+        for k, J in zip(batch, Js, strict=True):
+            g = gauss_newton_norm(z, J)
+            out[k] = HessianNorms(g, g, 0.0, 0.0, "jacobian")
 
     def answer(program, asks):  # the requests of the tensors of one program, in one go
         order = list(jobs)

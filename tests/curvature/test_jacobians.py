@@ -62,3 +62,15 @@ def test_gauss_newton_norm_takes_the_smaller_gram():
     np.testing.assert_allclose(gauss_newton_norm(z, J[:, :, :5]), np.linalg.norm(
         sum(J[i, :, :5].T @ (np.diag(p[i]) - np.outer(p[i], p[i])) @ J[i, :, :5]
             for i in range(3)) / 3), rtol=1e-12)  # fmt: skip
+
+
+def test_several_weights_share_one_pass_and_keep_their_own_jacobians():
+    model, x, _ = _model()
+    weights = [model.get_layer("e").kernel, model.get_layer("c").kernel,
+               model.get_layer("c").bias, model.get_layer("d").kernel]  # fmt: skip
+    z, Js = sample_jacobians(model, weights, x)
+    assert len(Js) == 4
+    for v, J in zip(weights, Js, strict=True):
+        z1, J1 = sample_jacobians(model, v, x)
+        np.testing.assert_allclose(J.numpy(), J1.numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(z.numpy(), z1.numpy(), rtol=1e-12)
