@@ -151,7 +151,8 @@ def input_grams(x):
         x: U batches of B flattened inputs, (U, B, n_0).
 
     Returns:
-        ``(K, s)``: K_u = ((x_i . x_j) / s_u^2)^2, (U, B, B), and s_u = max |x_u|, (U,), float64.
+        ``(K, s)``: K_u = ((x_i . x_j) / s_u^2)^2, (U, B, B), and s_u, the largest absolute
+        entry of batch u, (U,); float64.
 
     Example:
         >>> K, s = input_grams(np.ones((1, 2, 3)))
