@@ -103,3 +103,22 @@ def test_requests_answered_together_per_key_and_round():
     np.testing.assert_allclose(out[1].H, np.linalg.norm(H), rtol=1e-12)
     np.testing.assert_allclose(out[1].R, np.linalg.norm(H - G), rtol=1e-12)
     assert out[2].intervals["H"].probes == 5
+
+
+def test_own_programs_give_the_same_numbers(monkeypatch):
+    model, x, y = twin_kernels()
+    opts = dict(method="hutchpp", sketch=2, probes=4, seed=3)
+    shared = tensors_hessian_norms(model, ["a", "b"], x, y, rows=4, **opts)
+    groups = []
+    inner = tensors.block_products
+
+    def counting(model, x, y, V, **kwargs):
+        groups.append(kwargs["weights"])
+        return inner(model, x, y, V, **kwargs)
+
+    monkeypatch.setattr(tensors, "block_products", counting)
+    own = tensors_hessian_norms(model, ["a", "b"], x, y, rows=4, shared=False, **opts)
+    for got, ref in zip(own, shared, strict=True):
+        np.testing.assert_allclose(_values(got), _values(ref), rtol=1e-10, atol=1e-14)
+    assert {len(g) for g in groups} == {1} and len(set(groups)) == 2  # one tensor a program
+    assert len(groups) == 2 * (1 + 2)  # per tensor: its 2 sketch rows, then its 8 rows
