@@ -59,16 +59,20 @@ def test_lockstep_norms_are_each_tensors_own_and_share_calls(monkeypatch):
     assert len(separate) < 2 * 2 * 3 and sum(separate) > sum(calls)
 
 
+@pytest.mark.slow  # four materialized BatchNorm Hessians and a vectorized trace (test_tensors
+# checks the same route, one tensor at a time, against the references in the quick suite)
 def test_lockstep_exact_columns_and_vectorized_rows_equal_the_materialized_hessian():
     model, x, y = twin_kernels()
     names = ["c0", "a", "b", "d"]
     got = tensors_hessian_norms(model, names, x, y, rows=8, method="columns")
-    vec = tensors_hessian_norms(model, names, x, y, rows=8, method="columns", vectorized=True)
-    for name, n, v in zip(names, got, vec, strict=True):
-        ref = _reference(model, model.get_layer(name).kernel, x, y)
-        np.testing.assert_allclose(_values(n), ref, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(_values(v), ref, rtol=1e-9, atol=1e-12)
+    refs = {name: _reference(model, model.get_layer(name).kernel, x, y) for name in names}
+    for name, n in zip(names, got, strict=True):
+        np.testing.assert_allclose(_values(n), refs[name], rtol=1e-9, atol=1e-12)
     assert [n.method for n in got] == ["columns", "columns", "columns", "columns-linear"]
+    # vectorized rows (one program of its own: a vectorized trace is the slow part)
+    (vec,) = tensors_hessian_norms(model, ["b"], x, y, rows=6, method="columns",
+                                   vectorized=True, shared=False)  # fmt: skip
+    np.testing.assert_allclose(_values(vec), refs["b"], rtol=1e-9, atol=1e-12)
 
 
 def test_unknown_options_are_refused():
