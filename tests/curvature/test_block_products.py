@@ -3,6 +3,8 @@ of a shape (or all of a model's), and the per-tensor norms it gives equal the ma
 Hessian's (float64, B = 6), for two tensors of the same shape and for a whole network at the
 cost of one trace per shape."""
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -33,6 +35,18 @@ def twin_kernels():
 
 
 def _reference(model, variable, x, y):
+    """(||H||, ||G||, ||R||, <G, R>) of ``variable`` of a :func:`twin_kernels` network on its
+    batch ``x, y``, materialized once per variable for the module (:func:`_materialized`)."""
+    return _materialized(variable.path)
+
+
+@functools.cache
+def _materialized(path):
+    """The reference norms of the weight ``path`` (such as ``"a/kernel"``), from H and G by
+    nested autodiff on a twin built for the references (the tests' own twins trace their
+    programs; the twins are equal, :func:`twin_kernels` is seeded)."""
+    model, x, y = twin_kernels()
+    (variable,) = [v for v in model.trainable_variables if v.path == path]
     H = full_hessian(model, x, y, layer=variable)
     G = full_gauss_newton(model, x, y, layer=variable)
     return np.array(

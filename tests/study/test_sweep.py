@@ -78,6 +78,7 @@ def test_whole_network_grid_matches_single_networks(tiny):
     pd.testing.assert_frame_equal(got.drop(columns=["activation", "sd"]), one, rtol=1e-6)
 
 
+@pytest.mark.slow  # quick: tests/chapters/test_step_size.py (schedule_runs against train.run)
 def test_schedule_runs_stack_the_single_runs(tiny):
     kwargs = dict(widths=(4, 3), steps=3, batch_size=8, hessian_every=1, hessian_batch=12,
                   layers=["dense1"], progress=False)  # fmt: skip
