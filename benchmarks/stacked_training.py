@@ -109,8 +109,7 @@ def main(argv=None):
     acts = ("relu", "relu", "linear")
     for R in args.runs:
         per_run = [stacked.initial_weights(fans, (0.01, None, None), s) for s in range(R)]
-        weights = [tuple(tf.constant(np.stack([w[k][j] for w in per_run])) for j in range(2))
-                   for k in range(3)]  # fmt: skip
+        weights = stacked.stack_weights(per_run)
         lr = np.full(R, 0.01, np.float32)
         idx = rng.integers(0, n, size=(args.steps, R, batch))
         for jit, method in ((True, "stacked_xla"), (False, "stacked_graph")):

@@ -94,7 +94,7 @@ SLOW_DOCTESTS = {
     "hessinit.chapters.cnn_training.init_measures": "chapters/test_cnn_training.py",
     "hessinit.chapters.cnn_training.track": "chapters/test_cnn_training.py",
     "hessinit.chapters.dominance.along_training": "chapters/test_dominance.py",
-    "hessinit.chapters.dominance.relu_exactness": "chapters/test_dominance.py",
+    "hessinit.chapters.dominance_network.relu_exactness": "chapters/test_dominance.py",
     "hessinit.chapters.dominance_network.whole_network": "chapters/test_dominance.py",
     "hessinit.chapters.dominance_network.whole_network_grid": "study/test_sweep.py",
     "hessinit.chapters.init_schemes.tuned_fits": "chapters/test_init_schemes.py",
@@ -103,7 +103,7 @@ SLOW_DOCTESTS = {
     "hessinit.chapters.followups.batch_size_norms": "chapters/test_followups.py",
     "hessinit.chapters.followups.train_checkpoints": "chapters/test_followups.py",
     "hessinit.chapters.cnn_training.sgd_outcomes": "chapters/test_cnn_training.py",
-    "hessinit.chapters.step_size.init_spectra": "chapters/test_step_size.py",
+    "hessinit.chapters.step_stability.init_spectra": "chapters/test_step_size.py",
     "hessinit.chapters.step_size.schedule_runs": "chapters/test_step_size.py",
     "hessinit.study.experiments.sgd_grid": "chapters/test_step_size.py",
     "hessinit.curvature.spectra.network_spectrum": "curvature/test_spectra.py",
@@ -120,9 +120,18 @@ def pytest_collection_modifyitems(config, items):
     ``pytest -m "not slow"`` must execute no notebook, and the small book executes them all.
     This hook runs before ``-m`` deselects, so the marks added here count.
     """
+    doctests = {item.name for item in items if isinstance(item, pytest.DoctestItem)}
+    modules = {name.rsplit(".", 1)[0] for name in doctests}
+    stale = [k for k in SLOW_DOCTESTS if k.rsplit(".", 1)[0] in modules and k not in doctests]
+    if stale:  # a function moved or was renamed: its doctest would run in the quick suite
+        raise pytest.UsageError(f"SLOW_DOCTESTS names doctests that were not collected: {stale}")
     for item in items:
         if isinstance(item, pytest.DoctestItem) and item.name in SLOW_DOCTESTS:
             item.add_marker(pytest.mark.slow)
+        if "small_book" in getattr(item, "fixturenames", ()):
+            # pytest-xdist (--dist loadgroup): every reader of the small book on one worker,
+            # so that the session builds it once.
+            item.add_marker(pytest.mark.xdist_group("small_book"))
     if not config.pluginmanager.has_plugin("hessinit-kernel-guard"):
         config.pluginmanager.register(KernelGuard(), "hessinit-kernel-guard")
     quick = [

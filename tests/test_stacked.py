@@ -1,4 +1,4 @@
-"""Many runs as one program (hessinit.train.stacked) against independent references.
+"""Many runs as one program (hessinit.train.stacked, stacked_tracking) against references.
 
 References: today's single-run trainer ``train.run`` (its own Keras model, its own compiled
 step, its own Hessian tracking), the same run trained alone, the layer Hessians materialized by
@@ -8,12 +8,13 @@ nested autodiff (``full_hessian``, ``full_gauss_newton``) and the single-run Kro
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import random_images
 
-from hessinit import train
+from hessinit import stepsize, train
 from hessinit.curvature import full_gauss_newton, full_hessian, hessian_norms_all_layers
 from hessinit.nn import mlp
-from hessinit.train import stacked
+from hessinit.train import stacked, stacked_tracking
 from hessinit.train.stacked import Run
 
 
@@ -142,6 +143,68 @@ def test_a_diverging_run_is_flagged_and_the_others_go_on(tiny):
         _same_as_train_run(mine, ref)
 
 
+def _alone(tiny, sd, seed, idx, lr, activation):
+    """The reference: one run on its own float32 Keras mlp, hessinit.stepsize.sgd_steps."""
+    model = mlp((4, 3), 4, widths=(6, 5), activation=activation, sd=list(sd), seed=seed)
+    losses = stepsize.sgd_steps(model, tiny.x, tiny.y, idx, lr)
+    return losses, model.get_weights()
+
+
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_taylor_and_fixed_steps_in_one_program_equal_each_run_alone(tiny, jit):
+    """Fixed steps and fractions of gamma* of each mini-batch, interleaved in one program (the
+    Taylor runs are not the last ones): every run's losses and weights equal the run trained
+    alone by hessinit.stepsize.sgd_steps (g^T H g from its own H g product). jit=True: XLA
+    (slow: XLA compiles the Taylor step for seconds)."""
+    sds = [(0.5, None, None), (1.0, 0.3, None), (0.5, None, None), (0.2, 0.2, 0.2)]
+    seeds, lrs = [0, 1, 0, 2], [("taylor", 0.5), 0.1, 0.3, ("taylor", 1.0)]
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, len(tiny.y), size=(20, 4, 8))
+    fans = (12, 6, 5, 4)
+    weights = stacked.stack_weights([stacked.initial_weights(fans, sd, s)
+                                     for sd, s in zip(sds, seeds, strict=True)])  # fmt: skip
+    taylor = [isinstance(lr, tuple) for lr in lrs]
+    steps = [lr[1] if isinstance(lr, tuple) else lr for lr in lrs]
+    x, y = tf.constant(tiny.x.reshape(len(tiny.y), -1)), tf.constant(tiny.y)
+    acts = ("tanh", "tanh", "linear")
+    weights, losses = stacked.sgd_steps(weights, x, y, idx, steps, acts, jit=jit, taylor=taylor)
+    assert losses.shape == (20, 4)
+    for r in range(4):
+        ref_losses, ref_weights = _alone(tiny, sds[r], seeds[r], idx[:, r], lrs[r], "tanh")
+        np.testing.assert_allclose(losses[:, r], ref_losses, rtol=1e-5)
+        mine = [t.numpy()[r] for pair in weights for t in pair]
+        for a, b in zip(mine, ref_weights, strict=True):  # float32 rounding of each tensor
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+    assert np.isfinite(losses).all()
+
+
+def test_sgd_steps_needs_one_lr_and_one_taylor_flag_per_run():
+    weights = stacked.stack_weights([stacked.initial_weights((3, 2), (0.1,), s) for s in (0, 1)])
+    x, y, idx = tf.ones((4, 3)), tf.constant([0, 1, 0, 1]), np.zeros((1, 2, 2), int)
+    with pytest.raises(ValueError, match="one entry per run"):
+        stacked.sgd_steps(weights, x, y, idx, [0.1], ("linear",))
+    with pytest.raises(ValueError, match="one entry per run"):
+        stacked.sgd_steps(weights, x, y, idx, [0.1, 0.1], ("linear",), taylor=[True])
+
+
+def test_batch_losses_equal_mean_loss_in_groups_of_runs(tiny, monkeypatch):
+    """Each run on its own rows; with a tiny memory budget the runs go in groups of two."""
+    from hessinit.nn import mean_loss
+
+    monkeypatch.setattr(stacked, "_EVAL_BYTES", 2 * 4 * 10 * 12)  # two runs of 10 rows at once
+    fans, seeds = (12, 6, 5, 4), [3, 4, 5]
+    per_run = [stacked.initial_weights(fans, (0.5, None, None), s) for s in seeds]
+    rows = np.random.default_rng(0).integers(0, len(tiny.y), size=(3, 10))
+    x, y = tf.constant(tiny.x.reshape(len(tiny.y), -1)), tf.constant(tiny.y)
+    out = stacked.batch_losses(
+        stacked.stack_weights(per_run), x, y, rows, ("relu",) * 2 + ("linear",)
+    )
+    for r, s in enumerate(seeds):
+        model = mlp((4, 3), 4, widths=(6, 5), sd=0.5, seed=s)
+        ref = float(mean_loss(model, tiny.x[rows[r]], tiny.y[rows[r]]))
+        assert out[r] == pytest.approx(ref, rel=1e-6)
+
+
 def _stack(models):
     """The kernels and biases of Keras models stacked on a run axis (float64)."""
     layers = [[m.get_layer(f"dense{k}") for m in models] for k in (1, 2, 3)]
@@ -161,7 +224,7 @@ def test_stacked_norms_equal_the_materialized_layer_hessians():
     for m in models:  # non-zero biases, so that the recursion's bias terms are exercised
         for v in m.trainable_variables[1::2]:
             v.assign(rng.normal(scale=0.3, size=v.shape))
-    out = stacked.stacked_norms(_stack(models), x, y, ("tanh", "tanh", "linear"))
+    out = stacked_tracking.stacked_norms(_stack(models), x, y, ("tanh", "tanh", "linear"))
     for r, model in enumerate(models):
         for k in range(3):
             H = full_hessian(model, x[r], y[r], layer=k)
@@ -180,7 +243,7 @@ def test_stacked_norms_at_tiny_sd_equal_the_single_run_norms():
     rng = np.random.default_rng(1)
     x, y = rng.random((3, 20, 12)).astype(np.float32), rng.integers(0, 4, (3, 20))
     models = [mlp((12,), 4, (6, 5), "tanh", sd=[1e-5] * 3, seed=s) for s in range(3)]
-    out = stacked.stacked_norms(_stack(models), x, y, ("tanh", "tanh", "linear"))
+    out = stacked_tracking.stacked_norms(_stack(models), x, y, ("tanh", "tanh", "linear"))
     for r, model in enumerate(models):
         ref = hessian_norms_all_layers(model, x[r], y[r])
         for k, name in enumerate(ref):

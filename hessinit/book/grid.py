@@ -9,7 +9,9 @@ An entry with ``collect: <notebook>`` (or a list of notebooks) gets ``tables``, 
 those notebooks' successful runs, in grid order; ``collect: records`` gets ``records``, the run
 records of every other run. An entry's ``inputs`` lists files (relative to the book's root) the
 notebook reads: their contents are part of the run's key. ``timeout`` (seconds; at the top of
-the file for every run, or in an entry for its runs) limits a run's wall-clock time.
+the file for every run, or in an entry for its runs) limits a run's wall-clock time; ``seconds``
+(an entry's rough cost at full size, a scheduling hint only, not part of any key) lets a parallel
+build start its longest runs first.
 
 A run is skipped when a record says it succeeded with the same key: the hash of its notebook, its
 parameters, its inputs and the package's code (``hessinit/**/*.py``). A failing run is reported and
@@ -51,6 +53,9 @@ class Run:
             part of the run's key.
         timeout: The run's wall-clock limit in seconds (the entry's ``timeout:``, else the
             file's, else :data:`TIMEOUT`); a run that exceeds it is reported as timed out.
+        seconds: The entry's ``seconds:``, its rough cost at full size (0 when not given): a
+            scheduling hint that orders a parallel build
+            (:func:`hessinit.book.schedule.longest_first`), nothing else.
     """
 
     id: str
@@ -62,6 +67,7 @@ class Run:
     inputs: list = field(default_factory=list)
     files: list = field(default_factory=list)
     timeout: float = 0.0
+    seconds: float = 0.0
 
 
 #: The wall-clock limit of a run, in seconds, when grid.yml sets none.
@@ -182,6 +188,7 @@ def read_grid(path, datasets=None, small=False):
                         collect=entry.get("collect"),
                         files=list(entry.get("inputs", [])),
                         timeout=timeout,
+                        seconds=float(entry.get("seconds", 0.0)),
                     )
                 )
     ids = [r.id for r in runs]

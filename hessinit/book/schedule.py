@@ -117,6 +117,35 @@ def settle(book, run, result):
     return result
 
 
+def longest_first(runs, runs_dir):
+    """``runs`` with the costliest first: a parallel build starts them early and ends sooner.
+
+    A run's cost is the wall-clock time its last record gives, else its grid entry's
+    ``seconds:`` hint, else 0; ties keep the grid's order. Dependencies still decide when a
+    run may start (:func:`execute`); this only orders the runs that are ready together.
+
+    Args:
+        runs: The grid's runs (:class:`hessinit.book.grid.Run`), in grid order.
+        runs_dir: ``_runs/``, where earlier records are.
+
+    Returns:
+        list: The same runs, sorted by decreasing cost (stable).
+
+    Example:
+        >>> from hessinit.book.grid import Run
+        >>> runs = [Run("a", "a", "a.ipynb", {}, seconds=10), Run("b", "b", "b.ipynb", {}),
+        ...         Run("c", "c", "c.ipynb", {}, seconds=300)]
+        >>> [r.id for r in longest_first(runs, Path("no-runs-here"))]
+        ['c', 'a', 'b']
+    """
+
+    def cost(run):
+        record = read_record(runs_dir, run) or {}
+        return float(record.get("seconds") or run.seconds)
+
+    return sorted(runs, key=cost, reverse=True)
+
+
 def execute(book, state, pool, bar):
     """Plan each run whose dependencies have results, submit its job, record what finishes.
 
@@ -129,7 +158,8 @@ def execute(book, state, pool, bar):
     Raises:
         ValueError: If runs wait on each other (a cycle in the grid).
     """
-    waiting = list(book.runs)
+    # With several runs at a time, the longest start first; one at a time keeps grid order.
+    waiting = longest_first(book.runs, book.runs_dir) if pool.capacity > 1 else list(book.runs)
     by_id = {r.id: r for r in book.runs}
     keys, redone = {}, {}
 

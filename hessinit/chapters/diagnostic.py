@@ -9,7 +9,7 @@ correlations and their gaps are shared with the CNN training chapter
 
 Imports: numpy, pandas, the core (:mod:`hessinit.nn`, :mod:`hessinit.curvature`,
 :mod:`hessinit.stepsize`) and the shared study layer (:mod:`hessinit.study.claims`,
-:mod:`hessinit.study.sweep`).
+:mod:`hessinit.study.experiments` for the SGD grid, :mod:`hessinit.study.sweep`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..study.claims import (
     compare_interval,
     verdict,
 )
+from ..study.experiments import sgd_grid
 from ..study.sweep import sweep
 
 
@@ -81,12 +82,11 @@ def train_grid(train, held_out, inits: dict, lrs, seeds, *, steps, batch_size=32
     """Every initialization, seed and step size trained as one compiled program, scored held out.
 
     Run (init, seed, lr) is ``mlp(widths, sd=inits[init], seed=seed)`` trained by plain
-    SGD w <- w - lr grad L_B(w) for ``steps`` steps on mini-batches drawn as
-    :func:`hessinit.train.fit` draws them (``np.random.default_rng(seed)``, one
-    ``integers(0, n, size=batch_size)`` per step: the same rows as
-    :func:`hessinit.study.experiments.sgd_grid`'s, so the step sizes of one (init, seed) are
-    paired), all runs together by :func:`hessinit.train.heldout.fit_runs`. The held-out loss is
-    recorded at step 0 and at ``steps``.
+    SGD w <- w - lr grad L_B(w) for ``steps`` steps on mini-batches drawn from
+    ``np.random.default_rng(seed)`` (one ``integers(0, n, size=batch_size)`` per step, as
+    :func:`hessinit.train.fit` draws them: the step sizes of one (init, seed) are paired), all
+    runs together: :func:`hessinit.study.experiments.sgd_grid` with one fixed schedule
+    ``"lr=<lr>"`` per step size, evaluated on ``held_out`` at step 0 and at ``steps``.
 
     Args:
         train: the training record.
@@ -110,21 +110,9 @@ def train_grid(train, held_out, inits: dict, lrs, seeds, *, steps, batch_size=32
         >>> frame[["schedule", "step"]].values.tolist()
         [['lr=0.01', 0], ['lr=0.01', 2], ['lr=0.1', 0], ['lr=0.1', 2]]
     """
-    from ..train.heldout import HeldoutRun, fit_runs
-
-    keys = [(init, seed, float(lr)) for init in inits for seed in seeds for lr in lrs]
-    runs = [HeldoutRun(seed=int(seed), lr=lr, sd=inits[init]) for init, seed, lr in keys]
-    frame = fit_runs(train, held_out, runs, widths=widths, steps=steps, batch_size=batch_size,
-                     eval_every=max(steps, 1))  # fmt: skip
-    rows = []
-    for r, part in frame.groupby("run", sort=True):
-        init, seed, lr = keys[r]
-        for step, loss in zip(part["step"], part["test_loss"], strict=True):
-            bad = not np.isfinite(loss)
-            rows.append({"init": init, "seed": seed, "schedule": f"lr={lr:g}", "lr": lr,
-                         "step": steps if bad else int(step),
-                         "eval_loss": np.nan if bad else float(loss)})  # fmt: skip
-    return pd.DataFrame(rows)
+    schedules = {f"lr={float(lr):g}": float(lr) for lr in lrs}
+    return sgd_grid(train, schedules, inits, seeds, steps=steps, batch_size=batch_size,
+                    eval_every=max(steps, 1), held_out=held_out, widths=widths)  # fmt: skip
 
 
 def selected_outcomes(selection: pd.DataFrame, final: pd.DataFrame, fixed_lr: float):

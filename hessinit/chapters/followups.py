@@ -83,10 +83,7 @@ def train_checkpoints(data, runs, *, widths=(30, 30), steps=1000, batch_size=32,
         draws.append(np.broadcast_to(h_idx, (steps, len(h_idx))) if full_batch else steps_idx)
         initial.append(stacked.initial_weights(fans, (sd,) + (None,) * len(widths), seed))
     idx = np.stack(draws, axis=1) if steps else np.zeros((0, len(runs), 1), int)
-    weights = [
-        tuple(tf.constant(np.stack([w[k][j] for w in initial])) for j in (0, 1))
-        for k in range(len(fans) - 1)
-    ]
+    weights = stacked.stack_weights(initial)
     x = tf.constant(data.x.reshape(n, -1).astype(np.float32))
     y = tf.constant(np.asarray(data.y, np.int32))
     lrs = [lr for *_, lr in runs]

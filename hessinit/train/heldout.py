@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from ..nn.activations import REGISTRY
 from ..nn.models import is_number, layer_sds
-from .stacked import initial_weights, sgd_steps
+from .stacked import initial_weights, sgd_steps, stack_weights
 
 #: Columns of the frame :func:`fit_runs` returns, in order.
 COLUMNS = ("run", "seed", "lr", "step", "loss", "test_loss", "test_accuracy", "diverged")
@@ -244,10 +244,7 @@ def fit_runs(
     acts = (activation,) * (len(fans) - 2) + ("linear",)
 
     per_run = [run.initial(fans) for run in runs]
-    weights = [
-        tuple(tf.constant(np.stack([w[k][j] for w in per_run])) for j in range(2))
-        for k in range(len(fans) - 1)
-    ]
+    weights = stack_weights(per_run)
     draws = {s: fit_draws(s, n, batch_size, steps) for s in dict.fromkeys(r.seed for r in runs)}
     idx = np.stack([draws[run.seed] for run in runs], axis=1)  # (steps, R, b)
     lr = np.array([run.lr for run in runs], np.float32)

@@ -10,10 +10,13 @@ W_k in R^{R x n_{k-1} x n_k} and b_k in R^{R x n_k}, and one step updates every 
 with batched matrix products. L_r depends on run r's weights only, so the gradient of
 sum_r L_r with respect to W[r] is grad L_r: one backward pass gives every run's gradient, and a
 run's numbers do not depend on which runs share its program (a run that diverges to NaN or inf
-stays in its own slice). The step is one compiled ``tf.function`` that runs up to :data:`CHUNK`
-steps per call (XLA-compiled up to :data:`XLA_MAX_RUNS` runs, a TensorFlow graph above); it is
-traced once per architecture, number of runs, batch size and dataset size, and reused by every
-later call in the process.
+stays in its own slice). A run may instead take the Taylor step lr_r gamma*_r, with
+gamma*_r = g_r^T g_r / g_r^T H_r g_r of its mini-batch (:mod:`hessinit.stepsize`): the
+gradient of sum_r g_r . stop(g_r) gives every such run's H_r g_r in one more backward pass.
+The step is one compiled ``tf.function`` that runs up to :data:`CHUNK` steps per call
+(XLA-compiled up to :data:`XLA_MAX_RUNS` runs without Taylor steps, a TensorFlow graph
+otherwise); it is traced once per architecture, number of runs (and of Taylor runs), batch size
+and dataset size, and reused by every later call in the process.
 
 Every draw of run r comes from ``np.random.default_rng(s_r)`` exactly as in
 :func:`hessinit.train.run` (the Hessian batch without replacement, one fixed mini-batch, then
@@ -21,22 +24,15 @@ one mini-batch per step), and its initial weights are those of ``hessinit.nn.mlp
 sd_r, seed=s_r)``, so a run here equals the same run of :func:`hessinit.train.run` to
 float rounding.
 
-At checkpoints the exact Frobenius norms of every layer Hessian H_k = G_k + R_k of all runs come
-from one batched float64 computation, the Kronecker route of
-:mod:`hessinit.curvature.kronecker` with a run axis in front:
-
-    H_k[r] = (1/B) sum_i (x_i x_i^T) kron M_i[r],   M_i = A_i + R_i = d^2 l_i / d a_i^2,
-    ||H_k[r]||_F^2 = (1/B^2) sum_{i,j} (x_i . x_j)^2 <M_i[r], M_j[r]>_F
-
-(or its realignment for narrow layers), the blocks A_i = J_i^T Lambda_i J_i and R_i from the
-backward recursion of :mod:`hessinit.curvature.blocks` written for stacked weights.
+At checkpoints the exact per-layer Hessian norms of all runs come from one batched float64
+computation (:mod:`hessinit.train.stacked_tracking`).
 
 Holds :class:`Run`, :func:`grid`, :func:`train_runs`, :func:`initial_weights`,
-:func:`stacked_norms`, :func:`sgd_steps`, :data:`COLUMNS` and
+:func:`stack_weights`, :func:`sgd_steps`, :func:`batch_losses`, :data:`COLUMNS` and
 :data:`TAYLOR_COLUMNS`.
 
 Imports: numpy, pandas, TensorFlow, Keras, :mod:`hessinit.nn`, :mod:`hessinit.stepsize` (the
-Taylor columns) and :mod:`hessinit.curvature.kronecker` (its packing and cost rule); never
+Taylor columns and gamma*) and :mod:`hessinit.train.stacked_tracking` (the Hessian norms); never
 :mod:`hessinit.study` or :mod:`hessinit.book`.
 """
 
@@ -52,11 +48,11 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ..curvature.kronecker import sym_pack, use_realignment
 from ..nn import dense_layers, mlp, softmax_saturation
-from ..nn.activations import REGISTRY, is_piecewise_linear
+from ..nn.activations import REGISTRY
 from ..nn.models import check_sd, dense1_sd, is_number, layer_sds
-from ..stepsize import taylor_step
+from ..stepsize import gamma_star, taylor_step
+from .stacked_tracking import TRACK_BYTES, grouped_norms, input_grams
 
 #: Columns of the frame :func:`train_runs` returns, in order.
 COLUMNS = (
@@ -73,9 +69,6 @@ TAYLOR_COLUMNS = (
 
 #: Largest number of SGD steps one compiled call runs (its loop stops earlier when asked).
 CHUNK = 32
-
-#: Bytes of float64 (B, B) matrices one tracking call may hold per run group.
-_TRACK_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -169,6 +162,27 @@ def initial_weights(fans, sds, seed):
     return weights
 
 
+def stack_weights(per_run):
+    """The weights of R runs stacked on a leading run axis, as :func:`sgd_steps` takes them.
+
+    Args:
+        per_run: one ``[(W_k, b_k), ...]`` per run (e.g. from :func:`initial_weights`), all of
+            the same shapes.
+
+    Returns:
+        A list of ``(W_k, b_k)`` tensors, (R, n_{k-1}, n_k) and (R, n_k).
+
+    Example:
+        >>> w = stack_weights([initial_weights((3, 2), (0.1,), seed) for seed in range(4)])
+        >>> [tuple(t.shape) for t in w[0]]
+        [(4, 3, 2), (4, 2)]
+    """
+    return [
+        tuple(tf.constant(np.stack([w[k][j] for w in per_run])) for j in range(2))
+        for k in range(len(per_run[0]))
+    ]
+
+
 def _activate(act, a):
     """Keras' activation ``act`` applied to ``a``, as a Dense layer applies it."""
     return keras.activations.get(act)(a)
@@ -183,22 +197,80 @@ def _stacked_losses(weights, x, y, acts):
     return tf.reduce_mean(tf.reduce_logsumexp(h, axis=-1) - true_logit, axis=1)
 
 
-def _chunk(weights, x_all, y_all, idx, count, lr, acts):
-    """``count`` SGD steps of all runs; idx (CHUNK, R, b) rows of x_all; losses (CHUNK, R)."""
+def _pairs(flat):
+    """``[(W_1, b_1), ...]`` from the flat list ``[W_1, b_1, W_2, ...]``."""
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _per_run(values, t):
+    """``values`` (R,) shaped to scale a stacked tensor ``t`` (R, ...) run by run."""
+    return tf.reshape(values, [-1] + [1] * (t.shape.rank - 1))
+
+
+def _gradients(flat, x, y, acts):
+    """Per-run losses (R,) and the gradient of each run's loss in its own slice of ``flat``."""
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        loss = _stacked_losses(_pairs(flat), x, y, acts)
+        total = tf.reduce_sum(loss)
+    return loss, tape.gradient(total, flat)
+
+
+def _fixed_step(flat, x, y, lr, acts):
+    """One step W[r] <- W[r] - lr_r grad L_r of every run in ``flat``; the losses (R,)."""
+    loss, grads = _gradients(flat, x, y, acts)
+    lr = tf.cast(lr, tf.float32)
+    return [v - _per_run(lr, v) * g for v, g in zip(flat, grads, strict=True)], loss
+
+
+def _taylor_step(flat, x, y, fraction, acts):
+    """One step W[r] <- W[r] - fraction_r gamma*_r g_r of every run in ``flat``; losses (R,).
+
+    gamma*_r = g_r^T g_r / g_r^T H_r g_r (0 where g_r^T H_r g_r <= 0), accumulated in float64
+    as :func:`hessinit.stepsize.curvature_along_gradient` does. H g is the gradient of
+    sum_r g_r . stop(g_r) (reverse over reverse, one more backward pass): slice r of the
+    gradient depends on run r's weights only, so the product never mixes runs.
+    """
+    with tf.GradientTape() as outer:
+        outer.watch(flat)
+        loss, g = _gradients(flat, x, y, acts)
+        dot = tf.add_n([tf.reduce_sum(t * tf.stop_gradient(t)) for t in g])
+    Hg = outer.gradient(dot, flat)
+
+    def per_run_dot(a, b):
+        return tf.add_n([
+            tf.reduce_sum(tf.cast(s, tf.float64) * tf.cast(t, tf.float64),
+                          axis=list(range(1, s.shape.rank)))
+            for s, t in zip(a, b, strict=True)
+        ])  # fmt: skip
+
+    step = tf.cast(fraction * gamma_star(per_run_dot(g, g), per_run_dot(g, Hg)), tf.float32)
+    return [v - _per_run(step, v) * d for v, d in zip(flat, g, strict=True)], loss
+
+
+def _chunk(weights, x_all, y_all, idx, count, lr, acts, split):
+    """``count`` SGD steps of all runs; idx (CHUNK, R, b) rows of x_all; losses (CHUNK, R).
+
+    Runs ``[:split]`` take the fixed step lr_r, runs ``[split:]`` the Taylor step
+    lr_r * gamma*_r (lr (R,) float64).
+    """
     chunk, runs = idx.shape[0], idx.shape[1]
     flat = [t for pair in weights for t in pair]
-    scales = [lr[:, None, None] if t.shape.rank == 3 else lr[:, None] for t in flat]
 
     def body(s, flat, losses):
         x = tf.gather(x_all, idx[s])
         y = tf.gather(y_all, idx[s])
-        with tf.GradientTape() as tape:
-            tape.watch(flat)
-            pairs = list(zip(flat[::2], flat[1::2], strict=True))
-            loss = _stacked_losses(pairs, x, y, acts)
-            total = tf.reduce_sum(loss)
-        grads = tape.gradient(total, flat)
-        flat = [v - c * g for v, c, g in zip(flat, scales, grads, strict=True)]
+        if split == runs:
+            flat, loss = _fixed_step(flat, x, y, lr, acts)
+        elif split == 0:
+            flat, loss = _taylor_step(flat, x, y, lr, acts)
+        else:
+            head, loss_h = _fixed_step([t[:split] for t in flat], x[:split], y[:split],
+                                       lr[:split], acts)  # fmt: skip
+            tail, loss_t = _taylor_step([t[split:] for t in flat], x[split:], y[split:],
+                                        lr[split:], acts)  # fmt: skip
+            flat = [tf.concat([h, t], axis=0) for h, t in zip(head, tail, strict=True)]
+            loss = tf.concat([loss_h, loss_t], axis=0)
         losses = tf.tensor_scatter_nd_update(losses, [[s]], loss[None])
         return s + 1, flat, losses
 
@@ -206,7 +278,7 @@ def _chunk(weights, x_all, y_all, idx, count, lr, acts):
     _, flat, losses = tf.while_loop(
         lambda s, *_: s < count, body, (tf.constant(0), flat, losses), maximum_iterations=chunk
     )
-    return list(zip(flat[::2], flat[1::2], strict=True)), losses
+    return _pairs(flat), losses
 
 
 #: The chunk of steps compiled by XLA, and as a plain TensorFlow graph (see :data:`XLA_MAX_RUNS`).
@@ -216,7 +288,8 @@ _sgd_chunk_graph = tf.function(_chunk, jit_compile=False)
 #: Up to this many runs the step is compiled by XLA; above it, it runs as a TensorFlow graph,
 #: whose batched matmul kernel spreads the runs over the cores: measured on 2 cores (load 3.5,
 #: ms per run-step, XLA / graph) 0.10 / 0.08-0.13 at R = 18, 0.10-0.16 / 0.070 at R = 60 and
-#: 0.23-0.32 / 0.071 at R = 180.
+#: 0.23-0.32 / 0.071 at R = 180. A program with Taylor runs always runs as a graph: XLA took
+#: 14-26 s to compile one of 32 runs (8 Taylor) against 4-10 s for the graph (2 cores, load 7).
 XLA_MAX_RUNS = 32
 
 
@@ -226,11 +299,58 @@ def _loss_only(weights, x_all, y_all, idx, acts):
     return _stacked_losses(weights, tf.gather(x_all, idx), tf.gather(y_all, idx), acts)
 
 
-def sgd_steps(weights, x, y, idx, lr, acts, jit=None):
+#: Bytes of gathered images one call of :func:`batch_losses` may hold (runs go in groups).
+_EVAL_BYTES = 1 << 26
+
+
+def batch_losses(weights, x, y, idx, acts):
+    """Each run's mean cross-entropy on its own rows, without a step: one compiled forward pass.
+
+    L_r = (1/m) sum_{i in idx[r]} (logsumexp z_i[r] - z_{i, y_i}[r]), z[r] the logits of run r's
+    weights, in float32 (the loss :func:`sgd_steps` descends). Runs go in groups of equal size
+    so that the gathered images stay under 64 MiB.
+
+    Args:
+        weights: a list of ``(W_k, b_k)`` tensors stacked on the run axis,
+            (R, n_{k-1}, n_k) and (R, n_k), float32.
+        x: the flattened images, a float32 tensor (N, n_0).
+        y: the labels, an int32 tensor (N,).
+        idx: the rows of each run's batch, an integer array (R, m).
+        acts: the activation name of each dense layer (the last one ``"linear"``).
+
+    Returns:
+        A float32 numpy array (R,), non-finite where a run's loss is.
+
+    Example:
+        Zero weights give uniform logits: loss log 3 for every run and every batch.
+
+        >>> w = [(tf.zeros((2, 4, 3)), tf.zeros((2, 3)))]
+        >>> x, y = tf.ones((5, 4)), tf.constant([0, 1, 2, 0, 1])
+        >>> losses = batch_losses(w, x, y, [[0, 1], [2, 3]], ("linear",))
+        >>> np.round(losses.astype(float), 4).tolist()
+        [1.0986, 1.0986]
+    """
+    idx = np.asarray(idx, np.int32)
+    runs, m = idx.shape
+    group = max(1, min(runs, _EVAL_BYTES // max(1, 4 * m * int(x.shape[1]))))
+    acts = tuple(acts)
+    out = []
+    for lo in range(0, runs, group):
+        part = [(w[lo : lo + group], b[lo : lo + group]) for w, b in weights]
+        out.append(_loss_only(part, x, y, tf.constant(idx[lo : lo + group]), acts).numpy())
+    return np.concatenate(out)
+
+
+def sgd_steps(weights, x, y, idx, lr, acts, jit=None, taylor=None):
     """SGD steps of R stacked runs, :data:`CHUNK` steps per compiled call.
 
-    Step t of run r takes the mini-batch ``x[idx[t, r]]``, ``y[idx[t, r]]`` and
-    W[r] <- W[r] - lr_r grad L_r (module docstring), in float32.
+    Step t of run r takes the mini-batch ``x[idx[t, r]]``, ``y[idx[t, r]]`` and its gradient
+    g_r = grad L_r, and W[r] <- W[r] - gamma_r g_r (module docstring), in float32: gamma_r = lr_r
+    for a fixed step, or where ``taylor[r]``, gamma_r = lr_r gamma*_r with
+    gamma*_r = g_r^T g_r / g_r^T H_r g_r of that mini-batch (no step where g_r^T H_r g_r <= 0),
+    as :func:`hessinit.stepsize.sgd_steps` takes with ``lr=("taylor", lr_r)``. H_r g_r is one
+    forward-over-backward product per step, computed only for the Taylor runs; fixed and
+    Taylor runs step in the same compiled program.
 
     Args:
         weights: a list of ``(W_k, b_k)`` tensors stacked on the run axis,
@@ -238,10 +358,12 @@ def sgd_steps(weights, x, y, idx, lr, acts, jit=None):
         x: the flattened images, a float32 tensor (N, n_0).
         y: the labels, an int32 tensor (N,).
         idx: the rows of every step's mini-batch, an integer array (T, R, b).
-        lr: the step size of each run, an array (R,).
+        lr: the step size of each run, or its fraction of gamma* where ``taylor``, an array (R,).
         acts: the activation name of each dense layer (the last one ``"linear"``).
         jit: compile the step with XLA (True) or run it as a TensorFlow graph (False); None:
-            XLA up to :data:`XLA_MAX_RUNS` runs, the graph above (the faster of the two there).
+            XLA up to :data:`XLA_MAX_RUNS` runs without a Taylor run, the graph otherwise (the
+            faster of the two there; XLA compiles a Taylor step for 10-20 s on 2 cores).
+        taylor: a boolean array (R,): the runs whose step is ``lr * gamma*`` (default none).
 
     Returns:
         ``(weights, losses)``: the weights after the T steps, and the mini-batch loss of each
@@ -256,206 +378,49 @@ def sgd_steps(weights, x, y, idx, lr, acts, jit=None):
         >>> w, losses = sgd_steps(w, x, y, np.zeros((2, 2, 3), int), [0.1, 0.2], ("linear",))
         >>> np.round(losses.astype(float), 4).tolist()
         [[1.0986, 1.0986], [0.7944, 0.5514]]
+
+        The same runs with steps of gamma* and of half of it, the minimiser of the quadratic
+        model along -g (the loss is convex here: g^T H g > 0):
+
+        >>> w = [(tf.zeros((2, 4, 3)), tf.zeros((2, 3)))]
+        >>> w, losses = sgd_steps(w, x, y, np.zeros((2, 2, 3), int), [1.0, 0.5], ("linear",),
+        ...                       taylor=[True, True])
+        >>> bool(losses[1, 0] < losses[1, 1] < losses[0, 0])
+        True
     """
     idx = np.asarray(idx, np.int32)
     steps, runs, batch = idx.shape
-    lr = tf.constant(np.asarray(lr, np.float32))
+    lr = np.asarray(lr, np.float64)
+    taylor = np.zeros(runs, bool) if taylor is None else np.asarray(taylor, bool)
+    if lr.shape != (runs,) or taylor.shape != (runs,):
+        raise ValueError(f"lr and taylor need one entry per run ({runs})")
+    # the fixed runs first, the Taylor runs last: each part is one slice of the program
+    order = np.argsort(taylor, kind="stable")
+    moved = not np.array_equal(order, np.arange(runs))
+    if moved:
+        weights = [(tf.gather(w, order), tf.gather(b, order)) for w, b in weights]
+        idx, lr = idx[:, order], lr[order]
+    split = int(runs - taylor.sum())
+    lr_t = tf.constant(lr)
     acts = tuple(acts)
-    step = _sgd_chunk if (runs <= XLA_MAX_RUNS if jit is None else jit) else _sgd_chunk_graph
+    if jit is None:
+        jit = runs <= XLA_MAX_RUNS and not taylor.any()
+    step = _sgd_chunk if jit else _sgd_chunk_graph
     out = []
     for start in range(0, steps, CHUNK):
         part = idx[start : start + CHUNK]
         count = len(part)
         if count < CHUNK:
             part = np.concatenate([part, np.zeros((CHUNK - count, runs, batch), np.int32)])
-        weights, losses = step(weights, x, y, tf.constant(part), tf.constant(count), lr, acts)
+        weights, losses = step(weights, x, y, tf.constant(part), tf.constant(count), lr_t, acts,
+                               split)  # fmt: skip
         out.append(losses.numpy()[:count])
-    return weights, np.concatenate(out) if out else np.zeros((0, runs), np.float32)
-
-
-def _derivatives(act, a):
-    """f(a), f'(a) and f''(a) of an elementwise activation, by autodiff of f itself."""
-    with tf.GradientTape() as t2:
-        t2.watch(a)
-        with tf.GradientTape() as t1:
-            t1.watch(a)
-            h = _activate(act, a)
-        d1 = t1.gradient(h, a, unconnected_gradients="zero")
-    d2 = t2.gradient(d1, a, unconnected_gradients="zero")
-    return h, d1, d2
-
-
-def _pack(M):
-    """``hessinit.curvature.kronecker.sym_pack`` of (R, B, n, n) blocks: (R, B, p)."""
-    shape = tf.shape(M)
-    return tf.reshape(sym_pack(M), [shape[0], shape[1], -1])
-
-
-def _run_max_abs(t):
-    """Per run (axis 0) the largest |t|, or 1 where it is 0: a safe divisor for rescaling."""
-    m = tf.reduce_max(tf.abs(tf.reshape(t, [tf.shape(t)[0], -1])), axis=1)
-    return tf.where(m > 0, m, tf.ones_like(m))
-
-
-def _stacked_layer_sums(X, A, R, has_r, realign, K=None, sx=None):
-    """Per run [gg, rr, gr, scale] of one layer (R, 4): kron_norms' sums with a run axis.
-
-    ``K``, ``sx``: the cached first-layer kernel ((x_i . x_j) / sx^2)^2, (R, B, B), and sx (R,).
-    """
-    B = tf.cast(tf.shape(X)[1], tf.float64)
-    a, r = _pack(A), _pack(R)
-    if sx is None:
-        sx = _run_max_abs(X)
-    sm = _run_max_abs(tf.concat([a, r], axis=2) if has_r else a)
-    X = X / sx[:, None, None]
-    a, r = a / sm[:, None, None], r / sm[:, None, None]
-    if realign:
-        xx = _pack(X[..., :, None] * X[..., None, :])
-        SA = tf.matmul(xx, a, transpose_a=True)
-        gg = tf.reduce_sum(SA * SA, axis=[1, 2])
-        if has_r:
-            SR = tf.matmul(xx, r, transpose_a=True)
-            rr, gr = tf.reduce_sum(SR * SR, axis=[1, 2]), tf.reduce_sum(SA * SR, axis=[1, 2])
-    else:
-        if K is None:
-            K = tf.square(tf.matmul(X, X, transpose_b=True))
-        gg = tf.reduce_sum(K * tf.matmul(a, a, transpose_b=True), axis=[1, 2])
-        if has_r:
-            rr = tf.reduce_sum(K * tf.matmul(r, r, transpose_b=True), axis=[1, 2])
-            # K is symmetric, so sum K_ij <a_i, r_j> = sum K_ij (<a_i, r_j> + <r_i, a_j>) / 2
-            gr = tf.reduce_sum(K * tf.matmul(a, r, transpose_b=True), axis=[1, 2])
-    if not has_r:
-        rr = gr = tf.zeros_like(gg)
-    return tf.stack([gg, rr, gr, sx * sx * sm / B], axis=1)
-
-
-@tf.function
-def _track(weights, x, y, acts, layers, realign, gram):
-    """Per-run loss, accuracy, gradient norm and [gg, rr, gr, scale] of ``layers``, float64.
-
-    The blocks A_k, R_k of every layer come from the backward recursion of
-    ``hessinit.curvature.blocks._recursive_blocks`` with a run axis in front; the gradient
-    of layer k's kernel is (1/B) X_k^T g_k with g_k = dl/da_k per sample.
-    """
-    weights = [(tf.cast(w, tf.float64), tf.cast(b, tf.float64)) for w, b in weights]
-    h = tf.cast(x, tf.float64)
-    n = len(weights)
-    inputs, d1s, d2s = [], [], []
-    for (w, b), act in zip(weights, acts, strict=True):
-        inputs.append(h)
-        h, d1, d2 = _derivatives(act, tf.matmul(h, w) + b[:, None, :])
-        d1s.append(d1)
-        d2s.append(d2)
-    z = h
-    p = tf.nn.softmax(z)
-    s = p - tf.one_hot(y, tf.shape(z)[-1], dtype=tf.float64)
-    loss = tf.reduce_mean(
-        tf.reduce_logsumexp(z, axis=-1) - tf.gather(z, y, axis=-1, batch_dims=2), axis=1
-    )
-    hits = tf.cast(tf.equal(tf.argmax(z, axis=-1, output_type=tf.int32), y), tf.float64)
-    accuracy = tf.reduce_mean(hits, axis=1)
-    B = tf.cast(tf.shape(x)[1], tf.float64)
-    flat = all(map(is_piecewise_linear, acts))
-    J = tf.linalg.diag(d1s[-1])  # (R, B, K, K): dz/da of the top layer
-    Rb = tf.linalg.diag(s * d2s[-1])
-    g = s * d1s[-1]  # dl/da of the top layer, per sample
-    pe = p[..., None]
-    grad_sq = tf.zeros_like(loss)
-    sums = {}
-    for k in range(n - 1, -1, -1):
-        if k < n - 1:
-            w = weights[k + 1][0]
-            gh = tf.matmul(g, w, transpose_b=True)  # dl/dh_k
-            g = gh * d1s[k]
-            J = tf.einsum("rbkm,rnm->rbkn", J, w) * d1s[k][:, :, None, :]
-            if not flat:
-                WRW = tf.einsum("rim,rbmn,rjn->rbij", w, Rb, w)
-                Rb = d1s[k][..., :, None] * WRW * d1s[k][..., None, :]
-                Rb += tf.linalg.diag(gh * d2s[k])
-        gw = tf.matmul(inputs[k], g, transpose_a=True) / B
-        grad_sq += tf.reduce_sum(gw * gw, axis=[1, 2]) + tf.reduce_sum(
-            tf.square(tf.reduce_mean(g, axis=1)), axis=1
-        )
-        if k in layers:
-            LJ = pe * J - pe * tf.reduce_sum(pe * J, axis=-2, keepdims=True)  # Lambda J
-            A = tf.einsum("rbkm,rbkn->rbmn", J, LJ)
-            has_r = not all(map(is_piecewise_linear, acts[k:]))
-            K, sx = gram if k == 0 and gram is not None else (None, None)
-            R = Rb if has_r else tf.zeros_like(A)
-            sums[k] = _stacked_layer_sums(inputs[k], A, R, has_r, realign[k], K, sx)
-    return loss, accuracy, tf.sqrt(grad_sq), tf.stack([sums[k] for k in layers], axis=1)
-
-
-def _input_grams(x):
-    """((x_i . x_j) / s^2)^2 (U, B, B) and s (U,) of U batches x (U, B, n), in float64."""
-    X = tf.cast(x, tf.float64)
-    sx = _run_max_abs(X)
-    X = X / sx[:, None, None]
-    return tf.square(tf.matmul(X, X, transpose_b=True)), sx
-
-
-def _norms_from_sums(sums):
-    """H, G, R, GR arrays (..., 4 each) from [gg, rr, gr, scale] (kron_norms' rescaling)."""
-    gg, rr, gr, scale = (sums[..., i] for i in range(4))
-    with np.errstate(invalid="ignore"):
-        hh = np.maximum(gg + 2 * gr + rr, 0.0)
-        hh = np.where(np.isnan(gg + 2 * gr + rr), np.nan, hh)
-        return np.sqrt(hh) * scale, np.sqrt(gg) * scale, np.sqrt(rr) * scale, gr * scale * scale
-
-
-def stacked_norms(weights, x, y, acts, layers=None, gram=None):
-    """Exact per-layer Hessian norms, loss, accuracy and gradient norm of R stacked runs.
-
-    For each run r and dense layer k, ||H_k[r]||_F, ||G_k[r]||_F, ||R_k[r]||_F and
-    <G_k[r], R_k[r]>_F of the mean cross-entropy on run r's batch (module docstring), in float64
-    whatever the weights' dtype, with the per-run rescaling of
-    :func:`hessinit.curvature.kron_norms` (tiny sds do not underflow).
-
-    Args:
-        weights: a list of ``(W_k, b_k)`` stacked on the run axis, (R, n_{k-1}, n_k), (R, n_k).
-        x: the runs' inputs (R, B, n_0).
-        y: the runs' labels (R, B).
-        acts: the activation name of each dense layer; every one elementwise (in
-            :data:`hessinit.nn.activations.REGISTRY`).
-        layers: dense layer indices to measure (default all).
-        gram: ``(K, s)`` from the first layer's inputs (R, B, B) and (R,), if cached.
-
-    Returns:
-        A dict of numpy arrays: ``loss``, ``accuracy``, ``grad_norm`` (R,) and ``H``, ``G``,
-        ``R``, ``GR`` (R, number of layers).
-
-    Raises:
-        ValueError: an activation outside the registry.
-
-    Example:
-        A two-layer tanh network, two runs; the logits layer feeds the loss linearly, so its
-        R vanishes:
-
-        >>> rng = np.random.default_rng(0)
-        >>> w = [(rng.normal(size=(2, 3, 4)), np.zeros((2, 4))),
-        ...      (rng.normal(size=(2, 4, 2)), np.zeros((2, 2)))]
-        >>> out = stacked_norms(w, rng.random((2, 8, 3)), np.zeros((2, 8), int), ("tanh", "linear"))
-        >>> out["H"].shape, out["R"][:, 1].tolist()
-        ((2, 2), [0.0, 0.0])
-    """
-    acts = tuple(acts)
-    for act in acts:
-        if act not in REGISTRY:
-            raise ValueError(f"activation {act!r} is not in hessinit.nn.activations.REGISTRY")
-    layers = tuple(range(len(weights))) if layers is None else tuple(layers)
-    weights = [(tf.convert_to_tensor(w), tf.convert_to_tensor(b)) for w, b in weights]
-    x, y = tf.convert_to_tensor(x), tf.cast(tf.convert_to_tensor(y), tf.int32)
-    B = int(x.shape[1])
-    realign = tuple(
-        use_realignment(B, int(w.shape[1]), int(w.shape[2]) * (int(w.shape[2]) + 1) // 2)
-        for w, _ in weights
-    )
-    loss, accuracy, grad_norm, sums = _track(weights, x, y, acts, layers, realign, gram)
-    H, G, R, GR = _norms_from_sums(sums.numpy())
-    return {
-        "loss": loss.numpy(), "accuracy": accuracy.numpy(), "grad_norm": grad_norm.numpy(),
-        "H": H, "G": G, "R": R, "GR": GR,
-    }  # fmt: skip
+    losses = np.concatenate(out) if out else np.zeros((0, runs), np.float32)
+    if moved:
+        back = np.argsort(order)
+        weights = [(tf.gather(w, back), tf.gather(b, back)) for w, b in weights]
+        losses = losses[:, back]
+    return weights, losses
 
 
 def _draws(seed, n, hessian_batch, batch_size, steps, same_batch):
@@ -492,7 +457,8 @@ def train_runs(
     and at steps 0, ``hessian_every``, ... and ``steps``, before that step's update, the exact
     ||H_l||_F, ||G_l||_F, ||R_l||_F and <G_l, R_l> of each tracked layer on the run's fixed
     Hessian batch, in float64. Its numbers equal ``train.run``'s to float rounding; all runs
-    step together (:func:`sgd_steps`) and are measured together (:func:`stacked_norms`).
+    step together (:func:`sgd_steps`) and are measured together
+    (:func:`hessinit.train.stacked_tracking.stacked_norms`).
     With ``taylor=True`` each checkpoint also records ``train.run``'s Taylor quantities at a
     step of the run's lr (:func:`hessinit.stepsize.taylor_step`) and its softmax saturation
     (:func:`hessinit.nn.softmax_saturation`), computed run by run on a Keras ``mlp`` holding
@@ -575,10 +541,7 @@ def train_runs(
     R = len(runs)
 
     per_run = [initial_weights(fans, run.layer_sds(n_dense), run.seed) for run in runs]
-    weights = [
-        tuple(tf.constant(np.stack([w[k][j] for w in per_run])) for j in range(2))
-        for k in range(n_dense)
-    ]
+    weights = stack_weights(per_run)
     seeds = list(dict.fromkeys(run.seed for run in runs))
     draws = {s: _draws(s, n, hessian_batch, batch_size, steps, same_batch) for s in seeds}
     which = np.array([seeds.index(run.seed) for run in runs])
@@ -588,8 +551,7 @@ def train_runs(
     B = h_idx.shape[1]
     x_h = x_all[h_idx]  # (U, B, n_0)
     y_h = y_all[h_idx]
-    group = max(1, min(R, _TRACK_BYTES // (3 * 8 * B * B)))
-    grams = _input_grams(x_h) if 0 in indices and len(seeds) * B * B * 8 <= _TRACK_BYTES else None
+    grams = input_grams(x_h) if 0 in indices and len(seeds) * B * B * 8 <= TRACK_BYTES else None
     lr = np.array([run.lr for run in runs], np.float32)
 
     checkpoints = sorted(set(range(0, steps + 1, hessian_every)) | {steps})
@@ -597,13 +559,7 @@ def train_runs(
     losses = np.full((steps + 1, R), np.nan, np.float32)
     for c, start in enumerate(tqdm(checkpoints, desc=f"{data.name}: {R} runs",
                                    disable=not progress)):  # fmt: skip
-        parts = []
-        for lo in range(0, R, group):
-            sel = which[lo : lo + group]
-            gram = None if grams is None else (tf.gather(grams[0], sel), tf.gather(grams[1], sel))
-            part_w = [(w[lo : lo + group], b[lo : lo + group]) for w, b in weights]
-            parts.append(stacked_norms(part_w, x_h[sel], y_h[sel], acts, indices, gram))
-        measured[start] = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        measured[start] = grouped_norms(weights, x_h, y_h, which, acts, indices, grams)
         if taylor:
             measured[start].update(
                 _taylor_columns(fans, widths, activation, weights, x_h[which], y_h[which], lr)
@@ -612,8 +568,7 @@ def train_runs(
         if stop > start:
             weights, part = sgd_steps(weights, x_t, y_t, idx[start:stop], lr, acts)
             losses[start:stop] = part
-    final = _loss_only(weights, x_t, y_t, tf.constant(idx[steps].astype(np.int32)), acts)
-    losses[steps] = final.numpy()
+    losses[steps] = batch_losses(weights, x_t, y_t, idx[steps], acts)
     return _frame(data.name, runs, tracked, losses, measured, taylor)
 
 

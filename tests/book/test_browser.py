@@ -36,8 +36,10 @@ import pytest
 
 from hessinit.book.publish import ARCHIVE, broken_links
 
-#: Every test here reads a built site (the small book is executed and built for it).
-pytestmark = pytest.mark.slow
+#: Every test here reads a built site (the small book is executed and built for it), on the
+#: pytest-xdist worker that holds the small book (the fixture is requested by name below, so
+#: tests/conftest.py cannot see it among the tests' fixtures).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("small_book")]
 
 #: Chromium flags for a quiet, offline, headless run.
 FLAGS = [

@@ -3,7 +3,8 @@
 References: hand-made executed notebooks whose glue outputs are built as myst-nb stores them
 (a display output with ``scrapbook`` metadata and MIME types under a prefix), values formatted
 here with Python's ``format``, the entries of ``book/references.bib`` as written there, and, in
-the slow test, a real papermill run of ``book/chain_rule.ipynb`` at a small size.
+the slow tests, the small book's real run of ``book/chain_rule.ipynb`` (executed once, by the
+``small_book`` fixture's runner).
 """
 
 import json
@@ -257,30 +258,14 @@ def test_write_edition_refuses_an_edition_with_myst_left(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_edition_of_a_real_run_of_chain_rule_is_plain(tmp_path):
-    """chain_rule executed by papermill at a small size, decorated as the runner does."""
-    from hessinit.book.grid import read_grid
-    from hessinit.book.page import decorate
-
-    (run,) = [
-        r for r in read_grid(ROOT / "book" / "grid.yml", small=True) if r.notebook == "chain_rule"
-    ]
+def test_the_edition_of_a_real_run_of_chain_rule_is_plain(tmp_path, small_book):
+    """chain_rule as the small book's runner executed and decorated it (no second execution)."""
+    book_root, code = small_book
+    assert code == 0
     site = tmp_path / "_runs" / "site"
     site.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "HESSINIT_OFFLINE": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    args = [a for k, v in run.parameters.items() for a in ("-p", k, str(v))]
-    subprocess.run(
-        [sys.executable, "-m", "papermill", str(ROOT / "book" / "chain_rule.ipynb"),
-         str(site / "chain_rule.ipynb"), "--no-progress-bar", "-k", "python3", *args],
-        env=env, check=True, capture_output=True, timeout=900, cwd=site,
-    )  # fmt: skip
-    nb = decorate(nbformat.read(site / "chain_rule.ipynb", as_version=4), run, ROOT)
-    nbformat.write(nb, site / "chain_rule.ipynb")
+    shutil.copy(book_root / "_runs" / "site" / "chain_rule.ipynb", site / "chain_rule.ipynb")
+    nb = nbformat.read(site / "chain_rule.ipynb", as_version=4)
     source = (ROOT / "book" / "chain_rule.md").read_text()
     assert "{glue:text}" in source
     assert colab.write_edition(ROOT, tmp_path / "colab", site=site) == ["chain_rule"]

@@ -106,3 +106,27 @@ def test_the_performance_run_declares_every_benchmark_table_it_shows():
         p.relative_to(ROOT).as_posix() for p in (ROOT / "benchmarks" / "results").glob("*.csv")
     }
     assert tables <= set(entry["inputs"])
+
+
+def test_a_parallel_build_starts_the_costliest_ready_runs_first(tmp_path):
+    """grid.yml's `seconds:` hints order the runs; a run's last record replaces its hint."""
+    import json
+
+    from hessinit.book.manifest import record_path
+    from hessinit.book.schedule import longest_first
+
+    runs = book_grid.read_grid(ROOT / "book" / "grid.yml")
+    hinted = sorted({(r.notebook, r.seconds) for r in runs if r.seconds}, key=lambda t: -t[1])
+    assert hinted[0][0] == "cnn"  # the costliest chapter at full size (README: cold build)
+    order = [r.notebook for r in longest_first(runs, tmp_path)]
+    assert order[0] == "cnn"
+    assert order.index("cnn_training") < order.index("original") < order.index("chain_rule")
+    # runs without a hint keep the grid's order, after the hinted ones
+    plain = [r.id for r in runs if not r.seconds]
+    assert [r.id for r in longest_first(runs, tmp_path) if not r.seconds] == plain
+    # a record of an earlier build wins over the hint
+    chain = next(r for r in runs if r.notebook == "chain_rule")
+    path = record_path(tmp_path, chain)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"id": chain.id, "seconds": 10_000.0}))
+    assert longest_first(runs, tmp_path)[0] is chain

@@ -30,7 +30,7 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 VERSION = PROJECT["version"]
 URL = PROJECT["urls"]["Repository"].rstrip("/")
 REPO = URL.removeprefix("https://github.com/")
-TEST_TOOLS = {"pytest", "pytest-timeout", "ruff", "playwright"}
+TEST_TOOLS = {"pytest", "pytest-timeout", "pytest-xdist", "ruff", "playwright"}
 
 
 def test_every_reference_names_the_release():

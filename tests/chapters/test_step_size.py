@@ -19,7 +19,7 @@ from hessinit.chapters import step_size, step_stability  # noqa: E402
 from hessinit.curvature import full_hessian  # noqa: E402
 from hessinit.nn import mean_loss, mlp  # noqa: E402
 from hessinit.stepsize import sgd_steps  # noqa: E402
-from hessinit.study import analysis, claimdata  # noqa: E402
+from hessinit.study import analysis, claimdata, experiments  # noqa: E402
 
 
 def _gains(by_sd):
@@ -179,6 +179,40 @@ def test_sgd_steps_matches_plain_gradient_descent_and_the_taylor_step():
     moved = np.concatenate([a.ravel() - b.ravel() for a, b in zip(w0, ref.get_weights(),
                                                                    strict=True)])  # fmt: skip
     np.testing.assert_allclose(moved, 0.5 * gamma * g, rtol=1e-9)
+
+
+def test_sgd_grid_equals_each_run_trained_alone():
+    """Every run of the grid in one program against the same run trained alone (the loop
+    sgd_grid ran before: its own Keras model, stepsize.sgd_steps, mean_loss on the evaluation
+    batch): fixed steps, a Taylor schedule and a run that diverges. The reference trains two of
+    the four (init, seed) pairs (the first and the last), each in a grid of its own. The
+    held-out evaluation: tests/chapters/test_diagnostic.py (train_grid)."""
+    from conftest import random_images
+    from sgd_reference import sgd_grid_alone
+
+    data = random_images(60, (4, 3), 3, seed=4)
+    schedules = {"lr=0.1": 0.1, "huge": 1e30, "half": ("taylor", 0.5), "lr=0.5": 0.5}
+    inits = {0.3: 0.3, "layers": [0.5, 0.4, None]}  # dense1's sd; one sd per layer
+    kw = dict(steps=24, batch_size=8, eval_every=12, eval_batch=16, widths=(5, 4))
+    frame = experiments.sgd_grid(data, schedules, inits, [0, 1], **kw)
+    keys = ["init", "seed", "schedule", "lr", "step"]
+    assert list(frame.columns) == keys + ["eval_loss"]
+    # evaluations at 0, 12 and 24; lr 1e30 overflows (to NaN: rows at 0 and 24) on most
+    assert (frame["schedule"] != "huge").sum() == 12 * 3
+    pairs = [(0.3, 0), ("layers", 1)]
+    ref = sgd_grid_alone(data, schedules, inits, [0, 1], pairs=pairs, **kw)
+    mine = pd.concat([frame[(frame["init"] == i) & (frame["seed"] == s)] for i, s in pairs])
+    mine = mine.reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine[keys], ref[keys], check_dtype=False)
+    a, b = mine["eval_loss"].to_numpy(), ref["eval_loss"].to_numpy()
+    diverged = (mine["schedule"] == "huge") & (mine["step"] > 0)  # the others go on
+    assert np.isnan(a).tolist() == np.isnan(b).tolist() == diverged.tolist()
+    assert mine.loc[mine["schedule"] == "huge", "step"].tolist() == [0, 24] * 2
+    ok = ~np.isnan(b)
+    np.testing.assert_allclose(a[ok], b[ok], rtol=1e-5)
+    for bad in (-0.1, ("taylor",), "taylor"):
+        with pytest.raises(ValueError, match="schedule 'x'"):
+            experiments.sgd_grid(data, {"x": bad}, inits, [0], **kw)
 
 
 def test_sgd_steps_rejects_bad_arguments():
@@ -384,7 +418,44 @@ def test_stability_words_use_network_rows_and_first_to_last_checkpoint():
     assert (words["n_fixed_runs"], words["n_too_safe"], words["n_missed"]) == (3, 1, 0)
 
 
+def test_schedule_runs_take_fixed_steps_stacked_and_taylor_schedules_alone(monkeypatch):
+    """Quick: the fixed steps are the stacked trainer's runs with train.run's Taylor columns
+    (each equal to train.run: tests/test_stacked.py); a Taylor schedule goes to train.run
+    itself (a stand-in records the calls here); the frame comes in the order schedule, sd,
+    seed, with train.run's columns. Against train.run itself: the slow test below."""
+    from conftest import random_images
+
+    from hessinit import train
+    from hessinit.train import stacked
+
+    images = random_images(24, (4, 3), 3, seed=2)
+    kw = dict(widths=(4,), steps=2, batch_size=8, hessian_every=1, hessian_batch=8,
+              progress=False)  # fmt: skip
+    calls = []
+
+    def stand_in(data, sd, lr, seed, **kwargs):
+        assert data is images and kwargs == kw
+        calls.append((sd, lr, seed))
+        return pd.DataFrame({c: [float(len(calls))] * 2 for c in train.COLUMNS}).assign(
+            sd=sd, seed=seed, step=[0, 1]
+        )
+
+    monkeypatch.setattr(step_size, "run", stand_in)
+    schedules = {"t": ("taylor", 0.5), "a": 0.05}
+    frame = step_size.schedule_runs(images, schedules, [0.3, 1.0], [7], **kw)
+    assert list(frame.columns) == [*train.COLUMNS, "schedule"]
+    assert calls == [(0.3, ("taylor", 0.5), 7), (1.0, ("taylor", 0.5), 7)]
+    taylor = frame[frame["schedule"] == "t"]
+    assert taylor["sd"].tolist() == [0.3, 0.3, 1.0, 1.0] and (taylor["loss"] == [1, 1, 2, 2]).all()
+    runs = [stacked.Run(seed=7, sd=sd, lr=0.05) for sd in (0.3, 1.0)]
+    ref = stacked.train_runs(images, runs, taylor=True, **kw)[list(train.COLUMNS)]
+    mine = frame[frame["schedule"] == "a"].drop(columns="schedule").reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, ref, check_dtype=False)
+
+
+@pytest.mark.slow
 def test_schedule_runs_equal_train_run():
+    """Every schedule, sd and seed against train.run of the same run (34 s on 2 cores)."""
     from conftest import equal_to_run, random_images
 
     from hessinit import train
