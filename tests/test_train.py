@@ -308,11 +308,12 @@ def test_conv_model_norms_and_spectra_match_materialized(tiny_images, activation
     x = tiny_images.x.reshape(24, 6, 6, 1)
     assert frame["layer"].unique().tolist() == ["conv1", "conv2", "dense"]
     assert frame.loc[frame["H"].notna(), "lambda_converged"].eq(True).all()
-    full = full_hessian(fresh, x, tiny_images.y)  # each kernel's Hessian is a diagonal block
+    # H and G over all weights; each kernel's matrices are diagonal blocks
+    full = full_hessian(fresh, x, tiny_images.y)
+    full_g = full_gauss_newton(fresh, x, tiny_images.y)
     for name in ("conv1", "conv2", "dense"):
         kernel = fresh.get_layer(name).kernel
-        h = _block(fresh, full, kernel)
-        g = full_gauss_newton(fresh, x, tiny_images.y, layer=kernel)
+        h, g = _block(fresh, full, kernel), _block(fresh, full_g, kernel)
         row = frame.query("step == 0 and layer == @name").iloc[0]
         assert row["H"] == pytest.approx(np.linalg.norm(h), rel=1e-4)
         assert row["G"] == pytest.approx(np.linalg.norm(g), rel=1e-4)
