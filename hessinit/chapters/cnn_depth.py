@@ -17,15 +17,60 @@ from __future__ import annotations
 
 import math
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from .. import init
+from ..curvature.graph import functional_graph, own_nodes
+from ..curvature.jacobians import sample_jacobians
 from ..curvature.tensors import layer_tensor_norms
+from ..nn.activations import activation_name
 from ..nn.convnets import kernel_fans, kernel_layers, plain_cnn
 from ..study.claimdata import root_rows
 from ..study.figures import LAYER_COLORS, style
+
+#: Layers through which the logits stay positively homogeneous in every upstream kernel.
+_HOMOGENEOUS_PASS = (keras.layers.InputLayer, keras.layers.GlobalAveragePooling2D,
+                     keras.layers.AveragePooling2D, keras.layers.MaxPooling2D,
+                     keras.layers.Flatten)  # fmt: skip
+
+
+def homogeneous_issue(model) -> str | None:
+    """Why the logits may not be positively homogeneous of degree 1 in each kernel (None if so).
+
+    Proves z(s_1 W_1, ..., s_L W_L) = s_1 ... s_L z(W) for s_l > 0: every operation is a
+    ``Conv2D`` or ``Dense`` layer with a ReLU or linear activation and zero biases (their
+    current values), or a pooling or flattening layer, each called once, each with one input
+    (a chain: an addition would mix degrees). Then the logits at every kernel scaled by s are
+    s^L times those at s = 1, and each kernel's Jacobian s^(L-1) times its own.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        ``None``, or a sentence naming the layer that breaks it.
+
+    Example:
+        >>> homogeneous_issue(plain_cnn((6, 6, 1), 3, 2, 2)) is None
+        True
+        >>> homogeneous_issue(plain_cnn((6, 6, 1), 3, 2, 2, activation="tanh"))
+        "layer 'conv1' has activation tanh (not relu or linear)"
+    """
+    graph = functional_graph(model)
+    for op in graph.operations:
+        if len(own_nodes(graph, op)) > 1 and not isinstance(op, keras.layers.InputLayer):
+            return f"layer {op.name!r} is called more than once"
+        if isinstance(op, keras.layers.Conv2D | keras.layers.Dense):
+            name = activation_name(op.activation)
+            if name not in ("relu", "linear"):
+                return f"layer {op.name!r} has activation {name} (not relu or linear)"
+            if op.use_bias and np.any(op.bias.numpy() != 0):
+                return f"layer {op.name!r} has a nonzero bias"
+        elif not isinstance(op, _HOMOGENEOUS_PASS):
+            return f"operation {op.name!r} ({type(op).__name__}) is not a chain layer"
+    return None
 
 
 class ConvDepthGrowth(init.DepthGrowth):
@@ -42,6 +87,18 @@ class ConvDepthGrowth(init.DepthGrowth):
     least-squares slope of log level against D (inherited). Every evaluated (c, g(c)) is kept
     in ``history``.
 
+    Where :func:`homogeneous_issue` proves that the logits are positively homogeneous in each
+    kernel (ReLU, zero biases, a chain of convolutions, pooling and dense layers), every
+    kernel scaled by s = sqrt(c) gives logits z(c) = s^L z(1) and Jacobians
+    J_l(c) = s^(L-1) J_l(1) for the L kernels, so
+
+        ||H_l(c)||_F^2 = s^(4 (L - 1)) / B^2 sum_ij tr(Lambda_i M_ij Lambda_j M_ji),
+
+    with M_ij = J_i(1) J_j(1)^T (K x K) from the per-sample Jacobians at c = 1
+    (:func:`hessinit.curvature.jacobians.sample_jacobians`, computed once per depth) and
+    Lambda_i that of softmax(z_i(c)) (H_l = G_l: R = 0): the same numbers as the Hessians at
+    c, for any c, at the cost of one Jacobian per kernel.
+
     Args:
         x: images, shape (B, H, W, C).
         y: integer labels, shape (B,).
@@ -52,6 +109,9 @@ class ConvDepthGrowth(init.DepthGrowth):
         num_classes: K.
         models: a dict depth -> plain CNN of the same shape to reuse (its kernels are
             overwritten; missing depths are added), so several seeds share traced functions.
+        scaling: use the networks' homogeneity where :func:`homogeneous_issue` proves it (the
+            per-sample Jacobians once, then any c in closed form); ``False``: the Hessians at
+            every c (:func:`hessinit.curvature.tensors.layer_tensor_norms`).
 
     Raises:
         ValueError: fewer than two distinct depths.
@@ -65,7 +125,7 @@ class ConvDepthGrowth(init.DepthGrowth):
     """
 
     def __init__(self, x, y, depths, channels=8, seed=0, activation="relu", num_classes=10,
-                 models=None):  # fmt: skip
+                 models=None, scaling=True):  # fmt: skip
         if len(set(depths)) < 2:
             raise ValueError(f"need at least two distinct depths, got {depths}")
         self.x = np.asarray(x, np.float32)
@@ -82,6 +142,39 @@ class ConvDepthGrowth(init.DepthGrowth):
                              / math.sqrt(kernel_fans(layer.kernel.shape)[0])
                              for layer in kernel_layers(unit)]  # fmt: skip
         self.evaluations, self.last_profile, self.history = 0, None, []
+        self.grams = {d: self._grams(d) if scaling else None for d in self.depths}
+
+    def _set(self, d, c):
+        """Set the kernels of depth ``d``'s network to sqrt(c) times the seed's bases."""
+        for layer, base in zip(kernel_layers(self.models[d]), self.bases[d], strict=True):
+            layer.kernel.assign((base * math.sqrt(c)).astype(layer.kernel.dtype))
+
+    def _grams(self, d):
+        """(z(1), [M_l], fans) of depth ``d`` at c = 1, or None where homogeneity is not proved."""
+        model = self.models[d]
+        self._set(d, 1.0)
+        if homogeneous_issue(model) is not None:
+            return None
+        kernels = [layer.kernel for layer in kernel_layers(model)]
+        z, Js = sample_jacobians(model, kernels, self.x, self.training)
+        grams = [np.einsum("bkp,clp->bkcl", J.numpy(), J.numpy()) for J in Js]
+        fans = [kernel_fans(layer.kernel.shape)[0] for layer in kernel_layers(model)]
+        return z.numpy(), grams, fans
+
+    def _scaled(self, d, c):
+        """h_l of depth ``d`` at c from its Jacobians at c = 1 (the class docstring)."""
+        z, grams, fans = self.grams[d]
+        L, s = len(grams), math.sqrt(c)
+        zc = s**L * z
+        p = np.exp(zc - zc.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        lam = np.einsum("bk,kl->bkl", p, np.eye(p.shape[1])) - np.einsum("bk,bl->bkl", p, p)
+        out = []
+        for M, fan in zip(grams, fans, strict=True):
+            A = np.einsum("ikl,iljm->ikjm", lam, M)
+            g2 = np.einsum("ikjm,jmik->", A, A) * s ** (4 * (L - 1)) / len(z) ** 2
+            out.append(math.sqrt(max(g2, 0.0)) / fan)
+        return out
 
     def profile(self, c: float) -> pd.DataFrame:
         """h_l of every kernel of every network at variance factor c (``depth, layer, H_norm``).
@@ -94,14 +187,14 @@ class ConvDepthGrowth(init.DepthGrowth):
         """
         rows = []
         for d in self.depths:
-            model = self.models[d]
-            layers = kernel_layers(model)
-            for layer, base in zip(layers, self.bases[d], strict=True):
-                layer.kernel.assign((base * math.sqrt(c)).astype(layer.kernel.dtype))
-            for i, layer in enumerate(layers):
-                n = layer_tensor_norms(model, layer, self.x, self.y, weight="kernel")
-                h = n.H / kernel_fans(layer.kernel.shape)[0]
-                rows.append({"depth": d, "layer": i + 1, "H_norm": h})
+            if self.grams[d] is not None:
+                h = self._scaled(d, c)
+            else:
+                self._set(d, c)
+                layers = kernel_layers(self.models[d])
+                h = [layer_tensor_norms(self.models[d], layer, self.x, self.y, weight="kernel").H
+                     / kernel_fans(layer.kernel.shape)[0] for layer in layers]  # fmt: skip
+            rows += [{"depth": d, "layer": i + 1, "H_norm": v} for i, v in enumerate(h)]
         self.evaluations += 1
         return pd.DataFrame(rows)
 

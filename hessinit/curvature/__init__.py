@@ -19,6 +19,10 @@ on batch statistics, dropout off). Older names are kept as deprecated aliases
 - :mod:`~hessinit.curvature.hutchinson`: whole-network norm estimates with intervals;
 - :mod:`~hessinit.curvature.tensors`: H, G, R per weight tensor of any Keras model (convolutions,
   pooling, BatchNorm, residual and inception blocks), exact or estimated;
+- :mod:`~hessinit.curvature.tensor_requests`: those norms as generators of product requests,
+  run in lockstep so that tensors of one shape share calls;
+- :mod:`~hessinit.curvature.jacobians`: per-sample Jacobians of a conv or dense weight and the
+  Gauss-Newton norm from them;
 - :mod:`~hessinit.curvature.spectra`: top eigenvalues of layer and network Hessians (Lanczos);
 - :mod:`~hessinit.curvature.reference`: materialized matrices for tests and small models.
 
@@ -45,6 +49,7 @@ from .hutchinson import (
     ratio_estimate,
 )
 from .inputs import check_call, resolve_weight
+from .jacobians import gauss_newton_norm, sample_jacobians
 from .kronecker import (
     PRECISIONS,
     HessianNorms,
@@ -73,6 +78,7 @@ from .tensors import (
     logits_linear_in,
     plan_tensor,
     tensor_hessian_norms,
+    tensors_hessian_norms,
     training_logits,
 )
 
@@ -110,6 +116,7 @@ __all__ = [
     "forward",
     "full_gauss_newton",
     "full_hessian",
+    "gauss_newton_norm",
     "gnvp",
     "hessian_norms",
     "hessian_norms_all_layers",
@@ -133,9 +140,11 @@ __all__ = [
     "plan_tensor",
     "ratio_estimate",
     "resolve_weight",
+    "sample_jacobians",
     "spectral_density",
     "spectrum",
     "tensor_hessian_norms",
+    "tensors_hessian_norms",
     "term_product",
     "tf_variables",
     "top_eigenvalues",

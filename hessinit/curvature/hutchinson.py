@@ -165,23 +165,84 @@ def deflated_norms(products, size, sketch=10, probes=20, level=0.95, seed=0):
         >>> bool(np.isclose(est["H"].value, np.linalg.norm(H)))  # 2k >= P: exact
         True
     """
+    return answer_rows(deflation_rows(size, sketch, probes, level, seed), products)
+
+
+def deflation_rows(size, sketch=10, probes=20, level=0.95, seed=0):
+    """:func:`deflated_norms` as a generator of its product requests (to batch several blocks).
+
+    It yields the directions V (c, P) it needs and is sent back ``(H V^T)^T, (G V^T)^T``: first
+    the k sketch columns, then Q's min(2k, P) columns and the m projected probes together (one
+    request, so the products of Q and of the probes can share calls). Its return value (the
+    ``StopIteration`` value) is :func:`deflated_norms`'s. The draws are the same as
+    :func:`deflated_norms`' for the same ``seed``, so driving several of these in lockstep
+    (:func:`hessinit.curvature.tensors.tensors_hessian_norms`) gives the same numbers.
+
+    Args:
+        size: P.
+        sketch: k.
+        probes: m (at least 2).
+        level: the intervals' confidence level.
+        seed: the seed of the sketch and the probes.
+
+    Yields:
+        The directions of the next products, (c, P) float64.
+
+    Returns:
+        (``{"H", "G", "R"}`` -> :class:`NormEstimate`, <G, R>'s estimate).
+
+    Raises:
+        ValueError: fewer than 2 probes or a sketch below 1 (at the first ``next``).
+
+    Example:
+        >>> H = np.diag([3.0, 1.0, 0.5]); G = np.diag([1.0, 1.0, 0.0])
+        >>> est, gr = answer_rows(deflation_rows(3, sketch=2, probes=2),
+        ...                       lambda V: (V @ H, V @ G))
+        >>> round(est["H"].value ** 2, 6), round(gr, 6)  # 2k >= P: exact
+        (10.25, 2.0)
+    """
     if probes < 2:
         raise ValueError("need at least 2 probes for a confidence interval")
     if sketch < 1:
         raise ValueError("the sketch needs at least one column")
     rng = np.random.default_rng(seed)
-    hs, gs = products(rng.standard_normal((sketch, size)))
+    hs, gs = yield rng.standard_normal((sketch, size))
     Q, _ = np.linalg.qr(np.concatenate([hs, gs]).T)  # (P, min(2k, P)), orthonormal columns
-    hq, gq = products(Q.T)
-    rq = hq - gq
-    exact = [np.sum(hq * hq), np.sum(gq * gq), np.sum(rq * rq), np.sum(gq * rq)]
     V = rng.choice([-1.0, 1.0], size=(probes, size))
     V = V - (V @ Q) @ Q.T
-    hv, gv = products(V)
-    rv = hv - gv
+    h, g = yield np.concatenate([Q.T, V])
+    n = Q.shape[1]
+    hq, gq, hv, gv = h[:n], g[:n], h[n:], g[n:]
+    rq, rv = hq - gq, hv - gv
+    exact = [np.sum(hq * hq), np.sum(gq * gq), np.sum(rq * rq), np.sum(gq * rq)]
     samples = [np.sum(hv * hv, 1), np.sum(gv * gv, 1), np.sum(rv * rv, 1)]
     est = {t: norm_estimate(samples[i], float(exact[i]), level) for i, t in enumerate("HGR")}
     return est, float(exact[3] + np.mean(np.sum(gv * rv, 1)))
+
+
+def answer_rows(requests, products):
+    """Run a generator of product requests (such as :func:`deflation_rows`) to its result.
+
+    Args:
+        requests: a generator that yields directions V (c, P) and is sent ``products(V)``.
+        products: V -> (H V^T)^T, (G V^T)^T.
+
+    Returns:
+        The generator's return value.
+
+    Example:
+        >>> def twice():
+        ...     a = yield np.ones((1, 2))
+        ...     return float(a.sum())
+        >>> answer_rows(twice(), lambda V: 3 * V)
+        6.0
+    """
+    try:
+        V = next(requests)
+        while True:
+            V = requests.send(products(V))
+    except StopIteration as stop:
+        return stop.value
 
 
 def _t(level, dof):

@@ -25,11 +25,9 @@ their memory:
   theta used once), D^2_theta z_ik = 0 almost everywhere, so R = 0 and H = G: P products of G.
 - ``"jacobian"`` (exact): the kernel or bias of a ``Conv2D`` or ``Dense`` layer in which the
   logits are piecewise linear (so R = 0 and H = G; then no BatchNorm downstream couples the
-  samples either). Its per-sample Jacobians are J_i = sum over output positions of
-  delta_ik(pos) (x) patch_i(pos), with delta_ik = dz_ik/da_i (K backward passes through a zero
-  probe added to the pre-activation a) and patch_i(pos) the input patch the kernel sees there;
-  then ||G||_F = ||U^T U||_F / B for U the B K x P stack of Lambda_i^(1/2) J_i (or ||U U^T||_F
-  when B K < P): K backward passes and one Gram product instead of P products.
+  samples either): ||G||_F from the per-sample Jacobians of
+  :mod:`hessinit.curvature.jacobians`, K backward passes and one Gram product instead of P
+  products.
 - ``"kronecker"`` (exact): the kernel or bias of a linear ``Dense`` layer that gives the logits:
   z_i = W^T x_i + b, so H = G = (1/B) sum_i (x_i x_i^T) kron Lambda_i and R = 0, whose norm
   :func:`hessinit.curvature.kron_norms` takes without forming it (x_i = 1 for the bias).
@@ -46,7 +44,8 @@ their memory:
 
 The products of ``"columns"``, ``"columns-linear"``, ``"hutchpp"`` and ``"hutchinson"`` run
 through :func:`hessinit.curvature.block_products.block_products`, one compiled program for all
-of a model's tensors of one shape, so a network's norms pay one trace per shape, not per tensor.
+of a model's tensors of one shape; :func:`tensors_hessian_norms` also packs the rows of those
+tensors into shared calls (:mod:`hessinit.curvature.tensor_requests`).
 
 Imports: numpy, TensorFlow, Keras, :mod:`hessinit.nn` and :mod:`hessinit.curvature` (graph,
 block_products, hutchinson, inputs, kronecker).
@@ -54,7 +53,6 @@ block_products, hutchinson, inputs, kronecker).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import keras
@@ -72,9 +70,10 @@ from .graph import (
     run_graph,
     training_logits,
 )
-from .hutchinson import deflated_norms, norm_estimate
 from .inputs import check_call, resolve_weight
+from .jacobians import gauss_newton_norm, sample_jacobians
 from .kronecker import HessianNorms, kron_norms
+from .tensor_requests import column_requests, deflated_requests, in_lockstep, probe_requests
 
 #: Layer types the per-tensor code accepts (anything else raises ``TypeError``).
 SUPPORTED_LAYERS = (
@@ -117,6 +116,21 @@ OWN_PROGRAM = 256
 
 #: The methods :func:`tensor_hessian_norms` accepts.
 METHODS = ("auto", "columns", "hutchinson", "hutchpp")
+
+#: The options of :func:`tensor_hessian_norms` (and :func:`tensors_hessian_norms`) and defaults.
+_OPTIONS = dict(
+    method="auto",
+    training=TRAINING,
+    rel_width=0.05,
+    probes=None,
+    max_probes=400,
+    level=0.95,
+    seed=0,
+    max_products=4096,
+    memory=2**30,
+    sketch=10,
+    fallback=None,
+)
 
 
 def _check_supported(model):
@@ -227,71 +241,6 @@ def _has_patches(layer):
     )
 
 
-@tf.function
-def _jacobian_gram(model, x, index, training):
-    """||G||_F^2 of weight ``index`` from per-sample Jacobians (method ``"jacobian"``).
-
-    The forward pass is :func:`training_logits`' with the owner layer's call written out, so
-    that a watched zero probe sits on its pre-activation. Traced per model, weight and shape.
-    """
-    variable = model.trainable_weights[index]
-    layer, seen = _owner(model, variable), {}
-    with tf.GradientTape() as tape:
-
-        def operation_fn(op):
-            def call(*args, **kwargs):
-                if op is layer:
-                    h = args[0]
-                    if isinstance(layer, keras.layers.Dense):
-                        a = tf.matmul(h, layer.kernel)
-                    else:
-                        a = layer.convolution_op(h, layer.kernel)
-                    if layer.use_bias:
-                        a = a + layer.bias
-                    probe = tf.zeros_like(a)
-                    tape.watch(probe)
-                    seen["h"], seen["probe"] = h, probe
-                    return layer.activation(a + probe)
-                return call_operation(op, args, kwargs, training)
-
-            return call
-
-        z = run_graph(model, x, operation_fn)
-        total = tf.reduce_sum(z, axis=0)  # (K,): samples are not coupled downstream
-    delta = tape.jacobian(total, seen["probe"])  # (K, B, ..., C)
-    h, B, K = seen["h"], tf.shape(z)[0], z.shape[-1]
-    C = delta.shape[-1]
-    delta = tf.cast(tf.reshape(delta, [K, B, -1, C]), tf.float64)
-    if variable is layer.kernel:
-        if isinstance(layer, keras.layers.Dense):
-            patches = tf.reshape(h, [B, 1, -1])
-        else:
-            kh, kw = layer.kernel_size
-            sh, sw = layer.strides
-            dh, dw = layer.dilation_rate
-            patches = tf.image.extract_patches(
-                h, [1, kh, kw, 1], [1, sh, sw, 1], [1, dh, dw, 1], layer.padding.upper()
-            )
-            patches = tf.reshape(patches, [B, tf.shape(delta)[2], -1])
-        J = tf.einsum("bpq,kbpc->bkqc", tf.cast(patches, tf.float64), delta)
-    else:
-        J = tf.einsum("kbpc->bkc", delta)
-    J = tf.reshape(J, [B, K, -1])
-    p = tf.nn.softmax(tf.cast(z, tf.float64))
-    lam = softmax_curvature_times(p, tf.broadcast_to(tf.eye(K, dtype=tf.float64), [B, K, K]))
-    e, Q = tf.linalg.eigh(lam)
-    root = tf.einsum("bkm,bm,blm->bkl", Q, tf.sqrt(tf.maximum(e, 0.0)), Q)
-    U = tf.reshape(tf.einsum("bkl,blq->bkq", root, J), [B * K, -1])
-    U = U / tf.sqrt(tf.cast(B, tf.float64))
-    small = tf.shape(U)[0] < tf.shape(U)[1]
-    gram = tf.cond(
-        small,
-        lambda: tf.reduce_sum(tf.square(tf.matmul(U, U, transpose_b=True))),
-        lambda: tf.reduce_sum(tf.square(tf.matmul(U, U, transpose_a=True))),
-    )
-    return gram
-
-
 def _is_logits_dense(model, layer):
     """Whether ``layer`` is a linear ``Dense`` layer whose output is the logits."""
     if not isinstance(layer, keras.layers.Dense) or activation_name(layer.activation) != "linear":
@@ -344,14 +293,10 @@ def _passes_linearly(op):
 def _products(model, x, y, index, V, curvature, training=TRAINING):
     """(H v, G v) for the rows v of V (c, P), each flattened; H v is zeros if not ``curvature``.
 
-    H v by forward-over-backward, G v = J^T Lambda (J v) / B by one JVP and one VJP, the rows
-    in a ``tf.map_fn`` loop with all of them in flight. The per-tensor program the norms used
-    before :mod:`hessinit.curvature.block_products` (kept for benchmarks that compare the two;
-    traced once per tensor). ``tf.vectorized_map`` runs a little
-    faster on tiny batches but traces two to three times slower). Traced once per model,
-    variable and shapes (callers keep V at a fixed number of rows), never with relaxed shapes.
-    ``index``: the variable's position in ``model.trainable_weights`` (a Python int, part of
-    the trace's key).
+    The per-tensor program the norms used before :mod:`hessinit.curvature.block_products`, kept
+    for the benchmarks that compare the two: forward-over-backward H v, G v = J^T Lambda (J v)
+    / B, the rows in a ``tf.map_fn`` loop; traced per model, tensor (``index``, its position in
+    ``model.trainable_weights``) and shapes.
     """
     variable = _tf_variable(model.trainable_weights[index])
     shape = variable.shape
@@ -524,105 +469,51 @@ def _index(model, variable):
     raise ValueError(f"{variable.path!r} is not a trainable weight of model {model.name!r}")
 
 
-def _block_rows(model, x, y, variable, plan, V, training):
-    """(H v, G v) on ``variable``'s entries for the rows v of V (n, P_t), float64 numpy.
+def _program(model, variable, plan, shared=True):
+    """(group, hessian): the shared program that serves ``variable``'s rows.
 
-    The rows run ``plan.chunk`` at a time (the last call padded with zero rows) through
-    :func:`~hessinit.curvature.block_products.block_products` over the model's tensors of
-    ``variable``'s shape, whose one compiled program serves all of them. H v is G v where the
-    logits are piecewise linear (R = 0); such a tensor of at most :data:`SMALL_LINEAR` entries
-    still runs the curved program (H and G; its H rows are dropped), so that its shape needs
-    one trace, not two; a larger one runs the program of G alone, whose rows cost about half.
-    The exact columns of a tensor of more than :data:`OWN_PROGRAM` entries run a program of
-    that tensor alone: a row of the shared program pays for the zero tangents of the other
-    tensors of the shape (on ``block1_conv1`` of :func:`hessinit.nn.small_resnet`, B = 1,024,
-    measured 1.2 times the own program's), which over 512 or more rows outweighs one trace.
+    The group is the model's tensors of ``variable``'s shape, whose one compiled program
+    (:func:`~hessinit.curvature.block_products.block_products`) serves all of them and whose
+    rows share its calls (:func:`tensors_hessian_norms`). H v is G v
+    where the logits are piecewise linear (R = 0); such a tensor of at most
+    :data:`SMALL_LINEAR` entries still runs the curved program (H and G; its H rows are
+    dropped), so that its shape needs one trace, not two; a larger one runs the program of G
+    alone, whose rows cost about half. The exact columns of a tensor of more than
+    :data:`OWN_PROGRAM` entries run a program of that tensor alone: a row of the shared program
+    pays for the zero tangents of the other tensors of the shape (on ``block1_conv1`` of
+    :func:`hessinit.nn.small_resnet`, B = 1,024, measured 1.2 times the own program's), which
+    over 512 or more rows outweighs one trace.
     """
     index = _index(model, variable)
     group = [j for j, w in enumerate(model.trainable_weights) if w.shape == variable.shape]
-    if plan.method in ("columns", "columns-linear") and plan.size > OWN_PROGRAM:
+    if not shared or (plan.method in ("columns", "columns-linear") and plan.size > OWN_PROGRAM):
         group = [index]  # its own trace, amortized over its many rows, and no zero tangents
+    return tuple(group), not plan.linear or plan.size <= SMALL_LINEAR
+
+
+def _group_rows(model, x, y, program, asks, rows, training, vectorized):
+    """Answer several tensors' requests through one program: [(H V^T)^T, (G V^T)^T] per ask.
+
+    ``asks`` is a list of (variable, linear, V) with V (n, P_t) supported on that tensor; all
+    the rows go through ``program`` (:func:`_program`) ``rows`` at a time (the last call padded
+    with zero rows), rows of different tensors in one call.
+    """
+    group, hessian = program
     slices = weight_slices(model, group)
-    where, total = slices[group.index(index)], slices[-1].stop
-    dtype = _tf_variable(variable).dtype
-    hessian = not plan.linear or plan.size <= SMALL_LINEAR
-    out_h, out_g = [], []
-    for start in range(0, len(V), plan.chunk):
-        part = V[start : start + plan.chunk]
-        full = np.zeros((plan.chunk, total))
-        full[: len(part), where] = part
-        hv, gv = block_products(
-            model,
-            x,
-            y,
-            tf.constant(full, dtype),
-            weights=group,
-            training=training,
-            hessian=hessian,
-        )
-        gv = gv.numpy()[: len(part), where].astype(np.float64)
-        out_g.append(gv)
-        out_h.append(gv if plan.linear else hv.numpy()[: len(part), where].astype(np.float64))
-    return np.concatenate(out_h), np.concatenate(out_g)
-
-
-def _exact(model, x, y, variable, plan, training):
-    """HessianNorms of one tensor by its columns (method ``"columns"`` or ``"columns-linear"``)."""
-    sums = np.zeros(4)  # ||H||^2, ||G||^2, ||R||^2, <G, R>
-    step = plan.chunk * max(1, 64 // plan.chunk)
-    for start in range(0, plan.size, step):
-        rows = np.arange(start, min(start + step, plan.size))
-        hv, gv = _block_rows(model, x, y, variable, plan, np.eye(plan.size)[rows], training)
-        rv = hv - gv
-        sums += [np.sum(hv * hv), np.sum(gv * gv), np.sum(rv * rv), np.sum(gv * rv)]
-    hh, gg, rr, gr = sums
-    return HessianNorms(math.sqrt(hh), math.sqrt(gg), math.sqrt(rr), float(gr), plan.method)
-
-
-def _hutchinson(model, x, y, variable, plan, rel_width, probes, max_probes, level, seed, training):
-    """HessianNorms of one tensor from Rademacher probes, with intervals (``"hutchinson"``)."""
-    rng = np.random.default_rng(seed)
-    target = probes if probes is not None else max_probes
-    samples = np.empty((0, 4))
-    while len(samples) < target:
-        m = min(plan.chunk, target - len(samples))
-        V = rng.choice([-1.0, 1.0], size=(plan.chunk, plan.size))[:m]
-        hv, gv = _block_rows(model, x, y, variable, plan, V, training)
-        rv = hv - gv
-        new = np.stack(
-            [np.sum(hv * hv, 1), np.sum(gv * gv, 1), np.sum(rv * rv, 1), np.sum(gv * rv, 1)], 1
-        )
-        samples = np.concatenate([samples, new])
-        if probes is None and len(samples) >= 10 and _narrow(samples, rel_width, level):
-            break
-    est = {t: norm_estimate(samples[:, i], 0.0, level) for i, t in enumerate("HGR")}
-    return HessianNorms(
-        est["H"].value,
-        est["G"].value,
-        est["R"].value,
-        float(np.mean(samples[:, 3])),
-        "hutchinson",
-        est,
-    )
-
-
-def _hutchpp(model, x, y, variable, plan, sketch, probes, level, seed, training):
-    """HessianNorms of one tensor by deflated Hutchinson (``"hutchpp"``), with intervals."""
-
-    def products(V):
-        return _block_rows(model, x, y, variable, plan, V, training)
-
-    est, gr = deflated_norms(products, plan.size, sketch, probes, level, seed)
-    return HessianNorms(est["H"].value, est["G"].value, est["R"].value, gr, "hutchpp", est)
-
-
-def _narrow(samples, rel_width, level):
-    """Whether the intervals of ||H|| and ||G|| are within ``rel_width`` of their estimates."""
-    for i in (0, 1):
-        e = norm_estimate(samples[:, i], 0.0, level)
-        if e.value > 0 and (e.high - e.low) / 2 > rel_width * e.value:
-            return False
-    return True
+    offsets = np.cumsum([0] + [len(V) for _, _, V in asks])
+    full = np.zeros((offsets[-1] + -offsets[-1] % rows, slices[-1].stop))  # whole calls
+    parts = []
+    for (variable, linear, V), start in zip(asks, offsets, strict=False):
+        r, w = slice(start, start + len(V)), slices[group.index(_index(model, variable))]
+        full[r, w] = V
+        parts.append((r, w, linear))
+    dtype, out = _tf_variable(asks[0][0]).dtype, []
+    for start in range(0, len(full), rows):
+        V = tf.constant(full[start : start + rows], dtype)
+        out.append(block_products(model, x, y, V, weights=group, training=training,
+                                  hessian=hessian, vectorized=vectorized))  # fmt: skip
+    out_h, out_g = (np.concatenate([t[i].numpy() for t in out]).astype(np.float64) for i in (0, 1))
+    return [(out_g[r, w] if lin else out_h[r, w], out_g[r, w]) for r, w, lin in parts]
 
 
 def tensor_hessian_norms(
@@ -701,27 +592,105 @@ def tensor_hessian_norms(
         >>> n.method, bool(n.R > 0), bool(np.isclose(n.H**2, n.G**2 + 2 * n.GR + n.R**2))
         ('columns', True, True)
     """
-    if probes is not None and probes < 2:
+    return tensors_hessian_norms(
+        model, [variable], x, y, method=method, training=training, rel_width=rel_width,
+        probes=probes, max_probes=max_probes, level=level, seed=seed, max_products=max_products,
+        memory=memory, sketch=sketch, fallback=fallback,
+    )[0]  # fmt: skip
+
+
+def tensors_hessian_norms(
+    model, variables, x, y, *, rows=None, vectorized=False, shared=True, **options
+):
+    """:func:`tensor_hessian_norms` of several tensors at once, their products sharing calls.
+
+    Each tensor is planned and computed as by :func:`tensor_hessian_norms` (the same draws
+    for the same ``seed``), but the products of the tensors that share a compiled program run
+    together (:func:`hessinit.curvature.tensor_requests.in_lockstep`): each round of requests
+    (a deflated estimate's sketch, then its Q and probes; a block of exact columns) goes in
+    calls of ``rows`` products, rows of different tensors in one call, padded only at the end.
+
+    Args:
+        model: as in :func:`tensor_hessian_norms`.
+        variables: weights of ``model`` (or layer names or layers, as there).
+        x: inputs, shape (B, ...).
+        y: integer labels, shape (B,).
+        rows: products per call (the trace's row count); ``None``: the plan's memory-bound
+            ``chunk``, as :func:`tensor_hessian_norms`.
+        vectorized: run each call's rows in one ``tf.vectorized_map`` (the primal passes
+            shared by the rows) instead of a ``tf.map_fn`` loop: faster per row where many small
+            operations dominate (a BatchNorm ResNet), slower to trace.
+        shared: the tensors of one shape share one program (one trace); ``False``: each
+            tensor runs its own, whose rows skip the zero tangents of the others and the
+            backward pass below its own layer (on the BatchNorm ResNet's last 3x3 kernel at
+            B = 128, 7 against 34 ms a row), at one trace per tensor.
+        **options: the options of :func:`tensor_hessian_norms`.
+
+    Returns:
+        One :class:`~hessinit.curvature.HessianNorms` per variable, in order.
+
+    Raises:
+        ValueError, TypeError: as :func:`tensor_hessian_norms`.
+
+    Example:
+        >>> L = [keras.layers.Dense(3, "tanh", dtype="float64", name=n) for n in "ab"]
+        >>> model = keras.Sequential([keras.Input((3,), dtype="float64"), *L])
+        >>> x, y = np.random.default_rng(0).random((5, 3)), [0, 1, 0, 1, 1]
+        >>> both = tensors_hessian_norms(model, ["a", "b"], x, y)
+        >>> alone = tensor_hessian_norms(model, "b", x, y)
+        >>> [n.method for n in both], bool(np.isclose(both[1].H, alone.H, rtol=1e-12))
+        (['columns', 'columns'], True)
+    """
+    unknown = set(options) - set(_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown options {sorted(unknown)}; the options are {list(_OPTIONS)}")
+    o = {**_OPTIONS, **options}
+    if o["probes"] is not None and o["probes"] < 2:
         raise ValueError("need at least 2 probes for a confidence interval")
-    variable = resolve_weight(model, variable)
     x, y = check_call(model, x, y)
-    training = bool(training)
-    pp_probes = 20 if probes is None else int(probes)
-    plan = plan_tensor(
-        model, variable, int(x.shape[0]), max_products, memory, method, sketch, pp_probes, fallback
-    )
-    if plan.method == "hutchpp":
-        return _hutchpp(model, x, y, variable, plan, sketch, pp_probes, level, seed, training)
-    if plan.method == "kronecker":
-        return _kronecker(model, x, variable, training)
-    if plan.method == "jacobian":
-        g = math.sqrt(float(_jacobian_gram(model, x, _index(model, variable), training)))
-        return HessianNorms(g, g, 0.0, 0.0, "jacobian")
-    if plan.method == "hutchinson":
-        return _hutchinson(
-            model, x, y, variable, plan, rel_width, probes, max_probes, level, seed, training
-        )
-    return _exact(model, x, y, variable, plan, training)
+    training, level, seed, sketch = bool(o["training"]), o["level"], o["seed"], o["sketch"]
+    probes = 20 if o["probes"] is None else int(o["probes"])  # hutchpp's residual probes
+    out, jobs, keys, jacobians = [None] * len(variables), {}, {}, {}
+    for k, variable in enumerate(variables):
+        variable = resolve_weight(model, variable)
+        plan = plan_tensor(model, variable, int(x.shape[0]), o["max_products"], o["memory"],
+                           o["method"], sketch, probes, o["fallback"])  # fmt: skip
+        if plan.method == "kronecker":
+            out[k] = _kronecker(model, x, variable, training)
+        elif plan.method == "jacobian":  # after the loop: one pass for all of them
+            jacobians[k] = variable
+        elif plan.method == "hutchpp":
+            jobs[k] = (variable, plan, deflated_requests(plan.size, sketch, probes, level, seed))
+        elif plan.method == "hutchinson":
+            jobs[k] = (variable, plan, probe_requests(plan.size, rows or plan.chunk,
+                       o["rel_width"], o["probes"], o["max_probes"], level, seed))  # fmt: skip
+        else:
+            jobs[k] = (variable, plan, column_requests(plan.size, rows or plan.chunk, plan.method))
+        if k in jobs:
+            keys[k], chunk = _program(model, variable, plan, shared), rows or plan.chunk
+
+    batches, used = [[]], 0  # one forward and K backward passes per batch of J that fits
+    for k, v in jacobians.items():
+        need = 8 * int(x.shape[0]) * _num_logits(model) * int(np.prod(v.shape))  # J's bytes
+        if batches[-1] and used + need > o["memory"]:
+            batches, used = [*batches, []], 0
+        batches[-1].append(k)
+        used += need
+    for batch in filter(None, batches):
+        z, Js = sample_jacobians(model, [jacobians[k] for k in batch], x, training)
+        for k, J in zip(batch, Js, strict=True):
+            g = gauss_newton_norm(z, J)
+            out[k] = HessianNorms(g, g, 0.0, 0.0, "jacobian")
+
+    def answer(program, asks):  # the requests of the tensors of one program, in one go
+        order = list(jobs)
+        asks = [(jobs[order[i]][0], jobs[order[i]][1].linear, V) for i, V in asks]
+        return _group_rows(model, x, y, program, asks, chunk, training, vectorized)
+
+    done = in_lockstep([r for _, _, r in jobs.values()], list(keys.values()), answer)
+    for k, norms in zip(jobs, done, strict=True):
+        out[k] = norms
+    return out
 
 
 def layer_tensor_norms(model, layer, x, y, weight=None, **options):

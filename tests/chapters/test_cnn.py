@@ -300,3 +300,54 @@ def test_sweep_sensitivity_names_the_c_per_rule():
     assert row["R/H < 0.1"] == "holds only when c = 0.5"
     assert row["R/H < 0.3"] == "holds"
     assert row["||G|| > ||R||"] == "holds only when c = 0.5"
+
+
+# --- what the chapter computes once instead of twice (checked against the slow routes) ---
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_scaled_profiles_equal_the_hessians_at_every_c(seed):
+    """The homogeneous shortcut (Jacobians at c = 1) against each c's own exact Hessians."""
+    x, y = _data(7)
+    fast = cnn_depth.ConvDepthGrowth(x, y, (1, 3), channels=2, seed=seed)
+    slow = cnn_depth.ConvDepthGrowth(x, y, (1, 3), channels=2, seed=seed, scaling=False)
+    assert all(g is not None for g in fast.grams.values())
+    assert all(g is None for g in slow.grams.values())
+    for c in (0.3, 1.0, 2.5, 9.0):
+        np.testing.assert_allclose(fast.profile(c)["H_norm"], slow.profile(c)["H_norm"],
+                                   rtol=2e-5)  # fmt: skip
+
+
+def test_homogeneity_is_proved_or_refused():
+    shape = (6, 6, 1)
+    assert cnn_depth.homogeneous_issue(plain_cnn(shape, 10, 2, 2)) is None
+    assert "tanh" in cnn_depth.homogeneous_issue(plain_cnn(shape, 10, 2, 2, activation="tanh"))
+    biased = plain_cnn(shape, 10, 2, 2)
+    biased.get_layer("conv2").bias.assign(np.full(2, 0.1, np.float32))
+    assert cnn_depth.homogeneous_issue(biased) == "layer 'conv2' has a nonzero bias"
+    resnet = convnets.build("resnet", "he", 0, input_shape=shape, channels=2)
+    assert "is not a chain layer" in cnn_depth.homogeneous_issue(resnet)  # Activation, Add
+    bn = convnets.build("resnet bn", "he", 0, input_shape=shape, channels=2)
+    assert "is not a chain layer" in cnn_depth.homogeneous_issue(bn)
+    # a refused network takes the Hessians at every c, and still matches the references
+    x, y = _data(6)
+    growth = cnn_depth.ConvDepthGrowth(x, y, (1, 2), channels=2, seed=3, activation="tanh")
+    assert all(g is None for g in growth.grams.values())
+
+
+def test_a_scheme_with_the_same_sds_is_computed_once(monkeypatch):
+    calls = []
+    inner = cnn.tensors_hessian_norms
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(cnn, "tensors_hessian_norms", counting)
+    x, y = _data(6)  # data of its own: nothing cached yet
+    out = cnn.kernel_norms(x, y, ["cnn relu"], ["he", 2.0, 0.5], [0], **SHAPE)
+    assert len(calls) == 2  # He's sds are c = 2's
+    he, c2 = out[out["init"] == "he"], out[out["init"] == "c=2"]
+    np.testing.assert_array_equal(he[["H", "G", "R"]].to_numpy(), c2[["H", "G", "R"]].to_numpy())
+    cnn.kernel_norms(x, y[::-1].copy(), ["cnn relu"], ["he"], [0], **SHAPE)
+    assert len(calls) == 3  # other labels: computed anew
