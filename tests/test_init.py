@@ -233,6 +233,12 @@ def test_mean_field_variance_named_values():
     assert mean_field_variance("relu") == pytest.approx(2.0, rel=1e-4)
     assert mean_field_variance("linear") == pytest.approx(1.0, rel=1e-4)
     assert mean_field_variance("relu", keep=0.5) == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.slow  # seconds of slow fixed-point iterations near c = 1; tanh's chi: its doctest
+def test_mean_field_variance_of_tanh_is_lecuns():
+    from hessinit.init import mean_field_variance
+
     assert mean_field_variance("tanh") == pytest.approx(1.0, abs=3e-3)
 
 

@@ -56,11 +56,15 @@ def test_logits_equal_keras(images, network, mode):
         np.testing.assert_allclose(z[r], m(xs[r]).numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("network", list(BUILD))
+# cnn tanh in the full suite only: the stack applies each layer's own activation, one code path
+# for both CNNs (cnn relu here); tanh's forward pass is checked quick by test_logits_equal_keras.
+@pytest.mark.parametrize(
+    "network", [n if n != "cnn tanh" else pytest.param(n, marks=pytest.mark.slow) for n in BUILD]
+)
 def test_each_run_equals_its_keras_run(images, network):
     """Seeds, schemes and step sizes mixed in one program: every run equals its own Keras run
-    (weights, mini-batch losses, held-out losses) to float32 rounding, and alone it gives
-    the same numbers as inside the stack."""
+    (weights, mini-batch losses, held-out losses) to float32 rounding, and alone one of them
+    (the third, between others) gives the same numbers as inside the stack."""
     x, y = images
     settings = [("he", 0, 0.1), (2.0, 1, 0.3), ("lecun", 2, 0.03), ("he", 0, 0.3)]
     weights = [_model(network, s, seed).get_weights() for s, seed, _ in settings]
@@ -76,10 +80,11 @@ def test_each_run_equals_its_keras_run(images, network):
         np.testing.assert_allclose(together["before"][r], before, rtol=1e-6)
         np.testing.assert_allclose(together["losses"][r], losses, rtol=1e-5)
         np.testing.assert_allclose(together["after"][r], after, rtol=1e-5)
-        alone = fit_runs(_model(network, "he", 0), weights[r : r + 1], lrs[r : r + 1],
-                         batches[r : r + 1], x_train, y_train, x_test, y_test)  # fmt: skip
-        np.testing.assert_allclose(alone["after"][0], together["after"][r], rtol=1e-6)
-        np.testing.assert_allclose(alone["losses"][0], together["losses"][r], rtol=1e-6)
+    r = 2
+    alone = fit_runs(_model(network, "he", 0), weights[r : r + 1], lrs[r : r + 1],
+                     batches[r : r + 1], x_train, y_train, x_test, y_test)  # fmt: skip
+    np.testing.assert_allclose(alone["after"][0], together["after"][r], rtol=1e-6)
+    np.testing.assert_allclose(alone["losses"][0], together["losses"][r], rtol=1e-6)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -4,6 +4,8 @@ References are independent: the materialized Hessian of a tiny network (``full_h
 finite differences of the gradient, and the mean loss evaluated directly.
 """
 
+import functools
+
 import matplotlib.image
 import numpy as np
 import pytest
@@ -73,14 +75,15 @@ def test_initial_hessian_and_spectra_match_materialized_reference(tiny):
     assert frame.loc[~at, ["lambda_max", "lambda_max_network"]].isna().all().all()
     assert frame.loc[at, "lambda_max"].gt(0).all()
     model = mlp((4, 3), 4, widths=(6, 5), sd=0.3, seed=5)
+    full = full_hessian(model, tiny.x, tiny.y)  # each kernel's Hessian is a diagonal block
     for name in ("dense1", "dense2", "dense3"):
-        h = full_hessian(model, tiny.x, tiny.y, layer=name)
+        h = _block(model, full, model.get_layer(name).kernel)
         row = frame.query("step == 0 and layer == @name").iloc[0]
         assert row["H"] == pytest.approx(np.linalg.norm(h), rel=1e-4)
         assert row["lambda_max"] == pytest.approx(np.linalg.eigvalsh(h).max(), rel=1e-4)
     loss = float(mean_loss(model, tiny.x, tiny.y))
     assert frame.query("step == 0")["hessian_loss"].iloc[0] == pytest.approx(loss, rel=1e-5)
-    ref = np.linalg.eigvalsh(full_hessian(model, tiny.x, tiny.y)).max()
+    ref = np.linalg.eigvalsh(full).max()
     network = frame.query("step == 0")["lambda_max_network"]
     assert network.nunique() == 1 and network.iloc[0] == pytest.approx(ref, rel=1e-4)
     # the network's top eigenvalue bounds each layer's (a diagonal block's) from above
@@ -88,6 +91,19 @@ def test_initial_hessian_and_spectra_match_materialized_reference(tiny):
     # tracking does not change the training itself, and the same seed gives the same frame
     plain = train.run(tiny, 0.3, hessian_batch=len(tiny.y), seed=5, **KW)
     assert frame[list(train.COLUMNS)].equals(plain)
+
+
+def _block(model, full, variable):
+    """The diagonal block of ``variable`` in ``full``, a matrix over all of ``model``'s trainable
+    weights in ``full_hessian``'s order (each variable flattened row-major, one after another):
+    ``full_hessian(model, x, y, layer=variable)`` without a second nested autodiff."""
+    start = 0
+    for v in model.trainable_variables:
+        size = int(np.prod(v.shape))
+        if v is variable:
+            return full[start : start + size, start : start + size]
+        start += size
+    raise KeyError(variable.path)
 
 
 def test_fresh_batches_versus_same_batch(tiny):
@@ -114,7 +130,7 @@ def test_sgd_step_is_plain_gradient_descent(tiny):
 
 
 def test_taylor_step_against_full_hessian_and_finite_differences(tiny):
-    model = mlp((4, 3), 4, widths=(6, 5), sd=0.5, seed=0, dtype="float64")
+    model = mlp((4, 3), 4, widths=(5,), sd=0.5, seed=0, dtype="float64")
     x, y = tiny.x.astype(np.float64), tiny.y
     t = stepsize.taylor_step(model, x, y, lr=1e-3)
     _, grads = stepsize.gradient(model, x, y)
@@ -127,7 +143,7 @@ def test_taylor_step_against_full_hessian_and_finite_differences(tiny):
     assert t.realised == pytest.approx(t.predicted, rel=1e-3)
     # Realised decrease is the loss difference evaluated directly; taylor_step left the weights.
     before = [v.numpy().copy() for v in model.trainable_variables]
-    moved = mlp((4, 3), 4, widths=(6, 5), sd=0.5, seed=0, dtype="float64")
+    moved = mlp((4, 3), 4, widths=(5,), sd=0.5, seed=0, dtype="float64")
     for v, w, d in zip(moved.trainable_variables, before, grads, strict=True):
         v.assign(w - t.gamma_star * d.numpy())
     after = float(mean_loss(moved, x, y))
@@ -249,9 +265,14 @@ def test_fit_reports_held_out_accuracy_computed_directly(tiny):
 # --- convolutional models: train.run(model=...) ---
 
 
+@functools.cache
+def _images():
+    return random_images(24, (6, 6), 3, seed=7)
+
+
 @pytest.fixture(scope="module")
 def tiny_images():
-    return random_images(24, (6, 6), 3, seed=7)
+    return _images()
 
 
 def _cnn(activation, seed=0):
@@ -261,6 +282,20 @@ def _cnn(activation, seed=0):
                      seed=seed)  # fmt: skip
 
 
+#: What the CNN runs below share: the Hessian batch is all 24 images, two checkpoints (0, 4).
+CONV_KW = dict(hessian_batch=24, seed=2, **dict(KW, steps=4))
+
+
+@functools.cache
+def _conv_run(activation):
+    """``(model, frame)``: a CNN trained in place by ``train.run`` with exact per-kernel norms
+    and spectra; run once per activation for the tests of this module (they only read it)."""
+    model = _cnn(activation)
+    frame = train.run(_images(), model=model, tensor_options={"method": "columns"},
+                      spectra=True, **CONV_KW)  # fmt: skip
+    return model, frame
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_conv_model_norms_and_spectra_match_materialized(tiny_images, activation):
     """A CNN passed as ``model``: at step 0 each kernel's H, G, R (exact columns) and lambda_max,
@@ -268,17 +303,17 @@ def test_conv_model_norms_and_spectra_match_materialized(tiny_images, activation
     of the fresh network on all the data; the model object is the one trained."""
     from hessinit.curvature import full_gauss_newton
 
-    model = _cnn(activation)
+    model, frame = _conv_run(activation)
     fresh = _cnn(activation)
     x = tiny_images.x.reshape(24, 6, 6, 1)
-    frame = train.run(tiny_images, model=model, tensor_options={"method": "columns"},
-                      hessian_batch=24, spectra=True, seed=2, **dict(KW, steps=4))  # fmt: skip
     assert frame["layer"].unique().tolist() == ["conv1", "conv2", "dense"]
     assert frame.loc[frame["H"].notna(), "lambda_converged"].eq(True).all()
+    # H and G over all weights; each kernel's matrices are diagonal blocks
+    full = full_hessian(fresh, x, tiny_images.y)
+    full_g = full_gauss_newton(fresh, x, tiny_images.y)
     for name in ("conv1", "conv2", "dense"):
         kernel = fresh.get_layer(name).kernel
-        h = full_hessian(fresh, x, tiny_images.y, layer=kernel)
-        g = full_gauss_newton(fresh, x, tiny_images.y, layer=kernel)
+        h, g = _block(fresh, full, kernel), _block(fresh, full_g, kernel)
         row = frame.query("step == 0 and layer == @name").iloc[0]
         assert row["H"] == pytest.approx(np.linalg.norm(h), rel=1e-4)
         assert row["G"] == pytest.approx(np.linalg.norm(g), rel=1e-4)
@@ -288,7 +323,7 @@ def test_conv_model_norms_and_spectra_match_materialized(tiny_images, activation
         assert frame["R"].dropna().abs().max() < 1e-6
     else:
         assert frame.query("layer == 'conv1'")["R"].dropna().gt(0).all()
-    network = np.linalg.eigvalsh(full_hessian(fresh, x, tiny_images.y)).max()
+    network = np.linalg.eigvalsh(full).max()
     assert frame.query("step == 0")["lambda_max_network"].iloc[0] == pytest.approx(network, 1e-3)
     # the given model was trained in place: its weights left the fresh ones
     assert not np.allclose(model.get_layer("conv1").kernel, fresh.get_layer("conv1").kernel)
@@ -310,8 +345,8 @@ def test_conv_model_refused_with_batchnorm_or_wrong_input(tiny_images):
 
 def test_network_only_spectra_skip_the_layers_and_keep_the_network(tiny_images):
     """spectra="network" records the same network lambda_max as spectra=True, no layer's."""
-    kw = dict(hessian_batch=24, seed=2, **dict(KW, steps=4))
-    both = train.run(tiny_images, model=_cnn("tanh"), spectra=True, **kw)
+    kw = dict(tensor_options={"method": "columns"}, **CONV_KW)
+    _, both = _conv_run("tanh")  # spectra=True, the same run
     network = train.run(tiny_images, model=_cnn("tanh"), spectra="network", **kw)
     assert network["lambda_max"].isna().all()
     at = network["H"].notna()

@@ -94,12 +94,11 @@ def full_hessian(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training
         with tf.GradientTape() as inner:
             loss = tf.reduce_mean(cross_entropy(y, _logits(model, x, training)))
         grad = tf.concat([tf.reshape(g, [-1]) for g in inner.gradient(loss, variables)], 0)
-    blocks = [
-        tf.reshape(outer.jacobian(grad, v, unconnected_gradients="zero"), [n, -1])
-        for v in variables
-    ]
+    # one Jacobian call for all variables: one vectorized loop, not one per variable (the same
+    # entries; several times faster for a whole network)
+    blocks = outer.jacobian(grad, variables, unconnected_gradients="zero")
     del outer
-    return tf.concat(blocks, axis=1).numpy().astype(np.float64)
+    return tf.concat([tf.reshape(b, [n, -1]) for b in blocks], axis=1).numpy().astype(np.float64)
 
 
 def full_gauss_newton(model, x, y, layer=None, max_entries=MAX_FULL_ENTRIES, training=TRAINING):

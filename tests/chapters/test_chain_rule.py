@@ -39,19 +39,42 @@ def test_relu_curvature_lives_off_the_diagonal_blocks():
     assert (off["R"] > 1e-3 * off["H"]).all()
 
 
-def test_block_norms_cut_the_full_hessian_at_the_kernels():
+def _record_full_hessian(monkeypatch, problem):
+    """Let the chapter's ``full_hessian`` calls through, each checked to be on ``problem``
+    (``tiny_problem``'s model, images and labels) and recorded: the reference matrix without a
+    second nested autodiff of the same network (seconds each)."""
+    model, x, y = problem
+    seen = []
+
+    def recorded(got_model, got_x, got_y, **kwargs):
+        for a, b in zip(got_model.get_weights(), model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(got_x, x)
+        np.testing.assert_array_equal(got_y, y)
+        seen.append(full_hessian(got_model, got_x, got_y, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(chain_rule, "full_hessian", recorded)
+    return seen
+
+
+def test_block_norms_cut_the_full_hessian_at_the_kernels(monkeypatch):
+    problem = experiments.tiny_problem("tanh", n=6, widths=(3,))
+    seen = _record_full_hessian(monkeypatch, problem)
     blocks = chain_rule.block_norms(activations=("tanh",), n=6, widths=(3,))
-    model, x, y = experiments.tiny_problem("tanh", n=6, widths=(3,))
-    H = full_hessian(model, x, y)
+    (H,) = seen  # the full Hessian of tiny_problem's network over all its weights
+    assert H.shape == (49 * 3 + 3 + 3 * 10 + 10,) * 2
     kernel2 = slice(49 * 3 + 3, 49 * 3 + 3 + 3 * 10)  # after dense1's kernel and bias
     got = blocks.query("row == 'dense1' and col == 'dense2'")["H"].item()
     assert got == pytest.approx(np.linalg.norm(H[: 49 * 3, kernel2]), rel=1e-12)
 
 
-def test_kron_pattern_is_the_corner_of_dense1s_hessian():
+def test_kron_pattern_is_the_corner_of_dense1s_hessian(monkeypatch):
+    problem = experiments.tiny_problem("relu", n=6, widths=(3,))
+    seen = _record_full_hessian(monkeypatch, problem)
     block = chain_rule.kron_pattern("relu", n=6, widths=(3,), rows=2)
-    model, x, y = experiments.tiny_problem("relu", n=6, widths=(3,))
-    H = full_hessian(model, x, y, layer="dense1")
+    (H,) = seen  # dense1's kernel Hessian of tiny_problem's network
+    assert H.shape == (49 * 3, 49 * 3)
     np.testing.assert_array_equal(block, H[:6, :6])
 
 

@@ -177,8 +177,10 @@ def test_tracking_rows_56_flip(late, expected):
 
 
 def test_track_resnet_is_exact_with_r_zero_and_networks_checked():
+    # spectra="network", as the page tracks (stability reads the network's lambda_max only;
+    # the layers' lambda_max of train.run: tests/test_train.py)
     out = cnn_training.track(_data(), ["resnet"], "he", [0], steps=2, hessian_every=2,
-                             batch_size=4, hessian_batch=6, spectra=True,
+                             batch_size=4, hessian_batch=6, spectra="network",
                              build={"num_classes": 3, "channels": 2, "blocks": 1})  # fmt: skip
     cp = out.dropna(subset=["H"])
     assert cp["layer"].unique().tolist() == ["stem", "block1_conv1", "block1_conv2", "dense"]

@@ -275,5 +275,10 @@ def test_original_runs_equal_train_run():
               progress=False)  # fmt: skip
     frame = original.original_runs(images, [0.3, 1.0], [0, 1], lr=0.05, **kw)
     assert list(frame.columns) == list(train.COLUMNS)
-    refs = [train.run(images, sd, seed=seed, lr=0.05, **kw) for seed in (0, 1) for sd in (0.3, 1.0)]
-    equal_to_run(frame, pd.concat(refs, ignore_index=True))
+    runs = list(dict.fromkeys(zip(frame["seed"], frame["sd"], strict=True)))
+    assert runs == [(0, 0.3), (0, 1.0), (1, 0.3), (1, 1.0)]  # seed-major, each its 5 steps
+    assert (frame.groupby(["seed", "sd"]).size() == 5 * 3).all()
+    # two of the four runs (each sd and each seed once) against train.run, trained alone
+    for seed, sd in [(0, 1.0), (1, 0.3)]:
+        mine = frame[(frame["seed"] == seed) & (frame["sd"] == sd)].reset_index(drop=True)
+        equal_to_run(mine, train.run(images, sd, seed=seed, lr=0.05, **kw))

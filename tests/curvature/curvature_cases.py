@@ -69,13 +69,21 @@ def layer_refs(activation, dtype="float64"):
 def kernel_block(model, M, name):
     """The block of an all-weights matrix M (full_hessian order) for dense layer ``name``'s
     kernel."""
+    return M[weight_slice(model, model.get_layer(name).kernel)]
+
+
+def weight_slice(model, variable):
+    """Where one trainable ``variable``'s entries sit in a matrix over all of ``model``'s weights
+    in ``full_hessian``'s order (the trainable variables one after another, each flattened
+    row-major), as an index pair for its diagonal block: ``M[weight_slice(model, v)]`` is what
+    ``full_hessian(model, x, y, layer=v)`` gives when M is the full Hessian."""
     start = 0
     for v in model.trainable_variables:
         size = int(np.prod(v.shape))
-        if v is model.get_layer(name).kernel:
-            return M[start : start + size, start : start + size]
+        if v is variable:
+            return slice(start, start + size), slice(start, start + size)
         start += size
-    raise KeyError(name)
+    raise KeyError(variable.path)
 
 
 def assert_norms_match(n, H, G, rtol, gr_relative=True):

@@ -3,9 +3,12 @@ of a shape (or all of a model's), and the per-tensor norms it gives equal the ma
 Hessian's (float64, B = 6), for two tensors of the same shape and for a whole network at the
 cost of one trace per shape."""
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
+from curvature_cases import weight_slice
 
 from hessinit.curvature import full_gauss_newton, full_hessian, tensors
 from hessinit.curvature.block_products import block_products, traces, weight_slices
@@ -32,9 +35,20 @@ def twin_kernels():
     return model, x, rng.integers(0, 3, 6)
 
 
-def _reference(model, variable, x, y):
-    H = full_hessian(model, x, y, layer=variable)
-    G = full_gauss_newton(model, x, y, layer=variable)
+@functools.cache
+def _materialized():
+    """H and G of :func:`twin_kernels` over all its weights (``full_hessian``'s order), by nested
+    autodiff, once for the module on a twin built for them (the tests' own twins trace their
+    programs; the twins are equal, :func:`twin_kernels` is seeded)."""
+    model, x, y = twin_kernels()
+    return full_hessian(model, x, y), full_gauss_newton(model, x, y)
+
+
+def _reference(model, variable):
+    """(||H||, ||G||, ||R||, <G, R>) of one weight of a :func:`twin_kernels` network: its
+    diagonal blocks of :func:`_materialized` (``full_hessian(..., layer=variable)``'s entries)."""
+    Hf, Gf = _materialized()
+    H, G = Hf[weight_slice(model, variable)], Gf[weight_slice(model, variable)]
     return np.array(
         [np.linalg.norm(H), np.linalg.norm(G), np.linalg.norm(H - G), np.sum(G * (H - G))]
     )
@@ -44,7 +58,7 @@ def test_two_same_shaped_tensors_share_one_trace_and_keep_their_own_values():
     model, x, y = twin_kernels()
     a, b = model.get_layer("a").kernel, model.get_layer("b").kernel
     assert a.shape == b.shape
-    ref_a, ref_b = _reference(model, a, x, y), _reference(model, b, x, y)
+    ref_a, ref_b = _reference(model, a), _reference(model, b)
     assert not np.allclose(ref_a, ref_b, rtol=1e-3)  # a mix-up could not pass unseen
     start = traces()
     got_a = tensor_hessian_norms(model, a, x, y, method="columns")
@@ -65,7 +79,7 @@ def test_large_exact_tensors_run_their_own_program_with_the_same_values(monkeypa
     assert traces() - start == 2  # one program each
     for n, v in zip(got, (a, b), strict=True):
         np.testing.assert_allclose(
-            [n.H, n.G, n.R, n.GR], _reference(model, v, x, y), rtol=1e-9, atol=1e-12
+            [n.H, n.G, n.R, n.GR], _reference(model, v), rtol=1e-9, atol=1e-12
         )
 
 
@@ -81,7 +95,7 @@ def test_all_tensors_take_one_trace_per_shape_and_match_the_materialized_hessian
     for layer in model.layers:
         for v in layer.trainable_weights:
             n = norms[f"{layer.name}/{v.name}"]
-            ref = _reference(model, v, x, y)
+            ref = _reference(model, v)
             np.testing.assert_allclose(
                 [n.H, n.G, n.R, n.GR], ref, rtol=0, atol=1e-9 * ref[0], err_msg=v.path
             )
@@ -89,8 +103,7 @@ def test_all_tensors_take_one_trace_per_shape_and_match_the_materialized_hessian
 
 def test_rows_of_two_tensors_in_one_call_are_the_materialized_columns():
     model, x, y = twin_kernels()
-    H = full_hessian(model, x, y)
-    G = full_gauss_newton(model, x, y)
+    H, G = _materialized()
     where = weight_slices(model)
     assert where[-1].stop == H.shape[0]
     rng = np.random.default_rng(0)

@@ -33,7 +33,19 @@ def _float64_inputs(activation):
     return cast_weights(weights, kernel_dims(weights)), acts, x, y
 
 
-@pytest.mark.parametrize("activation", list(REGISTRY))
+#: The quick suite rebuilds the blocks of one piecewise-linear entry (the zero-curvature
+#: shortcut) and one curved entry; the full suite every entry. The recursion takes f, f' and f''
+#: of any entry by autodiff of the Keras activation, one code path for all curved entries, and
+#: each entry's f, f', f'' are checked quick against numpy references
+#: (tests/nn/test_activations.py::test_numpy_references_match_keras_autodiff; leaky_relu's
+#: fast path against full autodiff: test_leaky_relu_takes_the_fast_path_exactly).
+QUICK_ENTRIES = ("relu", "tanh")
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [a if a in QUICK_ENTRIES else pytest.param(a, marks=pytest.mark.slow) for a in REGISTRY],
+)
 def test_recursion_rebuilds_full_layer_hessians_for_every_registry_entry(activation):
     """The fast path itself (called directly, whatever the dispatch) against full autodiff."""
     weights, acts, x, y = _float64_inputs(activation)

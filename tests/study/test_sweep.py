@@ -5,7 +5,7 @@ import pytest
 from conftest import random_images
 
 from hessinit import init, train
-from hessinit.chapters import dominance_network, init_schemes, step_size
+from hessinit.chapters import dominance_network, init_schemes
 from hessinit.nn import mlp
 from hessinit.study.sweep import sweep
 
@@ -78,19 +78,7 @@ def test_whole_network_grid_matches_single_networks(tiny):
     pd.testing.assert_frame_equal(got.drop(columns=["activation", "sd"]), one, rtol=1e-6)
 
 
-def test_schedule_runs_stack_the_single_runs(tiny):
-    kwargs = dict(widths=(4, 3), steps=3, batch_size=8, hessian_every=1, hessian_batch=12,
-                  layers=["dense1"], progress=False)  # fmt: skip
-    schedules = {"lr=0.05": 0.05, "1 gamma*": ("taylor", 1.0)}
-    runs = step_size.schedule_runs(tiny, schedules, [0.1, 1.0], [0, 1], **kwargs)
-    assert list(runs.columns) == [*train.COLUMNS, "schedule"]
-    assert list(dict.fromkeys(runs["schedule"])) == list(schedules)
-    assert len(runs) == 2 * 2 * 2 * (3 + 1)  # schedules x sds x seeds x (steps + 1), one layer
-    one = train.run(tiny, 1.0, lr=("taylor", 1.0), seed=1, **kwargs)
-    got = runs.query("schedule == '1 gamma*' and sd == 1.0 and seed == 1")
-    pd.testing.assert_frame_equal(
-        got.drop(columns="schedule").reset_index(drop=True), one, check_exact=False, rtol=1e-6
-    )
+# step_size.schedule_runs against train.run: tests/chapters/test_step_size.py
 
 
 def test_fit_schemes_stack_the_single_fits(tiny):
