@@ -53,6 +53,7 @@ block_products, hutchinson, inputs, kronecker).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import keras
@@ -116,21 +117,6 @@ OWN_PROGRAM = 256
 
 #: The methods :func:`tensor_hessian_norms` accepts.
 METHODS = ("auto", "columns", "hutchinson", "hutchpp")
-
-#: The options of :func:`tensor_hessian_norms` (and :func:`tensors_hessian_norms`) and defaults.
-_OPTIONS = dict(
-    method="auto",
-    training=TRAINING,
-    rel_width=0.05,
-    probes=None,
-    max_probes=400,
-    level=0.95,
-    seed=0,
-    max_products=4096,
-    memory=2**30,
-    sketch=10,
-    fallback=None,
-)
 
 
 def _check_supported(model):
@@ -597,6 +583,15 @@ def tensor_hessian_norms(
         probes=probes, max_probes=max_probes, level=level, seed=seed, max_products=max_products,
         memory=memory, sketch=sketch, fallback=fallback,
     )[0]  # fmt: skip
+
+
+#: The options of :func:`tensor_hessian_norms` (and :func:`tensors_hessian_norms`) and their
+#: defaults: its keyword-only parameters.
+_OPTIONS = {
+    name: p.default
+    for name, p in inspect.signature(tensor_hessian_norms).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+}
 
 
 def tensors_hessian_norms(

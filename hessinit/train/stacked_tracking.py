@@ -20,27 +20,15 @@ Imports: numpy, TensorFlow, Keras, :mod:`hessinit.nn.activations` and
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from ..curvature.blocks import elementwise_derivatives
 from ..curvature.kronecker import sym_pack, use_realignment
 from ..nn.activations import REGISTRY, is_piecewise_linear
 
 #: Bytes of float64 (B, B) matrices one tracking call may hold per run group.
 TRACK_BYTES = 1 << 30
-
-
-def _derivatives(act, a):
-    """f(a), f'(a) and f''(a) of an elementwise activation, by autodiff of f itself."""
-    with tf.GradientTape() as t2:
-        t2.watch(a)
-        with tf.GradientTape() as t1:
-            t1.watch(a)
-            h = keras.activations.get(act)(a)
-        d1 = t1.gradient(h, a, unconnected_gradients="zero")
-    d2 = t2.gradient(d1, a, unconnected_gradients="zero")
-    return h, d1, d2
 
 
 def _pack(M):
@@ -101,7 +89,7 @@ def _track(weights, x, y, acts, layers, realign, gram):
     inputs, d1s, d2s = [], [], []
     for (w, b), act in zip(weights, acts, strict=True):
         inputs.append(h)
-        h, d1, d2 = _derivatives(act, tf.matmul(h, w) + b[:, None, :])
+        h, d1, d2 = elementwise_derivatives(act, tf.matmul(h, w) + b[:, None, :])
         d1s.append(d1)
         d2s.append(d2)
     z = h
