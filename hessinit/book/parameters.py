@@ -70,9 +70,11 @@ def _scalar(value, kind):
 
     >>> _scalar("300", int), _scalar(2.0, int), _scalar("1e-5", float), _scalar("no", bool)
     (300, 2, 1e-05, False)
-    >>> _scalar("abc", int)
-    Traceback (most recent call last):
-    ValueError: 'abc' is not an integer
+    >>> try:
+    ...     _scalar("abc", int)
+    ... except ValueError as error:
+    ...     print(error)
+    'abc' is not an integer
     """
     text = value.strip() if isinstance(value, str) else None
     try:
@@ -109,9 +111,11 @@ def _typed(value, kind):
     ([0.01, 1.0], [[8, 6]])
     >>> _typed("[1, 2]", "list[int]")  # postponed, as text
     [1, 2]
-    >>> _typed("0.01, abc", list[float])
-    Traceback (most recent call last):
-    ValueError: item 2, 'abc' is not a number
+    >>> try:
+    ...     _typed("0.01, abc", list[float])
+    ... except ValueError as error:
+    ...     print(error)
+    item 2, 'abc' is not a number
     """
     if isinstance(kind, str):  # a postponed annotation (``from __future__ import annotations``)
         names = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "None": None}
@@ -194,16 +198,20 @@ def typed_parameters(namespace, types=None, at_least=None):
         >>> ns["__annotations__"] = {"steps": int, "sds": list[float], "dataset": str}
         >>> typed_parameters(ns)
         {'steps': 300, 'sds': [0.01, 1.0], 'dataset': 'mnist-5k'}
-        >>> typed_parameters({"steps": "abc", "sds": "0.01, abc"},
-        ...                  {"steps": int, "sds": list[float]})
-        Traceback (most recent call last):
-        hessinit.book.parameters.ParameterError: parameters of the wrong type:
+        >>> try:
+        ...     typed_parameters({"steps": "abc", "sds": "0.01, abc"},
+        ...                      {"steps": int, "sds": list[float]})
+        ... except ParameterError as error:
+        ...     print(error)
+        parameters of the wrong type:
           steps: expected int, got 'abc' ('abc' is not an integer)
           sds: expected list[float], got '0.01, abc' (item 2, 'abc' is not a number)
-        >>> typed_parameters({"seeds": "0"}, {"seeds": list[int]},
-        ...                  at_least={"seeds": (2, "the intervals over seeds")})
-        Traceback (most recent call last):
-        hessinit.book.parameters.ParameterError: parameters of the wrong type:
+        >>> try:
+        ...     typed_parameters({"seeds": "0"}, {"seeds": list[int]},
+        ...                      at_least={"seeds": (2, "the intervals over seeds")})
+        ... except ParameterError as error:
+        ...     print(error)
+        parameters of the wrong type:
           seeds: needs at least 2 values (the intervals over seeds), got [0]
     """
     declared = dict(namespace.get("__annotations__", {}) if types is None else types)

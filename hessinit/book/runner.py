@@ -97,9 +97,11 @@ def open_book(
         ... )
         >>> [run.id for run in open_book(root).runs]
         ['site/chain_rule']
-        >>> open_book(root, only=["site/nomatch*"])
-        Traceback (most recent call last):
-        ValueError: --only site/nomatch* matches no run; the runs are: site/chain_rule
+        >>> try:
+        ...     open_book(root, only=["site/nomatch*"])
+        ... except ValueError as error:
+        ...     print(error)
+        --only site/nomatch* matches no run; the runs are: site/chain_rule
     """
     root = Path(root).resolve()
     grid = Path(grid) if grid else root / "book" / "grid.yml"

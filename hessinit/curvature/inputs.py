@@ -56,10 +56,11 @@ def check_model(model):
 
     Example:
         >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, "softmax")])
-        >>> check_model(model)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        ValueError: the last layer 'dense...' of model 'sequential...' applies softmax: ...
+        >>> try:  # doctest: +ELLIPSIS
+        ...     check_model(model)
+        ... except ValueError as error:
+        ...     print(error)
+        the last layer 'dense...' of model 'sequential...' applies softmax: ...
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
@@ -117,10 +118,11 @@ def check_labels(y, batch, classes):
     Example:
         >>> check_labels(np.eye(3)[[2, 0]], 2, 3).numpy()  # one-hot: read as the argmax
         array([2, 0], dtype=int32)
-        >>> check_labels([0, 9], 2, 4)
-        Traceback (most recent call last):
-        ...
-        ValueError: labels must be integer classes in [0, 4) (the model has 4 logits); got 9
+        >>> try:
+        ...     check_labels([0, 9], 2, 4)
+        ... except ValueError as error:
+        ...     print(error)
+        labels must be integer classes in [0, 4) (the model has 4 logits); got 9
     """
     values = _eager_numpy(y)
     if values is None:  # traced: the shapes are all one can check
@@ -177,10 +179,11 @@ def check_call(model, x, y):
 
     Example:
         >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-        >>> check_call(model, np.ones((4, 5)), [0, 1, 0, 1])
-        Traceback (most recent call last):
-        ...
-        ValueError: x has per-sample shape (5,) but model 'sequential...' takes (3,)
+        >>> try:
+        ...     check_call(model, np.ones((4, 5)), [0, 1, 0, 1])
+        ... except ValueError as error:
+        ...     print(error)
+        x has per-sample shape (5,) but model 'sequential...' takes (3,)
     """
     check_model(model)
     dtype = model.trainable_variables[0].dtype if model.trainable_variables else "float32"
@@ -241,10 +244,11 @@ def resolve_weight(model, layer, weight=None):
         >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
         >>> resolve_weight(model, "d", "bias").name
         'bias'
-        >>> resolve_weight(model, "e")
-        Traceback (most recent call last):
-        ...
-        ValueError: model 'sequential...' has no layer named 'e'; its layers with weights are ['d']
+        >>> try:
+        ...     resolve_weight(model, "e")
+        ... except ValueError as error:
+        ...     print(error)
+        model 'sequential...' has no layer named 'e'; its layers with weights are ['d']
     """
     variables = list(model.trainable_variables)
     if isinstance(layer, keras.Variable | tf.Variable):

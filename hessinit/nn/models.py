@@ -57,9 +57,11 @@ def check_sd(sd, name: str) -> None:
 
     Example:
         >>> check_sd(0.01, "sd")
-        >>> check_sd(-1.0, "sd")
-        Traceback (most recent call last):
-        ValueError: sd must be a positive finite standard deviation, got -1.0
+        >>> try:
+        ...     check_sd(-1.0, "sd")
+        ... except ValueError as error:
+        ...     print(error)
+        sd must be a positive finite standard deviation, got -1.0
     """
     if sd is None:
         return
