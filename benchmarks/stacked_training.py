@@ -13,6 +13,10 @@ again, the inputs' gradients 2 b sum_{k >= 2} n_{k-1} n_k (the images need none)
 2 x (number of weights): 3.29 MFLOP for this network at b = 32. The floor time is that over the
 float32 matmul rate this machine achieves on a 1024^3 product, measured in the same run.
 
+``gather_only`` times what the floor leaves out: picking each run's own mini-batch of images
+(R x 32 rows of the 5,000) in a compiled loop, with no arithmetic on them; its
+``flop_floor_ratio`` is the fraction of the floor that this memory traffic alone costs.
+
 Writes ``benchmarks/results/stacked_training.csv`` with columns
 ``method, R, seconds_per_run_step, speedup_vs_single, flop_floor_ratio, gflops, load``.
 
@@ -53,6 +57,25 @@ def matmul_rate(tf, repeats):
         out.numpy()
         best = min(best, (time.perf_counter() - start) / 10)
     return 2 * 1024**3 / best / 1e9
+
+
+def gather_time(tf, x, idx, repeats):
+    """Seconds per run-step of gathering each run's batch rows ``idx`` (steps, R, b) of ``x``."""
+
+    @tf.function
+    def gather_all(x, idx):
+        def body(s, acc):  # read one value of each gathered batch so the gather is not pruned
+            return s + 1, acc + tf.reduce_sum(tf.gather(x, idx[s])[:, :, 0])
+
+        return tf.while_loop(lambda s, _: s < idx.shape[0], body, (0, 0.0))[1]
+
+    gather_all(x, idx).numpy()
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        gather_all(x, idx).numpy()
+        best = min(best, time.perf_counter() - start)
+    return best / (idx.shape[0] * idx.shape[1])
 
 
 def main(argv=None):
@@ -124,6 +147,10 @@ def main(argv=None):
             print(f"{method:13s} R = {R:3d}: {best * 1e3:.4f} ms per run-step, "
                   f"{single_time / best:.1f}x cheaper than train.run's step, "
                   f"{best / floor:.2f}x floor")  # fmt: skip
+        best = gather_time(tf, x_t, tf.constant(idx), args.repeats)
+        rows.append(("gather_only", R, best, "", best / floor, rate))
+        print(f"gather_only   R = {R:3d}: {best * 1e3:.4f} ms per run-step, "
+              f"{best / floor:.2f} of the floor")  # fmt: skip
     load = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as f:
@@ -131,7 +158,8 @@ def main(argv=None):
         out.writerow(["method", "R", "seconds_per_run_step", "speedup_vs_single",
                       "flop_floor_ratio", "gflops", "load"])  # fmt: skip
         for method, R, sec, speed, ratio, gf in rows:
-            out.writerow([method, R, f"{sec:.3e}", f"{speed:.2f}", f"{ratio:.2f}", f"{gf:.1f}",
+            speed = speed if speed == "" else f"{speed:.2f}"
+            out.writerow([method, R, f"{sec:.3e}", speed, f"{ratio:.2f}", f"{gf:.1f}",
                           f"{load:.2f}"])  # fmt: skip
     print(f"wrote {args.out}")
 
