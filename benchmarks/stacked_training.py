@@ -44,19 +44,28 @@ def flops_per_step(fans, batch):
     return 2 * batch * sum(products) * 2 + 2 * batch * sum(products[1:]) + 2 * params
 
 
+def fastest(call, repeats):
+    """Seconds of the fastest of ``repeats`` calls of ``call()`` (warm it up first)."""
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def matmul_rate(tf, repeats):
     """Achieved float32 GFLOP/s of a 1024^3 matmul (the fastest of ``repeats`` blocks)."""
     a = tf.random.normal((1024, 1024))
     f = tf.function(lambda a: tf.matmul(a, a))
     f(a).numpy()
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def block():
         for _ in range(10):
             out = f(a)
         out.numpy()
-        best = min(best, (time.perf_counter() - start) / 10)
-    return 2 * 1024**3 / best / 1e9
+
+    return 2 * 1024**3 / (fastest(block, repeats) / 10) / 1e9
 
 
 def gather_time(tf, x, idx, repeats):
@@ -70,12 +79,7 @@ def gather_time(tf, x, idx, repeats):
         return tf.while_loop(lambda s, _: s < idx.shape[0], body, (0, 0.0))[1]
 
     gather_all(x, idx).numpy()
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        gather_all(x, idx).numpy()
-        best = min(best, time.perf_counter() - start)
-    return best / (idx.shape[0] * idx.shape[1])
+    return fastest(lambda: gather_all(x, idx).numpy(), repeats) / (idx.shape[0] * idx.shape[1])
 
 
 def main(argv=None):
@@ -118,12 +122,7 @@ def main(argv=None):
             float(loss)  # train.run reads every step's loss
 
     single(10)
-    best = np.inf
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        single(args.steps)
-        best = min(best, (time.perf_counter() - start) / args.steps)
-    single_time = best
+    single_time = fastest(lambda: single(args.steps), args.repeats) / args.steps
     rows.append(("train_run_step", 1, single_time, 1.0, single_time / floor, rate))
     ratio = single_time / floor
     print(f"train.run step:   {single_time * 1e3:.3f} ms per run-step, {ratio:.1f}x floor")
@@ -138,7 +137,7 @@ def main(argv=None):
         for jit, method in ((True, "stacked_xla"), (False, "stacked_graph")):
             w, _ = stacked.sgd_steps(weights, x_t, y_t, idx[: stacked.CHUNK], lr, acts, jit=jit)
             best = np.inf
-            for _ in range(args.repeats):
+            for _ in range(args.repeats):  # each block trains on from the last one's weights
                 start = time.perf_counter()
                 w, losses = stacked.sgd_steps(w, x_t, y_t, idx, lr, acts, jit=jit)
                 best = min(best, (time.perf_counter() - start) / (args.steps * R))
